@@ -1,0 +1,673 @@
+//! [`ConnectionBuilder`]: asyncio's `create_connection` for Tokio.
+
+use std::fmt;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::stream::{self, StreamExt};
+use socket2::SockRef;
+use tokio::net::{TcpSocket, TcpStream};
+use tokio::time::Instant;
+use tracing::Instrument;
+
+use crate::error::{ConnectError, ConnectErrorKind};
+use crate::race::{race, RaceConfig, RaceFailure};
+use crate::resolve::{Resolve, Resolver};
+use crate::target::{Family, IntoTarget, Target, TargetError};
+
+/// The default connection attempt delay (RFC 8305 §8, asyncio, trio).
+pub const DEFAULT_HAPPY_EYEBALLS_DELAY: Duration = Duration::from_millis(250);
+
+type SocketHook = Arc<dyn Fn(&socket2::Socket) -> io::Result<()> + Send + Sync>;
+
+/// Opens a TCP connection the way asyncio's `loop.create_connection` does:
+/// host names resolved, addresses of both families raced with Happy Eyeballs
+/// (RFC 8305), and a plain [`tokio::net::TcpStream`] back.
+///
+/// | asyncio `create_connection` | here |
+/// |---|---|
+/// | `host`, `port` | [`ConnectionBuilder::new`] |
+/// | `happy_eyeballs_delay` | [`happy_eyeballs`](Self::happy_eyeballs) (default 250 ms), [`sequential`](Self::sequential) for `None` |
+/// | `interleave` | [`interleave`](Self::interleave) (default 1) |
+/// | `family` | [`family`](Self::family) |
+/// | `local_addr` | [`local_addr`](Self::local_addr) |
+/// | `sock` | [`ConnectionBuilder::from_stream`] |
+/// | `all_errors` | [`all_errors`](Self::all_errors) |
+/// | TCP_NODELAY on | [`nodelay`](Self::nodelay) (default `true`) |
+///
+/// Bad input (a malformed target, a family that no address fits, an option
+/// that makes no sense for the call) is refused with a
+/// [`ConnectErrorKind::InvalidInput`] error before a resolver is asked or a
+/// packet is sent.
+///
+/// # Examples
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use tokio::io::AsyncWriteExt;
+/// use tokio_endpoints::ConnectionBuilder;
+///
+/// #[tokio::main]
+/// async fn main() -> std::io::Result<()> {
+///     let mut stream = ConnectionBuilder::new("example.com:80")
+///         .happy_eyeballs(Duration::from_millis(250))
+///         .connect_timeout(Duration::from_secs(10))
+///         .connect()
+///         .await?;
+///     stream.write_all(b"HEAD / HTTP/1.0\r\n\r\n").await?;
+///     Ok(())
+/// }
+/// ```
+#[must_use = "a builder does nothing until `connect` is called"]
+pub struct ConnectionBuilder {
+    source: Source,
+    delay: Option<Duration>,
+    interleave: usize,
+    family: Family,
+    local: Result<Vec<SocketAddr>, String>,
+    nodelay: bool,
+    connect_timeout: Option<Duration>,
+    attempt_timeout: Option<Duration>,
+    hook: Option<SocketHook>,
+    all_errors: bool,
+    resolver: Option<Resolver>,
+    /// Options given that only make sense when we connect ourselves.
+    needs_connect: Vec<&'static str>,
+}
+
+enum Source {
+    Target(Result<Target, TargetError>),
+    Stream(TcpStream),
+}
+
+impl ConnectionBuilder {
+    /// A builder that connects to `target`: `"host:port"`, `"[v6]:port"`,
+    /// `"192.0.2.1:80"`, `(host, port)`, a [`SocketAddr`] or a list of them
+    /// (see [`IntoTarget`]).
+    ///
+    /// A malformed target is not a panic: [`connect`](Self::connect) returns
+    /// the [`ConnectErrorKind::InvalidInput`] error that names the problem.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::net::SocketAddr;
+    /// use tokio_endpoints::ConnectionBuilder;
+    ///
+    /// let by_name = ConnectionBuilder::new("example.com:443");
+    /// let by_pair = ConnectionBuilder::new(("example.com", 443));
+    /// let v6: SocketAddr = "[::1]:8080".parse().unwrap();
+    /// let v4: SocketAddr = "127.0.0.1:8080".parse().unwrap();
+    /// let by_list = ConnectionBuilder::new(vec![v6, v4]);
+    /// ```
+    pub fn new(target: impl IntoTarget) -> ConnectionBuilder {
+        ConnectionBuilder::with_source(Source::Target(target.into_target()))
+    }
+
+    /// Adopts a connected stream: asyncio's `sock=`. [`connect`](Self::connect)
+    /// then returns it with [`nodelay`](Self::nodelay) applied; the TLS and
+    /// framing layers build on it. Options that only apply to establishing a
+    /// connection ([`happy_eyeballs`](Self::happy_eyeballs),
+    /// [`local_addr`](Self::local_addr), [`resolver`](Self::resolver), ...)
+    /// are refused, as asyncio refuses `host` together with `sock`.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use tokio::net::TcpStream;
+    /// use tokio_endpoints::ConnectionBuilder;
+    ///
+    /// # #[tokio::main] async fn main() -> std::io::Result<()> {
+    /// let raw = TcpStream::connect("127.0.0.1:8080").await?;
+    /// let stream = ConnectionBuilder::from_stream(raw).nodelay(false).connect().await?;
+    /// assert!(!stream.nodelay()?);
+    /// # Ok(()) }
+    /// ```
+    pub fn from_stream(stream: TcpStream) -> ConnectionBuilder {
+        ConnectionBuilder::with_source(Source::Stream(stream))
+    }
+
+    fn with_source(source: Source) -> ConnectionBuilder {
+        ConnectionBuilder {
+            source,
+            delay: Some(DEFAULT_HAPPY_EYEBALLS_DELAY),
+            interleave: 1,
+            family: Family::Any,
+            local: Ok(Vec::new()),
+            nodelay: true,
+            connect_timeout: None,
+            attempt_timeout: None,
+            hook: None,
+            all_errors: false,
+            resolver: None,
+            needs_connect: Vec::new(),
+        }
+    }
+
+    fn connecting(mut self, option: &'static str) -> Self {
+        if matches!(self.source, Source::Stream(_)) && !self.needs_connect.contains(&option) {
+            self.needs_connect.push(option);
+        }
+        self
+    }
+
+    /// Races addresses with this *connection attempt delay* (RFC 8305 §5,
+    /// asyncio's `happy_eyeballs_delay`): the next address is tried when the
+    /// delay has passed since the last attempt started, or as soon as a
+    /// running attempt fails. The first to connect wins; the others are
+    /// closed. `Duration::ZERO` starts every attempt at once.
+    ///
+    /// RFC 8305 recommends 250 ms and no less than 100 ms, except for
+    /// special cases. Default is 250 ms ([`DEFAULT_HAPPY_EYEBALLS_DELAY`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tokio_endpoints::ConnectionBuilder;
+    ///
+    /// let b = ConnectionBuilder::new("example.com:443").happy_eyeballs(Duration::from_millis(100));
+    /// ```
+    pub fn happy_eyeballs(mut self, delay: Duration) -> Self {
+        self.delay = Some(delay);
+        self.connecting("happy_eyeballs")
+    }
+
+    /// Turns racing off: one attempt at a time, the next only when the
+    /// previous one failed (asyncio's `happy_eyeballs_delay=None`, and what
+    /// `TcpStream::connect` does). Pair it with
+    /// [`attempt_timeout`](Self::attempt_timeout), or a blackholed address
+    /// hangs the call for the kernel's connect timeout.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tokio_endpoints::ConnectionBuilder;
+    ///
+    /// let b = ConnectionBuilder::new("example.com:443")
+    ///     .sequential()
+    ///     .attempt_timeout(Duration::from_secs(3));
+    /// ```
+    pub fn sequential(mut self) -> Self {
+        self.delay = None;
+        self.connecting("sequential")
+    }
+
+    /// The First Address Family Count of RFC 8305 §4 (asyncio's
+    /// `interleave`): this many addresses of the first family are tried
+    /// before the families alternate. `0` keeps the resolver's (or the
+    /// list's) order exactly. Default is 1.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tokio_endpoints::ConnectionBuilder;
+    ///
+    /// // [v6a, v6b, v4a, v4b] is tried as v6a, v6b, v4a, v4b.
+    /// let b = ConnectionBuilder::new("example.com:443").interleave(2);
+    /// ```
+    pub fn interleave(mut self, count: usize) -> Self {
+        self.interleave = count;
+        self.connecting("interleave")
+    }
+
+    /// Which address family to use (asyncio's `family`). Addresses of the
+    /// other family are dropped; a literal target or local address of the
+    /// other family is refused before anything is sent. Default is
+    /// [`Family::Any`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tokio_endpoints::{ConnectionBuilder, Family};
+    ///
+    /// let b = ConnectionBuilder::new("example.com:443").family(Family::V6);
+    /// ```
+    pub fn family(mut self, family: Family) -> Self {
+        self.family = family;
+        self.connecting("family")
+    }
+
+    /// Binds each attempt's socket to a local address before connecting
+    /// (asyncio's `local_addr`; `bind(2)`): an [`IpAddr`], a [`SocketAddr`]
+    /// or a list of them. Each attempt uses the first local address of its
+    /// own family; addresses of a family with no local address are not
+    /// tried, and when that leaves none the call fails with a clear error.
+    /// A port of 0 lets the kernel pick one. Default is no binding.
+    ///
+    /// A fixed local port can only be bound by one attempt of a family at a
+    /// time: the next one fails with `AddrInUse`, and is reported as such.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::net::{Ipv4Addr, Ipv6Addr};
+    /// use tokio_endpoints::ConnectionBuilder;
+    ///
+    /// let b = ConnectionBuilder::new("example.com:443")
+    ///     .local_addr(vec![Ipv6Addr::LOCALHOST.into(), Ipv4Addr::LOCALHOST.into()]);
+    /// ```
+    pub fn local_addr(mut self, local: impl IntoLocalAddrs) -> Self {
+        self.local = local.into_local_addrs();
+        if matches!(&self.local, Ok(v) if v.is_empty()) {
+            self.local = Err("local_addr was given an empty list".into());
+        }
+        self.connecting("local_addr")
+    }
+
+    /// Sets `TCP_NODELAY` (see `tcp(7)`) on the connection, turning Nagle's
+    /// algorithm off so small writes go out at once, as asyncio does for
+    /// every TCP transport. Default is `true`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tokio_endpoints::ConnectionBuilder;
+    ///
+    /// let b = ConnectionBuilder::new("example.com:443").nodelay(false);
+    /// ```
+    pub fn nodelay(mut self, on: bool) -> Self {
+        self.nodelay = on;
+        self
+    }
+
+    /// Bounds the whole call, resolution included. When it passes, every
+    /// attempt is closed and the call fails with
+    /// [`ConnectErrorKind::TimedOut`], keeping the attempts made so far.
+    /// `None` means no bound. Default is `None`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tokio_endpoints::ConnectionBuilder;
+    ///
+    /// let b = ConnectionBuilder::new("example.com:443").connect_timeout(Duration::from_secs(5));
+    /// ```
+    pub fn connect_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
+        self.connect_timeout = timeout.into();
+        self.connecting("connect_timeout")
+    }
+
+    /// Bounds each attempt: an attempt still connecting after this long
+    /// fails with `TimedOut` (and the next address starts at once). `None`
+    /// leaves each attempt to the kernel's connect timeout. Default is
+    /// `None`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tokio_endpoints::ConnectionBuilder;
+    ///
+    /// let b = ConnectionBuilder::new("example.com:443").attempt_timeout(Duration::from_secs(2));
+    /// ```
+    pub fn attempt_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
+        self.attempt_timeout = timeout.into();
+        self.connecting("attempt_timeout")
+    }
+
+    /// Runs `hook` on each attempt's socket after it is created and before
+    /// it is bound and connected: the place for options this builder does
+    /// not name (keepalive, `SO_MARK`, `SO_BINDTODEVICE`, buffer sizes). An
+    /// error from the hook fails that attempt. Default is no hook.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tokio_endpoints::{socket2::TcpKeepalive, ConnectionBuilder};
+    ///
+    /// let b = ConnectionBuilder::new("example.com:443").socket_hook(|socket| {
+    ///     socket.set_tcp_keepalive(&TcpKeepalive::new().with_time(Duration::from_secs(30)))
+    /// });
+    /// ```
+    pub fn socket_hook<F>(mut self, hook: F) -> Self
+    where
+        F: Fn(&socket2::Socket) -> std::io::Result<()> + Send + Sync + 'static,
+    {
+        self.hook = Some(Arc::new(hook));
+        self.connecting("socket_hook")
+    }
+
+    /// How the [`ConnectError`] reads when it becomes one `io::Error`
+    /// (asyncio's `all_errors`). The error keeps every attempt either way;
+    /// with `false` its message is the one error the attempts share (or the
+    /// first one's), with `true` it lists every attempt with its address and
+    /// timing. Default is `false`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tokio_endpoints::ConnectionBuilder;
+    ///
+    /// let b = ConnectionBuilder::new("example.com:443").all_errors(true);
+    /// ```
+    pub fn all_errors(mut self, all: bool) -> Self {
+        self.all_errors = all;
+        self
+    }
+
+    /// Who turns the target's host name into addresses. Literal addresses
+    /// never reach it. Default is [`Resolver::default`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tokio_endpoints::{ConnectionBuilder, Resolver};
+    ///
+    /// let b = ConnectionBuilder::new("localhost:80").resolver(Resolver::system());
+    /// ```
+    pub fn resolver(mut self, resolver: impl Resolve) -> Self {
+        self.resolver = Some(Resolver::new(resolver));
+        self.connecting("resolver")
+    }
+
+    /// Connects: resolves the target, races its addresses, and returns the
+    /// winner with every loser closed.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConnectError`]: bad input, a resolution failure, no usable
+    /// address, every attempt failed, or the connect timeout passed.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future closes every socket it opened. No task outlives
+    /// it (a running `getaddrinfo` of the system resolver finishes on the
+    /// blocking pool, holding no socket).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use tokio_endpoints::ConnectionBuilder;
+    ///
+    /// # #[tokio::main] async fn main() -> std::io::Result<()> {
+    /// let stream = ConnectionBuilder::new("localhost:8080").connect().await?;
+    /// println!("connected to {}", stream.peer_addr()?);
+    /// # Ok(()) }
+    /// ```
+    pub async fn connect(self) -> Result<TcpStream, ConnectError> {
+        let span = tracing::debug_span!("connect", target = %self.describe());
+        self.connect_inner().instrument(span).await
+    }
+
+    fn describe(&self) -> String {
+        match &self.source {
+            Source::Target(Ok(t)) => t.to_string(),
+            Source::Target(Err(e)) => e.input().to_string(),
+            Source::Stream(s) => match s.peer_addr() {
+                Ok(peer) => format!("adopted stream to {peer}"),
+                Err(_) => "adopted stream".to_string(),
+            },
+        }
+    }
+
+    fn invalid(&self, message: impl Into<String>) -> ConnectError {
+        ConnectError::invalid(self.describe(), message).with_all_errors(self.all_errors)
+    }
+
+    async fn connect_inner(self) -> Result<TcpStream, ConnectError> {
+        let start = Instant::now();
+        let target = match &self.source {
+            Source::Stream(_) => return self.adopt(),
+            Source::Target(Err(e)) => return Err(self.invalid(e.reason())),
+            Source::Target(Ok(t)) => t,
+        };
+        if target.port() == 0 {
+            return Err(self.invalid("port 0 is not a destination port"));
+        }
+        let locals = self.local.as_ref().map_err(|e| self.invalid(e.clone()))?;
+        for local in locals {
+            if !self.family.matches(&local.ip()) {
+                return Err(self.invalid(format!(
+                    "local_addr {local} is not of the requested family {}",
+                    self.family
+                )));
+            }
+        }
+        // The families this call can use: the one asked for, narrowed to the
+        // families of the local addresses, if any were given.
+        let has_local_v4 = locals.iter().any(SocketAddr::is_ipv4);
+        let has_local_v6 = locals.iter().any(SocketAddr::is_ipv6);
+        let family = self.family;
+        let usable = move |ip: &IpAddr| {
+            family.matches(ip)
+                && (locals.is_empty()
+                    || if ip.is_ipv4() {
+                        has_local_v4
+                    } else {
+                        has_local_v6
+                    })
+        };
+        let why_unusable = |what: &str| -> String {
+            if locals.is_empty() {
+                format!("{what} has no {} address", self.family)
+            } else {
+                let local_list: Vec<_> = locals.iter().map(ToString::to_string).collect();
+                format!(
+                    "{what} has no address of the family of local_addr {}",
+                    local_list.join(", ")
+                )
+            }
+        };
+
+        let seen = AtomicUsize::new(0);
+        let port = target.port();
+        let addrs = match target.host() {
+            None => {
+                let addrs: Vec<SocketAddr> = target
+                    .addrs()
+                    .iter()
+                    .copied()
+                    .filter(|a| usable(&a.ip()))
+                    .collect();
+                if addrs.is_empty() {
+                    return Err(self.invalid(why_unusable("the target")));
+                }
+                stream::iter([Ok(addrs)]).left_stream()
+            }
+            Some(host) => {
+                let resolver = self.resolver.clone().unwrap_or_default();
+                resolver
+                    .resolve(host, family)
+                    .map(|batch| {
+                        batch.map(|ips| {
+                            seen.fetch_add(ips.len(), Ordering::Relaxed);
+                            ips.into_iter()
+                                .filter(|ip| usable(ip))
+                                .map(|ip| SocketAddr::new(ip, port))
+                                .collect()
+                        })
+                    })
+                    .right_stream()
+            }
+        };
+        let config = RaceConfig {
+            delay: self.delay,
+            interleave: self.interleave,
+            attempt_timeout: self.attempt_timeout,
+            deadline: self.connect_timeout.map(|t| start + t),
+        };
+        let nodelay = self.nodelay;
+        let hook = self.hook.as_ref();
+        let result = race(addrs, config, start, |addr| {
+            let local = locals
+                .iter()
+                .find(|l| l.is_ipv4() == addr.is_ipv4())
+                .copied();
+            connect_one(addr, local, nodelay, hook)
+        })
+        .await;
+        let failure: RaceFailure = match result {
+            Ok(stream) => return Ok(stream),
+            Err(failure) => failure,
+        };
+
+        let name = self.describe();
+        let err = if failure.timed_out {
+            let timeout = self.connect_timeout.unwrap_or_default();
+            ConnectError::new(ConnectErrorKind::TimedOut, name)
+                .with_message(format!("timed out after {timeout:?}"))
+        } else if !failure.attempts.is_empty() {
+            ConnectError::new(ConnectErrorKind::AllAttemptsFailed, name)
+        } else if !failure.resolve_errors.is_empty() {
+            ConnectError::new(ConnectErrorKind::Resolve, name)
+        } else if seen.load(Ordering::Relaxed) > 0 {
+            ConnectError::new(ConnectErrorKind::NoUsableAddress, name)
+                .with_message(why_unusable(target.host().unwrap_or("the target")))
+        } else {
+            ConnectError::new(ConnectErrorKind::Resolve, name)
+                .with_message("the resolver returned no address")
+        };
+        Err(err
+            .with_attempts(failure.attempts)
+            .with_resolve_errors(failure.resolve_errors)
+            .with_all_errors(self.all_errors))
+    }
+
+    fn adopt(self) -> Result<TcpStream, ConnectError> {
+        if !self.needs_connect.is_empty() {
+            return Err(self.invalid(format!(
+                "{} cannot be used with from_stream: the stream is already connected",
+                self.needs_connect.join(", ")
+            )));
+        }
+        let Source::Stream(stream) = &self.source else {
+            unreachable!("adopt is only called for an adopted stream")
+        };
+        if let Err(e) = stream.peer_addr() {
+            return Err(self.invalid(format!("the adopted stream is not connected: {e}")));
+        }
+        if let Err(e) = stream.set_nodelay(self.nodelay) {
+            return Err(self.invalid(format!("cannot set TCP_NODELAY on the adopted stream: {e}")));
+        }
+        match self.source {
+            Source::Stream(stream) => Ok(stream),
+            Source::Target(_) => unreachable!("checked above"),
+        }
+    }
+}
+
+/// One attempt: a fresh socket, options, bind, connect.
+async fn connect_one(
+    addr: SocketAddr,
+    local: Option<SocketAddr>,
+    nodelay: bool,
+    hook: Option<&SocketHook>,
+) -> io::Result<TcpStream> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    if nodelay {
+        socket.set_nodelay(true)?;
+    }
+    if let Some(hook) = hook {
+        hook(&SockRef::from(&socket))
+            .map_err(|e| io::Error::new(e.kind(), format!("socket hook: {e}")))?;
+    }
+    if let Some(local) = local {
+        socket
+            .bind(local)
+            .map_err(|e| io::Error::new(e.kind(), format!("bind to {local}: {e}")))?;
+    }
+    socket.connect(addr).await
+}
+
+impl fmt::Debug for ConnectionBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConnectionBuilder")
+            .field("target", &self.describe())
+            .field("happy_eyeballs", &self.delay)
+            .field("interleave", &self.interleave)
+            .field("family", &self.family)
+            .field("local_addr", &self.local)
+            .field("nodelay", &self.nodelay)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("attempt_timeout", &self.attempt_timeout)
+            .field("socket_hook", &self.hook.is_some())
+            .field("all_errors", &self.all_errors)
+            .field("resolver", &self.resolver)
+            .finish()
+    }
+}
+
+/// Local addresses for [`ConnectionBuilder::local_addr`]: an IP address
+/// (port 0), a socket address, or a list of either.
+///
+/// # Examples
+///
+/// ```
+/// use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+/// use tokio_endpoints::IntoLocalAddrs;
+///
+/// let one = Ipv4Addr::LOCALHOST.into_local_addrs().unwrap();
+/// assert_eq!(one, vec![SocketAddr::from((Ipv4Addr::LOCALHOST, 0))]);
+/// ```
+pub trait IntoLocalAddrs {
+    /// Converts `self`; an `Err` is a message naming what is wrong.
+    ///
+    /// # Errors
+    ///
+    /// A message that names the problem, reported by `connect`.
+    fn into_local_addrs(self) -> Result<Vec<SocketAddr>, String>;
+}
+
+impl IntoLocalAddrs for SocketAddr {
+    fn into_local_addrs(self) -> Result<Vec<SocketAddr>, String> {
+        Ok(vec![self])
+    }
+}
+
+impl IntoLocalAddrs for IpAddr {
+    fn into_local_addrs(self) -> Result<Vec<SocketAddr>, String> {
+        Ok(vec![SocketAddr::new(self, 0)])
+    }
+}
+
+impl IntoLocalAddrs for Ipv4Addr {
+    fn into_local_addrs(self) -> Result<Vec<SocketAddr>, String> {
+        IpAddr::V4(self).into_local_addrs()
+    }
+}
+
+impl IntoLocalAddrs for Ipv6Addr {
+    fn into_local_addrs(self) -> Result<Vec<SocketAddr>, String> {
+        IpAddr::V6(self).into_local_addrs()
+    }
+}
+
+impl<T: IntoLocalAddrs> IntoLocalAddrs for Vec<T> {
+    fn into_local_addrs(self) -> Result<Vec<SocketAddr>, String> {
+        let mut out = Vec::with_capacity(self.len());
+        for item in self {
+            out.extend(item.into_local_addrs()?);
+        }
+        Ok(out)
+    }
+}
+
+impl<T: IntoLocalAddrs, const N: usize> IntoLocalAddrs for [T; N] {
+    fn into_local_addrs(self) -> Result<Vec<SocketAddr>, String> {
+        Vec::from(self).into_local_addrs()
+    }
+}
+
+impl IntoLocalAddrs for &str {
+    /// An IP address (`"127.0.0.1"`, `"::1"`) or a socket address
+    /// (`"127.0.0.1:0"`, `"[::1]:5000"`); host names are not resolved here.
+    fn into_local_addrs(self) -> Result<Vec<SocketAddr>, String> {
+        if let Ok(addr) = self.parse::<SocketAddr>() {
+            return Ok(vec![addr]);
+        }
+        self.parse::<IpAddr>()
+            .map(|ip| vec![SocketAddr::new(ip, 0)])
+            .map_err(|_| format!("local_addr {self:?} is not an IP address or socket address"))
+    }
+}

@@ -1,0 +1,342 @@
+//! [`ConnectError`]: what a connect call tried, and how each try ended.
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::resolve::ResolveError;
+
+/// One connection attempt that did not win: its address, when it started,
+/// how long it ran, and how it ended.
+///
+/// # Examples
+///
+/// ```no_run
+/// use tokio_endpoints::ConnectionBuilder;
+///
+/// # #[tokio::main] async fn main() {
+/// if let Err(e) = ConnectionBuilder::new("localhost:9").connect().await {
+///     for attempt in e.attempts() {
+///         println!(
+///             "{} started at +{:?}, failed after {:?}: {}",
+///             attempt.addr(),
+///             attempt.started(),
+///             attempt.elapsed(),
+///             attempt.error()
+///         );
+///     }
+/// }
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct Attempt {
+    pub(crate) addr: SocketAddr,
+    pub(crate) started: Duration,
+    pub(crate) elapsed: Duration,
+    pub(crate) error: io::Error,
+}
+
+impl Attempt {
+    /// The address this attempt connected to.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// When the attempt started, counted from the start of the call.
+    pub fn started(&self) -> Duration {
+        self.started
+    }
+
+    /// How long the attempt ran before it failed.
+    pub fn elapsed(&self) -> Duration {
+        self.elapsed
+    }
+
+    /// How the attempt failed.
+    pub fn error(&self) -> &io::Error {
+        &self.error
+    }
+}
+
+/// What kind of failure a [`ConnectError`] is.
+///
+/// # Examples
+///
+/// ```no_run
+/// use tokio_endpoints::{ConnectErrorKind, ConnectionBuilder};
+///
+/// # #[tokio::main] async fn main() {
+/// match ConnectionBuilder::new("localhost:9").connect().await {
+///     Ok(_) => println!("connected"),
+///     Err(e) if e.kind() == ConnectErrorKind::InvalidInput => println!("bad input: {e}"),
+///     Err(e) => println!("failed: {e}"),
+/// }
+/// # }
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ConnectErrorKind {
+    /// The target, an option or a combination of options was refused before
+    /// anything was sent.
+    InvalidInput,
+    /// The host name could not be resolved to any address.
+    Resolve,
+    /// Resolution gave addresses, but none fits the requested
+    /// [`Family`](crate::Family) or the given local addresses.
+    NoUsableAddress,
+    /// Every address was tried and every attempt failed.
+    AllAttemptsFailed,
+    /// The whole call ran past its
+    /// [`connect_timeout`](crate::ConnectionBuilder::connect_timeout).
+    TimedOut,
+}
+
+/// The error of a connect call: it names the target and keeps every attempt.
+///
+/// `Display` is one line that names the target and what failed; the details
+/// are behind [`kind`](Self::kind), [`attempts`](Self::attempts),
+/// [`resolve_errors`](Self::resolve_errors) and [`source`](StdError::source).
+///
+/// # Conversion to `io::Error`
+///
+/// `io::Error::from(ConnectError)` (and so `?` in a function returning
+/// `io::Result`) keeps the `ConnectError` as the payload, so
+/// `io_error.get_ref().and_then(|e| e.downcast_ref::<ConnectError>())` gives
+/// every attempt back. Its [`io::ErrorKind`] is:
+///
+/// * `InvalidInput` for [`ConnectErrorKind::InvalidInput`] and
+///   [`ConnectErrorKind::NoUsableAddress`],
+/// * `TimedOut` for [`ConnectErrorKind::TimedOut`],
+/// * for [`ConnectErrorKind::AllAttemptsFailed`], the kind the attempts
+///   share (all refused: `ConnectionRefused`), or `Other` when they differ,
+/// * for [`ConnectErrorKind::Resolve`], the resolver's kind (`NotFound` for
+///   a name that does not exist).
+///
+/// [`ConnectionBuilder::all_errors`](crate::ConnectionBuilder::all_errors)
+/// picks how the message reads: by default, like asyncio, one error (the
+/// attempts' common error, or the first attempt's when they differ) and the
+/// number of attempts; with `all_errors(true)`, every attempt with its
+/// address and timing.
+///
+/// # Examples
+///
+/// ```no_run
+/// use tokio_endpoints::ConnectionBuilder;
+///
+/// # #[tokio::main] async fn main() -> std::io::Result<()> {
+/// let err = ConnectionBuilder::new("localhost:9").connect().await.unwrap_err();
+/// eprintln!("{err}"); // e.g. "connect to localhost:9: connection refused (2 attempts)"
+/// let io: std::io::Error = err.into();
+/// assert_eq!(io.kind(), std::io::ErrorKind::ConnectionRefused);
+/// # Ok(()) }
+/// ```
+pub struct ConnectError {
+    inner: Box<Inner>,
+}
+
+struct Inner {
+    kind: ConnectErrorKind,
+    target: String,
+    message: Option<String>,
+    attempts: Vec<Attempt>,
+    resolve_errors: Vec<ResolveError>,
+    all_errors: bool,
+}
+
+impl ConnectError {
+    pub(crate) fn new(kind: ConnectErrorKind, target: impl Into<String>) -> Self {
+        ConnectError {
+            inner: Box::new(Inner {
+                kind,
+                target: target.into(),
+                message: None,
+                attempts: Vec::new(),
+                resolve_errors: Vec::new(),
+                all_errors: false,
+            }),
+        }
+    }
+
+    pub(crate) fn invalid(target: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::new(ConnectErrorKind::InvalidInput, target).with_message(message)
+    }
+
+    pub(crate) fn with_message(mut self, message: impl Into<String>) -> Self {
+        self.inner.message = Some(message.into());
+        self
+    }
+
+    pub(crate) fn with_attempts(mut self, attempts: Vec<Attempt>) -> Self {
+        self.inner.attempts = attempts;
+        self
+    }
+
+    pub(crate) fn with_resolve_errors(mut self, errors: Vec<ResolveError>) -> Self {
+        self.inner.resolve_errors = errors;
+        self
+    }
+
+    pub(crate) fn with_all_errors(mut self, all_errors: bool) -> Self {
+        self.inner.all_errors = all_errors;
+        self
+    }
+
+    /// What kind of failure this is.
+    pub fn kind(&self) -> ConnectErrorKind {
+        self.inner.kind
+    }
+
+    /// The target as the caller named it (`"example.com:443"`, or the list of
+    /// addresses).
+    pub fn target(&self) -> &str {
+        &self.inner.target
+    }
+
+    /// Every connection attempt that was made, in the order they started.
+    /// Empty when the call failed before connecting (bad input, resolution).
+    pub fn attempts(&self) -> &[Attempt] {
+        &self.inner.attempts
+    }
+
+    /// The resolver's errors, for a [`ConnectErrorKind::Resolve`] failure, or
+    /// where one address family failed to resolve and the other's attempts
+    /// failed too.
+    pub fn resolve_errors(&self) -> &[ResolveError] {
+        &self.inner.resolve_errors
+    }
+
+    /// Whether the error reads as every attempt (see
+    /// [`ConnectionBuilder::all_errors`](crate::ConnectionBuilder::all_errors)).
+    pub fn is_all_errors(&self) -> bool {
+        self.inner.all_errors
+    }
+
+    /// The [`io::ErrorKind`] this error converts to (see the type's docs).
+    pub fn io_kind(&self) -> io::ErrorKind {
+        match self.inner.kind {
+            ConnectErrorKind::InvalidInput | ConnectErrorKind::NoUsableAddress => {
+                io::ErrorKind::InvalidInput
+            }
+            ConnectErrorKind::TimedOut => io::ErrorKind::TimedOut,
+            ConnectErrorKind::Resolve => self
+                .inner
+                .resolve_errors
+                .first()
+                .map_or(io::ErrorKind::NotFound, |e| e.io_kind()),
+            ConnectErrorKind::AllAttemptsFailed => {
+                self.common_kind().unwrap_or(io::ErrorKind::Other)
+            }
+        }
+    }
+
+    fn common_kind(&self) -> Option<io::ErrorKind> {
+        let mut kinds = self.inner.attempts.iter().map(|a| a.error.kind());
+        let first = kinds.next()?;
+        kinds.all(|k| k == first).then_some(first)
+    }
+
+    fn write_attempts(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let attempts = &self.inner.attempts;
+        if attempts.is_empty() {
+            return f.write_str("no connection attempt was made");
+        }
+        let plural = if attempts.len() == 1 { "" } else { "s" };
+        if self.inner.all_errors {
+            write!(f, "{} attempt{plural} failed: ", attempts.len())?;
+            for (i, a) in attempts.iter().enumerate() {
+                if i > 0 {
+                    f.write_str("; ")?;
+                }
+                write!(
+                    f,
+                    "{} (at +{}ms, after {}ms): {}",
+                    a.addr,
+                    a.started.as_millis(),
+                    a.elapsed.as_millis(),
+                    a.error
+                )?;
+            }
+            Ok(())
+        } else if self.common_kind().is_some()
+            && attempts
+                .iter()
+                .all(|a| a.error.to_string() == attempts[0].error.to_string())
+        {
+            write!(
+                f,
+                "{} ({} attempt{plural})",
+                attempts[0].error,
+                attempts.len()
+            )
+        } else {
+            write!(
+                f,
+                "{}: {} (and {} more attempt{}, differing)",
+                attempts[0].addr,
+                attempts[0].error,
+                attempts.len() - 1,
+                if attempts.len() == 2 { "" } else { "s" }
+            )
+        }
+    }
+}
+
+impl fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "connect to {}: ", self.inner.target)?;
+        match self.inner.kind {
+            ConnectErrorKind::InvalidInput | ConnectErrorKind::NoUsableAddress => {
+                f.write_str(self.inner.message.as_deref().unwrap_or("invalid input"))
+            }
+            ConnectErrorKind::Resolve => {
+                f.write_str("resolution failed: ")?;
+                match self.inner.resolve_errors.first() {
+                    Some(e) => write!(f, "{e}"),
+                    None => f.write_str(self.inner.message.as_deref().unwrap_or("no address")),
+                }
+            }
+            ConnectErrorKind::TimedOut => {
+                f.write_str(self.inner.message.as_deref().unwrap_or("timed out"))?;
+                if !self.inner.attempts.is_empty() {
+                    f.write_str("; ")?;
+                    self.write_attempts(f)?;
+                }
+                Ok(())
+            }
+            ConnectErrorKind::AllAttemptsFailed => self.write_attempts(f),
+        }
+    }
+}
+
+impl fmt::Debug for ConnectError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConnectError")
+            .field("kind", &self.inner.kind)
+            .field("target", &self.inner.target)
+            .field("message", &self.inner.message)
+            .field("attempts", &self.inner.attempts)
+            .field("resolve_errors", &self.inner.resolve_errors)
+            .finish()
+    }
+}
+
+impl StdError for ConnectError {
+    /// The first attempt's error, or the resolver's error.
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        if let Some(a) = self.inner.attempts.first() {
+            return Some(&a.error);
+        }
+        self.inner
+            .resolve_errors
+            .first()
+            .map(|e| e as &(dyn StdError + 'static))
+    }
+}
+
+impl From<ConnectError> for io::Error {
+    fn from(e: ConnectError) -> io::Error {
+        io::Error::new(e.io_kind(), e)
+    }
+}

@@ -1,0 +1,71 @@
+//! # tokio-endpoints
+//!
+//! The endpoint APIs of Python's asyncio event loop, for Tokio, returning
+//! plain Tokio types so nothing else in a program has to change.
+//!
+//! [`ConnectionBuilder`] is `loop.create_connection`: it resolves a host,
+//! races its addresses with Happy Eyeballs (RFC 8305), and hands back a
+//! [`tokio::net::TcpStream`]. Where `TcpStream::connect` tries addresses one
+//! after the other, and so hangs for the kernel's connect timeout (over two
+//! minutes on Linux) when the first address is blackholed, the builder
+//! starts the next address 250 ms later and takes whichever connects first.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use tokio_endpoints::ConnectionBuilder;
+//!
+//! #[tokio::main]
+//! async fn main() -> std::io::Result<()> {
+//!     let stream = ConnectionBuilder::new("example.com:443")
+//!         .happy_eyeballs(Duration::from_millis(250))
+//!         .connect()
+//!         .await?; // a plain tokio::net::TcpStream
+//!     println!("connected to {}", stream.peer_addr()?);
+//!     Ok(())
+//! }
+//! ```
+//!
+//! ## asyncio's parameters here
+//!
+//! | asyncio (`create_connection`) | here (`ConnectionBuilder`) |
+//! |---|---|
+//! | `host`, `port` | [`ConnectionBuilder::new`] (`"host:port"`, `(host, port)`, addresses) |
+//! | `happy_eyeballs_delay` | [`happy_eyeballs`](ConnectionBuilder::happy_eyeballs) (on, 250 ms), [`sequential`](ConnectionBuilder::sequential) |
+//! | `interleave` | [`interleave`](ConnectionBuilder::interleave) (default 1) |
+//! | `family` | [`family`](ConnectionBuilder::family) |
+//! | `local_addr` | [`local_addr`](ConnectionBuilder::local_addr) |
+//! | `sock` | [`ConnectionBuilder::from_stream`] |
+//! | `all_errors` | [`all_errors`](ConnectionBuilder::all_errors); [`ConnectError`] keeps every attempt |
+//! | TCP_NODELAY on | [`nodelay`](ConnectionBuilder::nodelay) (default `true`) |
+//! | (none) | [`connect_timeout`](ConnectionBuilder::connect_timeout), [`attempt_timeout`](ConnectionBuilder::attempt_timeout), [`socket_hook`](ConnectionBuilder::socket_hook), [`resolver`](ConnectionBuilder::resolver) |
+//!
+//! ## Layers
+//!
+//! target → addresses ([`Resolve`]) → ordered attempts (RFC 8305 §4
+//! interleaving) → the race → a `TcpStream`. Each attempt's socket is owned
+//! by the call: when it returns, or its future is dropped, every socket it
+//! opened and did not hand back is closed.
+//!
+//! ## Tracing
+//!
+//! Each call runs in a `connect` span (at `DEBUG`), with an event for every
+//! attempt started, failed and won.
+
+#![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+#![doc(test(attr(deny(warnings))))]
+
+mod connect;
+mod error;
+mod order;
+mod race;
+mod resolve;
+mod target;
+
+pub use connect::{ConnectionBuilder, IntoLocalAddrs, DEFAULT_HAPPY_EYEBALLS_DELAY};
+pub use error::{Attempt, ConnectError, ConnectErrorKind};
+pub use resolve::{Addrs, Resolve, ResolveError, ResolveErrorKind, Resolver, SystemResolver};
+pub use target::{Family, IntoTarget, Target, TargetError};
+
+/// The socket2 version [`ConnectionBuilder::socket_hook`] hands sockets of.
+pub use socket2;

@@ -1,0 +1,556 @@
+//! The staggered connection race of Happy Eyeballs (RFC 6555, RFC 8305 §5).
+//!
+//! # Why race at all
+//!
+//! A host name usually has several addresses, often of both families. Trying
+//! them one after the other, as `TcpStream::connect` does, is fine while every
+//! path works or fails fast (a refused connect comes back in a round trip).
+//! It goes badly when a path is *blackholed*: an IPv6 route that is announced
+//! but drops packets, a firewall that silently eats SYNs. Then the first
+//! attempt hangs until the kernel gives up, which on Linux is 127 s
+//! (`tcp_syn_retries = 6`), and only then is the working IPv4 address tried.
+//!
+//! # What we do
+//!
+//! Start the first attempt at once. Start the next one when the *connection
+//! attempt delay* has passed since the last start (250 ms by default, the
+//! value RFC 8305 §8 recommends and asyncio, trio and Chrome use: long enough
+//! that a healthy path nearly always wins before a second attempt starts,
+//! short enough that a broken path costs a quarter second, not two minutes),
+//! **or** as soon as a running attempt fails, whichever comes first: a
+//! refused attempt should not make us wait out the delay. Attempts already
+//! running keep running. The first attempt to connect wins.
+//!
+//! # Why every loser must be closed
+//!
+//! A losing attempt may have completed its handshake a moment after the
+//! winner. Left open, it is a connection the server holds for nothing, and a
+//! file descriptor we leak. Each attempt's socket is owned by its future;
+//! the futures live in one `FuturesUnordered` owned by the race, so returning
+//! (won, failed, or timed out) or being dropped closes every socket before
+//! the caller sees the result. No task is spawned: nothing outlives the call.
+//!
+//! # Streaming resolution
+//!
+//! Addresses come in as batches from the resolver (RFC 8305 §3), and join the
+//! [`Queue`] in their interleaved place. A batch that arrives while nothing
+//! is running starts an attempt at once; one that arrives while an attempt is
+//! running waits for the delay like any other address.
+//!
+//! The race is generic over "start an attempt" so that its timing is tested
+//! on fake attempts with paused Tokio time, exactly (as trio's tests do).
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::pin;
+use std::time::Duration;
+
+use futures_util::stream::{FuturesUnordered, Stream, StreamExt};
+use tokio::time::{sleep_until, timeout, Instant};
+
+use crate::error::Attempt;
+use crate::order::Queue;
+use crate::resolve::ResolveError;
+
+/// How the race is run.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RaceConfig {
+    /// The connection attempt delay; `None` tries one address at a time.
+    pub(crate) delay: Option<Duration>,
+    /// The First Address Family Count (see [`crate::order`]).
+    pub(crate) interleave: usize,
+    /// The bound on one attempt.
+    pub(crate) attempt_timeout: Option<Duration>,
+    /// When the whole call gives up.
+    pub(crate) deadline: Option<Instant>,
+}
+
+/// Why a race ended without a winner.
+#[derive(Debug)]
+pub(crate) struct RaceFailure {
+    pub(crate) attempts: Vec<Attempt>,
+    pub(crate) resolve_errors: Vec<ResolveError>,
+    /// The deadline passed before any attempt won.
+    pub(crate) timed_out: bool,
+}
+
+/// Runs the race over the addresses `addrs` yields, starting each attempt
+/// with `attempt`. `start` is the instant the call began (attempt times are
+/// counted from it).
+/// The failed attempts come back in the order they started.
+pub(crate) async fn race<T, S, A, F>(
+    addrs: S,
+    config: RaceConfig,
+    start: Instant,
+    mut attempt: A,
+) -> Result<T, RaceFailure>
+where
+    S: Stream<Item = Result<Vec<SocketAddr>, ResolveError>>,
+    A: FnMut(SocketAddr) -> F,
+    F: Future<Output = io::Result<T>>,
+{
+    let mut addrs = pin!(addrs);
+    let mut resolving = true;
+    let mut queue = Queue::new(config.interleave);
+    let mut running = FuturesUnordered::new();
+    let mut attempts = Vec::new();
+    let mut resolve_errors = Vec::new();
+    // The earliest instant the next attempt may start while others run.
+    let mut next_start = start;
+    let stagger = sleep_until(start);
+    let mut stagger = pin!(stagger);
+    let deadline = pin!(async {
+        match config.deadline {
+            Some(d) => sleep_until(d).await,
+            None => std::future::pending().await,
+        }
+    });
+    let mut deadline = deadline;
+
+    loop {
+        let now = Instant::now();
+        let may_start = running.is_empty() || (config.delay.is_some() && now >= next_start);
+        if may_start {
+            if let Some(addr) = queue.pop() {
+                let started = now - start;
+                tracing::debug!(%addr, started_ms = started.as_millis() as u64, "attempt started");
+                let fut = attempt(addr);
+                let attempt_timeout = config.attempt_timeout;
+                running.push(async move {
+                    let result = match attempt_timeout {
+                        Some(t) => timeout(t, fut).await.unwrap_or_else(|_| {
+                            Err(io::Error::new(
+                                io::ErrorKind::TimedOut,
+                                format!("attempt timed out after {t:?}"),
+                            ))
+                        }),
+                        None => fut.await,
+                    };
+                    (addr, started, result)
+                });
+                if let Some(delay) = config.delay {
+                    next_start = now + delay;
+                    stagger.as_mut().reset(next_start);
+                }
+                continue;
+            }
+        }
+        if running.is_empty() && !resolving {
+            attempts.sort_by_key(|a: &Attempt| a.started);
+            return Err(RaceFailure {
+                attempts,
+                resolve_errors,
+                timed_out: false,
+            });
+        }
+        let stagger_armed = config.delay.is_some() && !queue.is_empty() && !running.is_empty();
+
+        tokio::select! {
+            biased;
+            Some((addr, started, result)) = running.next(), if !running.is_empty() => {
+                let elapsed = Instant::now() - start - started;
+                match result {
+                    Ok(conn) => {
+                        tracing::debug!(%addr, elapsed_ms = elapsed.as_millis() as u64, "attempt won");
+                        return Ok(conn);
+                    }
+                    Err(error) => {
+                        tracing::debug!(%addr, elapsed_ms = elapsed.as_millis() as u64, %error, "attempt failed");
+                        attempts.push(Attempt { addr, started, elapsed, error });
+                        // A failure starts the next attempt at once.
+                        next_start = Instant::now();
+                    }
+                }
+            }
+            batch = addrs.next(), if resolving => match batch {
+                Some(Ok(batch)) => queue.extend(batch),
+                Some(Err(e)) => {
+                    tracing::debug!(error = %e, "resolution failed");
+                    resolve_errors.push(e);
+                }
+                None => resolving = false,
+            },
+            () = &mut stagger, if stagger_armed => {}
+            () = &mut deadline => {
+                tracing::debug!("deadline passed");
+                attempts.sort_by_key(|a: &Attempt| a.started);
+                return Err(RaceFailure { attempts, resolve_errors, timed_out: true });
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The race's timing, on fake attempts and paused time.
+
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+
+    use futures_util::stream;
+
+    use super::*;
+
+    /// What a fake attempt to an address does: succeed or fail after a time,
+    /// or hang forever.
+    #[derive(Clone, Copy)]
+    enum Outcome {
+        Connect(u64),
+        Fail(u64),
+        Hang,
+    }
+
+    /// Records when each attempt started and whether its "socket" was closed.
+    #[derive(Default, Clone)]
+    struct Scenario {
+        outcomes: HashMap<SocketAddr, Outcome>,
+        log: Arc<Mutex<Log>>,
+    }
+
+    #[derive(Default)]
+    struct Log {
+        starts: Vec<(SocketAddr, u64)>,
+        open: usize,
+        closed: Vec<SocketAddr>,
+    }
+
+    /// A fake socket: counts itself open until dropped.
+    struct FakeSocket {
+        addr: SocketAddr,
+        log: Arc<Mutex<Log>>,
+    }
+
+    impl Drop for FakeSocket {
+        fn drop(&mut self) {
+            let mut log = self.log.lock().unwrap();
+            log.open -= 1;
+            log.closed.push(self.addr);
+        }
+    }
+
+    fn addr(s: &str) -> SocketAddr {
+        if s.contains(':') {
+            format!("[{s}]:80").parse().unwrap()
+        } else {
+            format!("{s}:80").parse().unwrap()
+        }
+    }
+
+    impl Scenario {
+        fn new(outcomes: &[(&str, Outcome)]) -> Scenario {
+            Scenario {
+                outcomes: outcomes.iter().map(|(a, o)| (addr(a), *o)).collect(),
+                log: Arc::default(),
+            }
+        }
+
+        fn attempt(
+            &self,
+            t0: Instant,
+        ) -> impl FnMut(SocketAddr) -> futures_util::future::BoxFuture<'static, io::Result<FakeSocket>>
+        {
+            let this = self.clone();
+            move |a| {
+                let outcome = this.outcomes[&a];
+                let log = this.log.clone();
+                let started = (Instant::now() - t0).as_millis() as u64;
+                Box::pin(async move {
+                    {
+                        let mut l = log.lock().unwrap();
+                        l.starts.push((a, started));
+                        l.open += 1;
+                    }
+                    let socket = FakeSocket { addr: a, log };
+                    match outcome {
+                        Outcome::Connect(ms) => {
+                            tokio::time::sleep(Duration::from_millis(ms)).await;
+                            Ok(socket)
+                        }
+                        Outcome::Fail(ms) => {
+                            tokio::time::sleep(Duration::from_millis(ms)).await;
+                            drop(socket);
+                            Err(io::Error::from(io::ErrorKind::ConnectionRefused))
+                        }
+                        Outcome::Hang => std::future::pending().await,
+                    }
+                })
+            }
+        }
+
+        async fn run(
+            &self,
+            addrs: &[&str],
+            config: RaceConfig,
+        ) -> (Result<FakeSocket, RaceFailure>, u64) {
+            let t0 = Instant::now();
+            let batch: Vec<_> = addrs.iter().map(|a| addr(a)).collect();
+            let result = race(stream::iter([Ok(batch)]), config, t0, self.attempt(t0)).await;
+            (result, (Instant::now() - t0).as_millis() as u64)
+        }
+
+        fn starts(&self) -> Vec<(SocketAddr, u64)> {
+            self.log.lock().unwrap().starts.clone()
+        }
+
+        fn open(&self) -> usize {
+            self.log.lock().unwrap().open
+        }
+    }
+
+    fn cfg(delay: Option<u64>) -> RaceConfig {
+        RaceConfig {
+            delay: delay.map(Duration::from_millis),
+            interleave: 1,
+            attempt_timeout: None,
+            deadline: None,
+        }
+    }
+
+    fn starts(v: &[(&str, u64)]) -> Vec<(SocketAddr, u64)> {
+        v.iter().map(|(a, t)| (addr(a), *t)).collect()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn blackholed_first_address_costs_one_delay() {
+        let s = Scenario::new(&[("::1", Outcome::Hang), ("1.0.0.1", Outcome::Connect(10))]);
+        let (won, took) = s.run(&["::1", "1.0.0.1"], cfg(Some(250))).await;
+        let won = won.unwrap();
+        assert_eq!(won.addr, addr("1.0.0.1"));
+        assert_eq!(took, 260);
+        assert_eq!(s.starts(), starts(&[("::1", 0), ("1.0.0.1", 250)]));
+        // The winner is the only socket still open; the hung loser was closed.
+        assert_eq!(s.open(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn attempts_start_at_each_delay_like_trio() {
+        // trio's test_basic_fallthrough, shifted: every attempt hangs but the last.
+        let s = Scenario::new(&[
+            ("1.1.1.1", Outcome::Hang),
+            ("2.2.2.2", Outcome::Hang),
+            ("3.3.3.3", Outcome::Connect(100)),
+        ]);
+        let c = RaceConfig {
+            interleave: 0,
+            ..cfg(Some(250))
+        };
+        let (won, took) = s.run(&["1.1.1.1", "2.2.2.2", "3.3.3.3"], c).await;
+        let won = won.unwrap();
+        assert_eq!(won.addr, addr("3.3.3.3"));
+        assert_eq!(took, 600);
+        assert_eq!(
+            s.starts(),
+            starts(&[("1.1.1.1", 0), ("2.2.2.2", 250), ("3.3.3.3", 500)])
+        );
+        assert_eq!(s.open(), 1);
+        let closed = s.log.lock().unwrap().closed.clone();
+        assert_eq!(closed.len(), 2);
+        assert!(closed.contains(&addr("1.1.1.1")) && closed.contains(&addr("2.2.2.2")));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failure_starts_the_next_attempt_at_once() {
+        let s = Scenario::new(&[
+            ("::1", Outcome::Fail(100)),
+            ("1.0.0.1", Outcome::Fail(30)),
+            ("::2", Outcome::Hang),
+            ("1.0.0.2", Outcome::Connect(5)),
+        ]);
+        let (won, took) = s
+            .run(&["::1", "::2", "1.0.0.1", "1.0.0.2"], cfg(Some(250)))
+            .await;
+        let won = won.unwrap();
+        assert_eq!(won.addr, addr("1.0.0.2"));
+        // ::1 fails at 100 -> 1.0.0.1 starts, fails at 130 -> ::2 starts,
+        // hangs; 1.0.0.2 starts a delay later, at 380, and connects at 385.
+        assert_eq!(
+            s.starts(),
+            starts(&[("::1", 0), ("1.0.0.1", 100), ("::2", 130), ("1.0.0.2", 380)])
+        );
+        assert_eq!(took, 385);
+        assert_eq!(s.open(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_early_winner_starts_nothing_else() {
+        let s = Scenario::new(&[
+            ("::1", Outcome::Connect(20)),
+            ("1.0.0.1", Outcome::Connect(1)),
+        ]);
+        let (won, took) = s.run(&["::1", "1.0.0.1"], cfg(Some(250))).await;
+        let won = won.unwrap();
+        assert_eq!(won.addr, addr("::1"));
+        assert_eq!(took, 20);
+        assert_eq!(s.starts(), starts(&[("::1", 0)]));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_first_to_connect_wins_even_if_started_later() {
+        let s = Scenario::new(&[
+            ("::1", Outcome::Connect(400)),
+            ("1.0.0.1", Outcome::Connect(100)),
+        ]);
+        let (won, took) = s.run(&["::1", "1.0.0.1"], cfg(Some(250))).await;
+        let won = won.unwrap();
+        assert_eq!(won.addr, addr("1.0.0.1"));
+        assert_eq!(took, 350);
+        // The slower ::1 attempt, still connecting, was closed.
+        assert_eq!(s.open(), 1);
+        assert_eq!(s.log.lock().unwrap().closed, vec![addr("::1")]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn sequential_waits_for_each_failure() {
+        let s = Scenario::new(&[
+            ("::1", Outcome::Fail(1000)),
+            ("1.0.0.1", Outcome::Fail(2000)),
+            ("::2", Outcome::Connect(10)),
+        ]);
+        let (won, took) = s.run(&["::1", "::2", "1.0.0.1"], cfg(None)).await;
+        let won = won.unwrap();
+        assert_eq!(won.addr, addr("::2"));
+        assert_eq!(
+            s.starts(),
+            starts(&[("::1", 0), ("1.0.0.1", 1000), ("::2", 3000)])
+        );
+        assert_eq!(took, 3010);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn all_failures_are_kept_in_start_order() {
+        let s = Scenario::new(&[("::1", Outcome::Fail(300)), ("1.0.0.1", Outcome::Fail(10))]);
+        let (lost, took) = s.run(&["::1", "1.0.0.1"], cfg(Some(250))).await;
+        let lost = lost.err().unwrap();
+        assert!(!lost.timed_out);
+        let got: Vec<_> = lost
+            .attempts
+            .iter()
+            .map(|a| {
+                (
+                    a.addr,
+                    a.started.as_millis() as u64,
+                    a.elapsed.as_millis() as u64,
+                )
+            })
+            .collect();
+        // 1.0.0.1 started at 250 and failed at 260; ::1 failed at 300.
+        assert_eq!(got, vec![(addr("::1"), 0, 300), (addr("1.0.0.1"), 250, 10)]);
+        assert_eq!(took, 300);
+        assert_eq!(s.open(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_deadline_ends_the_race_and_closes_everything() {
+        let s = Scenario::new(&[("::1", Outcome::Hang), ("1.0.0.1", Outcome::Hang)]);
+        let c = RaceConfig {
+            deadline: Some(Instant::now() + Duration::from_millis(1000)),
+            ..cfg(Some(250))
+        };
+        let (lost, took) = s.run(&["::1", "1.0.0.1"], c).await;
+        let lost = lost.err().unwrap();
+        assert!(lost.timed_out);
+        assert_eq!(took, 1000);
+        assert_eq!(s.open(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_attempt_timeout_fails_one_attempt_and_starts_the_next() {
+        let s = Scenario::new(&[("::1", Outcome::Hang), ("1.0.0.1", Outcome::Connect(10))]);
+        let c = RaceConfig {
+            attempt_timeout: Some(Duration::from_millis(100)),
+            ..cfg(None)
+        };
+        let (won, took) = s.run(&["::1", "1.0.0.1"], c).await;
+        let won = won.unwrap();
+        assert_eq!(won.addr, addr("1.0.0.1"));
+        assert_eq!(s.starts(), starts(&[("::1", 0), ("1.0.0.1", 100)]));
+        assert_eq!(took, 110);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn dropping_the_race_closes_every_attempt() {
+        let s = Scenario::new(&[
+            ("::1", Outcome::Hang),
+            ("1.0.0.1", Outcome::Hang),
+            ("::2", Outcome::Hang),
+        ]);
+        let t0 = Instant::now();
+        let batch = vec![addr("::1"), addr("1.0.0.1"), addr("::2")];
+        let fut = race(stream::iter([Ok(batch)]), cfg(Some(250)), t0, s.attempt(t0));
+        let timed = tokio::time::timeout(Duration::from_millis(600), fut).await;
+        assert!(timed.is_err());
+        assert_eq!(
+            s.starts(),
+            starts(&[("::1", 0), ("1.0.0.1", 250), ("::2", 500)])
+        );
+        assert_eq!(s.open(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn late_batches_join_the_running_race() {
+        // A answers at once, AAAA 400 ms later: IPv4 attempts hang, and the
+        // IPv6 address joins the race when it arrives.
+        let s = Scenario::new(&[
+            ("1.0.0.1", Outcome::Hang),
+            ("1.0.0.2", Outcome::Hang),
+            ("::1", Outcome::Connect(10)),
+        ]);
+        let t0 = Instant::now();
+        let batches = stream::iter([
+            (0, vec![addr("1.0.0.1"), addr("1.0.0.2")]),
+            (400, vec![addr("::1")]),
+        ])
+        .then(move |(at, batch)| async move {
+            tokio::time::sleep_until(t0 + Duration::from_millis(at)).await;
+            Ok(batch)
+        });
+        let won = race(batches, cfg(Some(250)), t0, s.attempt(t0)).await;
+        let won = won.ok().unwrap();
+        assert_eq!(won.addr, addr("::1"));
+        // ::1 arrives at 400, but the delay since 1.0.0.2's start runs to 500.
+        assert_eq!(
+            s.starts(),
+            starts(&[("1.0.0.1", 0), ("1.0.0.2", 250), ("::1", 500)])
+        );
+        assert_eq!(s.open(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_address_arriving_after_all_failed_starts_at_once() {
+        let s = Scenario::new(&[
+            ("1.0.0.1", Outcome::Fail(10)),
+            ("::1", Outcome::Connect(10)),
+        ]);
+        let t0 = Instant::now();
+        let batches = stream::iter([(0, vec![addr("1.0.0.1")]), (50, vec![addr("::1")])]).then(
+            move |(at, batch)| async move {
+                tokio::time::sleep_until(t0 + Duration::from_millis(at)).await;
+                Ok(batch)
+            },
+        );
+        let won = race(batches, cfg(Some(250)), t0, s.attempt(t0)).await;
+        let won = won.ok().unwrap();
+        assert_eq!(won.addr, addr("::1"));
+        assert_eq!(s.starts(), starts(&[("1.0.0.1", 0), ("::1", 50)]));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn resolution_errors_are_kept() {
+        let s = Scenario::new(&[("1.0.0.1", Outcome::Fail(5))]);
+        let t0 = Instant::now();
+        let batches = stream::iter([
+            Err(ResolveError::new(
+                "h",
+                crate::ResolveErrorKind::ServerFailure,
+            )),
+            Ok(vec![addr("1.0.0.1")]),
+        ]);
+        let lost = race(batches, cfg(Some(250)), t0, s.attempt(t0))
+            .await
+            .err()
+            .unwrap();
+        assert_eq!(lost.resolve_errors.len(), 1);
+        assert_eq!(lost.attempts.len(), 1);
+    }
+}

@@ -1,0 +1,302 @@
+//! Who turns a host name into addresses.
+//!
+//! Resolution is a stream of address batches, so a resolver that asks for
+//! AAAA and A records at once can hand each answer to the race as it arrives
+//! (RFC 8305 §3). A resolver that answers once (getaddrinfo) yields one batch.
+//!
+//! Host names are validated before any resolver is called, and a literal IP
+//! address never reaches one.
+
+use std::collections::HashMap;
+use std::error::Error as StdError;
+use std::fmt;
+use std::io;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use futures_util::stream::{self, BoxStream, StreamExt};
+
+use crate::Family;
+
+mod system;
+
+pub use system::SystemResolver;
+
+/// The stream a [`Resolve`] implementation returns: batches of addresses as
+/// they arrive, and errors for the queries that failed. The stream ends when
+/// resolution is complete.
+pub type Addrs = BoxStream<'static, Result<Vec<IpAddr>, ResolveError>>;
+
+/// Resolves host names to IP addresses.
+///
+/// Implement it to plug in your own resolution (a service registry, a test
+/// double); most users pick one of the [`Resolver`] constructors instead.
+/// `host` has been validated (see [`IntoTarget`](crate::IntoTarget)) and is
+/// never an IP literal. `family` is what the caller asked for; returning
+/// addresses of the other family is allowed (they are filtered out) but
+/// wasteful.
+///
+/// # Examples
+///
+/// ```
+/// use std::net::{IpAddr, Ipv4Addr};
+/// use futures_util::stream::{self, StreamExt};
+/// use tokio_endpoints::{Addrs, ConnectionBuilder, Family, Resolve};
+///
+/// #[derive(Debug)]
+/// struct Registry;
+///
+/// impl Resolve for Registry {
+///     fn resolve(&self, _host: &str, _family: Family) -> Addrs {
+///         stream::iter([Ok(vec![IpAddr::V4(Ipv4Addr::LOCALHOST)])]).boxed()
+///     }
+/// }
+///
+/// let builder = ConnectionBuilder::new("db.internal:5432").resolver(Registry);
+/// ```
+pub trait Resolve: fmt::Debug + Send + Sync + 'static {
+    /// Starts resolving `host`. Dropping the stream cancels the resolution.
+    fn resolve(&self, host: &str, family: Family) -> Addrs;
+}
+
+/// A cloneable handle to a resolver; clones share it (and its cache, where
+/// it has one).
+///
+/// # Examples
+///
+/// ```no_run
+/// use tokio_endpoints::{ConnectionBuilder, Resolver};
+///
+/// # #[tokio::main] async fn main() -> std::io::Result<()> {
+/// let resolver = Resolver::system();
+/// let a = ConnectionBuilder::new("example.com:80").resolver(resolver.clone()).connect().await?;
+/// let b = ConnectionBuilder::new("example.org:80").resolver(resolver).connect().await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct Resolver {
+    inner: Arc<dyn Resolve>,
+}
+
+impl Resolver {
+    /// Wraps any [`Resolve`] implementation.
+    pub fn new(resolver: impl Resolve) -> Resolver {
+        Resolver {
+            inner: Arc::new(resolver),
+        }
+    }
+
+    /// The operating system's resolver: `getaddrinfo(3)` on Tokio's blocking
+    /// thread pool, as [`tokio::net::lookup_host`] does. It honours
+    /// nsswitch (hosts file, mDNS, LDAP, ...), and answers once both
+    /// families are in.
+    ///
+    /// `getaddrinfo` cannot be cancelled: when the connect future is
+    /// dropped, the blocking thread finishes the lookup and its answer is
+    /// thrown away. It holds no socket of ours.
+    pub fn system() -> Resolver {
+        Resolver::new(SystemResolver::default())
+    }
+
+    /// A fixed table of names and their addresses, for tests and for
+    /// deployments that pin addresses. Names match case-insensitively and
+    /// without a trailing dot; a name not in the table fails with
+    /// [`ResolveErrorKind::NoSuchName`]. Each name answers with one batch,
+    /// in the order given.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::net::IpAddr;
+    /// use tokio_endpoints::{ConnectionBuilder, Resolver};
+    ///
+    /// let v6: IpAddr = "::1".parse().unwrap();
+    /// let v4: IpAddr = "127.0.0.1".parse().unwrap();
+    /// let resolver = Resolver::fixed([("db.internal", vec![v6, v4])]);
+    /// let builder = ConnectionBuilder::new("db.internal:5432").resolver(resolver);
+    /// ```
+    pub fn fixed<N, A>(entries: impl IntoIterator<Item = (N, A)>) -> Resolver
+    where
+        N: AsRef<str>,
+        A: IntoIterator<Item = IpAddr>,
+    {
+        let table = entries
+            .into_iter()
+            .map(|(name, addrs)| (normalize(name.as_ref()), addrs.into_iter().collect()))
+            .collect();
+        Resolver::new(FixedResolver { table })
+    }
+}
+
+impl Default for Resolver {
+    /// The crate's default resolver: [`Resolver::system`].
+    fn default() -> Resolver {
+        Resolver::system()
+    }
+}
+
+impl Resolve for Resolver {
+    fn resolve(&self, host: &str, family: Family) -> Addrs {
+        self.inner.resolve(host, family)
+    }
+}
+
+fn normalize(name: &str) -> String {
+    name.trim_end_matches('.').to_ascii_lowercase()
+}
+
+#[derive(Debug)]
+struct FixedResolver {
+    table: HashMap<String, Vec<IpAddr>>,
+}
+
+impl Resolve for FixedResolver {
+    fn resolve(&self, host: &str, _family: Family) -> Addrs {
+        let answer = match self.table.get(&normalize(host)) {
+            Some(addrs) if addrs.is_empty() => {
+                Err(ResolveError::new(host, ResolveErrorKind::NoRecords))
+            }
+            Some(addrs) => Ok(addrs.clone()),
+            None => Err(ResolveError::new(host, ResolveErrorKind::NoSuchName)),
+        };
+        stream::iter([answer]).boxed()
+    }
+}
+
+/// What went wrong in a resolution.
+///
+/// # Examples
+///
+/// ```
+/// use tokio_endpoints::{ResolveError, ResolveErrorKind};
+///
+/// let e = ResolveError::new("nope.example", ResolveErrorKind::NoSuchName);
+/// assert_eq!(e.to_string(), "nope.example: no such name");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ResolveErrorKind {
+    /// The name does not exist (NXDOMAIN; getaddrinfo's `EAI_NONAME`).
+    NoSuchName,
+    /// The name exists but has no address records of the asked family.
+    NoRecords,
+    /// The name server failed to answer (SERVFAIL, REFUSED).
+    ServerFailure,
+    /// No answer came in time.
+    TimedOut,
+    /// Any other failure; see [`ResolveError::source`](StdError::source).
+    Other,
+}
+
+impl ResolveErrorKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            ResolveErrorKind::NoSuchName => "no such name",
+            ResolveErrorKind::NoRecords => "no address records",
+            ResolveErrorKind::ServerFailure => "name server failure",
+            ResolveErrorKind::TimedOut => "timed out",
+            ResolveErrorKind::Other => "resolution failed",
+        }
+    }
+}
+
+/// A failed resolution: the host name, the kind of failure and its cause.
+///
+/// # Examples
+///
+/// ```
+/// use std::io;
+/// use tokio_endpoints::{ResolveError, ResolveErrorKind};
+///
+/// let cause = io::Error::new(io::ErrorKind::Other, "SERVFAIL from 127.0.0.1:53");
+/// let e = ResolveError::new("example.com", ResolveErrorKind::ServerFailure).with_source(cause);
+/// assert_eq!(e.kind(), ResolveErrorKind::ServerFailure);
+/// assert_eq!(e.to_string(), "example.com: name server failure: SERVFAIL from 127.0.0.1:53");
+/// ```
+#[derive(Debug)]
+pub struct ResolveError {
+    host: String,
+    kind: ResolveErrorKind,
+    source: Option<Box<dyn StdError + Send + Sync>>,
+}
+
+impl ResolveError {
+    /// A resolution error for `host`.
+    pub fn new(host: impl Into<String>, kind: ResolveErrorKind) -> ResolveError {
+        ResolveError {
+            host: host.into(),
+            kind,
+            source: None,
+        }
+    }
+
+    /// Attaches the underlying cause.
+    #[must_use]
+    pub fn with_source(
+        mut self,
+        source: impl Into<Box<dyn StdError + Send + Sync>>,
+    ) -> ResolveError {
+        self.source = Some(source.into());
+        self
+    }
+
+    /// The host name that failed to resolve.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// What kind of failure it was.
+    pub fn kind(&self) -> ResolveErrorKind {
+        self.kind
+    }
+
+    pub(crate) fn io_kind(&self) -> io::ErrorKind {
+        match self.kind {
+            ResolveErrorKind::NoSuchName | ResolveErrorKind::NoRecords => io::ErrorKind::NotFound,
+            ResolveErrorKind::TimedOut => io::ErrorKind::TimedOut,
+            ResolveErrorKind::ServerFailure | ResolveErrorKind::Other => io::ErrorKind::Other,
+        }
+    }
+}
+
+impl fmt::Display for ResolveError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.host, self.kind.as_str())?;
+        if let Some(source) = &self.source {
+            write!(f, ": {source}")?;
+        }
+        Ok(())
+    }
+}
+
+impl StdError for ResolveError {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn StdError + 'static))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn fixed_resolver_matches_names_case_insensitively() {
+        let ip: IpAddr = "::1".parse().unwrap();
+        let r = Resolver::fixed([("Db.Internal.", vec![ip]), ("empty", vec![])]);
+        let got: Vec<_> = r.resolve("db.internal", Family::Any).collect().await;
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].as_ref().unwrap(), &vec![ip]);
+        let got: Vec<_> = r.resolve("other", Family::Any).collect().await;
+        assert_eq!(
+            got[0].as_ref().unwrap_err().kind(),
+            ResolveErrorKind::NoSuchName
+        );
+        let got: Vec<_> = r.resolve("empty", Family::Any).collect().await;
+        assert_eq!(
+            got[0].as_ref().unwrap_err().kind(),
+            ResolveErrorKind::NoRecords
+        );
+    }
+}

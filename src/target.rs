@@ -1,0 +1,533 @@
+//! What the user named: a host and a port, a literal address, or a list.
+//!
+//! Everything here is checked before a resolver is asked or a packet is
+//! sent: a malformed host name, a missing or out-of-range port, or an empty
+//! list is refused with a message that names the problem.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+
+/// Where to connect: a host name and a port, or addresses known in advance.
+///
+/// Built from what [`ConnectionBuilder::new`](crate::ConnectionBuilder::new)
+/// accepts through [`IntoTarget`]; a literal IP address is never sent to a
+/// resolver.
+///
+/// # Examples
+///
+/// ```
+/// use tokio_endpoints::{IntoTarget, Target};
+///
+/// let t = "example.com:443".into_target().unwrap();
+/// assert_eq!(t.host(), Some("example.com"));
+/// assert_eq!(t.port(), 443);
+///
+/// let t = "[::1]:8080".into_target().unwrap();
+/// assert_eq!(t.host(), None);
+/// assert_eq!(t.addrs(), &["[::1]:8080".parse().unwrap()]);
+///
+/// assert!("example.com".into_target().is_err()); // no port
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Target {
+    kind: Kind,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Kind {
+    Host { host: String, port: u16 },
+    Addrs { addrs: Vec<SocketAddr> },
+}
+
+impl Target {
+    /// The host name to resolve (validated, lower-cased, without a trailing
+    /// dot), or `None` for a target of literal addresses.
+    pub fn host(&self) -> Option<&str> {
+        match &self.kind {
+            Kind::Host { host, .. } => Some(host),
+            Kind::Addrs { .. } => None,
+        }
+    }
+
+    /// The port: the one given with the host, or the first address's.
+    pub fn port(&self) -> u16 {
+        match &self.kind {
+            Kind::Host { port, .. } => *port,
+            Kind::Addrs { addrs } => addrs[0].port(),
+        }
+    }
+
+    /// The literal addresses of an address target (empty for a host name).
+    pub fn addrs(&self) -> &[SocketAddr] {
+        match &self.kind {
+            Kind::Host { .. } => &[],
+            Kind::Addrs { addrs } => addrs,
+        }
+    }
+
+    fn from_host_port(host: &str, port: u16) -> Result<Target, TargetError> {
+        // A bracketed IPv6 literal given as a host: "[::1]".
+        let unbracketed = host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(host);
+        if let Ok(ip) = unbracketed.parse::<IpAddr>() {
+            return Ok(Target::from(SocketAddr::new(ip, port)));
+        }
+        if let Some(addr) = parse_scoped_v6(unbracketed, port) {
+            return Ok(Target::from(SocketAddr::V6(addr)));
+        }
+        validate_host(host)?;
+        Ok(Target {
+            kind: Kind::Host {
+                host: host.trim_end_matches('.').to_ascii_lowercase(),
+                port,
+            },
+        })
+    }
+
+    fn parse(s: &str) -> Result<Target, TargetError> {
+        if let Ok(addr) = s.parse::<SocketAddr>() {
+            return Ok(Target::from(addr));
+        }
+        if let Some(rest) = s.strip_prefix('[') {
+            let (host, port) = rest
+                .split_once("]:")
+                .ok_or_else(|| TargetError::new(s, "expected \"[IPv6 address]:port\""))?;
+            let port = parse_port(s, port)?;
+            if host.parse::<Ipv6Addr>().is_err() && parse_scoped_v6(host, port).is_none() {
+                return Err(TargetError::new(
+                    s,
+                    format!("{host:?} between brackets is not an IPv6 address"),
+                ));
+            }
+            return Target::from_host_port(host, port);
+        }
+        let Some((host, port)) = s.rsplit_once(':') else {
+            return Err(TargetError::new(s, "missing port: expected \"host:port\""));
+        };
+        if host.contains(':') {
+            return Err(TargetError::new(
+                s,
+                "an IPv6 address with a port must be in brackets: \"[::1]:80\"",
+            ));
+        }
+        let port = parse_port(s, port)?;
+        Target::from_host_port(host, port).map_err(|e| TargetError::new(s, e.reason))
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            Kind::Host { host, port } => write!(f, "{host}:{port}"),
+            Kind::Addrs { addrs } if addrs.len() == 1 => write!(f, "{}", addrs[0]),
+            Kind::Addrs { addrs } => {
+                f.write_str("[")?;
+                for (i, a) in addrs.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{a}")?;
+                }
+                f.write_str("]")
+            }
+        }
+    }
+}
+
+impl From<SocketAddr> for Target {
+    fn from(addr: SocketAddr) -> Target {
+        Target {
+            kind: Kind::Addrs { addrs: vec![addr] },
+        }
+    }
+}
+
+/// Which address family to connect with: asyncio's `family=`.
+///
+/// # Examples
+///
+/// ```
+/// use tokio_endpoints::{ConnectionBuilder, Family};
+///
+/// // Only IPv4 addresses of the host are tried.
+/// let builder = ConnectionBuilder::new("localhost:80").family(Family::V4);
+/// assert!(Family::V6.matches(&"::1".parse().unwrap()));
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Family {
+    /// Both IPv6 and IPv4 (asyncio's `AF_UNSPEC`).
+    #[default]
+    Any,
+    /// IPv4 only (`AF_INET`).
+    V4,
+    /// IPv6 only (`AF_INET6`).
+    V6,
+}
+
+impl Family {
+    /// Whether `ip` belongs to this family.
+    pub fn matches(self, ip: &IpAddr) -> bool {
+        match self {
+            Family::Any => true,
+            Family::V4 => ip.is_ipv4(),
+            Family::V6 => ip.is_ipv6(),
+        }
+    }
+
+    /// The family of `ip`.
+    pub fn of(ip: &IpAddr) -> Family {
+        if ip.is_ipv4() {
+            Family::V4
+        } else {
+            Family::V6
+        }
+    }
+}
+
+impl fmt::Display for Family {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Family::Any => "any",
+            Family::V4 => "IPv4",
+            Family::V6 => "IPv6",
+        })
+    }
+}
+
+/// `"fe80::1%3"`: a link-local literal with a numeric scope id.
+fn parse_scoped_v6(host: &str, port: u16) -> Option<SocketAddrV6> {
+    let (ip, scope) = host.split_once('%')?;
+    let ip: Ipv6Addr = ip.parse().ok()?;
+    let scope: u32 = scope.parse().ok()?;
+    Some(SocketAddrV6::new(ip, port, 0, scope))
+}
+
+fn parse_port(whole: &str, port: &str) -> Result<u16, TargetError> {
+    if port.is_empty() {
+        return Err(TargetError::new(whole, "missing port after ':'"));
+    }
+    if !port.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(TargetError::new(
+            whole,
+            format!("port {port:?} is not a number"),
+        ));
+    }
+    port.parse::<u16>()
+        .map_err(|_| TargetError::new(whole, format!("port {port} is out of range (0 to 65535)")))
+}
+
+/// Checks a host name as resolvers expect it (RFC 1035 and RFC 1123, with
+/// the underscore that real DNS names carry): at most 253 characters without
+/// a trailing dot, labels of 1 to 63 letters, digits, '-' and '_', no label
+/// starting or ending with '-', and not all-numeric (that is a malformed IPv4
+/// address, not a name).
+pub(crate) fn validate_host(host: &str) -> Result<(), TargetError> {
+    if host.is_empty() {
+        return Err(TargetError::new(host, "empty host name"));
+    }
+    if !host.is_ascii() {
+        return Err(TargetError::new(
+            host,
+            "host name is not ASCII: give internationalised names in their \"xn--\" (punycode) form",
+        ));
+    }
+    let name = host.strip_suffix('.').unwrap_or(host);
+    if name.len() > 253 {
+        return Err(TargetError::new(
+            host,
+            format!(
+                "host name is {} characters long; at most 253 are allowed",
+                name.len()
+            ),
+        ));
+    }
+    for label in name.split('.') {
+        if label.is_empty() {
+            return Err(TargetError::new(
+                host,
+                "host name has an empty label (\"..\" or a leading dot)",
+            ));
+        }
+        if label.len() > 63 {
+            return Err(TargetError::new(
+                host,
+                format!(
+                    "label {label:?} is {} characters long; at most 63 are allowed",
+                    label.len()
+                ),
+            ));
+        }
+        if let Some(c) = label
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_'))
+        {
+            return Err(TargetError::new(
+                host,
+                format!("character {c:?} is not allowed in a host name"),
+            ));
+        }
+        if label.starts_with('-') || label.ends_with('-') {
+            return Err(TargetError::new(
+                host,
+                format!("label {label:?} starts or ends with '-'"),
+            ));
+        }
+    }
+    if name.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        return Err(TargetError::new(host, "not a valid IPv4 address"));
+    }
+    Ok(())
+}
+
+/// Why a target was refused.
+///
+/// # Examples
+///
+/// ```
+/// use tokio_endpoints::IntoTarget;
+///
+/// let err = "example.com:http".into_target().unwrap_err();
+/// assert_eq!(err.to_string(), "invalid target \"example.com:http\": port \"http\" is not a number");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TargetError {
+    input: String,
+    reason: String,
+}
+
+impl TargetError {
+    pub(crate) fn new(input: impl Into<String>, reason: impl Into<String>) -> Self {
+        TargetError {
+            input: input.into(),
+            reason: reason.into(),
+        }
+    }
+
+    /// The input as given.
+    pub fn input(&self) -> &str {
+        &self.input
+    }
+
+    /// What is wrong with it.
+    pub fn reason(&self) -> &str {
+        &self.reason
+    }
+}
+
+impl fmt::Display for TargetError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid target {:?}: {}", self.input, self.reason)
+    }
+}
+
+impl std::error::Error for TargetError {}
+
+/// Anything [`ConnectionBuilder::new`](crate::ConnectionBuilder::new) accepts
+/// as a target: `"host:port"`, `"[v6]:port"`, `"192.0.2.1:80"`, a
+/// `(host, port)` pair, a [`SocketAddr`], or a list of addresses (raced in
+/// the list's order, after interleaving).
+///
+/// # Examples
+///
+/// ```
+/// use std::net::{Ipv4Addr, SocketAddr};
+/// use tokio_endpoints::IntoTarget;
+///
+/// assert!("localhost:80".into_target().is_ok());
+/// assert!(("localhost", 80).into_target().is_ok());
+/// assert!((Ipv4Addr::LOCALHOST, 80).into_target().is_ok());
+/// let list: Vec<SocketAddr> = vec!["[::1]:80".parse().unwrap(), "127.0.0.1:80".parse().unwrap()];
+/// assert_eq!(list.clone().into_target().unwrap().addrs(), &list[..]);
+/// assert!(Vec::<SocketAddr>::new().into_target().is_err());
+/// ```
+pub trait IntoTarget {
+    /// Checks and converts `self`.
+    ///
+    /// # Errors
+    ///
+    /// A [`TargetError`] naming what is malformed.
+    fn into_target(self) -> Result<Target, TargetError>;
+}
+
+impl IntoTarget for Target {
+    fn into_target(self) -> Result<Target, TargetError> {
+        Ok(self)
+    }
+}
+
+impl IntoTarget for &str {
+    fn into_target(self) -> Result<Target, TargetError> {
+        Target::parse(self)
+    }
+}
+
+impl IntoTarget for String {
+    fn into_target(self) -> Result<Target, TargetError> {
+        Target::parse(&self)
+    }
+}
+
+impl IntoTarget for &String {
+    fn into_target(self) -> Result<Target, TargetError> {
+        Target::parse(self)
+    }
+}
+
+impl IntoTarget for (&str, u16) {
+    fn into_target(self) -> Result<Target, TargetError> {
+        Target::from_host_port(self.0, self.1)
+    }
+}
+
+impl IntoTarget for (String, u16) {
+    fn into_target(self) -> Result<Target, TargetError> {
+        Target::from_host_port(&self.0, self.1)
+    }
+}
+
+impl IntoTarget for (IpAddr, u16) {
+    fn into_target(self) -> Result<Target, TargetError> {
+        Ok(SocketAddr::from(self).into())
+    }
+}
+
+impl IntoTarget for (Ipv4Addr, u16) {
+    fn into_target(self) -> Result<Target, TargetError> {
+        Ok(SocketAddr::from(self).into())
+    }
+}
+
+impl IntoTarget for (Ipv6Addr, u16) {
+    fn into_target(self) -> Result<Target, TargetError> {
+        Ok(SocketAddr::from(self).into())
+    }
+}
+
+impl IntoTarget for SocketAddr {
+    fn into_target(self) -> Result<Target, TargetError> {
+        Ok(self.into())
+    }
+}
+
+impl IntoTarget for SocketAddrV4 {
+    fn into_target(self) -> Result<Target, TargetError> {
+        Ok(SocketAddr::V4(self).into())
+    }
+}
+
+impl IntoTarget for SocketAddrV6 {
+    fn into_target(self) -> Result<Target, TargetError> {
+        Ok(SocketAddr::V6(self).into())
+    }
+}
+
+impl IntoTarget for Vec<SocketAddr> {
+    fn into_target(self) -> Result<Target, TargetError> {
+        if self.is_empty() {
+            return Err(TargetError::new("[]", "the address list is empty"));
+        }
+        Ok(Target {
+            kind: Kind::Addrs { addrs: self },
+        })
+    }
+}
+
+impl IntoTarget for &[SocketAddr] {
+    fn into_target(self) -> Result<Target, TargetError> {
+        self.to_vec().into_target()
+    }
+}
+
+impl<const N: usize> IntoTarget for [SocketAddr; N] {
+    fn into_target(self) -> Result<Target, TargetError> {
+        self.to_vec().into_target()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(s: &str) -> Target {
+        s.into_target().unwrap_or_else(|e| panic!("{s}: {e}"))
+    }
+
+    fn reason(s: &str) -> String {
+        s.into_target().unwrap_err().reason().to_string()
+    }
+
+    #[test]
+    fn parses_hosts_and_literals() {
+        let t = ok("Example.COM.:443");
+        assert_eq!((t.host(), t.port()), (Some("example.com"), 443));
+        assert_eq!(
+            ok("127.0.0.1:80").addrs(),
+            &["127.0.0.1:80".parse::<SocketAddr>().unwrap()]
+        );
+        assert_eq!(
+            ok("[::1]:80").addrs(),
+            &["[::1]:80".parse::<SocketAddr>().unwrap()]
+        );
+        let scoped = ok("[fe80::1%3]:80");
+        match scoped.addrs()[0] {
+            SocketAddr::V6(a) => assert_eq!(a.scope_id(), 3),
+            other => panic!("{other}"),
+        }
+        assert_eq!(
+            ok("_srv.my-host1.example:1").host(),
+            Some("_srv.my-host1.example")
+        );
+        let t = ("::1", 5).into_target().unwrap();
+        assert_eq!(t.addrs(), &["[::1]:5".parse::<SocketAddr>().unwrap()]);
+        let t = ("[::1]", 5).into_target().unwrap();
+        assert_eq!(t.addrs(), &["[::1]:5".parse::<SocketAddr>().unwrap()]);
+    }
+
+    #[test]
+    fn refuses_malformed_input_with_a_reason() {
+        assert_eq!(
+            reason("example.com"),
+            "missing port: expected \"host:port\""
+        );
+        assert_eq!(reason("example.com:"), "missing port after ':'");
+        assert_eq!(reason("example.com:http"), "port \"http\" is not a number");
+        assert_eq!(
+            reason("example.com:65536"),
+            "port 65536 is out of range (0 to 65535)"
+        );
+        assert_eq!(reason("example.com:-1"), "port \"-1\" is not a number");
+        assert!(reason("::1:80").contains("must be in brackets"));
+        assert!(reason("[example.com]:80").contains("is not an IPv6 address"));
+        assert!(reason("[::1]80").contains("[IPv6 address]:port"));
+        assert_eq!(reason(":80"), "empty host name");
+        assert!(reason("exa mple.com:80").contains("' '"));
+        assert!(reason("a..b:80").contains("empty label"));
+        assert!(reason(".a:80").contains("empty label"));
+        assert!(reason("-a.com:80").contains("starts or ends with '-'"));
+        assert!(reason("bücher.de:80").contains("punycode"));
+        assert!(reason(&format!("{}.com:80", "a".repeat(64))).contains("at most 63"));
+        let long = vec!["a".repeat(50); 6].join(".");
+        assert!(reason(&format!("{long}:80")).contains("at most 253"));
+        assert_eq!(reason("256.1.1.1:80"), "not a valid IPv4 address");
+        assert_eq!(reason("127.1:80"), "not a valid IPv4 address");
+        assert!(reason("host\0:80").contains("'\\0'"));
+        assert!(Vec::<SocketAddr>::new().into_target().is_err());
+    }
+
+    #[test]
+    fn a_253_character_name_is_accepted() {
+        let name = format!(
+            "{}.{}.{}.{}",
+            "a".repeat(63),
+            "b".repeat(63),
+            "c".repeat(63),
+            "d".repeat(61)
+        );
+        assert_eq!(name.len(), 253);
+        assert!(validate_host(&name).is_ok());
+        assert!(validate_host(&format!("{name}.")).is_ok());
+        assert!(validate_host(&format!("{name}e")).is_err());
+    }
+}
