@@ -95,6 +95,8 @@ where
     let mut queue = Queue::new(config.interleave);
     let mut running = FuturesUnordered::new();
     let mut attempts = Vec::new();
+    // The attempts still connecting: (address, started).
+    let mut in_flight: Vec<(SocketAddr, Duration)> = Vec::new();
     let mut resolve_errors = Vec::new();
     // The earliest instant the next attempt may start while others run.
     let mut next_start = start;
@@ -116,6 +118,7 @@ where
                 let started = now - start;
                 tracing::debug!(%addr, started_ms = started.as_millis() as u64, "attempt started");
                 let fut = attempt(addr);
+                in_flight.push((addr, started));
                 let attempt_timeout = config.attempt_timeout;
                 running.push(async move {
                     let result = match attempt_timeout {
@@ -150,6 +153,7 @@ where
             biased;
             Some((addr, started, result)) = running.next(), if !running.is_empty() => {
                 let elapsed = Instant::now() - start - started;
+                in_flight.retain(|&(a, s)| (a, s) != (addr, started));
                 match result {
                     Ok(conn) => {
                         tracing::debug!(%addr, elapsed_ms = elapsed.as_millis() as u64, "attempt won");
@@ -174,6 +178,16 @@ where
             () = &mut stagger, if stagger_armed => {}
             () = &mut deadline => {
                 tracing::debug!("deadline passed");
+                let now = Instant::now() - start;
+                attempts.extend(in_flight.into_iter().map(|(addr, started)| Attempt {
+                    addr,
+                    started,
+                    elapsed: now - started,
+                    error: io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "still connecting when the connect timeout passed",
+                    ),
+                }));
                 attempts.sort_by_key(|a: &Attempt| a.started);
                 return Err(RaceFailure { attempts, resolve_errors, timed_out: true });
             }
@@ -451,6 +465,26 @@ mod tests {
         let lost = lost.err().unwrap();
         assert!(lost.timed_out);
         assert_eq!(took, 1000);
+        // Attempts still running at the deadline are reported as timed out.
+        let got: Vec<_> = lost
+            .attempts
+            .iter()
+            .map(|a| {
+                (
+                    a.addr,
+                    a.started.as_millis() as u64,
+                    a.elapsed.as_millis() as u64,
+                    a.error.kind(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (addr("::1"), 0, 1000, io::ErrorKind::TimedOut),
+                (addr("1.0.0.1"), 250, 750, io::ErrorKind::TimedOut)
+            ]
+        );
         assert_eq!(s.open(), 0);
     }
 
