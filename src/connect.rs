@@ -98,10 +98,13 @@ impl ConnectionBuilder {
     /// use tokio_endpoints::ConnectionBuilder;
     ///
     /// let by_name = ConnectionBuilder::new("example.com:443");
+    /// # drop(by_name);
     /// let by_pair = ConnectionBuilder::new(("example.com", 443));
+    /// # drop(by_pair);
     /// let v6: SocketAddr = "[::1]:8080".parse().unwrap();
     /// let v4: SocketAddr = "127.0.0.1:8080".parse().unwrap();
     /// let by_list = ConnectionBuilder::new(vec![v6, v4]);
+    /// # drop(by_list);
     /// ```
     pub fn new(target: impl IntoTarget) -> ConnectionBuilder {
         ConnectionBuilder::with_source(Source::Target(target.into_target()))
@@ -170,6 +173,7 @@ impl ConnectionBuilder {
     /// use tokio_endpoints::ConnectionBuilder;
     ///
     /// let b = ConnectionBuilder::new("example.com:443").happy_eyeballs(Duration::from_millis(100));
+    /// # drop(b);
     /// ```
     pub fn happy_eyeballs(mut self, delay: Duration) -> Self {
         self.delay = Some(delay);
@@ -191,6 +195,7 @@ impl ConnectionBuilder {
     /// let b = ConnectionBuilder::new("example.com:443")
     ///     .sequential()
     ///     .attempt_timeout(Duration::from_secs(3));
+    /// # drop(b);
     /// ```
     pub fn sequential(mut self) -> Self {
         self.delay = None;
@@ -209,6 +214,7 @@ impl ConnectionBuilder {
     ///
     /// // [v6a, v6b, v4a, v4b] is tried as v6a, v6b, v4a, v4b.
     /// let b = ConnectionBuilder::new("example.com:443").interleave(2);
+    /// # drop(b);
     /// ```
     pub fn interleave(mut self, count: usize) -> Self {
         self.interleave = count;
@@ -226,6 +232,7 @@ impl ConnectionBuilder {
     /// use tokio_endpoints::{ConnectionBuilder, Family};
     ///
     /// let b = ConnectionBuilder::new("example.com:443").family(Family::V6);
+    /// # drop(b);
     /// ```
     pub fn family(mut self, family: Family) -> Self {
         self.family = family;
@@ -245,11 +252,12 @@ impl ConnectionBuilder {
     /// # Examples
     ///
     /// ```
-    /// use std::net::{Ipv4Addr, Ipv6Addr};
+    /// use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
     /// use tokio_endpoints::ConnectionBuilder;
     ///
     /// let b = ConnectionBuilder::new("example.com:443")
-    ///     .local_addr(vec![Ipv6Addr::LOCALHOST.into(), Ipv4Addr::LOCALHOST.into()]);
+    ///     .local_addr(vec![IpAddr::from(Ipv6Addr::LOCALHOST), IpAddr::from(Ipv4Addr::LOCALHOST)]);
+    /// # drop(b);
     /// ```
     pub fn local_addr(mut self, local: impl IntoLocalAddrs) -> Self {
         self.local = local.into_local_addrs();
@@ -269,6 +277,7 @@ impl ConnectionBuilder {
     /// use tokio_endpoints::ConnectionBuilder;
     ///
     /// let b = ConnectionBuilder::new("example.com:443").nodelay(false);
+    /// # drop(b);
     /// ```
     pub fn nodelay(mut self, on: bool) -> Self {
         self.nodelay = on;
@@ -287,6 +296,7 @@ impl ConnectionBuilder {
     /// use tokio_endpoints::ConnectionBuilder;
     ///
     /// let b = ConnectionBuilder::new("example.com:443").connect_timeout(Duration::from_secs(5));
+    /// # drop(b);
     /// ```
     pub fn connect_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
         self.connect_timeout = timeout.into();
@@ -305,6 +315,7 @@ impl ConnectionBuilder {
     /// use tokio_endpoints::ConnectionBuilder;
     ///
     /// let b = ConnectionBuilder::new("example.com:443").attempt_timeout(Duration::from_secs(2));
+    /// # drop(b);
     /// ```
     pub fn attempt_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
         self.attempt_timeout = timeout.into();
@@ -325,6 +336,7 @@ impl ConnectionBuilder {
     /// let b = ConnectionBuilder::new("example.com:443").socket_hook(|socket| {
     ///     socket.set_tcp_keepalive(&TcpKeepalive::new().with_time(Duration::from_secs(30)))
     /// });
+    /// # drop(b);
     /// ```
     pub fn socket_hook<F>(mut self, hook: F) -> Self
     where
@@ -346,6 +358,7 @@ impl ConnectionBuilder {
     /// use tokio_endpoints::ConnectionBuilder;
     ///
     /// let b = ConnectionBuilder::new("example.com:443").all_errors(true);
+    /// # drop(b);
     /// ```
     pub fn all_errors(mut self, all: bool) -> Self {
         self.all_errors = all;
@@ -361,6 +374,7 @@ impl ConnectionBuilder {
     /// use tokio_endpoints::{ConnectionBuilder, Resolver};
     ///
     /// let b = ConnectionBuilder::new("localhost:80").resolver(Resolver::system());
+    /// # drop(b);
     /// ```
     pub fn resolver(mut self, resolver: impl Resolve) -> Self {
         self.resolver = Some(Resolver::new(resolver));
@@ -604,7 +618,7 @@ impl fmt::Debug for ConnectionBuilder {
 /// # Examples
 ///
 /// ```
-/// use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+/// use std::net::{Ipv4Addr, SocketAddr};
 /// use tokio_endpoints::IntoLocalAddrs;
 ///
 /// let one = Ipv4Addr::LOCALHOST.into_local_addrs().unwrap();

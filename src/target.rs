@@ -16,7 +16,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV
 /// # Examples
 ///
 /// ```
-/// use tokio_endpoints::{IntoTarget, Target};
+/// use tokio_endpoints::IntoTarget;
 ///
 /// let t = "example.com:443".into_target().unwrap();
 /// assert_eq!(t.host(), Some("example.com"));
@@ -153,6 +153,7 @@ impl From<SocketAddr> for Target {
 ///
 /// // Only IPv4 addresses of the host are tried.
 /// let builder = ConnectionBuilder::new("localhost:80").family(Family::V4);
+/// # drop(builder);
 /// assert!(Family::V6.matches(&"::1".parse().unwrap()));
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]

@@ -53,6 +53,7 @@ pub type Addrs = BoxStream<'static, Result<Vec<IpAddr>, ResolveError>>;
 /// }
 ///
 /// let builder = ConnectionBuilder::new("db.internal:5432").resolver(Registry);
+/// # drop(builder);
 /// ```
 pub trait Resolve: fmt::Debug + Send + Sync + 'static {
     /// Starts resolving `host`. Dropping the stream cancels the resolution.
@@ -71,6 +72,7 @@ pub trait Resolve: fmt::Debug + Send + Sync + 'static {
 /// let resolver = Resolver::system();
 /// let a = ConnectionBuilder::new("example.com:80").resolver(resolver.clone()).connect().await?;
 /// let b = ConnectionBuilder::new("example.org:80").resolver(resolver).connect().await?;
+/// println!("{:?} {:?}", a.peer_addr()?, b.peer_addr()?);
 /// # Ok(()) }
 /// ```
 #[derive(Clone, Debug)]
@@ -114,6 +116,7 @@ impl Resolver {
     /// let v4: IpAddr = "127.0.0.1".parse().unwrap();
     /// let resolver = Resolver::fixed([("db.internal", vec![v6, v4])]);
     /// let builder = ConnectionBuilder::new("db.internal:5432").resolver(resolver);
+    /// # drop(builder);
     /// ```
     pub fn fixed<N, A>(entries: impl IntoIterator<Item = (N, A)>) -> Resolver
     where
