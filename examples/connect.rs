@@ -1,0 +1,83 @@
+//! An `nc -z`-like probe that prints every connection attempt with its timing.
+//!
+//! ```text
+//! cargo run --example connect -- HOST:PORT [--delay MS] [--interleave N] [--sequential]
+//!                                [--timeout MS] [--attempt-timeout MS] [--v4 | --v6]
+//! ```
+//!
+//! Exits 0 when a connection was made, 1 when not, 2 on bad arguments.
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use tokio_endpoints::{ConnectionBuilder, Family};
+
+fn usage() -> ExitCode {
+    eprintln!(
+        "usage: connect HOST:PORT [--delay MS] [--interleave N] [--sequential] \
+         [--timeout MS] [--attempt-timeout MS] [--v4 | --v6]"
+    );
+    ExitCode::from(2)
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let mut args = std::env::args().skip(1);
+    let Some(target) = args.next() else { return usage() };
+    let mut builder = ConnectionBuilder::new(target.as_str()).all_errors(true);
+    while let Some(flag) = args.next() {
+        let mut number = || args.next().and_then(|v| v.parse::<u64>().ok());
+        builder = match flag.as_str() {
+            "--delay" => match number() {
+                Some(ms) => builder.happy_eyeballs(Duration::from_millis(ms)),
+                None => return usage(),
+            },
+            "--interleave" => match number() {
+                Some(n) => builder.interleave(n as usize),
+                None => return usage(),
+            },
+            "--timeout" => match number() {
+                Some(ms) => builder.connect_timeout(Duration::from_millis(ms)),
+                None => return usage(),
+            },
+            "--attempt-timeout" => match number() {
+                Some(ms) => builder.attempt_timeout(Duration::from_millis(ms)),
+                None => return usage(),
+            },
+            "--sequential" => builder.sequential(),
+            "--v4" => builder.family(Family::V4),
+            "--v6" => builder.family(Family::V6),
+            _ => return usage(),
+        };
+    }
+
+    // Every attempt's start, failure and win is a tracing event.
+    tracing_subscriber::fmt()
+        .with_env_filter("tokio_endpoints=debug")
+        .with_timer(tracing_subscriber::fmt::time::uptime())
+        .with_target(false)
+        .with_writer(std::io::stderr)
+        .init();
+
+    let t0 = Instant::now();
+    match builder.connect().await {
+        Ok(stream) => {
+            let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_default();
+            println!("Connection to {target} ({peer}) succeeded after {:?}", t0.elapsed());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            println!("{e}");
+            for a in e.attempts() {
+                println!(
+                    "  {:<45} +{:>5}ms  failed after {:>5}ms: {}",
+                    a.addr().to_string(),
+                    a.started().as_millis(),
+                    a.elapsed().as_millis(),
+                    a.error()
+                );
+            }
+            ExitCode::FAILURE
+        }
+    }
+}

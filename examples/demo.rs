@@ -1,0 +1,117 @@
+//! Happy Eyeballs on this machine, with no internet.
+//!
+//! A loopback server listens on 127.0.0.1 and "[::1]" on one port, but its
+//! IPv6 side is blackholed (its accept queue is full, so the kernel drops new
+//! SYNs, which is how a broken IPv6 route looks to a client). The name
+//! `dual-stack.test` resolves to both addresses, IPv6 first, as most
+//! resolvers order them.
+//!
+//! `tokio::net::TcpStream::connect` tries the IPv6 address and waits for the
+//! kernel to give up (over two minutes); we stop it after two seconds.
+//! `ConnectionBuilder` starts IPv4 250 ms later and wins.
+//!
+//! Run: `cargo run --example demo`
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use socket2::{Domain, Socket, Type};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_endpoints::{ConnectionBuilder, Resolver};
+
+const V6: IpAddr = IpAddr::V6(Ipv6Addr::LOCALHOST);
+const V4: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt()
+        .with_env_filter("tokio_endpoints=debug")
+        .with_timer(tracing_subscriber::fmt::time::uptime())
+        .with_target(false)
+        .with_ansi(false)
+        .compact()
+        .init();
+
+    let (listener, _blackhole, port) = dual_stack_server_with_blackholed_v6()?;
+    tokio::spawn(echo(listener));
+    let addrs = [SocketAddr::new(V6, port), SocketAddr::new(V4, port)];
+    println!("server: 127.0.0.1:{port} works, [::1]:{port} is blackholed");
+    println!("dual-stack.test resolves to {} and {}\n", addrs[0], addrs[1]);
+
+    println!("1. tokio::net::TcpStream::connect (tries the addresses one after the other)");
+    let t0 = Instant::now();
+    match tokio::time::timeout(Duration::from_secs(2), TcpStream::connect(&addrs[..])).await {
+        Ok(Ok(s)) => println!("   connected to {} after {:?}", s.peer_addr()?, t0.elapsed()),
+        Ok(Err(e)) => println!("   failed after {:?}: {e}", t0.elapsed()),
+        Err(_) => println!("   still stuck on {} after {:?}: gave up waiting\n", addrs[0], t0.elapsed()),
+    }
+
+    println!("2. tokio_endpoints::ConnectionBuilder (Happy Eyeballs, 250 ms delay)");
+    let t0 = Instant::now();
+    let mut stream = ConnectionBuilder::new(("dual-stack.test", port))
+        .resolver(Resolver::fixed([("dual-stack.test", vec![V6, V4])]))
+        .happy_eyeballs(Duration::from_millis(250))
+        .connect()
+        .await?;
+    let took = t0.elapsed();
+    stream.write_all(b"hello").await?;
+    let mut reply = [0; 5];
+    stream.read_exact(&mut reply).await?;
+    println!(
+        "   winner: {} after {took:?}, echoed {:?}\n",
+        stream.peer_addr()?,
+        String::from_utf8_lossy(&reply)
+    );
+
+    println!("3. every attempt refused: the error keeps them all");
+    let closed = [closed_port(V6)?, closed_port(V4)?];
+    let err = ConnectionBuilder::new(closed.to_vec()).all_errors(true).connect().await.unwrap_err();
+    println!("   {err}");
+    for a in err.attempts() {
+        println!(
+            "   - {} started at +{:?}, failed after {:?}: {}",
+            a.addr(),
+            a.started(),
+            a.elapsed(),
+            a.error()
+        );
+    }
+    Ok(())
+}
+
+async fn echo(listener: TcpListener) {
+    while let Ok((mut conn, _)) = listener.accept().await {
+        tokio::spawn(async move {
+            let mut buf = [0; 1024];
+            while let Ok(n) = conn.read(&mut buf).await {
+                if n == 0 || conn.write_all(&buf[..n]).await.is_err() {
+                    break;
+                }
+            }
+        });
+    }
+}
+
+/// 127.0.0.1:port accepting, and [::1]:port with a full accept queue
+/// (backlog 0 and one connection never accepted: Linux drops later SYNs).
+fn dual_stack_server_with_blackholed_v6() -> std::io::Result<(TcpListener, (Socket, Socket), u16)> {
+    loop {
+        let v4 = std::net::TcpListener::bind((V4, 0))?;
+        let port = v4.local_addr()?.port();
+        let v6 = Socket::new(Domain::IPV6, Type::STREAM, None)?;
+        v6.set_only_v6(true)?;
+        if v6.bind(&SocketAddr::new(V6, port).into()).is_err() {
+            continue; // taken on IPv6; try another port
+        }
+        v6.listen(0)?;
+        let held = Socket::new(Domain::IPV6, Type::STREAM, None)?;
+        held.connect(&SocketAddr::new(V6, port).into())?;
+        v4.set_nonblocking(true)?;
+        return Ok((TcpListener::from_std(v4)?, (v6, held), port));
+    }
+}
+
+fn closed_port(ip: IpAddr) -> std::io::Result<SocketAddr> {
+    std::net::TcpListener::bind((ip, 0))?.local_addr()
+}
