@@ -37,7 +37,10 @@ fn median(v: &mut [f64]) -> f64 {
 }
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     literal_loopback(&rt);
     blackholed_v6(&rt);
 }
@@ -53,43 +56,62 @@ fn literal_loopback(rt: &tokio::runtime::Runtime) {
         }
     });
 
-    let (mut ours, mut tokio, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    // The variants, run in a rotating order each round.
+    const NAMES: [&str; 4] = [
+        "tokio::net::TcpStream::connect",
+        "tokio connect + set_nodelay(true)",
+        "ConnectionBuilder (nodelay, default)",
+        "ConnectionBuilder .nodelay(false)",
+    ];
+    async fn one(variant: usize, addr: SocketAddr) {
+        match variant {
+            0 => drop(tokio::net::TcpStream::connect(addr).await.unwrap()),
+            1 => {
+                let s = tokio::net::TcpStream::connect(addr).await.unwrap();
+                s.set_nodelay(true).unwrap();
+            }
+            2 => drop(ConnectionBuilder::new(addr).connect().await.unwrap()),
+            _ => drop(
+                ConnectionBuilder::new(addr)
+                    .nodelay(false)
+                    .connect()
+                    .await
+                    .unwrap(),
+            ),
+        }
+    }
+    let mut per: Vec<Vec<f64>> = vec![Vec::new(); NAMES.len()];
     rt.block_on(async {
-        // Warm up both paths.
-        for _ in 0..200 {
-            drop(tokio::net::TcpStream::connect(addr).await.unwrap());
-            drop(ConnectionBuilder::new(addr).connect().await.unwrap());
+        for v in 0..NAMES.len() {
+            for _ in 0..100 {
+                one(v, addr).await;
+            }
         }
         for round in 0..ROUNDS {
-            let mut t_ours = 0.0;
-            let mut t_tokio = 0.0;
-            // Alternate which goes first, so neither always runs on a warmer cache.
-            for first in [round % 2 == 0, round % 2 == 1] {
+            for k in 0..NAMES.len() {
+                let v = (round + k) % NAMES.len();
                 let t0 = Instant::now();
                 for _ in 0..PER_ROUND {
-                    if first {
-                        drop(ConnectionBuilder::new(addr).connect().await.unwrap());
-                    } else {
-                        drop(tokio::net::TcpStream::connect(addr).await.unwrap());
-                    }
+                    one(v, addr).await;
                 }
-                let per = t0.elapsed().as_secs_f64() * 1e6 / PER_ROUND as f64;
-                if first {
-                    t_ours = per;
-                } else {
-                    t_tokio = per;
-                }
+                per[v].push(t0.elapsed().as_secs_f64() * 1e6 / PER_ROUND as f64);
             }
-            ours.push(t_ours);
-            tokio.push(t_tokio);
-            ratios.push(t_ours / t_tokio);
         }
     });
-    let (mo, mt, mr) = (median(&mut ours), median(&mut tokio), median(&mut ratios));
+    // Paired ratios per round, against raw tokio and against tokio with the
+    // same TCP_NODELAY syscall we make.
+    let ratio = |a: usize, b: usize| {
+        let mut r: Vec<f64> = per[a].iter().zip(&per[b]).map(|(x, y)| x / y).collect();
+        median(&mut r)
+    };
+    let (r_raw, r_nd, r_plain) = (ratio(2, 0), ratio(2, 1), ratio(3, 0));
     println!("literal loopback connect ({ROUNDS} rounds x {PER_ROUND} connects, medians of per-connect means):");
-    println!("  tokio::net::TcpStream::connect   {mt:8.1} us");
-    println!("  ConnectionBuilder::connect        {mo:8.1} us");
-    println!("  ratio ours/tokio: {:.3}x (median of per-round ratios: {mr:.3}x; target <= 1.05x)\n", mo / mt);
+    for (name, times) in NAMES.iter().zip(per.iter_mut()) {
+        println!("  {name:<38} {:8.1} us", median(times));
+    }
+    println!("  ratio ours/tokio:                         {r_raw:.3}x (target <= 1.05x)");
+    println!("  ratio ours/tokio+set_nodelay:             {r_nd:.3}x");
+    println!("  ratio ours .nodelay(false)/tokio:         {r_plain:.3}x\n");
 }
 
 /// A hyper-util resolver answering with fixed addresses.
@@ -161,8 +183,15 @@ fn blackholed_v6(rt: &tokio::runtime::Runtime) {
     });
 
     let asyncio = Command::new("python3")
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/benches/happy_eyeballs_asyncio.py"))
-        .args([port.to_string(), ROUNDS.to_string(), DELAY.as_secs_f64().to_string()])
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/benches/happy_eyeballs_asyncio.py"
+        ))
+        .args([
+            port.to_string(),
+            ROUNDS.to_string(),
+            DELAY.as_secs_f64().to_string(),
+        ])
         .output();
     let mut asyncio: Option<Vec<f64>> = match asyncio {
         Ok(out) if out.status.success() => Some(
@@ -172,7 +201,10 @@ fn blackholed_v6(rt: &tokio::runtime::Runtime) {
                 .collect(),
         ),
         Ok(out) => {
-            eprintln!("asyncio peer failed: {}", String::from_utf8_lossy(&out.stderr));
+            eprintln!(
+                "asyncio peer failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
             None
         }
         Err(e) => {
@@ -185,9 +217,15 @@ fn blackholed_v6(rt: &tokio::runtime::Runtime) {
     let mh = median(&mut hyper);
     println!("blackholed [::1] + working 127.0.0.1, 250 ms delay ({ROUNDS} rounds, median time to connect minus the delay):");
     println!("  tokio-endpoints ConnectionBuilder   {mo:7.3} ms  (target <= 1 ms)");
-    println!("  hyper-util HttpConnector            {mh:7.3} ms  ({:.1}x ours)", mh / mo);
+    println!(
+        "  hyper-util HttpConnector            {mh:7.3} ms  ({:.1}x ours)",
+        mh / mo
+    );
     if let Some(a) = asyncio.as_mut().filter(|a| !a.is_empty()) {
         let ma = median(a);
-        println!("  CPython asyncio.create_connection   {ma:7.3} ms  ({:.1}x ours)", ma / mo);
+        println!(
+            "  CPython asyncio.create_connection   {ma:7.3} ms  ({:.1}x ours)",
+            ma / mo
+        );
     }
 }

@@ -23,7 +23,9 @@ fn usage() -> ExitCode {
 #[tokio::main]
 async fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
-    let Some(target) = args.next() else { return usage() };
+    let Some(target) = args.next() else {
+        return usage();
+    };
     let mut builder = ConnectionBuilder::new(target.as_str()).all_errors(true);
     while let Some(flag) = args.next() {
         let mut number = || args.next().and_then(|v| v.parse::<u64>().ok());
@@ -62,8 +64,14 @@ async fn main() -> ExitCode {
     let t0 = Instant::now();
     match builder.connect().await {
         Ok(stream) => {
-            let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_default();
-            println!("Connection to {target} ({peer}) succeeded after {:?}", t0.elapsed());
+            let peer = stream
+                .peer_addr()
+                .map(|a| a.to_string())
+                .unwrap_or_default();
+            println!(
+                "Connection to {target} ({peer}) succeeded after {:?}",
+                t0.elapsed()
+            );
             ExitCode::SUCCESS
         }
         Err(e) => {

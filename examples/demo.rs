@@ -37,14 +37,25 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tokio::spawn(echo(listener));
     let addrs = [SocketAddr::new(V6, port), SocketAddr::new(V4, port)];
     println!("server: 127.0.0.1:{port} works, [::1]:{port} is blackholed");
-    println!("dual-stack.test resolves to {} and {}\n", addrs[0], addrs[1]);
+    println!(
+        "dual-stack.test resolves to {} and {}\n",
+        addrs[0], addrs[1]
+    );
 
     println!("1. tokio::net::TcpStream::connect (tries the addresses one after the other)");
     let t0 = Instant::now();
     match tokio::time::timeout(Duration::from_secs(2), TcpStream::connect(&addrs[..])).await {
-        Ok(Ok(s)) => println!("   connected to {} after {:?}", s.peer_addr()?, t0.elapsed()),
+        Ok(Ok(s)) => println!(
+            "   connected to {} after {:?}",
+            s.peer_addr()?,
+            t0.elapsed()
+        ),
         Ok(Err(e)) => println!("   failed after {:?}: {e}", t0.elapsed()),
-        Err(_) => println!("   still stuck on {} after {:?}: gave up waiting\n", addrs[0], t0.elapsed()),
+        Err(_) => println!(
+            "   still stuck on {} after {:?}: gave up waiting\n",
+            addrs[0],
+            t0.elapsed()
+        ),
     }
 
     println!("2. tokio_endpoints::ConnectionBuilder (Happy Eyeballs, 250 ms delay)");
@@ -66,7 +77,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     println!("3. every attempt refused: the error keeps them all");
     let closed = [closed_port(V6)?, closed_port(V4)?];
-    let err = ConnectionBuilder::new(closed.to_vec()).all_errors(true).connect().await.unwrap_err();
+    let err = ConnectionBuilder::new(closed.to_vec())
+        .all_errors(true)
+        .connect()
+        .await
+        .unwrap_err();
     println!("   {err}");
     for a in err.attempts() {
         println!(

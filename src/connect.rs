@@ -14,7 +14,7 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::error::{ConnectError, ConnectErrorKind};
-use crate::race::{race, RaceConfig, RaceFailure};
+use crate::race::{race, single, RaceConfig, RaceFailure};
 use crate::resolve::{Resolve, Resolver};
 use crate::target::{Family, IntoTarget, Target, TargetError};
 
@@ -458,18 +458,15 @@ impl ConnectionBuilder {
                         has_local_v6
                     })
         };
-        let why_unusable = |what: &str| -> String {
-            if locals.is_empty() {
-                format!("{what} has no {} address", self.family)
-            } else {
-                let local_list: Vec<_> = locals.iter().map(ToString::to_string).collect();
-                format!(
-                    "{what} has no address of the family of local_addr {}",
-                    local_list.join(", ")
-                )
-            }
+        let nodelay = self.nodelay;
+        let hook = self.hook.as_ref();
+        let attempt = |addr: SocketAddr| {
+            let local = locals
+                .iter()
+                .find(|l| l.is_ipv4() == addr.is_ipv4())
+                .copied();
+            connect_one(addr, local, nodelay, hook)
         };
-
         let seen = AtomicUsize::new(0);
         let port = target.port();
         let addrs = match target.host() {
@@ -480,10 +477,15 @@ impl ConnectionBuilder {
                     .copied()
                     .filter(|a| usable(&a.ip()))
                     .collect();
-                if addrs.is_empty() {
-                    return Err(self.invalid(why_unusable("the target")));
+                match addrs[..] {
+                    [] => return Err(self.invalid(self.why_unusable("the target"))),
+                    // One address and no deadline: nothing to race.
+                    [addr] if self.connect_timeout.is_none() => {
+                        let result = single(addr, self.attempt_timeout, start, attempt(addr)).await;
+                        return result.map_err(|failure| self.failed(failure, target, &seen));
+                    }
+                    _ => stream::iter([Ok(addrs)]).left_stream(),
                 }
-                stream::iter([Ok(addrs)]).left_stream()
             }
             Some(host) => {
                 let resolver = self.resolver.clone().unwrap_or_default();
@@ -507,21 +509,12 @@ impl ConnectionBuilder {
             attempt_timeout: self.attempt_timeout,
             deadline: self.connect_timeout.map(|t| start + t),
         };
-        let nodelay = self.nodelay;
-        let hook = self.hook.as_ref();
-        let result = race(addrs, config, start, |addr| {
-            let local = locals
-                .iter()
-                .find(|l| l.is_ipv4() == addr.is_ipv4())
-                .copied();
-            connect_one(addr, local, nodelay, hook)
-        })
-        .await;
-        let failure: RaceFailure = match result {
-            Ok(stream) => return Ok(stream),
-            Err(failure) => failure,
-        };
+        let result = race(addrs, config, start, attempt).await;
+        result.map_err(|failure| self.failed(failure, target, &seen))
+    }
 
+    /// The error for a race without a winner.
+    fn failed(&self, failure: RaceFailure, target: &Target, seen: &AtomicUsize) -> ConnectError {
         let name = self.describe();
         let err = if failure.timed_out {
             let timeout = self.connect_timeout.unwrap_or_default();
@@ -533,15 +526,28 @@ impl ConnectionBuilder {
             ConnectError::new(ConnectErrorKind::Resolve, name)
         } else if seen.load(Ordering::Relaxed) > 0 {
             ConnectError::new(ConnectErrorKind::NoUsableAddress, name)
-                .with_message(why_unusable(target.host().unwrap_or("the target")))
+                .with_message(self.why_unusable(target.host().unwrap_or("the target")))
         } else {
             ConnectError::new(ConnectErrorKind::Resolve, name)
                 .with_message("the resolver returned no address")
         };
-        Err(err
-            .with_attempts(failure.attempts)
+        err.with_attempts(failure.attempts)
             .with_resolve_errors(failure.resolve_errors)
-            .with_all_errors(self.all_errors))
+            .with_all_errors(self.all_errors)
+    }
+
+    /// Why `what` has no address this call can use.
+    fn why_unusable(&self, what: &str) -> String {
+        match &self.local {
+            Ok(locals) if !locals.is_empty() => {
+                let list: Vec<_> = locals.iter().map(ToString::to_string).collect();
+                format!(
+                    "{what} has no address of the family of local_addr {}",
+                    list.join(", ")
+                )
+            }
+            _ => format!("{what} has no {} address", self.family),
+        }
     }
 
     fn adopt(self) -> Result<TcpStream, ConnectError> {

@@ -61,6 +61,7 @@ mod order;
 mod race;
 mod resolve;
 mod target;
+mod timer;
 
 pub use connect::{ConnectionBuilder, IntoLocalAddrs, DEFAULT_HAPPY_EYEBALLS_DELAY};
 pub use error::{Attempt, ConnectError, ConnectErrorKind};

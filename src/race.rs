@@ -49,6 +49,8 @@ use std::time::Duration;
 use futures_util::stream::{FuturesUnordered, Stream, StreamExt};
 use tokio::time::{sleep_until, timeout, Instant};
 
+use crate::timer::Stagger;
+
 use crate::error::Attempt;
 use crate::order::Queue;
 use crate::resolve::ResolveError;
@@ -100,8 +102,7 @@ where
     let mut resolve_errors = Vec::new();
     // The earliest instant the next attempt may start while others run.
     let mut next_start = start;
-    let stagger = sleep_until(start);
-    let mut stagger = pin!(stagger);
+    let mut stagger = Stagger::new();
     let deadline = pin!(async {
         match config.deadline {
             Some(d) => sleep_until(d).await,
@@ -120,21 +121,10 @@ where
                 let fut = attempt(addr);
                 in_flight.push((addr, started));
                 let attempt_timeout = config.attempt_timeout;
-                running.push(async move {
-                    let result = match attempt_timeout {
-                        Some(t) => timeout(t, fut).await.unwrap_or_else(|_| {
-                            Err(io::Error::new(
-                                io::ErrorKind::TimedOut,
-                                format!("attempt timed out after {t:?}"),
-                            ))
-                        }),
-                        None => fut.await,
-                    };
-                    (addr, started, result)
-                });
+                running.push(async move { (addr, started, bounded(fut, attempt_timeout).await) });
                 if let Some(delay) = config.delay {
                     next_start = now + delay;
-                    stagger.as_mut().reset(next_start);
+                    stagger.reset(next_start);
                 }
                 continue;
             }
@@ -175,7 +165,7 @@ where
                 }
                 None => resolving = false,
             },
-            () = &mut stagger, if stagger_armed => {}
+            () = std::future::poll_fn(|cx| stagger.poll_expired(cx)), if stagger_armed => {}
             () = &mut deadline => {
                 tracing::debug!("deadline passed");
                 let now = Instant::now() - start;
@@ -191,6 +181,54 @@ where
                 attempts.sort_by_key(|a: &Attempt| a.started);
                 return Err(RaceFailure { attempts, resolve_errors, timed_out: true });
             }
+        }
+    }
+}
+
+/// One attempt, failing with `TimedOut` after `limit`.
+async fn bounded<T>(
+    fut: impl Future<Output = io::Result<T>>,
+    limit: Option<Duration>,
+) -> io::Result<T> {
+    match limit {
+        Some(t) => timeout(t, fut).await.unwrap_or_else(|_| {
+            Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("attempt timed out after {t:?}"),
+            ))
+        }),
+        None => fut.await,
+    }
+}
+
+/// The race of one known address and no deadline: nothing to stagger, so
+/// none of the race's bookkeeping. Same results as [`race`] would give.
+pub(crate) async fn single<T>(
+    addr: SocketAddr,
+    attempt_timeout: Option<Duration>,
+    start: Instant,
+    fut: impl Future<Output = io::Result<T>>,
+) -> Result<T, RaceFailure> {
+    tracing::debug!(%addr, started_ms = 0u64, "attempt started");
+    let started = Instant::now() - start;
+    match bounded(fut, attempt_timeout).await {
+        Ok(conn) => {
+            tracing::debug!(%addr, "attempt won");
+            Ok(conn)
+        }
+        Err(error) => {
+            let elapsed = Instant::now() - start - started;
+            tracing::debug!(%addr, elapsed_ms = elapsed.as_millis() as u64, %error, "attempt failed");
+            Err(RaceFailure {
+                attempts: vec![Attempt {
+                    addr,
+                    started,
+                    elapsed,
+                    error,
+                }],
+                resolve_errors: Vec::new(),
+                timed_out: false,
+            })
         }
     }
 }

@@ -67,6 +67,22 @@ async fn no_descriptor_outlives_a_call() {
     }
     assert_eq!(fd_count(), before, "after 1000 cancellations");
 
+    // One literal address (no race is needed): refused, timed out, cancelled.
+    for i in 0..300u64 {
+        ConnectionBuilder::new(bad6).connect().await.unwrap_err();
+        ConnectionBuilder::new(bh4.addr)
+            .attempt_timeout(Duration::from_millis(1))
+            .connect()
+            .await
+            .unwrap_err();
+        let _ = tokio::time::timeout(
+            Duration::from_micros(i * 3),
+            ConnectionBuilder::new(bh6.addr).connect(),
+        )
+        .await;
+    }
+    assert_eq!(fd_count(), before, "after 900 single-address calls");
+
     // Connect timeouts.
     for _ in 0..200 {
         ConnectionBuilder::new(vec![bh6.addr, bh4.addr])
