@@ -495,3 +495,47 @@ fn connect_future_is_send() {
     let fut = ConnectionBuilder::new("localhost:80").connect();
     assert_send(&fut);
 }
+
+/// A resolver that never answers.
+#[derive(Debug)]
+struct Silent;
+
+impl Resolve for Silent {
+    fn resolve(&self, _host: &str, _family: Family) -> Addrs {
+        stream::pending().boxed()
+    }
+}
+
+#[tokio::test]
+async fn connect_timeout_covers_resolution() {
+    let t0 = Instant::now();
+    let err = ConnectionBuilder::new("slow-dns.test:80")
+        .resolver(Silent)
+        .connect_timeout(Duration::from_millis(150))
+        .connect()
+        .await
+        .unwrap_err();
+    assert!(t0.elapsed() >= Duration::from_millis(150) && t0.elapsed() < Duration::from_secs(2));
+    assert_eq!(err.kind(), ConnectErrorKind::TimedOut);
+    assert!(err.attempts().is_empty());
+    assert_eq!(
+        err.to_string(),
+        "connect to slow-dns.test:80: timed out after 150ms"
+    );
+}
+
+#[tokio::test]
+async fn a_single_refused_address_is_one_attempt() {
+    let bad = refused(V4);
+    let err = ConnectionBuilder::new(bad).connect().await.unwrap_err();
+    assert_eq!(err.kind(), ConnectErrorKind::AllAttemptsFailed);
+    assert_eq!(err.attempts().len(), 1);
+    assert_eq!(err.attempts()[0].addr(), bad);
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "connect to {bad}: {} (1 attempt)",
+            err.attempts()[0].error()
+        )
+    );
+}
