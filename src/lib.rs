@@ -64,8 +64,16 @@ mod target;
 
 pub use connect::{ConnectionBuilder, IntoLocalAddrs, DEFAULT_HAPPY_EYEBALLS_DELAY};
 pub use error::{Attempt, ConnectError, ConnectErrorKind};
+#[cfg(feature = "hickory")]
+#[cfg_attr(docsrs, doc(cfg(feature = "hickory")))]
+pub use resolve::{HickoryResolver, DEFAULT_RESOLUTION_DELAY};
 pub use resolve::{Addrs, Resolve, ResolveError, ResolveErrorKind, Resolver, SystemResolver};
 pub use target::{Family, IntoTarget, Target, TargetError};
 
+/// The hickory-resolver version [`HickoryResolver`] is built on, for its
+/// configuration types (`config::ResolverConfig`, `config::ResolverOpts`).
+#[cfg(feature = "hickory")]
+#[cfg_attr(docsrs, doc(cfg(feature = "hickory")))]
+pub use hickory_resolver;
 /// The socket2 version [`ConnectionBuilder::socket_hook`] hands sockets of.
 pub use socket2;
