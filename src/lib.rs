@@ -64,10 +64,10 @@ mod target;
 
 pub use connect::{ConnectionBuilder, IntoLocalAddrs, DEFAULT_HAPPY_EYEBALLS_DELAY};
 pub use error::{Attempt, ConnectError, ConnectErrorKind};
+pub use resolve::{Addrs, Resolve, ResolveError, ResolveErrorKind, Resolver, SystemResolver};
 #[cfg(feature = "hickory")]
 #[cfg_attr(docsrs, doc(cfg(feature = "hickory")))]
 pub use resolve::{HickoryResolver, DEFAULT_RESOLUTION_DELAY};
-pub use resolve::{Addrs, Resolve, ResolveError, ResolveErrorKind, Resolver, SystemResolver};
 pub use target::{Family, IntoTarget, Target, TargetError};
 
 /// The hickory-resolver version [`HickoryResolver`] is built on, for its

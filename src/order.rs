@@ -300,7 +300,8 @@ mod tests {
 
     #[test]
     fn native_ipv6_before_ipv4_before_tunnels_and_ula() {
-        let mut v = ips("2001:0:4136:e378::1 fd00::1 192.0.2.1 2002:c000:201::1 2001:db8::1 fec0::1");
+        let mut v =
+            ips("2001:0:4136:e378::1 fd00::1 192.0.2.1 2002:c000:201::1 2001:db8::1 fec0::1");
         sort_destinations(&mut v, |_| true);
         assert_eq!(
             v,

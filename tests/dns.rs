@@ -53,7 +53,9 @@ struct DnsServer {
 const TTL: u32 = 300;
 
 impl DnsServer {
-    async fn start(zone: impl Fn(&str, RecordType) -> (u64, Reply) + Send + Sync + 'static) -> DnsServer {
+    async fn start(
+        zone: impl Fn(&str, RecordType) -> (u64, Reply) + Send + Sync + 'static,
+    ) -> DnsServer {
         DnsServer::start_with_ttl(TTL, zone).await
     }
 
@@ -78,9 +80,17 @@ impl DnsServer {
                 let Some(query) = request.queries.first().cloned() else {
                     continue;
                 };
-                let name = query.name().to_string().trim_end_matches('.').to_ascii_lowercase();
+                let name = query
+                    .name()
+                    .to_string()
+                    .trim_end_matches('.')
+                    .to_ascii_lowercase();
                 let rtype = query.query_type();
-                *counts.lock().unwrap().entry((name.clone(), rtype)).or_insert(0) += 1;
+                *counts
+                    .lock()
+                    .unwrap()
+                    .entry((name.clone(), rtype))
+                    .or_insert(0) += 1;
                 let (delay, reply) = zone(&name, rtype);
                 let socket = socket.clone();
                 tokio::spawn(async move {
@@ -137,7 +147,10 @@ impl DnsServer {
 
     fn count(&self, name: &str, rtype: RecordType) -> usize {
         let queries = self.queries.lock().unwrap();
-        queries.get(&(name.to_string(), rtype)).copied().unwrap_or(0)
+        queries
+            .get(&(name.to_string(), rtype))
+            .copied()
+            .unwrap_or(0)
     }
 
     fn total(&self) -> usize {
@@ -209,8 +222,15 @@ async fn aaaa_first_connects_over_ipv6_at_once() {
         .connect()
         .await
         .unwrap();
-    assert_eq!(stream.peer_addr().unwrap().ip(), IpAddr::V6(Ipv6Addr::LOCALHOST));
-    assert!(t0.elapsed() < Duration::from_millis(200), "{:?}", t0.elapsed());
+    assert_eq!(
+        stream.peer_addr().unwrap().ip(),
+        IpAddr::V6(Ipv6Addr::LOCALHOST)
+    );
+    assert!(
+        t0.elapsed() < Duration::from_millis(200),
+        "{:?}",
+        t0.elapsed()
+    );
 }
 
 #[tokio::test]
@@ -226,7 +246,10 @@ async fn a_first_and_aaaa_within_the_resolution_delay_uses_ipv6() {
         .connect()
         .await
         .unwrap();
-    assert_eq!(stream.peer_addr().unwrap().ip(), IpAddr::V6(Ipv6Addr::LOCALHOST));
+    assert_eq!(
+        stream.peer_addr().unwrap().ip(),
+        IpAddr::V6(Ipv6Addr::LOCALHOST)
+    );
 }
 
 #[tokio::test]
@@ -244,7 +267,10 @@ async fn a_first_and_aaaa_late_starts_ipv4_at_the_resolution_delay() {
         .await
         .unwrap();
     let took = t0.elapsed();
-    assert_eq!(stream.peer_addr().unwrap().ip(), IpAddr::V4(Ipv4Addr::LOCALHOST));
+    assert_eq!(
+        stream.peer_addr().unwrap().ip(),
+        IpAddr::V4(Ipv4Addr::LOCALHOST)
+    );
     // IPv4 waited for the resolution delay, not for AAAA.
     assert!(took >= Duration::from_millis(100), "{took:?}");
     assert!(took < Duration::from_millis(900), "{took:?}");
@@ -267,7 +293,10 @@ async fn a_late_aaaa_answer_joins_the_running_race() {
         .unwrap();
     let took = t0.elapsed();
     // IPv4 started at 50 ms and hangs; ::1 arrived at 200 ms and won.
-    assert_eq!(stream.peer_addr().unwrap().ip(), IpAddr::V6(Ipv6Addr::LOCALHOST));
+    assert_eq!(
+        stream.peer_addr().unwrap().ip(),
+        IpAddr::V6(Ipv6Addr::LOCALHOST)
+    );
     assert!(took >= Duration::from_millis(200), "{took:?}");
     assert!(took < Duration::from_millis(1000), "{took:?}");
 }
@@ -285,13 +314,23 @@ async fn a_failed_aaaa_query_leaves_ipv4() {
         .connect()
         .await
         .unwrap();
-    assert_eq!(stream.peer_addr().unwrap().ip(), IpAddr::V4(Ipv4Addr::LOCALHOST));
-    let batches: Vec<_> = dns.resolver().resolve("aaaa-fails.test", Family::Any).collect().await;
+    assert_eq!(
+        stream.peer_addr().unwrap().ip(),
+        IpAddr::V4(Ipv4Addr::LOCALHOST)
+    );
+    let batches: Vec<_> = dns
+        .resolver()
+        .resolve("aaaa-fails.test", Family::Any)
+        .collect()
+        .await;
     let kinds: Vec<_> = batches
         .iter()
         .map(|b| b.as_ref().map(Vec::len).map_err(|e| e.kind()))
         .collect();
-    assert!(kinds.contains(&Err(ResolveErrorKind::ServerFailure)), "{kinds:?}");
+    assert!(
+        kinds.contains(&Err(ResolveErrorKind::ServerFailure)),
+        "{kinds:?}"
+    );
     assert!(kinds.contains(&Ok(1)), "{kinds:?}");
 }
 
@@ -315,7 +354,10 @@ async fn no_such_name() {
     assert_eq!(kinds(&e), [ResolveErrorKind::NoSuchName; 2]);
     assert!(e.resolve_errors().iter().all(|r| r.host() == "nope.test"));
     let message = e.to_string();
-    assert!(message.contains("nope.test") && message.contains("no such name"), "{message}");
+    assert!(
+        message.contains("nope.test") && message.contains("no such name"),
+        "{message}"
+    );
     assert_eq!(io::Error::from(e).kind(), io::ErrorKind::NotFound);
 }
 
@@ -357,8 +399,16 @@ async fn cname_chains_are_followed() {
             "alias.test" => (
                 0,
                 Reply::Answers(vec![
-                    Record::from_rdata(name("alias.test."), TTL, RData::CNAME(CNAME(name("mid.test.")))),
-                    Record::from_rdata(name("mid.test."), TTL, RData::CNAME(CNAME(name("real.test.")))),
+                    Record::from_rdata(
+                        name("alias.test."),
+                        TTL,
+                        RData::CNAME(CNAME(name("mid.test."))),
+                    ),
+                    Record::from_rdata(
+                        name("mid.test."),
+                        TTL,
+                        RData::CNAME(CNAME(name("real.test."))),
+                    ),
                     Record::from_rdata(name("real.test."), TTL, addr),
                 ]),
             ),
@@ -384,11 +434,21 @@ async fn cname_chains_are_followed() {
             .connect()
             .await
             .unwrap();
-        assert_eq!(stream.peer_addr().unwrap().ip(), IpAddr::V6(Ipv6Addr::LOCALHOST));
-        let batches: Vec<_> = resolver.resolve(host, Family::Any).map(|b| b.unwrap()).collect().await;
+        assert_eq!(
+            stream.peer_addr().unwrap().ip(),
+            IpAddr::V6(Ipv6Addr::LOCALHOST)
+        );
+        let batches: Vec<_> = resolver
+            .resolve(host, Family::Any)
+            .map(|b| b.unwrap())
+            .collect()
+            .await;
         assert_eq!(
             batches,
-            vec![vec![IpAddr::V6(Ipv6Addr::LOCALHOST)], vec![IpAddr::V4(Ipv4Addr::LOCALHOST)]],
+            vec![
+                vec![IpAddr::V6(Ipv6Addr::LOCALHOST)],
+                vec![IpAddr::V4(Ipv4Addr::LOCALHOST)]
+            ],
             "{host}"
         );
     }
@@ -402,11 +462,15 @@ async fn answers_of_many_addresses() {
         .map(|i| Ipv4Addr::new(127, 0, 0, i))
         .chain([Ipv4Addr::LOCALHOST])
         .collect();
-    let many_v6: Vec<Ipv6Addr> = (1..=24).map(|i| Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, i)).collect();
+    let many_v6: Vec<Ipv6Addr> = (1..=24)
+        .map(|i| Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, i))
+        .collect();
     let (a, aaaa) = (many_v4.clone(), many_v6.clone());
     let dns = DnsServer::start(move |n, t| match (n, t) {
         ("many.test", RecordType::A) => (0, Reply::Records(a.iter().copied().map(v4).collect())),
-        ("six.test", RecordType::AAAA) => (0, Reply::Records(aaaa.iter().copied().map(v6).collect())),
+        ("six.test", RecordType::AAAA) => {
+            (0, Reply::Records(aaaa.iter().copied().map(v6).collect()))
+        }
         _ => (0, Reply::Code(ResponseCode::NoError)),
     })
     .await;
@@ -416,7 +480,10 @@ async fn answers_of_many_addresses() {
         .flat_map(|b| futures::stream::iter(b.unwrap()))
         .collect()
         .await;
-    assert_eq!(got, many_v6.iter().copied().map(IpAddr::V6).collect::<Vec<_>>());
+    assert_eq!(
+        got,
+        many_v6.iter().copied().map(IpAddr::V6).collect::<Vec<_>>()
+    );
 
     let (l6, _l4) = listeners().await;
     let stream = ConnectionBuilder::new(format!("many.test:{}", port(&l6)))
@@ -424,7 +491,10 @@ async fn answers_of_many_addresses() {
         .connect()
         .await
         .unwrap();
-    assert_eq!(stream.peer_addr().unwrap().ip(), IpAddr::V4(Ipv4Addr::LOCALHOST));
+    assert_eq!(
+        stream.peer_addr().unwrap().ip(),
+        IpAddr::V4(Ipv4Addr::LOCALHOST)
+    );
 }
 
 #[tokio::test]
@@ -478,7 +548,8 @@ mod conf_files {
     use super::*;
 
     fn temp_dir(name: &str) -> std::path::PathBuf {
-        let dir = std::env::temp_dir().join(format!("tokio-endpoints-dns-{name}-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("tokio-endpoints-dns-{name}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         dir
     }
@@ -491,8 +562,16 @@ mod conf_files {
         let hosts = dir.join("hosts");
         // resolv.conf cannot name a port: the DNS server on its random port
         // is unreachable through it, and must not be needed.
-        std::fs::write(&resolv_conf, "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n").unwrap();
-        std::fs::write(&hosts, "# test\n::1 hosted.test\n127.0.0.1 hosted.test other.test\n").unwrap();
+        std::fs::write(
+            &resolv_conf,
+            "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n",
+        )
+        .unwrap();
+        std::fs::write(
+            &hosts,
+            "# test\n::1 hosted.test\n127.0.0.1 hosted.test other.test\n",
+        )
+        .unwrap();
         let resolver = HickoryResolver::from_conf_files(&resolv_conf, &hosts).unwrap();
         let (l6, _l4) = listeners().await;
         let stream = ConnectionBuilder::new(format!("hosted.test:{}", port(&l6)))
@@ -500,7 +579,10 @@ mod conf_files {
             .connect()
             .await
             .unwrap();
-        assert_eq!(stream.peer_addr().unwrap().ip(), IpAddr::V6(Ipv6Addr::LOCALHOST));
+        assert_eq!(
+            stream.peer_addr().unwrap().ip(),
+            IpAddr::V6(Ipv6Addr::LOCALHOST)
+        );
         let batches: Vec<_> = resolver
             .resolve("HOSTED.test", Family::Any)
             .map(|b| b.unwrap())
@@ -508,7 +590,10 @@ mod conf_files {
             .await;
         assert_eq!(
             batches,
-            vec![vec![IpAddr::V6(Ipv6Addr::LOCALHOST)], vec![IpAddr::V4(Ipv4Addr::LOCALHOST)]]
+            vec![
+                vec![IpAddr::V6(Ipv6Addr::LOCALHOST)],
+                vec![IpAddr::V4(Ipv4Addr::LOCALHOST)]
+            ]
         );
         assert_eq!(dns.total(), 0);
         std::fs::remove_dir_all(dir).unwrap();

@@ -208,7 +208,10 @@ impl HickoryResolver {
         let data = std::fs::read(resolv_conf).map_err(|e| {
             io::Error::new(
                 e.kind(),
-                format!("cannot read DNS configuration {}: {e}", resolv_conf.display()),
+                format!(
+                    "cannot read DNS configuration {}: {e}",
+                    resolv_conf.display()
+                ),
             )
         })?;
         let (config, options) = hickory_resolver::system_conf::parse_resolv_conf(data)
@@ -265,7 +268,10 @@ impl HickoryResolver {
     /// let builder = ConnectionBuilder::new("db.internal:5432").resolver(resolver);
     /// # Ok(()) }
     /// ```
-    pub fn with_config(config: ResolverConfig, options: ResolverOpts) -> io::Result<HickoryResolver> {
+    pub fn with_config(
+        config: ResolverConfig,
+        options: ResolverOpts,
+    ) -> io::Result<HickoryResolver> {
         build(config, options, None).map(HickoryResolver::from_resolver)
     }
 
@@ -390,7 +396,9 @@ fn answer(host: &str, lookup: Result<Lookup, NetError>) -> Answer {
 
 fn dns_error(host: &str, e: NetError) -> ResolveError {
     let kind = match &e {
-        NetError::Dns(DnsError::NoRecordsFound(no)) if no.response_code == ResponseCode::NXDomain => {
+        NetError::Dns(DnsError::NoRecordsFound(no))
+            if no.response_code == ResponseCode::NXDomain =>
+        {
             ResolveErrorKind::NoSuchName
         }
         NetError::Dns(DnsError::NoRecordsFound(_)) => ResolveErrorKind::NoRecords,
@@ -416,9 +424,9 @@ fn has_route(ip: &IpAddr) -> bool {
 /// Whether an AAAA answer, sorted, should lead IPv4: its best address has a
 /// route and ranks above IPv4 (RFC 6724 rules 1 and 6).
 fn v6_leads(sorted: &[IpAddr], usable: &impl Fn(&IpAddr) -> bool) -> bool {
-    sorted
-        .first()
-        .is_some_and(|ip| usable(ip) && precedence(ip) > precedence(&IpAddr::V4(Ipv4Addr::UNSPECIFIED)))
+    sorted.first().is_some_and(|ip| {
+        usable(ip) && precedence(ip) > precedence(&IpAddr::V4(Ipv4Addr::UNSPECIFIED))
+    })
 }
 
 /// Runs the AAAA and A lookups side by side and streams their answers as
@@ -565,7 +573,12 @@ fn build(
     let mut resolver = TokioResolver::builder_with_config(config, TokioRuntimeProvider::default())
         .with_options(options)
         .build()
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("hickory resolver: {e}")))?;
+        .map_err(|e| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("hickory resolver: {e}"),
+            )
+        })?;
     if let Some(hosts) = hosts {
         resolver.set_hosts(Arc::new(hosts));
     }
@@ -640,7 +653,10 @@ impl Resolver {
     /// # Ok(()) }
     /// ```
     #[cfg_attr(docsrs, doc(cfg(feature = "hickory")))]
-    pub fn hickory_with_config(config: ResolverConfig, options: ResolverOpts) -> io::Result<Resolver> {
+    pub fn hickory_with_config(
+        config: ResolverConfig,
+        options: ResolverOpts,
+    ) -> io::Result<Resolver> {
         HickoryResolver::with_config(config, options).map(Resolver::new)
     }
 }
@@ -676,7 +692,10 @@ mod tests {
         v4: Option<BoxFuture<'static, Answer>>,
         delay: u64,
     ) -> Vec<(u64, Result<Vec<IpAddr>, ResolveErrorKind>)> {
-        run_with(v6, v4, delay, |ip: &IpAddr| *ip != "2001:db8::dead".parse::<IpAddr>().unwrap()).await
+        run_with(v6, v4, delay, |ip: &IpAddr| {
+            *ip != "2001:db8::dead".parse::<IpAddr>().unwrap()
+        })
+        .await
     }
 
     async fn run_with(
@@ -687,14 +706,24 @@ mod tests {
     ) -> Vec<(u64, Result<Vec<IpAddr>, ResolveErrorKind>)> {
         let t0 = Instant::now();
         streamed(v6, v4, Duration::from_millis(delay), usable)
-            .map(|b| ((Instant::now() - t0).as_millis() as u64, b.map_err(|e| e.kind())))
+            .map(|b| {
+                (
+                    (Instant::now() - t0).as_millis() as u64,
+                    b.map_err(|e| e.kind()),
+                )
+            })
             .collect()
             .await
     }
 
     #[tokio::test(start_paused = true)]
     async fn aaaa_first_is_used_at_once() {
-        let got = run(after(10, Ok(ips("2001:db8::1"))), after(30, Ok(ips("192.0.2.1"))), 50).await;
+        let got = run(
+            after(10, Ok(ips("2001:db8::1"))),
+            after(30, Ok(ips("192.0.2.1"))),
+            50,
+        )
+        .await;
         assert_eq!(
             got,
             vec![(10, Ok(ips("2001:db8::1"))), (30, Ok(ips("192.0.2.1")))]
@@ -703,7 +732,12 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_first_waits_for_aaaa_within_the_delay() {
-        let got = run(after(40, Ok(ips("2001:db8::1"))), after(10, Ok(ips("192.0.2.1"))), 50).await;
+        let got = run(
+            after(40, Ok(ips("2001:db8::1"))),
+            after(10, Ok(ips("192.0.2.1"))),
+            50,
+        )
+        .await;
         // AAAA came at 40, within A's delay (10 + 50): IPv6 leads.
         assert_eq!(
             got,
@@ -713,7 +747,12 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_first_goes_at_the_delay_and_late_aaaa_joins() {
-        let got = run(after(300, Ok(ips("2001:db8::1"))), after(10, Ok(ips("192.0.2.1"))), 50).await;
+        let got = run(
+            after(300, Ok(ips("2001:db8::1"))),
+            after(10, Ok(ips("192.0.2.1"))),
+            50,
+        )
+        .await;
         assert_eq!(
             got,
             vec![(60, Ok(ips("192.0.2.1"))), (300, Ok(ips("2001:db8::1")))]
@@ -722,7 +761,12 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_zero_delay_holds_nothing() {
-        let got = run(after(300, Ok(ips("2001:db8::1"))), after(10, Ok(ips("192.0.2.1"))), 0).await;
+        let got = run(
+            after(300, Ok(ips("2001:db8::1"))),
+            after(10, Ok(ips("192.0.2.1"))),
+            0,
+        )
+        .await;
         assert_eq!(
             got,
             vec![(10, Ok(ips("192.0.2.1"))), (300, Ok(ips("2001:db8::1")))]
@@ -799,7 +843,10 @@ mod tests {
         .await;
         assert_eq!(
             got,
-            vec![(30, Ok(ips("192.0.2.1"))), (30, Ok(ips("2001:0:4136:e378::1")))]
+            vec![
+                (30, Ok(ips("192.0.2.1"))),
+                (30, Ok(ips("2001:0:4136:e378::1")))
+            ]
         );
         // No route to any IPv6 address (rule 1): held at most the delay.
         let got = run_with(
@@ -825,7 +872,10 @@ mod tests {
         }
         let resolver = HickoryResolver::lazy(missing);
         for _ in 0..2 {
-            let got: Vec<_> = resolver.resolve("example.test", Family::Any).collect().await;
+            let got: Vec<_> = resolver
+                .resolve("example.test", Family::Any)
+                .collect()
+                .await;
             assert_eq!(got.len(), 1);
             let e = got.into_iter().next().unwrap().unwrap_err();
             assert_eq!(e.kind(), ResolveErrorKind::Other);
