@@ -245,11 +245,11 @@ impl ConnectionBuilder {
     /// # Examples
     ///
     /// ```
-    /// use std::net::{Ipv4Addr, Ipv6Addr};
+    /// use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
     /// use tokio_endpoints::ConnectionBuilder;
     ///
     /// let b = ConnectionBuilder::new("example.com:443")
-    ///     .local_addr(vec![Ipv6Addr::LOCALHOST.into(), Ipv4Addr::LOCALHOST.into()]);
+    ///     .local_addr(vec![IpAddr::from(Ipv6Addr::LOCALHOST), IpAddr::from(Ipv4Addr::LOCALHOST)]);
     /// ```
     pub fn local_addr(mut self, local: impl IntoLocalAddrs) -> Self {
         self.local = local.into_local_addrs();
@@ -604,7 +604,7 @@ impl fmt::Debug for ConnectionBuilder {
 /// # Examples
 ///
 /// ```
-/// use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+/// use std::net::{Ipv4Addr, SocketAddr};
 /// use tokio_endpoints::IntoLocalAddrs;
 ///
 /// let one = Ipv4Addr::LOCALHOST.into_local_addrs().unwrap();

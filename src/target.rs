@@ -16,7 +16,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV
 /// # Examples
 ///
 /// ```
-/// use tokio_endpoints::{IntoTarget, Target};
+/// use tokio_endpoints::IntoTarget;
 ///
 /// let t = "example.com:443".into_target().unwrap();
 /// assert_eq!(t.host(), Some("example.com"));

@@ -30,7 +30,7 @@ impl Resolve for SystemResolver {
             let name = host.clone();
             let answer = tokio::task::spawn_blocking(move || (name.as_str(), 0).to_socket_addrs())
                 .await
-                .map_err(|e| io::Error::new(io::ErrorKind::Other, e));
+                .map_err(io::Error::other);
             match answer.and_then(|r| r) {
                 Ok(addrs) => {
                     let ips: Vec<_> = addrs.map(|a| a.ip()).collect();
