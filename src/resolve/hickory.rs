@@ -34,8 +34,11 @@
 //!
 //! Dropping the stream drops both lookups. hickory keeps its connections to
 //! the name servers in tasks of its own, shared by every lookup of one
-//! resolver; they belong to the Tokio runtime the resolver was first used
-//! on.
+//! resolver and aborted when the last clone of the resolver is dropped (so
+//! the per-call resolver of `Resolver::default()` leaves none behind). They
+//! run on the Tokio runtime the resolver was first used on: a resolver
+//! shared between runtimes breaks when that runtime shuts down, which is
+//! why the default resolver is not a process-wide one.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -84,6 +87,9 @@ pub const DEFAULT_RESOLUTION_DELAY: Duration = Duration::from_millis(50);
 ///   (IPv6 `::1` 50, native IPv6 40, IPv4 35, 6to4 30, Teredo 5,
 ///   unique-local 3, site-local and IPv4-compatible 1), then smaller scope
 ///   (loopback, link-local) first, otherwise in the server's order.
+///
+/// Use one resolver per Tokio runtime: hickory runs its name server
+/// connections as tasks on the runtime that first used it.
 ///
 /// Clones share one hickory resolver, and so its cache, which keeps answers
 /// for their TTL (within [`ResolverOpts`]' `positive_min_ttl` /
