@@ -621,3 +621,29 @@ mod conf_files {
         std::fs::remove_dir_all(dir).unwrap();
     }
 }
+
+#[tokio::test]
+async fn dropping_the_resolver_leaves_no_task_behind() {
+    let dns = DnsServer::start(|_, t| (0, loopbacks(t))).await;
+    let metrics = tokio::runtime::Handle::current().metrics();
+    // The server's task is alive; let its reply tasks finish between steps.
+    let settle = || tokio::time::sleep(Duration::from_millis(50));
+    settle().await;
+    let before = metrics.num_alive_tasks();
+    let (l6, _l4) = listeners().await;
+    let resolver = dns.resolver();
+    let stream = ConnectionBuilder::new(format!("tasks.test:{}", port(&l6)))
+        .resolver(resolver.clone())
+        .connect()
+        .await
+        .unwrap();
+    drop(stream);
+    settle().await;
+    assert!(
+        metrics.num_alive_tasks() > before,
+        "hickory runs its connection in a task"
+    );
+    drop(resolver);
+    settle().await;
+    assert_eq!(metrics.num_alive_tasks(), before);
+}
