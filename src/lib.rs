@@ -53,7 +53,7 @@
 
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
-#![doc(test(attr(deny(warnings))))]
+#![doc(test(attr(deny(warnings), allow(dead_code, unused_variables))))]
 
 mod connect;
 mod error;
@@ -66,7 +66,15 @@ mod timer;
 pub use connect::{ConnectionBuilder, IntoLocalAddrs, DEFAULT_HAPPY_EYEBALLS_DELAY};
 pub use error::{Attempt, ConnectError, ConnectErrorKind};
 pub use resolve::{Addrs, Resolve, ResolveError, ResolveErrorKind, Resolver, SystemResolver};
+#[cfg(feature = "hickory")]
+#[cfg_attr(docsrs, doc(cfg(feature = "hickory")))]
+pub use resolve::{HickoryResolver, DEFAULT_RESOLUTION_DELAY};
 pub use target::{Family, IntoTarget, Target, TargetError};
 
+/// The hickory-resolver version [`HickoryResolver`] is built on, for its
+/// configuration types (`config::ResolverConfig`, `config::ResolverOpts`).
+#[cfg(feature = "hickory")]
+#[cfg_attr(docsrs, doc(cfg(feature = "hickory")))]
+pub use hickory_resolver;
 /// The socket2 version [`ConnectionBuilder::socket_hook`] hands sockets of.
 pub use socket2;

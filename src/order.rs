@@ -9,9 +9,13 @@
 //!
 //! This is asyncio's `_interleave_addrinfos`, done as a queue so that
 //! addresses that arrive later (a slow AAAA answer) join in their place.
+//!
+//! Within one resolver answer, destinations are sorted after RFC 6724 by
+//! [`sort_destinations`] (precedence and scope; see there for which rules).
 
+use std::cmp::Reverse;
 use std::collections::VecDeque;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 
 /// Addresses waiting to be tried, in RFC 8305 order.
 #[derive(Debug)]
@@ -83,6 +87,99 @@ impl Queue {
     }
 }
 
+/// RFC 6724 §2.1 default policy table: the precedence of a destination
+/// address. IPv4 addresses count as their IPv4-mapped form (`::ffff:0:0/96`).
+///
+/// | prefix | precedence |
+/// |---|---|
+/// | `::1/128` | 50 |
+/// | `::/0` (everything else) | 40 |
+/// | `::ffff:0:0/96` (IPv4) | 35 |
+/// | `2002::/16` (6to4) | 30 |
+/// | `2001::/32` (Teredo) | 5 |
+/// | `fc00::/7` (unique local) | 3 |
+/// | `::/96` (IPv4-compatible, deprecated) | 1 |
+/// | `fec0::/10` (site-local, deprecated) | 1 |
+/// | `3ffe::/16` (6bone, returned) | 1 |
+#[cfg_attr(not(feature = "hickory"), allow(dead_code))]
+pub(crate) fn precedence(ip: &IpAddr) -> u8 {
+    let v6 = match ip {
+        IpAddr::V4(_) => return 35,
+        IpAddr::V6(v6) => v6,
+    };
+    let s = v6.segments();
+    let bits = u128::from(*v6);
+    if *v6 == Ipv6Addr::LOCALHOST {
+        50
+    } else if v6.to_ipv4_mapped().is_some() {
+        35
+    } else if s[0] == 0x2002 {
+        30
+    } else if s[0] == 0x2001 && s[1] == 0 {
+        5
+    } else if s[0] & 0xfe00 == 0xfc00 {
+        3
+    } else if bits >> 32 == 0 || s[0] & 0xffc0 == 0xfec0 || s[0] == 0x3ffe {
+        1
+    } else {
+        40
+    }
+}
+
+/// The scope of a destination address (RFC 6724 §3.1, RFC 4291 §2.7):
+/// 2 for link-local, 5 for site-local, 14 for global, and a multicast
+/// address's own scope field. The IPv6 loopback address, IPv4 loopback
+/// (`127.0.0.0/8`) and IPv4 link-local (`169.254.0.0/16`) count as
+/// link-local, as RFC 6724 §3.2 says; every other IPv4 address (private
+/// ones included) counts as global.
+#[cfg_attr(not(feature = "hickory"), allow(dead_code))]
+pub(crate) fn scope(ip: &IpAddr) -> u8 {
+    match ip {
+        IpAddr::V4(v4) => {
+            if v4.is_loopback() || v4.is_link_local() {
+                0x2
+            } else {
+                0xe
+            }
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return scope(&IpAddr::V4(v4));
+            }
+            let s0 = v6.segments()[0];
+            if v6.is_multicast() {
+                (s0 & 0x000f) as u8
+            } else if v6.is_loopback() || s0 & 0xffc0 == 0xfe80 {
+                0x2
+            } else if s0 & 0xffc0 == 0xfec0 {
+                0x5
+            } else {
+                0xe
+            }
+        }
+    }
+}
+
+/// Sorts destination addresses after RFC 6724 §6, as far as it goes without
+/// knowing the source address each would use:
+///
+/// * Rule 1, avoid unusable destinations: `usable(ip) == false` sorts last
+///   (the hickory resolver asks the kernel whether it has a route);
+/// * Rule 6, prefer higher [`precedence`]: native IPv6 before IPv4, and
+///   IPv4 before 6to4, Teredo, unique-local, site-local and IPv4-compatible
+///   addresses;
+/// * Rule 8, prefer smaller [`scope`]: loopback and link-local before global;
+/// * Rule 10, otherwise keep the order the addresses came in (the sort is
+///   stable).
+///
+/// Rules 2, 3, 4, 5, 7 and 9 need the source address (or its state) and are
+/// not applied; rule 7 (prefer native transport) is mostly covered by the
+/// low precedence of 6to4 and Teredo.
+#[cfg_attr(not(feature = "hickory"), allow(dead_code))]
+pub(crate) fn sort_destinations(addrs: &mut [IpAddr], usable: impl Fn(&IpAddr) -> bool) {
+    addrs.sort_by_cached_key(|ip| (!usable(ip), Reverse(precedence(ip)), scope(ip)));
+}
+
 /// Orders a complete list of addresses: see the module docs.
 #[cfg(test)]
 pub(crate) fn interleave(
@@ -152,5 +249,87 @@ mod tests {
         assert_eq!(q.pop(), Some(a("::2")));
         assert_eq!(q.pop(), None);
         assert!(q.is_empty());
+    }
+
+    fn ips(s: &str) -> Vec<IpAddr> {
+        s.split_whitespace().map(|a| a.parse().unwrap()).collect()
+    }
+
+    #[test]
+    fn precedence_follows_the_rfc_6724_policy_table() {
+        let table = [
+            ("::1", 50),
+            ("2001:db8::1", 40),
+            ("2606:4700::1111", 40),
+            ("fe80::1", 40),
+            ("192.0.2.1", 35),
+            ("::ffff:192.0.2.1", 35),
+            ("2002:c000:0201::1", 30),
+            ("2001:0:4136:e378::1", 5),
+            ("fd00::1", 3),
+            ("fc00::1", 3),
+            ("::192.0.2.1", 1),
+            ("fec0::1", 1),
+            ("3ffe::1", 1),
+        ];
+        for (ip, want) in table {
+            assert_eq!(precedence(&ip.parse().unwrap()), want, "{ip}");
+        }
+    }
+
+    #[test]
+    fn scope_of_destinations() {
+        let table = [
+            ("::1", 2),
+            ("fe80::1", 2),
+            ("fec0::1", 5),
+            ("2001:db8::1", 14),
+            ("ff02::1", 2),
+            ("ff05::1", 5),
+            ("ff0e::1", 14),
+            ("127.0.0.1", 2),
+            ("169.254.1.1", 2),
+            ("10.0.0.1", 14),
+            ("192.0.2.1", 14),
+            ("::ffff:127.0.0.1", 2),
+        ];
+        for (ip, want) in table {
+            assert_eq!(scope(&ip.parse().unwrap()), want, "{ip}");
+        }
+    }
+
+    #[test]
+    fn native_ipv6_before_ipv4_before_tunnels_and_ula() {
+        let mut v =
+            ips("2001:0:4136:e378::1 fd00::1 192.0.2.1 2002:c000:201::1 2001:db8::1 fec0::1");
+        sort_destinations(&mut v, |_| true);
+        assert_eq!(
+            v,
+            ips("2001:db8::1 192.0.2.1 2002:c000:201::1 2001:0:4136:e378::1 fd00::1 fec0::1")
+        );
+    }
+
+    #[test]
+    fn loopback_first_and_smaller_scope_first() {
+        let mut v = ips("2001:db8::1 ::1");
+        sort_destinations(&mut v, |_| true);
+        assert_eq!(v, ips("::1 2001:db8::1"));
+        // Same precedence: link-local before global (rule 8).
+        let mut v = ips("2001:db8::1 fe80::1");
+        sort_destinations(&mut v, |_| true);
+        assert_eq!(v, ips("fe80::1 2001:db8::1"));
+        let mut v = ips("192.0.2.1 169.254.0.1 127.0.0.1");
+        sort_destinations(&mut v, |_| true);
+        assert_eq!(v, ips("169.254.0.1 127.0.0.1 192.0.2.1"));
+    }
+
+    #[test]
+    fn unusable_destinations_go_last_and_ties_keep_their_order() {
+        let mut v = ips("2001:db8::1 2001:db8::2 192.0.2.1 2001:db8::3");
+        sort_destinations(&mut v, |ip| *ip != "2001:db8::1".parse::<IpAddr>().unwrap());
+        assert_eq!(v, ips("2001:db8::2 2001:db8::3 192.0.2.1 2001:db8::1"));
+        let mut v = ips("192.0.2.3 192.0.2.1 192.0.2.2");
+        sort_destinations(&mut v, |_| true);
+        assert_eq!(v, ips("192.0.2.3 192.0.2.1 192.0.2.2"));
     }
 }

@@ -18,8 +18,12 @@ use futures_util::stream::{self, BoxStream, StreamExt};
 
 use crate::Family;
 
+#[cfg(feature = "hickory")]
+mod hickory;
 mod system;
 
+#[cfg(feature = "hickory")]
+pub use hickory::{HickoryResolver, DEFAULT_RESOLUTION_DELAY};
 pub use system::SystemResolver;
 
 /// The stream a [`Resolve`] implementation returns: batches of addresses as
@@ -132,9 +136,23 @@ impl Resolver {
 }
 
 impl Default for Resolver {
-    /// The crate's default resolver: [`Resolver::system`].
+    /// The crate's default resolver: with the `hickory` feature (on by
+    /// default), `Resolver::hickory()`, the streaming DNS resolver on the
+    /// system's configuration, read at first use (a missing configuration
+    /// fails that resolution, never this call); without it,
+    /// [`Resolver::system`].
+    ///
+    /// Each call makes a new resolver with its own cache: make one and pass
+    /// clones to share it.
     fn default() -> Resolver {
-        Resolver::system()
+        #[cfg(feature = "hickory")]
+        {
+            Resolver::hickory()
+        }
+        #[cfg(not(feature = "hickory"))]
+        {
+            Resolver::system()
+        }
     }
 }
 

@@ -1,0 +1,897 @@
+//! hickory-resolver, asked for AAAA and A at once, its answers streamed into
+//! the race (RFC 8305 §3).
+//!
+//! # Why not getaddrinfo
+//!
+//! `getaddrinfo(3)` answers once both the AAAA and the A query are in, so a
+//! slow AAAA answer (a name server that drops AAAA queries, a broken IPv6
+//! path to it) delays every connection by as long as it takes, even though
+//! the IPv4 address was known at once. RFC 8305 §3 asks instead for both
+//! queries at once and for each answer to be used as it arrives.
+//!
+//! # What we do
+//!
+//! Both lookups run side by side (two hickory lookups, `AAAA` and `A`, on
+//! one shared hickory resolver and its cache). Then:
+//!
+//! * an AAAA answer that arrives first is handed over at once;
+//! * an A answer that arrives first is held for at most the *resolution
+//!   delay* (50 ms by default, RFC 8305 §3), waiting for AAAA: when AAAA
+//!   comes in time, IPv6 leads the race; when it does not, IPv4 starts at
+//!   the end of the delay and the AAAA answer joins the running race when it
+//!   arrives;
+//! * an AAAA answer whose best address RFC 6724 ranks below IPv4 (no route
+//!   to it, or only 6to4, Teredo, unique-local or site-local addresses) is
+//!   held the same way, so that IPv4 leads;
+//! * a failed query is handed over at once as an error batch, with its
+//!   reason (no such name, no records, server failure, timeout), and
+//!   releases an answer held for it.
+//!
+//! Within each answer the addresses are sorted after RFC 6724 (see
+//! `order::sort_destinations`). Rule 1, "avoid unusable destinations", asks
+//! the kernel for a route to each address by `connect(2)`ing a UDP socket
+//! to it: that sends no packet.
+//!
+//! Dropping the stream drops both lookups. hickory keeps its connections to
+//! the name servers in tasks of its own, shared by every lookup of one
+//! resolver and aborted when the last clone of the resolver is dropped (so
+//! the per-call resolver of `Resolver::default()` leaves none behind). They
+//! run on the Tokio runtime the resolver was first used on: a resolver
+//! shared between runtimes breaks when that runtime shuts down, which is
+//! why the default resolver is not a process-wide one.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use futures_util::stream::{self, StreamExt};
+use futures_util::FutureExt;
+use hickory_resolver::config::{ResolveHosts, ResolverConfig, ResolverOpts};
+use hickory_resolver::lookup::Lookup;
+use hickory_resolver::net::runtime::TokioRuntimeProvider;
+use hickory_resolver::net::{DnsError, NetError};
+use hickory_resolver::proto::op::ResponseCode;
+use hickory_resolver::proto::rr::RData;
+use hickory_resolver::{Hosts, TokioResolver};
+use tokio::time::{sleep_until, Instant};
+
+use super::{Addrs, Resolve, ResolveError, ResolveErrorKind, Resolver};
+use crate::order::{precedence, sort_destinations};
+use crate::Family;
+
+/// How long an A answer waits for the AAAA answer (RFC 8305 §3
+/// recommends 50 ms).
+pub const DEFAULT_RESOLUTION_DELAY: Duration = Duration::from_millis(50);
+
+/// A streaming DNS resolver on [hickory-resolver](hickory_resolver): AAAA
+/// and A are queried at once and each answer joins the connection race as
+/// it arrives (RFC 8305 §3). This is what [`Resolver::default`] uses when
+/// the `hickory` feature is on (it is by default).
+///
+/// * An AAAA answer that comes first is used at once.
+/// * An A answer that comes first waits at most the
+///   [resolution delay](Self::resolution_delay) for AAAA; then IPv4 starts,
+///   and IPv6 addresses join the race when they arrive.
+/// * A failed query is reported with its reason
+///   ([`ResolveErrorKind::NoSuchName`], [`NoRecords`](ResolveErrorKind::NoRecords),
+///   [`ServerFailure`](ResolveErrorKind::ServerFailure),
+///   [`TimedOut`](ResolveErrorKind::TimedOut)); the other family still
+///   counts.
+/// * With [`Family::V4`] or [`Family::V6`] only that record type is asked.
+/// * Each answer is ordered after RFC 6724 as far as it goes without a
+///   source address: destinations without a route last, then by precedence
+///   (IPv6 `::1` 50, native IPv6 40, IPv4 35, 6to4 30, Teredo 5,
+///   unique-local 3, site-local and IPv4-compatible 1), then smaller scope
+///   (loopback, link-local) first, otherwise in the server's order.
+///
+/// Use one resolver per Tokio runtime: hickory runs its name server
+/// connections as tasks on the runtime that first used it.
+///
+/// Clones share one hickory resolver, and so its cache, which keeps answers
+/// for their TTL (within [`ResolverOpts`]' `positive_min_ttl` /
+/// `positive_max_ttl`). hickory's `ip_strategy` option is not used: this
+/// resolver always makes its own two queries.
+///
+/// # Examples
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use tokio_endpoints::{ConnectionBuilder, HickoryResolver};
+///
+/// # #[tokio::main] async fn main() -> std::io::Result<()> {
+/// let resolver = HickoryResolver::from_system_conf()?.resolution_delay(Duration::from_millis(30));
+/// let stream = ConnectionBuilder::new("example.com:443")
+///     .resolver(resolver.clone())
+///     .connect()
+///     .await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct HickoryResolver {
+    inner: Arc<Inner>,
+    resolution_delay: Duration,
+}
+
+struct Inner {
+    resolver: OnceLock<TokioResolver>,
+    /// Builds the resolver at first use, for [`HickoryResolver::system`].
+    /// A failure is reported by that resolution and tried again by the next.
+    load: Option<fn() -> io::Result<TokioResolver>>,
+}
+
+impl HickoryResolver {
+    /// The system's configuration, read when the resolver is first used:
+    /// name servers, search domains and options from `/etc/resolv.conf`
+    /// (the registry on Windows, the system configuration on macOS), and
+    /// the hosts file. A configuration that is missing or unreadable fails
+    /// each resolution with a [`ResolveErrorKind::Other`] error that says
+    /// so (and is read again by the next one); there is no fallback to a
+    /// public name server. [`Resolver::default`] is this.
+    ///
+    /// Use [`from_system_conf`](Self::from_system_conf) to read the
+    /// configuration now and get its error at once.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tokio_endpoints::{ConnectionBuilder, HickoryResolver};
+    ///
+    /// // Nothing is read yet; this cannot fail.
+    /// let resolver = HickoryResolver::system();
+    /// let builder = ConnectionBuilder::new("example.com:443").resolver(resolver);
+    /// ```
+    pub fn system() -> HickoryResolver {
+        HickoryResolver::lazy(load_system_conf)
+    }
+
+    fn lazy(load: fn() -> io::Result<TokioResolver>) -> HickoryResolver {
+        HickoryResolver {
+            inner: Arc::new(Inner {
+                resolver: OnceLock::new(),
+                load: Some(load),
+            }),
+            resolution_delay: DEFAULT_RESOLUTION_DELAY,
+        }
+    }
+
+    /// The system's configuration, read now: `/etc/resolv.conf` (the
+    /// registry on Windows, the system configuration on macOS) and the
+    /// hosts file (`/etc/hosts`; a missing hosts file counts as empty).
+    ///
+    /// # Errors
+    ///
+    /// The DNS configuration is missing, unreadable, or names no name
+    /// server; or the hosts file exists but cannot be read. There is no
+    /// fallback to a public name server.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use tokio_endpoints::{ConnectionBuilder, HickoryResolver};
+    ///
+    /// # #[tokio::main] async fn main() -> std::io::Result<()> {
+    /// let resolver = HickoryResolver::from_system_conf()?;
+    /// let stream = ConnectionBuilder::new("example.com:443").resolver(resolver).connect().await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn from_system_conf() -> io::Result<HickoryResolver> {
+        load_system_conf().map(HickoryResolver::from_resolver)
+    }
+
+    /// Reads the DNS configuration from the `resolv.conf(5)` file at
+    /// `resolv_conf` and static host entries from the `hosts(5)` file at
+    /// `hosts`, instead of the system's files: for containers, chroots and
+    /// tests. Both files must exist.
+    ///
+    /// # Errors
+    ///
+    /// Either file cannot be read, or `resolv_conf` names no name server.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use tokio_endpoints::{ConnectionBuilder, HickoryResolver};
+    ///
+    /// # fn main() -> std::io::Result<()> {
+    /// let resolver = HickoryResolver::from_conf_files("/srv/jail/etc/resolv.conf", "/srv/jail/etc/hosts")?;
+    /// let builder = ConnectionBuilder::new("db.internal:5432").resolver(resolver);
+    /// # Ok(()) }
+    /// ```
+    #[cfg(all(unix, not(any(target_os = "android", target_vendor = "apple"))))]
+    #[cfg_attr(
+        docsrs,
+        doc(cfg(all(unix, not(any(target_os = "android", target_vendor = "apple")))))
+    )]
+    pub fn from_conf_files(
+        resolv_conf: impl AsRef<std::path::Path>,
+        hosts: impl AsRef<std::path::Path>,
+    ) -> io::Result<HickoryResolver> {
+        let resolv_conf = resolv_conf.as_ref();
+        let data = std::fs::read(resolv_conf).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!(
+                    "cannot read DNS configuration {}: {e}",
+                    resolv_conf.display()
+                ),
+            )
+        })?;
+        let (config, options) = hickory_resolver::system_conf::parse_resolv_conf(data)
+            .map_err(|e| conf_error(&resolv_conf.display().to_string(), e))?;
+        let hosts_path = hosts.as_ref();
+        let file = std::fs::File::open(hosts_path).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("cannot read hosts file {}: {e}", hosts_path.display()),
+            )
+        })?;
+        let mut hosts = Hosts::default();
+        hosts.read_hosts_conf(file).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("cannot read hosts file {}: {e}", hosts_path.display()),
+            )
+        })?;
+        build(config, options, Some(hosts)).map(HickoryResolver::from_resolver)
+    }
+
+    /// Explicit name servers and options, through hickory's own
+    /// configuration types (re-exported as
+    /// [`tokio_endpoints::hickory_resolver`](crate::hickory_resolver)): to
+    /// point at a DNS server of your own, or at one on a non-standard port.
+    /// The hosts file is used as `options.use_hosts_file` says (hickory's
+    /// default reads the system's hosts file, and takes a missing one as
+    /// empty).
+    ///
+    /// # Errors
+    ///
+    /// hickory refused the configuration (for example, a DNS-over-TLS
+    /// server where the TLS setup failed).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tokio_endpoints::hickory_resolver::config::{
+    ///     ConnectionConfig, NameServerConfig, ResolveHosts, ResolverConfig, ResolverOpts,
+    /// };
+    /// use tokio_endpoints::{ConnectionBuilder, HickoryResolver};
+    ///
+    /// # fn main() -> std::io::Result<()> {
+    /// // A DNS server on 127.0.0.1:5353, over UDP.
+    /// let mut udp = ConnectionConfig::udp();
+    /// udp.port = 5353;
+    /// let server = NameServerConfig::new("127.0.0.1".parse().unwrap(), true, vec![udp]);
+    /// let mut options = ResolverOpts::default();
+    /// options.timeout = Duration::from_secs(2);
+    /// options.use_hosts_file = ResolveHosts::Never;
+    /// let resolver =
+    ///     HickoryResolver::with_config(ResolverConfig::from_name_servers(vec![server]), options)?;
+    /// let builder = ConnectionBuilder::new("db.internal:5432").resolver(resolver);
+    /// # Ok(()) }
+    /// ```
+    pub fn with_config(
+        config: ResolverConfig,
+        options: ResolverOpts,
+    ) -> io::Result<HickoryResolver> {
+        build(config, options, None).map(HickoryResolver::from_resolver)
+    }
+
+    /// Wraps a hickory resolver built your way (DNS over TLS or HTTPS, your
+    /// own hosts table, DNSSEC). Clones of the `HickoryResolver` share it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tokio_endpoints::hickory_resolver::config::{ResolverConfig, ResolverOpts};
+    /// use tokio_endpoints::hickory_resolver::net::runtime::TokioRuntimeProvider;
+    /// use tokio_endpoints::hickory_resolver::TokioResolver;
+    /// use tokio_endpoints::HickoryResolver;
+    ///
+    /// let config = ResolverConfig::from_name_servers(vec![]);
+    /// let hickory = TokioResolver::builder_with_config(config, TokioRuntimeProvider::default())
+    ///     .with_options(ResolverOpts::default())
+    ///     .build()
+    ///     .unwrap();
+    /// let resolver = HickoryResolver::from_resolver(hickory);
+    /// ```
+    pub fn from_resolver(resolver: TokioResolver) -> HickoryResolver {
+        HickoryResolver {
+            inner: Arc::new(Inner {
+                resolver: OnceLock::from(resolver),
+                load: None,
+            }),
+            resolution_delay: DEFAULT_RESOLUTION_DELAY,
+        }
+    }
+
+    /// How long an A answer that arrives before the AAAA answer waits for
+    /// it (RFC 8305 §3's *resolution delay*). When AAAA comes within it,
+    /// IPv6 addresses lead the race; otherwise IPv4 addresses start when
+    /// it passes, and IPv6 ones join when they arrive. `Duration::ZERO`
+    /// uses every answer at once. Default is 50 ms
+    /// ([`DEFAULT_RESOLUTION_DELAY`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tokio_endpoints::HickoryResolver;
+    ///
+    /// let resolver = HickoryResolver::system().resolution_delay(Duration::from_millis(25));
+    /// ```
+    #[must_use]
+    pub fn resolution_delay(mut self, delay: Duration) -> HickoryResolver {
+        self.resolution_delay = delay;
+        self
+    }
+
+    fn resolver(&self) -> io::Result<&TokioResolver> {
+        if let Some(resolver) = self.inner.resolver.get() {
+            return Ok(resolver);
+        }
+        let load = self
+            .inner
+            .load
+            .expect("a resolver without a loader is built at construction");
+        let resolver = load()?;
+        Ok(self.inner.resolver.get_or_init(|| resolver))
+    }
+}
+
+impl fmt::Debug for HickoryResolver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HickoryResolver")
+            .field("loaded", &self.inner.resolver.get().is_some())
+            .field("resolution_delay", &self.resolution_delay)
+            .finish()
+    }
+}
+
+impl Resolve for HickoryResolver {
+    fn resolve(&self, host: &str, family: Family) -> Addrs {
+        let resolver = match self.resolver() {
+            Ok(resolver) => resolver.clone(),
+            Err(e) => {
+                let e = ResolveError::new(host, ResolveErrorKind::Other).with_source(e);
+                return stream::iter([Err(e)]).boxed();
+            }
+        };
+        let query = |v6: bool| -> BoxFuture<'static, Answer> {
+            let resolver = resolver.clone();
+            let host = host.to_owned();
+            async move {
+                let lookup = if v6 {
+                    resolver.ipv6_lookup(host.as_str()).await
+                } else {
+                    resolver.ipv4_lookup(host.as_str()).await
+                };
+                answer(&host, lookup)
+            }
+            .boxed()
+        };
+        let v6 = (family != Family::V4).then(|| query(true));
+        let v4 = (family != Family::V6).then(|| query(false));
+        streamed(v6, v4, self.resolution_delay, has_route)
+    }
+}
+
+type Answer = Result<Vec<IpAddr>, ResolveError>;
+
+/// The addresses of a lookup, or why there are none.
+fn answer(host: &str, lookup: Result<Lookup, NetError>) -> Answer {
+    let lookup = lookup.map_err(|e| dns_error(host, e))?;
+    let ips: Vec<IpAddr> = lookup
+        .answers()
+        .iter()
+        .filter_map(|r| match &r.data {
+            RData::A(a) => Some(IpAddr::V4(a.0)),
+            RData::AAAA(a) => Some(IpAddr::V6(a.0)),
+            _ => None,
+        })
+        .collect();
+    if ips.is_empty() {
+        return Err(ResolveError::new(host, ResolveErrorKind::NoRecords));
+    }
+    Ok(ips)
+}
+
+fn dns_error(host: &str, e: NetError) -> ResolveError {
+    let kind = match &e {
+        NetError::Dns(DnsError::NoRecordsFound(no))
+            if no.response_code == ResponseCode::NXDomain =>
+        {
+            ResolveErrorKind::NoSuchName
+        }
+        NetError::Dns(DnsError::NoRecordsFound(_)) => ResolveErrorKind::NoRecords,
+        NetError::Dns(DnsError::ResponseCode(_)) => ResolveErrorKind::ServerFailure,
+        NetError::Timeout => ResolveErrorKind::TimedOut,
+        _ => ResolveErrorKind::Other,
+    };
+    ResolveError::new(host, kind).with_source(e)
+}
+
+/// RFC 6724 rule 1: whether the kernel has a route to `ip`. Connecting a
+/// UDP socket picks a route and a source address without sending anything.
+fn has_route(ip: &IpAddr) -> bool {
+    let local: SocketAddr = match ip {
+        IpAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
+        IpAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
+    };
+    UdpSocket::bind(local)
+        .and_then(|s| s.connect((*ip, 9)))
+        .is_ok()
+}
+
+/// Whether an AAAA answer, sorted, should lead IPv4: its best address has a
+/// route and ranks above IPv4 (RFC 6724 rules 1 and 6).
+fn v6_leads(sorted: &[IpAddr], usable: &impl Fn(&IpAddr) -> bool) -> bool {
+    sorted.first().is_some_and(|ip| {
+        usable(ip) && precedence(ip) > precedence(&IpAddr::V4(Ipv4Addr::UNSPECIFIED))
+    })
+}
+
+/// Runs the AAAA and A lookups side by side and streams their answers as
+/// described in the module docs. Generic over the lookups and the route
+/// check, so that its timing is tested on fake lookups and paused time.
+fn streamed<U>(
+    v6: Option<BoxFuture<'static, Answer>>,
+    v4: Option<BoxFuture<'static, Answer>>,
+    delay: Duration,
+    usable: U,
+) -> Addrs
+where
+    U: Fn(&IpAddr) -> bool + Send + Sync + 'static,
+{
+    let state = Dual {
+        v6,
+        v4,
+        held: None,
+        ready: VecDeque::new(),
+        delay,
+        usable,
+    };
+    stream::unfold(state, |mut state| async move {
+        let item = state.next().await?;
+        Some((item, state))
+    })
+    .boxed()
+}
+
+struct Dual<U> {
+    v6: Option<BoxFuture<'static, Answer>>,
+    v4: Option<BoxFuture<'static, Answer>>,
+    /// An answer waiting for the other family's, and until when it waits.
+    held: Option<(Vec<IpAddr>, Instant)>,
+    /// Batches to hand out, in order.
+    ready: VecDeque<Answer>,
+    delay: Duration,
+    usable: U,
+}
+
+impl<U: Fn(&IpAddr) -> bool> Dual<U> {
+    async fn next(&mut self) -> Option<Answer> {
+        loop {
+            if let Some(item) = self.ready.pop_front() {
+                return Some(item);
+            }
+            if self.v6.is_none() && self.v4.is_none() {
+                return self.held.take().map(|(ips, _)| Ok(ips));
+            }
+            let hold_until = self.held.as_ref().map(|(_, until)| *until);
+            tokio::select! {
+                answer = async { self.v6.as_mut().expect("guarded").await }, if self.v6.is_some() => {
+                    self.v6 = None;
+                    self.take(answer, true);
+                }
+                answer = async { self.v4.as_mut().expect("guarded").await }, if self.v4.is_some() => {
+                    self.v4 = None;
+                    self.take(answer, false);
+                }
+                () = sleep_until(hold_until.unwrap_or_else(Instant::now)), if hold_until.is_some() => {
+                    let (ips, _) = self.held.take().expect("guarded");
+                    tracing::debug!(n = ips.len(), "resolution delay passed");
+                    self.ready.push_back(Ok(ips));
+                }
+            }
+        }
+    }
+
+    /// Takes one family's answer: hands it out, or holds it for the other.
+    fn take(&mut self, answer: Answer, is_v6: bool) {
+        let mut ips = match answer {
+            Ok(ips) => ips,
+            Err(e) => {
+                tracing::debug!(error = %e, v6 = is_v6, "query failed");
+                // Nothing more is coming that a held answer waits for.
+                if let Some((held, _)) = self.held.take() {
+                    self.ready.push_back(Ok(held));
+                }
+                self.ready.push_back(Err(e));
+                return;
+            }
+        };
+        let usable = &self.usable;
+        sort_destinations(&mut ips, usable);
+        let leads = is_v6 && v6_leads(&ips, usable);
+        let other_pending = if is_v6 {
+            self.v4.is_some()
+        } else {
+            self.v6.is_some()
+        };
+        tracing::debug!(n = ips.len(), v6 = is_v6, "answer");
+        if other_pending && !leads && !self.delay.is_zero() {
+            self.held = Some((ips, Instant::now() + self.delay));
+        } else if let Some((held, _)) = self.held.take() {
+            // A held AAAA answer was held for ranking below IPv4.
+            let this_first = !is_v6 || leads;
+            if this_first {
+                self.ready.push_back(Ok(ips));
+                self.ready.push_back(Ok(held));
+            } else {
+                self.ready.push_back(Ok(held));
+                self.ready.push_back(Ok(ips));
+            }
+        } else {
+            self.ready.push_back(Ok(ips));
+        }
+    }
+}
+
+/// Reads the system's DNS configuration and hosts file.
+fn load_system_conf() -> io::Result<TokioResolver> {
+    let (config, options) = hickory_resolver::system_conf::read_system_conf()
+        .map_err(|e| conf_error("the system DNS configuration", e))?;
+    let hosts = match Hosts::from_system() {
+        Ok(hosts) => hosts,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Hosts::default(),
+        Err(e) => {
+            return Err(io::Error::new(
+                e.kind(),
+                format!("cannot read the system hosts file: {e}"),
+            ))
+        }
+    };
+    build(config, options, Some(hosts))
+}
+
+fn conf_error(what: &str, e: NetError) -> io::Error {
+    let kind = match &e {
+        NetError::Io(io) => io.kind(),
+        _ => io::ErrorKind::InvalidData,
+    };
+    io::Error::new(kind, format!("cannot use {what}: {e}"))
+}
+
+fn build(
+    config: ResolverConfig,
+    mut options: ResolverOpts,
+    hosts: Option<Hosts>,
+) -> io::Result<TokioResolver> {
+    if hosts.is_some() {
+        // We read the hosts file ourselves, so that its errors are ours.
+        options.use_hosts_file = ResolveHosts::Never;
+    }
+    let mut resolver = TokioResolver::builder_with_config(config, TokioRuntimeProvider::default())
+        .with_options(options)
+        .build()
+        .map_err(|e| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("hickory resolver: {e}"),
+            )
+        })?;
+    if let Some(hosts) = hosts {
+        resolver.set_hosts(Arc::new(hosts));
+    }
+    Ok(resolver)
+}
+
+impl Resolver {
+    /// The streaming DNS resolver ([`HickoryResolver::system`]) on the
+    /// system's configuration, read at first use: AAAA and A are asked at
+    /// once and each answer joins the race as it arrives (RFC 8305 §3).
+    /// This is [`Resolver::default`] when the `hickory` feature is on.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use tokio_endpoints::{ConnectionBuilder, Resolver};
+    ///
+    /// # #[tokio::main] async fn main() -> std::io::Result<()> {
+    /// let resolver = Resolver::hickory(); // clones share its cache
+    /// let a = ConnectionBuilder::new("example.com:443").resolver(resolver.clone()).connect().await?;
+    /// let b = ConnectionBuilder::new("example.com:443").resolver(resolver).connect().await?;
+    /// # Ok(()) }
+    /// ```
+    #[cfg_attr(docsrs, doc(cfg(feature = "hickory")))]
+    pub fn hickory() -> Resolver {
+        Resolver::new(HickoryResolver::system())
+    }
+
+    /// The streaming DNS resolver on the system's configuration, read now
+    /// ([`HickoryResolver::from_system_conf`]).
+    ///
+    /// # Errors
+    ///
+    /// The DNS configuration is missing, unreadable or names no name
+    /// server, or the hosts file cannot be read. There is no fallback to a
+    /// public name server.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use tokio_endpoints::{ConnectionBuilder, Resolver};
+    ///
+    /// # #[tokio::main] async fn main() -> std::io::Result<()> {
+    /// let resolver = Resolver::hickory_from_system_conf()?;
+    /// let stream = ConnectionBuilder::new("example.com:443").resolver(resolver).connect().await?;
+    /// # Ok(()) }
+    /// ```
+    #[cfg_attr(docsrs, doc(cfg(feature = "hickory")))]
+    pub fn hickory_from_system_conf() -> io::Result<Resolver> {
+        HickoryResolver::from_system_conf().map(Resolver::new)
+    }
+
+    /// The streaming DNS resolver with explicit name servers and options
+    /// ([`HickoryResolver::with_config`], which has a
+    /// [`resolution_delay`](HickoryResolver::resolution_delay) knob).
+    ///
+    /// # Errors
+    ///
+    /// hickory refused the configuration.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tokio_endpoints::hickory_resolver::config::{NameServerConfig, ResolverConfig, ResolverOpts};
+    /// use tokio_endpoints::{ConnectionBuilder, Resolver};
+    ///
+    /// # fn main() -> std::io::Result<()> {
+    /// let server = NameServerConfig::udp_and_tcp("192.0.2.53".parse().unwrap());
+    /// let config = ResolverConfig::from_name_servers(vec![server]);
+    /// let resolver = Resolver::hickory_with_config(config, ResolverOpts::default())?;
+    /// let builder = ConnectionBuilder::new("example.com:443").resolver(resolver);
+    /// # Ok(()) }
+    /// ```
+    #[cfg_attr(docsrs, doc(cfg(feature = "hickory")))]
+    pub fn hickory_with_config(
+        config: ResolverConfig,
+        options: ResolverOpts,
+    ) -> io::Result<Resolver> {
+        HickoryResolver::with_config(config, options).map(Resolver::new)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The streaming logic's timing, on fake lookups and paused time.
+
+    use super::*;
+
+    fn ips(s: &str) -> Vec<IpAddr> {
+        s.split_whitespace().map(|a| a.parse().unwrap()).collect()
+    }
+
+    /// A lookup that answers `answer` after `ms`.
+    fn after(ms: u64, answer: Answer) -> Option<BoxFuture<'static, Answer>> {
+        Some(
+            async move {
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+                answer
+            }
+            .boxed(),
+        )
+    }
+
+    fn fail(kind: ResolveErrorKind) -> Answer {
+        Err(ResolveError::new("h.test", kind))
+    }
+
+    /// Collects (ms since start, batch) pairs, errors as their kind.
+    async fn run(
+        v6: Option<BoxFuture<'static, Answer>>,
+        v4: Option<BoxFuture<'static, Answer>>,
+        delay: u64,
+    ) -> Vec<(u64, Result<Vec<IpAddr>, ResolveErrorKind>)> {
+        run_with(v6, v4, delay, |ip: &IpAddr| {
+            *ip != "2001:db8::dead".parse::<IpAddr>().unwrap()
+        })
+        .await
+    }
+
+    async fn run_with(
+        v6: Option<BoxFuture<'static, Answer>>,
+        v4: Option<BoxFuture<'static, Answer>>,
+        delay: u64,
+        usable: impl Fn(&IpAddr) -> bool + Send + Sync + 'static,
+    ) -> Vec<(u64, Result<Vec<IpAddr>, ResolveErrorKind>)> {
+        let t0 = Instant::now();
+        streamed(v6, v4, Duration::from_millis(delay), usable)
+            .map(|b| {
+                (
+                    (Instant::now() - t0).as_millis() as u64,
+                    b.map_err(|e| e.kind()),
+                )
+            })
+            .collect()
+            .await
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn aaaa_first_is_used_at_once() {
+        let got = run(
+            after(10, Ok(ips("2001:db8::1"))),
+            after(30, Ok(ips("192.0.2.1"))),
+            50,
+        )
+        .await;
+        assert_eq!(
+            got,
+            vec![(10, Ok(ips("2001:db8::1"))), (30, Ok(ips("192.0.2.1")))]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_first_waits_for_aaaa_within_the_delay() {
+        let got = run(
+            after(40, Ok(ips("2001:db8::1"))),
+            after(10, Ok(ips("192.0.2.1"))),
+            50,
+        )
+        .await;
+        // AAAA came at 40, within A's delay (10 + 50): IPv6 leads.
+        assert_eq!(
+            got,
+            vec![(40, Ok(ips("2001:db8::1"))), (40, Ok(ips("192.0.2.1")))]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_first_goes_at_the_delay_and_late_aaaa_joins() {
+        let got = run(
+            after(300, Ok(ips("2001:db8::1"))),
+            after(10, Ok(ips("192.0.2.1"))),
+            50,
+        )
+        .await;
+        assert_eq!(
+            got,
+            vec![(60, Ok(ips("192.0.2.1"))), (300, Ok(ips("2001:db8::1")))]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_zero_delay_holds_nothing() {
+        let got = run(
+            after(300, Ok(ips("2001:db8::1"))),
+            after(10, Ok(ips("192.0.2.1"))),
+            0,
+        )
+        .await;
+        assert_eq!(
+            got,
+            vec![(10, Ok(ips("192.0.2.1"))), (300, Ok(ips("2001:db8::1")))]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_aaaa_releases_a_at_once() {
+        let got = run(
+            after(20, fail(ResolveErrorKind::ServerFailure)),
+            after(10, Ok(ips("192.0.2.1"))),
+            50,
+        )
+        .await;
+        assert_eq!(
+            got,
+            vec![
+                (20, Ok(ips("192.0.2.1"))),
+                (20, Err(ResolveErrorKind::ServerFailure))
+            ]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn errors_are_not_held() {
+        let got = run(
+            after(100, Ok(ips("2001:db8::1"))),
+            after(10, fail(ResolveErrorKind::NoRecords)),
+            50,
+        )
+        .await;
+        assert_eq!(
+            got,
+            vec![
+                (10, Err(ResolveErrorKind::NoRecords)),
+                (100, Ok(ips("2001:db8::1")))
+            ]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn one_family_streams_its_answer_alone() {
+        let got = run(None, after(10, Ok(ips("192.0.2.1"))), 50).await;
+        assert_eq!(got, vec![(10, Ok(ips("192.0.2.1")))]);
+        let got = run(after(10, Ok(ips("2001:db8::1"))), None, 50).await;
+        assert_eq!(got, vec![(10, Ok(ips("2001:db8::1")))]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn answers_are_sorted_after_rfc_6724() {
+        let got = run(
+            after(10, Ok(ips("2001:db8::dead 2002:c000:201::1 2001:db8::1"))),
+            after(20, Ok(ips("192.0.2.1 127.0.0.1"))),
+            50,
+        )
+        .await;
+        assert_eq!(
+            got,
+            vec![
+                (10, Ok(ips("2001:db8::1 2002:c000:201::1 2001:db8::dead"))),
+                (20, Ok(ips("127.0.0.1 192.0.2.1")))
+            ]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn aaaa_ranked_below_ipv4_waits_for_a() {
+        // Only a Teredo address: IPv4 should lead (RFC 6724 rule 6).
+        let got = run(
+            after(10, Ok(ips("2001:0:4136:e378::1"))),
+            after(30, Ok(ips("192.0.2.1"))),
+            50,
+        )
+        .await;
+        assert_eq!(
+            got,
+            vec![
+                (30, Ok(ips("192.0.2.1"))),
+                (30, Ok(ips("2001:0:4136:e378::1")))
+            ]
+        );
+        // No route to any IPv6 address (rule 1): held at most the delay.
+        let got = run_with(
+            after(10, Ok(ips("2001:db8::1"))),
+            after(300, Ok(ips("192.0.2.1"))),
+            50,
+            |ip| ip.is_ipv4(),
+        )
+        .await;
+        assert_eq!(
+            got,
+            vec![(60, Ok(ips("2001:db8::1"))), (300, Ok(ips("192.0.2.1")))]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_missing_system_configuration_fails_each_resolution() {
+        fn missing() -> io::Result<TokioResolver> {
+            Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                "cannot use the system DNS configuration: no such file",
+            ))
+        }
+        let resolver = HickoryResolver::lazy(missing);
+        for _ in 0..2 {
+            let got: Vec<_> = resolver
+                .resolve("example.test", Family::Any)
+                .collect()
+                .await;
+            assert_eq!(got.len(), 1);
+            let e = got.into_iter().next().unwrap().unwrap_err();
+            assert_eq!(e.kind(), ResolveErrorKind::Other);
+            assert!(e.to_string().contains("system DNS configuration"), "{e}");
+        }
+    }
+
+    #[test]
+    fn the_default_resolver_does_not_read_anything_when_made() {
+        let r = Resolver::default();
+        assert!(format!("{r:?}").contains("loaded: false"), "{r:?}");
+    }
+}
