@@ -36,10 +36,22 @@ async fn options_round_trip_through_getsockopt() {
     // (name, the builder's option, what getsockopt must say)
     let table: Vec<(&str, fn(DatagramBuilder) -> DatagramBuilder, Check)> = vec![
         ("default", |b| b, |s| Ok(!s.broadcast()? && !reuse_port(s)?)),
-        ("allow_broadcast(true)", |b| b.allow_broadcast(true), |s| s.broadcast()),
-        ("allow_broadcast(false)", |b| b.allow_broadcast(false), |s| Ok(!s.broadcast()?)),
+        (
+            "allow_broadcast(true)",
+            |b| b.allow_broadcast(true),
+            |s| s.broadcast(),
+        ),
+        (
+            "allow_broadcast(false)",
+            |b| b.allow_broadcast(false),
+            |s| Ok(!s.broadcast()?),
+        ),
         ("reuse_port(true)", |b| b.reuse_port(true), reuse_port),
-        ("reuse_port(false)", |b| b.reuse_port(false), |s| Ok(!reuse_port(s)?)),
+        (
+            "reuse_port(false)",
+            |b| b.reuse_port(false),
+            |s| Ok(!reuse_port(s)?),
+        ),
         (
             "socket_hook(SO_RCVBUF)",
             |b| b.socket_hook(|s| s.set_recv_buffer_size(64 * 1024)),
@@ -123,7 +135,12 @@ async fn remote_addr_connects_and_filters_by_family() {
     let both = vec![a6, a4];
 
     for (family, want) in [(Family::Any, a6), (Family::V6, a6), (Family::V4, a4)] {
-        let c = bind(DatagramBuilder::new().remote_addr(both.clone()).family(family)).await;
+        let c = bind(
+            DatagramBuilder::new()
+                .remote_addr(both.clone())
+                .family(family),
+        )
+        .await;
         assert_eq!(c.peer_addr().unwrap(), want, "{family}");
     }
     // The local address's family picks the remote address too.
@@ -151,7 +168,10 @@ async fn the_next_remote_address_is_tried_when_connect_fails() {
             .remote_addr(vec![bad, good])
             .socket_hook(move |_| {
                 if counter.fetch_add(1, Ordering::SeqCst) == 0 {
-                    Err(io::Error::new(io::ErrorKind::NetworkUnreachable, "no route"))
+                    Err(io::Error::new(
+                        io::ErrorKind::NetworkUnreachable,
+                        "no route",
+                    ))
                 } else {
                     Ok(())
                 }
@@ -242,7 +262,10 @@ async fn framed_echo_with_a_codec() {
 async fn adopts_a_socket() {
     let std_socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     let addr = std_socket.local_addr().unwrap();
-    let adopted = DatagramBuilder::from_socket(std_socket).bind().await.unwrap();
+    let adopted = DatagramBuilder::from_socket(std_socket)
+        .bind()
+        .await
+        .unwrap();
     assert_eq!(adopted.local_addr().unwrap(), addr);
 
     let peer = bind(DatagramBuilder::new().local_addr((V4, 0))).await;
@@ -285,7 +308,11 @@ async fn bad_input_is_refused_with_a_clear_error() {
                 .local_addr("127.0.0.1:0")
                 .remote_addr("[::1]:53"),
             InvalidInput,
-            &["127.0.0.1:0 (IPv4)", "[::1]:53 (IPv6)", "share no address family"],
+            &[
+                "127.0.0.1:0 (IPv4)",
+                "[::1]:53 (IPv6)",
+                "share no address family",
+            ],
         ),
         (
             DatagramBuilder::new()
@@ -300,7 +327,11 @@ async fn bad_input_is_refused_with_a_clear_error() {
                 .remote_addr(("far.test", 53))
                 .resolver(Resolver::fixed([("me.test", [V4]), ("far.test", [V6])])),
             NoUsableAddress,
-            &["127.0.0.1:0 (IPv4)", "[::1]:53 (IPv6)", "share no address family"],
+            &[
+                "127.0.0.1:0 (IPv4)",
+                "[::1]:53 (IPv6)",
+                "share no address family",
+            ],
         ),
         (
             DatagramBuilder::new()
@@ -454,11 +485,19 @@ async fn unix_datagram_pair() {
     assert!(!d_path.exists());
 
     // Bad paths are refused before a socket is opened.
-    let e = DatagramBuilder::unix().local_path("").bind().await.unwrap_err();
+    let e = DatagramBuilder::unix()
+        .local_path("")
+        .bind()
+        .await
+        .unwrap_err();
     assert_eq!(e.kind(), DatagramErrorKind::InvalidInput);
     assert!(e.to_string().contains("local_path is empty"), "{e}");
     let long = dir.join("x".repeat(200));
-    let e = DatagramBuilder::unix().remote_path(&long).bind().await.unwrap_err();
+    let e = DatagramBuilder::unix()
+        .remote_path(&long)
+        .bind()
+        .await
+        .unwrap_err();
     assert_eq!(e.kind(), DatagramErrorKind::InvalidInput, "{e}");
 
     std::fs::remove_dir_all(&dir).unwrap();

@@ -479,8 +479,10 @@ impl DatagramBuilder {
             return self.adopt();
         }
         if self.reuse_port && !HAS_REUSE_PORT {
-            return Err(DatagramError::new(DatagramErrorKind::Unsupported, self.describe())
-                .with_message("reuse_port: this platform has no SO_REUSEPORT"));
+            return Err(
+                DatagramError::new(DatagramErrorKind::Unsupported, self.describe())
+                    .with_message("reuse_port: this platform has no SO_REUSEPORT"),
+            );
         }
         let local = self.checked("local_addr", self.local.as_ref())?;
         let remote = self.checked("remote_addr", self.remote.as_ref())?;
@@ -572,8 +574,7 @@ impl DatagramBuilder {
             }
             Some(Ok(t)) => t,
         };
-        if target.host().is_none() && !target.addrs().iter().any(|a| self.family.matches(&a.ip()))
-        {
+        if target.host().is_none() && !target.addrs().iter().any(|a| self.family.matches(&a.ip())) {
             return Err(self.invalid(format!(
                 "{what} {target} is not of the requested family {}",
                 self.family
@@ -591,9 +592,8 @@ impl DatagramBuilder {
             ResolveFailure::Empty => DatagramError::new(DatagramErrorKind::Resolve, name)
                 .with_message(format!("the resolver returned no address for {what}")),
             ResolveFailure::NoFamily(host) => {
-                DatagramError::new(DatagramErrorKind::NoUsableAddress, name).with_message(
-                    format!("{what} {host} has no {} address", self.family),
-                )
+                DatagramError::new(DatagramErrorKind::NoUsableAddress, name)
+                    .with_message(format!("{what} {host} has no {} address", self.family))
             }
         }
     }
@@ -707,9 +707,7 @@ fn check_udp(socket: &std::net::UdpSocket) -> Result<(), String> {
     #[cfg(any(target_os = "linux", target_os = "android"))]
     if let Ok(Some(protocol)) = sock.protocol() {
         if protocol != Protocol::UDP {
-            return Err(format!(
-                "wrong socket protocol: {protocol:?}, expected UDP"
-            ));
+            return Err(format!("wrong socket protocol: {protocol:?}, expected UDP"));
         }
     }
     Ok(())

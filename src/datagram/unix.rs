@@ -162,7 +162,11 @@ impl UnixDatagramBuilder {
             })
     }
 
-    fn sock_addr(&self, what: &str, path: Option<&Path>) -> Result<Option<SockAddr>, DatagramError> {
+    fn sock_addr(
+        &self,
+        what: &str,
+        path: Option<&Path>,
+    ) -> Result<Option<SockAddr>, DatagramError> {
         let Some(path) = path else { return Ok(None) };
         if path.as_os_str().is_empty() {
             return Err(DatagramError::invalid(
@@ -171,10 +175,7 @@ impl UnixDatagramBuilder {
             ));
         }
         SockAddr::unix(path).map(Some).map_err(|e| {
-            DatagramError::invalid(
-                self.describe(),
-                format!("{what} {}: {e}", path.display()),
-            )
+            DatagramError::invalid(self.describe(), format!("{what} {}: {e}", path.display()))
         })
     }
 
