@@ -30,11 +30,12 @@ async fn refused(b: DatagramBuilder) -> DatagramError {
 }
 
 type Check = fn(&SockRef<'_>) -> io::Result<bool>;
+type SetOption = fn(DatagramBuilder) -> DatagramBuilder;
 
 #[tokio::test]
 async fn options_round_trip_through_getsockopt() {
     // (name, the builder's option, what getsockopt must say)
-    let table: Vec<(&str, fn(DatagramBuilder) -> DatagramBuilder, Check)> = vec![
+    let table: Vec<(&str, SetOption, Check)> = vec![
         ("default", |b| b, |s| Ok(!s.broadcast()? && !reuse_port(s)?)),
         (
             "allow_broadcast(true)",
@@ -228,6 +229,7 @@ async fn host_names_resolve_through_a_fixed_resolver() {
     assert_eq!(client.peer_addr().unwrap(), SocketAddr::new(V6, port));
 }
 
+#[cfg(feature = "codec")]
 #[tokio::test]
 async fn framed_echo_with_a_codec() {
     use tokio_endpoints::tokio_util::codec::{BytesCodec, LinesCodec};
