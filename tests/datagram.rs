@@ -10,7 +10,6 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use futures::{SinkExt, StreamExt};
 use socket2::SockRef;
 use tokio::net::UdpSocket;
 use tokio_endpoints::{DatagramBuilder, DatagramError, DatagramErrorKind, Family, Resolver};
@@ -232,6 +231,7 @@ async fn host_names_resolve_through_a_fixed_resolver() {
 #[cfg(feature = "codec")]
 #[tokio::test]
 async fn framed_echo_with_a_codec() {
+    use futures::{SinkExt, StreamExt};
     use tokio_endpoints::tokio_util::codec::{BytesCodec, LinesCodec};
 
     let mut server = DatagramBuilder::new()

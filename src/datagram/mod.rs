@@ -9,14 +9,14 @@
 //!
 //! # Why there is no `reuse_address`
 //!
-//! `SO_REUSEADDR` on a UDP socket lets a second socket, of any user on
-//! Linux, bind the same address and port, after which the kernel hands
-//! some or all of the datagrams to the newcomer: a local process can steal
-//! or snoop traffic meant for ours. CPython deprecated and then removed
-//! `reuse_address` from `create_datagram_endpoint` for this reason
-//! (bpo-37228, CVE-less but treated as a security fix in 3.8.1 and later).
-//! `SO_REUSEPORT` on Linux only lets sockets of the same effective user
-//! share a port, which is what [`DatagramBuilder::reuse_port`] offers.
+//! `SO_REUSEADDR` on a UDP socket lets any other socket that sets it too,
+//! owned by any user, bind the same address and port, after which the
+//! kernel hands some of the datagrams to the newcomer: a local process can
+//! take a share of traffic meant for ours. CPython disabled `reuse_address`
+//! of `create_datagram_endpoint` for this reason in 3.8.1 (and 3.7.6,
+//! 3.6.10) and removed it in 3.11 (bpo-37228). `SO_REUSEPORT` on Linux only
+//! lets sockets of the same effective user share a port, which is what
+//! [`DatagramBuilder::reuse_port`] offers.
 //! Whoever really needs `SO_REUSEADDR` can set it in a
 //! [`socket_hook`](DatagramBuilder::socket_hook), knowingly.
 
@@ -686,13 +686,9 @@ fn check_udp(socket: &std::net::UdpSocket) -> Result<(), String> {
         .r#type()
         .map_err(|e| format!("cannot read the socket type (SO_TYPE): {e}"))?;
     if ty != Type::DGRAM {
-        let name = if ty == Type::STREAM {
-            "SOCK_STREAM".to_string()
-        } else {
-            format!("{ty:?}")
-        };
+        // socket2 shows types by their C names: "SOCK_STREAM".
         return Err(format!(
-            "wrong socket type: {name}, expected SOCK_DGRAM (a UDP socket)"
+            "wrong socket type: {ty:?}, expected SOCK_DGRAM (a UDP socket)"
         ));
     }
     let local = sock
