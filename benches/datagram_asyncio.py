@@ -50,8 +50,8 @@ async def one_round(tx, rx, count, size, burst):
 
 async def main():
     p = argparse.ArgumentParser()
-    p.add_argument("--count", type=int, default=100_000)
-    p.add_argument("--rounds", type=int, default=7)
+    p.add_argument("--count", type=int, default=40_000)
+    p.add_argument("--rounds", type=int, default=25)
     p.add_argument("--size", type=int, default=64)
     p.add_argument("--burst", type=int, default=32)
     args = p.parse_args()
