@@ -239,8 +239,9 @@ impl DatagramBuilder {
     /// ```
     /// use tokio_endpoints::DatagramBuilder;
     ///
-    /// let b = DatagramBuilder::new().local_addr("127.0.0.1:5353");
-    /// let b = DatagramBuilder::new().local_addr(("localhost", 0));
+    /// let by_string = DatagramBuilder::new().local_addr("127.0.0.1:5353");
+    /// let by_pair = DatagramBuilder::new().local_addr(("localhost", 0));
+    /// # drop((by_string, by_pair));
     /// ```
     pub fn local_addr(mut self, addr: impl IntoTarget) -> Self {
         self.local = Some(addr.into_target());
@@ -357,6 +358,7 @@ impl DatagramBuilder {
     /// use tokio_endpoints::DatagramBuilder;
     ///
     /// let b = DatagramBuilder::new().socket_hook(|socket| socket.set_recv_buffer_size(1 << 20));
+    /// # drop(b);
     /// ```
     pub fn socket_hook<F>(mut self, hook: F) -> Self
     where

@@ -85,6 +85,7 @@ impl UnixDatagramBuilder {
     /// use tokio_endpoints::DatagramBuilder;
     ///
     /// let b = DatagramBuilder::unix().local_path("/run/myapp/client.sock");
+    /// # drop(b);
     /// ```
     pub fn local_path(mut self, path: impl AsRef<Path>) -> Self {
         self.local = Some(path.as_ref().to_path_buf());
@@ -101,6 +102,7 @@ impl UnixDatagramBuilder {
     /// use tokio_endpoints::DatagramBuilder;
     ///
     /// let b = DatagramBuilder::unix().remote_path("/dev/log");
+    /// # drop(b);
     /// ```
     pub fn remote_path(mut self, path: impl AsRef<Path>) -> Self {
         self.remote = Some(path.as_ref().to_path_buf());
@@ -117,6 +119,7 @@ impl UnixDatagramBuilder {
     /// use tokio_endpoints::DatagramBuilder;
     ///
     /// let b = DatagramBuilder::unix().socket_hook(|socket| socket.set_send_buffer_size(1 << 16));
+    /// # drop(b);
     /// ```
     pub fn socket_hook<F>(mut self, hook: F) -> Self
     where
