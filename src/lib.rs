@@ -25,6 +25,12 @@
 //! }
 //! ```
 //!
+//! [`DatagramBuilder`] is `loop.create_datagram_endpoint`: local and remote
+//! addresses (host names resolved, families matched), `SO_REUSEPORT`,
+//! `SO_BROADCAST`, an adopted socket or a Unix datagram socket, and a plain
+//! [`tokio::net::UdpSocket`] back (or a `UdpFramed` with the `codec`
+//! feature, on by default).
+//!
 //! ## asyncio's parameters here
 //!
 //! | asyncio (`create_connection`) | here (`ConnectionBuilder`) |
@@ -56,6 +62,7 @@
 #![doc(test(attr(deny(warnings), allow(dead_code, unused_variables))))]
 
 mod connect;
+mod datagram;
 mod error;
 mod order;
 mod race;
@@ -64,6 +71,10 @@ mod target;
 mod timer;
 
 pub use connect::{ConnectionBuilder, IntoLocalAddrs, DEFAULT_HAPPY_EYEBALLS_DELAY};
+#[cfg(unix)]
+#[cfg_attr(docsrs, doc(cfg(unix)))]
+pub use datagram::UnixDatagramBuilder;
+pub use datagram::{BindAttempt, DatagramBuilder, DatagramError, DatagramErrorKind};
 pub use error::{Attempt, ConnectError, ConnectErrorKind};
 pub use resolve::{Addrs, Resolve, ResolveError, ResolveErrorKind, Resolver, SystemResolver};
 #[cfg(feature = "hickory")]
@@ -78,3 +89,9 @@ pub use target::{Family, IntoTarget, Target, TargetError};
 pub use hickory_resolver;
 /// The socket2 version [`ConnectionBuilder::socket_hook`] hands sockets of.
 pub use socket2;
+
+/// The tokio-util version [`DatagramBuilder::bind_framed`] returns a
+/// `UdpFramed` of, with its codecs.
+#[cfg(feature = "codec")]
+#[cfg_attr(docsrs, doc(cfg(feature = "codec")))]
+pub use tokio_util;
