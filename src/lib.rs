@@ -62,11 +62,24 @@ mod race;
 mod resolve;
 mod target;
 mod timer;
+#[cfg(feature = "tls")]
+mod tls;
 
 pub use connect::{ConnectionBuilder, IntoLocalAddrs, DEFAULT_HAPPY_EYEBALLS_DELAY};
 pub use error::{Attempt, ConnectError, ConnectErrorKind};
 pub use resolve::{Addrs, Resolve, ResolveError, ResolveErrorKind, Resolver, SystemResolver};
 pub use target::{Family, IntoTarget, Target, TargetError};
+
+#[cfg(feature = "tls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+pub use tls::{TlsStream, DEFAULT_TLS_HANDSHAKE_TIMEOUT, DEFAULT_TLS_SHUTDOWN_TIMEOUT};
+
+/// The rustls version [`ConnectionBuilder::tls_config`] takes configurations
+/// of and [`TlsStream`] exposes, so a program builds its `ClientConfig` with
+/// the matching version.
+#[cfg(feature = "tls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+pub use rustls;
 
 /// The socket2 version [`ConnectionBuilder::socket_hook`] hands sockets of.
 pub use socket2;
