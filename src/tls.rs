@@ -146,6 +146,7 @@ impl ConnectionBuilder {
     ///     .tls_config(Arc::new(config))
     ///     .connect_tls()
     ///     .await?;
+    /// println!("verified {}", stream.peer_addr()?);
     /// # Ok(()) }
     /// ```
     pub fn tls_config(mut self, config: Arc<ClientConfig>) -> Self {
@@ -176,6 +177,7 @@ impl ConnectionBuilder {
     ///     .server_name("www.example.com")
     ///     .connect_tls()
     ///     .await?;
+    /// println!("verified {}", stream.peer_addr()?);
     /// # Ok(()) }
     /// ```
     pub fn server_name(mut self, name: impl Into<String>) -> Self {
@@ -214,7 +216,9 @@ impl ConnectionBuilder {
     ///     .alpn(["h2", "http/1.1"])
     ///     .connect_tls()
     ///     .await?;
-    /// let h2 = stream.alpn_protocol() == Some(b"h2");
+    /// if stream.alpn_protocol() == Some(b"h2") {
+    ///     println!("HTTP/2");
+    /// }
     /// # Ok(()) }
     /// ```
     pub fn alpn<I>(mut self, protocols: I) -> Self
@@ -255,6 +259,7 @@ impl ConnectionBuilder {
     ///
     /// let b = ConnectionBuilder::new("example.com:443")
     ///     .tls_handshake_timeout(Duration::from_secs(10));
+    /// # drop(b);
     /// ```
     pub fn tls_handshake_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
         self.tls.handshake_timeout = positive("tls_handshake_timeout", timeout.into());
@@ -277,6 +282,7 @@ impl ConnectionBuilder {
     ///
     /// let b = ConnectionBuilder::new("example.com:443")
     ///     .tls_shutdown_timeout(Duration::from_secs(5));
+    /// # drop(b);
     /// ```
     pub fn tls_shutdown_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
         self.tls.shutdown_timeout = positive("tls_shutdown_timeout", timeout.into());
@@ -510,7 +516,7 @@ fn default_roots() -> Result<RootCertStore, String> {
 ///
 /// # Shutdown
 ///
-/// [`AsyncWriteExt::shutdown`](tokio::io::AsyncWriteExt::shutdown) (that
+/// [`AsyncWriteExt::shutdown`](https://docs.rs/tokio/1/tokio/io/trait.AsyncWriteExt.html#method.shutdown) (that
 /// is, `poll_shutdown`) sends close_notify, flushes everything written so
 /// far, and shuts the TCP write side, and takes at most the
 /// [`tls_shutdown_timeout`](ConnectionBuilder::tls_shutdown_timeout)
@@ -615,6 +621,7 @@ impl TlsStream {
     /// # #[tokio::main] async fn main() -> std::io::Result<()> {
     /// let stream = ConnectionBuilder::new("example.com:443").connect_tls().await?;
     /// let (tcp, tls) = stream.into_inner();
+    /// println!("{} {:?}", tcp.peer_addr()?, tls.protocol_version());
     /// # Ok(()) }
     /// ```
     pub fn into_inner(self) -> (TcpStream, ClientConnection) {

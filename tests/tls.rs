@@ -15,6 +15,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_endpoints::rustls::{CertificateError, Error as TlsError, ProtocolVersion};
 use tokio_endpoints::{ConnectErrorKind, ConnectionBuilder, Resolver};
 
+/// Sets one option on a builder.
+type SetOption<'a> = Box<dyn Fn(ConnectionBuilder) -> ConnectionBuilder + 'a>;
+
 #[tokio::test]
 async fn echo_round_trip_and_clean_close() {
     let ca = Ca::new("test CA");
@@ -266,7 +269,7 @@ async fn from_stream_needs_a_server_name() {
 #[tokio::test]
 async fn tls_options_are_refused_on_plain_connect() {
     let ca = Ca::new("test CA");
-    let cases: Vec<(&str, Box<dyn Fn(ConnectionBuilder) -> ConnectionBuilder>)> = vec![
+    let cases: Vec<(&str, SetOption<'_>)> = vec![
         ("tls_config", Box::new(|b| b.tls_config(ca.client_config()))),
         ("server_name", Box::new(|b| b.server_name("localhost"))),
         ("alpn", Box::new(|b| b.alpn(["h2"]))),
@@ -307,7 +310,7 @@ async fn tls_options_are_refused_on_plain_connect() {
 #[tokio::test]
 async fn bad_tls_input_is_refused_before_any_packet() {
     let ca = Ca::new("test CA");
-    let cases: Vec<(&str, Box<dyn Fn(ConnectionBuilder) -> ConnectionBuilder>)> = vec![
+    let cases: Vec<(&str, SetOption<'_>)> = vec![
         ("server_name is empty", Box::new(|b| b.server_name(""))),
         ("not a valid name", Box::new(|b| b.server_name("bad name!"))),
         ("alpn", Box::new(|b| b.alpn([""]))),
