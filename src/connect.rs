@@ -414,7 +414,7 @@ impl ConnectionBuilder {
         #[cfg(feature = "tls")]
         if let Some(given) = self.tls.given() {
             return Err(self.invalid(format!(
-                "{given} only apply to TLS: use connect_tls(), not connect()"
+                "TLS options given to connect(): {given}; use connect_tls()"
             )));
         }
         let span = tracing::debug_span!("connect", target = %self.describe());

@@ -373,6 +373,10 @@ impl Handshake {
         builder: &ConnectionBuilder,
     ) -> Result<Handshake, ConnectError> {
         let invalid = |message: String| builder.invalid(message);
+        if let Source::Target(Err(e)) = &builder.source {
+            // The target's own error comes first.
+            return Err(invalid(e.reason().to_string()));
+        }
         let handshake_timeout = options.handshake_timeout.map_err(invalid)?;
         let shutdown_timeout = options.shutdown_timeout.map_err(invalid)?;
         let alpn = options.alpn.transpose().map_err(invalid)?;
@@ -385,7 +389,6 @@ impl Handshake {
                     })?),
                     None => None,
                 },
-                // connect_inner reports the target's error.
                 Source::Target(Err(_)) => None,
                 Source::Stream(_) => {
                     return Err(invalid(
@@ -539,6 +542,10 @@ fn default_roots() -> Result<RootCertStore, String> {
 ///
 /// Dropping the stream without a shutdown closes the socket without a
 /// close_notify.
+///
+/// Only shutdown has a bound: a write to a peer that stopped reading waits
+/// like any Tokio write; wrap it in [`tokio::time::timeout`] where that
+/// matters.
 ///
 /// # Examples
 ///
@@ -825,6 +832,38 @@ impl AsyncWrite for TlsStream {
                 }
             }
         }
+    }
+}
+
+#[cfg(unix)]
+#[cfg_attr(docsrs, doc(cfg(unix)))]
+impl std::os::unix::io::AsRawFd for TlsStream {
+    fn as_raw_fd(&self) -> std::os::unix::io::RawFd {
+        std::os::unix::io::AsRawFd::as_raw_fd(self.inner.get_ref().0)
+    }
+}
+
+#[cfg(unix)]
+#[cfg_attr(docsrs, doc(cfg(unix)))]
+impl std::os::unix::io::AsFd for TlsStream {
+    fn as_fd(&self) -> std::os::unix::io::BorrowedFd<'_> {
+        std::os::unix::io::AsFd::as_fd(self.inner.get_ref().0)
+    }
+}
+
+#[cfg(windows)]
+#[cfg_attr(docsrs, doc(cfg(windows)))]
+impl std::os::windows::io::AsRawSocket for TlsStream {
+    fn as_raw_socket(&self) -> std::os::windows::io::RawSocket {
+        std::os::windows::io::AsRawSocket::as_raw_socket(self.inner.get_ref().0)
+    }
+}
+
+#[cfg(windows)]
+#[cfg_attr(docsrs, doc(cfg(windows)))]
+impl std::os::windows::io::AsSocket for TlsStream {
+    fn as_socket(&self) -> std::os::windows::io::BorrowedSocket<'_> {
+        std::os::windows::io::AsSocket::as_socket(self.inner.get_ref().0)
     }
 }
 

@@ -407,3 +407,13 @@ async fn dropping_connect_tls_mid_handshake_closes_the_socket() {
     assert!(!sink.is_empty(), "a ClientHello was sent");
     let _ = tcp.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_malformed_target_is_reported_first() {
+    let err = ConnectionBuilder::new("example.com")
+        .connect_tls()
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ConnectErrorKind::InvalidInput);
+    assert!(err.to_string().contains("missing port"), "{err}");
+}
