@@ -4,7 +4,10 @@
 //! connect is a full handshake) against the same loopback server.
 //!
 //! Rounds alternate between the two (and which goes first), so drift in the
-//! machine's load hits both alike; the medians of the rounds are compared.
+//! machine's load hits both alike. Reported: the median rate of each, their
+//! ratio, and the median of the per-round ratios (each round's builder rate
+//! over the raw rate measured right next to it), which is the steadier
+//! figure on a busy machine.
 //!
 //! ```text
 //! cargo bench --bench tls
@@ -22,8 +25,8 @@ use tokio_endpoints::rustls::{self, ClientConfig, RootCertStore, ServerConfig};
 use tokio_endpoints::ConnectionBuilder;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
-const ROUNDS: usize = 15;
-const CONNECTS_PER_ROUND: usize = 300;
+const ROUNDS: usize = 31;
+const CONNECTS_PER_ROUND: usize = 150;
 
 fn configs() -> (Arc<ClientConfig>, Arc<ServerConfig>) {
     let key = KeyPair::generate().unwrap();
@@ -144,9 +147,11 @@ fn main() {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         let (b, r) = (median(builder.clone()), median(raw.clone()));
+        let paired = median(builder.iter().zip(&raw).map(|(b, r)| b / r).collect());
         println!("full TLS 1.3 connects/s over loopback, {rounds} interleaved rounds of {CONNECTS_PER_ROUND}");
         println!("  ConnectionBuilder::connect_tls   median {b:>8.0}/s  rounds {builder:.0?}");
         println!("  TcpStream + TlsConnector (raw)   median {r:>8.0}/s  rounds {raw:.0?}");
-        println!("  ratio builder/raw: {:.3}x (target >= 0.97x)", b / r);
+        println!("  ratio of medians builder/raw: {:.3}x", b / r);
+        println!("  median of per-round ratios:   {paired:.3}x (target >= 0.97x)");
     });
 }
