@@ -81,9 +81,10 @@
 //! ## Layers
 //!
 //! target → addresses ([`Resolve`]) → ordered attempts (RFC 8305 §4
-//! interleaving) → the race → a `TcpStream` → (TLS, on the winner only). Each attempt's socket is owned
-//! by the call: when it returns, or its future is dropped, every socket it
-//! opened and did not hand back is closed.
+//! interleaving) → the race → a `TcpStream` → (TLS, on the winner only).
+//! Each attempt's socket is owned by the call: when it returns, or its
+//! future is dropped, every socket it opened and did not hand back is
+//! closed.
 //!
 //! ## Tracing
 //!
