@@ -63,7 +63,7 @@ type SocketHook = Arc<dyn Fn(&socket2::Socket) -> io::Result<()> + Send + Sync>;
 /// ```
 #[must_use = "a builder does nothing until `connect` is called"]
 pub struct ConnectionBuilder {
-    source: Source,
+    pub(crate) source: Source,
     delay: Option<Duration>,
     interleave: usize,
     family: Family,
@@ -72,13 +72,16 @@ pub struct ConnectionBuilder {
     connect_timeout: Option<Duration>,
     attempt_timeout: Option<Duration>,
     hook: Option<SocketHook>,
-    all_errors: bool,
+    pub(crate) all_errors: bool,
     resolver: Option<Resolver>,
     /// Options given that only make sense when we connect ourselves.
     needs_connect: Vec<&'static str>,
+    /// The TLS options, used by `connect_tls` (see `tls.rs`).
+    #[cfg(feature = "tls")]
+    pub(crate) tls: crate::tls::TlsOptions,
 }
 
-enum Source {
+pub(crate) enum Source {
     Target(Result<Target, TargetError>),
     Stream(TcpStream),
 }
@@ -147,6 +150,8 @@ impl ConnectionBuilder {
             all_errors: false,
             resolver: None,
             needs_connect: Vec::new(),
+            #[cfg(feature = "tls")]
+            tls: crate::tls::TlsOptions::default(),
         }
     }
 
@@ -406,11 +411,17 @@ impl ConnectionBuilder {
     /// # Ok(()) }
     /// ```
     pub async fn connect(self) -> Result<TcpStream, ConnectError> {
+        #[cfg(feature = "tls")]
+        if let Some(given) = self.tls.given() {
+            return Err(self.invalid(format!(
+                "TLS options given to connect(): {given}; use connect_tls()"
+            )));
+        }
         let span = tracing::debug_span!("connect", target = %self.describe());
         self.connect_inner().instrument(span).await
     }
 
-    fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match &self.source {
             Source::Target(Ok(t)) => t.to_string(),
             Source::Target(Err(e)) => e.input().to_string(),
@@ -421,11 +432,11 @@ impl ConnectionBuilder {
         }
     }
 
-    fn invalid(&self, message: impl Into<String>) -> ConnectError {
+    pub(crate) fn invalid(&self, message: impl Into<String>) -> ConnectError {
         ConnectError::invalid(self.describe(), message).with_all_errors(self.all_errors)
     }
 
-    async fn connect_inner(self) -> Result<TcpStream, ConnectError> {
+    pub(crate) async fn connect_inner(self) -> Result<TcpStream, ConnectError> {
         let start = Instant::now();
         let target = match &self.source {
             Source::Stream(_) => return self.adopt(),

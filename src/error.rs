@@ -91,6 +91,18 @@ pub enum ConnectErrorKind {
     /// The whole call ran past its
     /// [`connect_timeout`](crate::ConnectionBuilder::connect_timeout).
     TimedOut,
+    /// The TCP connection was made but the TLS handshake on it failed: the
+    /// certificate was not trusted (unknown issuer, expired, not valid for
+    /// the server name), the peer sent an alert or broke the connection.
+    /// [`peer_addr`](ConnectError::peer_addr) names the address,
+    /// [`tls_error`](ConnectError::tls_error) the TLS reason. Only
+    /// [`connect_tls`](crate::ConnectionBuilder::connect_tls) returns it.
+    Tls,
+    /// The TCP connection was made but the TLS handshake did not finish
+    /// within the
+    /// [`tls_handshake_timeout`](crate::ConnectionBuilder::tls_handshake_timeout).
+    /// Only [`connect_tls`](crate::ConnectionBuilder::connect_tls) returns it.
+    TlsHandshakeTimeout,
 }
 
 /// The error of a connect call: it names the target and keeps every attempt.
@@ -108,7 +120,11 @@ pub enum ConnectErrorKind {
 ///
 /// * `InvalidInput` for [`ConnectErrorKind::InvalidInput`] and
 ///   [`ConnectErrorKind::NoUsableAddress`],
-/// * `TimedOut` for [`ConnectErrorKind::TimedOut`],
+/// * `TimedOut` for [`ConnectErrorKind::TimedOut`] and
+///   [`ConnectErrorKind::TlsHandshakeTimeout`],
+/// * for [`ConnectErrorKind::Tls`], the kind of the handshake's error
+///   (`InvalidData` for a certificate or protocol error, `UnexpectedEof` or
+///   `ConnectionReset` when the peer went away),
 /// * for [`ConnectErrorKind::AllAttemptsFailed`], the kind the attempts
 ///   share (all refused: `ConnectionRefused`), or `Other` when they differ,
 /// * for [`ConnectErrorKind::Resolve`], the resolver's kind (`NotFound` for
@@ -143,6 +159,10 @@ struct Inner {
     attempts: Vec<Attempt>,
     resolve_errors: Vec<ResolveError>,
     all_errors: bool,
+    /// The address of the connection a TLS handshake ran on.
+    peer: Option<SocketAddr>,
+    /// Why the TLS handshake failed.
+    source: Option<io::Error>,
 }
 
 impl ConnectError {
@@ -155,6 +175,8 @@ impl ConnectError {
                 attempts: Vec::new(),
                 resolve_errors: Vec::new(),
                 all_errors: false,
+                peer: None,
+                source: None,
             }),
         }
     }
@@ -181,6 +203,68 @@ impl ConnectError {
     pub(crate) fn with_all_errors(mut self, all_errors: bool) -> Self {
         self.inner.all_errors = all_errors;
         self
+    }
+
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
+    pub(crate) fn with_peer(mut self, peer: Option<SocketAddr>) -> Self {
+        self.inner.peer = peer;
+        self
+    }
+
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
+    pub(crate) fn with_source(mut self, source: io::Error) -> Self {
+        self.inner.source = Some(source);
+        self
+    }
+
+    /// The address of the connection the TLS handshake ran on, for a
+    /// [`ConnectErrorKind::Tls`] or [`ConnectErrorKind::TlsHandshakeTimeout`]
+    /// failure (`None` for other kinds).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use tokio_endpoints::ConnectionBuilder;
+    ///
+    /// # #[tokio::main] async fn main() {
+    /// if let Err(e) = ConnectionBuilder::new("localhost:443").connect_tls().await {
+    ///     if let Some(addr) = e.peer_addr() {
+    ///         eprintln!("TLS with {addr} failed: {e}");
+    ///     }
+    /// }
+    /// # }
+    /// ```
+    pub fn peer_addr(&self) -> Option<SocketAddr> {
+        self.inner.peer
+    }
+
+    /// The rustls error that failed the TLS handshake, for a
+    /// [`ConnectErrorKind::Tls`] failure: for instance
+    /// `rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer)`.
+    /// `None` when the handshake failed for an I/O reason (the peer closed
+    /// or reset the connection), which [`source`](StdError::source) gives.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use tokio_endpoints::rustls::{CertificateError, Error};
+    /// use tokio_endpoints::ConnectionBuilder;
+    ///
+    /// # #[tokio::main] async fn main() {
+    /// let err = ConnectionBuilder::new("localhost:443").connect_tls().await.unwrap_err();
+    /// if let Some(Error::InvalidCertificate(CertificateError::UnknownIssuer)) = err.tls_error() {
+    ///     eprintln!("the server's certificate is not signed by a trusted CA");
+    /// }
+    /// # }
+    /// ```
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+    pub fn tls_error(&self) -> Option<&rustls::Error> {
+        self.inner
+            .source
+            .as_ref()?
+            .get_ref()?
+            .downcast_ref::<rustls::Error>()
     }
 
     /// What kind of failure this is.
@@ -219,7 +303,14 @@ impl ConnectError {
             ConnectErrorKind::InvalidInput | ConnectErrorKind::NoUsableAddress => {
                 io::ErrorKind::InvalidInput
             }
-            ConnectErrorKind::TimedOut => io::ErrorKind::TimedOut,
+            ConnectErrorKind::TimedOut | ConnectErrorKind::TlsHandshakeTimeout => {
+                io::ErrorKind::TimedOut
+            }
+            ConnectErrorKind::Tls => self
+                .inner
+                .source
+                .as_ref()
+                .map_or(io::ErrorKind::Other, io::Error::kind),
             ConnectErrorKind::Resolve => self
                 .inner
                 .resolve_errors
@@ -306,6 +397,17 @@ impl fmt::Display for ConnectError {
                 Ok(())
             }
             ConnectErrorKind::AllAttemptsFailed => self.write_attempts(f),
+            ConnectErrorKind::Tls | ConnectErrorKind::TlsHandshakeTimeout => {
+                f.write_str("TLS handshake")?;
+                if let Some(peer) = self.inner.peer {
+                    write!(f, " with {peer}")?;
+                }
+                match (&self.inner.message, &self.inner.source) {
+                    (Some(m), _) => write!(f, " {m}"),
+                    (None, Some(e)) => write!(f, " failed: {e}"),
+                    (None, None) => f.write_str(" failed"),
+                }
+            }
         }
     }
 }
@@ -318,13 +420,19 @@ impl fmt::Debug for ConnectError {
             .field("message", &self.inner.message)
             .field("attempts", &self.inner.attempts)
             .field("resolve_errors", &self.inner.resolve_errors)
+            .field("peer", &self.inner.peer)
+            .field("source", &self.inner.source)
             .finish()
     }
 }
 
 impl StdError for ConnectError {
-    /// The first attempt's error, or the resolver's error.
+    /// Why the TLS handshake failed, the first attempt's error, or the
+    /// resolver's error.
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        if let Some(e) = &self.inner.source {
+            return Some(e);
+        }
         if let Some(a) = self.inner.attempts.first() {
             return Some(&a.error);
         }

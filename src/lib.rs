@@ -43,14 +43,54 @@
 //! | `sock` | [`ConnectionBuilder::from_stream`] |
 //! | `all_errors` | [`all_errors`](ConnectionBuilder::all_errors); [`ConnectError`] keeps every attempt |
 //! | TCP_NODELAY on | [`nodelay`](ConnectionBuilder::nodelay) (default `true`) |
+//! | `ssl`, `server_hostname` | [`tls_config`](ConnectionBuilder::tls_config), [`server_name`](ConnectionBuilder::server_name), [`connect_tls`](ConnectionBuilder::connect_tls) (feature `tls`) |
+//! | `ssl_handshake_timeout` | [`tls_handshake_timeout`](ConnectionBuilder::tls_handshake_timeout) (default 60 s) |
+//! | `ssl_shutdown_timeout` | [`tls_shutdown_timeout`](ConnectionBuilder::tls_shutdown_timeout) (default 30 s), honoured by [`TlsStream`]'s shutdown |
 //! | (none) | [`connect_timeout`](ConnectionBuilder::connect_timeout), [`attempt_timeout`](ConnectionBuilder::attempt_timeout), [`socket_hook`](ConnectionBuilder::socket_hook), [`resolver`](ConnectionBuilder::resolver) |
+//!
+//! ## TLS
+//!
+//! With the `tls` feature (on by default),
+//! [`connect_tls`](ConnectionBuilder::connect_tls) runs a rustls handshake
+//! on the connection the race won and returns a [`TlsStream`]. Certificates
+//! and names are always verified (the platform's trust roots by default,
+//! through rustls-native-certs; Mozilla's with the `webpki-roots` feature);
+//! the handshake and the shutdown have timeouts, so neither a server that
+//! never answers nor a peer that never reads can hang the program.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use tokio_endpoints::ConnectionBuilder;
+//!
+//! #[tokio::main]
+//! async fn main() -> std::io::Result<()> {
+//!     let stream = ConnectionBuilder::new("example.com:443")
+//!         .alpn(["h2", "http/1.1"])
+//!         .tls_handshake_timeout(Duration::from_secs(10))
+//!         .connect_tls()
+//!         .await?;
+//!     println!("{:?}, ALPN {:?}", stream.protocol_version(), stream.alpn_protocol());
+//!     Ok(())
+//! }
+//! ```
+//!
+//! ## Cargo features
+//!
+//! * `tls` (default): [`connect_tls`](ConnectionBuilder::connect_tls),
+//!   [`TlsStream`] and `pub use rustls`, with tokio-rustls on the *ring*
+//!   crypto provider (it needs only a C compiler to build). A configuration
+//!   passed to [`tls_config`](ConnectionBuilder::tls_config) may use any
+//!   provider (aws-lc-rs, ...).
+//! * `webpki-roots`: the default configuration trusts Mozilla's roots,
+//!   compiled in, instead of the platform's.
 //!
 //! ## Layers
 //!
 //! target → addresses ([`Resolve`]) → ordered attempts (RFC 8305 §4
-//! interleaving) → the race → a `TcpStream`. Each attempt's socket is owned
-//! by the call: when it returns, or its future is dropped, every socket it
-//! opened and did not hand back is closed.
+//! interleaving) → the race → a `TcpStream` → (TLS, on the winner only).
+//! Each attempt's socket is owned by the call: when it returns, or its
+//! future is dropped, every socket it opened and did not hand back is
+//! closed.
 //!
 //! ## Tracing
 //!
@@ -69,6 +109,8 @@ mod race;
 mod resolve;
 mod target;
 mod timer;
+#[cfg(feature = "tls")]
+mod tls;
 
 pub use connect::{ConnectionBuilder, IntoLocalAddrs, DEFAULT_HAPPY_EYEBALLS_DELAY};
 #[cfg(unix)]
@@ -87,6 +129,18 @@ pub use target::{Family, IntoTarget, Target, TargetError};
 #[cfg(feature = "hickory")]
 #[cfg_attr(docsrs, doc(cfg(feature = "hickory")))]
 pub use hickory_resolver;
+
+#[cfg(feature = "tls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+pub use tls::{TlsStream, DEFAULT_TLS_HANDSHAKE_TIMEOUT, DEFAULT_TLS_SHUTDOWN_TIMEOUT};
+
+/// The rustls version [`ConnectionBuilder::tls_config`] takes configurations
+/// of and [`TlsStream`] exposes, so a program builds its `ClientConfig` with
+/// the matching version.
+#[cfg(feature = "tls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+pub use rustls;
+
 /// The socket2 version [`ConnectionBuilder::socket_hook`] hands sockets of.
 pub use socket2;
 

@@ -1,0 +1,884 @@
+//! TLS on a connection: asyncio's `ssl=`, `server_hostname=`,
+//! `ssl_handshake_timeout=` and `ssl_shutdown_timeout=`, done with
+//! tokio-rustls.
+//!
+//! tokio-rustls leaves every timeout to its caller, and its most reported
+//! problems are the two hangs that follow: a handshake with a server that
+//! accepted TCP and never answers, and a shutdown whose flush never ends
+//! because the peer stopped reading (its receive window is zero, so our
+//! close_notify sits in the send buffer forever). Here both have a bound by
+//! default, as in asyncio: 60 s for the handshake, 30 s for the shutdown.
+//!
+//! The handshake runs on the connection the TCP race (RFC 8305) won; Happy
+//! Eyeballs races TCP only. Racing handshakes would cost every server a
+//! handshake per attempt and change nothing on a healthy path: the slow part
+//! a race guards against, a blackholed address, is the TCP part.
+//!
+//! The shutdown deadline lives in [`TlsStream::poll_shutdown`]: the first
+//! call starts a timer, and when the timer fires before tokio-rustls has sent
+//! close_notify, flushed, and shut the TCP write side, the connection is
+//! aborted (`SO_LINGER` 0, both directions shut) and the call returns
+//! `TimedOut`.
+
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use rustls::client::ClientConnection;
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::{ClientConfig, ProtocolVersion, RootCertStore};
+use socket2::SockRef;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::time::Sleep;
+use tokio_rustls::TlsConnector;
+use tracing::Instrument;
+
+use crate::connect::{ConnectionBuilder, Source};
+use crate::error::{ConnectError, ConnectErrorKind};
+
+/// The default [`tls_handshake_timeout`](ConnectionBuilder::tls_handshake_timeout):
+/// 60 s, as asyncio's `ssl_handshake_timeout`.
+pub const DEFAULT_TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The default [`tls_shutdown_timeout`](ConnectionBuilder::tls_shutdown_timeout):
+/// 30 s, as asyncio's `ssl_shutdown_timeout`.
+pub const DEFAULT_TLS_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The TLS options of a [`ConnectionBuilder`].
+#[derive(Debug)]
+pub(crate) struct TlsOptions {
+    config: Option<Arc<ClientConfig>>,
+    server_name: Option<Result<ServerName<'static>, String>>,
+    alpn: Option<Result<Vec<Vec<u8>>, String>>,
+    handshake_timeout: Result<Option<Duration>, String>,
+    shutdown_timeout: Result<Option<Duration>, String>,
+    /// The TLS options given, in order, to refuse them on a plain `connect`.
+    given: Vec<&'static str>,
+}
+
+impl Default for TlsOptions {
+    fn default() -> Self {
+        TlsOptions {
+            config: None,
+            server_name: None,
+            alpn: None,
+            handshake_timeout: Ok(Some(DEFAULT_TLS_HANDSHAKE_TIMEOUT)),
+            shutdown_timeout: Ok(Some(DEFAULT_TLS_SHUTDOWN_TIMEOUT)),
+            given: Vec::new(),
+        }
+    }
+}
+
+impl TlsOptions {
+    fn give(&mut self, option: &'static str) {
+        if !self.given.contains(&option) {
+            self.given.push(option);
+        }
+    }
+
+    /// The TLS options given, as a list for an error message, if any.
+    pub(crate) fn given(&self) -> Option<String> {
+        (!self.given.is_empty()).then(|| self.given.join(", "))
+    }
+}
+
+fn positive(option: &str, timeout: Option<Duration>) -> Result<Option<Duration>, String> {
+    match timeout {
+        Some(t) if t.is_zero() => Err(format!(
+            "{option} must be greater than zero (None means no bound)"
+        )),
+        t => Ok(t),
+    }
+}
+
+/// TLS: asyncio's `ssl=`, `server_hostname=`, `ssl_handshake_timeout=` and
+/// `ssl_shutdown_timeout=`. These options only apply to
+/// [`connect_tls`](Self::connect_tls); given to [`connect`](Self::connect),
+/// they are refused with [`ConnectErrorKind::InvalidInput`], as asyncio
+/// refuses `server_hostname` without `ssl`.
+#[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+impl ConnectionBuilder {
+    /// The rustls configuration: trust roots, protocol versions, cipher
+    /// suites, client certificates, session resumption (asyncio's `ssl=`
+    /// with an `SSLContext`). Its crypto provider is the one it was built
+    /// with, so any provider works (ring, aws-lc-rs, your own).
+    ///
+    /// Default is a configuration built once per process: the platform's
+    /// trust roots, loaded by
+    /// [rustls-native-certs](https://docs.rs/rustls-native-certs) (the
+    /// system store on Linux and the BSDs, honouring `SSL_CERT_FILE` and
+    /// `SSL_CERT_DIR`; the keychain on macOS; the certificate store on
+    /// Windows), or, with the `webpki-roots` feature, Mozilla's roots
+    /// compiled in by [webpki-roots](https://docs.rs/webpki-roots) instead;
+    /// rustls' safe default protocol versions (TLS 1.2 and 1.3); and the
+    /// process-default [`CryptoProvider`] if the application installed
+    /// one, else *ring*. No process default is ever needed: nothing here
+    /// calls `ClientConfig::builder()`, which panics without one.
+    ///
+    /// There is no option that turns certificate verification off. A
+    /// program that must talk to a server it cannot verify builds a
+    /// `ClientConfig` with its own `ServerCertVerifier` and passes it here.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use std::sync::Arc;
+    /// use tokio_endpoints::rustls::{self, ClientConfig, RootCertStore};
+    /// use tokio_endpoints::ConnectionBuilder;
+    ///
+    /// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let my_ca_der = rustls::pki_types::CertificateDer::from(Vec::new());
+    /// let mut roots = RootCertStore::empty();
+    /// roots.add(my_ca_der)?; // the CA of a private deployment
+    /// let provider = Arc::new(rustls::crypto::ring::default_provider());
+    /// let config = ClientConfig::builder_with_provider(provider)
+    ///     .with_safe_default_protocol_versions()?
+    ///     .with_root_certificates(roots)
+    ///     .with_no_client_auth();
+    /// let stream = ConnectionBuilder::new("internal.example:8443")
+    ///     .tls_config(Arc::new(config))
+    ///     .connect_tls()
+    ///     .await?;
+    /// println!("verified {}", stream.peer_addr()?);
+    /// # Ok(()) }
+    /// ```
+    pub fn tls_config(mut self, config: Arc<ClientConfig>) -> Self {
+        self.tls.config = Some(config);
+        self.tls.give("tls_config");
+        self
+    }
+
+    /// The name the server's certificate must be valid for (asyncio's
+    /// `server_hostname`): a DNS name, sent as SNI and checked against the
+    /// certificate's DNS names, or an IP address, checked against its IP
+    /// address names and not sent (SNI carries host names only).
+    ///
+    /// Default is the target's host name; for a target of IP addresses, the
+    /// address of the connection that won the race. An adopted stream
+    /// ([`from_stream`](Self::from_stream)) has no default: `connect_tls`
+    /// refuses it without a `server_name`, as asyncio does with `sock=`.
+    /// An empty or malformed name is refused before anything is sent.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use tokio_endpoints::ConnectionBuilder;
+    ///
+    /// # #[tokio::main] async fn main() -> std::io::Result<()> {
+    /// // Connect to an address, verify the certificate for a name.
+    /// let stream = ConnectionBuilder::new("192.0.2.10:443")
+    ///     .server_name("www.example.com")
+    ///     .connect_tls()
+    ///     .await?;
+    /// println!("verified {}", stream.peer_addr()?);
+    /// # Ok(()) }
+    /// ```
+    pub fn server_name(mut self, name: impl Into<String>) -> Self {
+        let name: String = name.into();
+        let unbracketed = name
+            .strip_prefix('[')
+            .and_then(|n| n.strip_suffix(']'))
+            .unwrap_or(&name);
+        self.tls.server_name = Some(if unbracketed.is_empty() {
+            Err("server_name is empty".to_string())
+        } else {
+            ServerName::try_from(unbracketed.to_string())
+                .map_err(|e| format!("server_name {name:?} is not a valid name: {e}"))
+        });
+        self.tls.give("server_name");
+        self
+    }
+
+    /// The protocols offered with ALPN (RFC 7301), most preferred first:
+    /// `["h2", "http/1.1"]`. What the server picked is
+    /// [`TlsStream::alpn_protocol`]. Replaces the `alpn_protocols` of the
+    /// [`tls_config`](Self::tls_config); an empty list offers none. An
+    /// empty protocol name or one longer than 255 bytes is refused before
+    /// anything is sent.
+    ///
+    /// Default is the configuration's `alpn_protocols` (none in the default
+    /// configuration).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use tokio_endpoints::ConnectionBuilder;
+    ///
+    /// # #[tokio::main] async fn main() -> std::io::Result<()> {
+    /// let stream = ConnectionBuilder::new("example.com:443")
+    ///     .alpn(["h2", "http/1.1"])
+    ///     .connect_tls()
+    ///     .await?;
+    /// if stream.alpn_protocol() == Some(b"h2") {
+    ///     println!("HTTP/2");
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn alpn<I>(mut self, protocols: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: AsRef<[u8]>,
+    {
+        let protocols: Vec<Vec<u8>> = protocols.into_iter().map(|p| p.as_ref().to_vec()).collect();
+        self.tls.alpn = Some(
+            match protocols.iter().find(|p| p.is_empty() || p.len() > 255) {
+                Some(bad) => Err(format!(
+                    "alpn protocol {:?} must be 1 to 255 bytes long",
+                    String::from_utf8_lossy(bad)
+                )),
+                None => Ok(protocols),
+            },
+        );
+        self.tls.give("alpn");
+        self
+    }
+
+    /// Bounds the TLS handshake (asyncio's `ssl_handshake_timeout`). The
+    /// clock starts when the TCP connection is made; the time to make it is
+    /// bounded by [`connect_timeout`](Self::connect_timeout) and
+    /// [`attempt_timeout`](Self::attempt_timeout). When it passes, the
+    /// connection is closed and `connect_tls` fails with
+    /// [`ConnectErrorKind::TlsHandshakeTimeout`]. `None` means no bound (a
+    /// server that accepts TCP and never answers then hangs the call
+    /// forever); zero is refused.
+    ///
+    /// Default is 60 s ([`DEFAULT_TLS_HANDSHAKE_TIMEOUT`]), as asyncio.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tokio_endpoints::ConnectionBuilder;
+    ///
+    /// let b = ConnectionBuilder::new("example.com:443")
+    ///     .tls_handshake_timeout(Duration::from_secs(10));
+    /// # drop(b);
+    /// ```
+    pub fn tls_handshake_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
+        self.tls.handshake_timeout = positive("tls_handshake_timeout", timeout.into());
+        self.tls.give("tls_handshake_timeout");
+        self
+    }
+
+    /// Bounds the shutdown of the [`TlsStream`] this call returns (asyncio's
+    /// `ssl_shutdown_timeout`): see [`TlsStream`]'s `poll_shutdown`. `None`
+    /// means no bound (a peer that stops reading then hangs the shutdown
+    /// forever); zero is refused.
+    ///
+    /// Default is 30 s ([`DEFAULT_TLS_SHUTDOWN_TIMEOUT`]), as asyncio.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tokio_endpoints::ConnectionBuilder;
+    ///
+    /// let b = ConnectionBuilder::new("example.com:443")
+    ///     .tls_shutdown_timeout(Duration::from_secs(5));
+    /// # drop(b);
+    /// ```
+    pub fn tls_shutdown_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
+        self.tls.shutdown_timeout = positive("tls_shutdown_timeout", timeout.into());
+        self.tls.give("tls_shutdown_timeout");
+        self
+    }
+
+    /// Connects as [`connect`](Self::connect) does, then runs the TLS
+    /// handshake on the winning connection (asyncio's `create_connection`
+    /// with `ssl=`). On an adopted stream ([`from_stream`](Self::from_stream))
+    /// the handshake runs on that stream.
+    ///
+    /// Happy Eyeballs races TCP only (RFC 8305): the handshake runs once, on
+    /// the connection that won; a failed handshake does not fall back to
+    /// another address, and never to plaintext. The certificate is always
+    /// verified, for the [`server_name`](Self::server_name).
+    ///
+    /// # Errors
+    ///
+    /// Every error of [`connect`](Self::connect), and:
+    ///
+    /// * [`ConnectErrorKind::InvalidInput`] before anything is sent, for a
+    ///   bad `server_name`, `alpn` or timeout, an adopted stream without a
+    ///   `server_name`, or when the default configuration finds no trust
+    ///   roots;
+    /// * [`ConnectErrorKind::Tls`] when the handshake fails: the error names
+    ///   the address ([`ConnectError::peer_addr`]) and the TLS reason
+    ///   ([`ConnectError::tls_error`]: unknown issuer, name mismatch,
+    ///   expired, an alert from the server...);
+    /// * [`ConnectErrorKind::TlsHandshakeTimeout`] when the handshake runs
+    ///   past the [`tls_handshake_timeout`](Self::tls_handshake_timeout).
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future closes every socket it opened, the one in the
+    /// middle of a handshake included.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    /// use tokio_endpoints::ConnectionBuilder;
+    ///
+    /// #[tokio::main]
+    /// async fn main() -> std::io::Result<()> {
+    ///     let mut stream = ConnectionBuilder::new("example.com:443")
+    ///         .alpn(["http/1.1"])
+    ///         .connect_tls()
+    ///         .await?;
+    ///     println!("{:?}", stream.protocol_version());
+    ///     stream
+    ///         .write_all(b"HEAD / HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n")
+    ///         .await?;
+    ///     let mut response = Vec::new();
+    ///     stream.read_to_end(&mut response).await?;
+    ///     stream.shutdown().await?; // bounded by tls_shutdown_timeout
+    ///     Ok(())
+    /// }
+    /// ```
+    pub async fn connect_tls(mut self) -> Result<TlsStream, ConnectError> {
+        let span = tracing::debug_span!("connect_tls", target = %self.describe());
+        async move {
+            let options = std::mem::take(&mut self.tls);
+            let handshake = Handshake::prepare(options, &self)?;
+            let name = self.describe();
+            let all_errors = self.all_errors;
+            let tcp = self.connect_inner().await?;
+            handshake.run(tcp, name, all_errors).await
+        }
+        .instrument(span)
+        .await
+    }
+}
+
+/// Everything a handshake needs, checked before anything is sent.
+struct Handshake {
+    config: Arc<ClientConfig>,
+    /// `None`: the address of the connection that won.
+    server_name: Option<ServerName<'static>>,
+    alpn: Option<Vec<Vec<u8>>>,
+    handshake_timeout: Option<Duration>,
+    shutdown_timeout: Option<Duration>,
+}
+
+impl Handshake {
+    fn prepare(
+        options: TlsOptions,
+        builder: &ConnectionBuilder,
+    ) -> Result<Handshake, ConnectError> {
+        let invalid = |message: String| builder.invalid(message);
+        if let Source::Target(Err(e)) = &builder.source {
+            // The target's own error comes first.
+            return Err(invalid(e.reason().to_string()));
+        }
+        let handshake_timeout = options.handshake_timeout.map_err(invalid)?;
+        let shutdown_timeout = options.shutdown_timeout.map_err(invalid)?;
+        let alpn = options.alpn.transpose().map_err(invalid)?;
+        let server_name = match options.server_name {
+            Some(name) => Some(name.map_err(invalid)?),
+            None => match &builder.source {
+                Source::Target(Ok(target)) => match target.host() {
+                    Some(host) => Some(ServerName::try_from(host.to_string()).map_err(|e| {
+                        invalid(format!("host {host:?} is not a valid TLS server name: {e}"))
+                    })?),
+                    None => None,
+                },
+                Source::Target(Err(_)) => None,
+                Source::Stream(_) => {
+                    return Err(invalid(
+                        "connect_tls on an adopted stream needs a server_name to verify \
+                         the certificate against"
+                            .into(),
+                    ))
+                }
+            },
+        };
+        let config = match options.config {
+            Some(config) => config,
+            None => default_config().map_err(invalid)?,
+        };
+        Ok(Handshake {
+            config,
+            server_name,
+            alpn,
+            handshake_timeout,
+            shutdown_timeout,
+        })
+    }
+
+    async fn run(
+        self,
+        tcp: TcpStream,
+        target: String,
+        all_errors: bool,
+    ) -> Result<TlsStream, ConnectError> {
+        let peer = tcp.peer_addr().ok();
+        let error = |kind| {
+            ConnectError::new(kind, target.clone())
+                .with_peer(peer)
+                .with_all_errors(all_errors)
+        };
+        let server_name = match (self.server_name, peer) {
+            (Some(name), _) => name,
+            (None, Some(peer)) => ServerName::IpAddress(peer.ip().into()),
+            (None, None) => {
+                return Err(error(ConnectErrorKind::Tls)
+                    .with_message("failed: the connection has no peer address to verify"))
+            }
+        };
+        let connector = TlsConnector::from(self.config);
+        let connecting = match self.alpn {
+            Some(alpn) => connector.with_alpn(alpn).connect(server_name, tcp),
+            None => connector.connect(server_name, tcp),
+        };
+        let result = match self.handshake_timeout {
+            Some(timeout) => tokio::time::timeout(timeout, connecting).await,
+            None => Ok(connecting.await),
+        };
+        match result {
+            Ok(Ok(stream)) => {
+                tracing::debug!(?peer, "TLS handshake done");
+                Ok(TlsStream {
+                    inner: stream,
+                    shutdown_timeout: self.shutdown_timeout,
+                    shutdown: ShutdownState::Open,
+                })
+            }
+            Ok(Err(e)) => {
+                tracing::debug!(?peer, error = %e, "TLS handshake failed");
+                Err(error(ConnectErrorKind::Tls).with_source(e))
+            }
+            Err(_elapsed) => {
+                let timeout = self.handshake_timeout.unwrap_or_default();
+                tracing::debug!(?peer, ?timeout, "TLS handshake timed out");
+                Err(error(ConnectErrorKind::TlsHandshakeTimeout)
+                    .with_message(format!("timed out after {timeout:?}")))
+            }
+        }
+    }
+}
+
+/// The default configuration, built once per process.
+fn default_config() -> Result<Arc<ClientConfig>, String> {
+    static DEFAULT: OnceLock<Result<Arc<ClientConfig>, String>> = OnceLock::new();
+    DEFAULT.get_or_init(build_default_config).clone()
+}
+
+fn build_default_config() -> Result<Arc<ClientConfig>, String> {
+    let roots = default_roots()?;
+    let provider = CryptoProvider::get_default()
+        .cloned()
+        .unwrap_or_else(|| Arc::new(rustls::crypto::ring::default_provider()));
+    let config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("the crypto provider cannot make a TLS configuration: {e}"))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+#[cfg(feature = "webpki-roots")]
+fn default_roots() -> Result<RootCertStore, String> {
+    Ok(RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    })
+}
+
+#[cfg(not(feature = "webpki-roots"))]
+fn default_roots() -> Result<RootCertStore, String> {
+    let found = rustls_native_certs::load_native_certs();
+    for e in &found.errors {
+        tracing::debug!(error = %e, "loading a platform trust root failed");
+    }
+    let mut roots = RootCertStore::empty();
+    let (added, ignored) = roots.add_parsable_certificates(found.certs);
+    tracing::debug!(added, ignored, "platform trust roots loaded");
+    if roots.is_empty() {
+        let why: Vec<String> = found.errors.iter().map(ToString::to_string).collect();
+        return Err(format!(
+            "no trust roots found on this platform (rustls-native-certs){}; pass a tls_config",
+            if why.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", why.join("; "))
+            }
+        ));
+    }
+    Ok(roots)
+}
+
+/// A TLS connection over TCP, from
+/// [`ConnectionBuilder::connect_tls`]: [`AsyncRead`] and [`AsyncWrite`],
+/// with the TCP stream and the rustls connection at hand.
+///
+/// # Shutdown
+///
+/// [`AsyncWriteExt::shutdown`](https://docs.rs/tokio/1/tokio/io/trait.AsyncWriteExt.html#method.shutdown) (that
+/// is, `poll_shutdown`) sends close_notify, flushes everything written so
+/// far, and shuts the TCP write side, and takes at most the
+/// [`tls_shutdown_timeout`](ConnectionBuilder::tls_shutdown_timeout)
+/// (30 s by default), counted from its first poll. When a peer has stopped
+/// reading, the flush can never finish; when the timeout passes, the
+/// connection is aborted and the call fails with
+/// [`io::ErrorKind::TimedOut`]. Aborted means: `SO_LINGER` is set to zero
+/// and both directions are shut, so unsent data is discarded and the peer
+/// gets a reset (RST) when the stream is dropped, rather than the kernel
+/// retrying to deliver it for minutes.
+///
+/// Shutdown does **not** wait for the peer's close_notify. TLS 1.3 (RFC 8446
+/// §6.1) lets a peer answer a close_notify whenever it likes, or close
+/// without one, and waiting for a peer without bound is a denial-of-service
+/// risk (the same peer that never reads can also never answer). Reading
+/// still works after shutdown: to see the peer's close_notify, read until
+/// `Ok(0)` under your own timeout. A read that hits TCP end-of-file without
+/// a close_notify fails with `UnexpectedEof` (a truncation attack cannot
+/// pass for a clean end).
+///
+/// Dropping the stream without a shutdown closes the socket without a
+/// close_notify.
+///
+/// Only shutdown has a bound: a write to a peer that stopped reading waits
+/// like any Tokio write; wrap it in [`tokio::time::timeout`] where that
+/// matters.
+///
+/// # Examples
+///
+/// ```no_run
+/// use tokio::io::{AsyncReadExt, AsyncWriteExt};
+/// use tokio_endpoints::ConnectionBuilder;
+///
+/// # #[tokio::main] async fn main() -> std::io::Result<()> {
+/// let mut stream = ConnectionBuilder::new("example.com:443").connect_tls().await?;
+/// println!(
+///     "{:?} with {}, ALPN {:?}",
+///     stream.protocol_version(),
+///     stream.peer_addr()?,
+///     stream.alpn_protocol()
+/// );
+/// stream.write_all(b"ping").await?;
+/// stream.shutdown().await?;
+/// let mut rest = Vec::new();
+/// stream.read_to_end(&mut rest).await?; // until the peer's close_notify
+/// # Ok(()) }
+/// ```
+pub struct TlsStream {
+    inner: tokio_rustls::client::TlsStream<TcpStream>,
+    shutdown_timeout: Option<Duration>,
+    shutdown: ShutdownState,
+}
+
+enum ShutdownState {
+    Open,
+    /// Shutting down, with the deadline if there is one.
+    Closing(Option<Pin<Box<Sleep>>>),
+    Closed,
+    Aborted,
+}
+
+impl TlsStream {
+    /// The TCP stream and the rustls connection.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use tokio_endpoints::ConnectionBuilder;
+    ///
+    /// # #[tokio::main] async fn main() -> std::io::Result<()> {
+    /// let stream = ConnectionBuilder::new("example.com:443").connect_tls().await?;
+    /// let (tcp, tls) = stream.get_ref();
+    /// println!("{} {:?}", tcp.peer_addr()?, tls.negotiated_cipher_suite());
+    /// # Ok(()) }
+    /// ```
+    pub fn get_ref(&self) -> (&TcpStream, &ClientConnection) {
+        self.inner.get_ref()
+    }
+
+    /// The TCP stream and the rustls connection, mutably. Reading or writing
+    /// the TCP stream directly corrupts the TLS session.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use tokio_endpoints::ConnectionBuilder;
+    ///
+    /// # #[tokio::main] async fn main() -> std::io::Result<()> {
+    /// let mut stream = ConnectionBuilder::new("example.com:443").connect_tls().await?;
+    /// let (tcp, _tls) = stream.get_mut();
+    /// tcp.set_nodelay(false)?;
+    /// # Ok(()) }
+    /// ```
+    pub fn get_mut(&mut self) -> (&mut TcpStream, &mut ClientConnection) {
+        self.inner.get_mut()
+    }
+
+    /// The TCP stream and the rustls connection, taking the stream apart
+    /// (no close_notify is sent).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use tokio_endpoints::ConnectionBuilder;
+    ///
+    /// # #[tokio::main] async fn main() -> std::io::Result<()> {
+    /// let stream = ConnectionBuilder::new("example.com:443").connect_tls().await?;
+    /// let (tcp, tls) = stream.into_inner();
+    /// println!("{} {:?}", tcp.peer_addr()?, tls.protocol_version());
+    /// # Ok(()) }
+    /// ```
+    pub fn into_inner(self) -> (TcpStream, ClientConnection) {
+        self.inner.into_inner()
+    }
+
+    /// The TLS version negotiated (`TLSv1_3`, `TLSv1_2`).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use tokio_endpoints::rustls::ProtocolVersion;
+    /// use tokio_endpoints::ConnectionBuilder;
+    ///
+    /// # #[tokio::main] async fn main() -> std::io::Result<()> {
+    /// let stream = ConnectionBuilder::new("example.com:443").connect_tls().await?;
+    /// assert_eq!(stream.protocol_version(), Some(ProtocolVersion::TLSv1_3));
+    /// # Ok(()) }
+    /// ```
+    pub fn protocol_version(&self) -> Option<ProtocolVersion> {
+        self.inner.get_ref().1.protocol_version()
+    }
+
+    /// The protocol the server picked with ALPN, or `None`.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use tokio_endpoints::ConnectionBuilder;
+    ///
+    /// # #[tokio::main] async fn main() -> std::io::Result<()> {
+    /// let stream = ConnectionBuilder::new("example.com:443")
+    ///     .alpn(["h2", "http/1.1"])
+    ///     .connect_tls()
+    ///     .await?;
+    /// match stream.alpn_protocol() {
+    ///     Some(b"h2") => println!("HTTP/2"),
+    ///     _ => println!("HTTP/1.1"),
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn alpn_protocol(&self) -> Option<&[u8]> {
+        self.inner.get_ref().1.alpn_protocol()
+    }
+
+    /// The server's certificate chain, leaf first, as the server sent it.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use tokio_endpoints::ConnectionBuilder;
+    ///
+    /// # #[tokio::main] async fn main() -> std::io::Result<()> {
+    /// let stream = ConnectionBuilder::new("example.com:443").connect_tls().await?;
+    /// let chain = stream.peer_certificates().unwrap_or_default();
+    /// println!("{} certificates, leaf {} bytes", chain.len(), chain[0].len());
+    /// # Ok(()) }
+    /// ```
+    pub fn peer_certificates(&self) -> Option<&[CertificateDer<'static>]> {
+        self.inner.get_ref().1.peer_certificates()
+    }
+
+    /// The remote address of the TCP connection.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use tokio_endpoints::ConnectionBuilder;
+    ///
+    /// # #[tokio::main] async fn main() -> std::io::Result<()> {
+    /// let stream = ConnectionBuilder::new("example.com:443").connect_tls().await?;
+    /// println!("connected to {}", stream.peer_addr()?);
+    /// # Ok(()) }
+    /// ```
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.get_ref().0.peer_addr()
+    }
+
+    /// The local address of the TCP connection.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use tokio_endpoints::ConnectionBuilder;
+    ///
+    /// # #[tokio::main] async fn main() -> std::io::Result<()> {
+    /// let stream = ConnectionBuilder::new("example.com:443").connect_tls().await?;
+    /// println!("from {}", stream.local_addr()?);
+    /// # Ok(()) }
+    /// ```
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.get_ref().0.local_addr()
+    }
+
+    /// The bound on shutdown (see the type's docs); `None` for no bound.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use tokio_endpoints::ConnectionBuilder;
+    ///
+    /// # #[tokio::main] async fn main() -> std::io::Result<()> {
+    /// let stream = ConnectionBuilder::new("example.com:443").connect_tls().await?;
+    /// assert_eq!(stream.shutdown_timeout(), Some(Duration::from_secs(30)));
+    /// # Ok(()) }
+    /// ```
+    pub fn shutdown_timeout(&self) -> Option<Duration> {
+        self.shutdown_timeout
+    }
+
+    /// Gives up on the connection: unsent data is discarded, and the peer
+    /// gets a reset when the socket closes.
+    fn abort(&mut self) {
+        let sock = SockRef::from(self.inner.get_ref().0);
+        if let Err(e) = sock.set_linger(Some(Duration::ZERO)) {
+            tracing::debug!(error = %e, "setting SO_LINGER to 0 failed");
+        }
+        // Wakes a reader on a split half; fails harmlessly if already shut.
+        let _ = sock.shutdown(std::net::Shutdown::Both);
+    }
+}
+
+impl AsyncRead for TlsStream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for TlsStream {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    /// Sends close_notify, flushes and shuts the TCP write side, within the
+    /// shutdown timeout; see the type's docs.
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        loop {
+            match &mut this.shutdown {
+                ShutdownState::Open => {
+                    let deadline = this
+                        .shutdown_timeout
+                        .map(|t| Box::pin(tokio::time::sleep(t)));
+                    this.shutdown = ShutdownState::Closing(deadline);
+                }
+                ShutdownState::Closing(deadline) => {
+                    if let Poll::Ready(result) = Pin::new(&mut this.inner).poll_shutdown(cx) {
+                        this.shutdown = ShutdownState::Closed;
+                        return Poll::Ready(result);
+                    }
+                    let expired = match deadline {
+                        Some(deadline) => deadline.as_mut().poll(cx).is_ready(),
+                        None => false,
+                    };
+                    if !expired {
+                        return Poll::Pending;
+                    }
+                    let timeout = this.shutdown_timeout.unwrap_or_default();
+                    tracing::debug!(?timeout, "TLS shutdown timed out; aborting");
+                    this.abort();
+                    this.shutdown = ShutdownState::Aborted;
+                    return Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!(
+                            "TLS shutdown timed out after {timeout:?} (the peer is not \
+                             reading); the connection was aborted"
+                        ),
+                    )));
+                }
+                ShutdownState::Closed => return Poll::Ready(Ok(())),
+                ShutdownState::Aborted => {
+                    return Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "TLS shutdown timed out earlier; the connection was aborted",
+                    )))
+                }
+            }
+        }
+    }
+}
+
+#[cfg(unix)]
+#[cfg_attr(docsrs, doc(cfg(unix)))]
+impl std::os::unix::io::AsRawFd for TlsStream {
+    fn as_raw_fd(&self) -> std::os::unix::io::RawFd {
+        std::os::unix::io::AsRawFd::as_raw_fd(self.inner.get_ref().0)
+    }
+}
+
+#[cfg(unix)]
+#[cfg_attr(docsrs, doc(cfg(unix)))]
+impl std::os::unix::io::AsFd for TlsStream {
+    fn as_fd(&self) -> std::os::unix::io::BorrowedFd<'_> {
+        std::os::unix::io::AsFd::as_fd(self.inner.get_ref().0)
+    }
+}
+
+#[cfg(windows)]
+#[cfg_attr(docsrs, doc(cfg(windows)))]
+impl std::os::windows::io::AsRawSocket for TlsStream {
+    fn as_raw_socket(&self) -> std::os::windows::io::RawSocket {
+        std::os::windows::io::AsRawSocket::as_raw_socket(self.inner.get_ref().0)
+    }
+}
+
+#[cfg(windows)]
+#[cfg_attr(docsrs, doc(cfg(windows)))]
+impl std::os::windows::io::AsSocket for TlsStream {
+    fn as_socket(&self) -> std::os::windows::io::BorrowedSocket<'_> {
+        std::os::windows::io::AsSocket::as_socket(self.inner.get_ref().0)
+    }
+}
+
+impl fmt::Debug for TlsStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (tcp, tls) = self.inner.get_ref();
+        f.debug_struct("TlsStream")
+            .field("local_addr", &tcp.local_addr().ok())
+            .field("peer_addr", &tcp.peer_addr().ok())
+            .field("protocol_version", &tls.protocol_version())
+            .field(
+                "alpn_protocol",
+                &tls.alpn_protocol().map(String::from_utf8_lossy),
+            )
+            .field("shutdown_timeout", &self.shutdown_timeout)
+            .finish_non_exhaustive()
+    }
+}
