@@ -10,6 +10,9 @@
 //!
 //! Run: `cargo bench --bench connect`
 
+mod support;
+use support::median;
+
 use std::future::Ready;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::process::Command;
@@ -25,16 +28,6 @@ use tower_service::Service;
 const V6: IpAddr = IpAddr::V6(Ipv6Addr::LOCALHOST);
 const V4: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 const DELAY: Duration = Duration::from_millis(250);
-
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
-}
 
 fn main() {
     let rt = tokio::runtime::Builder::new_current_thread()

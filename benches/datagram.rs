@@ -23,6 +23,9 @@
 //! DATAGRAM_BENCH_COUNT=100000 DATAGRAM_BENCH_ROUNDS=9 cargo bench --bench datagram
 //! ```
 
+mod support;
+use support::median;
+
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -92,16 +95,6 @@ async fn round(tx: &UdpSocket, rx: &UdpSocket, count: usize) -> (f64, usize) {
     }
     let elapsed = start.elapsed().as_secs_f64();
     (received as f64 / elapsed, lost)
-}
-
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
 }
 
 fn main() {

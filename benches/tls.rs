@@ -13,6 +13,9 @@
 //! cargo bench --bench tls
 //! ```
 
+mod support;
+use support::median;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -104,16 +107,6 @@ async fn round(addr: SocketAddr, config: &Arc<ClientConfig>, builder: bool) -> f
     CONNECTS_PER_ROUND as f64 / started.elapsed().as_secs_f64()
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    let mid = v.len() / 2;
-    if v.len() % 2 == 0 {
-        (v[mid - 1] + v[mid]) / 2.0
-    } else {
-        v[mid]
-    }
-}
-
 fn main() {
     // `cargo test --benches` runs this with `--bench`-less arguments; keep
     // that run short.
@@ -146,8 +139,8 @@ fn main() {
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        let (b, r) = (median(builder.clone()), median(raw.clone()));
-        let paired = median(builder.iter().zip(&raw).map(|(b, r)| b / r).collect());
+        let (b, r) = (median(&mut builder.clone()), median(&mut raw.clone()));
+        let paired = median(&mut builder.iter().zip(&raw).map(|(b, r)| b / r).collect::<Vec<_>>());
         println!("full TLS 1.3 connects/s over loopback, {rounds} interleaved rounds of {CONNECTS_PER_ROUND}");
         println!("  ConnectionBuilder::connect_tls   median {b:>8.0}/s  rounds {builder:.0?}");
         println!("  TcpStream + TlsConnector (raw)   median {r:>8.0}/s  rounds {raw:.0?}");
