@@ -17,11 +17,10 @@ use crate::error::{ConnectError, ConnectErrorKind};
 use crate::race::{race, single, RaceConfig, RaceFailure};
 use crate::resolve::{Resolve, Resolver};
 use crate::target::{Family, IntoTarget, Target, TargetError};
+use crate::SocketHook;
 
 /// The default connection attempt delay (RFC 8305 §8, asyncio, trio).
 pub const DEFAULT_HAPPY_EYEBALLS_DELAY: Duration = Duration::from_millis(250);
-
-type SocketHook = Arc<dyn Fn(&socket2::Socket) -> io::Result<()> + Send + Sync>;
 
 /// Opens a TCP connection the way asyncio's `loop.create_connection` does:
 /// host names resolved, addresses of both families raced with Happy Eyeballs

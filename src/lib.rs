@@ -112,6 +112,9 @@ mod timer;
 #[cfg(feature = "tls")]
 mod tls;
 
+/// A socket option hook, shared by the TCP and UDP builders.
+type SocketHook = std::sync::Arc<dyn Fn(&socket2::Socket) -> std::io::Result<()> + Send + Sync>;
+
 pub use connect::{ConnectionBuilder, IntoLocalAddrs, DEFAULT_HAPPY_EYEBALLS_DELAY};
 #[cfg(unix)]
 #[cfg_attr(docsrs, doc(cfg(unix)))]

@@ -31,7 +31,7 @@ use tokio::net::UdpSocket;
 
 use crate::resolve::{ResolveError, Resolver};
 use crate::target::{Family, IntoTarget, Target, TargetError};
-use crate::Resolve;
+use crate::{Resolve, SocketHook};
 
 mod error;
 #[cfg(unix)]
@@ -40,8 +40,6 @@ mod unix;
 pub use error::{BindAttempt, DatagramError, DatagramErrorKind};
 #[cfg(unix)]
 pub use unix::UnixDatagramBuilder;
-
-pub(crate) type SocketHook = Arc<dyn Fn(&socket2::Socket) -> io::Result<()> + Send + Sync>;
 
 /// Whether this platform has `SO_REUSEPORT` (where socket2 offers it).
 const HAS_REUSE_PORT: bool = cfg!(all(

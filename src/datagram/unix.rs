@@ -9,7 +9,8 @@ use std::sync::Arc;
 use socket2::{Domain, SockAddr, Socket, Type};
 use tokio::net::UnixDatagram;
 
-use super::{BindAttempt, DatagramError, DatagramErrorKind, SocketHook};
+use super::{BindAttempt, DatagramError, DatagramErrorKind};
+use crate::SocketHook;
 
 /// Builds a Unix domain datagram socket bound to and/or connected to paths,
 /// and returns a plain [`tokio::net::UnixDatagram`]: asyncio's
