@@ -107,6 +107,7 @@ mod error;
 mod order;
 mod race;
 mod resolve;
+mod stream;
 mod target;
 mod timer;
 #[cfg(feature = "tls")]
@@ -122,6 +123,7 @@ pub use resolve::{Addrs, Resolve, ResolveError, ResolveErrorKind, Resolver, Syst
 #[cfg(feature = "hickory")]
 #[cfg_attr(docsrs, doc(cfg(feature = "hickory")))]
 pub use resolve::{HickoryResolver, DEFAULT_RESOLUTION_DELAY};
+pub use stream::{StreamReader, StreamWriter};
 pub use target::{Family, IntoTarget, Target, TargetError};
 
 /// The hickory-resolver version [`HickoryResolver`] is built on, for its
