@@ -190,7 +190,8 @@ impl ConnectionBuilder {
     ///         .await?;
     ///     lines.send("hello").await?;
     ///     assert_eq!(lines.next().await.transpose()?.as_deref(), Some("echo: hello"));
-    ///     lines.close().await?;
+    ///     // LinesCodec encodes any `AsRef<str>`: name the item type to close.
+    ///     SinkExt::<&str>::close(&mut lines).await?;
     ///     Ok(())
     /// }
     /// ```
@@ -210,11 +211,19 @@ impl ConnectionBuilder {
     /// [`TlsStream`] with `codec`, as
     /// [`connect_framed`](Self::connect_framed) does for TCP.
     ///
-    /// Closing the sink (`SinkExt::close`) flushes, sends close_notify and
-    /// shuts the TCP write side, bounded by the
-    /// [`tls_shutdown_timeout`](Self::tls_shutdown_timeout). The end of the
-    /// stream (`None`) is the peer's close_notify; a peer that closes TCP
-    /// without one yields an `UnexpectedEof` error first.
+    /// The end of the stream (`None`) is the peer's close_notify; a peer
+    /// that closes TCP without one yields an `UnexpectedEof` error first.
+    ///
+    /// Closing the sink (`SinkExt::close`) first flushes what is still
+    /// pending, then sends close_notify and shuts the TCP write side. Only
+    /// the second part is bounded by the
+    /// [`tls_shutdown_timeout`](Self::tls_shutdown_timeout): the flush is a
+    /// write like any other, and waits for as long as a peer does not read.
+    /// After every `send` has completed nothing is pending, and `close` is
+    /// bounded. Where a `send` may have been cancelled against a peer that
+    /// stopped reading, shut the [`TlsStream`] down directly,
+    /// `framed.get_mut().shutdown().await`: bounded whatever is pending
+    /// (frames still in the `Framed`'s own buffer are dropped).
     ///
     /// # Errors
     ///
@@ -244,7 +253,7 @@ impl ConnectionBuilder {
     ///     if let Some(reply) = frames.next().await.transpose()? {
     ///         println!("{} bytes back", reply.len());
     ///     }
-    ///     frames.close().await?; // bounded by tls_shutdown_timeout
+    ///     SinkExt::<Bytes>::close(&mut frames).await?; // see above
     ///     Ok(())
     /// }
     /// ```
