@@ -431,8 +431,9 @@ fn halves(conn: Conn) -> (StreamReader, StreamWriter) {
 ///
 /// # Cancel safety
 ///
-/// Those of the tokio methods used: `read` and `fill_buf` are cancel safe;
-/// `read_line`, `read_until` and `read_exact` are not (bytes they consumed
+/// Those of the tokio methods used: `read`, `fill_buf`, `read_until` (the
+/// bytes read so far stay in its buffer) and `lines().next_line()` are
+/// cancel safe; `read_line` and `read_exact` are not (bytes they consumed
 /// before being cancelled are lost to the caller).
 ///
 /// # Examples
@@ -585,12 +586,14 @@ impl fmt::Debug for StreamReader {
 
 /// The writing half of [`ConnectionBuilder::open_connection`] (and
 /// [`open_connection_tls`](ConnectionBuilder::open_connection_tls)):
-/// asyncio's `StreamWriter`. It is [`AsyncWrite`], unbuffered: each write
-/// goes to the socket (or the TLS session), so there is nothing to drain.
+/// asyncio's `StreamWriter`. It is [`AsyncWrite`] and keeps no buffer of
+/// its own: a write returns when the socket has taken the bytes (over TLS,
+/// the TLS session; `flush` then waits until the session has passed its
+/// records to the socket), so `write_all` is asyncio's `write` and `drain`.
 ///
 /// | asyncio `StreamWriter` | here |
 /// |---|---|
-/// | `writer.write(data)`; `await writer.drain()` | [`write_all(data)`](tokio::io::AsyncWriteExt::write_all) |
+/// | `writer.write(data)`; `await writer.drain()` | [`write_all(data)`](tokio::io::AsyncWriteExt::write_all) (over TLS, then [`flush`](tokio::io::AsyncWriteExt::flush)) |
 /// | `writer.writelines(lines)` | `write_all` for each, or [`write_vectored`](tokio::io::AsyncWriteExt::write_vectored) |
 /// | `writer.write_eof()` | [`close`](Self::close) (over TCP: a half close, reading goes on) |
 /// | `writer.close()`; `await writer.wait_closed()` | [`close`](Self::close), then drop both halves |
