@@ -47,6 +47,8 @@
 //! | `ssl_handshake_timeout` | [`tls_handshake_timeout`](ConnectionBuilder::tls_handshake_timeout) (default 60 s) |
 //! | `ssl_shutdown_timeout` | [`tls_shutdown_timeout`](ConnectionBuilder::tls_shutdown_timeout) (default 30 s), honoured by [`TlsStream`]'s shutdown |
 //! | (none) | [`connect_timeout`](ConnectionBuilder::connect_timeout), [`attempt_timeout`](ConnectionBuilder::attempt_timeout), [`socket_hook`](ConnectionBuilder::socket_hook), [`resolver`](ConnectionBuilder::resolver) |
+//! | `asyncio.open_connection()` | [`open_connection`](ConnectionBuilder::open_connection), [`open_connection_tls`](ConnectionBuilder::open_connection_tls) → ([`StreamReader`], [`StreamWriter`]) |
+//! | (transport, protocol) | [`connect`](ConnectionBuilder::connect), [`connect_tls`](ConnectionBuilder::connect_tls), [`connect_framed`](ConnectionBuilder::connect_framed), [`connect_tls_framed`](ConnectionBuilder::connect_tls_framed) (feature `codec`) |
 //!
 //! ## TLS
 //!
@@ -74,6 +76,37 @@
 //! }
 //! ```
 //!
+//! ## Streams and framing
+//!
+//! [`open_connection`](ConnectionBuilder::open_connection) is asyncio's
+//! `open_connection`: a buffered [`StreamReader`] (tokio's `read_line`,
+//! `read_until`, `read_exact` for `readline`, `readuntil`, `readexactly`)
+//! and a [`StreamWriter`] whose [`close`](StreamWriter::close) is bounded by
+//! the TLS shutdown timeout, the same two types over TCP and TLS
+//! ([`open_connection_tls`](ConnectionBuilder::open_connection_tls)).
+//! With the `codec` feature (on by default),
+//! [`connect_framed`](ConnectionBuilder::connect_framed) and
+//! [`connect_tls_framed`](ConnectionBuilder::connect_tls_framed) return a
+//! `tokio_util::codec::Framed`. All of them finish with `connect` or
+//! `connect_tls`, so racing, timeouts and errors are the same.
+//!
+//! ```no_run
+//! use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+//! use tokio_endpoints::ConnectionBuilder;
+//!
+//! #[tokio::main]
+//! async fn main() -> std::io::Result<()> {
+//!     let (mut reader, mut writer) = ConnectionBuilder::new("example.com:80")
+//!         .open_connection()
+//!         .await?;
+//!     writer.write_all(b"HEAD / HTTP/1.0\r\n\r\n").await?;
+//!     let mut status = String::new();
+//!     reader.read_line(&mut status).await?;
+//!     writer.close().await?;
+//!     Ok(())
+//! }
+//! ```
+//!
 //! ## Cargo features
 //!
 //! * `tls` (default): [`connect_tls`](ConnectionBuilder::connect_tls),
@@ -83,6 +116,9 @@
 //!   provider (aws-lc-rs, ...).
 //! * `webpki-roots`: the default configuration trusts Mozilla's roots,
 //!   compiled in, instead of the platform's.
+//! * `codec` (default): `connect_framed`, `connect_tls_framed` and
+//!   `DatagramBuilder::bind_framed`, on tokio-util (re-exported as
+//!   `tokio_util`).
 //!
 //! ## Layers
 //!
@@ -107,6 +143,7 @@ mod error;
 mod order;
 mod race;
 mod resolve;
+mod stream;
 mod target;
 mod timer;
 #[cfg(feature = "tls")]
@@ -125,6 +162,7 @@ pub use resolve::{Addrs, Resolve, ResolveError, ResolveErrorKind, Resolver, Syst
 #[cfg(feature = "hickory")]
 #[cfg_attr(docsrs, doc(cfg(feature = "hickory")))]
 pub use resolve::{HickoryResolver, DEFAULT_RESOLUTION_DELAY};
+pub use stream::{StreamReader, StreamWriter};
 pub use target::{Family, IntoTarget, Target, TargetError};
 
 /// The hickory-resolver version [`HickoryResolver`] is built on, for its
@@ -148,7 +186,8 @@ pub use rustls;
 pub use socket2;
 
 /// The tokio-util version [`DatagramBuilder::bind_framed`] returns a
-/// `UdpFramed` of, with its codecs.
+/// `UdpFramed` of and [`ConnectionBuilder::connect_framed`] a `Framed` of,
+/// with its codecs.
 #[cfg(feature = "codec")]
 #[cfg_attr(docsrs, doc(cfg(feature = "codec")))]
 pub use tokio_util;
