@@ -114,6 +114,10 @@
 //!   crypto provider (it needs only a C compiler to build). A configuration
 //!   passed to [`tls_config`](ConnectionBuilder::tls_config) may use any
 //!   provider (aws-lc-rs, ...).
+//! * `hickory` (default): the default [`Resolver`] is [`HickoryResolver`]
+//!   on the system's configuration: AAAA and A asked at once, answers raced
+//!   as they arrive (RFC 8305 §3), a TTL-honouring cache shared by clones.
+//!   Without it, the default is [`Resolver::system`] (getaddrinfo).
 //! * `webpki-roots`: the default configuration trusts Mozilla's roots,
 //!   compiled in, instead of the platform's.
 //! * `codec` (default): `connect_framed`, `connect_tls_framed` and
