@@ -519,7 +519,11 @@ impl ConnectionBuilder {
             attempt_timeout: self.attempt_timeout,
             deadline: self.connect_timeout.map(|t| start + t),
         };
-        let result = race(addrs, config, start, attempt).await;
+        // Boxed: the race's state (pending attempts, timers, the resolver
+        // stream) is a couple of kilobytes, and kept inline it would make
+        // every connect future that large, and moved around, including the
+        // common one-address case above.
+        let result = Box::pin(race(addrs, config, start, attempt)).await;
         result.map_err(|failure| self.failed(failure, target, &seen))
     }
 

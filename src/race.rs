@@ -46,6 +46,7 @@ use std::net::SocketAddr;
 use std::pin::pin;
 use std::time::Duration;
 
+use futures_util::future::{Either, FutureExt};
 use futures_util::stream::{FuturesUnordered, Stream, StreamExt};
 use tokio::time::{sleep_until, timeout, Instant};
 
@@ -186,32 +187,43 @@ where
 }
 
 /// One attempt, failing with `TimedOut` after `limit`.
-async fn bounded<T>(
-    fut: impl Future<Output = io::Result<T>>,
-    limit: Option<Duration>,
-) -> io::Result<T> {
+///
+/// Plain functions returning combinators, not `async fn`s: an `async fn`
+/// keeps its argument and the future it awaits side by side, and these wrap
+/// the connect future, whose size every caller pays.
+fn bounded<T, F>(fut: F, limit: Option<Duration>) -> impl Future<Output = io::Result<T>>
+where
+    F: Future<Output = io::Result<T>>,
+{
     match limit {
-        Some(t) => timeout(t, fut).await.unwrap_or_else(|_| {
-            Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                format!("attempt timed out after {t:?}"),
-            ))
-        }),
-        None => fut.await,
+        None => Either::Left(fut),
+        // Boxed: a Tokio timer is a few hundred bytes (cache-padded), and
+        // inline it would grow every connect future, timeout or not.
+        Some(t) => Either::Right(Box::pin(timeout(t, fut)).map(move |r| {
+            r.unwrap_or_else(|_| {
+                Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("attempt timed out after {t:?}"),
+                ))
+            })
+        })),
     }
 }
 
 /// The race of one known address and no deadline: nothing to stagger, so
 /// none of the race's bookkeeping. Same results as [`race`] would give.
-pub(crate) async fn single<T>(
+pub(crate) fn single<T, F>(
     addr: SocketAddr,
     attempt_timeout: Option<Duration>,
     start: Instant,
-    fut: impl Future<Output = io::Result<T>>,
-) -> Result<T, RaceFailure> {
-    tracing::debug!(%addr, started_ms = 0u64, "attempt started");
+    fut: F,
+) -> impl Future<Output = Result<T, RaceFailure>>
+where
+    F: Future<Output = io::Result<T>>,
+{
     let started = Instant::now() - start;
-    match bounded(fut, attempt_timeout).await {
+    tracing::debug!(%addr, started_ms = started.as_millis() as u64, "attempt started");
+    bounded(fut, attempt_timeout).map(move |result| match result {
         Ok(conn) => {
             tracing::debug!(%addr, "attempt won");
             Ok(conn)
@@ -230,7 +242,7 @@ pub(crate) async fn single<T>(
                 timed_out: false,
             })
         }
-    }
+    })
 }
 
 #[cfg(test)]

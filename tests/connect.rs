@@ -539,3 +539,12 @@ async fn a_single_refused_address_is_one_attempt() {
         )
     );
 }
+
+#[test]
+fn the_connect_future_stays_small() {
+    // The one-address path must not carry the race's state (timers,
+    // attempt queue) inline: every caller holds this future, and moves it.
+    let fut = ConnectionBuilder::new("127.0.0.1:80").connect();
+    let size = std::mem::size_of_val(&fut);
+    assert!(size <= 2048, "connect future is {size} bytes");
+}
