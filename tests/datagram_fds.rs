@@ -9,14 +9,13 @@
 //! own). A `--test-threads` setting or a `serial` crate is not needed then.
 #![cfg(target_os = "linux")]
 
+mod common;
+
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use tokio_endpoints::{DatagramBuilder, Family, Resolver};
 
-fn open_fds() -> usize {
-    // read_dir's own descriptor is counted every time, so it cancels out.
-    std::fs::read_dir("/proc/self/fd").unwrap().count()
-}
+use common::fd_count;
 
 #[test]
 fn failures_leave_no_socket_open() {
@@ -44,7 +43,7 @@ fn failures_leave_no_socket_open() {
 
         // Warm up: the first socket of each kind may allocate lazily.
         drop(DatagramBuilder::new().bind().await.unwrap());
-        let before = open_fds();
+        let before = fd_count();
 
         // Each case is made inside the count, so an adopted socket that is
         // refused must be closed too.
@@ -126,7 +125,7 @@ fn failures_leave_no_socket_open() {
         ];
         for (name, case) in &cases {
             assert!(case().bind().await.is_err(), "{name} should fail");
-            assert_eq!(open_fds(), before, "{name} left a descriptor open");
+            assert_eq!(fd_count(), before, "{name} left a descriptor open");
         }
 
         let unix_cases = [
@@ -140,15 +139,15 @@ fn failures_leave_no_socket_open() {
         for builder in unix_cases {
             let shown = format!("{builder:?}");
             assert!(builder.bind().await.is_err(), "{shown} should fail");
-            assert_eq!(open_fds(), before, "{shown} left a descriptor open");
+            assert_eq!(fd_count(), before, "{shown} left a descriptor open");
         }
         assert!(!dir.join("mine.sock").exists());
 
         // And the count does move when a socket is open: the check works.
         let open = DatagramBuilder::new().bind().await.unwrap();
-        assert_eq!(open_fds(), before + 1);
+        assert_eq!(fd_count(), before + 1);
         drop(open);
-        assert_eq!(open_fds(), before);
+        assert_eq!(fd_count(), before);
         std::fs::remove_dir_all(&dir).unwrap();
     });
 }

@@ -12,12 +12,8 @@ use tokio::net::TcpListener;
 use tokio_endpoints::tokio_util::codec::LinesCodec;
 use tokio_endpoints::ConnectionBuilder;
 
-use common::{V4, V6};
+use common::{open_fds, V4, V6};
 use support::Ca;
-
-fn open_fds() -> Option<usize> {
-    Some(std::fs::read_dir("/proc/self/fd").ok()?.count())
-}
 
 /// One connection to a line echo server, through each call; every server
 /// task is awaited, so its sockets are closed too.

@@ -7,6 +7,7 @@
 //! counts is ours. Each scenario waits for its server task, so the server's
 //! sockets are closed too when the scenario returns.
 
+mod common;
 mod support;
 
 use std::net::SocketAddr;
@@ -14,9 +15,7 @@ use std::net::SocketAddr;
 use support::Ca;
 use tokio_endpoints::ConnectionBuilder;
 
-fn open_fds() -> Option<usize> {
-    Some(std::fs::read_dir("/proc/self/fd").ok()?.count())
-}
+use common::open_fds;
 
 #[test]
 fn no_descriptor_leaks_on_tls_paths() {
