@@ -36,6 +36,44 @@ pub struct Attempt {
     pub(crate) started: Duration,
     pub(crate) elapsed: Duration,
     pub(crate) error: io::Error,
+    pub(crate) stage: AttemptStage,
+}
+
+/// The stage of a connection an [`Attempt`] failed in.
+///
+/// A plain [`connect`](crate::ConnectionBuilder::connect) only has the TCP
+/// stage; with [`connect_tls`](crate::ConnectionBuilder::connect_tls) an
+/// attempt whose TCP handshake succeeded can still fail in its TLS
+/// handshake.
+///
+/// # Examples
+///
+/// ```no_run
+/// use tokio_endpoints::{AttemptStage, ConnectionBuilder};
+///
+/// # #[tokio::main] async fn main() {
+/// if let Err(e) = ConnectionBuilder::new("localhost:443").connect_tls().await {
+///     let tls_failures = e.attempts().iter().filter(|a| a.stage() == AttemptStage::Tls).count();
+///     eprintln!("{tls_failures} addresses took TCP but failed TLS");
+/// }
+/// # }
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum AttemptStage {
+    /// Creating the socket, binding it, or the TCP handshake.
+    Tcp,
+    /// The TLS handshake on a connected TCP stream.
+    Tls,
+}
+
+impl fmt::Display for AttemptStage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            AttemptStage::Tcp => "TCP",
+            AttemptStage::Tls => "TLS",
+        })
+    }
 }
 
 impl Attempt {
@@ -57,6 +95,12 @@ impl Attempt {
     /// How the attempt failed.
     pub fn error(&self) -> &io::Error {
         &self.error
+    }
+
+    /// The stage the attempt failed in: TCP (socket, bind, connect) or TLS
+    /// (the handshake on a connected stream).
+    pub fn stage(&self) -> AttemptStage {
+        self.stage
     }
 }
 

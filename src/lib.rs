@@ -161,7 +161,7 @@ pub use connect::{ConnectionBuilder, IntoLocalAddrs, DEFAULT_HAPPY_EYEBALLS_DELA
 #[cfg_attr(docsrs, doc(cfg(unix)))]
 pub use datagram::UnixDatagramBuilder;
 pub use datagram::{BindAttempt, DatagramBuilder, DatagramError, DatagramErrorKind};
-pub use error::{Attempt, ConnectError, ConnectErrorKind};
+pub use error::{Attempt, AttemptStage, ConnectError, ConnectErrorKind};
 pub use resolve::{Addrs, Resolve, ResolveError, ResolveErrorKind, Resolver, SystemResolver};
 #[cfg(feature = "hickory")]
 #[cfg_attr(docsrs, doc(cfg(feature = "hickory")))]

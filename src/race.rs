@@ -52,7 +52,7 @@ use tokio::time::{sleep_until, timeout, Instant};
 
 use crate::timer::Stagger;
 
-use crate::error::Attempt;
+use crate::error::{Attempt, AttemptStage};
 use crate::order::Queue;
 use crate::resolve::ResolveError;
 
@@ -152,7 +152,7 @@ where
                     }
                     Err(error) => {
                         tracing::debug!(%addr, elapsed_ms = elapsed.as_millis() as u64, %error, "attempt failed");
-                        attempts.push(Attempt { addr, started, elapsed, error });
+                        attempts.push(Attempt { addr, started, elapsed, error, stage: AttemptStage::Tcp });
                         // A failure starts the next attempt at once.
                         next_start = Instant::now();
                     }
@@ -178,6 +178,7 @@ where
                         io::ErrorKind::TimedOut,
                         "still connecting when the connect timeout passed",
                     ),
+                    stage: AttemptStage::Tcp,
                 }));
                 attempts.sort_by_key(|a: &Attempt| a.started);
                 return Err(RaceFailure { attempts, resolve_errors, timed_out: true });
@@ -237,6 +238,7 @@ where
                     started,
                     elapsed,
                     error,
+                    stage: AttemptStage::Tcp,
                 }],
                 resolve_errors: Vec::new(),
                 timed_out: false,
