@@ -14,7 +14,7 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::error::{ConnectError, ConnectErrorKind};
-use crate::race::{race, single, RaceConfig, RaceFailure};
+use crate::race::{race_staged, single, RaceConfig, RaceFailure};
 use crate::resolve::{Resolve, Resolver};
 use crate::target::{Family, IntoTarget, Target, TargetError};
 use crate::SocketHook;
@@ -288,7 +288,8 @@ impl ConnectionBuilder {
         self
     }
 
-    /// Bounds the whole call, resolution included. When it passes, every
+    /// Bounds the whole call, resolution included, and with
+    /// [`connect_tls`](Self::connect_tls) every TLS handshake too. When it passes, every
     /// attempt is closed and the call fails with
     /// [`ConnectErrorKind::TimedOut`], keeping the attempts made so far.
     /// `None` means no bound. Default is `None`.
@@ -307,8 +308,10 @@ impl ConnectionBuilder {
         self.connecting("connect_timeout")
     }
 
-    /// Bounds each attempt: an attempt still connecting after this long
-    /// fails with `TimedOut` (and the next address starts at once). `None`
+    /// Bounds each attempt's TCP connect: an attempt still connecting after
+    /// this long fails with `TimedOut` (and the next address starts at
+    /// once). A TLS handshake after it has its own bound,
+    /// `tls_handshake_timeout`. `None`
     /// leaves each attempt to the kernel's connect timeout. Default is
     /// `None`.
     ///
@@ -436,9 +439,23 @@ impl ConnectionBuilder {
     }
 
     pub(crate) async fn connect_inner(self) -> Result<TcpStream, ConnectError> {
+        if let Source::Stream(_) = &self.source {
+            return self.adopt();
+        }
+        self.establish(|_, tcp| std::future::ready(Ok(tcp))).await
+    }
+
+    /// Resolves the target and races its addresses; each attempt is a TCP
+    /// connect and then `finish` on the connection (the TLS handshake of
+    /// `connect_tls`, Happy Eyeballs v3), and wins when `finish` does.
+    pub(crate) async fn establish<T, H, G>(&self, finish: H) -> Result<T, ConnectError>
+    where
+        H: FnMut(SocketAddr, TcpStream) -> G,
+        G: std::future::Future<Output = io::Result<T>>,
+    {
         let start = Instant::now();
         let target = match &self.source {
-            Source::Stream(_) => return self.adopt(),
+            Source::Stream(_) => return Err(self.invalid("an adopted stream is already connected")),
             Source::Target(Err(e)) => return Err(self.invalid(e.reason())),
             Source::Target(Ok(t)) => t,
         };
@@ -491,7 +508,8 @@ impl ConnectionBuilder {
                     [] => return Err(self.invalid(self.why_unusable("the target"))),
                     // One address and no deadline: nothing to race.
                     [addr] if self.connect_timeout.is_none() => {
-                        let result = single(addr, self.attempt_timeout, start, attempt(addr)).await;
+                        let result =
+                            single(addr, self.attempt_timeout, start, attempt(addr), finish).await;
                         return result.map_err(|failure| self.failed(failure, target, &seen));
                     }
                     _ => stream::iter([Ok(addrs)]).left_stream(),
@@ -523,7 +541,7 @@ impl ConnectionBuilder {
         // stream) is a couple of kilobytes, and kept inline it would make
         // every connect future that large, and moved around, including the
         // common one-address case above.
-        let result = Box::pin(race(addrs, config, start, attempt)).await;
+        let result = Box::pin(race_staged(addrs, config, start, attempt, finish)).await;
         result.map_err(|failure| self.failed(failure, target, &seen))
     }
 
@@ -548,6 +566,7 @@ impl ConnectionBuilder {
         err.with_attempts(failure.attempts)
             .with_resolve_errors(failure.resolve_errors)
             .with_all_errors(self.all_errors)
+            .tls_when_every_attempt_failed_in_tls()
     }
 
     /// Why `what` has no address this call can use.

@@ -261,6 +261,39 @@ impl ConnectError {
         self
     }
 
+    /// A race whose every attempt failed in its TLS handshake reads as a
+    /// failed handshake ([`ConnectErrorKind::Tls`] or
+    /// [`ConnectErrorKind::TlsHandshakeTimeout`]), naming the first attempt's
+    /// address and reason, as it did when one handshake ran on the winner of
+    /// a TCP race. Mixed failures stay `AllAttemptsFailed`.
+    pub(crate) fn tls_when_every_attempt_failed_in_tls(mut self) -> Self {
+        let attempts = &self.inner.attempts;
+        if self.inner.kind != ConnectErrorKind::AllAttemptsFailed
+            || attempts.is_empty()
+            || attempts.iter().any(|a| a.stage != AttemptStage::Tls)
+        {
+            return self;
+        }
+        let first = &attempts[0];
+        self.inner.peer = Some(first.addr);
+        let timeout = |a: &Attempt| {
+            a.error
+                .get_ref()
+                .and_then(|e| e.downcast_ref::<HandshakeTimedOut>())
+                .map(|t| t.0)
+        };
+        if attempts.iter().all(|a| timeout(a).is_some()) {
+            let t = timeout(first).unwrap_or_default();
+            self.inner.kind = ConnectErrorKind::TlsHandshakeTimeout;
+            self.inner.message = Some(format!("timed out after {t:?}"));
+        } else {
+            let source = duplicate(&first.error);
+            self.inner.kind = ConnectErrorKind::Tls;
+            self.inner.source = Some(source);
+        }
+        self
+    }
+
     /// The address of the connection the TLS handshake ran on, for a
     /// [`ConnectErrorKind::Tls`] or [`ConnectErrorKind::TlsHandshakeTimeout`]
     /// failure (`None` for other kinds).
@@ -304,11 +337,18 @@ impl ConnectError {
     #[cfg(feature = "tls")]
     #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
     pub fn tls_error(&self) -> Option<&rustls::Error> {
-        self.inner
-            .source
-            .as_ref()?
-            .get_ref()?
-            .downcast_ref::<rustls::Error>()
+        fn rustls(e: &io::Error) -> Option<&rustls::Error> {
+            e.get_ref()?.downcast_ref::<rustls::Error>()
+        }
+        match &self.inner.source {
+            Some(source) => rustls(source),
+            None => self
+                .inner
+                .attempts
+                .iter()
+                .filter(|a| a.stage == AttemptStage::Tls)
+                .find_map(|a| rustls(&a.error)),
+        }
     }
 
     /// What kind of failure this is.
@@ -484,6 +524,34 @@ impl StdError for ConnectError {
             .resolve_errors
             .first()
             .map(|e| e as &(dyn StdError + 'static))
+    }
+}
+
+/// The error of an attempt whose TLS handshake ran past the
+/// `tls_handshake_timeout` (the payload of its `io::Error`).
+#[derive(Debug)]
+#[cfg_attr(not(feature = "tls"), allow(dead_code))]
+pub(crate) struct HandshakeTimedOut(pub(crate) Duration);
+
+impl fmt::Display for HandshakeTimedOut {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TLS handshake timed out after {:?}", self.0)
+    }
+}
+
+impl StdError for HandshakeTimedOut {}
+
+/// A copy of an attempt's error for [`ConnectError`]'s `source`, keeping
+/// what callers look for: the kind, the OS error code, and a rustls error
+/// as the payload (`io::Error` is not `Clone`).
+fn duplicate(e: &io::Error) -> io::Error {
+    #[cfg(feature = "tls")]
+    if let Some(tls) = e.get_ref().and_then(|r| r.downcast_ref::<rustls::Error>()) {
+        return io::Error::new(e.kind(), tls.clone());
+    }
+    match e.raw_os_error() {
+        Some(code) => io::Error::from_raw_os_error(code),
+        None => io::Error::new(e.kind(), e.to_string()),
     }
 }
 

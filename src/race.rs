@@ -30,6 +30,24 @@
 //! (won, failed, or timed out) or being dropped closes every socket before
 //! the caller sees the result. No task is spawned: nothing outlives the call.
 //!
+//! # The handshake inside the race (Happy Eyeballs v3)
+//!
+//! For `connect_tls`, an attempt is TCP and then TLS, and succeeds only
+//! when its TLS handshake completes (draft-ietf-happy-happyeyeballs-v3-04,
+//! §6.1: "clients SHOULD wait for the TLS handshake to successfully complete
+//! before cancelling other connection attempts"): a TCP-terminating proxy
+//! or a path that resets after the TCP handshake must not win the race. A
+//! failure in either stage starts the next attempt at once, and is recorded
+//! with its [`AttemptStage`].
+//!
+//! The same section asks that the Next Connection Attempt Timer be
+//! *extended* when an attempt makes progress: when the attempt started last
+//! completes its TCP handshake before the delay has passed, the next
+//! attempt starts one delay after that moment, the time we give the
+//! handshake to complete. We extend only for the attempt the timer runs
+//! for; an older attempt completing TCP leaves the timer alone (the newer
+//! attempt is the one that would be cut short). We never shorten it.
+//!
 //! # Streaming resolution
 //!
 //! Addresses come in as batches from the resolver (RFC 8305 §3), and join the
@@ -82,24 +100,58 @@ pub(crate) struct RaceFailure {
 /// with `attempt`. `start` is the instant the call began (attempt times are
 /// counted from it).
 /// The failed attempts come back in the order they started.
+#[cfg(test)]
 pub(crate) async fn race<T, S, A, F>(
     addrs: S,
     config: RaceConfig,
     start: Instant,
-    mut attempt: A,
+    attempt: A,
 ) -> Result<T, RaceFailure>
 where
     S: Stream<Item = Result<Vec<SocketAddr>, ResolveError>>,
     A: FnMut(SocketAddr) -> F,
     F: Future<Output = io::Result<T>>,
 {
+    race_staged(addrs, config, start, attempt, |_, conn| {
+        std::future::ready(Ok(conn))
+    })
+    .await
+}
+
+/// The race of attempts in two stages (Happy Eyeballs v3): `attempt` makes
+/// the TCP connection, bounded by the attempt timeout, and `finish` turns it
+/// into what the caller asked for (a TLS handshake, bounded by its own
+/// timeout). An attempt wins when `finish` completes; a failure in either
+/// stage starts the next address at once and is recorded with its stage.
+///
+/// When the most recently started attempt completes TCP before the
+/// connection attempt delay has passed, the next attempt's start is pushed
+/// to one delay after that moment (the draft's "Next Connection Attempt
+/// Timer ... SHOULD be extended", §6.1): the handshake gets the time a
+/// fresh attempt would.
+pub(crate) async fn race_staged<T, C, S, A, F, H, G>(
+    addrs: S,
+    config: RaceConfig,
+    start: Instant,
+    mut attempt: A,
+    mut finish: H,
+) -> Result<T, RaceFailure>
+where
+    S: Stream<Item = Result<Vec<SocketAddr>, ResolveError>>,
+    A: FnMut(SocketAddr) -> F,
+    F: Future<Output = io::Result<C>>,
+    H: FnMut(SocketAddr, C) -> G,
+    G: Future<Output = io::Result<T>>,
+{
     let mut addrs = pin!(addrs);
     let mut resolving = true;
     let mut queue = Queue::new(config.interleave);
     let mut running = FuturesUnordered::new();
     let mut attempts = Vec::new();
-    // The attempts still connecting: (address, started).
-    let mut in_flight: Vec<(SocketAddr, Duration)> = Vec::new();
+    // The attempts still connecting: (address, started, stage).
+    let mut in_flight: Vec<(SocketAddr, Duration, AttemptStage)> = Vec::new();
+    // The attempt started last, which the stagger timer runs for.
+    let mut last_started: Option<(SocketAddr, Duration)> = None;
     let mut resolve_errors = Vec::new();
     // The earliest instant the next attempt may start while others run.
     let mut next_start = start;
@@ -120,9 +172,16 @@ where
                 let started = now - start;
                 tracing::debug!(%addr, started_ms = started.as_millis() as u64, "attempt started");
                 let fut = attempt(addr);
-                in_flight.push((addr, started));
+                in_flight.push((addr, started, AttemptStage::Tcp));
+                last_started = Some((addr, started));
                 let attempt_timeout = config.attempt_timeout;
-                running.push(async move { (addr, started, bounded(fut, attempt_timeout).await) });
+                running.push(Either::Left(async move {
+                    (
+                        addr,
+                        started,
+                        Step::Tcp(bounded(fut, attempt_timeout).await),
+                    )
+                }));
                 if let Some(delay) = config.delay {
                     next_start = now + delay;
                     stagger.reset(next_start);
@@ -142,17 +201,37 @@ where
 
         tokio::select! {
             biased;
-            Some((addr, started, result)) = running.next(), if !running.is_empty() => {
+            Some((addr, started, step)) = running.next(), if !running.is_empty() => {
                 let elapsed = Instant::now() - start - started;
-                in_flight.retain(|&(a, s)| (a, s) != (addr, started));
+                let (result, stage) = match step {
+                    Step::Tcp(Ok(conn)) => {
+                        tracing::debug!(%addr, elapsed_ms = elapsed.as_millis() as u64, "TCP connected");
+                        if let Some(entry) = in_flight.iter_mut().find(|e| (e.0, e.1) == (addr, started)) {
+                            entry.2 = AttemptStage::Tls;
+                        }
+                        if let Some(delay) = config.delay {
+                            let now = Instant::now();
+                            if last_started == Some((addr, started)) && now < next_start {
+                                next_start = now + delay;
+                                stagger.reset(next_start);
+                            }
+                        }
+                        let fut = finish(addr, conn);
+                        running.push(Either::Right(async move { (addr, started, Step::Done(fut.await)) }));
+                        continue;
+                    }
+                    Step::Tcp(Err(e)) => (Err(e), AttemptStage::Tcp),
+                    Step::Done(r) => (r, AttemptStage::Tls),
+                };
+                in_flight.retain(|&(a, s, _)| (a, s) != (addr, started));
                 match result {
                     Ok(conn) => {
                         tracing::debug!(%addr, elapsed_ms = elapsed.as_millis() as u64, "attempt won");
                         return Ok(conn);
                     }
                     Err(error) => {
-                        tracing::debug!(%addr, elapsed_ms = elapsed.as_millis() as u64, %error, "attempt failed");
-                        attempts.push(Attempt { addr, started, elapsed, error, stage: AttemptStage::Tcp });
+                        tracing::debug!(%addr, elapsed_ms = elapsed.as_millis() as u64, %error, %stage, "attempt failed");
+                        attempts.push(Attempt { addr, started, elapsed, error, stage });
                         // A failure starts the next attempt at once.
                         next_start = Instant::now();
                     }
@@ -170,21 +249,31 @@ where
             () = &mut deadline => {
                 tracing::debug!("deadline passed");
                 let now = Instant::now() - start;
-                attempts.extend(in_flight.into_iter().map(|(addr, started)| Attempt {
+                attempts.extend(in_flight.into_iter().map(|(addr, started, stage)| Attempt {
                     addr,
                     started,
                     elapsed: now - started,
                     error: io::Error::new(
                         io::ErrorKind::TimedOut,
-                        "still connecting when the connect timeout passed",
+                        match stage {
+                            AttemptStage::Tls => "still in the TLS handshake when the connect timeout passed",
+                            _ => "still connecting when the connect timeout passed",
+                        },
                     ),
-                    stage: AttemptStage::Tcp,
+                    stage,
                 }));
                 attempts.sort_by_key(|a: &Attempt| a.started);
                 return Err(RaceFailure { attempts, resolve_errors, timed_out: true });
             }
         }
     }
+}
+
+/// What an attempt's future yields: its TCP stage's result, or the result
+/// of the whole attempt.
+enum Step<C, T> {
+    Tcp(io::Result<C>),
+    Done(io::Result<T>),
 }
 
 /// One attempt, failing with `TimedOut` after `limit`.
@@ -212,39 +301,47 @@ where
 }
 
 /// The race of one known address and no deadline: nothing to stagger, so
-/// none of the race's bookkeeping. Same results as [`race`] would give.
-pub(crate) fn single<T, F>(
+/// none of the race's bookkeeping. Same results as [`race_staged`] would
+/// give.
+pub(crate) fn single<T, C, F, G>(
     addr: SocketAddr,
     attempt_timeout: Option<Duration>,
     start: Instant,
     fut: F,
+    finish: impl FnOnce(SocketAddr, C) -> G,
 ) -> impl Future<Output = Result<T, RaceFailure>>
 where
-    F: Future<Output = io::Result<T>>,
+    F: Future<Output = io::Result<C>>,
+    G: Future<Output = io::Result<T>>,
 {
     let started = Instant::now() - start;
     tracing::debug!(%addr, started_ms = started.as_millis() as u64, "attempt started");
-    bounded(fut, attempt_timeout).map(move |result| match result {
-        Ok(conn) => {
-            tracing::debug!(%addr, "attempt won");
-            Ok(conn)
-        }
-        Err(error) => {
-            let elapsed = Instant::now() - start - started;
-            tracing::debug!(%addr, elapsed_ms = elapsed.as_millis() as u64, %error, "attempt failed");
-            Err(RaceFailure {
-                attempts: vec![Attempt {
-                    addr,
-                    started,
-                    elapsed,
-                    error,
-                    stage: AttemptStage::Tcp,
-                }],
-                resolve_errors: Vec::new(),
-                timed_out: false,
-            })
-        }
-    })
+    bounded(fut, attempt_timeout)
+        .then(move |tcp| match tcp {
+            Ok(conn) => Either::Left(finish(addr, conn).map(|r| r.map_err(|e| (e, AttemptStage::Tls)))),
+            Err(e) => Either::Right(std::future::ready(Err((e, AttemptStage::Tcp)))),
+        })
+        .map(move |result| match result {
+            Ok(conn) => {
+                tracing::debug!(%addr, "attempt won");
+                Ok(conn)
+            }
+            Err((error, stage)) => {
+                let elapsed = Instant::now() - start - started;
+                tracing::debug!(%addr, elapsed_ms = elapsed.as_millis() as u64, %error, %stage, "attempt failed");
+                Err(RaceFailure {
+                    attempts: vec![Attempt {
+                        addr,
+                        started,
+                        elapsed,
+                        error,
+                        stage,
+                    }],
+                    resolve_errors: Vec::new(),
+                    timed_out: false,
+                })
+            }
+        })
 }
 
 #[cfg(test)]
@@ -633,5 +730,231 @@ mod tests {
             .unwrap();
         assert_eq!(lost.resolve_errors.len(), 1);
         assert_eq!(lost.attempts.len(), 1);
+    }
+
+    /// What a fake TLS handshake on a connected fake socket does.
+    #[derive(Clone, Copy)]
+    enum Handshake {
+        Done(u64),
+        Fail(u64),
+        Hang,
+    }
+
+    impl Scenario {
+        /// Runs the two-stage race: TCP as `outcomes` says, then the
+        /// handshake as `handshakes` says.
+        async fn run_staged(
+            &self,
+            addrs: &[&str],
+            handshakes: &[(&str, Handshake)],
+            config: RaceConfig,
+        ) -> (Result<FakeSocket, RaceFailure>, u64) {
+            let t0 = Instant::now();
+            let batch: Vec<_> = addrs.iter().map(|a| addr(a)).collect();
+            let handshakes: HashMap<SocketAddr, Handshake> =
+                handshakes.iter().map(|(a, h)| (addr(a), *h)).collect();
+            let finish = move |a: SocketAddr, socket: FakeSocket| {
+                let h = handshakes[&a];
+                async move {
+                    match h {
+                        Handshake::Done(ms) => {
+                            tokio::time::sleep(Duration::from_millis(ms)).await;
+                            Ok(socket)
+                        }
+                        Handshake::Fail(ms) => {
+                            tokio::time::sleep(Duration::from_millis(ms)).await;
+                            drop(socket);
+                            Err(io::Error::new(
+                                io::ErrorKind::InvalidData,
+                                "bad certificate",
+                            ))
+                        }
+                        Handshake::Hang => std::future::pending().await,
+                    }
+                }
+            };
+            let result = race_staged(
+                stream::iter([Ok(batch)]),
+                config,
+                t0,
+                self.attempt(t0),
+                finish,
+            )
+            .await;
+            (result, (Instant::now() - t0).as_millis() as u64)
+        }
+    }
+
+    fn stages(lost: &RaceFailure) -> Vec<(SocketAddr, AttemptStage)> {
+        lost.attempts.iter().map(|a| (a.addr, a.stage)).collect()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_handshake_starts_the_next_attempt_at_once() {
+        let s = Scenario::new(&[
+            ("::1", Outcome::Connect(10)),
+            ("1.0.0.1", Outcome::Connect(10)),
+        ]);
+        let (won, took) = s
+            .run_staged(
+                &["::1", "1.0.0.1"],
+                &[
+                    ("::1", Handshake::Fail(5)),
+                    ("1.0.0.1", Handshake::Done(20)),
+                ],
+                cfg(Some(250)),
+            )
+            .await;
+        let won = won.ok().unwrap();
+        assert_eq!(won.addr, addr("1.0.0.1"));
+        // ::1: TCP at 10, handshake refused at 15; 1.0.0.1 starts then.
+        assert_eq!(s.starts(), starts(&[("::1", 0), ("1.0.0.1", 15)]));
+        assert_eq!(took, 45);
+        assert_eq!(s.open(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_handshake_in_progress_extends_the_delay() {
+        // ::1 connects at 100 and its handshake hangs: the next attempt
+        // waits a delay from 100 (draft §6.1), not from ::1's start.
+        let s = Scenario::new(&[
+            ("::1", Outcome::Connect(100)),
+            ("1.0.0.1", Outcome::Connect(10)),
+        ]);
+        let (won, took) = s
+            .run_staged(
+                &["::1", "1.0.0.1"],
+                &[("::1", Handshake::Hang), ("1.0.0.1", Handshake::Done(10))],
+                cfg(Some(250)),
+            )
+            .await;
+        let won = won.ok().unwrap();
+        assert_eq!(won.addr, addr("1.0.0.1"));
+        assert_eq!(s.starts(), starts(&[("::1", 0), ("1.0.0.1", 350)]));
+        assert_eq!(took, 370);
+        // The loser, mid-handshake, was closed.
+        assert_eq!(s.open(), 1);
+        assert_eq!(s.log.lock().unwrap().closed, vec![addr("::1")]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn only_the_latest_attempt_extends_the_delay() {
+        // ::1 connects at 300, after 1.0.0.1 started at 250: the timer runs
+        // for 1.0.0.1 and is not moved.
+        let s = Scenario::new(&[
+            ("::1", Outcome::Connect(300)),
+            ("1.0.0.1", Outcome::Hang),
+            ("::2", Outcome::Connect(10)),
+        ]);
+        let (won, took) = s
+            .run_staged(
+                &["::1", "1.0.0.1", "::2"],
+                &[("::1", Handshake::Hang), ("::2", Handshake::Done(10))],
+                RaceConfig {
+                    interleave: 0,
+                    ..cfg(Some(250))
+                },
+            )
+            .await;
+        let won = won.ok().unwrap();
+        assert_eq!(won.addr, addr("::2"));
+        assert_eq!(
+            s.starts(),
+            starts(&[("::1", 0), ("1.0.0.1", 250), ("::2", 500)])
+        );
+        assert_eq!(took, 520);
+        assert_eq!(s.open(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_handshake_that_wins_first_wins() {
+        // The first to finish its handshake wins, even if another finished
+        // TCP first.
+        let s = Scenario::new(&[
+            ("::1", Outcome::Connect(5)),
+            ("1.0.0.1", Outcome::Connect(5)),
+        ]);
+        let (won, took) = s
+            .run_staged(
+                &["::1", "1.0.0.1"],
+                &[
+                    ("::1", Handshake::Done(500)),
+                    ("1.0.0.1", Handshake::Done(10)),
+                ],
+                cfg(Some(250)),
+            )
+            .await;
+        let won = won.ok().unwrap();
+        assert_eq!(won.addr, addr("1.0.0.1"));
+        assert_eq!(s.starts(), starts(&[("::1", 0), ("1.0.0.1", 255)]));
+        assert_eq!(took, 270);
+        assert_eq!(s.open(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn every_attempt_keeps_its_stage() {
+        let s = Scenario::new(&[
+            ("::1", Outcome::Fail(10)),
+            ("1.0.0.1", Outcome::Connect(10)),
+        ]);
+        let (lost, took) = s
+            .run_staged(
+                &["::1", "1.0.0.1"],
+                &[("1.0.0.1", Handshake::Fail(5))],
+                cfg(Some(250)),
+            )
+            .await;
+        let lost = lost.err().unwrap();
+        assert_eq!(
+            stages(&lost),
+            vec![
+                (addr("::1"), AttemptStage::Tcp),
+                (addr("1.0.0.1"), AttemptStage::Tls)
+            ]
+        );
+        assert_eq!(
+            timeline(&lost),
+            vec![
+                (addr("::1"), 0, 10, io::ErrorKind::ConnectionRefused),
+                (addr("1.0.0.1"), 10, 15, io::ErrorKind::InvalidData)
+            ]
+        );
+        assert_eq!(took, 25);
+        assert_eq!(s.open(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_deadline_reports_the_stage_each_attempt_was_in() {
+        let s = Scenario::new(&[("::1", Outcome::Connect(10)), ("1.0.0.1", Outcome::Hang)]);
+        let c = RaceConfig {
+            deadline: Some(Instant::now() + Duration::from_millis(1000)),
+            ..cfg(Some(250))
+        };
+        let (lost, took) = s
+            .run_staged(&["::1", "1.0.0.1"], &[("::1", Handshake::Hang)], c)
+            .await;
+        let lost = lost.err().unwrap();
+        assert!(lost.timed_out);
+        assert_eq!(took, 1000);
+        // ::1 connected at 10, so 1.0.0.1 started a delay later, at 260.
+        assert_eq!(s.starts(), starts(&[("::1", 0), ("1.0.0.1", 260)]));
+        assert_eq!(
+            stages(&lost),
+            vec![
+                (addr("::1"), AttemptStage::Tls),
+                (addr("1.0.0.1"), AttemptStage::Tcp)
+            ]
+        );
+        assert_eq!(s.open(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn single_reports_the_stage() {
+        let t0 = Instant::now();
+        let fut = single(addr("::1"), None, t0, async { Ok(()) }, |_, ()| async {
+            Err::<(), _>(io::Error::new(io::ErrorKind::InvalidData, "alert"))
+        });
+        let lost = fut.await.err().unwrap();
+        assert_eq!(stages(&lost), vec![(addr("::1"), AttemptStage::Tls)]);
     }
 }

@@ -9,10 +9,15 @@
 //! close_notify sits in the send buffer forever). Here both have a bound by
 //! default, as in asyncio: 60 s for the handshake, 30 s for the shutdown.
 //!
-//! The handshake runs on the connection the TCP race (RFC 8305) won; Happy
-//! Eyeballs races TCP only. Racing handshakes would cost every server a
-//! handshake per attempt and change nothing on a healthy path: the slow part
-//! a race guards against, a blackholed address, is the TCP part.
+//! The handshake runs inside the race (Happy Eyeballs v3,
+//! draft-ietf-happy-happyeyeballs-v3-04, §6.1): an attempt is a TCP connect
+//! *and* a TLS handshake, and wins only when its handshake completes. An
+//! address whose TCP handshake succeeds and whose TLS handshake fails (a
+//! TCP-terminating middlebox, an IPv6 path that resets, a wrong certificate
+//! on one server of a pool) is a failed attempt like a refused connect, and
+//! the next address starts at once. On a healthy path this costs nothing:
+//! the first attempt's handshake completes before a second attempt starts,
+//! so each server still sees one handshake.
 //!
 //! The shutdown deadline lives in [`TlsStream::poll_shutdown`]: the first
 //! call starts a timer, and when the timer fires before tokio-rustls has sent
@@ -41,7 +46,7 @@ use tokio_rustls::TlsConnector;
 use tracing::Instrument;
 
 use crate::connect::{ConnectionBuilder, Source};
-use crate::error::{ConnectError, ConnectErrorKind};
+use crate::error::{ConnectError, ConnectErrorKind, HandshakeTimedOut};
 
 /// The default [`tls_handshake_timeout`](ConnectionBuilder::tls_handshake_timeout):
 /// 60 s, as asyncio's `ssl_handshake_timeout`.
@@ -240,14 +245,17 @@ impl ConnectionBuilder {
         self
     }
 
-    /// Bounds the TLS handshake (asyncio's `ssl_handshake_timeout`). The
-    /// clock starts when the TCP connection is made; the time to make it is
-    /// bounded by [`connect_timeout`](Self::connect_timeout) and
-    /// [`attempt_timeout`](Self::attempt_timeout). When it passes, the
-    /// connection is closed and `connect_tls` fails with
-    /// [`ConnectErrorKind::TlsHandshakeTimeout`]. `None` means no bound (a
-    /// server that accepts TCP and never answers then hangs the call
-    /// forever); zero is refused.
+    /// Bounds each attempt's TLS handshake (asyncio's
+    /// `ssl_handshake_timeout`). The clock starts when the attempt's TCP
+    /// connection is made; the time to make it is bounded by
+    /// [`attempt_timeout`](Self::attempt_timeout), and the whole call by
+    /// [`connect_timeout`](Self::connect_timeout). When it passes, that
+    /// connection is closed and the attempt fails, so the next address is
+    /// tried at once; when every attempt timed out in its handshake,
+    /// `connect_tls` fails with [`ConnectErrorKind::TlsHandshakeTimeout`].
+    /// `None` means no bound (a server that accepts TCP and never answers
+    /// then holds its attempt until `connect_timeout`, or forever); zero is
+    /// refused.
     ///
     /// Default is 60 s ([`DEFAULT_TLS_HANDSHAKE_TIMEOUT`]), as asyncio.
     ///
@@ -290,15 +298,31 @@ impl ConnectionBuilder {
         self
     }
 
-    /// Connects as [`connect`](Self::connect) does, then runs the TLS
-    /// handshake on the winning connection (asyncio's `create_connection`
-    /// with `ssl=`). On an adopted stream ([`from_stream`](Self::from_stream))
-    /// the handshake runs on that stream.
+    /// Connects with TLS (asyncio's `create_connection` with `ssl=`),
+    /// racing addresses with Happy Eyeballs v3
+    /// (draft-ietf-happy-happyeyeballs-v3-04): each attempt is a TCP connect
+    /// followed by the TLS handshake on that connection, and the race is won
+    /// by the first attempt whose *handshake* completes; every other
+    /// attempt, one mid-handshake included, is closed then. On an adopted
+    /// stream ([`from_stream`](Self::from_stream)) the one handshake runs on
+    /// that stream.
     ///
-    /// Happy Eyeballs races TCP only (RFC 8305): the handshake runs once, on
-    /// the connection that won; a failed handshake does not fall back to
-    /// another address, and never to plaintext. The certificate is always
-    /// verified, for the [`server_name`](Self::server_name).
+    /// * A failed handshake (reset, alert, refused certificate, handshake
+    ///   timeout) fails that attempt only, and starts the next address at
+    ///   once, as a refused connect does. Never to plaintext: every attempt
+    ///   verifies the certificate for the [`server_name`](Self::server_name)
+    ///   as strictly as the first.
+    /// * While the attempt started last is in its TLS handshake, the next
+    ///   attempt starts one [`happy_eyeballs`](Self::happy_eyeballs) delay
+    ///   after that attempt's TCP handshake completed, not after it started:
+    ///   the draft's §6.1 asks to extend the Next Connection Attempt Timer
+    ///   when an attempt makes progress, to the time its full establishment
+    ///   may take. With the default 250 ms delay, a server that accepts TCP
+    ///   and never answers the ClientHello costs 250 ms plus one TCP round
+    ///   trip before the next address is tried.
+    /// * [`connect_timeout`](Self::connect_timeout) bounds the whole call,
+    ///   handshakes included; [`tls_handshake_timeout`](Self::tls_handshake_timeout)
+    ///   bounds each attempt's handshake.
     ///
     /// # Errors
     ///
@@ -308,12 +332,18 @@ impl ConnectionBuilder {
     ///   bad `server_name`, `alpn` or timeout, an adopted stream without a
     ///   `server_name`, or when the default configuration finds no trust
     ///   roots;
-    /// * [`ConnectErrorKind::Tls`] when the handshake fails: the error names
-    ///   the address ([`ConnectError::peer_addr`]) and the TLS reason
+    /// * [`ConnectErrorKind::Tls`] when every attempt failed in its
+    ///   handshake: the error names the first one's address
+    ///   ([`ConnectError::peer_addr`]) and TLS reason
     ///   ([`ConnectError::tls_error`]: unknown issuer, name mismatch,
     ///   expired, an alert from the server...);
-    /// * [`ConnectErrorKind::TlsHandshakeTimeout`] when the handshake runs
-    ///   past the [`tls_handshake_timeout`](Self::tls_handshake_timeout).
+    /// * [`ConnectErrorKind::TlsHandshakeTimeout`] when every attempt's
+    ///   handshake ran past the
+    ///   [`tls_handshake_timeout`](Self::tls_handshake_timeout);
+    /// * [`ConnectErrorKind::AllAttemptsFailed`] when attempts failed in
+    ///   different stages. Either way [`ConnectError::attempts`] keeps each
+    ///   attempt with its [`stage`](crate::Attempt::stage) (TCP or TLS) and
+    ///   its error (for TLS, the rustls error is the `io::Error`'s payload).
     ///
     /// # Cancel safety
     ///
@@ -347,10 +377,16 @@ impl ConnectionBuilder {
         async move {
             let options = std::mem::take(&mut self.tls);
             let handshake = Handshake::prepare(options, &self)?;
-            let name = self.describe();
-            let all_errors = self.all_errors;
-            let tcp = self.connect_inner().await?;
-            handshake.run(tcp, name, all_errors).await
+            if let Source::Stream(_) = &self.source {
+                let name = self.describe();
+                let all_errors = self.all_errors;
+                let tcp = self.connect_inner().await?;
+                return handshake.run(tcp, name, all_errors).await;
+            }
+            // Happy Eyeballs v3: the handshake runs inside the race.
+            let handshake = &handshake;
+            self.establish(|addr, tcp| handshake.attempt(addr, tcp))
+                .await
         }
         .instrument(span)
         .await
@@ -359,9 +395,12 @@ impl ConnectionBuilder {
 
 /// Everything a handshake needs, checked before anything is sent.
 struct Handshake {
-    config: Arc<ClientConfig>,
+    /// The configuration, with the ALPN list applied.
+    connector: TlsConnector,
     /// `None`: the address of the connection that won.
     server_name: Option<ServerName<'static>>,
+    /// The ALPN list the client asked for, if it set one.
+    #[allow(dead_code)]
     alpn: Option<Vec<Vec<u8>>>,
     handshake_timeout: Option<Duration>,
     shutdown_timeout: Option<Duration>,
@@ -403,13 +442,64 @@ impl Handshake {
             Some(config) => config,
             None => default_config().map_err(invalid)?,
         };
+        let config = match alpn.clone() {
+            Some(alpn) => {
+                let mut config = (*config).clone();
+                config.alpn_protocols = alpn;
+                Arc::new(config)
+            }
+            None => config,
+        };
+        let connector = TlsConnector::from(config);
         Ok(Handshake {
-            config,
+            connector,
             server_name,
             alpn,
             handshake_timeout,
             shutdown_timeout,
         })
+    }
+
+    /// The handshake of one attempt of the race, on the connection to
+    /// `addr`, bounded by the handshake timeout. A timeout fails with a
+    /// `TimedOut` error whose payload says so.
+    fn attempt(
+        &self,
+        addr: SocketAddr,
+        tcp: TcpStream,
+    ) -> impl Future<Output = io::Result<TlsStream>> {
+        let server_name = match &self.server_name {
+            Some(name) => name.clone(),
+            None => ServerName::IpAddress(addr.ip().into()),
+        };
+        let connecting = self.connector.connect(server_name, tcp);
+        let handshake_timeout = self.handshake_timeout;
+        let shutdown_timeout = self.shutdown_timeout;
+        async move {
+            let result = match handshake_timeout {
+                Some(timeout) => tokio::time::timeout(timeout, connecting)
+                    .await
+                    .map_err(|_| {
+                        tracing::debug!(%addr, ?timeout, "TLS handshake timed out");
+                        io::Error::new(io::ErrorKind::TimedOut, HandshakeTimedOut(timeout))
+                    })?,
+                None => connecting.await,
+            };
+            match result {
+                Ok(stream) => {
+                    tracing::debug!(%addr, "TLS handshake done");
+                    Ok(TlsStream {
+                        inner: stream,
+                        shutdown_timeout,
+                        shutdown: ShutdownState::Open,
+                    })
+                }
+                Err(e) => {
+                    tracing::debug!(%addr, error = %e, "TLS handshake failed");
+                    Err(e)
+                }
+            }
+        }
     }
 
     async fn run(
@@ -432,11 +522,7 @@ impl Handshake {
                     .with_message("failed: the connection has no peer address to verify"))
             }
         };
-        let connector = TlsConnector::from(self.config);
-        let connecting = match self.alpn {
-            Some(alpn) => connector.with_alpn(alpn).connect(server_name, tcp),
-            None => connector.connect(server_name, tcp),
-        };
+        let connecting = self.connector.connect(server_name, tcp);
         let result = match self.handshake_timeout {
             Some(timeout) => tokio::time::timeout(timeout, connecting).await,
             None => Ok(connecting.await),
