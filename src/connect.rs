@@ -15,6 +15,7 @@ use tracing::Instrument;
 
 use crate::error::{ConnectError, ConnectErrorKind};
 use crate::race::{race_staged, single, RaceConfig, RaceFailure};
+use crate::resolve::svcb::{Batch, Merger, ServiceOptions};
 use crate::resolve::{Resolve, Resolver};
 use crate::target::{Family, IntoTarget, Target, TargetError};
 use crate::SocketHook;
@@ -73,6 +74,8 @@ pub struct ConnectionBuilder {
     hook: Option<SocketHook>,
     pub(crate) all_errors: bool,
     resolver: Option<Resolver>,
+    /// Whether to ask for HTTPS records; `None`: for `connect_tls` only.
+    pub(crate) svcb: Option<bool>,
     /// Options given that only make sense when we connect ourselves.
     needs_connect: Vec<&'static str>,
     /// The TLS options, used by `connect_tls` (see `tls.rs`).
@@ -148,6 +151,7 @@ impl ConnectionBuilder {
             hook: None,
             all_errors: false,
             resolver: None,
+            svcb: None,
             needs_connect: Vec::new(),
             #[cfg(feature = "tls")]
             tls: crate::tls::TlsOptions::default(),
@@ -388,6 +392,35 @@ impl ConnectionBuilder {
         self.connecting("resolver")
     }
 
+    /// Whether to ask for the target host's HTTPS records (RFC 9460, type
+    /// 65) beside its AAAA and A records, and let them shape the race
+    /// (Happy Eyeballs v3): their address hints join the race before the
+    /// address answers come, their `port` is used for their addresses,
+    /// services whose ALPN protocols do not meet [`alpn`](Self::alpn) are
+    /// skipped. The query name is the host for port 443, `_PORT._https.HOST`
+    /// otherwise. A missing, failed or malformed answer only loses the
+    /// hints, and a slow one costs at most the resolver's resolution delay.
+    /// Only resolvers that know records use them (the hickory resolver,
+    /// [`Resolver::fixed_with_services`]); literal addresses never do.
+    ///
+    /// Default is `true` for [`connect_tls`](Self::connect_tls) (HTTPS
+    /// records describe TLS services) and `false` for
+    /// [`connect`](Self::connect).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tokio_endpoints::ConnectionBuilder;
+    ///
+    /// // A plain TCP connection to a port that an HTTPS record may move.
+    /// let b = ConnectionBuilder::new("example.com:443").svcb(true);
+    /// # drop(b);
+    /// ```
+    pub fn svcb(mut self, on: bool) -> Self {
+        self.svcb = Some(on);
+        self.connecting("svcb")
+    }
+
     /// Connects: resolves the target, races its addresses, and returns the
     /// winner with every loser closed.
     ///
@@ -442,13 +475,21 @@ impl ConnectionBuilder {
         if let Source::Stream(_) = &self.source {
             return self.adopt();
         }
-        self.establish(|_, tcp| std::future::ready(Ok(tcp))).await
+        let services = self.svcb.unwrap_or(false).then(ServiceOptions::default);
+        self.establish(services, |_, tcp| std::future::ready(Ok(tcp)))
+            .await
     }
 
     /// Resolves the target and races its addresses; each attempt is a TCP
     /// connect and then `finish` on the connection (the TLS handshake of
     /// `connect_tls`, Happy Eyeballs v3), and wins when `finish` does.
-    pub(crate) async fn establish<T, H, G>(&self, finish: H) -> Result<T, ConnectError>
+    ///
+    /// With `services`, the resolver is asked for HTTPS records too.
+    pub(crate) async fn establish<T, H, G>(
+        &self,
+        services: Option<ServiceOptions>,
+        finish: H,
+    ) -> Result<T, ConnectError>
     where
         H: FnMut(SocketAddr, TcpStream) -> G,
         G: std::future::Future<Output = io::Result<T>>,
@@ -512,23 +553,43 @@ impl ConnectionBuilder {
                             single(addr, self.attempt_timeout, start, attempt(addr), finish).await;
                         return result.map_err(|failure| self.failed(failure, target, &seen));
                     }
-                    _ => stream::iter([Ok(addrs)]).left_stream(),
+                    _ => stream::iter([Ok(Batch::from(addrs))]).left_stream(),
                 }
             }
             Some(host) => {
                 let resolver = self.resolver.clone().unwrap_or_default();
-                resolver
-                    .resolve(host, family)
-                    .map(|batch| {
-                        batch.map(|ips| {
-                            seen.fetch_add(ips.len(), Ordering::Relaxed);
-                            ips.into_iter()
-                                .filter(|ip| usable(ip))
-                                .map(|ip| SocketAddr::new(ip, port))
-                                .collect()
+                match services {
+                    None => resolver
+                        .resolve(host, family)
+                        .map(|batch| {
+                            batch.map(|ips| {
+                                seen.fetch_add(ips.len(), Ordering::Relaxed);
+                                Batch::from(
+                                    ips.into_iter()
+                                        .filter(|ip| usable(ip))
+                                        .map(|ip| SocketAddr::new(ip, port))
+                                        .collect::<Vec<_>>(),
+                                )
+                            })
                         })
-                    })
-                    .right_stream()
+                        .left_stream(),
+                    Some(services) => {
+                        let mut merger = Merger::new(port, &services);
+                        let seen = &seen;
+                        resolver
+                            .resolve_service(host, port, family)
+                            .map(move |item| {
+                                item.map(|item| {
+                                    let mut batch = merger.take(item);
+                                    seen.fetch_add(batch.add.len(), Ordering::Relaxed);
+                                    batch.add.retain(|a| usable(&a.ip()));
+                                    batch
+                                })
+                            })
+                            .right_stream()
+                    }
+                }
+                .right_stream()
             }
         };
         let config = RaceConfig {
@@ -647,6 +708,7 @@ impl fmt::Debug for ConnectionBuilder {
             .field("socket_hook", &self.hook.is_some())
             .field("all_errors", &self.all_errors)
             .field("resolver", &self.resolver)
+            .field("svcb", &self.svcb)
             .finish()
     }
 }

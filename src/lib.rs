@@ -162,7 +162,10 @@ pub use connect::{ConnectionBuilder, IntoLocalAddrs, DEFAULT_HAPPY_EYEBALLS_DELA
 pub use datagram::UnixDatagramBuilder;
 pub use datagram::{BindAttempt, DatagramBuilder, DatagramError, DatagramErrorKind};
 pub use error::{Attempt, AttemptStage, ConnectError, ConnectErrorKind};
-pub use resolve::{Addrs, Resolve, ResolveError, ResolveErrorKind, Resolver, SystemResolver};
+pub use resolve::{
+    Addrs, Resolution, Resolve, ResolveError, ResolveErrorKind, Resolved, Resolver, ServiceRecord,
+    SystemResolver, MAX_ALIAS_DEPTH,
+};
 #[cfg(feature = "hickory")]
 #[cfg_attr(docsrs, doc(cfg(feature = "hickory")))]
 pub use resolve::{HickoryResolver, DEFAULT_RESOLUTION_DELAY};

@@ -59,6 +59,15 @@ impl Queue {
         }
     }
 
+    /// Takes addresses out that are no longer to be tried (HTTPS hints an
+    /// A or AAAA answer replaced).
+    pub(crate) fn withdraw(&mut self, addrs: &[SocketAddr]) {
+        if !addrs.is_empty() {
+            self.first.retain(|a| !addrs.contains(a));
+            self.other.retain(|a| !addrs.contains(a));
+        }
+    }
+
     pub(crate) fn is_empty(&self) -> bool {
         self.first.is_empty() && self.other.is_empty()
     }

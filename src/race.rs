@@ -72,6 +72,7 @@ use crate::timer::Stagger;
 
 use crate::error::{Attempt, AttemptStage};
 use crate::order::Queue;
+use crate::resolve::svcb::Batch;
 use crate::resolve::ResolveError;
 
 /// How the race is run.
@@ -129,7 +130,7 @@ where
 /// to one delay after that moment (the draft's "Next Connection Attempt
 /// Timer ... SHOULD be extended", §6.1): the handshake gets the time a
 /// fresh attempt would.
-pub(crate) async fn race_staged<T, C, S, A, F, H, G>(
+pub(crate) async fn race_staged<T, C, B, S, A, F, H, G>(
     addrs: S,
     config: RaceConfig,
     start: Instant,
@@ -137,7 +138,8 @@ pub(crate) async fn race_staged<T, C, S, A, F, H, G>(
     mut finish: H,
 ) -> Result<T, RaceFailure>
 where
-    S: Stream<Item = Result<Vec<SocketAddr>, ResolveError>>,
+    S: Stream<Item = Result<B, ResolveError>>,
+    B: Into<Batch>,
     A: FnMut(SocketAddr) -> F,
     F: Future<Output = io::Result<C>>,
     H: FnMut(SocketAddr, C) -> G,
@@ -238,7 +240,11 @@ where
                 }
             }
             batch = addrs.next(), if resolving => match batch {
-                Some(Ok(batch)) => queue.extend(batch),
+                Some(Ok(batch)) => {
+                    let batch: Batch = batch.into();
+                    queue.withdraw(&batch.withdraw);
+                    queue.extend(batch.add);
+                }
                 Some(Err(e)) => {
                     tracing::debug!(error = %e, "resolution failed");
                     resolve_errors.push(e);

@@ -47,6 +47,7 @@ use tracing::Instrument;
 
 use crate::connect::{ConnectionBuilder, Source};
 use crate::error::{ConnectError, ConnectErrorKind, HandshakeTimedOut};
+use crate::resolve::svcb::{EchMap, ServiceOptions};
 
 /// The default [`tls_handshake_timeout`](ConnectionBuilder::tls_handshake_timeout):
 /// 60 s, as asyncio's `ssl_handshake_timeout`.
@@ -383,10 +384,19 @@ impl ConnectionBuilder {
                 let tcp = self.connect_inner().await?;
                 return handshake.run(tcp, name, all_errors).await;
             }
-            // Happy Eyeballs v3: the handshake runs inside the race.
+            // Happy Eyeballs v3: the handshake runs inside the race, and
+            // HTTPS records are asked for unless turned off.
+            let ech = EchMap::default();
+            let services = self.svcb.unwrap_or(true).then(|| ServiceOptions {
+                alpn: handshake.alpn.clone(),
+                ech: ech.clone(),
+            });
             let handshake = &handshake;
-            self.establish(|addr, tcp| handshake.attempt(addr, tcp))
-                .await
+            let ech = &ech;
+            self.establish(services, |addr, tcp| {
+                handshake.attempt(addr, tcp, ech.get(addr))
+            })
+            .await
         }
         .instrument(span)
         .await
@@ -400,7 +410,6 @@ struct Handshake {
     /// `None`: the address of the connection that won.
     server_name: Option<ServerName<'static>>,
     /// The ALPN list the client asked for, if it set one.
-    #[allow(dead_code)]
     alpn: Option<Vec<Vec<u8>>>,
     handshake_timeout: Option<Duration>,
     shutdown_timeout: Option<Duration>,
@@ -467,6 +476,7 @@ impl Handshake {
         &self,
         addr: SocketAddr,
         tcp: TcpStream,
+        ech_config_list: Option<Arc<[u8]>>,
     ) -> impl Future<Output = io::Result<TlsStream>> {
         let server_name = match &self.server_name {
             Some(name) => name.clone(),
@@ -492,6 +502,7 @@ impl Handshake {
                         inner: stream,
                         shutdown_timeout,
                         shutdown: ShutdownState::Open,
+                        ech_config_list,
                     })
                 }
                 Err(e) => {
@@ -534,6 +545,7 @@ impl Handshake {
                     inner: stream,
                     shutdown_timeout: self.shutdown_timeout,
                     shutdown: ShutdownState::Open,
+                    ech_config_list: None,
                 })
             }
             Ok(Err(e)) => {
@@ -657,6 +669,8 @@ pub struct TlsStream {
     inner: tokio_rustls::client::TlsStream<TcpStream>,
     shutdown_timeout: Option<Duration>,
     shutdown: ShutdownState,
+    /// The `ech` of the HTTPS record of the address that won.
+    ech_config_list: Option<Arc<[u8]>>,
 }
 
 enum ShutdownState {
@@ -807,6 +821,28 @@ impl TlsStream {
     /// ```
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.inner.get_ref().0.local_addr()
+    }
+
+    /// The ECHConfigList (draft-ietf-tls-svcb-ech) that the HTTPS record
+    /// of this connection's service offered, as its wire bytes; `None`
+    /// when the record had none, or no record was used. What was offered,
+    /// not what was used: the handshake does not use Encrypted Client
+    /// Hello.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use tokio_endpoints::ConnectionBuilder;
+    ///
+    /// # #[tokio::main] async fn main() -> std::io::Result<()> {
+    /// let stream = ConnectionBuilder::new("example.com:443").connect_tls().await?;
+    /// if let Some(list) = stream.ech_config_list() {
+    ///     println!("the service offers ECH ({} bytes of configs)", list.len());
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn ech_config_list(&self) -> Option<&[u8]> {
+        self.ech_config_list.as_deref()
     }
 
     /// The bound on shutdown (see the type's docs); `None` for no bound.

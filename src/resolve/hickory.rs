@@ -59,7 +59,7 @@ use hickory_resolver::proto::rr::RData;
 use hickory_resolver::{Hosts, TokioResolver};
 use tokio::time::{sleep_until, Instant};
 
-use super::{Addrs, Resolve, ResolveError, ResolveErrorKind, Resolver};
+use super::{svcb, Addrs, Resolution, Resolve, ResolveError, ResolveErrorKind, Resolver};
 use crate::order::{precedence, sort_destinations};
 use crate::Family;
 
@@ -361,23 +361,40 @@ impl Resolve for HickoryResolver {
                 return stream::iter([Err(e)]).boxed();
             }
         };
-        let query = |v6: bool| -> BoxFuture<'static, Answer> {
-            let resolver = resolver.clone();
-            let host = host.to_owned();
-            async move {
-                let lookup = if v6 {
-                    resolver.ipv6_lookup(host.as_str()).await
-                } else {
-                    resolver.ipv4_lookup(host.as_str()).await
-                };
-                answer(&host, lookup)
-            }
-            .boxed()
-        };
-        let v6 = (family != Family::V4).then(|| query(true));
-        let v4 = (family != Family::V6).then(|| query(false));
+        let v6 = (family != Family::V4).then(|| query(&resolver, host, true));
+        let v4 = (family != Family::V6).then(|| query(&resolver, host, false));
         streamed(v6, v4, self.resolution_delay, has_route)
     }
+
+    /// HTTPS, AAAA and A asked at once (Happy Eyeballs v3); see `svcb.rs`.
+    fn resolve_service(&self, host: &str, port: u16, family: Family) -> Resolution {
+        let resolver = match self.resolver() {
+            Ok(resolver) => resolver.clone(),
+            Err(e) => {
+                let e = ResolveError::new(host, ResolveErrorKind::Other).with_source(e);
+                return stream::iter([Err(e)]).boxed();
+            }
+        };
+        let https = svcb::https_lookups(resolver.clone(), host, port, family);
+        let v6 = (family != Family::V4).then(|| query(&resolver, host, true));
+        let v4 = (family != Family::V6).then(|| query(&resolver, host, false));
+        svcb::streamed(Some(https), v6, v4, self.resolution_delay, has_route)
+    }
+}
+
+/// One family's lookup of `host`.
+fn query(resolver: &TokioResolver, host: &str, v6: bool) -> BoxFuture<'static, Answer> {
+    let resolver = resolver.clone();
+    let host = host.to_owned();
+    async move {
+        let lookup = if v6 {
+            resolver.ipv6_lookup(host.as_str()).await
+        } else {
+            resolver.ipv4_lookup(host.as_str()).await
+        };
+        answer(&host, lookup)
+    }
+    .boxed()
 }
 
 type Answer = Result<Vec<IpAddr>, ResolveError>;

@@ -20,10 +20,12 @@ use crate::Family;
 
 #[cfg(feature = "hickory")]
 mod hickory;
+pub(crate) mod svcb;
 mod system;
 
 #[cfg(feature = "hickory")]
 pub use hickory::{HickoryResolver, DEFAULT_RESOLUTION_DELAY};
+pub use svcb::{Resolution, Resolved, ServiceRecord, MAX_ALIAS_DEPTH};
 pub use system::SystemResolver;
 
 /// The stream a [`Resolve`] implementation returns: batches of addresses as
@@ -62,6 +64,50 @@ pub type Addrs = BoxStream<'static, Result<Vec<IpAddr>, ResolveError>>;
 pub trait Resolve: fmt::Debug + Send + Sync + 'static {
     /// Starts resolving `host`. Dropping the stream cancels the resolution.
     fn resolve(&self, host: &str, family: Family) -> Addrs;
+
+    /// Starts resolving `host` for a connection to `port`, with its HTTPS
+    /// service records (RFC 9460): the stream yields the host's address
+    /// answers ([`Resolved::Addrs`]), its service records
+    /// ([`Resolved::Services`], AliasMode followed), and the addresses of
+    /// their other target names ([`Resolved::TargetAddrs`]), each as it
+    /// arrives. [`connect_tls`](crate::ConnectionBuilder::connect_tls) calls
+    /// this (and [`connect`](crate::ConnectionBuilder::connect) with
+    /// [`svcb(true)`](crate::ConnectionBuilder::svcb)).
+    ///
+    /// The default knows no records: it yields [`resolve`](Self::resolve)'s
+    /// batches as [`Resolved::Addrs`], so a resolver that knows only
+    /// addresses keeps working.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::net::{IpAddr, Ipv4Addr};
+    /// use futures_util::stream::{self, StreamExt};
+    /// use tokio_endpoints::{Addrs, Family, Resolution, Resolve, Resolved, ServiceRecord};
+    ///
+    /// #[derive(Debug)]
+    /// struct Registry;
+    ///
+    /// impl Resolve for Registry {
+    ///     fn resolve(&self, _host: &str, _family: Family) -> Addrs {
+    ///         stream::iter([Ok(vec![IpAddr::V4(Ipv4Addr::LOCALHOST)])]).boxed()
+    ///     }
+    ///
+    ///     fn resolve_service(&self, host: &str, _port: u16, family: Family) -> Resolution {
+    ///         let service = ServiceRecord::new(1, ".").with_port(8443).with_alpn(["h2"]);
+    ///         stream::iter([Ok(Resolved::Services(vec![service]))])
+    ///             .chain(self.resolve(host, family).map(|b| b.map(Resolved::Addrs)))
+    ///             .boxed()
+    ///     }
+    /// }
+    /// # drop(Registry);
+    /// ```
+    fn resolve_service(&self, host: &str, port: u16, family: Family) -> Resolution {
+        let _ = port;
+        self.resolve(host, family)
+            .map(|batch| batch.map(Resolved::Addrs))
+            .boxed()
+    }
 }
 
 /// A cloneable handle to a resolver; clones share it (and its cache, where
@@ -131,7 +177,54 @@ impl Resolver {
             .into_iter()
             .map(|(name, addrs)| (normalize(name.as_ref()), addrs.into_iter().collect()))
             .collect();
-        Resolver::new(FixedResolver { table })
+        Resolver::new(FixedResolver {
+            table,
+            services: HashMap::new(),
+        })
+    }
+
+    /// [`Resolver::fixed`] with HTTPS service records too: for each name,
+    /// its ServiceMode records, handed over before its addresses by
+    /// [`Resolve::resolve_service`]. A record whose target is another name
+    /// gets that name's addresses from the table as
+    /// [`Resolved::TargetAddrs`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::net::{IpAddr, Ipv4Addr};
+    /// use tokio_endpoints::{ConnectionBuilder, Resolver, ServiceRecord};
+    ///
+    /// let v4: IpAddr = "192.0.2.1".parse().unwrap();
+    /// let service = ServiceRecord::new(1, ".")
+    ///     .with_port(8443)
+    ///     .with_ipv4_hints([Ipv4Addr::new(192, 0, 2, 1)]);
+    /// let resolver = Resolver::fixed_with_services(
+    ///     [("api.internal", vec![v4])],
+    ///     [("api.internal", vec![service])],
+    /// );
+    /// let builder = ConnectionBuilder::new("api.internal:443").resolver(resolver);
+    /// # drop(builder);
+    /// ```
+    pub fn fixed_with_services<N, A, M, R>(
+        entries: impl IntoIterator<Item = (N, A)>,
+        services: impl IntoIterator<Item = (M, R)>,
+    ) -> Resolver
+    where
+        N: AsRef<str>,
+        A: IntoIterator<Item = IpAddr>,
+        M: AsRef<str>,
+        R: IntoIterator<Item = ServiceRecord>,
+    {
+        let table = entries
+            .into_iter()
+            .map(|(name, addrs)| (normalize(name.as_ref()), addrs.into_iter().collect()))
+            .collect();
+        let services = services
+            .into_iter()
+            .map(|(name, records)| (normalize(name.as_ref()), records.into_iter().collect()))
+            .collect();
+        Resolver::new(FixedResolver { table, services })
     }
 }
 
@@ -160,6 +253,10 @@ impl Resolve for Resolver {
     fn resolve(&self, host: &str, family: Family) -> Addrs {
         self.inner.resolve(host, family)
     }
+
+    fn resolve_service(&self, host: &str, port: u16, family: Family) -> Resolution {
+        self.inner.resolve_service(host, port, family)
+    }
 }
 
 fn normalize(name: &str) -> String {
@@ -169,18 +266,52 @@ fn normalize(name: &str) -> String {
 #[derive(Debug)]
 struct FixedResolver {
     table: HashMap<String, Vec<IpAddr>>,
+    services: HashMap<String, Vec<ServiceRecord>>,
 }
 
 impl Resolve for FixedResolver {
+    fn resolve_service(&self, host: &str, port: u16, family: Family) -> Resolution {
+        let Some(records) = self.services.get(&normalize(host)) else {
+            return self
+                .resolve(host, family)
+                .map(|batch| batch.map(Resolved::Addrs))
+                .boxed();
+        };
+        let _ = port;
+        let mut items = vec![Ok(Resolved::Services(records.clone()))];
+        let mut targets: Vec<&str> = Vec::new();
+        for r in records {
+            if !r.is_for_owner() && !targets.contains(&r.target()) {
+                targets.push(r.target());
+            }
+        }
+        for target in targets {
+            if let Some(addrs) = self.table.get(target) {
+                items.push(Ok(Resolved::TargetAddrs {
+                    target: target.to_string(),
+                    addrs: addrs.clone(),
+                }));
+            }
+        }
+        let _ = family;
+        items.push(self.answer(host).map(Resolved::Addrs));
+        stream::iter(items).boxed()
+    }
+
     fn resolve(&self, host: &str, _family: Family) -> Addrs {
-        let answer = match self.table.get(&normalize(host)) {
+        stream::iter([self.answer(host)]).boxed()
+    }
+}
+
+impl FixedResolver {
+    fn answer(&self, host: &str) -> Result<Vec<IpAddr>, ResolveError> {
+        match self.table.get(&normalize(host)) {
             Some(addrs) if addrs.is_empty() => {
                 Err(ResolveError::new(host, ResolveErrorKind::NoRecords))
             }
             Some(addrs) => Ok(addrs.clone()),
             None => Err(ResolveError::new(host, ResolveErrorKind::NoSuchName)),
-        };
-        stream::iter([answer]).boxed()
+        }
     }
 }
 
