@@ -386,15 +386,17 @@ impl ConnectionBuilder {
             }
             // Happy Eyeballs v3: the handshake runs inside the race, and
             // HTTPS records are asked for unless turned off.
-            let ech = EchMap::default();
-            let services = self.svcb.unwrap_or(true).then(|| ServiceOptions {
+            // (Literal addresses have no records: nothing to set up.)
+            let named = matches!(&self.source, Source::Target(Ok(t)) if t.host().is_some());
+            let ech = (named && self.svcb.unwrap_or(true)).then(EchMap::default);
+            let services = ech.as_ref().map(|ech| ServiceOptions {
                 alpn: handshake.alpn.clone(),
                 ech: ech.clone(),
             });
             let handshake = &handshake;
-            let ech = &ech;
+            let ech = ech.as_ref();
             self.establish(services, |addr, tcp| {
-                handshake.attempt(addr, tcp, ech.get(addr))
+                handshake.attempt(addr, tcp, ech.and_then(|e| e.get(addr)))
             })
             .await
         }
