@@ -316,7 +316,8 @@ impl ConnectError {
     }
 
     /// The rustls error that failed the TLS handshake, for a
-    /// [`ConnectErrorKind::Tls`] failure: for instance
+    /// [`ConnectErrorKind::Tls`] failure (and, when attempts failed in
+    /// different stages, the first TLS attempt's): for instance
     /// `rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer)`.
     /// `None` when the handshake failed for an I/O reason (the peer closed
     /// or reset the connection), which [`source`](StdError::source) gives.

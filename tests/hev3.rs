@@ -44,3 +44,72 @@ async fn all_handshakes_failing_reads_as_a_tls_error() {
 async fn connect_timeout_covers_the_handshake() {
     hev3_support::connect_timeout_covers_the_handshake(&Ca::new("test CA")).await;
 }
+
+mod records {
+    //! HTTPS records from `Resolver::fixed_with_services`, and a resolver
+    //! that knows only addresses.
+
+    use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+    use futures::stream::{self, StreamExt};
+    use tokio_endpoints::{Addrs, ConnectionBuilder, Family, Resolve, Resolver, ServiceRecord};
+
+    use crate::support::{echo_server, Ca};
+
+    fn closed_port() -> u16 {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    }
+
+    #[tokio::test]
+    async fn fixed_records_move_the_port_and_carry_ech() {
+        let ca = Ca::new("test CA");
+        let leaf = ca.leaf(&["svc.test"]);
+        let (addr, server) = echo_server("127.0.0.1:0", leaf.server_config(&[])).await;
+        let closed = closed_port();
+        let service = ServiceRecord::new(1, ".")
+            .with_port(addr.port())
+            .with_ech(vec![9, 9])
+            .with_ipv4_hints([Ipv4Addr::LOCALHOST]);
+        let resolver = Resolver::fixed_with_services(
+            [("svc.test", vec![IpAddr::from(Ipv4Addr::LOCALHOST)])],
+            [("svc.test", vec![service])],
+        );
+        let stream = ConnectionBuilder::new(("svc.test", closed))
+            .resolver(resolver)
+            .tls_config(ca.client_config())
+            .connect_tls()
+            .await
+            .unwrap();
+        assert_eq!(stream.peer_addr().unwrap(), addr);
+        assert_eq!(stream.ech_config_list(), Some(&[9, 9][..]));
+        drop(stream);
+        assert!(server.await.unwrap().handshake_ok);
+    }
+
+    #[derive(Debug)]
+    struct AddressesOnly(SocketAddr);
+
+    impl Resolve for AddressesOnly {
+        fn resolve(&self, _host: &str, _family: Family) -> Addrs {
+            stream::iter([Ok(vec![self.0.ip()])]).boxed()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_resolver_that_knows_only_addresses_still_works() {
+        let ca = Ca::new("test CA");
+        let leaf = ca.leaf(&["svc.test"]);
+        let (addr, server) = echo_server("127.0.0.1:0", leaf.server_config(&[])).await;
+        let stream = ConnectionBuilder::new(("svc.test", addr.port()))
+            .resolver(AddressesOnly(addr))
+            .tls_config(ca.client_config())
+            .connect_tls()
+            .await
+            .unwrap();
+        assert_eq!(stream.peer_addr().unwrap(), addr);
+        assert_eq!(stream.ech_config_list(), None);
+        drop(stream);
+        assert!(server.await.unwrap().handshake_ok);
+    }
+}
