@@ -53,8 +53,10 @@
 //! ## TLS
 //!
 //! With the `tls` feature (on by default),
-//! [`connect_tls`](ConnectionBuilder::connect_tls) runs a rustls handshake
-//! on the connection the race won and returns a [`TlsStream`]. Certificates
+//! [`connect_tls`](ConnectionBuilder::connect_tls) races TCP connects and
+//! rustls handshakes together (Happy Eyeballs v3: an address whose handshake
+//! fails falls back to the next one, and the host's HTTPS records shape the
+//! race) and returns a [`TlsStream`]. Certificates
 //! and names are always verified (the platform's trust roots by default,
 //! through rustls-native-certs; Mozilla's with the `webpki-roots` feature);
 //! the handshake and the shutdown have timeouts, so neither a server that
