@@ -20,7 +20,8 @@
 //!   A and AAAA are used, as RFC 9460 §3 asks of SVCB-optional clients).
 //! * The answers are held, as RFC 8305 §3 holds an A answer for AAAA, until
 //!   some address is known (an answer or a hint), the AAAA answer is in (or
-//!   ranks below IPv4, RFC 6724), and the HTTPS answer is in; or until the
+//!   an IPv6 hint stands for it; an answer ranking below IPv4, RFC 6724,
+//!   waits for A), and the HTTPS answer is in; or until the
 //!   resolution delay has passed since the first address was known. A
 //!   silent HTTPS query so costs at most the resolution delay, and a failed
 //!   or malformed HTTPS answer only loses the hints (draft §4.2). Once the
@@ -573,6 +574,7 @@ where
         v6_done: v6.is_none(),
         v4_done: v4.is_none(),
         v6_leads: true,
+        v6_hinted: false,
         https,
         v6,
         v4,
@@ -599,6 +601,9 @@ struct Triple<U> {
     v4_done: bool,
     /// Whether the AAAA answer ranks above IPv4 (RFC 6724 rules 1 and 6).
     v6_leads: bool,
+    /// Whether a service record gave IPv6 hints, which count as an AAAA
+    /// answer until it comes (draft §4.2.1).
+    v6_hinted: bool,
     /// Answers waiting, with their place in the release order.
     held: Vec<(u8, Resolved)>,
     ready: VecDeque<Result<Resolved, ResolveError>>,
@@ -682,7 +687,7 @@ impl<U: Fn(&IpAddr) -> bool> Triple<U> {
     /// preferred family (IPv6, unless its answer ranks below IPv4) has
     /// answered, and the HTTPS answer is in.
     fn may_start(&self) -> bool {
-        let preferred = self.v6_done && (self.v6_leads || self.v4_done);
+        let preferred = (self.v6_done && (self.v6_leads || self.v4_done)) || self.v6_hinted;
         self.known_at.is_some() && preferred && self.https_done
     }
 
@@ -716,6 +721,9 @@ impl<U: Fn(&IpAddr) -> bool> Triple<U> {
                 .iter()
                 .any(|r| !r.ipv4_hints.is_empty() || !r.ipv6_hints.is_empty()),
         };
+        if let Resolved::Services(records) = &item {
+            self.v6_hinted |= records.iter().any(|r| !r.ipv6_hints.is_empty());
+        }
         if has_address && self.known_at.is_none() {
             self.known_at = Some(Instant::now());
         }
@@ -1163,6 +1171,20 @@ mod tests {
             got[1..].iter().map(|i| i.0).collect::<Vec<_>>(),
             vec![300, 300]
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn ipv6_hints_count_as_the_aaaa_answer() {
+        // An IPv6 hint stands for the preferred family's answer: the race
+        // starts when the record comes.
+        let record = ServiceRecord::new(1, ".").with_ipv6_hints(["::1".parse().unwrap()]);
+        let got = run(
+            https(Some(5), Ok(vec![record.clone()])),
+            after(300, Ok(ips("::1"))),
+            after(300, Ok(ips("127.0.0.1"))),
+        )
+        .await;
+        assert_eq!(got[0], (5, Ok(Resolved::Services(vec![record]))));
     }
 
     #[tokio::test(start_paused = true)]
