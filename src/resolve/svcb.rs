@@ -435,6 +435,8 @@ impl Merger {
             Resolved::Services(records) => {
                 let mut records: Vec<_> = records
                     .into_iter()
+                    // Priority 0 is AliasMode, for resolvers to follow.
+                    .filter(|r| r.priority != 0)
                     .filter(|r| {
                         let suits = r.suits(self.alpn.as_deref());
                         if !suits {
@@ -1047,6 +1049,18 @@ mod tests {
         assert_eq!(
             m.take(Resolved::Addrs(ips("192.0.2.5"))),
             batch("192.0.2.5:443", "")
+        );
+    }
+
+    #[test]
+    fn alias_mode_records_are_never_used_as_services() {
+        let mut m = merger(None);
+        let alias =
+            ServiceRecord::new(0, "other.example").with_ipv4_hints(["192.0.2.1".parse().unwrap()]);
+        assert_eq!(m.take(Resolved::Services(vec![alias])), batch("", ""));
+        assert_eq!(
+            m.take(Resolved::Addrs(ips("192.0.2.7"))),
+            batch("192.0.2.7:443", "")
         );
     }
 
