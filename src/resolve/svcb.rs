@@ -29,7 +29,7 @@
 //!   missing is abandoned, so that it never holds a failing call either.
 //! * Hints count as addresses while the A or AAAA answer of their family is
 //!   not in; when it comes, it replaces them: hints not yet tried leave the
-//!   race and the answer's addresses join it (draft §4.2.1).
+//!   race and the answer's addresses join it (draft §4.2.1 and §7).
 //! * A service whose ALPN set (RFC 9460 §7.1.2: its `alpn` list, plus
 //!   `http/1.1` unless `no-default-alpn`) has none of the client's
 //!   [`alpn`](crate::ConnectionBuilder::alpn) protocols is skipped (draft
