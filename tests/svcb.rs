@@ -461,5 +461,48 @@ async fn plain_connect_asks_for_https_records_only_when_told() {
         .await
         .unwrap_err();
     assert_eq!(err.attempts()[0].addr().port(), closed);
-    let _ = Ipv6Addr::LOCALHOST;
+}
+
+#[tokio::test]
+async fn an_ipv6_hint_starts_the_race_when_the_record_comes() {
+    use tokio_endpoints::hickory_resolver::proto::rr::rdata::AAAA;
+    let ca = Ca::new("test CA");
+    let leaf = ca.leaf(&["svc.test"]);
+    let (addr, server) = support::echo_server("[::1]:0", leaf.server_config(&[])).await;
+    let p = addr.port();
+    let qname = format!("_{p}._https.svc.test");
+    let dns = DnsServer::start(move |name, t| match t {
+        RecordType::HTTPS if name == qname => (
+            0,
+            Reply::Records(vec![https(
+                1,
+                ".",
+                vec![(
+                    SvcParamKey::Ipv6Hint,
+                    SvcParamValue::Ipv6Hint(IpHint(vec![AAAA(Ipv6Addr::LOCALHOST)])),
+                )],
+            )]),
+        ),
+        RecordType::AAAA => (
+            300,
+            Reply::Records(vec![RData::AAAA(AAAA(Ipv6Addr::LOCALHOST))]),
+        ),
+        RecordType::A => (300, localhost_v4()),
+        _ => no_records(),
+    })
+    .await;
+    let t0 = Instant::now();
+    let stream = ConnectionBuilder::new(format!("svc.test:{p}"))
+        .resolver(dns.resolver().resolution_delay(Duration::from_millis(250)))
+        .tls_config(ca.client_config())
+        .connect_tls()
+        .await
+        .unwrap();
+    let took = t0.elapsed();
+    assert_eq!(stream.peer_addr().unwrap(), addr);
+    // Not the 250 ms resolution delay, nor the 300 ms of the address
+    // answers: the IPv6 hint stands for the AAAA answer.
+    assert!(took < Duration::from_millis(200), "{took:?}");
+    drop(stream);
+    assert!(server.await.unwrap().handshake_ok);
 }
