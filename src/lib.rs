@@ -147,7 +147,11 @@ mod error;
 mod order;
 mod race;
 mod resolve;
+mod server;
+#[cfg(feature = "tls")]
+mod shutdown;
 mod stream;
+mod sys;
 mod target;
 mod timer;
 #[cfg(feature = "tls")]
@@ -166,6 +170,16 @@ pub use resolve::{Addrs, Resolve, ResolveError, ResolveErrorKind, Resolver, Syst
 #[cfg(feature = "hickory")]
 #[cfg_attr(docsrs, doc(cfg(feature = "hickory")))]
 pub use resolve::{HickoryResolver, DEFAULT_RESOLUTION_DELAY};
+#[cfg(unix)]
+#[cfg_attr(docsrs, doc(cfg(unix)))]
+pub use server::UnixServerBuilder;
+pub use server::{
+    ListenAttempt, Listener, Server, ServerBuilder, ServerError, ServerErrorKind, DEFAULT_BACKLOG,
+    PORT_RETRIES,
+};
+#[cfg(feature = "tls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+pub use server::{ServerTlsStream, TlsListener, DEFAULT_MAX_TLS_HANDSHAKES};
 pub use stream::{StreamReader, StreamWriter};
 pub use target::{Family, IntoTarget, Target, TargetError};
 

@@ -379,6 +379,12 @@ fn no_addr(which: &str) -> io::Error {
     )
 }
 
+/// A plain TCP connection as a reader and a writer half (the server's
+/// `serve_streams`).
+pub(crate) fn tcp_halves(stream: TcpStream) -> (StreamReader, StreamWriter) {
+    halves(Conn::Tcp(stream))
+}
+
 fn halves(conn: Conn) -> (StreamReader, StreamWriter) {
     let (tcp, tls) = match &conn {
         Conn::Tcp(s) => (s, false),

@@ -21,7 +21,6 @@
 //! `TimedOut`.
 
 use std::fmt;
-use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -33,15 +32,14 @@ use rustls::client::ClientConnection;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{ClientConfig, ProtocolVersion, RootCertStore};
-use socket2::SockRef;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
-use tokio::time::Sleep;
 use tokio_rustls::TlsConnector;
 use tracing::Instrument;
 
 use crate::connect::{ConnectionBuilder, Source};
 use crate::error::{ConnectError, ConnectErrorKind};
+use crate::shutdown::ShutdownState;
 
 /// The default [`tls_handshake_timeout`](ConnectionBuilder::tls_handshake_timeout):
 /// 60 s, as asyncio's `ssl_handshake_timeout`.
@@ -573,14 +571,6 @@ pub struct TlsStream {
     shutdown: ShutdownState,
 }
 
-enum ShutdownState {
-    Open,
-    /// Shutting down, with the deadline if there is one.
-    Closing(Option<Pin<Box<Sleep>>>),
-    Closed,
-    Aborted,
-}
-
 impl TlsStream {
     /// The TCP stream and the rustls connection.
     ///
@@ -739,17 +729,6 @@ impl TlsStream {
     pub fn shutdown_timeout(&self) -> Option<Duration> {
         self.shutdown_timeout
     }
-
-    /// Gives up on the connection: unsent data is discarded, and the peer
-    /// gets a reset when the socket closes.
-    fn abort(&mut self) {
-        let sock = SockRef::from(self.inner.get_ref().0);
-        if let Err(e) = sock.set_linger(Some(Duration::ZERO)) {
-            tracing::debug!(error = %e, "setting SO_LINGER to 0 failed");
-        }
-        // Wakes a reader on a split half; fails harmlessly if already shut.
-        let _ = sock.shutdown(std::net::Shutdown::Both);
-    }
 }
 
 impl AsyncRead for TlsStream {
@@ -791,47 +770,8 @@ impl AsyncWrite for TlsStream {
     /// shutdown timeout; see the type's docs.
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = &mut *self;
-        loop {
-            match &mut this.shutdown {
-                ShutdownState::Open => {
-                    let deadline = this
-                        .shutdown_timeout
-                        .map(|t| Box::pin(tokio::time::sleep(t)));
-                    this.shutdown = ShutdownState::Closing(deadline);
-                }
-                ShutdownState::Closing(deadline) => {
-                    if let Poll::Ready(result) = Pin::new(&mut this.inner).poll_shutdown(cx) {
-                        this.shutdown = ShutdownState::Closed;
-                        return Poll::Ready(result);
-                    }
-                    let expired = match deadline {
-                        Some(deadline) => deadline.as_mut().poll(cx).is_ready(),
-                        None => false,
-                    };
-                    if !expired {
-                        return Poll::Pending;
-                    }
-                    let timeout = this.shutdown_timeout.unwrap_or_default();
-                    tracing::debug!(?timeout, "TLS shutdown timed out; aborting");
-                    this.abort();
-                    this.shutdown = ShutdownState::Aborted;
-                    return Poll::Ready(Err(io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        format!(
-                            "TLS shutdown timed out after {timeout:?} (the peer is not \
-                             reading); the connection was aborted"
-                        ),
-                    )));
-                }
-                ShutdownState::Closed => return Poll::Ready(Ok(())),
-                ShutdownState::Aborted => {
-                    return Poll::Ready(Err(io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        "TLS shutdown timed out earlier; the connection was aborted",
-                    )))
-                }
-            }
-        }
+        this.shutdown
+            .poll_shutdown(cx, this.shutdown_timeout, &mut this.inner)
     }
 }
 
