@@ -268,7 +268,8 @@ impl ServerBuilder {
     /// use tokio_endpoints::ServerBuilder;
     ///
     /// # #[tokio::main] async fn main() -> std::io::Result<()> {
-    /// # let config: Arc<ServerConfig> = unimplemented!();
+    /// # fn config() -> Arc<ServerConfig> { unimplemented!() }
+    /// # let config = config();
     /// let server = ServerBuilder::any(8443)
     ///     .tls_config(config)
     ///     .serve_tls(|mut stream, peer| async move {
@@ -339,7 +340,8 @@ type Handshake = (
 /// use tokio_endpoints::ServerBuilder;
 ///
 /// # #[tokio::main] async fn main() -> std::io::Result<()> {
-/// # let config: Arc<ServerConfig> = unimplemented!();
+/// # fn config() -> Arc<ServerConfig> { unimplemented!() }
+/// # let config = config();
 /// let mut listener = ServerBuilder::any(8443).tls_config(config).bind_tls().await?;
 /// loop {
 ///     let (mut stream, peer) = listener.accept().await?;
@@ -377,7 +379,8 @@ impl TlsListener {
     /// use tokio_endpoints::ServerBuilder;
     ///
     /// # #[tokio::main] async fn main() -> std::io::Result<()> {
-    /// # let config: Arc<tokio_endpoints::rustls::ServerConfig> = unimplemented!();
+    /// # fn config() -> Arc<tokio_endpoints::rustls::ServerConfig> { unimplemented!() }
+    /// # let config = config();
     /// let listener = ServerBuilder::new(("localhost", 0)).tls_config(config).bind_tls().await?;
     /// println!("{:?}", listener.local_addrs());
     /// # Ok(()) }
@@ -395,7 +398,8 @@ impl TlsListener {
     /// use tokio_endpoints::ServerBuilder;
     ///
     /// # #[tokio::main] async fn main() -> std::io::Result<()> {
-    /// # let config: Arc<tokio_endpoints::rustls::ServerConfig> = unimplemented!();
+    /// # fn config() -> Arc<tokio_endpoints::rustls::ServerConfig> { unimplemented!() }
+    /// # let config = config();
     /// let listener = ServerBuilder::any(8443).tls_config(config).bind_tls().await?;
     /// assert_eq!(listener.handshake_failures(), 0);
     /// # Ok(()) }
@@ -414,7 +418,8 @@ impl TlsListener {
     /// use tokio_endpoints::ServerBuilder;
     ///
     /// # #[tokio::main] async fn main() -> std::io::Result<()> {
-    /// # let config: Arc<tokio_endpoints::rustls::ServerConfig> = unimplemented!();
+    /// # fn config() -> Arc<tokio_endpoints::rustls::ServerConfig> { unimplemented!() }
+    /// # let config = config();
     /// let listener = ServerBuilder::any(8443).tls_config(config).bind_tls().await?;
     /// assert_eq!(listener.handshakes_in_flight(), 0);
     /// # Ok(()) }
@@ -446,7 +451,8 @@ impl TlsListener {
     /// use tokio_endpoints::ServerBuilder;
     ///
     /// # #[tokio::main] async fn main() -> std::io::Result<()> {
-    /// # let config: Arc<tokio_endpoints::rustls::ServerConfig> = unimplemented!();
+    /// # fn config() -> Arc<tokio_endpoints::rustls::ServerConfig> { unimplemented!() }
+    /// # let config = config();
     /// let mut listener = ServerBuilder::any(8443).tls_config(config).bind_tls().await?;
     /// let (stream, peer) = listener.accept().await?;
     /// println!("{peer}: {:?}, SNI {:?}", stream.protocol_version(), stream.server_name());
@@ -466,7 +472,8 @@ impl TlsListener {
     /// use tokio_endpoints::ServerBuilder;
     ///
     /// # #[tokio::main] async fn main() -> std::io::Result<()> {
-    /// # let config: Arc<tokio_endpoints::rustls::ServerConfig> = unimplemented!();
+    /// # fn config() -> Arc<tokio_endpoints::rustls::ServerConfig> { unimplemented!() }
+    /// # let config = config();
     /// let mut listener = ServerBuilder::any(8443).tls_config(config).bind_tls().await?;
     /// let (stream, peer) = poll_fn(|cx| listener.poll_accept(cx)).await?;
     /// # drop((stream, peer));
@@ -573,7 +580,8 @@ impl fmt::Debug for TlsListener {
 /// use tokio_endpoints::ServerBuilder;
 ///
 /// # #[tokio::main] async fn main() -> std::io::Result<()> {
-/// # let config: Arc<tokio_endpoints::rustls::ServerConfig> = unimplemented!();
+/// # fn config() -> Arc<tokio_endpoints::rustls::ServerConfig> { unimplemented!() }
+/// # let config = config();
 /// let mut listener = ServerBuilder::any(8443).tls_config(config).bind_tls().await?;
 /// let (mut stream, _) = listener.accept().await?;
 /// let mut buf = [0; 1024];
@@ -598,7 +606,8 @@ impl ServerTlsStream {
     /// use tokio_endpoints::ServerBuilder;
     ///
     /// # #[tokio::main] async fn main() -> std::io::Result<()> {
-    /// # let config: Arc<tokio_endpoints::rustls::ServerConfig> = unimplemented!();
+    /// # fn config() -> Arc<tokio_endpoints::rustls::ServerConfig> { unimplemented!() }
+    /// # let config = config();
     /// # let mut listener = ServerBuilder::any(8443).tls_config(config).bind_tls().await?;
     /// let (stream, _) = listener.accept().await?;
     /// let (tcp, tls) = stream.get_ref();
@@ -619,7 +628,8 @@ impl ServerTlsStream {
     /// use tokio_endpoints::ServerBuilder;
     ///
     /// # #[tokio::main] async fn main() -> std::io::Result<()> {
-    /// # let config: Arc<tokio_endpoints::rustls::ServerConfig> = unimplemented!();
+    /// # fn config() -> Arc<tokio_endpoints::rustls::ServerConfig> { unimplemented!() }
+    /// # let config = config();
     /// # let mut listener = ServerBuilder::any(8443).tls_config(config).bind_tls().await?;
     /// let (mut stream, _) = listener.accept().await?;
     /// stream.get_mut().0.set_nodelay(false)?;
@@ -639,7 +649,8 @@ impl ServerTlsStream {
     /// use tokio_endpoints::ServerBuilder;
     ///
     /// # #[tokio::main] async fn main() -> std::io::Result<()> {
-    /// # let config: Arc<tokio_endpoints::rustls::ServerConfig> = unimplemented!();
+    /// # fn config() -> Arc<tokio_endpoints::rustls::ServerConfig> { unimplemented!() }
+    /// # let config = config();
     /// # let mut listener = ServerBuilder::any(8443).tls_config(config).bind_tls().await?;
     /// let (stream, _) = listener.accept().await?;
     /// let (tcp, tls) = stream.into_inner();
@@ -659,7 +670,8 @@ impl ServerTlsStream {
     /// use tokio_endpoints::ServerBuilder;
     ///
     /// # #[tokio::main] async fn main() -> std::io::Result<()> {
-    /// # let config: Arc<tokio_endpoints::rustls::ServerConfig> = unimplemented!();
+    /// # fn config() -> Arc<tokio_endpoints::rustls::ServerConfig> { unimplemented!() }
+    /// # let config = config();
     /// # let mut listener = ServerBuilder::any(8443).tls_config(config).bind_tls().await?;
     /// let (stream, _) = listener.accept().await?;
     /// println!("{:?}", stream.protocol_version());
@@ -679,7 +691,8 @@ impl ServerTlsStream {
     /// use tokio_endpoints::ServerBuilder;
     ///
     /// # #[tokio::main] async fn main() -> std::io::Result<()> {
-    /// # let config: Arc<tokio_endpoints::rustls::ServerConfig> = unimplemented!();
+    /// # fn config() -> Arc<tokio_endpoints::rustls::ServerConfig> { unimplemented!() }
+    /// # let config = config();
     /// # let mut listener = ServerBuilder::any(8443).tls_config(config).bind_tls().await?;
     /// let (stream, _) = listener.accept().await?;
     /// if stream.alpn_protocol() == Some(b"h2") {
@@ -700,7 +713,8 @@ impl ServerTlsStream {
     /// use tokio_endpoints::ServerBuilder;
     ///
     /// # #[tokio::main] async fn main() -> std::io::Result<()> {
-    /// # let config: Arc<tokio_endpoints::rustls::ServerConfig> = unimplemented!();
+    /// # fn config() -> Arc<tokio_endpoints::rustls::ServerConfig> { unimplemented!() }
+    /// # let config = config();
     /// # let mut listener = ServerBuilder::any(8443).tls_config(config).bind_tls().await?;
     /// let (stream, _) = listener.accept().await?;
     /// println!("virtual host {:?}", stream.server_name());
@@ -720,11 +734,13 @@ impl ServerTlsStream {
     /// use tokio_endpoints::ServerBuilder;
     ///
     /// # #[tokio::main] async fn main() -> std::io::Result<()> {
-    /// # let config: Arc<tokio_endpoints::rustls::ServerConfig> = unimplemented!();
+    /// # fn config() -> Arc<tokio_endpoints::rustls::ServerConfig> { unimplemented!() }
+    /// # let config = config();
     /// # let mut listener = ServerBuilder::any(8443).tls_config(config).bind_tls().await?;
     /// let (stream, _) = listener.accept().await?;
-    /// let authenticated = stream.peer_certificates().is_some();
-    /// # drop(authenticated);
+    /// if let Some(chain) = stream.peer_certificates() {
+    ///     println!("client certificate, {} bytes", chain[0].len());
+    /// }
     /// # Ok(()) }
     /// ```
     pub fn peer_certificates(&self) -> Option<&[CertificateDer<'static>]> {
@@ -740,7 +756,8 @@ impl ServerTlsStream {
     /// use tokio_endpoints::ServerBuilder;
     ///
     /// # #[tokio::main] async fn main() -> std::io::Result<()> {
-    /// # let config: Arc<tokio_endpoints::rustls::ServerConfig> = unimplemented!();
+    /// # fn config() -> Arc<tokio_endpoints::rustls::ServerConfig> { unimplemented!() }
+    /// # let config = config();
     /// # let mut listener = ServerBuilder::any(8443).tls_config(config).bind_tls().await?;
     /// let (stream, peer) = listener.accept().await?;
     /// assert_eq!(stream.peer_addr()?, peer);
@@ -759,7 +776,8 @@ impl ServerTlsStream {
     /// use tokio_endpoints::ServerBuilder;
     ///
     /// # #[tokio::main] async fn main() -> std::io::Result<()> {
-    /// # let config: Arc<tokio_endpoints::rustls::ServerConfig> = unimplemented!();
+    /// # fn config() -> Arc<tokio_endpoints::rustls::ServerConfig> { unimplemented!() }
+    /// # let config = config();
     /// # let mut listener = ServerBuilder::any(8443).tls_config(config).bind_tls().await?;
     /// let (stream, _) = listener.accept().await?;
     /// println!("on {}", stream.local_addr()?);
@@ -779,7 +797,8 @@ impl ServerTlsStream {
     /// use tokio_endpoints::ServerBuilder;
     ///
     /// # #[tokio::main] async fn main() -> std::io::Result<()> {
-    /// # let config: Arc<tokio_endpoints::rustls::ServerConfig> = unimplemented!();
+    /// # fn config() -> Arc<tokio_endpoints::rustls::ServerConfig> { unimplemented!() }
+    /// # let config = config();
     /// # let mut listener = ServerBuilder::any(8443).tls_config(config).bind_tls().await?;
     /// let (stream, _) = listener.accept().await?;
     /// assert_eq!(stream.shutdown_timeout(), Some(Duration::from_secs(30)));
