@@ -31,6 +31,31 @@
 //! [`tokio::net::UdpSocket`] back (or a `UdpFramed` with the `codec`
 //! feature, on by default).
 //!
+//! [`ServerBuilder`] is `loop.create_server` and `asyncio.start_server`:
+//! one listening socket per address of a host (`localhost` is `::1` and
+//! `127.0.0.1`), one port for all of them, and a [`Listener`] of plain
+//! [`tokio::net::TcpStream`]s back, or a running [`Server`] that spawns a
+//! handler per connection. With TLS ([`TlsListener`]), handshakes run
+//! concurrently, each bounded by a timeout, so a client that connects and
+//! says nothing delays no one.
+//!
+//! ```
+//! use tokio::io::AsyncWriteExt;
+//! use tokio_endpoints::ServerBuilder;
+//!
+//! #[tokio::main]
+//! async fn main() -> std::io::Result<()> {
+//!     let server = ServerBuilder::new(("localhost", 0))
+//!         .serve(|mut stream, peer| async move {
+//!             let _ = stream.write_all(format!("hello {peer}\n").as_bytes()).await;
+//!         })
+//!         .await?;
+//!     println!("serving on {:?}", server.local_addrs());
+//!     server.shutdown(std::time::Duration::from_secs(1)).await;
+//!     Ok(())
+//! }
+//! ```
+//!
 //! ## asyncio's parameters here
 //!
 //! | asyncio (`create_connection`) | here (`ConnectionBuilder`) |
