@@ -529,8 +529,7 @@ impl ServerBuilder {
                         self.invalid(format!("{target} is not of the requested family {family}"))
                     );
                 }
-                let resolver = self.resolver.clone().unwrap_or_default();
-                resolve(&resolver, target, family)
+                resolve(self.resolver.as_ref(), target, family)
                     .await
                     .map_err(|f| self.resolve_failed(f))?
             }
@@ -541,56 +540,9 @@ impl ServerBuilder {
 
     /// One socket per address, one port for all when the port is 0.
     fn listen_all(&self, addrs: &[SocketAddr]) -> Result<Vec<TcpListener>, ServerError> {
-        let share_port = addrs.len() > 1 && addrs.iter().any(|a| a.port() == 0);
-        let mut tries = 0;
-        'retry: loop {
-            tries += 1;
-            let mut bound: Vec<TcpListener> = Vec::with_capacity(addrs.len());
-            let mut attempts = Vec::new();
-            let mut fatal = false;
-            let mut port = None;
-            for &addr in addrs {
-                let mut want = addr;
-                if let (0, Some(p)) = (addr.port(), port) {
-                    want.set_port(p);
-                }
-                match self.open(want) {
-                    Ok(listener) => {
-                        if addr.port() == 0 && port.is_none() {
-                            port = listener.local_addr().ok().map(|a| a.port());
-                        }
-                        tracing::debug!(addr = ?listener.local_addr().ok(), "listening");
-                        bound.push(listener);
-                    }
-                    Err(error) => {
-                        let in_use = error.kind() == io::ErrorKind::AddrInUse;
-                        if share_port && in_use && want != addr && tries < PORT_RETRIES {
-                            tracing::debug!(%want, "port taken on another address; trying a new port");
-                            drop(bound);
-                            continue 'retry;
-                        }
-                        if unavailable(&error) {
-                            tracing::debug!(%want, %error, "address not available here; skipped");
-                        } else {
-                            tracing::debug!(%want, %error, "listening failed");
-                            fatal = true;
-                        }
-                        attempts.push(ListenAttempt {
-                            addr: Some(want),
-                            error,
-                        });
-                    }
-                }
-            }
-            if fatal || bound.is_empty() {
-                drop(bound);
-                return Err(
-                    ServerError::new(ServerErrorKind::BindFailed, self.describe())
-                        .with_attempts(attempts),
-                );
-            }
-            return Ok(bound);
-        }
+        bind_sharing_port(addrs, |addr| self.open(addr)).map_err(|attempts| {
+            ServerError::new(ServerErrorKind::BindFailed, self.describe()).with_attempts(attempts)
+        })
     }
 
     /// One listening socket: create, options, hook, bind, listen.
@@ -693,6 +645,77 @@ impl ServerBuilder {
     }
 }
 
+/// What [`bind_sharing_port`] needs of a bound socket.
+trait BoundPort {
+    fn bound_port(&self) -> Option<u16>;
+}
+
+impl BoundPort for TcpListener {
+    fn bound_port(&self) -> Option<u16> {
+        self.local_addr().ok().map(|a| a.port())
+    }
+}
+
+/// Opens a socket per address with `open`. With port 0 and several
+/// addresses, the first socket bound to port 0 decides the port and the
+/// others (of port 0) are bound to it; when one of them finds it taken
+/// (`AddrInUse`), every socket is closed and the set is tried again, up to
+/// [`PORT_RETRIES`] times. Addresses not available here are skipped while
+/// another binds; any other failure fails the call, after every address was
+/// tried, so the error names them all. Sockets are closed on failure.
+fn bind_sharing_port<L: BoundPort>(
+    addrs: &[SocketAddr],
+    mut open: impl FnMut(SocketAddr) -> io::Result<L>,
+) -> Result<Vec<L>, Vec<ListenAttempt>> {
+    let share_port = addrs.len() > 1 && addrs.iter().any(|a| a.port() == 0);
+    let mut tries = 0;
+    'retry: loop {
+        tries += 1;
+        let mut bound: Vec<L> = Vec::with_capacity(addrs.len());
+        let mut attempts = Vec::new();
+        let mut fatal = false;
+        let mut port = None;
+        for &addr in addrs {
+            let mut want = addr;
+            if let (0, Some(p)) = (addr.port(), port) {
+                want.set_port(p);
+            }
+            match open(want) {
+                Ok(listener) => {
+                    if addr.port() == 0 && port.is_none() {
+                        port = listener.bound_port();
+                    }
+                    tracing::debug!(%want, "listening");
+                    bound.push(listener);
+                }
+                Err(error) => {
+                    let in_use = error.kind() == io::ErrorKind::AddrInUse;
+                    if share_port && in_use && want != addr && tries < PORT_RETRIES {
+                        tracing::debug!(%want, "port taken on another address; trying a new port");
+                        drop(bound);
+                        continue 'retry;
+                    }
+                    if unavailable(&error) {
+                        tracing::debug!(%want, %error, "address not available here; skipped");
+                    } else {
+                        tracing::debug!(%want, %error, "listening failed");
+                        fatal = true;
+                    }
+                    attempts.push(ListenAttempt {
+                        addr: Some(want),
+                        error,
+                    });
+                }
+            }
+        }
+        if fatal || bound.is_empty() {
+            drop(bound);
+            return Err(attempts);
+        }
+        return Ok(bound);
+    }
+}
+
 /// `EADDRNOTAVAIL` or `EAFNOSUPPORT`: the address or its family is not on
 /// this host, which asyncio and trio skip while another address binds.
 fn unavailable(error: &io::Error) -> bool {
@@ -772,7 +795,7 @@ fn is_localhost(host: &str) -> bool {
 /// Every address of `target` that fits `family`, duplicates dropped, in
 /// the resolver's order.
 async fn resolve(
-    resolver: &Resolver,
+    resolver: Option<&Resolver>,
     target: &Target,
     family: Family,
 ) -> Result<Vec<SocketAddr>, ResolveFailure> {
@@ -786,6 +809,15 @@ async fn resolve(
             ]
         }
         Some(host) => {
+            // The default resolver is made only when a name needs one.
+            let default;
+            let resolver = match resolver {
+                Some(r) => r,
+                None => {
+                    default = Resolver::default();
+                    &default
+                }
+            };
             let mut batches = resolver.resolve(host, family);
             let mut ips = Vec::new();
             let mut errors = Vec::new();
@@ -852,5 +884,113 @@ impl fmt::Debug for ServerBuilder {
         #[cfg(feature = "tls")]
         d.field("tls", &self.tls);
         d.finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fake socket: the address it was bound to.
+    struct Fake(SocketAddr);
+
+    impl BoundPort for Fake {
+        fn bound_port(&self) -> Option<u16> {
+            Some(self.0.port())
+        }
+    }
+
+    fn err(kind: io::ErrorKind) -> io::Error {
+        io::Error::new(kind, format!("{kind:?}"))
+    }
+
+    fn addrs(list: &[&str]) -> Vec<SocketAddr> {
+        list.iter().map(|a| a.parse().unwrap()).collect()
+    }
+
+    #[test]
+    fn port_0_is_shared_and_retried_when_taken() {
+        let mut next_port = 5000;
+        let mut calls = Vec::new();
+        let bound = bind_sharing_port(&addrs(&["[::1]:0", "127.0.0.1:0"]), |mut a| {
+            calls.push(a);
+            if a.port() == 0 {
+                a.set_port(next_port);
+                next_port += 1;
+                return Ok(Fake(a));
+            }
+            // The first three ports the kernel picks are taken on IPv4.
+            if a.port() < 5003 {
+                return Err(err(io::ErrorKind::AddrInUse));
+            }
+            Ok(Fake(a))
+        })
+        .unwrap_or_else(|_| panic!("bind failed"));
+        let got: Vec<SocketAddr> = bound.iter().map(|f| f.0).collect();
+        assert_eq!(got, addrs(&["[::1]:5003", "127.0.0.1:5003"]));
+        assert_eq!(calls.len(), 8);
+    }
+
+    #[test]
+    fn port_retries_are_bounded() {
+        let mut opened = 0;
+        let attempts = bind_sharing_port(&addrs(&["[::1]:0", "127.0.0.1:0"]), |mut a| {
+            if a.port() == 0 {
+                opened += 1;
+                a.set_port(6000);
+                return Ok(Fake(a));
+            }
+            Err(err(io::ErrorKind::AddrInUse))
+        })
+        .err()
+        .unwrap();
+        assert_eq!(opened, PORT_RETRIES);
+        assert_eq!(attempts.len(), 1);
+        assert_eq!(attempts[0].addr(), Some("127.0.0.1:6000".parse().unwrap()));
+        assert_eq!(attempts[0].error().kind(), io::ErrorKind::AddrInUse);
+    }
+
+    #[test]
+    fn unavailable_is_skipped_and_other_errors_fail_naming_every_address() {
+        let list = addrs(&["[::1]:80", "192.0.2.1:80", "127.0.0.1:80"]);
+        let ok = bind_sharing_port(&list, |a| {
+            if a.ip().is_ipv6() {
+                Err(err(io::ErrorKind::AddrNotAvailable))
+            } else {
+                Ok(Fake(a))
+            }
+        })
+        .unwrap_or_else(|_| panic!("bind failed"));
+        assert_eq!(ok.len(), 2);
+
+        let mut tried = Vec::new();
+        let attempts = bind_sharing_port(&list, |a| {
+            tried.push(a);
+            match a.ip() {
+                IpAddr::V6(_) => Err(err(io::ErrorKind::AddrNotAvailable)),
+                ip if ip == IpAddr::V4(Ipv4Addr::LOCALHOST) => Ok(Fake(a)),
+                _ => Err(err(io::ErrorKind::PermissionDenied)),
+            }
+        })
+        .err()
+        .unwrap();
+        assert_eq!(tried, list, "every address is tried");
+        let named: Vec<_> = attempts.iter().map(|a| a.addr().unwrap()).collect();
+        assert_eq!(named, addrs(&["[::1]:80", "192.0.2.1:80"]));
+
+        let none = bind_sharing_port(&list, |_| -> io::Result<Fake> {
+            Err(err(io::ErrorKind::AddrNotAvailable))
+        })
+        .err()
+        .unwrap();
+        assert_eq!(none.len(), 3);
+    }
+
+    #[test]
+    fn localhost_is_loopback_without_a_resolver() {
+        assert!(is_localhost("localhost"));
+        assert!(is_localhost("app.localhost"));
+        assert!(!is_localhost("localhost.example"));
+        assert!(!is_localhost("notlocalhost"));
     }
 }

@@ -45,6 +45,7 @@ use crate::tls::{DEFAULT_TLS_HANDSHAKE_TIMEOUT, DEFAULT_TLS_SHUTDOWN_TIMEOUT};
 
 /// The default [`max_tls_handshakes`](ServerBuilder::max_tls_handshakes):
 /// 1024 handshakes in flight at once.
+#[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
 pub const DEFAULT_MAX_TLS_HANDSHAKES: usize = 1024;
 
 /// The TLS options of a [`ServerBuilder`].
@@ -352,6 +353,7 @@ type Handshake = (
 /// }
 /// # }
 /// ```
+#[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
 pub struct TlsListener {
     listener: Listener,
     settings: Settings,
@@ -590,6 +592,7 @@ impl fmt::Debug for TlsListener {
 /// stream.shutdown().await?;
 /// # Ok(()) }
 /// ```
+#[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
 pub struct ServerTlsStream {
     inner: tokio_rustls::server::TlsStream<TcpStream>,
     shutdown_timeout: Option<Duration>,
