@@ -212,3 +212,63 @@ async fn server_shutdown_is_bounded_when_the_client_never_reads() {
     assert_eq!(s.get_ref().0.linger().unwrap(), Some(Duration::ZERO));
     drop(c);
 }
+
+#[tokio::test]
+async fn serve_tls_streams_is_start_server_with_ssl() {
+    use tokio::io::AsyncBufReadExt;
+    let ca = Ca::new("test CA");
+    let leaf = ca.leaf(&["localhost"]);
+    let server = ServerBuilder::new(("localhost", 0))
+        .tls_config(leaf.server_config(&[]))
+        .serve_tls_streams(|mut reader, mut writer| async move {
+            assert!(reader.is_tls() && writer.is_tls());
+            let mut line = String::new();
+            while let Ok(1..) = reader.read_line(&mut line).await {
+                let _ = writer.write_all(line.to_uppercase().as_bytes()).await;
+                line.clear();
+            }
+            let _ = writer.close().await;
+        })
+        .await
+        .unwrap();
+    let port = server.local_addrs()[0].port();
+    let (mut reader, mut writer) = ConnectionBuilder::new(("localhost", port))
+        .server_name("localhost")
+        .tls_config(ca.client_config())
+        .open_connection_tls()
+        .await
+        .unwrap();
+    writer.write_all(b"one\ntwo\n").await.unwrap();
+    writer.close().await.unwrap();
+    let mut all = String::new();
+    reader.read_to_string(&mut all).await.unwrap();
+    assert_eq!(all, "ONE\nTWO\n");
+}
+
+#[tokio::test]
+async fn serve_tls_counts_failed_handshakes() {
+    let ca = Ca::new("test CA");
+    let leaf = ca.leaf(&["localhost"]);
+    let server = ServerBuilder::new("127.0.0.1:0")
+        .tls_config(leaf.server_config(&[]))
+        .tls_handshake_timeout(Duration::from_millis(100))
+        .serve_tls(|_, _| async {})
+        .await
+        .unwrap();
+    let addr = server.local_addrs()[0];
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(TcpStream::connect(addr).await.unwrap()); // silent
+        let mut garbage = TcpStream::connect(addr).await.unwrap();
+        garbage.write_all(b"not TLS at all\r\n").await.unwrap();
+        held.push(garbage);
+    }
+    for mut s in held {
+        let _ = tokio::time::timeout(Duration::from_secs(2), s.read_to_end(&mut Vec::new())).await;
+    }
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(server.tls_handshake_failures(), 6);
+    // A good client is still served.
+    let c = client(&ca, addr).await;
+    drop(c);
+}

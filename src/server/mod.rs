@@ -94,7 +94,7 @@ pub const PORT_RETRIES: usize = 20;
 /// | `ssl_handshake_timeout` (60 s) | [`tls_handshake_timeout`](Self::tls_handshake_timeout) (60 s) |
 /// | `ssl_shutdown_timeout` (30 s) | [`tls_shutdown_timeout`](Self::tls_shutdown_timeout) (30 s) |
 /// | `start_serving` | [`bind`](Self::bind) (not serving) or [`serve`](Self::serve) |
-/// | `asyncio.start_server` | [`serve_streams`](Self::serve_streams) |
+/// | `asyncio.start_server` | [`serve_streams`](Self::serve_streams), [`serve_tls_streams`](Self::serve_tls_streams) |
 /// | `create_unix_server` | [`ServerBuilder::unix`] |
 ///
 /// Bad input (a malformed host, a TLS option without a `tls_config`, a

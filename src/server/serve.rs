@@ -13,6 +13,8 @@ use std::fmt;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+#[cfg(feature = "tls")]
+use std::sync::atomic::AtomicU64;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -107,6 +109,9 @@ pub struct Server {
     command: watch::Sender<Command>,
     /// Closed (the sender dropped) when the accept task has ended.
     done: watch::Receiver<()>,
+    /// The TLS listener's count of failed handshakes.
+    #[cfg(feature = "tls")]
+    handshake_failures: Option<Arc<AtomicU64>>,
 }
 
 impl Server {
@@ -125,7 +130,38 @@ impl Server {
             serving,
             command,
             done,
+            #[cfg(feature = "tls")]
+            handshake_failures: None,
         }
+    }
+
+    #[cfg(feature = "tls")]
+    pub(crate) fn with_handshake_failures(mut self, failures: Arc<AtomicU64>) -> Server {
+        self.handshake_failures = Some(failures);
+        self
+    }
+
+    /// How many TLS handshakes have failed or timed out, for a server from
+    /// [`serve_tls`](ServerBuilder::serve_tls) (see
+    /// [`TlsListener::handshake_failures`](crate::TlsListener::handshake_failures));
+    /// 0 for a plain server.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tokio_endpoints::ServerBuilder;
+    ///
+    /// # #[tokio::main] async fn main() -> std::io::Result<()> {
+    /// let server = ServerBuilder::new("127.0.0.1:0").serve(|_, _| async {}).await?;
+    /// assert_eq!(server.tls_handshake_failures(), 0);
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+    pub fn tls_handshake_failures(&self) -> u64 {
+        self.handshake_failures
+            .as_ref()
+            .map_or(0, |f| f.load(Ordering::Relaxed))
     }
 
     /// The addresses the server listens on (asyncio's `sockets`), even

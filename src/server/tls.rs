@@ -26,6 +26,7 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -41,6 +42,7 @@ use tokio_rustls::TlsAcceptor;
 use super::serve::{Accept, Server};
 use super::{Listener, ServerBuilder, ServerError};
 use crate::shutdown::ShutdownState;
+use crate::stream::{StreamReader, StreamWriter};
 use crate::tls::{DEFAULT_TLS_HANDSHAKE_TIMEOUT, DEFAULT_TLS_SHUTDOWN_TIMEOUT};
 
 /// The default [`max_tls_handshakes`](ServerBuilder::max_tls_handshakes):
@@ -288,7 +290,60 @@ impl ServerBuilder {
     {
         let listener = self.bind_tls().await?;
         let addrs = listener.local_addrs();
-        Ok(Server::start(listener, addrs, handler))
+        let failures = listener.failures.clone();
+        Ok(Server::start(listener, addrs, handler).with_handshake_failures(failures))
+    }
+
+    /// Binds and serves as [`serve_tls`](Self::serve_tls) does, and hands
+    /// each connection whose handshake completed to `handler` as a
+    /// buffered [`StreamReader`] and a [`StreamWriter`]: asyncio's
+    /// `start_server(client_connected_cb, ssl=...)`. The writer's
+    /// [`close`](StreamWriter::close) sends close_notify, bounded by the
+    /// [`tls_shutdown_timeout`](Self::tls_shutdown_timeout).
+    ///
+    /// # Errors
+    ///
+    /// Those of [`bind_tls`](Self::bind_tls).
+    ///
+    /// # Panics
+    ///
+    /// Outside a Tokio runtime.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use std::sync::Arc;
+    /// use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    /// use tokio_endpoints::rustls::ServerConfig;
+    /// use tokio_endpoints::ServerBuilder;
+    ///
+    /// # #[tokio::main] async fn main() -> std::io::Result<()> {
+    /// # fn config() -> Arc<ServerConfig> { unimplemented!() }
+    /// # let config = config();
+    /// let server = ServerBuilder::any(8443)
+    ///     .tls_config(config)
+    ///     .serve_tls_streams(|mut reader, mut writer| async move {
+    ///         let mut line = String::new();
+    ///         while let Ok(1..) = reader.read_line(&mut line).await {
+    ///             let _ = writer.write_all(line.as_bytes()).await;
+    ///             line.clear();
+    ///         }
+    ///         let _ = writer.close().await;
+    ///     })
+    ///     .await?;
+    /// server.wait_closed().await;
+    /// # Ok(()) }
+    /// ```
+    pub async fn serve_tls_streams<F, Fut>(self, handler: F) -> Result<Server, ServerError>
+    where
+        F: Fn(StreamReader, StreamWriter) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.serve_tls(move |stream, _peer| {
+            let (reader, writer) = crate::stream::server_tls_halves(stream);
+            handler(reader, writer)
+        })
+        .await
     }
 
     fn tls_settings(&self) -> Result<Settings, ServerError> {
@@ -358,7 +413,7 @@ pub struct TlsListener {
     listener: Listener,
     settings: Settings,
     handshakes: JoinSet<Handshake>,
-    failures: u64,
+    failures: Arc<AtomicU64>,
 }
 
 impl TlsListener {
@@ -367,7 +422,7 @@ impl TlsListener {
             listener,
             settings,
             handshakes: JoinSet::new(),
-            failures: 0,
+            failures: Arc::new(AtomicU64::new(0)),
         }
     }
 
@@ -407,7 +462,7 @@ impl TlsListener {
     /// # Ok(()) }
     /// ```
     pub fn handshake_failures(&self) -> u64 {
-        self.failures
+        self.failures.load(Ordering::Relaxed)
     }
 
     /// How many handshakes are in flight, or done and not yet returned by
@@ -503,11 +558,11 @@ impl TlsListener {
                     return Poll::Ready(Ok((stream, peer)));
                 }
                 Poll::Ready(Some(Ok((peer, Err(error))))) => {
-                    self.failures += 1;
+                    self.failures.fetch_add(1, Ordering::Relaxed);
                     tracing::debug!(%peer, %error, "TLS handshake failed");
                 }
                 Poll::Ready(Some(Err(error))) => {
-                    self.failures += 1;
+                    self.failures.fetch_add(1, Ordering::Relaxed);
                     tracing::debug!(%error, "TLS handshake task failed");
                 }
                 Poll::Ready(None) | Poll::Pending => return Poll::Pending,
@@ -552,7 +607,7 @@ impl fmt::Debug for TlsListener {
             .field("shutdown_timeout", &self.settings.shutdown_timeout)
             .field("max_handshakes", &self.settings.max_handshakes)
             .field("handshakes_in_flight", &self.handshakes.len())
-            .field("handshake_failures", &self.failures)
+            .field("handshake_failures", &self.handshake_failures())
             .finish()
     }
 }
