@@ -394,6 +394,28 @@ async fn serve_spawns_a_handler_per_connection() {
 }
 
 #[tokio::test]
+async fn a_handler_need_not_be_sync() {
+    // Fn + Send is enough: the handler lives in the accept task only.
+    let served = std::cell::Cell::new(0u32);
+    let server = ServerBuilder::new("127.0.0.1:0")
+        .serve(move |mut stream, _| {
+            served.set(served.get() + 1);
+            let n = served.get();
+            async move {
+                let _ = stream.write_all(n.to_string().as_bytes()).await;
+            }
+        })
+        .await
+        .unwrap();
+    for expected in ["1", "2"] {
+        let mut client = connect(server.local_addrs()[0]).await;
+        let mut reply = String::new();
+        client.read_to_string(&mut reply).await.unwrap();
+        assert_eq!(reply, expected);
+    }
+}
+
+#[tokio::test]
 async fn a_handler_that_panics_does_not_stop_the_server() {
     let calls = Arc::new(AtomicUsize::new(0));
     let seen = calls.clone();

@@ -272,3 +272,31 @@ async fn serve_tls_counts_failed_handshakes() {
     let c = client(&ca, addr).await;
     drop(c);
 }
+
+#[tokio::test]
+async fn closing_a_tls_server_closes_handshakes_in_flight() {
+    let ca = Ca::new("test CA");
+    let leaf = ca.leaf(&["localhost"]);
+    let server = ServerBuilder::new("127.0.0.1:0")
+        .tls_config(leaf.server_config(&[]))
+        .serve_tls(|_, _| async {})
+        .await
+        .unwrap();
+    let addr = server.local_addrs()[0];
+    let mut silent = Vec::new();
+    for _ in 0..20 {
+        silent.push(TcpStream::connect(addr).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    // The handshake timeout is 60 s; shutting down must not wait for it.
+    let started = Instant::now();
+    server.shutdown(Duration::from_secs(5)).await;
+    for mut s in silent {
+        let n = tokio::time::timeout(Duration::from_secs(1), s.read(&mut [0; 8]))
+            .await
+            .expect("a connection in its handshake was left open")
+            .unwrap_or(0);
+        assert_eq!(n, 0);
+    }
+    assert!(started.elapsed() < Duration::from_secs(1));
+}

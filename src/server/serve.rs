@@ -118,7 +118,7 @@ impl Server {
     pub(crate) fn start<A, F, Fut>(acceptor: A, addrs: Vec<SocketAddr>, handler: F) -> Server
     where
         A: Accept,
-        F: Fn(A::Conn, A::Addr) -> Fut + Send + Sync + 'static,
+        F: Fn(A::Conn, A::Addr) -> Fut + Send + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
         let serving = Arc::new(AtomicBool::new(true));
@@ -337,7 +337,7 @@ async fn run<A, F, Fut>(
     done: watch::Sender<()>,
 ) where
     A: Accept,
-    F: Fn(A::Conn, A::Addr) -> Fut + Send + Sync + 'static,
+    F: Fn(A::Conn, A::Addr) -> Fut + Send + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
     let mut handlers = JoinSet::new();
@@ -436,7 +436,7 @@ impl ServerBuilder {
     /// ```
     pub async fn serve<F, Fut>(self, handler: F) -> Result<Server, ServerError>
     where
-        F: Fn(TcpStream, SocketAddr) -> Fut + Send + Sync + 'static,
+        F: Fn(TcpStream, SocketAddr) -> Fut + Send + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
         let listener = self.bind().await?;
@@ -487,7 +487,7 @@ impl ServerBuilder {
     /// ```
     pub async fn serve_streams<F, Fut>(self, handler: F) -> Result<Server, ServerError>
     where
-        F: Fn(StreamReader, StreamWriter) -> Fut + Send + Sync + 'static,
+        F: Fn(StreamReader, StreamWriter) -> Fut + Send + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
         self.serve(move |stream, _peer| {

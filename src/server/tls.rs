@@ -285,7 +285,7 @@ impl ServerBuilder {
     /// ```
     pub async fn serve_tls<F, Fut>(self, handler: F) -> Result<Server, ServerError>
     where
-        F: Fn(ServerTlsStream, SocketAddr) -> Fut + Send + Sync + 'static,
+        F: Fn(ServerTlsStream, SocketAddr) -> Fut + Send + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
         let listener = self.bind_tls().await?;
@@ -336,7 +336,7 @@ impl ServerBuilder {
     /// ```
     pub async fn serve_tls_streams<F, Fut>(self, handler: F) -> Result<Server, ServerError>
     where
-        F: Fn(StreamReader, StreamWriter) -> Fut + Send + Sync + 'static,
+        F: Fn(StreamReader, StreamWriter) -> Fut + Send + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
         self.serve_tls(move |stream, _peer| {

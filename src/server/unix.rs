@@ -177,7 +177,7 @@ impl UnixServerBuilder {
     /// ```
     pub async fn serve<F, Fut>(self, handler: F) -> Result<Server, ServerError>
     where
-        F: Fn(UnixStream, unix::SocketAddr) -> Fut + Send + Sync + 'static,
+        F: Fn(UnixStream, unix::SocketAddr) -> Fut + Send + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
         let listener = self.bind().await?;
