@@ -625,7 +625,21 @@ mod unix {
         let mut buf = Vec::new();
         client.read_to_end(&mut buf).await.unwrap();
         assert_eq!(buf, b"hello");
+        assert!(path.exists());
         server.shutdown(Duration::from_secs(1)).await;
+        // The socket file is cleaned up (asyncio 3.13's cleanup_socket).
+        assert!(!path.exists());
+
+        // Not when another server's file has replaced it.
+        let server = ServerBuilder::unix(&path)
+            .serve(|_, _| async {})
+            .await
+            .unwrap();
+        std::fs::remove_file(&path).unwrap();
+        let other = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        server.shutdown(Duration::from_secs(1)).await;
+        assert!(path.exists());
+        drop(other);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -33,8 +33,8 @@ use tokio::time::Sleep;
 
 use super::{AcceptOptions, ServerError, ServerErrorKind};
 
-const FIRST_BACKOFF: Duration = Duration::from_millis(1);
-const MAX_BACKOFF: Duration = Duration::from_secs(1);
+pub(crate) const FIRST_BACKOFF: Duration = Duration::from_millis(1);
+pub(crate) const MAX_BACKOFF: Duration = Duration::from_secs(1);
 
 /// The listening sockets made by [`ServerBuilder::bind`](crate::ServerBuilder::bind):
 /// one [`tokio::net::TcpListener`] per address, accepted from as one.
@@ -262,7 +262,7 @@ impl Listener {
     }
 }
 
-enum AcceptError {
+pub(crate) enum AcceptError {
     /// The connection died in the queue: try the next one.
     Connection,
     /// No descriptors or memory: wait, then try again.
@@ -271,7 +271,7 @@ enum AcceptError {
     Fatal,
 }
 
-fn classify(e: &io::Error) -> AcceptError {
+pub(crate) fn classify(e: &io::Error) -> AcceptError {
     use io::ErrorKind::*;
     match e.kind() {
         ConnectionAborted | ConnectionReset | Interrupted | WouldBlock | TimedOut => {

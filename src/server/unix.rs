@@ -3,13 +3,15 @@
 use std::fmt;
 use std::future::Future;
 use std::io;
-use std::os::unix::fs::FileTypeExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use socket2::{Domain, SockAddr, Socket, Type};
 use tokio::net::{unix, UnixListener, UnixStream};
 
+use super::listener::{classify, AcceptError, FIRST_BACKOFF, MAX_BACKOFF};
 use super::serve::{Accept, Server};
 use super::{ListenAttempt, ServerError, ServerErrorKind, DEFAULT_BACKLOG};
 use crate::SocketHook;
@@ -148,9 +150,12 @@ impl UnixServerBuilder {
     }
 
     /// Binds as [`bind`](Self::bind) does and serves: a task accepts
-    /// connections and spawns `handler(stream, peer)` for each. The
-    /// [`Server`]'s [`local_addrs`](Server::local_addrs) is empty (the
-    /// socket has a path, not an IP address).
+    /// connections and spawns `handler(stream, peer)` for each. Transient
+    /// accept errors are waited out as [`Listener`](crate::Listener) does.
+    /// When the server stops, its socket file is removed if it is still
+    /// the one it made (asyncio 3.13's `cleanup_socket`). The [`Server`]'s
+    /// [`local_addrs`](Server::local_addrs) is empty (the socket has a
+    /// path, not an IP address).
     ///
     /// # Errors
     ///
@@ -180,8 +185,13 @@ impl UnixServerBuilder {
         F: Fn(UnixStream, unix::SocketAddr) -> Fut + Send + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
+        let path = self.path.clone();
         let listener = self.bind().await?;
-        Ok(Server::start(UnixAcceptor(listener), Vec::new(), handler))
+        Ok(Server::start(
+            UnixAcceptor::new(listener, path),
+            Vec::new(),
+            handler,
+        ))
     }
 
     fn open(&self, addr: &SockAddr) -> io::Result<std::os::unix::net::UnixListener> {
@@ -250,15 +260,69 @@ fn listening(path: &Path) -> io::Error {
     )
 }
 
-struct UnixAcceptor(UnixListener);
+/// The accept loop's side of a Unix server: transient accept errors waited
+/// out as [`Listener`](crate::Listener) does, and the socket file removed
+/// when the server stops (asyncio 3.13's `cleanup_socket`), if it is still
+/// the one this server made.
+struct UnixAcceptor {
+    listener: UnixListener,
+    path: PathBuf,
+    /// The socket file's device and inode when it was bound.
+    file: Option<(u64, u64)>,
+    delay: Duration,
+}
+
+impl UnixAcceptor {
+    fn new(listener: UnixListener, path: PathBuf) -> UnixAcceptor {
+        let file = std::fs::symlink_metadata(&path)
+            .ok()
+            .map(|m| (m.dev(), m.ino()));
+        UnixAcceptor {
+            listener,
+            path,
+            file,
+            delay: FIRST_BACKOFF,
+        }
+    }
+}
 
 impl Accept for UnixAcceptor {
     type Conn = UnixStream;
     type Addr = unix::SocketAddr;
-    fn accept(
-        &mut self,
-    ) -> impl Future<Output = io::Result<(UnixStream, unix::SocketAddr)>> + Send + '_ {
-        self.0.accept()
+    async fn accept(&mut self) -> io::Result<(UnixStream, unix::SocketAddr)> {
+        loop {
+            match self.listener.accept().await {
+                Ok(accepted) => {
+                    self.delay = FIRST_BACKOFF;
+                    return Ok(accepted);
+                }
+                Err(e) => match classify(&e) {
+                    AcceptError::Connection => {
+                        tracing::debug!(error = %e, "accept: connection failed before it was accepted; going on");
+                    }
+                    AcceptError::Resources => {
+                        let delay = self.delay;
+                        tracing::warn!(error = %e, ?delay, "accept: out of resources; backing off");
+                        self.delay = (delay * 2).min(MAX_BACKOFF);
+                        tokio::time::sleep(delay).await;
+                    }
+                    AcceptError::Fatal => return Err(e),
+                },
+            }
+        }
+    }
+}
+
+impl Drop for UnixAcceptor {
+    fn drop(&mut self) {
+        let now = std::fs::symlink_metadata(&self.path)
+            .ok()
+            .map(|m| (m.dev(), m.ino()));
+        if now.is_some() && now == self.file {
+            if let Err(e) = std::fs::remove_file(&self.path) {
+                tracing::debug!(path = %self.path.display(), error = %e, "removing the socket file failed");
+            }
+        }
     }
 }
 
