@@ -300,3 +300,44 @@ async fn closing_a_tls_server_closes_handshakes_in_flight() {
     }
     assert!(started.elapsed() < Duration::from_secs(1));
 }
+
+#[tokio::test]
+async fn the_handshake_cap_holds_new_connections_in_the_kernel_queue() {
+    let ca = Ca::new("test CA");
+    let leaf = ca.leaf(&["localhost"]);
+    let timeout = Duration::from_millis(300);
+    let listener = ServerBuilder::new("127.0.0.1:0")
+        .tls_config(leaf.server_config(&[]))
+        .tls_handshake_timeout(timeout)
+        .max_tls_handshakes(2)
+        .bind_tls()
+        .await
+        .unwrap();
+    let addr = listener.local_addrs()[0];
+    let mut accepted = drive(listener);
+    // Two silent clients fill the cap...
+    let _silent = [
+        TcpStream::connect(addr).await.unwrap(),
+        TcpStream::connect(addr).await.unwrap(),
+    ];
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    // ...so a real client waits until their handshakes time out.
+    let started = Instant::now();
+    let c = client(&ca, addr).await;
+    let (_s, peer) = accepted.recv().await.unwrap();
+    let took = started.elapsed();
+    assert_eq!(peer, c.local_addr().unwrap());
+    assert!(took >= timeout - Duration::from_millis(60), "{took:?}");
+    assert!(took < timeout + MARGIN, "{took:?}");
+    let err = ServerBuilder::any(0)
+        .tls_config(leaf.server_config(&[]))
+        .max_tls_handshakes(0)
+        .bind_tls()
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("max_tls_handshakes must be at least 1"),
+        "{err}"
+    );
+}
