@@ -142,6 +142,7 @@
 #![doc(test(attr(deny(warnings), allow(dead_code, unused_variables))))]
 
 mod connect;
+mod connector;
 mod datagram;
 mod error;
 mod order;
@@ -157,6 +158,7 @@ mod tls;
 type SocketHook = std::sync::Arc<dyn Fn(&socket2::Socket) -> std::io::Result<()> + Send + Sync>;
 
 pub use connect::{ConnectionBuilder, IntoLocalAddrs, DEFAULT_HAPPY_EYEBALLS_DELAY};
+pub use connector::Connector;
 #[cfg(unix)]
 #[cfg_attr(docsrs, doc(cfg(unix)))]
 pub use datagram::UnixDatagramBuilder;
