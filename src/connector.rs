@@ -63,7 +63,7 @@ use crate::target::{Family, IntoTarget};
 #[derive(Clone, Default)]
 #[must_use = "a connector does nothing until `connect` is called"]
 pub struct Connector {
-    opts: Arc<Options>,
+    pub(crate) opts: Arc<Options>,
 }
 
 impl Connector {

@@ -145,6 +145,8 @@ mod connect;
 mod connector;
 mod datagram;
 mod error;
+#[cfg(feature = "hyper")]
+mod http_service;
 mod order;
 mod race;
 mod resolve;
@@ -164,6 +166,9 @@ pub use connector::Connector;
 pub use datagram::UnixDatagramBuilder;
 pub use datagram::{BindAttempt, DatagramBuilder, DatagramError, DatagramErrorKind};
 pub use error::{Attempt, AttemptStage, ConnectError, ConnectErrorKind};
+#[cfg(feature = "hyper")]
+#[cfg_attr(docsrs, doc(cfg(feature = "hyper")))]
+pub use http_service::{HttpConnecting, HttpInfo, HttpStream};
 pub use resolve::{Addrs, Resolve, ResolveError, ResolveErrorKind, Resolver, SystemResolver};
 #[cfg(feature = "hickory")]
 #[cfg_attr(docsrs, doc(cfg(feature = "hickory")))]
