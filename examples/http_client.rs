@@ -106,8 +106,12 @@ fn serve(listener: TcpListener, tls: Option<Arc<ServerConfig>>) {
     });
 }
 
+/// A listener on [::1] with a full accept queue, and the connection that
+/// fills it: SYNs to it are dropped while both are open.
+type Blackhole = (Socket, Socket);
+
 /// A listener on 127.0.0.1 and the same port blackholed on [::1].
-fn dual_stack_blackholed_v6() -> Result<(TcpListener, (Socket, Socket), u16), Box<dyn Error>> {
+fn dual_stack_blackholed_v6() -> Result<(TcpListener, Blackhole, u16), Box<dyn Error>> {
     for _ in 0..100 {
         let v4 = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
         let port = v4.local_addr()?.port();
