@@ -218,6 +218,7 @@ impl HickoryResolver {
     /// The system's configuration, read now: `/etc/resolv.conf` (the
     /// registry on Windows, the system configuration on macOS) and the
     /// hosts file (`/etc/hosts`; a missing hosts file counts as empty).
+    /// It is not read again: use [`system`](Self::system) to follow edits.
     ///
     /// # Errors
     ///
@@ -306,7 +307,7 @@ impl HickoryResolver {
     /// point at a DNS server of your own, or at one on a non-standard port.
     /// The hosts file is used as `options.use_hosts_file` says (hickory's
     /// default reads the system's hosts file, and takes a missing one as
-    /// empty).
+    /// empty); it is read here, once.
     ///
     /// # Errors
     ///
