@@ -271,7 +271,7 @@ impl ConnectionBuilder {
     /// (`connect` would name itself).
     #[cfg(feature = "tls")]
     fn refuse_tls_options(&self, call: &str, instead: &str) -> Result<(), ConnectError> {
-        match self.tls.given() {
+        match self.opts.tls.given() {
             Some(given) => Err(self.invalid(format!(
                 "TLS options given to {call}(): {given}; use {instead}()"
             ))),

@@ -50,7 +50,7 @@ pub const DEFAULT_TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(60);
 pub const DEFAULT_TLS_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The TLS options of a [`ConnectionBuilder`].
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct TlsOptions {
     config: Option<Arc<ClientConfig>>,
     server_name: Option<Result<ServerName<'static>, String>>,
@@ -79,6 +79,46 @@ impl TlsOptions {
         if !self.given.contains(&option) {
             self.given.push(option);
         }
+    }
+
+    /// Forgets which options were given: a [`Connector`](crate::Connector)'s
+    /// TLS options are defaults for `connect_tls`, not a request that a
+    /// plain `connect` should refuse.
+    pub(crate) fn forget_given(&mut self) {
+        self.given.clear();
+    }
+
+    pub(crate) fn set_config(&mut self, config: Arc<ClientConfig>) {
+        self.config = Some(config);
+        self.give("tls_config");
+    }
+
+    pub(crate) fn set_alpn<I>(&mut self, protocols: I)
+    where
+        I: IntoIterator,
+        I::Item: AsRef<[u8]>,
+    {
+        let protocols: Vec<Vec<u8>> = protocols.into_iter().map(|p| p.as_ref().to_vec()).collect();
+        self.alpn = Some(
+            match protocols.iter().find(|p| p.is_empty() || p.len() > 255) {
+                Some(bad) => Err(format!(
+                    "alpn protocol {:?} must be 1 to 255 bytes long",
+                    String::from_utf8_lossy(bad)
+                )),
+                None => Ok(protocols),
+            },
+        );
+        self.give("alpn");
+    }
+
+    pub(crate) fn set_handshake_timeout(&mut self, timeout: Option<Duration>) {
+        self.handshake_timeout = positive("tls_handshake_timeout", timeout);
+        self.give("tls_handshake_timeout");
+    }
+
+    pub(crate) fn set_shutdown_timeout(&mut self, timeout: Option<Duration>) {
+        self.shutdown_timeout = positive("tls_shutdown_timeout", timeout);
+        self.give("tls_shutdown_timeout");
     }
 
     /// The TLS options given, as a list for an error message, if any.
@@ -148,8 +188,7 @@ impl ConnectionBuilder {
     /// # Ok(()) }
     /// ```
     pub fn tls_config(mut self, config: Arc<ClientConfig>) -> Self {
-        self.tls.config = Some(config);
-        self.tls.give("tls_config");
+        self.opts.tls.set_config(config);
         self
     }
 
@@ -184,13 +223,13 @@ impl ConnectionBuilder {
             .strip_prefix('[')
             .and_then(|n| n.strip_suffix(']'))
             .unwrap_or(&name);
-        self.tls.server_name = Some(if unbracketed.is_empty() {
+        self.opts.tls.server_name = Some(if unbracketed.is_empty() {
             Err("server_name is empty".to_string())
         } else {
             ServerName::try_from(unbracketed.to_string())
                 .map_err(|e| format!("server_name {name:?} is not a valid name: {e}"))
         });
-        self.tls.give("server_name");
+        self.opts.tls.give("server_name");
         self
     }
 
@@ -224,17 +263,7 @@ impl ConnectionBuilder {
         I: IntoIterator,
         I::Item: AsRef<[u8]>,
     {
-        let protocols: Vec<Vec<u8>> = protocols.into_iter().map(|p| p.as_ref().to_vec()).collect();
-        self.tls.alpn = Some(
-            match protocols.iter().find(|p| p.is_empty() || p.len() > 255) {
-                Some(bad) => Err(format!(
-                    "alpn protocol {:?} must be 1 to 255 bytes long",
-                    String::from_utf8_lossy(bad)
-                )),
-                None => Ok(protocols),
-            },
-        );
-        self.tls.give("alpn");
+        self.opts.tls.set_alpn(protocols);
         self
     }
 
@@ -260,8 +289,7 @@ impl ConnectionBuilder {
     /// # drop(b);
     /// ```
     pub fn tls_handshake_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
-        self.tls.handshake_timeout = positive("tls_handshake_timeout", timeout.into());
-        self.tls.give("tls_handshake_timeout");
+        self.opts.tls.set_handshake_timeout(timeout.into());
         self
     }
 
@@ -283,8 +311,7 @@ impl ConnectionBuilder {
     /// # drop(b);
     /// ```
     pub fn tls_shutdown_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
-        self.tls.shutdown_timeout = positive("tls_shutdown_timeout", timeout.into());
-        self.tls.give("tls_shutdown_timeout");
+        self.opts.tls.set_shutdown_timeout(timeout.into());
         self
     }
 
@@ -343,10 +370,10 @@ impl ConnectionBuilder {
     pub async fn connect_tls(mut self) -> Result<TlsStream, ConnectError> {
         let span = tracing::debug_span!("connect_tls", target = %self.describe());
         async move {
-            let options = std::mem::take(&mut self.tls);
+            let options = std::mem::take(&mut self.opts.tls);
             let handshake = Handshake::prepare(options, &self)?;
             let name = self.describe();
-            let all_errors = self.all_errors;
+            let all_errors = self.opts.all_errors;
             let tcp = self.connect_inner().await?;
             handshake.run(tcp, name, all_errors).await
         }
