@@ -64,23 +64,77 @@ pub const DEFAULT_HAPPY_EYEBALLS_DELAY: Duration = Duration::from_millis(250);
 #[must_use = "a builder does nothing until `connect` is called"]
 pub struct ConnectionBuilder {
     pub(crate) source: Source,
-    delay: Option<Duration>,
-    interleave: usize,
-    family: Family,
-    local: Result<Vec<SocketAddr>, String>,
-    nodelay: bool,
-    connect_timeout: Option<Duration>,
-    attempt_timeout: Option<Duration>,
-    hook: Option<SocketHook>,
-    pub(crate) all_errors: bool,
-    resolver: Option<Resolver>,
-    /// Whether to ask for HTTPS records; `None`: for `connect_tls` only.
-    pub(crate) svcb: Option<bool>,
+    /// The target-independent options, shared with [`Connector`](crate::Connector).
+    pub(crate) opts: Options,
     /// Options given that only make sense when we connect ourselves.
     needs_connect: Vec<&'static str>,
+}
+
+/// The options of a connection that do not depend on its target: what a
+/// [`ConnectionBuilder`] holds besides the target, and what a
+/// [`Connector`](crate::Connector) shares between its connections.
+#[derive(Clone)]
+pub(crate) struct Options {
+    pub(crate) delay: Option<Duration>,
+    pub(crate) interleave: usize,
+    pub(crate) family: Family,
+    pub(crate) local: Result<Vec<SocketAddr>, String>,
+    pub(crate) nodelay: bool,
+    pub(crate) connect_timeout: Option<Duration>,
+    pub(crate) attempt_timeout: Option<Duration>,
+    pub(crate) hook: Option<SocketHook>,
+    pub(crate) all_errors: bool,
+    pub(crate) resolver: Option<Resolver>,
+    /// Whether to ask for HTTPS records; `None`: for `connect_tls` only.
+    pub(crate) svcb: Option<bool>,
     /// The TLS options, used by `connect_tls` (see `tls.rs`).
     #[cfg(feature = "tls")]
     pub(crate) tls: crate::tls::TlsOptions,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            delay: Some(DEFAULT_HAPPY_EYEBALLS_DELAY),
+            interleave: 1,
+            family: Family::Any,
+            local: Ok(Vec::new()),
+            nodelay: true,
+            connect_timeout: None,
+            attempt_timeout: None,
+            hook: None,
+            all_errors: false,
+            resolver: None,
+            svcb: None,
+            #[cfg(feature = "tls")]
+            tls: crate::tls::TlsOptions::default(),
+        }
+    }
+}
+
+impl Options {
+    /// `local_addr`, validated once for the builder and the connector.
+    pub(crate) fn set_local(&mut self, local: impl IntoLocalAddrs) {
+        self.local = local.into_local_addrs();
+        if matches!(&self.local, Ok(v) if v.is_empty()) {
+            self.local = Err("local_addr was given an empty list".into());
+        }
+    }
+
+    /// The fields for a `Debug` of the builder or the connector.
+    pub(crate) fn debug_fields(&self, d: &mut fmt::DebugStruct<'_, '_>) {
+        d.field("happy_eyeballs", &self.delay)
+            .field("interleave", &self.interleave)
+            .field("family", &self.family)
+            .field("local_addr", &self.local)
+            .field("nodelay", &self.nodelay)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("attempt_timeout", &self.attempt_timeout)
+            .field("socket_hook", &self.hook.is_some())
+            .field("all_errors", &self.all_errors)
+            .field("resolver", &self.resolver)
+            .field("svcb", &self.svcb);
+    }
 }
 
 pub(crate) enum Source {
@@ -139,22 +193,14 @@ impl ConnectionBuilder {
     }
 
     fn with_source(source: Source) -> ConnectionBuilder {
+        ConnectionBuilder::with_options(source, Options::default())
+    }
+
+    pub(crate) fn with_options(source: Source, opts: Options) -> ConnectionBuilder {
         ConnectionBuilder {
             source,
-            delay: Some(DEFAULT_HAPPY_EYEBALLS_DELAY),
-            interleave: 1,
-            family: Family::Any,
-            local: Ok(Vec::new()),
-            nodelay: true,
-            connect_timeout: None,
-            attempt_timeout: None,
-            hook: None,
-            all_errors: false,
-            resolver: None,
-            svcb: None,
+            opts,
             needs_connect: Vec::new(),
-            #[cfg(feature = "tls")]
-            tls: crate::tls::TlsOptions::default(),
         }
     }
 
@@ -184,7 +230,7 @@ impl ConnectionBuilder {
     /// # drop(b);
     /// ```
     pub fn happy_eyeballs(mut self, delay: Duration) -> Self {
-        self.delay = Some(delay);
+        self.opts.delay = Some(delay);
         self.connecting("happy_eyeballs")
     }
 
@@ -206,7 +252,7 @@ impl ConnectionBuilder {
     /// # drop(b);
     /// ```
     pub fn sequential(mut self) -> Self {
-        self.delay = None;
+        self.opts.delay = None;
         self.connecting("sequential")
     }
 
@@ -225,7 +271,7 @@ impl ConnectionBuilder {
     /// # drop(b);
     /// ```
     pub fn interleave(mut self, count: usize) -> Self {
-        self.interleave = count;
+        self.opts.interleave = count;
         self.connecting("interleave")
     }
 
@@ -243,7 +289,7 @@ impl ConnectionBuilder {
     /// # drop(b);
     /// ```
     pub fn family(mut self, family: Family) -> Self {
-        self.family = family;
+        self.opts.family = family;
         self.connecting("family")
     }
 
@@ -268,10 +314,7 @@ impl ConnectionBuilder {
     /// # drop(b);
     /// ```
     pub fn local_addr(mut self, local: impl IntoLocalAddrs) -> Self {
-        self.local = local.into_local_addrs();
-        if matches!(&self.local, Ok(v) if v.is_empty()) {
-            self.local = Err("local_addr was given an empty list".into());
-        }
+        self.opts.set_local(local);
         self.connecting("local_addr")
     }
 
@@ -288,7 +331,7 @@ impl ConnectionBuilder {
     /// # drop(b);
     /// ```
     pub fn nodelay(mut self, on: bool) -> Self {
-        self.nodelay = on;
+        self.opts.nodelay = on;
         self
     }
 
@@ -308,7 +351,7 @@ impl ConnectionBuilder {
     /// # drop(b);
     /// ```
     pub fn connect_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
-        self.connect_timeout = timeout.into();
+        self.opts.connect_timeout = timeout.into();
         self.connecting("connect_timeout")
     }
 
@@ -329,7 +372,7 @@ impl ConnectionBuilder {
     /// # drop(b);
     /// ```
     pub fn attempt_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
-        self.attempt_timeout = timeout.into();
+        self.opts.attempt_timeout = timeout.into();
         self.connecting("attempt_timeout")
     }
 
@@ -353,7 +396,7 @@ impl ConnectionBuilder {
     where
         F: Fn(&socket2::Socket) -> std::io::Result<()> + Send + Sync + 'static,
     {
-        self.hook = Some(Arc::new(hook));
+        self.opts.hook = Some(Arc::new(hook));
         self.connecting("socket_hook")
     }
 
@@ -372,7 +415,7 @@ impl ConnectionBuilder {
     /// # drop(b);
     /// ```
     pub fn all_errors(mut self, all: bool) -> Self {
-        self.all_errors = all;
+        self.opts.all_errors = all;
         self
     }
 
@@ -388,7 +431,7 @@ impl ConnectionBuilder {
     /// # drop(b);
     /// ```
     pub fn resolver(mut self, resolver: impl Resolve) -> Self {
-        self.resolver = Some(Resolver::new(resolver));
+        self.opts.resolver = Some(Resolver::new(resolver));
         self.connecting("resolver")
     }
 
@@ -417,7 +460,7 @@ impl ConnectionBuilder {
     /// # drop(b);
     /// ```
     pub fn svcb(mut self, on: bool) -> Self {
-        self.svcb = Some(on);
+        self.opts.svcb = Some(on);
         self.connecting("svcb")
     }
 
@@ -447,7 +490,7 @@ impl ConnectionBuilder {
     /// ```
     pub async fn connect(self) -> Result<TcpStream, ConnectError> {
         #[cfg(feature = "tls")]
-        if let Some(given) = self.tls.given() {
+        if let Some(given) = self.opts.tls.given() {
             return Err(self.invalid(format!(
                 "TLS options given to connect(): {given}; use connect_tls()"
             )));
@@ -468,14 +511,18 @@ impl ConnectionBuilder {
     }
 
     pub(crate) fn invalid(&self, message: impl Into<String>) -> ConnectError {
-        ConnectError::invalid(self.describe(), message).with_all_errors(self.all_errors)
+        ConnectError::invalid(self.describe(), message).with_all_errors(self.opts.all_errors)
     }
 
     pub(crate) async fn connect_inner(self) -> Result<TcpStream, ConnectError> {
         if let Source::Stream(_) = &self.source {
             return self.adopt();
         }
-        let services = self.svcb.unwrap_or(false).then(ServiceOptions::default);
+        let services = self
+            .opts
+            .svcb
+            .unwrap_or(false)
+            .then(ServiceOptions::default);
         self.establish(services, |_, tcp| std::future::ready(Ok(tcp)))
             .await
     }
@@ -503,12 +550,16 @@ impl ConnectionBuilder {
         if target.port() == 0 {
             return Err(self.invalid("port 0 is not a destination port"));
         }
-        let locals = self.local.as_ref().map_err(|e| self.invalid(e.clone()))?;
+        let locals = self
+            .opts
+            .local
+            .as_ref()
+            .map_err(|e| self.invalid(e.clone()))?;
         for local in locals {
-            if !self.family.matches(&local.ip()) {
+            if !self.opts.family.matches(&local.ip()) {
                 return Err(self.invalid(format!(
                     "local_addr {local} is not of the requested family {}",
-                    self.family
+                    self.opts.family
                 )));
             }
         }
@@ -516,7 +567,7 @@ impl ConnectionBuilder {
         // families of the local addresses, if any were given.
         let has_local_v4 = locals.iter().any(SocketAddr::is_ipv4);
         let has_local_v6 = locals.iter().any(SocketAddr::is_ipv6);
-        let family = self.family;
+        let family = self.opts.family;
         let usable = move |ip: &IpAddr| {
             family.matches(ip)
                 && (locals.is_empty()
@@ -526,8 +577,8 @@ impl ConnectionBuilder {
                         has_local_v6
                     })
         };
-        let nodelay = self.nodelay;
-        let hook = self.hook.as_ref();
+        let nodelay = self.opts.nodelay;
+        let hook = self.opts.hook.as_ref();
         let attempt = |addr: SocketAddr| {
             let local = locals
                 .iter()
@@ -548,16 +599,22 @@ impl ConnectionBuilder {
                 match addrs[..] {
                     [] => return Err(self.invalid(self.why_unusable("the target"))),
                     // One address and no deadline: nothing to race.
-                    [addr] if self.connect_timeout.is_none() => {
-                        let result =
-                            single(addr, self.attempt_timeout, start, attempt(addr), finish).await;
+                    [addr] if self.opts.connect_timeout.is_none() => {
+                        let result = single(
+                            addr,
+                            self.opts.attempt_timeout,
+                            start,
+                            attempt(addr),
+                            finish,
+                        )
+                        .await;
                         return result.map_err(|failure| self.failed(failure, target, &seen));
                     }
                     _ => stream::iter([Ok(Batch::from(addrs))]).left_stream(),
                 }
             }
             Some(host) => {
-                let resolver = self.resolver.clone().unwrap_or_default();
+                let resolver = self.opts.resolver.clone().unwrap_or_default();
                 match services {
                     None => resolver
                         .resolve(host, family)
@@ -593,10 +650,10 @@ impl ConnectionBuilder {
             }
         };
         let config = RaceConfig {
-            delay: self.delay,
-            interleave: self.interleave,
-            attempt_timeout: self.attempt_timeout,
-            deadline: self.connect_timeout.map(|t| start + t),
+            delay: self.opts.delay,
+            interleave: self.opts.interleave,
+            attempt_timeout: self.opts.attempt_timeout,
+            deadline: self.opts.connect_timeout.map(|t| start + t),
         };
         // Boxed: the race's state (pending attempts, timers, the resolver
         // stream) is a couple of kilobytes, and kept inline it would make
@@ -610,7 +667,7 @@ impl ConnectionBuilder {
     fn failed(&self, failure: RaceFailure, target: &Target, seen: &AtomicUsize) -> ConnectError {
         let name = self.describe();
         let err = if failure.timed_out {
-            let timeout = self.connect_timeout.unwrap_or_default();
+            let timeout = self.opts.connect_timeout.unwrap_or_default();
             ConnectError::new(ConnectErrorKind::TimedOut, name)
                 .with_message(format!("timed out after {timeout:?}"))
         } else if !failure.attempts.is_empty() {
@@ -626,13 +683,13 @@ impl ConnectionBuilder {
         };
         err.with_attempts(failure.attempts)
             .with_resolve_errors(failure.resolve_errors)
-            .with_all_errors(self.all_errors)
+            .with_all_errors(self.opts.all_errors)
             .tls_when_every_attempt_failed_in_tls()
     }
 
     /// Why `what` has no address this call can use.
     fn why_unusable(&self, what: &str) -> String {
-        match &self.local {
+        match &self.opts.local {
             Ok(locals) if !locals.is_empty() => {
                 let list: Vec<_> = locals.iter().map(ToString::to_string).collect();
                 format!(
@@ -640,7 +697,7 @@ impl ConnectionBuilder {
                     list.join(", ")
                 )
             }
-            _ => format!("{what} has no {} address", self.family),
+            _ => format!("{what} has no {} address", self.opts.family),
         }
     }
 
@@ -657,7 +714,7 @@ impl ConnectionBuilder {
         if let Err(e) = stream.peer_addr() {
             return Err(self.invalid(format!("the adopted stream is not connected: {e}")));
         }
-        if let Err(e) = stream.set_nodelay(self.nodelay) {
+        if let Err(e) = stream.set_nodelay(self.opts.nodelay) {
             return Err(self.invalid(format!("cannot set TCP_NODELAY on the adopted stream: {e}")));
         }
         match self.source {
@@ -696,20 +753,10 @@ async fn connect_one(
 
 impl fmt::Debug for ConnectionBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ConnectionBuilder")
-            .field("target", &self.describe())
-            .field("happy_eyeballs", &self.delay)
-            .field("interleave", &self.interleave)
-            .field("family", &self.family)
-            .field("local_addr", &self.local)
-            .field("nodelay", &self.nodelay)
-            .field("connect_timeout", &self.connect_timeout)
-            .field("attempt_timeout", &self.attempt_timeout)
-            .field("socket_hook", &self.hook.is_some())
-            .field("all_errors", &self.all_errors)
-            .field("resolver", &self.resolver)
-            .field("svcb", &self.svcb)
-            .finish()
+        let mut d = f.debug_struct("ConnectionBuilder");
+        d.field("target", &self.describe());
+        self.opts.debug_fields(&mut d);
+        d.finish()
     }
 }
 

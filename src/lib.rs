@@ -31,6 +31,31 @@
 //! [`tokio::net::UdpSocket`] back (or a `UdpFramed` with the `codec`
 //! feature, on by default).
 //!
+//! [`ServerBuilder`] is `loop.create_server` and `asyncio.start_server`:
+//! one listening socket per address of a host (`localhost` is `::1` and
+//! `127.0.0.1`), one port for all of them, and a [`Listener`] of plain
+//! [`tokio::net::TcpStream`]s back, or a running [`Server`] that spawns a
+//! handler per connection. With TLS ([`TlsListener`]), handshakes run
+//! concurrently, each bounded by a timeout, so a client that connects and
+//! says nothing delays no one.
+//!
+//! ```
+//! use tokio::io::AsyncWriteExt;
+//! use tokio_endpoints::ServerBuilder;
+//!
+//! #[tokio::main]
+//! async fn main() -> std::io::Result<()> {
+//!     let server = ServerBuilder::new(("localhost", 0))
+//!         .serve(|mut stream, peer| async move {
+//!             let _ = stream.write_all(format!("hello {peer}\n").as_bytes()).await;
+//!         })
+//!         .await?;
+//!     println!("serving on {:?}", server.local_addrs());
+//!     server.shutdown(std::time::Duration::from_secs(1)).await;
+//!     Ok(())
+//! }
+//! ```
+//!
 //! ## asyncio's parameters here
 //!
 //! | asyncio (`create_connection`) | here (`ConnectionBuilder`) |
@@ -49,6 +74,32 @@
 //! | (none) | [`connect_timeout`](ConnectionBuilder::connect_timeout), [`attempt_timeout`](ConnectionBuilder::attempt_timeout), [`socket_hook`](ConnectionBuilder::socket_hook), [`resolver`](ConnectionBuilder::resolver) |
 //! | `asyncio.open_connection()` | [`open_connection`](ConnectionBuilder::open_connection), [`open_connection_tls`](ConnectionBuilder::open_connection_tls) → ([`StreamReader`], [`StreamWriter`]) |
 //! | (transport, protocol) | [`connect`](ConnectionBuilder::connect), [`connect_tls`](ConnectionBuilder::connect_tls), [`connect_framed`](ConnectionBuilder::connect_framed), [`connect_tls_framed`](ConnectionBuilder::connect_tls_framed) (feature `codec`) |
+//!
+//! ## Many connections: [`Connector`]
+//!
+//! A [`ConnectionBuilder`] is used once; a [`Connector`] holds the same
+//! options (all but the target, with the same names) and connects again and
+//! again. Cloning it is an `Arc` clone: make one, and hand clones to the
+//! tasks that connect. Name resolution remembers either way: the default
+//! [`Resolver`] is one per process, with a cache that honours TTLs and works
+//! across Tokio runtimes.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use tokio_endpoints::Connector;
+//!
+//! #[tokio::main]
+//! async fn main() -> std::io::Result<()> {
+//!     let connector = Connector::new().connect_timeout(Duration::from_secs(10));
+//!     let a = connector.connect("db.internal:5432").await?;
+//!     let b = connector.connect("db.internal:5432").await?; // no DNS query: cached
+//!     Ok(())
+//! }
+//! ```
+//!
+//! With the `hyper` feature, a `Connector` is the connector of hyper-util's
+//! `Client` and of tonic (a `tower_service::Service<http::Uri>`, see
+//! `HttpStream`).
 //!
 //! ## TLS
 //!
@@ -118,13 +169,18 @@
 //!   provider (aws-lc-rs, ...).
 //! * `hickory` (default): the default [`Resolver`] is [`HickoryResolver`]
 //!   on the system's configuration: AAAA and A asked at once, answers raced
-//!   as they arrive (RFC 8305 §3), a TTL-honouring cache shared by clones.
+//!   as they arrive (RFC 8305 §3), with a TTL-honouring cache; the default
+//!   resolver is one per process and works across Tokio runtimes.
 //!   Without it, the default is [`Resolver::system`] (getaddrinfo).
 //! * `webpki-roots`: the default configuration trusts Mozilla's roots,
 //!   compiled in, instead of the platform's.
 //! * `codec` (default): `connect_framed`, `connect_tls_framed` and
 //!   `DatagramBuilder::bind_framed`, on tokio-util (re-exported as
 //!   `tokio_util`).
+//! * `hyper`: [`Connector`] implements `tower_service::Service<http::Uri>`,
+//!   for hyper-util's legacy `Client` and tonic's
+//!   `Endpoint::connect_with_connector` (`HttpStream`, `HttpInfo`,
+//!   `HttpConnecting`). It adds hyper, hyper-util, http and tower-service.
 //!
 //! ## Layers
 //!
@@ -144,12 +200,19 @@
 #![doc(test(attr(deny(warnings), allow(dead_code, unused_variables))))]
 
 mod connect;
+mod connector;
 mod datagram;
 mod error;
+#[cfg(feature = "hyper")]
+mod http_service;
 mod order;
 mod race;
 mod resolve;
+mod server;
+#[cfg(feature = "tls")]
+mod shutdown;
 mod stream;
+mod sys;
 mod target;
 mod timer;
 #[cfg(feature = "tls")]
@@ -159,11 +222,15 @@ mod tls;
 type SocketHook = std::sync::Arc<dyn Fn(&socket2::Socket) -> std::io::Result<()> + Send + Sync>;
 
 pub use connect::{ConnectionBuilder, IntoLocalAddrs, DEFAULT_HAPPY_EYEBALLS_DELAY};
+pub use connector::Connector;
 #[cfg(unix)]
 #[cfg_attr(docsrs, doc(cfg(unix)))]
 pub use datagram::UnixDatagramBuilder;
 pub use datagram::{BindAttempt, DatagramBuilder, DatagramError, DatagramErrorKind};
 pub use error::{Attempt, AttemptStage, ConnectError, ConnectErrorKind};
+#[cfg(feature = "hyper")]
+#[cfg_attr(docsrs, doc(cfg(feature = "hyper")))]
+pub use http_service::{HttpConnecting, HttpInfo, HttpStream};
 pub use resolve::{
     Addrs, Resolution, Resolve, ResolveError, ResolveErrorKind, Resolved, Resolver, ServiceRecord,
     SystemResolver, MAX_ALIAS_DEPTH,
@@ -171,6 +238,16 @@ pub use resolve::{
 #[cfg(feature = "hickory")]
 #[cfg_attr(docsrs, doc(cfg(feature = "hickory")))]
 pub use resolve::{HickoryResolver, DEFAULT_RESOLUTION_DELAY};
+#[cfg(unix)]
+#[cfg_attr(docsrs, doc(cfg(unix)))]
+pub use server::UnixServerBuilder;
+pub use server::{
+    ListenAttempt, Listener, Server, ServerBuilder, ServerError, ServerErrorKind, DEFAULT_BACKLOG,
+    PORT_RETRIES,
+};
+#[cfg(feature = "tls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+pub use server::{ServerTlsStream, TlsListener, DEFAULT_MAX_TLS_HANDSHAKES};
 pub use stream::{StreamReader, StreamWriter};
 pub use target::{Family, IntoTarget, Target, TargetError};
 

@@ -271,7 +271,7 @@ impl ConnectionBuilder {
     /// (`connect` would name itself).
     #[cfg(feature = "tls")]
     fn refuse_tls_options(&self, call: &str, instead: &str) -> Result<(), ConnectError> {
-        match self.tls.given() {
+        match self.opts.tls.given() {
             Some(given) => Err(self.invalid(format!(
                 "TLS options given to {call}(): {given}; use {instead}()"
             ))),
@@ -287,6 +287,9 @@ enum Conn {
     // Boxed: a TLS session is a few hundred bytes, a TcpStream a few words.
     #[cfg(feature = "tls")]
     Tls(Box<TlsStream>),
+    /// A connection a TLS server accepted (`serve_tls_streams`).
+    #[cfg(feature = "tls")]
+    ServerTls(Box<crate::server::ServerTlsStream>),
 }
 
 impl AsyncRead for Conn {
@@ -299,6 +302,8 @@ impl AsyncRead for Conn {
             Conn::Tcp(s) => Pin::new(s).poll_read(cx, buf),
             #[cfg(feature = "tls")]
             Conn::Tls(s) => Pin::new(&mut **s).poll_read(cx, buf),
+            #[cfg(feature = "tls")]
+            Conn::ServerTls(s) => Pin::new(&mut **s).poll_read(cx, buf),
         }
     }
 }
@@ -313,6 +318,8 @@ impl AsyncWrite for Conn {
             Conn::Tcp(s) => Pin::new(s).poll_write(cx, buf),
             #[cfg(feature = "tls")]
             Conn::Tls(s) => Pin::new(&mut **s).poll_write(cx, buf),
+            #[cfg(feature = "tls")]
+            Conn::ServerTls(s) => Pin::new(&mut **s).poll_write(cx, buf),
         }
     }
 
@@ -325,6 +332,8 @@ impl AsyncWrite for Conn {
             Conn::Tcp(s) => Pin::new(s).poll_write_vectored(cx, bufs),
             #[cfg(feature = "tls")]
             Conn::Tls(s) => Pin::new(&mut **s).poll_write_vectored(cx, bufs),
+            #[cfg(feature = "tls")]
+            Conn::ServerTls(s) => Pin::new(&mut **s).poll_write_vectored(cx, bufs),
         }
     }
 
@@ -333,6 +342,8 @@ impl AsyncWrite for Conn {
             Conn::Tcp(s) => s.is_write_vectored(),
             #[cfg(feature = "tls")]
             Conn::Tls(s) => s.is_write_vectored(),
+            #[cfg(feature = "tls")]
+            Conn::ServerTls(s) => s.is_write_vectored(),
         }
     }
 
@@ -341,6 +352,8 @@ impl AsyncWrite for Conn {
             Conn::Tcp(s) => Pin::new(s).poll_flush(cx),
             #[cfg(feature = "tls")]
             Conn::Tls(s) => Pin::new(&mut **s).poll_flush(cx),
+            #[cfg(feature = "tls")]
+            Conn::ServerTls(s) => Pin::new(&mut **s).poll_flush(cx),
         }
     }
 
@@ -350,6 +363,8 @@ impl AsyncWrite for Conn {
             // Bounded by the TLS shutdown timeout (see `TlsStream`).
             #[cfg(feature = "tls")]
             Conn::Tls(s) => Pin::new(&mut **s).poll_shutdown(cx),
+            #[cfg(feature = "tls")]
+            Conn::ServerTls(s) => Pin::new(&mut **s).poll_shutdown(cx),
         }
     }
 }
@@ -379,11 +394,28 @@ fn no_addr(which: &str) -> io::Error {
     )
 }
 
+/// A plain TCP connection as a reader and a writer half (the server's
+/// `serve_streams`).
+pub(crate) fn tcp_halves(stream: TcpStream) -> (StreamReader, StreamWriter) {
+    halves(Conn::Tcp(stream))
+}
+
+/// A connection a TLS server accepted as a reader and a writer half (the
+/// server's `serve_tls_streams`).
+#[cfg(feature = "tls")]
+pub(crate) fn server_tls_halves(
+    stream: crate::server::ServerTlsStream,
+) -> (StreamReader, StreamWriter) {
+    halves(Conn::ServerTls(Box::new(stream)))
+}
+
 fn halves(conn: Conn) -> (StreamReader, StreamWriter) {
     let (tcp, tls) = match &conn {
         Conn::Tcp(s) => (s, false),
         #[cfg(feature = "tls")]
         Conn::Tls(s) => (s.get_ref().0, true),
+        #[cfg(feature = "tls")]
+        Conn::ServerTls(s) => (s.get_ref().0, true),
     };
     let info = Info {
         peer: tcp.peer_addr().ok(),

@@ -38,16 +38,15 @@ use rustls::client::ClientConnection;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{ClientConfig, ProtocolVersion, RootCertStore};
-use socket2::SockRef;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
-use tokio::time::Sleep;
 use tokio_rustls::TlsConnector;
 use tracing::Instrument;
 
 use crate::connect::{ConnectionBuilder, Source};
 use crate::error::{ConnectError, ConnectErrorKind, HandshakeTimedOut};
 use crate::resolve::svcb::{EchMap, ServiceOptions};
+use crate::shutdown::ShutdownState;
 
 /// The default [`tls_handshake_timeout`](ConnectionBuilder::tls_handshake_timeout):
 /// 60 s, as asyncio's `ssl_handshake_timeout`.
@@ -58,7 +57,7 @@ pub const DEFAULT_TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(60);
 pub const DEFAULT_TLS_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The TLS options of a [`ConnectionBuilder`].
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct TlsOptions {
     config: Option<Arc<ClientConfig>>,
     server_name: Option<Result<ServerName<'static>, String>>,
@@ -87,6 +86,46 @@ impl TlsOptions {
         if !self.given.contains(&option) {
             self.given.push(option);
         }
+    }
+
+    /// Forgets which options were given: a [`Connector`](crate::Connector)'s
+    /// TLS options are defaults for `connect_tls`, not a request that a
+    /// plain `connect` should refuse.
+    pub(crate) fn forget_given(&mut self) {
+        self.given.clear();
+    }
+
+    pub(crate) fn set_config(&mut self, config: Arc<ClientConfig>) {
+        self.config = Some(config);
+        self.give("tls_config");
+    }
+
+    pub(crate) fn set_alpn<I>(&mut self, protocols: I)
+    where
+        I: IntoIterator,
+        I::Item: AsRef<[u8]>,
+    {
+        let protocols: Vec<Vec<u8>> = protocols.into_iter().map(|p| p.as_ref().to_vec()).collect();
+        self.alpn = Some(
+            match protocols.iter().find(|p| p.is_empty() || p.len() > 255) {
+                Some(bad) => Err(format!(
+                    "alpn protocol {:?} must be 1 to 255 bytes long",
+                    String::from_utf8_lossy(bad)
+                )),
+                None => Ok(protocols),
+            },
+        );
+        self.give("alpn");
+    }
+
+    pub(crate) fn set_handshake_timeout(&mut self, timeout: Option<Duration>) {
+        self.handshake_timeout = positive("tls_handshake_timeout", timeout);
+        self.give("tls_handshake_timeout");
+    }
+
+    pub(crate) fn set_shutdown_timeout(&mut self, timeout: Option<Duration>) {
+        self.shutdown_timeout = positive("tls_shutdown_timeout", timeout);
+        self.give("tls_shutdown_timeout");
     }
 
     /// The TLS options given, as a list for an error message, if any.
@@ -156,8 +195,7 @@ impl ConnectionBuilder {
     /// # Ok(()) }
     /// ```
     pub fn tls_config(mut self, config: Arc<ClientConfig>) -> Self {
-        self.tls.config = Some(config);
-        self.tls.give("tls_config");
+        self.opts.tls.set_config(config);
         self
     }
 
@@ -192,13 +230,13 @@ impl ConnectionBuilder {
             .strip_prefix('[')
             .and_then(|n| n.strip_suffix(']'))
             .unwrap_or(&name);
-        self.tls.server_name = Some(if unbracketed.is_empty() {
+        self.opts.tls.server_name = Some(if unbracketed.is_empty() {
             Err("server_name is empty".to_string())
         } else {
             ServerName::try_from(unbracketed.to_string())
                 .map_err(|e| format!("server_name {name:?} is not a valid name: {e}"))
         });
-        self.tls.give("server_name");
+        self.opts.tls.give("server_name");
         self
     }
 
@@ -232,17 +270,7 @@ impl ConnectionBuilder {
         I: IntoIterator,
         I::Item: AsRef<[u8]>,
     {
-        let protocols: Vec<Vec<u8>> = protocols.into_iter().map(|p| p.as_ref().to_vec()).collect();
-        self.tls.alpn = Some(
-            match protocols.iter().find(|p| p.is_empty() || p.len() > 255) {
-                Some(bad) => Err(format!(
-                    "alpn protocol {:?} must be 1 to 255 bytes long",
-                    String::from_utf8_lossy(bad)
-                )),
-                None => Ok(protocols),
-            },
-        );
-        self.tls.give("alpn");
+        self.opts.tls.set_alpn(protocols);
         self
     }
 
@@ -271,8 +299,7 @@ impl ConnectionBuilder {
     /// # drop(b);
     /// ```
     pub fn tls_handshake_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
-        self.tls.handshake_timeout = positive("tls_handshake_timeout", timeout.into());
-        self.tls.give("tls_handshake_timeout");
+        self.opts.tls.set_handshake_timeout(timeout.into());
         self
     }
 
@@ -294,8 +321,7 @@ impl ConnectionBuilder {
     /// # drop(b);
     /// ```
     pub fn tls_shutdown_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
-        self.tls.shutdown_timeout = positive("tls_shutdown_timeout", timeout.into());
-        self.tls.give("tls_shutdown_timeout");
+        self.opts.tls.set_shutdown_timeout(timeout.into());
         self
     }
 
@@ -376,11 +402,11 @@ impl ConnectionBuilder {
     pub async fn connect_tls(mut self) -> Result<TlsStream, ConnectError> {
         let span = tracing::debug_span!("connect_tls", target = %self.describe());
         async move {
-            let options = std::mem::take(&mut self.tls);
+            let options = std::mem::take(&mut self.opts.tls);
             let handshake = Handshake::prepare(options, &self)?;
             if let Source::Stream(_) = &self.source {
                 let name = self.describe();
-                let all_errors = self.all_errors;
+                let all_errors = self.opts.all_errors;
                 let tcp = self.connect_inner().await?;
                 return handshake.run(tcp, name, all_errors).await;
             }
@@ -388,7 +414,7 @@ impl ConnectionBuilder {
             // HTTPS records are asked for unless turned off.
             // (Literal addresses have no records: nothing to set up.)
             let named = matches!(&self.source, Source::Target(Ok(t)) if t.host().is_some());
-            let ech = (named && self.svcb.unwrap_or(true)).then(EchMap::default);
+            let ech = (named && self.opts.svcb.unwrap_or(true)).then(EchMap::default);
             let services = ech.as_ref().map(|ech| ServiceOptions {
                 alpn: handshake.alpn.clone(),
                 ech: ech.clone(),
@@ -675,14 +701,6 @@ pub struct TlsStream {
     ech_config_list: Option<Arc<[u8]>>,
 }
 
-enum ShutdownState {
-    Open,
-    /// Shutting down, with the deadline if there is one.
-    Closing(Option<Pin<Box<Sleep>>>),
-    Closed,
-    Aborted,
-}
-
 impl TlsStream {
     /// The TCP stream and the rustls connection.
     ///
@@ -863,17 +881,6 @@ impl TlsStream {
     pub fn shutdown_timeout(&self) -> Option<Duration> {
         self.shutdown_timeout
     }
-
-    /// Gives up on the connection: unsent data is discarded, and the peer
-    /// gets a reset when the socket closes.
-    fn abort(&mut self) {
-        let sock = SockRef::from(self.inner.get_ref().0);
-        if let Err(e) = sock.set_linger(Some(Duration::ZERO)) {
-            tracing::debug!(error = %e, "setting SO_LINGER to 0 failed");
-        }
-        // Wakes a reader on a split half; fails harmlessly if already shut.
-        let _ = sock.shutdown(std::net::Shutdown::Both);
-    }
 }
 
 impl AsyncRead for TlsStream {
@@ -915,47 +922,8 @@ impl AsyncWrite for TlsStream {
     /// shutdown timeout; see the type's docs.
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = &mut *self;
-        loop {
-            match &mut this.shutdown {
-                ShutdownState::Open => {
-                    let deadline = this
-                        .shutdown_timeout
-                        .map(|t| Box::pin(tokio::time::sleep(t)));
-                    this.shutdown = ShutdownState::Closing(deadline);
-                }
-                ShutdownState::Closing(deadline) => {
-                    if let Poll::Ready(result) = Pin::new(&mut this.inner).poll_shutdown(cx) {
-                        this.shutdown = ShutdownState::Closed;
-                        return Poll::Ready(result);
-                    }
-                    let expired = match deadline {
-                        Some(deadline) => deadline.as_mut().poll(cx).is_ready(),
-                        None => false,
-                    };
-                    if !expired {
-                        return Poll::Pending;
-                    }
-                    let timeout = this.shutdown_timeout.unwrap_or_default();
-                    tracing::debug!(?timeout, "TLS shutdown timed out; aborting");
-                    this.abort();
-                    this.shutdown = ShutdownState::Aborted;
-                    return Poll::Ready(Err(io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        format!(
-                            "TLS shutdown timed out after {timeout:?} (the peer is not \
-                             reading); the connection was aborted"
-                        ),
-                    )));
-                }
-                ShutdownState::Closed => return Poll::Ready(Ok(())),
-                ShutdownState::Aborted => {
-                    return Poll::Ready(Err(io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        "TLS shutdown timed out earlier; the connection was aborted",
-                    )))
-                }
-            }
-        }
+        this.shutdown
+            .poll_shutdown(cx, this.shutdown_timeout, &mut this.inner)
     }
 }
 

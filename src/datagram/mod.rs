@@ -30,6 +30,7 @@ use socket2::{Domain, Protocol, SockRef, Socket, Type};
 use tokio::net::UdpSocket;
 
 use crate::resolve::{ResolveError, Resolver};
+use crate::sys::{set_reuse_port, HAS_REUSE_PORT};
 use crate::target::{Family, IntoTarget, Target, TargetError};
 use crate::{Resolve, SocketHook};
 
@@ -40,18 +41,6 @@ mod unix;
 pub use error::{BindAttempt, DatagramError, DatagramErrorKind};
 #[cfg(unix)]
 pub use unix::UnixDatagramBuilder;
-
-/// Whether this platform has `SO_REUSEPORT` (where socket2 offers it).
-const HAS_REUSE_PORT: bool = cfg!(all(
-    unix,
-    not(any(
-        target_os = "solaris",
-        target_os = "illumos",
-        target_os = "cygwin",
-        target_os = "nuttx",
-        target_os = "wasi"
-    ))
-));
 
 /// Builds a UDP socket the way asyncio's `loop.create_datagram_endpoint`
 /// does: local and remote addresses (host names resolved), the address
@@ -707,37 +696,6 @@ fn check_udp(socket: &std::net::UdpSocket) -> Result<(), String> {
         }
     }
     Ok(())
-}
-
-#[cfg(all(
-    unix,
-    not(any(
-        target_os = "solaris",
-        target_os = "illumos",
-        target_os = "cygwin",
-        target_os = "nuttx",
-        target_os = "wasi"
-    ))
-))]
-fn set_reuse_port(socket: &Socket) -> io::Result<()> {
-    socket.set_reuse_port(true)
-}
-
-#[cfg(not(all(
-    unix,
-    not(any(
-        target_os = "solaris",
-        target_os = "illumos",
-        target_os = "cygwin",
-        target_os = "nuttx",
-        target_os = "wasi"
-    ))
-)))]
-fn set_reuse_port(_: &Socket) -> io::Result<()> {
-    Err(io::Error::new(
-        io::ErrorKind::Unsupported,
-        "this platform has no SO_REUSEPORT",
-    ))
 }
 
 fn unspecified(family: Family) -> SocketAddr {

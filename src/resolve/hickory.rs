@@ -11,8 +11,9 @@
 //!
 //! # What we do
 //!
-//! Both lookups run side by side (two hickory lookups, `AAAA` and `A`, on
-//! one shared hickory resolver and its cache). Then:
+//! Both lookups run side by side (two lookups, `AAAA` and `A`, each
+//! answered from the resolver's cache when it can be, see `cached.rs`).
+//! Then:
 //!
 //! * an AAAA answer that arrives first is handed over at once;
 //! * an A answer that arrives first is held for at most the *resolution
@@ -33,12 +34,14 @@
 //! to it: that sends no packet.
 //!
 //! Dropping the stream drops both lookups. hickory keeps its connections to
-//! the name servers in tasks of its own, shared by every lookup of one
-//! resolver and aborted when the last clone of the resolver is dropped (so
-//! the per-call resolver of `Resolver::default()` leaves none behind). They
-//! run on the Tokio runtime the resolver was first used on: a resolver
-//! shared between runtimes breaks when that runtime shuts down, which is
-//! why the default resolver is not a process-wide one.
+//! the name servers in tasks of its own, on the Tokio runtime its resolver
+//! was first used on, aborted when the last clone of that resolver is
+//! dropped. So the resolvers we configure keep their configuration and
+//! cache apart from any runtime and make a hickory resolver per resolution
+//! that misses the cache, on the caller's runtime, dropped with it (see
+//! `cached.rs`): one of them, the default, is shared by the whole process.
+//! Only a resolver the user built ([`HickoryResolver::from_resolver`]) is
+//! bound to a runtime.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -50,15 +53,16 @@ use std::time::Duration;
 use futures_util::future::BoxFuture;
 use futures_util::stream::{self, StreamExt};
 use futures_util::FutureExt;
-use hickory_resolver::config::{ResolveHosts, ResolverConfig, ResolverOpts};
+use hickory_resolver::config::{ResolverConfig, ResolverOpts};
 use hickory_resolver::lookup::Lookup;
-use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::net::{DnsError, NetError};
 use hickory_resolver::proto::op::ResponseCode;
 use hickory_resolver::proto::rr::RData;
+use hickory_resolver::proto::rr::RecordType;
 use hickory_resolver::{Hosts, TokioResolver};
 use tokio::time::{sleep_until, Instant};
 
+use super::cached::{Cached, Conf, RECHECK};
 use super::{svcb, Addrs, Resolution, Resolve, ResolveError, ResolveErrorKind, Resolver};
 use crate::order::{precedence, sort_destinations};
 use crate::Family;
@@ -88,13 +92,17 @@ pub const DEFAULT_RESOLUTION_DELAY: Duration = Duration::from_millis(50);
 ///   unique-local 3, site-local and IPv4-compatible 1), then smaller scope
 ///   (loopback, link-local) first, otherwise in the server's order.
 ///
-/// Use one resolver per Tokio runtime: hickory runs its name server
-/// connections as tasks on the runtime that first used it.
-///
-/// Clones share one hickory resolver, and so its cache, which keeps answers
-/// for their TTL (within [`ResolverOpts`]' `positive_min_ttl` /
-/// `positive_max_ttl`). hickory's `ip_strategy` option is not used: this
-/// resolver always makes its own two queries.
+/// Clones share one cache, which keeps answers for their TTL (within
+/// [`ResolverOpts`]' `positive_min_ttl` / `positive_max_ttl`), and negative
+/// answers (no such name, no records) for the SOA minimum the server sent
+/// (within `negative_min_ttl` / `negative_max_ttl`), as hickory does; at
+/// most 1024 answers. The cache and the configuration are kept apart from
+/// any Tokio runtime, and a resolution that misses the cache queries on the
+/// runtime it runs on: one resolver may be used from many runtimes, one
+/// after the other or at once. (Only [`from_resolver`](Self::from_resolver)
+/// gives a resolver bound to the runtime that first uses it.) hickory's
+/// `ip_strategy` option is not used: this resolver always makes its own two
+/// queries.
 ///
 /// # Examples
 ///
@@ -116,11 +124,48 @@ pub struct HickoryResolver {
     resolution_delay: Duration,
 }
 
-struct Inner {
-    resolver: OnceLock<TokioResolver>,
-    /// Builds the resolver at first use, for [`HickoryResolver::system`].
-    /// A failure is reported by that resolution and tried again by the next.
-    load: Option<fn() -> io::Result<TokioResolver>>,
+enum Inner {
+    /// A hickory resolver given to us ([`HickoryResolver::from_resolver`]):
+    /// its own cache, bound to the runtime that first used it.
+    Given(Arc<TokioResolver>),
+    /// Our configuration and answer cache, apart from any runtime (see
+    /// `cached.rs`). For [`HickoryResolver::system`], the configuration is
+    /// read at first use; a failure is reported by that resolution and
+    /// tried again by the next.
+    Cached(Arc<Cached>),
+}
+
+/// What one resolution queries on: cheap to clone into each query.
+#[derive(Clone)]
+enum Lookups {
+    Given(Arc<TokioResolver>),
+    Cached {
+        cached: Arc<Cached>,
+        conf: Arc<Conf>,
+        /// Made at the first miss of this resolution, on its runtime.
+        resolver: Arc<OnceLock<Result<TokioResolver, NetError>>>,
+    },
+}
+
+impl Lookups {
+    fn lookup(
+        &self,
+        host: &str,
+        rtype: RecordType,
+    ) -> BoxFuture<'static, Result<Lookup, NetError>> {
+        match self {
+            Lookups::Given(resolver) => {
+                let resolver = resolver.clone();
+                let host = host.to_owned();
+                async move { resolver.lookup(host.as_str(), rtype).await }.boxed()
+            }
+            Lookups::Cached {
+                cached,
+                conf,
+                resolver,
+            } => cached.lookup(conf, resolver, host, rtype),
+        }
+    }
 }
 
 impl HickoryResolver {
@@ -130,7 +175,13 @@ impl HickoryResolver {
     /// the hosts file. A configuration that is missing or unreadable fails
     /// each resolution with a [`ResolveErrorKind::Other`] error that says
     /// so (and is read again by the next one); there is no fallback to a
-    /// public name server. [`Resolver::default`] is this.
+    /// public name server. [`Resolver::default`] is one of these, shared by
+    /// the whole process.
+    ///
+    /// On Unix, `/etc/resolv.conf` and `/etc/hosts` are checked for changes
+    /// (`stat(2)`) at most every 5 seconds, by the next resolution; when
+    /// either changed, the configuration is read again and the cache is
+    /// flushed. An edit is so in use within 5 seconds.
     ///
     /// Use [`from_system_conf`](Self::from_system_conf) to read the
     /// configuration now and get its error at once.
@@ -145,15 +196,21 @@ impl HickoryResolver {
     /// let builder = ConnectionBuilder::new("example.com:443").resolver(resolver);
     /// ```
     pub fn system() -> HickoryResolver {
-        HickoryResolver::lazy(load_system_conf)
+        HickoryResolver::lazy(load_system_parts)
     }
 
-    fn lazy(load: fn() -> io::Result<TokioResolver>) -> HickoryResolver {
+    fn lazy(load: fn() -> io::Result<Conf>) -> HickoryResolver {
+        let watch = if cfg!(unix) {
+            vec!["/etc/resolv.conf".into(), "/etc/hosts".into()]
+        } else {
+            Vec::new()
+        };
+        HickoryResolver::cached(Cached::files(load, watch, RECHECK))
+    }
+
+    fn cached(cached: Cached) -> HickoryResolver {
         HickoryResolver {
-            inner: Arc::new(Inner {
-                resolver: OnceLock::new(),
-                load: Some(load),
-            }),
+            inner: Arc::new(Inner::Cached(Arc::new(cached))),
             resolution_delay: DEFAULT_RESOLUTION_DELAY,
         }
     }
@@ -161,6 +218,7 @@ impl HickoryResolver {
     /// The system's configuration, read now: `/etc/resolv.conf` (the
     /// registry on Windows, the system configuration on macOS) and the
     /// hosts file (`/etc/hosts`; a missing hosts file counts as empty).
+    /// It is not read again: use [`system`](Self::system) to follow edits.
     ///
     /// # Errors
     ///
@@ -179,7 +237,7 @@ impl HickoryResolver {
     /// # Ok(()) }
     /// ```
     pub fn from_system_conf() -> io::Result<HickoryResolver> {
-        load_system_conf().map(HickoryResolver::from_resolver)
+        load_system_parts().map(|conf| HickoryResolver::cached(Cached::fixed(conf)))
     }
 
     /// Reads the DNS configuration from the `resolv.conf(5)` file at
@@ -236,7 +294,11 @@ impl HickoryResolver {
                 format!("cannot read hosts file {}: {e}", hosts_path.display()),
             )
         })?;
-        build(config, options, Some(hosts)).map(HickoryResolver::from_resolver)
+        Ok(HickoryResolver::cached(Cached::fixed(Conf::new(
+            config,
+            options,
+            Some(hosts),
+        ))))
     }
 
     /// Explicit name servers and options, through hickory's own
@@ -245,7 +307,7 @@ impl HickoryResolver {
     /// point at a DNS server of your own, or at one on a non-standard port.
     /// The hosts file is used as `options.use_hosts_file` says (hickory's
     /// default reads the system's hosts file, and takes a missing one as
-    /// empty).
+    /// empty); it is read here, once.
     ///
     /// # Errors
     ///
@@ -278,11 +340,17 @@ impl HickoryResolver {
         config: ResolverConfig,
         options: ResolverOpts,
     ) -> io::Result<HickoryResolver> {
-        build(config, options, None).map(HickoryResolver::from_resolver)
+        let conf = Conf::new(config, options, None);
+        // Refuse a configuration hickory refuses now, not at each query.
+        conf.check()?;
+        Ok(HickoryResolver::cached(Cached::fixed(conf)))
     }
 
     /// Wraps a hickory resolver built your way (DNS over TLS or HTTPS, your
-    /// own hosts table, DNSSEC). Clones of the `HickoryResolver` share it.
+    /// own hosts table, DNSSEC). Clones of the `HickoryResolver` share it,
+    /// and hickory's own cache. hickory runs its name server connections as
+    /// tasks on the Tokio runtime that first uses it: use it on one runtime
+    /// only.
     ///
     /// # Examples
     ///
@@ -301,10 +369,7 @@ impl HickoryResolver {
     /// ```
     pub fn from_resolver(resolver: TokioResolver) -> HickoryResolver {
         HickoryResolver {
-            inner: Arc::new(Inner {
-                resolver: OnceLock::from(resolver),
-                load: None,
-            }),
+            inner: Arc::new(Inner::Given(Arc::new(resolver))),
             resolution_delay: DEFAULT_RESOLUTION_DELAY,
         }
     }
@@ -330,23 +395,28 @@ impl HickoryResolver {
         self
     }
 
-    fn resolver(&self) -> io::Result<&TokioResolver> {
-        if let Some(resolver) = self.inner.resolver.get() {
-            return Ok(resolver);
+    fn lookups(&self) -> io::Result<Lookups> {
+        match &*self.inner {
+            Inner::Given(resolver) => Ok(Lookups::Given(resolver.clone())),
+            Inner::Cached(cached) => Ok(Lookups::Cached {
+                conf: cached.conf(std::time::Instant::now())?,
+                cached: cached.clone(),
+                resolver: Arc::new(OnceLock::new()),
+            }),
         }
-        let load = self
-            .inner
-            .load
-            .expect("a resolver without a loader is built at construction");
-        let resolver = load()?;
-        Ok(self.inner.resolver.get_or_init(|| resolver))
     }
 }
 
 impl fmt::Debug for HickoryResolver {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("HickoryResolver")
-            .field("loaded", &self.inner.resolver.get().is_some())
+            .field(
+                "loaded",
+                &match &*self.inner {
+                    Inner::Given(_) => true,
+                    Inner::Cached(cached) => cached.loaded(),
+                },
+            )
             .field("resolution_delay", &self.resolution_delay)
             .finish()
     }
@@ -354,47 +424,52 @@ impl fmt::Debug for HickoryResolver {
 
 impl Resolve for HickoryResolver {
     fn resolve(&self, host: &str, family: Family) -> Addrs {
-        let resolver = match self.resolver() {
-            Ok(resolver) => resolver.clone(),
+        let lookups = match self.lookups() {
+            Ok(lookups) => lookups,
             Err(e) => {
                 let e = ResolveError::new(host, ResolveErrorKind::Other).with_source(e);
                 return stream::iter([Err(e)]).boxed();
             }
         };
-        let v6 = (family != Family::V4).then(|| query(&resolver, host, true));
-        let v4 = (family != Family::V6).then(|| query(&resolver, host, false));
+        let query = |v6: bool| -> BoxFuture<'static, Answer> {
+            let rtype = if v6 { RecordType::AAAA } else { RecordType::A };
+            let lookup = lookups.lookup(host, rtype);
+            let host = host.to_owned();
+            async move { answer(&host, lookup.await) }.boxed()
+        };
+        let v6 = (family != Family::V4).then(|| query(true));
+        let v4 = (family != Family::V6).then(|| query(false));
         streamed(v6, v4, self.resolution_delay, has_route)
     }
 
     /// HTTPS, AAAA and A asked at once (Happy Eyeballs v3); see `svcb.rs`.
     fn resolve_service(&self, host: &str, port: u16, family: Family) -> Resolution {
-        let resolver = match self.resolver() {
-            Ok(resolver) => resolver.clone(),
+        let lookups = match self.lookups() {
+            Ok(lookups) => lookups,
             Err(e) => {
                 let e = ResolveError::new(host, ResolveErrorKind::Other).with_source(e);
                 return stream::iter([Err(e)]).boxed();
             }
         };
-        let https = svcb::https_lookups(resolver.clone(), host, port, family);
-        let v6 = (family != Family::V4).then(|| query(&resolver, host, true));
-        let v4 = (family != Family::V6).then(|| query(&resolver, host, false));
+        let query = |v6: bool| -> BoxFuture<'static, Answer> {
+            let rtype = if v6 { RecordType::AAAA } else { RecordType::A };
+            let lookup = lookups.lookup(host, rtype);
+            let host = host.to_owned();
+            async move { answer(&host, lookup.await) }.boxed()
+        };
+        let v6 = (family != Family::V4).then(|| query(true));
+        let v4 = (family != Family::V6).then(|| query(false));
+        let https = {
+            let lookups = lookups.clone();
+            svcb::https_lookups(
+                move |name, rtype| lookups.lookup(name, rtype),
+                host,
+                port,
+                family,
+            )
+        };
         svcb::streamed(Some(https), v6, v4, self.resolution_delay, has_route)
     }
-}
-
-/// One family's lookup of `host`.
-fn query(resolver: &TokioResolver, host: &str, v6: bool) -> BoxFuture<'static, Answer> {
-    let resolver = resolver.clone();
-    let host = host.to_owned();
-    async move {
-        let lookup = if v6 {
-            resolver.ipv6_lookup(host.as_str()).await
-        } else {
-            resolver.ipv4_lookup(host.as_str()).await
-        };
-        answer(&host, lookup)
-    }
-    .boxed()
 }
 
 type Answer = Result<Vec<IpAddr>, ResolveError>;
@@ -560,7 +635,7 @@ impl<U: Fn(&IpAddr) -> bool> Dual<U> {
 }
 
 /// Reads the system's DNS configuration and hosts file.
-fn load_system_conf() -> io::Result<TokioResolver> {
+fn load_system_parts() -> io::Result<Conf> {
     let (config, options) = hickory_resolver::system_conf::read_system_conf()
         .map_err(|e| conf_error("the system DNS configuration", e))?;
     let hosts = match Hosts::from_system() {
@@ -573,7 +648,7 @@ fn load_system_conf() -> io::Result<TokioResolver> {
             ))
         }
     };
-    build(config, options, Some(hosts))
+    Ok(Conf::new(config, options, Some(hosts)))
 }
 
 fn conf_error(what: &str, e: NetError) -> io::Error {
@@ -582,30 +657,6 @@ fn conf_error(what: &str, e: NetError) -> io::Error {
         _ => io::ErrorKind::InvalidData,
     };
     io::Error::new(kind, format!("cannot use {what}: {e}"))
-}
-
-fn build(
-    config: ResolverConfig,
-    mut options: ResolverOpts,
-    hosts: Option<Hosts>,
-) -> io::Result<TokioResolver> {
-    if hosts.is_some() {
-        // We read the hosts file ourselves, so that its errors are ours.
-        options.use_hosts_file = ResolveHosts::Never;
-    }
-    let mut resolver = TokioResolver::builder_with_config(config, TokioRuntimeProvider::default())
-        .with_options(options)
-        .build()
-        .map_err(|e| {
-            io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("hickory resolver: {e}"),
-            )
-        })?;
-    if let Some(hosts) = hosts {
-        resolver.set_hosts(Arc::new(hosts));
-    }
-    Ok(resolver)
 }
 
 impl Resolver {
@@ -887,7 +938,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_missing_system_configuration_fails_each_resolution() {
-        fn missing() -> io::Result<TokioResolver> {
+        fn missing() -> io::Result<Conf> {
             Err(io::Error::new(
                 io::ErrorKind::NotFound,
                 "cannot use the system DNS configuration: no such file",

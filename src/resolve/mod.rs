@@ -12,12 +12,14 @@ use std::error::Error as StdError;
 use std::fmt;
 use std::io;
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use futures_util::stream::{self, BoxStream, StreamExt};
 
 use crate::Family;
 
+#[cfg(feature = "hickory")]
+mod cached;
 #[cfg(feature = "hickory")]
 mod hickory;
 pub(crate) mod svcb;
@@ -229,23 +231,48 @@ impl Resolver {
 }
 
 impl Default for Resolver {
-    /// The crate's default resolver: with the `hickory` feature (on by
-    /// default), `Resolver::hickory()`, the streaming DNS resolver on the
-    /// system's configuration, read at first use (a missing configuration
-    /// fails that resolution, never this call); without it,
-    /// [`Resolver::system`].
+    /// The crate's default resolver, one per process: every call returns a
+    /// clone of the same resolver, so every [`ConnectionBuilder`](crate::ConnectionBuilder)
+    /// and [`Connector`](crate::Connector) without a
+    /// [`resolver`](crate::ConnectionBuilder::resolver) shares its cache.
     ///
-    /// Each call makes a new resolver with its own cache: make one and pass
-    /// clones to share it.
+    /// With the `hickory` feature (on by default) it is
+    /// [`HickoryResolver::system`]: the streaming DNS resolver on the
+    /// system's configuration, read at first use (a missing configuration
+    /// fails that resolution, never this call), with a cache that keeps
+    /// answers for their TTL (negative answers for the SOA minimum) and
+    /// works across Tokio runtimes. The configuration files
+    /// (`/etc/resolv.conf`, `/etc/hosts`) are checked for changes at most
+    /// every 5 seconds, and read again (the cache flushed) when they changed.
+    ///
+    /// Without the `hickory` feature it is [`Resolver::system`]
+    /// (`getaddrinfo`, which keeps nothing itself).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use tokio_endpoints::ConnectionBuilder;
+    ///
+    /// # #[tokio::main] async fn main() -> std::io::Result<()> {
+    /// // The second call finds the answer of the first in the shared cache.
+    /// let a = ConnectionBuilder::new("example.com:80").connect().await?;
+    /// let b = ConnectionBuilder::new("example.com:80").connect().await?;
+    /// # Ok(()) }
+    /// ```
     fn default() -> Resolver {
-        #[cfg(feature = "hickory")]
-        {
-            Resolver::hickory()
-        }
-        #[cfg(not(feature = "hickory"))]
-        {
-            Resolver::system()
-        }
+        static DEFAULT: OnceLock<Resolver> = OnceLock::new();
+        DEFAULT
+            .get_or_init(|| {
+                #[cfg(feature = "hickory")]
+                {
+                    Resolver::hickory()
+                }
+                #[cfg(not(feature = "hickory"))]
+                {
+                    Resolver::system()
+                }
+            })
+            .clone()
     }
 }
 
@@ -432,6 +459,13 @@ impl StdError for ResolveError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_default_resolver_is_one_per_process() {
+        let a = Resolver::default();
+        let b = Resolver::default();
+        assert!(Arc::ptr_eq(&a.inner, &b.inner));
+    }
 
     #[tokio::test]
     async fn fixed_resolver_matches_names_case_insensitively() {

@@ -754,10 +754,10 @@ mod lookup {
     //! queries of the services' other target names.
 
     use futures_util::stream::FuturesUnordered;
+    use hickory_resolver::lookup::Lookup;
     use hickory_resolver::net::{DnsError, NetError};
     use hickory_resolver::proto::rr::rdata::svcb::{SvcParamKey, SvcParamValue, SVCB};
     use hickory_resolver::proto::rr::{RData, RecordType};
-    use hickory_resolver::TokioResolver;
 
     use super::*;
     use crate::resolve::ResolveErrorKind;
@@ -767,20 +767,22 @@ mod lookup {
     const MAX_TARGETS: usize = 4;
 
     /// The HTTPS records of `host` for `port`, then the addresses of their
-    /// target names other than the host.
-    pub(crate) fn https_lookups(
-        resolver: TokioResolver,
-        host: &str,
-        port: u16,
-        family: Family,
-    ) -> Resolution {
+    /// target names other than the host, each query made by `lookup` (the
+    /// hickory resolver's, through its cache).
+    pub(crate) fn https_lookups<L>(lookup: L, host: &str, port: u16, family: Family) -> Resolution
+    where
+        L: Fn(&str, RecordType) -> BoxFuture<'static, Result<Lookup, NetError>>
+            + Send
+            + Sync
+            + 'static,
+    {
         let host = super::super::normalize(host);
         let qname = query_name(&host, port);
         stream::once(async move {
-            let records = services(&resolver, &host, &qname).await;
-            (resolver, records)
+            let records = services(&lookup, &host, &qname).await;
+            (lookup, records)
         })
-        .flat_map(move |(resolver, records)| match records {
+        .flat_map(move |(lookup, records)| match records {
             Ok(records) => {
                 let mut targets: Vec<String> = Vec::new();
                 for r in &records {
@@ -794,15 +796,12 @@ mod lookup {
                         if (v6 && family == Family::V4) || (!v6 && family == Family::V6) {
                             continue;
                         }
-                        let resolver = resolver.clone();
+                        let rtype = if v6 { RecordType::AAAA } else { RecordType::A };
+                        let query = lookup(&target, rtype);
                         let target = target.clone();
                         lookups.push(async move {
-                            let lookup = if v6 {
-                                resolver.ipv6_lookup(target.as_str()).await
-                            } else {
-                                resolver.ipv4_lookup(target.as_str()).await
-                            };
-                            let addrs: Vec<IpAddr> = lookup
+                            let addrs: Vec<IpAddr> = query
+                                .await
                                 .map(|l| {
                                     l.answers()
                                         .iter()
@@ -828,22 +827,25 @@ mod lookup {
     }
 
     /// The ServiceMode records for `qname`, AliasMode followed.
-    async fn services(
-        resolver: &TokioResolver,
+    async fn services<L>(
+        lookup: &L,
         host: &str,
         qname: &str,
-    ) -> Result<Vec<ServiceRecord>, ResolveError> {
+    ) -> Result<Vec<ServiceRecord>, ResolveError>
+    where
+        L: Fn(&str, RecordType) -> BoxFuture<'static, Result<Lookup, NetError>>,
+    {
         let mut name = qname.to_string();
         let mut seen = vec![name.clone()];
         for _ in 0..=MAX_ALIAS_DEPTH {
-            let lookup = match resolver.lookup(name.as_str(), RecordType::HTTPS).await {
-                Ok(lookup) => lookup,
+            let answer = match lookup(&name, RecordType::HTTPS).await {
+                Ok(answer) => answer,
                 Err(NetError::Dns(DnsError::NoRecordsFound(_))) => return Ok(Vec::new()),
                 Err(e) => {
                     return Err(ResolveError::new(qname, ResolveErrorKind::Other).with_source(e))
                 }
             };
-            let records: Vec<&SVCB> = lookup
+            let records: Vec<&SVCB> = answer
                 .answers()
                 .iter()
                 .filter_map(|r| match &r.data {

@@ -1,0 +1,471 @@
+//! [`Connector`]: one configuration for many connections.
+//!
+//! A [`ConnectionBuilder`] is used once. A `Connector` holds the same
+//! target-independent options behind an `Arc`, and makes a builder with a
+//! copy of them for each call, so both go through one code path: an option
+//! behaves on a `Connector` exactly as on a builder.
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpStream;
+
+use crate::connect::{ConnectionBuilder, IntoLocalAddrs, Options, Source};
+use crate::error::ConnectError;
+use crate::resolve::{Resolve, Resolver};
+use crate::target::{Family, IntoTarget};
+
+/// Connects again and again with one configuration: the options of
+/// [`ConnectionBuilder`] that do not depend on the target, set once and
+/// shared.
+///
+/// Cloning a `Connector` costs an `Arc` clone; clones share the options,
+/// the resolver and its cache, and any number of tasks may connect through
+/// one at once. Make one per program (or per kind of peer) and pass clones
+/// around, rather than one per connection: with the default resolver this
+/// changes nothing for name resolution (every default resolution shares one
+/// process-wide cache, see [`Resolver::default`]), but a resolver given with
+/// [`resolver`](Self::resolver) keeps its cache only as long as it is kept.
+///
+/// Every option has the name and meaning it has on [`ConnectionBuilder`];
+/// a bad value (an empty `local_addr` list, a zero TLS timeout) is reported
+/// by each connect call, before anything is sent. TLS options given to a
+/// `Connector` are used by [`connect_tls`](Self::connect_tls) and ignored by
+/// [`connect`](Self::connect), so one `Connector` serves plain and TLS
+/// connections alike (as it does for `http://` and `https://` URIs with the
+/// `hyper` feature).
+///
+/// # Examples
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use tokio_endpoints::Connector;
+///
+/// #[tokio::main]
+/// async fn main() -> std::io::Result<()> {
+///     let connector = Connector::new()
+///         .connect_timeout(Duration::from_secs(10))
+///         .alpn(["h2", "http/1.1"]);
+///     let mut tasks = Vec::new();
+///     for host in ["example.com:443", "example.org:443"] {
+///         let connector = connector.clone();
+///         tasks.push(tokio::spawn(async move { connector.connect_tls(host).await }));
+///     }
+///     for task in tasks {
+///         let stream = task.await??;
+///         println!("{:?}", stream.peer_addr()?);
+///     }
+///     Ok(())
+/// }
+/// ```
+#[derive(Clone, Default)]
+#[must_use = "a connector does nothing until `connect` is called"]
+pub struct Connector {
+    pub(crate) opts: Arc<Options>,
+}
+
+impl Connector {
+    /// A connector with every option at its default, as
+    /// [`ConnectionBuilder::new`] has them.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tokio_endpoints::Connector;
+    ///
+    /// let connector = Connector::new();
+    /// let same = connector.clone(); // shares the options and the resolver
+    /// # drop(same);
+    /// ```
+    pub fn new() -> Connector {
+        Connector::default()
+    }
+
+    fn set(mut self, f: impl FnOnce(&mut Options)) -> Self {
+        f(Arc::make_mut(&mut self.opts));
+        self
+    }
+
+    /// As [`ConnectionBuilder::happy_eyeballs`]: the connection attempt
+    /// delay of the race (RFC 8305 §5). Default is 250 ms
+    /// ([`DEFAULT_HAPPY_EYEBALLS_DELAY`](crate::DEFAULT_HAPPY_EYEBALLS_DELAY)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tokio_endpoints::Connector;
+    ///
+    /// let connector = Connector::new().happy_eyeballs(Duration::from_millis(100));
+    /// # drop(connector);
+    /// ```
+    pub fn happy_eyeballs(self, delay: Duration) -> Self {
+        self.set(|o| o.delay = Some(delay))
+    }
+
+    /// As [`ConnectionBuilder::sequential`]: one attempt at a time. Pair it
+    /// with [`attempt_timeout`](Self::attempt_timeout).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tokio_endpoints::Connector;
+    ///
+    /// let connector = Connector::new().sequential().attempt_timeout(Duration::from_secs(3));
+    /// # drop(connector);
+    /// ```
+    pub fn sequential(self) -> Self {
+        self.set(|o| o.delay = None)
+    }
+
+    /// As [`ConnectionBuilder::interleave`]: the First Address Family Count
+    /// of RFC 8305 §4. Default is 1.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tokio_endpoints::Connector;
+    ///
+    /// let connector = Connector::new().interleave(2);
+    /// # drop(connector);
+    /// ```
+    pub fn interleave(self, count: usize) -> Self {
+        self.set(|o| o.interleave = count)
+    }
+
+    /// As [`ConnectionBuilder::family`]: which address family to use.
+    /// Default is [`Family::Any`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tokio_endpoints::{Connector, Family};
+    ///
+    /// let connector = Connector::new().family(Family::V4);
+    /// # drop(connector);
+    /// ```
+    pub fn family(self, family: Family) -> Self {
+        self.set(|o| o.family = family)
+    }
+
+    /// As [`ConnectionBuilder::local_addr`]: binds each attempt's socket
+    /// (`bind(2)`) to the first local address of its family. Default is no
+    /// binding.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::net::Ipv4Addr;
+    /// use tokio_endpoints::Connector;
+    ///
+    /// let connector = Connector::new().local_addr(Ipv4Addr::LOCALHOST);
+    /// # drop(connector);
+    /// ```
+    pub fn local_addr(self, local: impl IntoLocalAddrs) -> Self {
+        self.set(|o| o.set_local(local))
+    }
+
+    /// As [`ConnectionBuilder::nodelay`]: sets `TCP_NODELAY` (see
+    /// `tcp(7)`). Default is `true`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tokio_endpoints::Connector;
+    ///
+    /// let connector = Connector::new().nodelay(false);
+    /// # drop(connector);
+    /// ```
+    pub fn nodelay(self, on: bool) -> Self {
+        self.set(|o| o.nodelay = on)
+    }
+
+    /// As [`ConnectionBuilder::connect_timeout`]: bounds each whole call,
+    /// resolution included. `None` means no bound. Default is `None`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tokio_endpoints::Connector;
+    ///
+    /// let connector = Connector::new().connect_timeout(Duration::from_secs(5));
+    /// # drop(connector);
+    /// ```
+    pub fn connect_timeout(self, timeout: impl Into<Option<Duration>>) -> Self {
+        let timeout = timeout.into();
+        self.set(|o| o.connect_timeout = timeout)
+    }
+
+    /// As [`ConnectionBuilder::attempt_timeout`]: bounds each attempt.
+    /// `None` leaves it to the kernel. Default is `None`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tokio_endpoints::Connector;
+    ///
+    /// let connector = Connector::new().attempt_timeout(Duration::from_secs(2));
+    /// # drop(connector);
+    /// ```
+    pub fn attempt_timeout(self, timeout: impl Into<Option<Duration>>) -> Self {
+        let timeout = timeout.into();
+        self.set(|o| o.attempt_timeout = timeout)
+    }
+
+    /// As [`ConnectionBuilder::socket_hook`]: runs `hook` on each attempt's
+    /// socket before it is bound and connected. Default is no hook.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tokio_endpoints::{socket2::TcpKeepalive, Connector};
+    ///
+    /// let connector = Connector::new().socket_hook(|socket| {
+    ///     socket.set_tcp_keepalive(&TcpKeepalive::new().with_time(Duration::from_secs(30)))
+    /// });
+    /// # drop(connector);
+    /// ```
+    pub fn socket_hook<F>(self, hook: F) -> Self
+    where
+        F: Fn(&socket2::Socket) -> std::io::Result<()> + Send + Sync + 'static,
+    {
+        self.set(|o| o.hook = Some(Arc::new(hook)))
+    }
+
+    /// As [`ConnectionBuilder::all_errors`]: how a [`ConnectError`] reads
+    /// as one `io::Error`. Default is `false`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tokio_endpoints::Connector;
+    ///
+    /// let connector = Connector::new().all_errors(true);
+    /// # drop(connector);
+    /// ```
+    pub fn all_errors(self, all: bool) -> Self {
+        self.set(|o| o.all_errors = all)
+    }
+
+    /// As [`ConnectionBuilder::resolver`]: who turns host names into
+    /// addresses. Clones of the connector share it. Default is
+    /// [`Resolver::default`], one process-wide resolver with a cache.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tokio_endpoints::{Connector, Resolver};
+    ///
+    /// let connector = Connector::new().resolver(Resolver::system());
+    /// # drop(connector);
+    /// ```
+    pub fn resolver(self, resolver: impl Resolve) -> Self {
+        let resolver = Resolver::new(resolver);
+        self.set(|o| o.resolver = Some(resolver))
+    }
+
+    /// As [`ConnectionBuilder::svcb`]: whether to ask for the host's HTTPS
+    /// records (RFC 9460) beside AAAA and A and let them shape the race
+    /// (Happy Eyeballs v3). Default is `true` for `connect_tls` and `false`
+    /// for `connect`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tokio_endpoints::Connector;
+    ///
+    /// let connector = Connector::new().svcb(false);
+    /// # drop(connector);
+    /// ```
+    pub fn svcb(self, on: bool) -> Self {
+        self.set(|o| o.svcb = Some(on))
+    }
+
+    /// A [`ConnectionBuilder`] for `target` with this connector's options,
+    /// for what changes per call ([`server_name`](ConnectionBuilder::server_name),
+    /// or any option). The connector's TLS options are defaults for its
+    /// `connect_tls`: its plain `connect` does not refuse them.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use tokio_endpoints::Connector;
+    ///
+    /// # #[tokio::main] async fn main() -> std::io::Result<()> {
+    /// let connector = Connector::new();
+    /// let stream = connector
+    ///     .builder("192.0.2.10:443")
+    ///     .server_name("www.example.com")
+    ///     .connect_tls()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn builder(&self, target: impl IntoTarget) -> ConnectionBuilder {
+        #[allow(unused_mut)]
+        let mut opts = Options::clone(&self.opts);
+        #[cfg(feature = "tls")]
+        opts.tls.forget_given();
+        ConnectionBuilder::with_options(Source::Target(target.into_target()), opts)
+    }
+
+    /// Connects to `target` as [`ConnectionBuilder::connect`] does, with
+    /// this connector's options. The future borrows nothing: it may be
+    /// spawned.
+    ///
+    /// # Errors
+    ///
+    /// As [`ConnectionBuilder::connect`].
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future closes every socket it opened.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use tokio_endpoints::Connector;
+    ///
+    /// # #[tokio::main] async fn main() -> std::io::Result<()> {
+    /// let connector = Connector::new();
+    /// let stream = connector.connect("localhost:8080").await?;
+    /// println!("connected to {}", stream.peer_addr()?);
+    /// # Ok(()) }
+    /// ```
+    pub fn connect(
+        &self,
+        target: impl IntoTarget,
+    ) -> impl Future<Output = Result<TcpStream, ConnectError>> + Send + 'static {
+        self.builder(target).connect()
+    }
+}
+
+#[cfg(feature = "tls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+impl Connector {
+    /// As [`ConnectionBuilder::tls_config`]: the rustls configuration for
+    /// [`connect_tls`](Self::connect_tls). Default is a configuration built
+    /// once per process on the platform's trust roots.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use std::sync::Arc;
+    /// use tokio_endpoints::rustls::{self, ClientConfig, RootCertStore};
+    /// use tokio_endpoints::Connector;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let my_ca_der = rustls::pki_types::CertificateDer::from(Vec::new());
+    /// let mut roots = RootCertStore::empty();
+    /// roots.add(my_ca_der)?;
+    /// let provider = Arc::new(rustls::crypto::ring::default_provider());
+    /// let config = ClientConfig::builder_with_provider(provider)
+    ///     .with_safe_default_protocol_versions()?
+    ///     .with_root_certificates(roots)
+    ///     .with_no_client_auth();
+    /// let connector = Connector::new().tls_config(Arc::new(config));
+    /// # Ok(()) }
+    /// ```
+    pub fn tls_config(self, config: Arc<rustls::ClientConfig>) -> Self {
+        self.set(|o| o.tls.set_config(config))
+    }
+
+    /// As [`ConnectionBuilder::alpn`]: the protocols offered with ALPN
+    /// (RFC 7301), most preferred first. Default is the configuration's.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tokio_endpoints::Connector;
+    ///
+    /// let connector = Connector::new().alpn(["h2", "http/1.1"]);
+    /// # drop(connector);
+    /// ```
+    pub fn alpn<I>(self, protocols: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: AsRef<[u8]>,
+    {
+        self.set(|o| o.tls.set_alpn(protocols))
+    }
+
+    /// As [`ConnectionBuilder::tls_handshake_timeout`]: bounds each TLS
+    /// handshake. `None` means no bound; zero is refused. Default is 60 s.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tokio_endpoints::Connector;
+    ///
+    /// let connector = Connector::new().tls_handshake_timeout(Duration::from_secs(10));
+    /// # drop(connector);
+    /// ```
+    pub fn tls_handshake_timeout(self, timeout: impl Into<Option<Duration>>) -> Self {
+        let timeout = timeout.into();
+        self.set(|o| o.tls.set_handshake_timeout(timeout))
+    }
+
+    /// As [`ConnectionBuilder::tls_shutdown_timeout`]: bounds the shutdown
+    /// of each [`TlsStream`](crate::TlsStream). `None` means no bound; zero
+    /// is refused. Default is 30 s.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tokio_endpoints::Connector;
+    ///
+    /// let connector = Connector::new().tls_shutdown_timeout(Duration::from_secs(5));
+    /// # drop(connector);
+    /// ```
+    pub fn tls_shutdown_timeout(self, timeout: impl Into<Option<Duration>>) -> Self {
+        let timeout = timeout.into();
+        self.set(|o| o.tls.set_shutdown_timeout(timeout))
+    }
+
+    /// Connects to `target` and runs the TLS handshake, as
+    /// [`ConnectionBuilder::connect_tls`] does, with this connector's
+    /// options; the server name is the target's host name (use
+    /// [`builder`](Self::builder) to give another). The future borrows
+    /// nothing: it may be spawned.
+    ///
+    /// # Errors
+    ///
+    /// As [`ConnectionBuilder::connect_tls`].
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future closes every socket it opened.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use tokio_endpoints::Connector;
+    ///
+    /// # #[tokio::main] async fn main() -> std::io::Result<()> {
+    /// let connector = Connector::new().alpn(["http/1.1"]);
+    /// let stream = connector.connect_tls("example.com:443").await?;
+    /// println!("{:?}", stream.alpn_protocol());
+    /// # Ok(()) }
+    /// ```
+    pub fn connect_tls(
+        &self,
+        target: impl IntoTarget,
+    ) -> impl Future<Output = Result<crate::TlsStream, ConnectError>> + Send + 'static {
+        self.builder(target).connect_tls()
+    }
+}
+
+impl fmt::Debug for Connector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Connector");
+        self.opts.debug_fields(&mut d);
+        d.finish()
+    }
+}

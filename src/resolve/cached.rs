@@ -1,0 +1,562 @@
+//! Answers kept across calls and across Tokio runtimes.
+//!
+//! hickory's `TokioResolver` runs its name server connections as tasks on
+//! the runtime that first used it, and keeps its cache inside: a resolver
+//! kept past its runtime fails or hangs on the next runtime (every
+//! `#[tokio::test]` makes its own, and a program may drop one runtime and
+//! start another). So the resolvers this crate configures keep what must
+//! outlive a runtime here, in plain `std` types:
+//!
+//! * the configuration (name servers, options, hosts table), parsed once;
+//! * a TTL cache of answers, keyed by (name, record type), behind a `std`
+//!   mutex, with `std::time::Instant` expiries: positive answers until the
+//!   smallest TTL of their records (hickory's `Lookup::valid_until`, within
+//!   `positive_min_ttl` / `positive_max_ttl`), negative answers (no such
+//!   name, no records) for the SOA minimum the server sent, within
+//!   `negative_min_ttl` / `negative_max_ttl`, as hickory does. Failures
+//!   (timeouts, server failures) are not kept. At most [`CAPACITY`]
+//!   entries: expired ones go first, then the one that expires soonest.
+//!
+//! On a miss, the query runs on a hickory resolver made for that one call
+//! on the caller's runtime, and dropped with it: nothing bound to a runtime
+//! is shared. Making one costs microseconds and sends nothing; it happens
+//! only on a miss.
+//!
+//! The system configuration (`/etc/resolv.conf`, `/etc/hosts`) is checked
+//! at most every [`RECHECK`] (one `stat(2)` of each file): when either
+//! changed, it is read again and the cache is flushed.
+
+use std::collections::HashMap;
+use std::io;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use futures_util::future::BoxFuture;
+use futures_util::FutureExt;
+use hickory_resolver::config::{ResolveHosts, ResolverConfig, ResolverOpts};
+use hickory_resolver::lookup::Lookup;
+use hickory_resolver::net::runtime::TokioRuntimeProvider;
+use hickory_resolver::net::{DnsError, NetError};
+use hickory_resolver::proto::rr::RecordType;
+use hickory_resolver::{Hosts, TokioResolver};
+
+/// The most answers one cache keeps.
+pub(crate) const CAPACITY: usize = 1024;
+
+/// How often, at most, the system configuration files are checked for
+/// changes.
+pub(crate) const RECHECK: Duration = Duration::from_secs(5);
+
+/// A resolver configuration, kept apart from any runtime.
+pub(crate) struct Conf {
+    config: ResolverConfig,
+    options: ResolverOpts,
+    hosts: Arc<Hosts>,
+}
+
+impl Conf {
+    /// `hosts`: the table to use; `None` reads the system's hosts file now
+    /// if `options.use_hosts_file` says so, as hickory's builder would.
+    pub(crate) fn new(
+        config: ResolverConfig,
+        mut options: ResolverOpts,
+        hosts: Option<Hosts>,
+    ) -> Conf {
+        let hosts = match hosts {
+            Some(hosts) => hosts,
+            None => match options.use_hosts_file {
+                ResolveHosts::Always | ResolveHosts::Auto => {
+                    Hosts::from_system().unwrap_or_default()
+                }
+                ResolveHosts::Never => Hosts::default(),
+            },
+        };
+        // The table is ours: the per-call resolvers must not read the file.
+        options.use_hosts_file = ResolveHosts::Never;
+        Conf {
+            config,
+            options,
+            hosts: Arc::new(hosts),
+        }
+    }
+
+    /// Whether hickory accepts this configuration (building sends nothing).
+    pub(crate) fn check(&self) -> io::Result<()> {
+        self.build().map(drop).map_err(|e| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("hickory resolver: {e}"),
+            )
+        })
+    }
+
+    /// A hickory resolver for one call, on the current runtime.
+    fn build(&self) -> Result<TokioResolver, NetError> {
+        let mut resolver = TokioResolver::builder_with_config(
+            self.config.clone(),
+            TokioRuntimeProvider::default(),
+        )
+        .with_options(self.options.clone())
+        .build()?;
+        resolver.set_hosts(self.hosts.clone());
+        Ok(resolver)
+    }
+}
+
+/// Where a [`Cached`] resolver's configuration comes from.
+pub(crate) enum Source {
+    /// Given once (explicit name servers).
+    Fixed(Arc<Conf>),
+    /// Read from files, and read again when they change.
+    Files {
+        load: Box<dyn Fn() -> io::Result<Conf> + Send + Sync>,
+        watch: Vec<PathBuf>,
+        state: Mutex<Option<Loaded>>,
+        recheck: Duration,
+    },
+}
+
+pub(crate) struct Loaded {
+    conf: Arc<Conf>,
+    checked: Instant,
+    stamp: Vec<Option<Stamp>>,
+}
+
+/// What tells us a file changed.
+#[derive(PartialEq, Eq, Debug)]
+struct Stamp {
+    modified: Option<std::time::SystemTime>,
+    len: u64,
+    #[cfg(unix)]
+    ino: u64,
+}
+
+fn stamp(path: &PathBuf) -> Option<Stamp> {
+    let meta = std::fs::metadata(path).ok()?;
+    Some(Stamp {
+        modified: meta.modified().ok(),
+        len: meta.len(),
+        #[cfg(unix)]
+        ino: std::os::unix::fs::MetadataExt::ino(&meta),
+    })
+}
+
+/// A configuration and its answer cache: what clones of a resolver share.
+pub(crate) struct Cached {
+    source: Source,
+    cache: DnsCache,
+}
+
+impl Cached {
+    pub(crate) fn fixed(conf: Conf) -> Cached {
+        Cached {
+            source: Source::Fixed(Arc::new(conf)),
+            cache: DnsCache::new(CAPACITY),
+        }
+    }
+
+    pub(crate) fn files(
+        load: impl Fn() -> io::Result<Conf> + Send + Sync + 'static,
+        watch: Vec<PathBuf>,
+        recheck: Duration,
+    ) -> Cached {
+        Cached {
+            source: Source::Files {
+                load: Box::new(load),
+                watch,
+                state: Mutex::new(None),
+                recheck,
+            },
+            cache: DnsCache::new(CAPACITY),
+        }
+    }
+
+    /// Whether a configuration has been read.
+    pub(crate) fn loaded(&self) -> bool {
+        match &self.source {
+            Source::Fixed(_) => true,
+            Source::Files { state, .. } => lock(state).is_some(),
+        }
+    }
+
+    /// The configuration to use now: read (again) when needed.
+    pub(crate) fn conf(&self, now: Instant) -> io::Result<Arc<Conf>> {
+        let (load, watch, state, recheck) = match &self.source {
+            Source::Fixed(conf) => return Ok(conf.clone()),
+            Source::Files {
+                load,
+                watch,
+                state,
+                recheck,
+            } => (load, watch, state, *recheck),
+        };
+        let mut state = lock(state);
+        if let Some(loaded) = state.as_mut() {
+            if now.saturating_duration_since(loaded.checked) < recheck {
+                return Ok(loaded.conf.clone());
+            }
+            let stamps: Vec<_> = watch.iter().map(stamp).collect();
+            if stamps == loaded.stamp {
+                loaded.checked = now;
+                return Ok(loaded.conf.clone());
+            }
+            tracing::debug!("the DNS configuration changed: reading it again");
+        }
+        // Stamps first: a change made while we read is seen next time.
+        let stamps: Vec<_> = watch.iter().map(stamp).collect();
+        self.cache.clear();
+        *state = None;
+        let conf = Arc::new(load()?);
+        *state = Some(Loaded {
+            conf: conf.clone(),
+            checked: now,
+            stamp: stamps,
+        });
+        Ok(conf)
+    }
+
+    /// One query: from the cache, or on `resolver` (made at the first miss
+    /// of the call, on the caller's runtime), and then kept.
+    pub(crate) fn lookup(
+        self: &Arc<Self>,
+        conf: &Arc<Conf>,
+        resolver: &Arc<OnceLock<Result<TokioResolver, NetError>>>,
+        host: &str,
+        rtype: RecordType,
+    ) -> BoxFuture<'static, Result<Lookup, NetError>> {
+        if let Some(hit) = self.cache.get(host, rtype, Instant::now()) {
+            return futures_util::future::ready(hit).boxed();
+        }
+        let this = self.clone();
+        let conf = conf.clone();
+        let resolver = resolver.clone();
+        let host = host.to_owned();
+        async move {
+            let resolver = resolver.get_or_init(|| conf.build()).clone()?;
+            let result = resolver.lookup(host.as_str(), rtype).await;
+            this.cache
+                .insert(&host, rtype, &result, &conf.options, Instant::now());
+            result
+        }
+        .boxed()
+    }
+
+    #[cfg(test)]
+    pub(crate) fn cache(&self) -> &DnsCache {
+        &self.cache
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic while holding the lock cannot leave the map inconsistent.
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+struct Entry {
+    result: Result<Lookup, NetError>,
+    expires: Instant,
+}
+
+/// A bounded TTL cache of DNS answers, keyed by (lowercased name, record
+/// type). The clock is an argument, so tests move it.
+pub(crate) struct DnsCache {
+    entries: Mutex<HashMap<(String, RecordType), Entry>>,
+    capacity: usize,
+}
+
+impl DnsCache {
+    pub(crate) fn new(capacity: usize) -> DnsCache {
+        DnsCache {
+            entries: Mutex::new(HashMap::new()),
+            capacity,
+        }
+    }
+
+    pub(crate) fn get(
+        &self,
+        name: &str,
+        rtype: RecordType,
+        now: Instant,
+    ) -> Option<Result<Lookup, NetError>> {
+        let mut entries = lock(&self.entries);
+        let key = (name.to_ascii_lowercase(), rtype);
+        match entries.get(&key) {
+            Some(entry) if now < entry.expires => Some(entry.result.clone()),
+            Some(_) => {
+                entries.remove(&key);
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// Keeps `result` for as long as its TTL says, if it is an answer
+    /// (positive, or no such name / no records).
+    pub(crate) fn insert(
+        &self,
+        name: &str,
+        rtype: RecordType,
+        result: &Result<Lookup, NetError>,
+        options: &ResolverOpts,
+        now: Instant,
+    ) {
+        let Some(ttl) = ttl(result, options) else {
+            return;
+        };
+        if ttl.is_zero() || self.capacity == 0 {
+            return;
+        }
+        let mut entries = lock(&self.entries);
+        let key = (name.to_ascii_lowercase(), rtype);
+        if entries.len() >= self.capacity && !entries.contains_key(&key) {
+            entries.retain(|_, e| now < e.expires);
+            if entries.len() >= self.capacity {
+                let soonest = entries
+                    .iter()
+                    .min_by_key(|(_, e)| e.expires)
+                    .map(|(k, _)| k.clone());
+                if let Some(k) = soonest {
+                    entries.remove(&k);
+                }
+            }
+        }
+        entries.insert(
+            key,
+            Entry {
+                result: result.clone(),
+                expires: now.checked_add(ttl).unwrap_or(now + MAX_TTL),
+            },
+        );
+    }
+
+    pub(crate) fn clear(&self) {
+        lock(&self.entries).clear();
+    }
+
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        lock(&self.entries).len()
+    }
+}
+
+/// The longest a DNS answer may be kept (RFC 2181 §8: 2^31 - 1 s).
+const MAX_TTL: Duration = Duration::from_secs(2_147_483_647);
+
+/// How long to keep `result`, or `None` for a failure not to keep.
+fn ttl(result: &Result<Lookup, NetError>, options: &ResolverOpts) -> Option<Duration> {
+    match result {
+        Ok(lookup) => Some(
+            lookup
+                .valid_until()
+                .saturating_duration_since(Instant::now())
+                .min(MAX_TTL),
+        ),
+        Err(NetError::Dns(DnsError::NoRecordsFound(no))) => {
+            let min = options.negative_min_ttl.unwrap_or(Duration::ZERO);
+            let max = options.negative_max_ttl.unwrap_or(MAX_TTL).max(min);
+            Some(match no.negative_ttl {
+                Some(secs) => Duration::from_secs(u64::from(secs)).clamp(min, max),
+                None => min,
+            })
+        }
+        Err(_) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hickory_resolver::net::NoRecords;
+    use hickory_resolver::proto::op::{Query, ResponseCode};
+    use hickory_resolver::proto::rr::rdata::A;
+    use hickory_resolver::proto::rr::{Name, RData, Record};
+
+    fn positive(name: &str, ttl: u32) -> Result<Lookup, NetError> {
+        let name = Name::from_ascii(name).unwrap();
+        let query = Query::query(name.clone(), RecordType::A);
+        let record = Record::from_rdata(name, ttl, RData::A(A::new(192, 0, 2, 1)));
+        let valid_until = Instant::now() + Duration::from_secs(u64::from(ttl));
+        Ok(Lookup::new_with_deadline(query, [record], valid_until))
+    }
+
+    fn negative(name: &str, negative_ttl: Option<u32>) -> Result<Lookup, NetError> {
+        let query = Query::query(Name::from_ascii(name).unwrap(), RecordType::A);
+        let mut no = NoRecords::new(query, ResponseCode::NXDomain);
+        no.negative_ttl = negative_ttl;
+        Err(NetError::Dns(DnsError::NoRecordsFound(no)))
+    }
+
+    #[test]
+    fn positive_answers_expire_at_their_ttl() {
+        let cache = DnsCache::new(8);
+        let t0 = Instant::now();
+        let opts = ResolverOpts::default();
+        cache.insert("A.test", RecordType::A, &positive("a.test.", 60), &opts, t0);
+        assert!(cache.get("a.test", RecordType::A, t0).unwrap().is_ok());
+        assert!(cache.get("a.test", RecordType::AAAA, t0).is_none());
+        let almost = t0 + Duration::from_secs(59);
+        assert!(cache.get("a.TEST", RecordType::A, almost).is_some());
+        let after = t0 + Duration::from_secs(61);
+        assert!(cache.get("a.test", RecordType::A, after).is_none());
+        assert_eq!(cache.len(), 0, "an expired entry is dropped when seen");
+    }
+
+    #[test]
+    fn negative_answers_follow_the_soa_minimum_within_the_options() {
+        let cache = DnsCache::new(8);
+        let t0 = Instant::now();
+        let mut opts = ResolverOpts::default();
+        cache.insert(
+            "n.test",
+            RecordType::A,
+            &negative("n.test.", Some(30)),
+            &opts,
+            t0,
+        );
+        assert!(cache
+            .get("n.test", RecordType::A, t0 + Duration::from_secs(29))
+            .unwrap()
+            .is_err());
+        assert!(cache
+            .get("n.test", RecordType::A, t0 + Duration::from_secs(31))
+            .is_none());
+        // Without an SOA: kept for negative_min_ttl (hickory's default: 0, not kept).
+        cache.insert(
+            "s.test",
+            RecordType::A,
+            &negative("s.test.", None),
+            &opts,
+            t0,
+        );
+        assert!(cache.get("s.test", RecordType::A, t0).is_none());
+        opts.negative_max_ttl = Some(Duration::from_secs(10));
+        cache.insert(
+            "m.test",
+            RecordType::A,
+            &negative("m.test.", Some(3600)),
+            &opts,
+            t0,
+        );
+        assert!(cache
+            .get("m.test", RecordType::A, t0 + Duration::from_secs(9))
+            .is_some());
+        assert!(cache
+            .get("m.test", RecordType::A, t0 + Duration::from_secs(11))
+            .is_none());
+    }
+
+    #[test]
+    fn failures_are_not_kept() {
+        let cache = DnsCache::new(8);
+        let opts = ResolverOpts::default();
+        cache.insert(
+            "t.test",
+            RecordType::A,
+            &Err(NetError::Timeout),
+            &opts,
+            Instant::now(),
+        );
+        assert_eq!(cache.len(), 0);
+    }
+
+    #[test]
+    fn a_full_cache_drops_expired_entries_then_the_soonest_to_expire() {
+        let cache = DnsCache::new(3);
+        let t0 = Instant::now();
+        let opts = ResolverOpts::default();
+        cache.insert(
+            "short.test",
+            RecordType::A,
+            &positive("short.test.", 1),
+            &opts,
+            t0,
+        );
+        cache.insert(
+            "mid.test",
+            RecordType::A,
+            &positive("mid.test.", 100),
+            &opts,
+            t0,
+        );
+        cache.insert(
+            "long.test",
+            RecordType::A,
+            &positive("long.test.", 200),
+            &opts,
+            t0,
+        );
+        let later = t0 + Duration::from_secs(2);
+        cache.insert(
+            "new1.test",
+            RecordType::A,
+            &positive("new1.test.", 300),
+            &opts,
+            later,
+        );
+        assert_eq!(cache.len(), 3);
+        assert!(cache.get("short.test", RecordType::A, later).is_none());
+        cache.insert(
+            "new2.test",
+            RecordType::A,
+            &positive("new2.test.", 300),
+            &opts,
+            later,
+        );
+        assert_eq!(cache.len(), 3);
+        assert!(
+            cache.get("mid.test", RecordType::A, later).is_none(),
+            "soonest to expire goes"
+        );
+        assert!(cache.get("long.test", RecordType::A, later).is_some());
+        assert!(cache.get("new2.test", RecordType::A, later).is_some());
+    }
+
+    #[test]
+    fn changed_files_are_read_again_after_the_recheck_interval() {
+        let dir = std::env::temp_dir().join(format!("te-cache-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("hosts");
+        std::fs::write(&file, "127.0.0.1 a.test\n").unwrap();
+        let loads = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = loads.clone();
+        let cached = Cached::files(
+            move || {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                Ok(Conf::new(
+                    ResolverConfig::default(),
+                    ResolverOpts::default(),
+                    Some(Hosts::default()),
+                ))
+            },
+            vec![file.clone()],
+            Duration::from_secs(5),
+        );
+        let count = || loads.load(std::sync::atomic::Ordering::SeqCst);
+        assert!(!cached.loaded());
+        let t0 = Instant::now();
+        cached.conf(t0).unwrap();
+        assert_eq!(count(), 1);
+        let opts = ResolverOpts::default();
+        cached.cache().insert(
+            "a.test",
+            RecordType::A,
+            &positive("a.test.", 300),
+            &opts,
+            t0,
+        );
+        // Unchanged: checked, not read.
+        cached.conf(t0 + Duration::from_secs(6)).unwrap();
+        assert_eq!(count(), 1);
+        // Changed, but within the interval: not looked at yet.
+        std::fs::write(&file, "127.0.0.1 a.test b.test other.test\n").unwrap();
+        cached.conf(t0 + Duration::from_secs(7)).unwrap();
+        assert_eq!(count(), 1);
+        assert_eq!(cached.cache().len(), 1);
+        // After the interval: read again, the cache flushed.
+        cached.conf(t0 + Duration::from_secs(12)).unwrap();
+        assert_eq!(count(), 2);
+        assert_eq!(cached.cache().len(), 0);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,331 @@
+//! [`Listener`]: the listening sockets of one server, accepted from fairly,
+//! with transient accept errors absorbed.
+//!
+//! # Accept errors that must not end a server
+//!
+//! `accept(2)` fails for reasons that say nothing about the listening
+//! socket: the connection was reset or aborted while it sat in the queue
+//! (`ECONNABORTED`, `ECONNRESET`, `EPROTO`), or the process or system is out
+//! of descriptors or memory (`EMFILE`, `ENFILE`, `ENOBUFS`, `ENOMEM`). A
+//! loop that returns on the first error (`while let Ok(..) = accept()`)
+//! stops serving for good the first time a client resets early, and one
+//! that retries at once spins at 100% CPU while descriptors are exhausted,
+//! because the pending connection stays in the queue and every call fails
+//! again. hyper and axum both shipped the first bug.
+//!
+//! So [`Listener::accept`] tries again at once after a connection error,
+//! and after a resource error sleeps first, 1 ms doubling up to 1 s, until
+//! an accept succeeds; both are logged with `tracing` (a warning for
+//! resources, once per backoff step). Only other errors (which a valid
+//! listening socket does not produce) are returned.
+
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use futures_util::Stream;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::time::Sleep;
+
+use super::{AcceptOptions, ServerError, ServerErrorKind};
+
+pub(crate) const FIRST_BACKOFF: Duration = Duration::from_millis(1);
+pub(crate) const MAX_BACKOFF: Duration = Duration::from_secs(1);
+
+/// The listening sockets made by [`ServerBuilder::bind`](crate::ServerBuilder::bind):
+/// one [`tokio::net::TcpListener`] per address, accepted from as one.
+///
+/// [`accept`](Self::accept) returns plain [`TcpStream`]s, with
+/// `TCP_NODELAY` set (unless [`nodelay(false)`](crate::ServerBuilder::nodelay)).
+/// It takes connections from its sockets in turn, so a busy address cannot
+/// starve another, and it never fails for a transient error (see the
+/// module docs: a reset before accept, no descriptors left). A `Listener`
+/// is also a [`Stream`] of connections.
+///
+/// Dropping it closes every listening socket.
+///
+/// # Examples
+///
+/// ```
+/// use tokio_endpoints::{ConnectionBuilder, ServerBuilder};
+///
+/// #[tokio::main]
+/// async fn main() -> std::io::Result<()> {
+///     let mut listener = ServerBuilder::new(("localhost", 0)).bind().await?;
+///     let port = listener.local_addrs()[0].port();
+///     tokio::spawn(async move {
+///         loop {
+///             let (stream, peer) = listener.accept().await.unwrap();
+///             println!("{peer} connected");
+///             drop(stream);
+///         }
+///     });
+///     let _client = ConnectionBuilder::new(("localhost", port)).connect().await?;
+///     Ok(())
+/// }
+/// ```
+pub struct Listener {
+    listeners: Vec<TcpListener>,
+    addrs: Vec<SocketAddr>,
+    /// The socket to ask first on the next accept.
+    next: usize,
+    options: AcceptOptions,
+    backoff: Option<Pin<Box<Sleep>>>,
+    delay: Duration,
+}
+
+impl Listener {
+    pub(crate) fn new(
+        listeners: Vec<TcpListener>,
+        options: AcceptOptions,
+    ) -> Result<Listener, ServerError> {
+        let mut addrs = Vec::with_capacity(listeners.len());
+        for l in &listeners {
+            match l.local_addr() {
+                Ok(a) => addrs.push(a),
+                Err(e) => {
+                    return Err(ServerError::new(ServerErrorKind::BindFailed, "listener")
+                        .with_message(format!("cannot read a listening socket's address: {e}")))
+                }
+            }
+        }
+        Ok(Listener {
+            listeners,
+            addrs,
+            next: 0,
+            options,
+            backoff: None,
+            delay: FIRST_BACKOFF,
+        })
+    }
+
+    /// The addresses the sockets listen on, one per socket, in the order
+    /// they were bound (the resolver's order; `[::]` before `0.0.0.0` for
+    /// [`any`](crate::ServerBuilder::any)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tokio_endpoints::ServerBuilder;
+    ///
+    /// # #[tokio::main] async fn main() -> std::io::Result<()> {
+    /// let listener = ServerBuilder::new(("localhost", 0)).bind().await?;
+    /// let addrs = listener.local_addrs();
+    /// assert!(addrs.iter().all(|a| a.port() == addrs[0].port()));
+    /// # Ok(()) }
+    /// ```
+    pub fn local_addrs(&self) -> Vec<SocketAddr> {
+        self.addrs.clone()
+    }
+
+    /// The listening sockets themselves, for their options and addresses.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tokio_endpoints::ServerBuilder;
+    ///
+    /// # #[tokio::main] async fn main() -> std::io::Result<()> {
+    /// let listener = ServerBuilder::new("127.0.0.1:0").bind().await?;
+    /// assert_eq!(listener.listeners()[0].ttl()?, 64);
+    /// # Ok(()) }
+    /// ```
+    pub fn listeners(&self) -> &[TcpListener] {
+        &self.listeners
+    }
+
+    /// Takes the listening sockets apart.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tokio_endpoints::ServerBuilder;
+    ///
+    /// # #[tokio::main] async fn main() -> std::io::Result<()> {
+    /// let listener = ServerBuilder::new("127.0.0.1:0").bind().await?;
+    /// let sockets: Vec<tokio::net::TcpListener> = listener.into_listeners();
+    /// assert_eq!(sockets.len(), 1);
+    /// # Ok(()) }
+    /// ```
+    pub fn into_listeners(self) -> Vec<TcpListener> {
+        self.listeners
+    }
+
+    /// Accepts the next connection on any of the sockets, taking them in
+    /// turn, and returns it with the peer's address.
+    ///
+    /// # Errors
+    ///
+    /// Only errors a listening socket does not normally produce (`EBADF`,
+    /// `EINVAL`). Connection errors (`ECONNABORTED`, `ECONNRESET`) are
+    /// skipped, and resource errors (`EMFILE`, `ENFILE`, `ENOBUFS`,
+    /// `ENOMEM`) are waited out with a backoff of 1 ms doubling to 1 s;
+    /// both are logged with `tracing`.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: a connection is taken from the kernel only in the poll
+    /// that returns it, and a backoff in progress carries over to the next
+    /// call.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use tokio_endpoints::ServerBuilder;
+    ///
+    /// # #[tokio::main] async fn main() -> std::io::Result<()> {
+    /// let mut listener = ServerBuilder::any(8080).bind().await?;
+    /// loop {
+    ///     let (stream, peer) = listener.accept().await?;
+    ///     tokio::spawn(async move {
+    ///         println!("{peer}: {:?}", stream.local_addr());
+    ///     });
+    /// }
+    /// # }
+    /// ```
+    pub async fn accept(&mut self) -> io::Result<(TcpStream, SocketAddr)> {
+        std::future::poll_fn(|cx| self.poll_accept(cx)).await
+    }
+
+    /// Polls for the next connection, as [`accept`](Self::accept) does.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::future::poll_fn;
+    /// use tokio_endpoints::ServerBuilder;
+    ///
+    /// # #[tokio::main] async fn main() -> std::io::Result<()> {
+    /// let mut listener = ServerBuilder::new("127.0.0.1:0").bind().await?;
+    /// let addr = listener.local_addrs()[0];
+    /// let client = tokio::net::TcpStream::connect(addr).await?;
+    /// let (stream, peer) = poll_fn(|cx| listener.poll_accept(cx)).await?;
+    /// assert_eq!(peer, client.local_addr()?);
+    /// # drop(stream);
+    /// # Ok(()) }
+    /// ```
+    pub fn poll_accept(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<(TcpStream, SocketAddr)>> {
+        'again: loop {
+            if let Some(sleep) = &mut self.backoff {
+                if sleep.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                self.backoff = None;
+            }
+            let n = self.listeners.len();
+            for i in 0..n {
+                let index = (self.next + i) % n;
+                match self.listeners[index].poll_accept(cx) {
+                    Poll::Pending => continue,
+                    Poll::Ready(Ok((stream, peer))) => {
+                        self.next = (index + 1) % n;
+                        self.delay = FIRST_BACKOFF;
+                        if self.options.nodelay {
+                            if let Err(e) = stream.set_nodelay(true) {
+                                tracing::debug!(%peer, error = %e, "TCP_NODELAY on an accepted connection failed");
+                            }
+                        }
+                        return Poll::Ready(Ok((stream, peer)));
+                    }
+                    Poll::Ready(Err(e)) => match classify(&e) {
+                        AcceptError::Connection => {
+                            tracing::debug!(addr = %self.addrs[index], error = %e, "accept: connection failed before it was accepted; going on");
+                            continue 'again;
+                        }
+                        AcceptError::Resources => {
+                            let delay = self.delay;
+                            tracing::warn!(addr = %self.addrs[index], error = %e, ?delay, "accept: out of resources; backing off");
+                            self.delay = (delay * 2).min(MAX_BACKOFF);
+                            self.backoff = Some(Box::pin(tokio::time::sleep(delay)));
+                            // Start after this socket next time, so the
+                            // others are not starved by its backlog.
+                            self.next = (index + 1) % n;
+                            continue 'again;
+                        }
+                        AcceptError::Fatal => {
+                            tracing::error!(addr = %self.addrs[index], error = %e, "accept failed");
+                            self.next = (index + 1) % n;
+                            return Poll::Ready(Err(e));
+                        }
+                    },
+                }
+            }
+            return Poll::Pending;
+        }
+    }
+}
+
+pub(crate) enum AcceptError {
+    /// The connection died in the queue: try the next one.
+    Connection,
+    /// No descriptors or memory: wait, then try again.
+    Resources,
+    /// Anything else: the caller's.
+    Fatal,
+}
+
+pub(crate) fn classify(e: &io::Error) -> AcceptError {
+    use io::ErrorKind::*;
+    match e.kind() {
+        ConnectionAborted | ConnectionReset | Interrupted | WouldBlock | TimedOut => {
+            return AcceptError::Connection
+        }
+        OutOfMemory => return AcceptError::Resources,
+        _ => {}
+    }
+    #[cfg(unix)]
+    {
+        match e.raw_os_error() {
+            Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM) => {
+                return AcceptError::Resources
+            }
+            Some(libc::EPROTO | libc::EPERM) => return AcceptError::Connection,
+            // Linux passes on the pending network errors of the new socket.
+            #[cfg(any(target_os = "linux", target_os = "android"))]
+            Some(
+                libc::ENETDOWN
+                | libc::ENOPROTOOPT
+                | libc::EHOSTDOWN
+                | libc::ENONET
+                | libc::EHOSTUNREACH
+                | libc::EOPNOTSUPP
+                | libc::ENETUNREACH,
+            ) => return AcceptError::Connection,
+            _ => {}
+        }
+    }
+    #[cfg(windows)]
+    {
+        // WSAEMFILE, WSAENOBUFS
+        if matches!(e.raw_os_error(), Some(10024 | 10055)) {
+            return AcceptError::Resources;
+        }
+    }
+    AcceptError::Fatal
+}
+
+impl Stream for Listener {
+    type Item = io::Result<(TcpStream, SocketAddr)>;
+
+    /// The next connection, as [`Listener::accept`]; never ends.
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.get_mut().poll_accept(cx).map(Some)
+    }
+}
+
+impl fmt::Debug for Listener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Listener")
+            .field("local_addrs", &self.addrs)
+            .field("nodelay", &self.options.nodelay)
+            .field("backing_off", &self.backoff.is_some())
+            .finish()
+    }
+}

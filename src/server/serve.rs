@@ -1,0 +1,499 @@
+//! [`Server`]: asyncio's `start_server`, a task that accepts connections
+//! and spawns a handler for each.
+//!
+//! The accept loop is one task that owns the listener and a
+//! [`JoinSet`] of the handlers: finished handlers are reaped as they end
+//! (so a long-running server does not grow), a handler that panics is
+//! logged and forgotten (the `JoinSet` catches the panic), and aborting the
+//! set aborts every handler, which closes their connections.
+//! [`Server::shutdown`] is asyncio 3.13's `close()` + `close_clients()` +
+//! `abort_clients()`, with a grace period between the last two.
+
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+#[cfg(feature = "tls")]
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use super::{Listener, ServerBuilder, ServerError};
+use crate::stream::{StreamReader, StreamWriter};
+
+/// What an accept loop takes connections from.
+pub(crate) trait Accept: Send + 'static {
+    type Conn: Send + 'static;
+    type Addr: fmt::Debug + Send + 'static;
+    fn accept(&mut self) -> impl Future<Output = io::Result<(Self::Conn, Self::Addr)>> + Send + '_;
+}
+
+impl Accept for Listener {
+    type Conn = TcpStream;
+    type Addr = SocketAddr;
+    fn accept(&mut self) -> impl Future<Output = io::Result<(TcpStream, SocketAddr)>> + Send + '_ {
+        Listener::accept(self)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Command {
+    Serve,
+    /// Stop accepting; let the handlers finish.
+    Close,
+    /// Stop accepting and abort the handlers.
+    Abort,
+}
+
+/// A running server, from [`ServerBuilder::serve`],
+/// [`serve_tls`](ServerBuilder::serve_tls) or
+/// [`serve_streams`](ServerBuilder::serve_streams): asyncio's `Server`.
+///
+/// One task accepts connections and spawns the handler for each; a handler
+/// that panics is logged and does not stop the server.
+///
+/// | asyncio `Server` | here |
+/// |---|---|
+/// | `sockets` | [`local_addrs`](Self::local_addrs) |
+/// | `is_serving()` | [`is_serving`](Self::is_serving) |
+/// | `close()` | [`close`](Self::close) |
+/// | `await wait_closed()` | [`wait_closed`](Self::wait_closed) |
+/// | `close_clients()`, `abort_clients()` (3.13) | [`shutdown(grace)`](Self::shutdown), [`abort`](Self::abort) |
+/// | `serve_forever()` | [`wait_closed`](Self::wait_closed) |
+///
+/// Dropping the `Server` aborts it: the listening sockets close and every
+/// handler is aborted, so no task outlives the handle by accident. Keep it
+/// alive (or await [`wait_closed`](Self::wait_closed)) while serving.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use tokio::io::{AsyncReadExt, AsyncWriteExt};
+/// use tokio_endpoints::{ConnectionBuilder, ServerBuilder};
+///
+/// #[tokio::main]
+/// async fn main() -> std::io::Result<()> {
+///     let server = ServerBuilder::new(("localhost", 0))
+///         .serve(|mut stream, _peer| async move {
+///             let mut buf = [0; 64];
+///             while let Ok(n @ 1..) = stream.read(&mut buf).await {
+///                 if stream.write_all(&buf[..n]).await.is_err() {
+///                     break;
+///                 }
+///             }
+///         })
+///         .await?;
+///     let port = server.local_addrs()[0].port();
+///
+///     let mut client = ConnectionBuilder::new(("localhost", port)).connect().await?;
+///     client.write_all(b"echo").await?;
+///     let mut buf = [0; 4];
+///     client.read_exact(&mut buf).await?;
+///     assert_eq!(&buf, b"echo");
+///
+///     drop(client);
+///     server.shutdown(Duration::from_secs(1)).await;
+///     Ok(())
+/// }
+/// ```
+#[must_use = "dropping a Server stops it"]
+pub struct Server {
+    addrs: Vec<SocketAddr>,
+    serving: Arc<AtomicBool>,
+    command: watch::Sender<Command>,
+    /// Closed (the sender dropped) when the accept task has ended.
+    done: watch::Receiver<()>,
+    /// The TLS listener's count of failed handshakes.
+    #[cfg(feature = "tls")]
+    handshake_failures: Option<Arc<AtomicU64>>,
+}
+
+impl Server {
+    pub(crate) fn start<A, F, Fut>(acceptor: A, addrs: Vec<SocketAddr>, handler: F) -> Server
+    where
+        A: Accept,
+        F: Fn(A::Conn, A::Addr) -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let serving = Arc::new(AtomicBool::new(true));
+        let (command, commands) = watch::channel(Command::Serve);
+        let (done_tx, done) = watch::channel(());
+        tokio::spawn(run(acceptor, handler, commands, serving.clone(), done_tx));
+        Server {
+            addrs,
+            serving,
+            command,
+            done,
+            #[cfg(feature = "tls")]
+            handshake_failures: None,
+        }
+    }
+
+    #[cfg(feature = "tls")]
+    pub(crate) fn with_handshake_failures(mut self, failures: Arc<AtomicU64>) -> Server {
+        self.handshake_failures = Some(failures);
+        self
+    }
+
+    /// How many TLS handshakes have failed or timed out, for a server from
+    /// [`serve_tls`](ServerBuilder::serve_tls) (see
+    /// [`TlsListener::handshake_failures`](crate::TlsListener::handshake_failures));
+    /// 0 for a plain server.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tokio_endpoints::ServerBuilder;
+    ///
+    /// # #[tokio::main] async fn main() -> std::io::Result<()> {
+    /// let server = ServerBuilder::new("127.0.0.1:0").serve(|_, _| async {}).await?;
+    /// assert_eq!(server.tls_handshake_failures(), 0);
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+    pub fn tls_handshake_failures(&self) -> u64 {
+        self.handshake_failures
+            .as_ref()
+            .map_or(0, |f| f.load(Ordering::Relaxed))
+    }
+
+    /// The addresses the server listens on (asyncio's `sockets`), even
+    /// after it stopped.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tokio_endpoints::ServerBuilder;
+    ///
+    /// # #[tokio::main] async fn main() -> std::io::Result<()> {
+    /// let server = ServerBuilder::new("127.0.0.1:0").serve(|_, _| async {}).await?;
+    /// assert_eq!(server.local_addrs()[0].ip(), std::net::Ipv4Addr::LOCALHOST);
+    /// # Ok(()) }
+    /// ```
+    pub fn local_addrs(&self) -> Vec<SocketAddr> {
+        self.addrs.clone()
+    }
+
+    /// Whether the server still accepts connections (asyncio's
+    /// `is_serving()`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tokio_endpoints::ServerBuilder;
+    ///
+    /// # #[tokio::main] async fn main() -> std::io::Result<()> {
+    /// let server = ServerBuilder::new("127.0.0.1:0").serve(|_, _| async {}).await?;
+    /// assert!(server.is_serving());
+    /// server.close();
+    /// assert!(!server.is_serving());
+    /// # Ok(()) }
+    /// ```
+    pub fn is_serving(&self) -> bool {
+        self.serving.load(Ordering::Acquire)
+    }
+
+    /// Stops accepting: the listening sockets are closed (asyncio's
+    /// `close()`). Connections being handled go on; await
+    /// [`wait_closed`](Self::wait_closed) for them to end, or
+    /// [`shutdown`](Self::shutdown) to bound the wait.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tokio_endpoints::ServerBuilder;
+    ///
+    /// # #[tokio::main] async fn main() -> std::io::Result<()> {
+    /// let server = ServerBuilder::new("127.0.0.1:0").serve(|_, _| async {}).await?;
+    /// server.close();
+    /// server.wait_closed().await;
+    /// # Ok(()) }
+    /// ```
+    pub fn close(&self) {
+        self.serving.store(false, Ordering::Release);
+        self.command.send_if_modified(|c| {
+            if *c == Command::Serve {
+                *c = Command::Close;
+                true
+            } else {
+                false
+            }
+        });
+    }
+
+    /// Stops accepting and aborts every handler at once: their connections
+    /// are closed (asyncio's `close()` with `abort_clients()`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tokio_endpoints::ServerBuilder;
+    ///
+    /// # #[tokio::main] async fn main() -> std::io::Result<()> {
+    /// let server = ServerBuilder::new("127.0.0.1:0")
+    ///     .serve(|_, _| std::future::pending())
+    ///     .await?;
+    /// server.abort();
+    /// server.wait_closed().await; // at once
+    /// # Ok(()) }
+    /// ```
+    pub fn abort(&self) {
+        self.serving.store(false, Ordering::Release);
+        self.command.send_replace(Command::Abort);
+    }
+
+    /// Waits until the server is closed and every handler has ended
+    /// (asyncio 3.12's `wait_closed()`; before [`close`](Self::close), it
+    /// waits for someone to call it, like `serve_forever()`).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: it only watches.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use tokio_endpoints::ServerBuilder;
+    ///
+    /// # #[tokio::main] async fn main() -> std::io::Result<()> {
+    /// let server = ServerBuilder::any(8080).serve(|_, _| async {}).await?;
+    /// server.wait_closed().await; // serve forever
+    /// # Ok(()) }
+    /// ```
+    pub async fn wait_closed(&self) {
+        let mut done = self.done.clone();
+        // The accept task drops the sender when it ends.
+        while done.changed().await.is_ok() {}
+    }
+
+    /// Stops accepting, waits up to `grace` for the handlers to end, then
+    /// aborts those still running, and returns when all have ended:
+    /// asyncio 3.13's `close()`, `close_clients()` with a delay, and
+    /// `abort_clients()`.
+    ///
+    /// # Cancel safety
+    ///
+    /// The server is closed by the first poll; cancelling the wait leaves
+    /// the handlers running (call [`abort`](Self::abort) or drop the
+    /// `Server` to end them).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tokio_endpoints::ServerBuilder;
+    ///
+    /// # #[tokio::main] async fn main() -> std::io::Result<()> {
+    /// let server = ServerBuilder::new("127.0.0.1:0")
+    ///     .serve(|_, _| std::future::pending())
+    ///     .await?;
+    /// let _client = tokio::net::TcpStream::connect(server.local_addrs()[0]).await?;
+    /// server.shutdown(Duration::from_millis(100)).await; // the handler is aborted
+    /// # Ok(()) }
+    /// ```
+    pub async fn shutdown(&self, grace: Duration) {
+        self.close();
+        if tokio::time::timeout(grace, self.wait_closed())
+            .await
+            .is_err()
+        {
+            tracing::debug!(
+                ?grace,
+                "handlers still running after the grace period; aborting them"
+            );
+            self.abort();
+            self.wait_closed().await;
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.command.send_replace(Command::Abort);
+    }
+}
+
+impl fmt::Debug for Server {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Server")
+            .field("local_addrs", &self.addrs)
+            .field("is_serving", &self.is_serving())
+            .finish()
+    }
+}
+
+async fn run<A, F, Fut>(
+    mut acceptor: A,
+    handler: F,
+    mut commands: watch::Receiver<Command>,
+    serving: Arc<AtomicBool>,
+    done: watch::Sender<()>,
+) where
+    A: Accept,
+    F: Fn(A::Conn, A::Addr) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let mut handlers = JoinSet::new();
+    // Accept until told to close (or the handle is gone).
+    loop {
+        tokio::select! {
+            biased;
+            changed = commands.changed() => {
+                if changed.is_err() || *commands.borrow_and_update() != Command::Serve {
+                    break;
+                }
+            }
+            Some(result) = handlers.join_next(), if !handlers.is_empty() => reap(result),
+            accepted = acceptor.accept() => match accepted {
+                Ok((conn, peer)) => {
+                    tracing::trace!(?peer, "connection accepted");
+                    handlers.spawn(handler(conn, peer));
+                }
+                Err(e) => {
+                    // Transient errors never get here (the listener waits
+                    // them out); wait a little so this cannot spin.
+                    tracing::error!(error = %e, "accept failed; retrying in 1 s");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            },
+        }
+    }
+    serving.store(false, Ordering::Release);
+    drop(acceptor); // close the listening sockets
+    tracing::debug!(
+        handlers = handlers.len(),
+        "server closed; waiting for handlers"
+    );
+    let mut aborted = false;
+    loop {
+        if !aborted && *commands.borrow_and_update() == Command::Abort {
+            aborted = true;
+            handlers.abort_all();
+        }
+        tokio::select! {
+            biased;
+            changed = commands.changed(), if !aborted => {
+                if changed.is_err() {
+                    // The handle is gone: nobody can wait any more.
+                    aborted = true;
+                    handlers.abort_all();
+                }
+            }
+            next = handlers.join_next() => match next {
+                Some(result) => reap(result),
+                None => break,
+            },
+        }
+    }
+    drop(done);
+}
+
+fn reap(result: Result<(), tokio::task::JoinError>) {
+    if let Err(e) = result {
+        if e.is_panic() {
+            tracing::error!(error = %e, "a connection handler panicked; the server goes on");
+        }
+    }
+}
+
+/// Serving: asyncio's `start_server`, a handler spawned per connection.
+impl ServerBuilder {
+    /// Binds as [`bind`](Self::bind) does and serves: a task accepts
+    /// connections and spawns `handler(stream, peer)` for each (asyncio's
+    /// `create_server` with `start_serving=True`, the handler being the
+    /// protocol). Returns the running [`Server`].
+    ///
+    /// # Errors
+    ///
+    /// Those of [`bind`](Self::bind); once serving, accept errors are
+    /// handled by the [`Listener`] and logged, never returned.
+    ///
+    /// # Panics
+    ///
+    /// Outside a Tokio runtime (it spawns the accept task).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use tokio::io::AsyncWriteExt;
+    /// use tokio_endpoints::ServerBuilder;
+    ///
+    /// # #[tokio::main] async fn main() -> std::io::Result<()> {
+    /// let server = ServerBuilder::any(8080)
+    ///     .serve(|mut stream, peer| async move {
+    ///         let _ = stream.write_all(format!("hello {peer}\n").as_bytes()).await;
+    ///     })
+    ///     .await?;
+    /// server.wait_closed().await;
+    /// # Ok(()) }
+    /// ```
+    pub async fn serve<F, Fut>(self, handler: F) -> Result<Server, ServerError>
+    where
+        F: Fn(TcpStream, SocketAddr) -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let listener = self.bind().await?;
+        let addrs = listener.local_addrs();
+        Ok(Server::start(listener, addrs, handler))
+    }
+
+    /// Binds and serves as [`serve`](Self::serve) does, and hands each
+    /// connection to `handler` as a buffered [`StreamReader`] and a
+    /// [`StreamWriter`]: asyncio's `start_server(client_connected_cb)`.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`bind`](Self::bind).
+    ///
+    /// # Panics
+    ///
+    /// Outside a Tokio runtime.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    /// use tokio_endpoints::{ConnectionBuilder, ServerBuilder};
+    ///
+    /// #[tokio::main]
+    /// async fn main() -> std::io::Result<()> {
+    ///     // server = await asyncio.start_server(handle, "localhost", 0)
+    ///     let server = ServerBuilder::new(("localhost", 0))
+    ///         .serve_streams(|mut reader, mut writer| async move {
+    ///             let mut line = String::new();
+    ///             if reader.read_line(&mut line).await.is_ok() {
+    ///                 let _ = writer.write_all(line.to_uppercase().as_bytes()).await;
+    ///                 let _ = writer.close().await;
+    ///             }
+    ///         })
+    ///         .await?;
+    ///     let port = server.local_addrs()[0].port();
+    ///     let (mut reader, mut writer) = ConnectionBuilder::new(("localhost", port))
+    ///         .open_connection()
+    ///         .await?;
+    ///     writer.write_all(b"hello\n").await?;
+    ///     let mut line = String::new();
+    ///     reader.read_line(&mut line).await?;
+    ///     assert_eq!(line, "HELLO\n");
+    ///     Ok(())
+    /// }
+    /// ```
+    pub async fn serve_streams<F, Fut>(self, handler: F) -> Result<Server, ServerError>
+    where
+        F: Fn(StreamReader, StreamWriter) -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.serve(move |stream, _peer| {
+            let (reader, writer) = crate::stream::tcp_halves(stream);
+            handler(reader, writer)
+        })
+        .await
+    }
+}

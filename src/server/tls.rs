@@ -1,0 +1,953 @@
+//! TLS for servers: [`TlsListener`] and [`ServerTlsStream`].
+//!
+//! # Why handshakes are not done in the accept loop
+//!
+//! The obvious server, `loop { let tcp = accept().await; let tls =
+//! acceptor.accept(tcp).await; spawn(handle(tls)) }`, serves one
+//! handshake at a time: a client that connects and sends nothing (a port
+//! scanner, a dead NAT mapping, an attacker) stalls every client behind it
+//! until its handshake times out, if it ever does (tokio-rustls has no
+//! timeout). Here every handshake runs in a task of its own, bounded by
+//! the handshake timeout (60 s by default, as asyncio), while
+//! [`TlsListener::accept`] goes on taking TCP connections and returns
+//! whichever handshake completes first. A handshake that fails or times out
+//! is a `tracing` event and a count
+//! ([`handshake_failures`](TlsListener::handshake_failures)), never an
+//! error of `accept`: one bad client must not end a server.
+//!
+//! The number of handshakes in flight is capped
+//! ([`max_tls_handshakes`](ServerBuilder::max_tls_handshakes), 1024 by
+//! default): past it, new connections wait in the kernel's accept queue
+//! rather than costing a descriptor and a rustls session each, so a flood
+//! of silent connections runs into the backlog, not into `EMFILE`.
+
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use rustls::pki_types::CertificateDer;
+use rustls::server::ServerConnection;
+use rustls::{ProtocolVersion, ServerConfig};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
+
+use super::serve::{Accept, Server};
+use super::{Listener, ServerBuilder, ServerError};
+use crate::shutdown::ShutdownState;
+use crate::stream::{StreamReader, StreamWriter};
+use crate::tls::{DEFAULT_TLS_HANDSHAKE_TIMEOUT, DEFAULT_TLS_SHUTDOWN_TIMEOUT};
+
+/// The default [`max_tls_handshakes`](ServerBuilder::max_tls_handshakes):
+/// 1024 handshakes in flight at once.
+#[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+pub const DEFAULT_MAX_TLS_HANDSHAKES: usize = 1024;
+
+/// The TLS options of a [`ServerBuilder`].
+#[derive(Debug)]
+pub(crate) struct TlsOptions {
+    config: Option<Arc<ServerConfig>>,
+    handshake_timeout: Result<Option<Duration>, String>,
+    shutdown_timeout: Result<Option<Duration>, String>,
+    max_handshakes: Result<usize, String>,
+    /// The TLS options given, in order, to refuse them on a plain `bind`.
+    given: Vec<&'static str>,
+}
+
+impl Default for TlsOptions {
+    fn default() -> Self {
+        TlsOptions {
+            config: None,
+            handshake_timeout: Ok(Some(DEFAULT_TLS_HANDSHAKE_TIMEOUT)),
+            shutdown_timeout: Ok(Some(DEFAULT_TLS_SHUTDOWN_TIMEOUT)),
+            max_handshakes: Ok(DEFAULT_MAX_TLS_HANDSHAKES),
+            given: Vec::new(),
+        }
+    }
+}
+
+impl TlsOptions {
+    fn give(&mut self, option: &'static str) {
+        if !self.given.contains(&option) {
+            self.given.push(option);
+        }
+    }
+
+    /// The TLS options given, as a list for an error message, if any.
+    pub(crate) fn given(&self) -> Option<String> {
+        (!self.given.is_empty()).then(|| self.given.join(", "))
+    }
+}
+
+fn positive(option: &str, timeout: Option<Duration>) -> Result<Option<Duration>, String> {
+    match timeout {
+        Some(t) if t.is_zero() => Err(format!(
+            "{option} must be greater than zero (None means no bound)"
+        )),
+        t => Ok(t),
+    }
+}
+
+/// The settings a [`TlsListener`] runs with.
+struct Settings {
+    acceptor: TlsAcceptor,
+    handshake_timeout: Option<Duration>,
+    shutdown_timeout: Option<Duration>,
+    max_handshakes: usize,
+}
+
+/// TLS: asyncio's `ssl=`, `ssl_handshake_timeout=` and
+/// `ssl_shutdown_timeout=` of `create_server`. These options only apply to
+/// [`bind_tls`](Self::bind_tls) and [`serve_tls`](Self::serve_tls); given to
+/// [`bind`](Self::bind) or [`serve`](Self::serve), they are refused with
+/// [`ServerErrorKind::InvalidInput`](crate::ServerErrorKind::InvalidInput).
+#[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+impl ServerBuilder {
+    /// The rustls server configuration: certificate chain and key (or a
+    /// certificate resolver for SNI), protocol versions, ALPN protocols,
+    /// client authentication (asyncio's `ssl=` with an `SSLContext`).
+    /// Required by [`bind_tls`](Self::bind_tls); there is no default.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use std::sync::Arc;
+    /// use tokio_endpoints::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    /// use tokio_endpoints::rustls::{self, ServerConfig};
+    /// use tokio_endpoints::ServerBuilder;
+    ///
+    /// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let chain: Vec<CertificateDer<'static>> = Vec::new();
+    /// # let key: PrivateKeyDer<'static> = PrivateKeyDer::Pkcs8(Vec::new().into());
+    /// let provider = Arc::new(rustls::crypto::ring::default_provider());
+    /// let mut config = ServerConfig::builder_with_provider(provider)
+    ///     .with_safe_default_protocol_versions()?
+    ///     .with_no_client_auth()
+    ///     .with_single_cert(chain, key)?;
+    /// config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    /// let listener = ServerBuilder::any(8443).tls_config(Arc::new(config)).bind_tls().await?;
+    /// # drop(listener);
+    /// # Ok(()) }
+    /// ```
+    pub fn tls_config(mut self, config: Arc<ServerConfig>) -> Self {
+        self.tls.config = Some(config);
+        self.tls.give("tls_config");
+        self
+    }
+
+    /// Bounds each TLS handshake (asyncio's `ssl_handshake_timeout`),
+    /// counted from the moment the TCP connection is accepted. When it
+    /// passes, the connection is closed and counted in
+    /// [`handshake_failures`](TlsListener::handshake_failures). `None`
+    /// means no bound (a client that connects and never sends a
+    /// ClientHello then holds a descriptor and a handshake slot until it
+    /// leaves); zero is refused.
+    ///
+    /// Default is 60 s ([`DEFAULT_TLS_HANDSHAKE_TIMEOUT`]), as asyncio.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tokio_endpoints::ServerBuilder;
+    ///
+    /// let b = ServerBuilder::any(8443).tls_handshake_timeout(Duration::from_secs(10));
+    /// # drop(b);
+    /// ```
+    pub fn tls_handshake_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
+        self.tls.handshake_timeout = positive("tls_handshake_timeout", timeout.into());
+        self.tls.give("tls_handshake_timeout");
+        self
+    }
+
+    /// Bounds the shutdown of each [`ServerTlsStream`] (asyncio's
+    /// `ssl_shutdown_timeout`): see [`ServerTlsStream`]'s `poll_shutdown`.
+    /// `None` means no bound (a client that stops reading then hangs the
+    /// shutdown forever); zero is refused.
+    ///
+    /// Default is 30 s ([`DEFAULT_TLS_SHUTDOWN_TIMEOUT`]), as asyncio.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tokio_endpoints::ServerBuilder;
+    ///
+    /// let b = ServerBuilder::any(8443).tls_shutdown_timeout(Duration::from_secs(5));
+    /// # drop(b);
+    /// ```
+    pub fn tls_shutdown_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
+        self.tls.shutdown_timeout = positive("tls_shutdown_timeout", timeout.into());
+        self.tls.give("tls_shutdown_timeout");
+        self
+    }
+
+    /// The most TLS handshakes in flight at once. Past it, the listener
+    /// stops taking TCP connections until a handshake ends, and new
+    /// connections wait in the kernel's accept queue
+    /// ([`backlog`](Self::backlog)). Zero is refused.
+    ///
+    /// Default is 1024 ([`DEFAULT_MAX_TLS_HANDSHAKES`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tokio_endpoints::ServerBuilder;
+    ///
+    /// let b = ServerBuilder::any(8443).max_tls_handshakes(10_000);
+    /// # drop(b);
+    /// ```
+    pub fn max_tls_handshakes(mut self, max: usize) -> Self {
+        self.tls.max_handshakes = if max == 0 {
+            Err("max_tls_handshakes must be at least 1".to_string())
+        } else {
+            Ok(max)
+        };
+        self.tls.give("max_tls_handshakes");
+        self
+    }
+
+    /// Makes the listening sockets as [`bind`](Self::bind) does and returns
+    /// a [`TlsListener`], whose [`accept`](TlsListener::accept) gives
+    /// connections whose TLS handshake has completed.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`bind`](Self::bind), and
+    /// [`ServerErrorKind::InvalidInput`](crate::ServerErrorKind::InvalidInput)
+    /// without a [`tls_config`](Self::tls_config) or with a zero timeout,
+    /// before a socket is opened.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tokio_endpoints::{ServerBuilder, ServerErrorKind};
+    ///
+    /// # #[tokio::main] async fn main() {
+    /// let err = ServerBuilder::any(0)
+    ///     .tls_handshake_timeout(Duration::from_secs(5))
+    ///     .bind_tls()
+    ///     .await
+    ///     .unwrap_err();
+    /// assert_eq!(err.kind(), ServerErrorKind::InvalidInput);
+    /// assert!(err.to_string().contains("tls_config"));
+    /// # }
+    /// ```
+    pub async fn bind_tls(mut self) -> Result<TlsListener, ServerError> {
+        let settings = self.tls_settings()?;
+        self.tls = TlsOptions::default();
+        let listener = self.bind_listener().await?;
+        Ok(TlsListener::new(listener, settings))
+    }
+
+    /// Binds as [`bind_tls`](Self::bind_tls) does and serves: a task
+    /// accepts connections, runs their handshakes concurrently, and spawns
+    /// `handler(stream, peer)` for each connection whose handshake
+    /// completed (asyncio's `create_server(ssl=...)` or
+    /// `start_server(ssl=...)`).
+    ///
+    /// # Errors
+    ///
+    /// Those of [`bind_tls`](Self::bind_tls).
+    ///
+    /// # Panics
+    ///
+    /// Outside a Tokio runtime.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use std::sync::Arc;
+    /// use tokio::io::AsyncWriteExt;
+    /// use tokio_endpoints::rustls::ServerConfig;
+    /// use tokio_endpoints::ServerBuilder;
+    ///
+    /// # #[tokio::main] async fn main() -> std::io::Result<()> {
+    /// # fn config() -> Arc<ServerConfig> { unimplemented!() }
+    /// # let config = config();
+    /// let server = ServerBuilder::any(8443)
+    ///     .tls_config(config)
+    ///     .serve_tls(|mut stream, peer| async move {
+    ///         let _ = stream.write_all(format!("hello {peer}\n").as_bytes()).await;
+    ///         let _ = stream.shutdown().await; // close_notify, at most 30 s
+    ///     })
+    ///     .await?;
+    /// server.wait_closed().await;
+    /// # Ok(()) }
+    /// ```
+    pub async fn serve_tls<F, Fut>(self, handler: F) -> Result<Server, ServerError>
+    where
+        F: Fn(ServerTlsStream, SocketAddr) -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let listener = self.bind_tls().await?;
+        let addrs = listener.local_addrs();
+        let failures = listener.failures.clone();
+        Ok(Server::start(listener, addrs, handler).with_handshake_failures(failures))
+    }
+
+    /// Binds and serves as [`serve_tls`](Self::serve_tls) does, and hands
+    /// each connection whose handshake completed to `handler` as a
+    /// buffered [`StreamReader`] and a [`StreamWriter`]: asyncio's
+    /// `start_server(client_connected_cb, ssl=...)`. The writer's
+    /// [`close`](StreamWriter::close) sends close_notify, bounded by the
+    /// [`tls_shutdown_timeout`](Self::tls_shutdown_timeout).
+    ///
+    /// # Errors
+    ///
+    /// Those of [`bind_tls`](Self::bind_tls).
+    ///
+    /// # Panics
+    ///
+    /// Outside a Tokio runtime.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use std::sync::Arc;
+    /// use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    /// use tokio_endpoints::rustls::ServerConfig;
+    /// use tokio_endpoints::ServerBuilder;
+    ///
+    /// # #[tokio::main] async fn main() -> std::io::Result<()> {
+    /// # fn config() -> Arc<ServerConfig> { unimplemented!() }
+    /// # let config = config();
+    /// let server = ServerBuilder::any(8443)
+    ///     .tls_config(config)
+    ///     .serve_tls_streams(|mut reader, mut writer| async move {
+    ///         let mut line = String::new();
+    ///         while let Ok(1..) = reader.read_line(&mut line).await {
+    ///             let _ = writer.write_all(line.as_bytes()).await;
+    ///             line.clear();
+    ///         }
+    ///         let _ = writer.close().await;
+    ///     })
+    ///     .await?;
+    /// server.wait_closed().await;
+    /// # Ok(()) }
+    /// ```
+    pub async fn serve_tls_streams<F, Fut>(self, handler: F) -> Result<Server, ServerError>
+    where
+        F: Fn(StreamReader, StreamWriter) -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.serve_tls(move |stream, _peer| {
+            let (reader, writer) = crate::stream::server_tls_halves(stream);
+            handler(reader, writer)
+        })
+        .await
+    }
+
+    fn tls_settings(&self) -> Result<Settings, ServerError> {
+        let Some(config) = self.tls.config.clone() else {
+            let others = self
+                .tls
+                .given()
+                .map(|g| format!(" ({g} given without one)"))
+                .unwrap_or_default();
+            return Err(self.invalid(format!("bind_tls and serve_tls need a tls_config{others}")));
+        };
+        let handshake_timeout = self.tls.handshake_timeout.clone();
+        let shutdown_timeout = self.tls.shutdown_timeout.clone();
+        let max_handshakes = self.tls.max_handshakes.clone();
+        match (handshake_timeout, shutdown_timeout, max_handshakes) {
+            (Ok(handshake_timeout), Ok(shutdown_timeout), Ok(max_handshakes)) => Ok(Settings {
+                acceptor: TlsAcceptor::from(config),
+                handshake_timeout,
+                shutdown_timeout,
+                max_handshakes,
+            }),
+            (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => Err(self.invalid(e)),
+        }
+    }
+}
+
+type Handshake = (
+    SocketAddr,
+    io::Result<tokio_rustls::server::TlsStream<TcpStream>>,
+);
+
+/// The listening sockets of a TLS server, from
+/// [`ServerBuilder::bind_tls`]: [`accept`](Self::accept) returns
+/// connections whose handshake has completed, while the handshakes of the
+/// others run concurrently, each bounded by the
+/// [`tls_handshake_timeout`](ServerBuilder::tls_handshake_timeout). A
+/// client that connects and sends nothing delays no one.
+///
+/// Handshakes run in tasks of their own and go on between calls to
+/// `accept`; new TCP connections are taken only while `accept` is being
+/// awaited. Dropping the listener closes the listening sockets and every
+/// connection whose handshake has not been returned.
+///
+/// # Examples
+///
+/// ```no_run
+/// use std::sync::Arc;
+/// use tokio::io::AsyncWriteExt;
+/// use tokio_endpoints::rustls::ServerConfig;
+/// use tokio_endpoints::ServerBuilder;
+///
+/// # #[tokio::main] async fn main() -> std::io::Result<()> {
+/// # fn config() -> Arc<ServerConfig> { unimplemented!() }
+/// # let config = config();
+/// let mut listener = ServerBuilder::any(8443).tls_config(config).bind_tls().await?;
+/// loop {
+///     let (mut stream, peer) = listener.accept().await?;
+///     tokio::spawn(async move {
+///         let _ = stream.write_all(b"hello\n").await;
+///         let _ = stream.shutdown().await;
+///     });
+/// }
+/// # }
+/// ```
+#[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+pub struct TlsListener {
+    listener: Listener,
+    settings: Settings,
+    handshakes: JoinSet<Handshake>,
+    failures: Arc<AtomicU64>,
+}
+
+impl TlsListener {
+    fn new(listener: Listener, settings: Settings) -> TlsListener {
+        TlsListener {
+            listener,
+            settings,
+            handshakes: JoinSet::new(),
+            failures: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// The addresses the sockets listen on (see
+    /// [`Listener::local_addrs`]).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use std::sync::Arc;
+    /// use tokio_endpoints::ServerBuilder;
+    ///
+    /// # #[tokio::main] async fn main() -> std::io::Result<()> {
+    /// # fn config() -> Arc<tokio_endpoints::rustls::ServerConfig> { unimplemented!() }
+    /// # let config = config();
+    /// let listener = ServerBuilder::new(("localhost", 0)).tls_config(config).bind_tls().await?;
+    /// println!("{:?}", listener.local_addrs());
+    /// # Ok(()) }
+    /// ```
+    pub fn local_addrs(&self) -> Vec<SocketAddr> {
+        self.listener.local_addrs()
+    }
+
+    /// How many handshakes have failed or timed out so far.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use std::sync::Arc;
+    /// use tokio_endpoints::ServerBuilder;
+    ///
+    /// # #[tokio::main] async fn main() -> std::io::Result<()> {
+    /// # fn config() -> Arc<tokio_endpoints::rustls::ServerConfig> { unimplemented!() }
+    /// # let config = config();
+    /// let listener = ServerBuilder::any(8443).tls_config(config).bind_tls().await?;
+    /// assert_eq!(listener.handshake_failures(), 0);
+    /// # Ok(()) }
+    /// ```
+    pub fn handshake_failures(&self) -> u64 {
+        self.failures.load(Ordering::Relaxed)
+    }
+
+    /// How many handshakes are in flight, or done and not yet returned by
+    /// [`accept`](Self::accept).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use std::sync::Arc;
+    /// use tokio_endpoints::ServerBuilder;
+    ///
+    /// # #[tokio::main] async fn main() -> std::io::Result<()> {
+    /// # fn config() -> Arc<tokio_endpoints::rustls::ServerConfig> { unimplemented!() }
+    /// # let config = config();
+    /// let listener = ServerBuilder::any(8443).tls_config(config).bind_tls().await?;
+    /// assert_eq!(listener.handshakes_in_flight(), 0);
+    /// # Ok(()) }
+    /// ```
+    pub fn handshakes_in_flight(&self) -> usize {
+        self.handshakes.len()
+    }
+
+    /// Accepts the next connection whose TLS handshake completed, with the
+    /// peer's address.
+    ///
+    /// # Errors
+    ///
+    /// Only those of [`Listener::accept`] (errors a listening socket does
+    /// not normally produce). A handshake that fails or times out is
+    /// logged at `DEBUG` and counted in
+    /// [`handshake_failures`](Self::handshake_failures), and `accept` goes
+    /// on.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: handshakes in flight and completed ones stay in the
+    /// listener for the next call.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use std::sync::Arc;
+    /// use tokio_endpoints::ServerBuilder;
+    ///
+    /// # #[tokio::main] async fn main() -> std::io::Result<()> {
+    /// # fn config() -> Arc<tokio_endpoints::rustls::ServerConfig> { unimplemented!() }
+    /// # let config = config();
+    /// let mut listener = ServerBuilder::any(8443).tls_config(config).bind_tls().await?;
+    /// let (stream, peer) = listener.accept().await?;
+    /// println!("{peer}: {:?}, SNI {:?}", stream.protocol_version(), stream.server_name());
+    /// # Ok(()) }
+    /// ```
+    pub async fn accept(&mut self) -> io::Result<(ServerTlsStream, SocketAddr)> {
+        std::future::poll_fn(|cx| self.poll_accept(cx)).await
+    }
+
+    /// Polls for the next connection, as [`accept`](Self::accept) does.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use std::sync::Arc;
+    /// use std::future::poll_fn;
+    /// use tokio_endpoints::ServerBuilder;
+    ///
+    /// # #[tokio::main] async fn main() -> std::io::Result<()> {
+    /// # fn config() -> Arc<tokio_endpoints::rustls::ServerConfig> { unimplemented!() }
+    /// # let config = config();
+    /// let mut listener = ServerBuilder::any(8443).tls_config(config).bind_tls().await?;
+    /// let (stream, peer) = poll_fn(|cx| listener.poll_accept(cx)).await?;
+    /// # drop((stream, peer));
+    /// # Ok(()) }
+    /// ```
+    pub fn poll_accept(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<(ServerTlsStream, SocketAddr)>> {
+        loop {
+            while self.handshakes.len() < self.settings.max_handshakes {
+                match self.listener.poll_accept(cx) {
+                    Poll::Ready(Ok((tcp, peer))) => self.start(tcp, peer),
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                    Poll::Pending => break,
+                }
+            }
+            match self.handshakes.poll_join_next(cx) {
+                Poll::Ready(Some(Ok((peer, Ok(stream))))) => {
+                    let stream = ServerTlsStream {
+                        inner: stream,
+                        shutdown_timeout: self.settings.shutdown_timeout,
+                        shutdown: ShutdownState::Open,
+                    };
+                    return Poll::Ready(Ok((stream, peer)));
+                }
+                Poll::Ready(Some(Ok((peer, Err(error))))) => {
+                    self.failures.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(%peer, %error, "TLS handshake failed");
+                }
+                Poll::Ready(Some(Err(error))) => {
+                    self.failures.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(%error, "TLS handshake task failed");
+                }
+                Poll::Ready(None) | Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+
+    fn start(&mut self, tcp: TcpStream, peer: SocketAddr) {
+        let accepting = self.settings.acceptor.accept(tcp);
+        let timeout = self.settings.handshake_timeout;
+        self.handshakes.spawn(async move {
+            let result = match timeout {
+                None => accepting.await,
+                Some(t) => match tokio::time::timeout(t, accepting).await {
+                    Ok(result) => result,
+                    Err(_) => Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!("TLS handshake timed out after {t:?}"),
+                    )),
+                },
+            };
+            (peer, result)
+        });
+    }
+}
+
+impl Accept for TlsListener {
+    type Conn = ServerTlsStream;
+    type Addr = SocketAddr;
+    fn accept(
+        &mut self,
+    ) -> impl Future<Output = io::Result<(ServerTlsStream, SocketAddr)>> + Send + '_ {
+        TlsListener::accept(self)
+    }
+}
+
+impl fmt::Debug for TlsListener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TlsListener")
+            .field("local_addrs", &self.listener.local_addrs())
+            .field("handshake_timeout", &self.settings.handshake_timeout)
+            .field("shutdown_timeout", &self.settings.shutdown_timeout)
+            .field("max_handshakes", &self.settings.max_handshakes)
+            .field("handshakes_in_flight", &self.handshakes.len())
+            .field("handshake_failures", &self.handshake_failures())
+            .finish()
+    }
+}
+
+/// A TLS connection a server accepted, from [`TlsListener::accept`] or
+/// handed to a [`serve_tls`](ServerBuilder::serve_tls) handler:
+/// [`AsyncRead`] and [`AsyncWrite`], with the TCP stream and the rustls
+/// server connection at hand.
+///
+/// # Shutdown
+///
+/// `poll_shutdown` (`AsyncWriteExt::shutdown`) sends close_notify, flushes,
+/// and shuts the TCP write side, and takes at most the
+/// [`tls_shutdown_timeout`](ServerBuilder::tls_shutdown_timeout) (30 s by
+/// default), counted from its first poll. When a client has stopped
+/// reading, the flush can never finish: when the timeout passes the
+/// connection is aborted (`SO_LINGER` 0, both directions shut: the client
+/// gets a reset) and the call fails with `TimedOut`. It does not wait for
+/// the client's close_notify; the same rules as the client's
+/// [`TlsStream`](crate::TlsStream).
+///
+/// # Examples
+///
+/// ```no_run
+/// # use std::sync::Arc;
+/// use tokio::io::{AsyncReadExt, AsyncWriteExt};
+/// use tokio_endpoints::ServerBuilder;
+///
+/// # #[tokio::main] async fn main() -> std::io::Result<()> {
+/// # fn config() -> Arc<tokio_endpoints::rustls::ServerConfig> { unimplemented!() }
+/// # let config = config();
+/// let mut listener = ServerBuilder::any(8443).tls_config(config).bind_tls().await?;
+/// let (mut stream, _) = listener.accept().await?;
+/// let mut buf = [0; 1024];
+/// let n = stream.read(&mut buf).await?;
+/// stream.write_all(&buf[..n]).await?;
+/// stream.shutdown().await?;
+/// # Ok(()) }
+/// ```
+#[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+pub struct ServerTlsStream {
+    inner: tokio_rustls::server::TlsStream<TcpStream>,
+    shutdown_timeout: Option<Duration>,
+    shutdown: ShutdownState,
+}
+
+impl ServerTlsStream {
+    /// The TCP stream and the rustls connection.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use std::sync::Arc;
+    /// use tokio_endpoints::ServerBuilder;
+    ///
+    /// # #[tokio::main] async fn main() -> std::io::Result<()> {
+    /// # fn config() -> Arc<tokio_endpoints::rustls::ServerConfig> { unimplemented!() }
+    /// # let config = config();
+    /// # let mut listener = ServerBuilder::any(8443).tls_config(config).bind_tls().await?;
+    /// let (stream, _) = listener.accept().await?;
+    /// let (tcp, tls) = stream.get_ref();
+    /// println!("{} {:?}", tcp.peer_addr()?, tls.negotiated_cipher_suite());
+    /// # Ok(()) }
+    /// ```
+    pub fn get_ref(&self) -> (&TcpStream, &ServerConnection) {
+        self.inner.get_ref()
+    }
+
+    /// The TCP stream and the rustls connection, mutably. Reading or writing
+    /// the TCP stream directly corrupts the TLS session.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use std::sync::Arc;
+    /// use tokio_endpoints::ServerBuilder;
+    ///
+    /// # #[tokio::main] async fn main() -> std::io::Result<()> {
+    /// # fn config() -> Arc<tokio_endpoints::rustls::ServerConfig> { unimplemented!() }
+    /// # let config = config();
+    /// # let mut listener = ServerBuilder::any(8443).tls_config(config).bind_tls().await?;
+    /// let (mut stream, _) = listener.accept().await?;
+    /// stream.get_mut().0.set_nodelay(false)?;
+    /// # Ok(()) }
+    /// ```
+    pub fn get_mut(&mut self) -> (&mut TcpStream, &mut ServerConnection) {
+        self.inner.get_mut()
+    }
+
+    /// The TCP stream and the rustls connection, taking the stream apart
+    /// (no close_notify is sent).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use std::sync::Arc;
+    /// use tokio_endpoints::ServerBuilder;
+    ///
+    /// # #[tokio::main] async fn main() -> std::io::Result<()> {
+    /// # fn config() -> Arc<tokio_endpoints::rustls::ServerConfig> { unimplemented!() }
+    /// # let config = config();
+    /// # let mut listener = ServerBuilder::any(8443).tls_config(config).bind_tls().await?;
+    /// let (stream, _) = listener.accept().await?;
+    /// let (tcp, tls) = stream.into_inner();
+    /// # drop((tcp, tls));
+    /// # Ok(()) }
+    /// ```
+    pub fn into_inner(self) -> (TcpStream, ServerConnection) {
+        self.inner.into_inner()
+    }
+
+    /// The TLS version negotiated (`TLSv1_3`, `TLSv1_2`).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use std::sync::Arc;
+    /// use tokio_endpoints::ServerBuilder;
+    ///
+    /// # #[tokio::main] async fn main() -> std::io::Result<()> {
+    /// # fn config() -> Arc<tokio_endpoints::rustls::ServerConfig> { unimplemented!() }
+    /// # let config = config();
+    /// # let mut listener = ServerBuilder::any(8443).tls_config(config).bind_tls().await?;
+    /// let (stream, _) = listener.accept().await?;
+    /// println!("{:?}", stream.protocol_version());
+    /// # Ok(()) }
+    /// ```
+    pub fn protocol_version(&self) -> Option<ProtocolVersion> {
+        self.inner.get_ref().1.protocol_version()
+    }
+
+    /// The protocol picked with ALPN (from the configuration's
+    /// `alpn_protocols` and the client's offer), or `None`.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use std::sync::Arc;
+    /// use tokio_endpoints::ServerBuilder;
+    ///
+    /// # #[tokio::main] async fn main() -> std::io::Result<()> {
+    /// # fn config() -> Arc<tokio_endpoints::rustls::ServerConfig> { unimplemented!() }
+    /// # let config = config();
+    /// # let mut listener = ServerBuilder::any(8443).tls_config(config).bind_tls().await?;
+    /// let (stream, _) = listener.accept().await?;
+    /// if stream.alpn_protocol() == Some(b"h2") {
+    ///     println!("HTTP/2");
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn alpn_protocol(&self) -> Option<&[u8]> {
+        self.inner.get_ref().1.alpn_protocol()
+    }
+
+    /// The host name the client asked for with SNI, or `None`.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use std::sync::Arc;
+    /// use tokio_endpoints::ServerBuilder;
+    ///
+    /// # #[tokio::main] async fn main() -> std::io::Result<()> {
+    /// # fn config() -> Arc<tokio_endpoints::rustls::ServerConfig> { unimplemented!() }
+    /// # let config = config();
+    /// # let mut listener = ServerBuilder::any(8443).tls_config(config).bind_tls().await?;
+    /// let (stream, _) = listener.accept().await?;
+    /// println!("virtual host {:?}", stream.server_name());
+    /// # Ok(()) }
+    /// ```
+    pub fn server_name(&self) -> Option<&str> {
+        self.inner.get_ref().1.server_name()
+    }
+
+    /// The client's certificate chain, leaf first, when the configuration
+    /// asked for client authentication.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use std::sync::Arc;
+    /// use tokio_endpoints::ServerBuilder;
+    ///
+    /// # #[tokio::main] async fn main() -> std::io::Result<()> {
+    /// # fn config() -> Arc<tokio_endpoints::rustls::ServerConfig> { unimplemented!() }
+    /// # let config = config();
+    /// # let mut listener = ServerBuilder::any(8443).tls_config(config).bind_tls().await?;
+    /// let (stream, _) = listener.accept().await?;
+    /// if let Some(chain) = stream.peer_certificates() {
+    ///     println!("client certificate, {} bytes", chain[0].len());
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn peer_certificates(&self) -> Option<&[CertificateDer<'static>]> {
+        self.inner.get_ref().1.peer_certificates()
+    }
+
+    /// The client's address.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use std::sync::Arc;
+    /// use tokio_endpoints::ServerBuilder;
+    ///
+    /// # #[tokio::main] async fn main() -> std::io::Result<()> {
+    /// # fn config() -> Arc<tokio_endpoints::rustls::ServerConfig> { unimplemented!() }
+    /// # let config = config();
+    /// # let mut listener = ServerBuilder::any(8443).tls_config(config).bind_tls().await?;
+    /// let (stream, peer) = listener.accept().await?;
+    /// assert_eq!(stream.peer_addr()?, peer);
+    /// # Ok(()) }
+    /// ```
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.get_ref().0.peer_addr()
+    }
+
+    /// The local address of the connection.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use std::sync::Arc;
+    /// use tokio_endpoints::ServerBuilder;
+    ///
+    /// # #[tokio::main] async fn main() -> std::io::Result<()> {
+    /// # fn config() -> Arc<tokio_endpoints::rustls::ServerConfig> { unimplemented!() }
+    /// # let config = config();
+    /// # let mut listener = ServerBuilder::any(8443).tls_config(config).bind_tls().await?;
+    /// let (stream, _) = listener.accept().await?;
+    /// println!("on {}", stream.local_addr()?);
+    /// # Ok(()) }
+    /// ```
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.get_ref().0.local_addr()
+    }
+
+    /// The bound on shutdown (see the type's docs); `None` for no bound.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use std::sync::Arc;
+    /// use std::time::Duration;
+    /// use tokio_endpoints::ServerBuilder;
+    ///
+    /// # #[tokio::main] async fn main() -> std::io::Result<()> {
+    /// # fn config() -> Arc<tokio_endpoints::rustls::ServerConfig> { unimplemented!() }
+    /// # let config = config();
+    /// # let mut listener = ServerBuilder::any(8443).tls_config(config).bind_tls().await?;
+    /// let (stream, _) = listener.accept().await?;
+    /// assert_eq!(stream.shutdown_timeout(), Some(Duration::from_secs(30)));
+    /// # Ok(()) }
+    /// ```
+    pub fn shutdown_timeout(&self) -> Option<Duration> {
+        self.shutdown_timeout
+    }
+}
+
+impl AsyncRead for ServerTlsStream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for ServerTlsStream {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    /// Sends close_notify, flushes and shuts the TCP write side, within the
+    /// shutdown timeout; see the type's docs.
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        this.shutdown
+            .poll_shutdown(cx, this.shutdown_timeout, &mut this.inner)
+    }
+}
+
+#[cfg(unix)]
+#[cfg_attr(docsrs, doc(cfg(unix)))]
+impl std::os::unix::io::AsRawFd for ServerTlsStream {
+    fn as_raw_fd(&self) -> std::os::unix::io::RawFd {
+        std::os::unix::io::AsRawFd::as_raw_fd(self.inner.get_ref().0)
+    }
+}
+
+#[cfg(unix)]
+#[cfg_attr(docsrs, doc(cfg(unix)))]
+impl std::os::unix::io::AsFd for ServerTlsStream {
+    fn as_fd(&self) -> std::os::unix::io::BorrowedFd<'_> {
+        std::os::unix::io::AsFd::as_fd(self.inner.get_ref().0)
+    }
+}
+
+#[cfg(windows)]
+#[cfg_attr(docsrs, doc(cfg(windows)))]
+impl std::os::windows::io::AsRawSocket for ServerTlsStream {
+    fn as_raw_socket(&self) -> std::os::windows::io::RawSocket {
+        std::os::windows::io::AsRawSocket::as_raw_socket(self.inner.get_ref().0)
+    }
+}
+
+impl fmt::Debug for ServerTlsStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (tcp, tls) = self.inner.get_ref();
+        f.debug_struct("ServerTlsStream")
+            .field("local_addr", &tcp.local_addr().ok())
+            .field("peer_addr", &tcp.peer_addr().ok())
+            .field("protocol_version", &tls.protocol_version())
+            .field("server_name", &tls.server_name())
+            .field(
+                "alpn_protocol",
+                &tls.alpn_protocol().map(String::from_utf8_lossy),
+            )
+            .field("shutdown_timeout", &self.shutdown_timeout)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,103 @@
+//! The bounded TLS shutdown shared by the client's
+//! [`TlsStream`](crate::TlsStream) and the server's
+//! [`ServerTlsStream`](crate::ServerTlsStream): the first poll starts a
+//! timer, and when it fires before tokio-rustls has sent close_notify,
+//! flushed, and shut the TCP write side, the connection is aborted
+//! (`SO_LINGER` 0, both directions shut) and the call returns `TimedOut`.
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use socket2::SockRef;
+use tokio::io::AsyncWrite;
+use tokio::net::TcpStream;
+use tokio::time::Sleep;
+
+/// A tokio-rustls stream over TCP, client or server side.
+pub(crate) trait OverTcp: AsyncWrite + Unpin {
+    fn tcp(&self) -> &TcpStream;
+}
+
+impl OverTcp for tokio_rustls::client::TlsStream<TcpStream> {
+    fn tcp(&self) -> &TcpStream {
+        self.get_ref().0
+    }
+}
+
+impl OverTcp for tokio_rustls::server::TlsStream<TcpStream> {
+    fn tcp(&self) -> &TcpStream {
+        self.get_ref().0
+    }
+}
+
+pub(crate) enum ShutdownState {
+    Open,
+    /// Shutting down, with the deadline if there is one.
+    Closing(Option<Pin<Box<Sleep>>>),
+    Closed,
+    Aborted,
+}
+
+impl ShutdownState {
+    /// `poll_shutdown` of `io`, bounded by `timeout` from the first call.
+    pub(crate) fn poll_shutdown<S: OverTcp>(
+        &mut self,
+        cx: &mut Context<'_>,
+        timeout: Option<Duration>,
+        io: &mut S,
+    ) -> Poll<io::Result<()>> {
+        loop {
+            match self {
+                ShutdownState::Open => {
+                    let deadline = timeout.map(|t| Box::pin(tokio::time::sleep(t)));
+                    *self = ShutdownState::Closing(deadline);
+                }
+                ShutdownState::Closing(deadline) => {
+                    if let Poll::Ready(result) = Pin::new(&mut *io).poll_shutdown(cx) {
+                        *self = ShutdownState::Closed;
+                        return Poll::Ready(result);
+                    }
+                    let expired = match deadline {
+                        Some(deadline) => deadline.as_mut().poll(cx).is_ready(),
+                        None => false,
+                    };
+                    if !expired {
+                        return Poll::Pending;
+                    }
+                    let timeout = timeout.unwrap_or_default();
+                    tracing::debug!(?timeout, "TLS shutdown timed out; aborting");
+                    abort(io.tcp());
+                    *self = ShutdownState::Aborted;
+                    return Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!(
+                            "TLS shutdown timed out after {timeout:?} (the peer is not \
+                             reading); the connection was aborted"
+                        ),
+                    )));
+                }
+                ShutdownState::Closed => return Poll::Ready(Ok(())),
+                ShutdownState::Aborted => {
+                    return Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "TLS shutdown timed out earlier; the connection was aborted",
+                    )))
+                }
+            }
+        }
+    }
+}
+
+/// Gives up on the connection: unsent data is discarded, and the peer gets
+/// a reset when the socket closes.
+fn abort(tcp: &TcpStream) {
+    let sock = SockRef::from(tcp);
+    if let Err(e) = sock.set_linger(Some(Duration::ZERO)) {
+        tracing::debug!(error = %e, "setting SO_LINGER to 0 failed");
+    }
+    // Wakes a reader on a split half; fails harmlessly if already shut.
+    let _ = sock.shutdown(std::net::Shutdown::Both);
+}

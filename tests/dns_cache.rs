@@ -1,0 +1,191 @@
+//! The resolvers' answer cache: kept across calls and across Tokio
+//! runtimes, honouring TTLs and negative TTLs, against an in-process DNS
+//! server on 127.0.0.1 that counts queries.
+//!
+//! The server runs on a runtime of its own thread, so it outlives the
+//! runtimes the tests make and drop.
+
+#![cfg(feature = "hickory")]
+
+mod counting_dns;
+
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use counting_dns::DnsServer;
+
+use futures::StreamExt;
+use tokio::net::TcpListener;
+use tokio_endpoints::hickory_resolver::proto::rr::RecordType;
+use tokio_endpoints::{
+    ConnectErrorKind, ConnectionBuilder, Connector, Family, HickoryResolver, Resolve,
+    ResolveErrorKind,
+};
+
+async fn v4_listener() -> (TcpListener, u16) {
+    let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    (l, port)
+}
+
+#[tokio::test]
+async fn a_second_connect_to_the_same_name_sends_no_query() {
+    let dns = DnsServer::start();
+    let (_l, port) = v4_listener().await;
+    let connector = Connector::new().family(Family::V4).resolver(dns.resolver());
+    for _ in 0..3 {
+        let s = connector.connect(("again.test", port)).await.unwrap();
+        assert_eq!(s.peer_addr().unwrap().port(), port);
+    }
+    assert_eq!(dns.count("again.test", RecordType::A), 1);
+    assert_eq!(dns.count("again.test", RecordType::AAAA), 0);
+    // Names are cached case-insensitively; a new record type is a new query.
+    let both = connector.clone().family(Family::Any);
+    let _ = both.connect(("AGAIN.test", port)).await;
+    assert_eq!(dns.count("again.test", RecordType::AAAA), 1);
+}
+
+#[tokio::test]
+async fn an_expired_answer_is_asked_again() {
+    let dns = DnsServer::start();
+    let resolver = dns.resolver();
+    let ask = |r: &HickoryResolver| {
+        let r = r.clone();
+        async move {
+            let got: Vec<_> = r.resolve("short.test", Family::V4).collect().await;
+            assert!(got[0].is_ok(), "{got:?}");
+        }
+    };
+    ask(&resolver).await;
+    ask(&resolver).await;
+    assert_eq!(dns.count("short.test", RecordType::A), 1);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    ask(&resolver).await;
+    assert_eq!(dns.count("short.test", RecordType::A), 2);
+}
+
+#[tokio::test]
+async fn negative_answers_are_kept_for_the_soa_minimum() {
+    let dns = DnsServer::start();
+    let resolver = dns.resolver();
+    for _ in 0..3 {
+        let got: Vec<_> = resolver.resolve("nx.test", Family::V4).collect().await;
+        assert_eq!(
+            got[0].as_ref().unwrap_err().kind(),
+            ResolveErrorKind::NoSuchName
+        );
+    }
+    assert_eq!(dns.count("nx.test", RecordType::A), 1);
+    // Without an SOA there is no negative TTL: asked every time.
+    for _ in 0..2 {
+        let got: Vec<_> = resolver.resolve("nosoa.test", Family::V4).collect().await;
+        assert_eq!(
+            got[0].as_ref().unwrap_err().kind(),
+            ResolveErrorKind::NoSuchName
+        );
+    }
+    assert_eq!(dns.count("nosoa.test", RecordType::A), 2);
+    // And the error reads the same from the cache.
+    let e = ConnectionBuilder::new("nx.test:80")
+        .resolver(resolver.clone())
+        .family(Family::V4)
+        .connect()
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ConnectErrorKind::Resolve);
+    assert_eq!(dns.count("nx.test", RecordType::A), 1);
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Connects to `name` through `connector` within 5 s.
+async fn connect_within(connector: &Connector, name: &str, port: u16) {
+    let c = connector.clone().connect_timeout(Duration::from_secs(5));
+    let s = tokio::time::timeout(Duration::from_secs(10), c.connect((name, port)))
+        .await
+        .expect("no hang")
+        .unwrap();
+    assert_eq!(s.peer_addr().unwrap().port(), port);
+}
+
+#[test]
+fn a_resolver_outlives_the_runtime_it_was_made_in() {
+    let dns = DnsServer::start();
+    let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let connector = Connector::new().family(Family::V4).resolver(dns.resolver());
+    let first = runtime();
+    first.block_on(connect_within(&connector, "one.test", port));
+    drop(first);
+    let second = runtime();
+    // A cached name and a new one, on the next runtime.
+    second.block_on(connect_within(&connector, "one.test", port));
+    second.block_on(connect_within(&connector, "two.test", port));
+    drop(second);
+    assert_eq!(dns.count("one.test", RecordType::A), 1);
+    assert_eq!(dns.count("two.test", RecordType::A), 1);
+}
+
+#[test]
+fn one_resolver_serves_two_runtimes_at_once() {
+    let dns = DnsServer::start();
+    let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let connector = Connector::new().family(Family::V4).resolver(dns.resolver());
+    let threads: Vec<_> = (0..2)
+        .map(|i| {
+            let connector = connector.clone();
+            std::thread::spawn(move || {
+                let rt = runtime();
+                for round in 0..5 {
+                    rt.block_on(connect_within(
+                        &connector,
+                        &format!("t{i}r{round}.test"),
+                        port,
+                    ));
+                    rt.block_on(connect_within(&connector, "shared.test", port));
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    for i in 0..2 {
+        for round in 0..5 {
+            assert_eq!(dns.count(&format!("t{i}r{round}.test"), RecordType::A), 1);
+        }
+    }
+    assert!(dns.count("shared.test", RecordType::A) <= 2);
+}
+
+/// The default resolution (no `.resolver(..)`), across runtimes, on a name
+/// the hosts file or hickory answers locally (`localhost`): no packet
+/// leaves the machine.
+#[test]
+fn the_default_resolution_works_across_runtimes() {
+    let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let connector = Connector::new().family(Family::V4);
+    for _ in 0..2 {
+        let rt = runtime();
+        rt.block_on(async {
+            connect_within(&connector, "localhost.", port).await;
+            let s = tokio::time::timeout(
+                Duration::from_secs(10),
+                ConnectionBuilder::new(("localhost.", port))
+                    .family(Family::V4)
+                    .connect(),
+            )
+            .await
+            .expect("no hang")
+            .unwrap();
+            assert_eq!(s.peer_addr().unwrap().port(), port);
+        });
+    }
+}
