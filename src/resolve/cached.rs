@@ -91,6 +91,18 @@ impl Conf {
         })
     }
 
+    /// Whether the hosts table names `host` (then its HTTPS records are
+    /// not asked for: a name pinned locally is not sent to the network).
+    pub(crate) fn in_hosts_file(&self, host: &str) -> bool {
+        let Ok(name) = hickory_resolver::proto::rr::Name::from_ascii(host) else {
+            return false;
+        };
+        [RecordType::A, RecordType::AAAA].into_iter().any(|rtype| {
+            let query = hickory_resolver::proto::op::Query::query(name.clone(), rtype);
+            self.hosts.lookup_static_host(&query).is_some()
+        })
+    }
+
     /// A hickory resolver for one call, on the current runtime.
     fn build(&self) -> Result<TokioResolver, NetError> {
         let mut resolver = TokioResolver::builder_with_config(
@@ -558,5 +570,23 @@ mod tests {
         assert_eq!(count(), 2);
         assert_eq!(cached.cache().len(), 0);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn hosts_file_names_are_known() {
+        let mut hosts = Hosts::default();
+        hosts
+            .read_hosts_conf("127.0.0.1 pinned.test\n::1 v6only.test\n".as_bytes())
+            .unwrap();
+        let conf = Conf::new(
+            ResolverConfig::default(),
+            ResolverOpts::default(),
+            Some(hosts),
+        );
+        assert!(conf.in_hosts_file("pinned.test"));
+        assert!(conf.in_hosts_file("PINNED.test."));
+        assert!(conf.in_hosts_file("v6only.test"));
+        assert!(!conf.in_hosts_file("other.test"));
+        assert!(!conf.in_hosts_file("not a name!"));
     }
 }

@@ -148,6 +148,14 @@ enum Lookups {
 }
 
 impl Lookups {
+    /// Whether the hosts table this resolution reads names `host`.
+    fn in_hosts_file(&self, host: &str) -> bool {
+        match self {
+            Lookups::Given(_) => false,
+            Lookups::Cached { conf, .. } => conf.in_hosts_file(host),
+        }
+    }
+
     fn lookup(
         &self,
         host: &str,
@@ -459,7 +467,9 @@ impl Resolve for HickoryResolver {
         };
         let v6 = (family != Family::V4).then(|| query(true));
         let v4 = (family != Family::V6).then(|| query(false));
-        let https = {
+        // A name from the hosts file is not sent to the network for its
+        // HTTPS records.
+        let https = (!lookups.in_hosts_file(host)).then(|| {
             let lookups = lookups.clone();
             svcb::https_lookups(
                 move |name, rtype| lookups.lookup(name, rtype),
@@ -467,8 +477,8 @@ impl Resolve for HickoryResolver {
                 port,
                 family,
             )
-        };
-        svcb::streamed(Some(https), v6, v4, self.resolution_delay, has_route)
+        });
+        svcb::streamed(https, v6, v4, self.resolution_delay, has_route)
     }
 }
 
