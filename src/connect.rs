@@ -381,6 +381,15 @@ impl ConnectionBuilder {
     /// not name (keepalive, `SO_MARK`, `SO_BINDTODEVICE`, buffer sizes). An
     /// error from the hook fails that attempt. Default is no hook.
     ///
+    /// # Panics
+    ///
+    /// A panic in `hook` is not caught: it propagates out of the poll of
+    /// the connect future, as a panic in any polled future does (in a
+    /// spawned task, its `JoinHandle` returns a `JoinError` whose
+    /// `is_panic()` is true). Every socket the call opened, the other
+    /// attempts' too, is closed as the future is dropped, and nothing is
+    /// poisoned: the same hook, resolver and options work for later calls.
+    ///
     /// # Examples
     ///
     /// ```

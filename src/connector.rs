@@ -220,6 +220,13 @@ impl Connector {
     /// As [`ConnectionBuilder::socket_hook`]: runs `hook` on each attempt's
     /// socket before it is bound and connected. Default is no hook.
     ///
+    /// # Panics
+    ///
+    /// As with [`ConnectionBuilder::socket_hook`], a panic in `hook`
+    /// propagates out of the poll of the connect future; the call's sockets
+    /// are closed as the future is dropped, and the connector keeps working
+    /// for later calls.
+    ///
     /// # Examples
     ///
     /// ```

@@ -339,6 +339,13 @@ impl DatagramBuilder {
     /// the hook fails that socket (and the next address pair is tried).
     /// Default is no hook.
     ///
+    /// # Panics
+    ///
+    /// A panic in `hook` is not caught: it propagates out of the poll of
+    /// the bind future, as a panic in any polled future does. The socket is
+    /// closed as the future is dropped, and nothing is poisoned: the same
+    /// hook and options work for later calls.
+    ///
     /// # Examples
     ///
     /// ```

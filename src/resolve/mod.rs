@@ -44,6 +44,18 @@ pub type Addrs = BoxStream<'static, Result<Vec<IpAddr>, ResolveError>>;
 /// addresses of the other family is allowed (they are filtered out) but
 /// wasteful.
 ///
+/// # Panics
+///
+/// A panic in [`resolve`](Self::resolve) or
+/// [`resolve_service`](Self::resolve_service), or while the returned stream
+/// is polled, is not caught: it propagates out of the poll of the connect
+/// (or bind) future that called it, as a panic in any polled future does
+/// (in a spawned task, its `JoinHandle` returns a `JoinError` whose
+/// `is_panic()` is true). The sockets that call opened (attempts already in
+/// flight) are closed as the future is dropped, and nothing of the crate's
+/// is poisoned: the same [`Resolver`], connector and builder options work
+/// for later calls (a resolver's own state is its own to keep sound).
+///
 /// # Examples
 ///
 /// ```

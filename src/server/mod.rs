@@ -402,6 +402,14 @@ impl ServerBuilder {
     /// sizes, `IP_FREEBIND`). An error from the hook fails that address.
     /// Default is no hook.
     ///
+    /// # Panics
+    ///
+    /// A panic in `hook` is not caught: it propagates out of the poll of
+    /// the bind future, as a panic in any polled future does. The sockets
+    /// made so far (other addresses' listeners too) are closed as the future
+    /// is dropped, and nothing is poisoned: the same hook and options work
+    /// for later calls.
+    ///
     /// # Examples
     ///
     /// ```
