@@ -26,8 +26,8 @@ use futures::FutureExt;
 use tokio::net::TcpListener;
 use tokio_endpoints::hickory_resolver::proto::rr::RecordType;
 use tokio_endpoints::{
-    Addrs, ConnectionBuilder, Connector, DatagramBuilder, Family, Resolve, ResolveError,
-    Resolver, ServerBuilder,
+    Addrs, ConnectionBuilder, Connector, DatagramBuilder, Family, Resolve, ResolveError, Resolver,
+    ServerBuilder,
 };
 
 use common::{dual_stack_blackholed_v6, open_fds, Blackhole, V4, V6};
@@ -36,7 +36,9 @@ use common::{dual_stack_blackholed_v6, open_fds, Blackhole, V4, V6};
 fn serial() -> MutexGuard<'static, ()> {
     static SERIAL: Mutex<()> = Mutex::new(());
     // A failed test must not fail the others through the lock.
-    SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 const PANIC: &str = "deliberate panic in user code";
@@ -68,13 +70,16 @@ where
 
 /// Polls `fut` to its end, catching a panic: `Err(message)` if it panicked.
 async fn catch<T>(fut: impl Future<Output = T>) -> Result<T, String> {
-    AssertUnwindSafe(fut).catch_unwind().await.map_err(|payload| {
-        payload
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| payload.downcast_ref::<String>().cloned())
-            .unwrap_or_default()
-    })
+    AssertUnwindSafe(fut)
+        .catch_unwind()
+        .await
+        .map_err(|payload| {
+            payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_default()
+        })
 }
 
 /// A socket hook that panics while `armed` and counts its calls.
@@ -194,8 +199,7 @@ fn a_panicking_socket_hook_with_a_tls_handshake_in_flight() {
                 keep.lock().unwrap().push(conn);
             }
         });
-        let (tls_addr, server) =
-            support::echo_server("127.0.0.1:0", leaf.server_config(&[])).await;
+        let (tls_addr, server) = support::echo_server("127.0.0.1:0", leaf.server_config(&[])).await;
         let hook = Hook::default();
         let connector = Connector::new()
             .socket_hook(hook.func())
@@ -204,7 +208,13 @@ fn a_panicking_socket_hook_with_a_tls_handshake_in_flight() {
         let targets = vec![silent_addr, tls_addr];
 
         hook.arm(2);
-        let got = catch(connector.builder(targets.clone()).server_name("localhost").connect_tls()).await;
+        let got = catch(
+            connector
+                .builder(targets.clone())
+                .server_name("localhost")
+                .connect_tls(),
+        )
+        .await;
         assert_eq!(got.unwrap_err(), PANIC);
 
         hook.disarm();
@@ -270,7 +280,9 @@ impl Resolve for PanickyResolver {
                     panic!("{PANIC}")
                 }))
                 .boxed(),
-            AT_FIRST_POLL => stream::poll_fn(|_| -> Poll<Option<Batch>> { panic!("{PANIC}") }).boxed(),
+            AT_FIRST_POLL => {
+                stream::poll_fn(|_| -> Poll<Option<Batch>> { panic!("{PANIC}") }).boxed()
+            }
             _ => stream::iter([Ok(ips)]).boxed(),
         }
     }
@@ -302,7 +314,11 @@ fn a_panicking_resolver_propagates_closes_the_race_and_poisons_nothing() {
             assert_eq!(got.unwrap_err(), PANIC, "mode {mode}");
             // Through a builder that shares the resolver, too.
             let builder = ConnectionBuilder::new(target.as_str()).resolver(resolver.clone());
-            assert_eq!(catch(builder.connect()).await.unwrap_err(), PANIC, "mode {mode}");
+            assert_eq!(
+                catch(builder.connect()).await.unwrap_err(),
+                PANIC,
+                "mode {mode}"
+            );
         }
         assert_eq!(panicky.calls.load(Ordering::SeqCst), 6);
 
