@@ -297,7 +297,7 @@ proptest! {
         local in prop::option::of(target_string()),
         remote in prop::option::of(target_string()),
     ) {
-        let bad = |s: &Option<String>| s.as_deref().map_or(false, |s| s.into_target().is_err());
+        let bad = |s: &Option<String>| s.as_deref().is_some_and(|s| s.into_target().is_err());
         let refused = bad(&local) || bad(&remote);
         rt().block_on(async {
             let recorder = Recorder::default();
@@ -816,7 +816,7 @@ fn service_record() -> impl Strategy<Value = ServiceRecord> {
                 r = r.with_no_default_alpn();
             }
             r = r.with_ipv4_hints(v4.into_iter().map(|n| Ipv4Addr::new(127, 0, 0, 1 + n)));
-            r = r.with_ipv6_hints(std::iter::repeat(Ipv6Addr::LOCALHOST).take(v6));
+            r = r.with_ipv6_hints(std::iter::repeat_n(Ipv6Addr::LOCALHOST, v6));
             if let Some(ech) = ech {
                 r = r.with_ech(ech);
             }
