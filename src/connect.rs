@@ -669,7 +669,7 @@ impl ConnectionBuilder {
         let err = if failure.timed_out {
             let timeout = self.opts.connect_timeout.unwrap_or_default();
             ConnectError::new(ConnectErrorKind::TimedOut, name)
-                .with_message(format!("timed out after {timeout:?}"))
+                .with_message(format!("timed out after {}", crate::report::Dur(timeout)))
         } else if !failure.attempts.is_empty() {
             ConnectError::new(ConnectErrorKind::AllAttemptsFailed, name)
         } else if !failure.resolve_errors.is_empty() {

@@ -207,6 +207,7 @@ mod error;
 mod http_service;
 mod order;
 mod race;
+mod report;
 mod resolve;
 mod server;
 #[cfg(feature = "tls")]

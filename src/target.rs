@@ -77,6 +77,15 @@ impl Target {
         if let Some(addr) = parse_scoped_v6(unbracketed, port) {
             return Ok(Target::from(SocketAddr::V6(addr)));
         }
+        if let Some(url) = Url::parse(host) {
+            return Err(TargetError::new(
+                host,
+                format!(
+                    "it is a URL; pass the host alone: ({:?}, {port})",
+                    url.host
+                ),
+            ));
+        }
         validate_host(host)?;
         Ok(Target {
             kind: Kind::Host {
@@ -89,6 +98,9 @@ impl Target {
     fn parse(s: &str) -> Result<Target, TargetError> {
         if let Ok(addr) = s.parse::<SocketAddr>() {
             return Ok(Target::from(addr));
+        }
+        if let Some(url) = Url::parse(s) {
+            return Err(TargetError::new(s, url.hint()));
         }
         if let Some(rest) = s.strip_prefix('[') {
             let (host, port) = rest
@@ -194,6 +206,62 @@ impl fmt::Display for Family {
             Family::V4 => "IPv4",
             Family::V6 => "IPv6",
         })
+    }
+}
+
+/// A URL given where a target was expected (`"https://example.com/path"`):
+/// what it names, to say what to pass instead.
+struct Url<'a> {
+    /// The host as written in the URL (brackets kept for IPv6).
+    host: &'a str,
+    /// The port written in the URL, or the scheme's well-known one.
+    port: Option<u16>,
+}
+
+impl<'a> Url<'a> {
+    /// `scheme://[userinfo@]host[:port][/path...]`, where the scheme is a
+    /// letter then letters, digits, '+', '-' or '.' (RFC 3986 §3.1).
+    fn parse(s: &'a str) -> Option<Url<'a>> {
+        let (scheme, rest) = s.split_once("://")?;
+        let mut chars = scheme.chars();
+        if !chars.next()?.is_ascii_alphabetic()
+            || !chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+        {
+            return None;
+        }
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+        let authority = authority.rsplit_once('@').map_or(authority, |(_, a)| a);
+        let (host, port) = match authority.strip_prefix('[') {
+            Some(v6) => match v6.split_once(']') {
+                Some((ip, after)) => (&authority[..ip.len() + 2], after.strip_prefix(':')),
+                None => (authority, None),
+            },
+            None => match authority.rsplit_once(':') {
+                Some((h, p)) => (h, Some(p)),
+                None => (authority, None),
+            },
+        };
+        let written = port.and_then(|p| p.parse::<u16>().ok());
+        let port = written.or(match scheme.to_ascii_lowercase().as_str() {
+            "http" | "ws" => Some(80),
+            "https" | "wss" => Some(443),
+            "ftp" => Some(21),
+            _ => None,
+        });
+        Some(Url { host, port })
+    }
+
+    /// What to say: `it is a URL; pass "example.com:443" (host:port)`.
+    fn hint(&self) -> String {
+        let host = if self.host.is_empty() {
+            "host"
+        } else {
+            self.host
+        };
+        match self.port {
+            Some(port) => format!("it is a URL; pass \"{host}:{port}\" (host:port)"),
+            None => format!("it is a URL; pass \"{host}:<port>\" (host:port)"),
+        }
     }
 }
 
@@ -515,6 +583,38 @@ mod tests {
         assert_eq!(reason("127.1:80"), "not a valid IPv4 address");
         assert!(reason("host\0:80").contains("'\\0'"));
         assert!(Vec::<SocketAddr>::new().into_target().is_err());
+    }
+
+    #[test]
+    fn a_url_says_what_to_pass_instead() {
+        let cases = [
+            ("http://localhost:80", "it is a URL; pass \"localhost:80\" (host:port)"),
+            ("http://localhost", "it is a URL; pass \"localhost:80\" (host:port)"),
+            (
+                "https://example.com/path",
+                "it is a URL; pass \"example.com:443\" (host:port)",
+            ),
+            ("ws://host", "it is a URL; pass \"host:80\" (host:port)"),
+            ("WSS://host/x?y#z", "it is a URL; pass \"host:443\" (host:port)"),
+            (
+                "https://user:pw@example.com:8443/",
+                "it is a URL; pass \"example.com:8443\" (host:port)",
+            ),
+            ("http://[::1]:8080/", "it is a URL; pass \"[::1]:8080\" (host:port)"),
+            ("https://[::1]/", "it is a URL; pass \"[::1]:443\" (host:port)"),
+            ("redis://cache", "it is a URL; pass \"cache:<port>\" (host:port)"),
+            ("http://", "it is a URL; pass \"host:80\" (host:port)"),
+        ];
+        for (url, want) in cases {
+            assert_eq!(reason(url), want, "{url}");
+        }
+        let e = ("https://example.com", 443).into_target().unwrap_err();
+        assert_eq!(
+            e.reason(),
+            "it is a URL; pass the host alone: (\"example.com\", 443)"
+        );
+        // Not URLs: a scheme must start with a letter and be followed by "://".
+        assert!(!reason("1http://x:80").contains("URL"));
     }
 
     #[test]

@@ -65,6 +65,7 @@ use tokio::time::{sleep_until, Instant};
 use super::cached::{Cached, Conf, RECHECK};
 use super::{svcb, Addrs, Resolution, Resolve, ResolveError, ResolveErrorKind, Resolver};
 use crate::order::{precedence, sort_destinations};
+use crate::report::{Brief, Dur};
 use crate::Family;
 
 /// How long an A answer waits for the AAAA answer (RFC 8305 §3
@@ -148,6 +149,18 @@ enum Lookups {
 }
 
 impl Lookups {
+    /// Who this resolution asks, for the error messages.
+    fn servers(&self) -> Servers {
+        match self {
+            Lookups::Given(resolver) => Servers {
+                addrs: Vec::new(),
+                timeout: resolver.options().timeout,
+                attempts: resolver.options().attempts,
+            },
+            Lookups::Cached { conf, .. } => conf.servers(),
+        }
+    }
+
     /// Whether the hosts table this resolution reads names `host`.
     fn in_hosts_file(&self, host: &str) -> bool {
         match self {
@@ -439,11 +452,13 @@ impl Resolve for HickoryResolver {
                 return stream::iter([Err(e)]).boxed();
             }
         };
+        let servers = Arc::new(lookups.servers());
         let query = |v6: bool| -> BoxFuture<'static, Answer> {
             let rtype = if v6 { RecordType::AAAA } else { RecordType::A };
             let lookup = lookups.lookup(host, rtype);
             let host = host.to_owned();
-            async move { answer(&host, lookup.await) }.boxed()
+            let servers = servers.clone();
+            async move { answer(&host, rtype, &servers, lookup.await) }.boxed()
         };
         let v6 = (family != Family::V4).then(|| query(true));
         let v4 = (family != Family::V6).then(|| query(false));
@@ -459,11 +474,13 @@ impl Resolve for HickoryResolver {
                 return stream::iter([Err(e)]).boxed();
             }
         };
+        let servers = Arc::new(lookups.servers());
         let query = |v6: bool| -> BoxFuture<'static, Answer> {
             let rtype = if v6 { RecordType::AAAA } else { RecordType::A };
             let lookup = lookups.lookup(host, rtype);
             let host = host.to_owned();
-            async move { answer(&host, lookup.await) }.boxed()
+            let servers = servers.clone();
+            async move { answer(&host, rtype, &servers, lookup.await) }.boxed()
         };
         let v6 = (family != Family::V4).then(|| query(true));
         let v4 = (family != Family::V6).then(|| query(false));
@@ -484,9 +501,55 @@ impl Resolve for HickoryResolver {
 
 type Answer = Result<Vec<IpAddr>, ResolveError>;
 
+/// The name servers a resolution asks and how long it waits for each, to
+/// say who did not answer in an error.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Servers {
+    pub(crate) addrs: Vec<SocketAddr>,
+    pub(crate) timeout: Duration,
+    pub(crate) attempts: usize,
+}
+
+impl Servers {
+    /// `DNS server 127.0.0.1:53`, `DNS servers 10.0.0.1:53, 10.0.0.2:53`,
+    /// or `the DNS server` when the configuration is not ours to read.
+    fn who(&self) -> String {
+        match self.addrs.as_slice() {
+            [] => "the DNS server".to_string(),
+            [one] => format!("DNS server {one}"),
+            many => {
+                let shown: Vec<String> = many.iter().take(3).map(ToString::to_string).collect();
+                let more = many.len().saturating_sub(3);
+                if more > 0 {
+                    format!("DNS servers {} and {more} more", shown.join(", "))
+                } else {
+                    format!("DNS servers {}", shown.join(", "))
+                }
+            }
+        }
+    }
+
+    /// ` from 127.0.0.1:53` (the servers' addresses), or nothing.
+    fn from(&self) -> String {
+        match self.addrs.as_slice() {
+            [] => String::new(),
+            [one] => format!(" from {one}"),
+            many => {
+                let shown: Vec<String> = many.iter().take(3).map(ToString::to_string).collect();
+                format!(" from {}", shown.join(", "))
+            }
+        }
+    }
+}
+
 /// The addresses of a lookup, or why there are none.
-fn answer(host: &str, lookup: Result<Lookup, NetError>) -> Answer {
-    let lookup = lookup.map_err(|e| dns_error(host, e))?;
+fn answer(
+    host: &str,
+    rtype: RecordType,
+    servers: &Servers,
+    lookup: Result<Lookup, NetError>,
+) -> Answer {
+    let lookup = lookup.map_err(|e| dns_error(host, rtype, servers, e))?;
     let ips: Vec<IpAddr> = lookup
         .answers()
         .iter()
@@ -497,24 +560,90 @@ fn answer(host: &str, lookup: Result<Lookup, NetError>) -> Answer {
         })
         .collect();
     if ips.is_empty() {
-        return Err(ResolveError::new(host, ResolveErrorKind::NoRecords));
+        return Err(ResolveError::new(host, ResolveErrorKind::NoRecords).with_query(rtype.to_string()));
     }
     Ok(ips)
 }
 
-fn dns_error(host: &str, e: NetError) -> ResolveError {
-    let kind = match &e {
+/// A hickory error in plain words: the kind, the query, and a reason that
+/// names the response code and the server, never hickory's `Debug`
+/// output. hickory's error stays the source.
+pub(crate) fn dns_error(
+    host: &str,
+    rtype: RecordType,
+    servers: &Servers,
+    e: NetError,
+) -> ResolveError {
+    let (kind, reason) = match &e {
         NetError::Dns(DnsError::NoRecordsFound(no))
             if no.response_code == ResponseCode::NXDomain =>
         {
-            ResolveErrorKind::NoSuchName
+            (ResolveErrorKind::NoSuchName, Some("no such name (NXDOMAIN)".to_string()))
         }
-        NetError::Dns(DnsError::NoRecordsFound(_)) => ResolveErrorKind::NoRecords,
-        NetError::Dns(DnsError::ResponseCode(_)) => ResolveErrorKind::ServerFailure,
-        NetError::Timeout => ResolveErrorKind::TimedOut,
-        _ => ResolveErrorKind::Other,
+        NetError::Dns(DnsError::NoRecordsFound(_)) => (ResolveErrorKind::NoRecords, None),
+        NetError::Dns(DnsError::ResponseCode(code)) => {
+            let what = match code {
+                ResponseCode::ServFail => "server failure (SERVFAIL)".to_string(),
+                ResponseCode::Refused => "query refused (REFUSED)".to_string(),
+                ResponseCode::FormErr => "query refused as malformed (FORMERR)".to_string(),
+                ResponseCode::NotImp => "query not implemented (NOTIMP)".to_string(),
+                other => format!("error response ({})", code_name(*other)),
+            };
+            (ResolveErrorKind::ServerFailure, Some(format!("{what}{}", servers.from())))
+        }
+        NetError::Timeout => {
+            let tries = if servers.attempts > 1 {
+                format!(", {} tries", servers.attempts)
+            } else {
+                String::new()
+            };
+            (
+                ResolveErrorKind::TimedOut,
+                Some(format!(
+                    "{} did not answer within {}{tries}",
+                    servers.who(),
+                    Dur(servers.timeout)
+                )),
+            )
+        }
+        NetError::NoConnections => (
+            ResolveErrorKind::Other,
+            Some(format!("no connection to {} could be made", servers.who())),
+        ),
+        NetError::Io(io) => (
+            ResolveErrorKind::Other,
+            Some(format!("talking to {}: {}", servers.who(), Brief(io))),
+        ),
+        NetError::Proto(p) => (
+            ResolveErrorKind::Other,
+            Some(format!("bad answer{}: {p}", servers.from())),
+        ),
+        _ => (ResolveErrorKind::Other, None),
     };
-    ResolveError::new(host, kind).with_source(e)
+    let mut err = ResolveError::new(host, kind).with_query(rtype.to_string());
+    if let Some(reason) = reason {
+        err = err.with_reason(reason);
+    }
+    err.with_source(e)
+}
+
+/// A response code by its RFC name (`SERVFAIL`), never hickory's `Debug`.
+fn code_name(code: ResponseCode) -> String {
+    let name = match code {
+        ResponseCode::NoError => "NOERROR",
+        ResponseCode::FormErr => "FORMERR",
+        ResponseCode::ServFail => "SERVFAIL",
+        ResponseCode::NXDomain => "NXDOMAIN",
+        ResponseCode::NotImp => "NOTIMP",
+        ResponseCode::Refused => "REFUSED",
+        ResponseCode::YXDomain => "YXDOMAIN",
+        ResponseCode::YXRRSet => "YXRRSET",
+        ResponseCode::NXRRSet => "NXRRSET",
+        ResponseCode::NotAuth => "NOTAUTH",
+        ResponseCode::NotZone => "NOTZONE",
+        _ => return format!("code {}", u16::from(code)),
+    };
+    name.to_string()
 }
 
 /// RFC 6724 rule 1: whether the kernel has a route to `ip`. Connecting a

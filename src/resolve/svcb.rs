@@ -844,7 +844,9 @@ mod lookup {
                 Ok(answer) => answer,
                 Err(NetError::Dns(DnsError::NoRecordsFound(_))) => return Ok(Vec::new()),
                 Err(e) => {
-                    return Err(ResolveError::new(qname, ResolveErrorKind::Other).with_source(e))
+                    return Err(ResolveError::new(qname, ResolveErrorKind::Other)
+                        .with_query("HTTPS")
+                        .with_source(e))
                 }
             };
             let records: Vec<&SVCB> = answer

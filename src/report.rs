@@ -1,0 +1,249 @@
+//! The pieces the crate's error types share: how a duration reads, how an
+//! OS error reads in a one-line message, which `io::ErrorKind` a list of
+//! failures converts to, how resolver errors are summed up, and the
+//! multi-line `Debug` report that `fn main() -> io::Result<()>` prints.
+//!
+//! [`ConnectError`](crate::ConnectError),
+//! [`DatagramError`](crate::DatagramError) and
+//! [`ServerError`](crate::ServerError) build their messages from these, so
+//! that they read alike.
+
+use std::fmt;
+use std::io;
+use std::time::Duration;
+
+use crate::resolve::ResolveError;
+
+/// A duration at a resolution that shows what happened on loopback:
+/// `0.21 ms` below 10 ms, `12 ms` below 1 s, `1.25 s` above (trailing zeros
+/// dropped: `5 s`, `2.5 ms`, `0 ms`).
+#[derive(Clone, Copy)]
+pub(crate) struct Dur(pub(crate) Duration);
+
+impl fmt::Display for Dur {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let d = self.0;
+        let (value, unit) = if d < Duration::from_millis(10) {
+            (format!("{:.2}", d.as_secs_f64() * 1e3), "ms")
+        } else if d < Duration::from_secs(1) {
+            (format!("{:.0}", d.as_secs_f64() * 1e3), "ms")
+        } else {
+            (format!("{:.2}", d.as_secs_f64()), "s")
+        };
+        let value = if value.contains('.') {
+            value.trim_end_matches('0').trim_end_matches('.')
+        } else {
+            &value
+        };
+        // 9.999 ms rounds to "10.00": still reads right as "10 ms".
+        write!(f, "{value} {unit}")
+    }
+}
+
+impl fmt::Debug for Dur {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// An `io::Error` as it reads inside a one-line message: an OS error as
+/// its description in lower case, without the `(os error N)` suffix
+/// (`connection refused`); any other error as its `Display`.
+pub(crate) struct Brief<'a>(pub(crate) &'a io::Error);
+
+impl fmt::Display for Brief<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let e = self.0;
+        let Some(code) = e.raw_os_error() else {
+            return write!(f, "{e}");
+        };
+        let text = e.to_string();
+        let text = text
+            .strip_suffix(&format!(" (os error {code})"))
+            .unwrap_or(&text);
+        let mut chars = text.chars();
+        match chars.next() {
+            Some(c) => {
+                write!(f, "{}{}", c.to_lowercase(), chars.as_str())
+            }
+            None => write!(f, "{}", e.kind()),
+        }
+    }
+}
+
+/// The kind every error of `kinds` has, if they agree.
+pub(crate) fn common_kind(
+    mut kinds: impl Iterator<Item = io::ErrorKind>,
+) -> Option<io::ErrorKind> {
+    let first = kinds.next()?;
+    kinds.all(|k| k == first).then_some(first)
+}
+
+/// The `io::ErrorKind` a resolution failure converts to: the first
+/// resolver error's, or `NotFound` when there is none.
+pub(crate) fn resolve_io_kind(errors: &[ResolveError]) -> io::ErrorKind {
+    errors
+        .first()
+        .map_or(io::ErrorKind::NotFound, ResolveError::io_kind)
+}
+
+/// The resolver's errors as one phrase: `cannot resolve nope.test: no such
+/// name (NXDOMAIN)`; when the queries for one name ended differently, each
+/// is named: `cannot resolve h.test: AAAA: no records; A: DNS server
+/// 127.0.0.1:53 did not answer within 2 s`. `fallback` is said when there
+/// is no error.
+pub(crate) fn write_resolve_failure(
+    f: &mut fmt::Formatter<'_>,
+    errors: &[ResolveError],
+    fallback: Option<&str>,
+) -> fmt::Result {
+    if errors.is_empty() {
+        return f.write_str(fallback.unwrap_or("the resolver returned no address"));
+    }
+    let mut hosts: Vec<&str> = Vec::new();
+    for e in errors {
+        if !hosts.contains(&e.host()) {
+            hosts.push(e.host());
+        }
+    }
+    for (i, host) in hosts.iter().enumerate() {
+        if i > 0 {
+            f.write_str("; ")?;
+        }
+        let mine: Vec<&ResolveError> = errors.iter().filter(|e| e.host() == *host).collect();
+        write!(f, "cannot resolve {host}: ")?;
+        ResolveError::write_reasons(f, &mine)?;
+    }
+    Ok(())
+}
+
+/// The multi-line report `{:?}` prints: the one-line message, then the
+/// attempts one per line, then the resolver's errors one per line.
+pub(crate) fn debug_report<A: fmt::Display>(
+    f: &mut fmt::Formatter<'_>,
+    message: &dyn fmt::Display,
+    attempts: &[A],
+    resolve_errors: &[ResolveError],
+) -> fmt::Result {
+    write!(f, "{message}")?;
+    if !attempts.is_empty() {
+        f.write_str("\n  attempts:")?;
+        for a in attempts {
+            write!(f, "\n    {a}")?;
+        }
+    }
+    if !resolve_errors.is_empty() {
+        f.write_str("\n  resolve errors:")?;
+        for e in resolve_errors {
+            write!(f, "\n    {e}")?;
+        }
+    }
+    Ok(())
+}
+
+/// The errors of failed attempts in one line: the one error, or `3
+/// {plural} failed: a; b; c`; `none` when there is none.
+pub(crate) fn write_errors<'a>(
+    f: &mut fmt::Formatter<'_>,
+    plural: &str,
+    none: &str,
+    errors: impl ExactSizeIterator<Item = &'a io::Error>,
+) -> fmt::Result {
+    match errors.len() {
+        0 => f.write_str(none),
+        1 => errors.map(|e| write!(f, "{}", Brief(e))).collect(),
+        n => {
+            write!(f, "{n} {plural} failed: ")?;
+            for (i, e) in errors.enumerate() {
+                if i > 0 {
+                    f.write_str("; ")?;
+                }
+                write!(f, "{}", Brief(e))?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// `Error::source` of the crate's errors: the first attempt's error, or the
+/// resolver's first error.
+pub(crate) fn source<'a>(
+    first_attempt: Option<&'a io::Error>,
+    resolve_errors: &'a [ResolveError],
+) -> Option<&'a (dyn std::error::Error + 'static)> {
+    if let Some(e) = first_attempt {
+        return Some(e);
+    }
+    resolve_errors
+        .first()
+        .map(|e| e as &(dyn std::error::Error + 'static))
+}
+
+/// An `io::Error` in a report line: the brief form, with the OS error code
+/// when there is one (`connection refused (os error 111)`).
+pub(crate) fn full(e: &io::Error) -> String {
+    match e.raw_os_error() {
+        Some(code) => format!("{} (os error {code})", Brief(e)),
+        None => e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_at_a_useful_resolution() {
+        let cases = [
+            (Duration::ZERO, "0 ms"),
+            (Duration::from_micros(50), "0.05 ms"),
+            (Duration::from_micros(210), "0.21 ms"),
+            (Duration::from_micros(2_500), "2.5 ms"),
+            (Duration::from_micros(9_994), "9.99 ms"),
+            (Duration::from_micros(12_400), "12 ms"),
+            (Duration::from_millis(250), "250 ms"),
+            (Duration::from_millis(999), "999 ms"),
+            (Duration::from_secs(1), "1 s"),
+            (Duration::from_millis(1_250), "1.25 s"),
+            (Duration::from_secs(5), "5 s"),
+            (Duration::from_secs(60), "60 s"),
+        ];
+        for (d, want) in cases {
+            assert_eq!(Dur(d).to_string(), want, "{d:?}");
+        }
+    }
+
+    #[test]
+    fn os_errors_read_in_lower_case_without_their_code() {
+        let refused = io::Error::from_raw_os_error(libc_refused());
+        assert_eq!(Brief(&refused).to_string(), "connection refused");
+        assert!(full(&refused).starts_with("connection refused (os error "));
+        let custom = io::Error::other("bind to 127.0.0.1:1: Permission denied");
+        assert_eq!(
+            Brief(&custom).to_string(),
+            "bind to 127.0.0.1:1: Permission denied"
+        );
+    }
+
+    fn libc_refused() -> i32 {
+        // ECONNREFUSED: 111 on Linux, 61 on the BSDs and macOS, 10061 on Windows.
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = probe.local_addr().unwrap();
+        drop(probe);
+        std::net::TcpStream::connect(addr)
+            .unwrap_err()
+            .raw_os_error()
+            .unwrap()
+    }
+
+    #[test]
+    fn common_kinds() {
+        use io::ErrorKind::*;
+        assert_eq!(common_kind([].into_iter()), None);
+        assert_eq!(
+            common_kind([AddrInUse, AddrInUse].into_iter()),
+            Some(AddrInUse)
+        );
+        assert_eq!(common_kind([AddrInUse, TimedOut].into_iter()), None);
+    }
+}
