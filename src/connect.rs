@@ -712,10 +712,16 @@ impl ConnectionBuilder {
             unreachable!("adopt is only called for an adopted stream")
         };
         if let Err(e) = stream.peer_addr() {
-            return Err(self.invalid(format!("the adopted stream is not connected: {e}")));
+            return Err(self.invalid(format!(
+                "the adopted stream is not connected: {e}",
+                e = crate::report::Brief(&e)
+            )));
         }
         if let Err(e) = stream.set_nodelay(self.opts.nodelay) {
-            return Err(self.invalid(format!("cannot set TCP_NODELAY on the adopted stream: {e}")));
+            return Err(self.invalid(format!(
+                "cannot set TCP_NODELAY on the adopted stream: {e}",
+                e = crate::report::Brief(&e)
+            )));
         }
         match self.source {
             Source::Stream(stream) => Ok(stream),
@@ -740,13 +746,20 @@ async fn connect_one(
         socket.set_nodelay(true)?;
     }
     if let Some(hook) = hook {
-        hook(&SockRef::from(&socket))
-            .map_err(|e| io::Error::new(e.kind(), format!("socket hook: {e}")))?;
+        hook(&SockRef::from(&socket)).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("socket hook: {e}", e = crate::report::Brief(&e)),
+            )
+        })?;
     }
     if let Some(local) = local {
-        socket
-            .bind(local)
-            .map_err(|e| io::Error::new(e.kind(), format!("bind to {local}: {e}")))?;
+        socket.bind(local).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("bind to {local}: {e}", e = crate::report::Brief(&e)),
+            )
+        })?;
     }
     socket.connect(addr).await
 }

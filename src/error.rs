@@ -535,12 +535,7 @@ impl fmt::Debug for ConnectError {
                 .field("source", &self.inner.source)
                 .finish();
         }
-        report::debug_report(
-            f,
-            self,
-            &self.inner.attempts,
-            &self.inner.resolve_errors,
-        )
+        report::debug_report(f, self, &self.inner.attempts, &self.inner.resolve_errors)
     }
 }
 

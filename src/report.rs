@@ -72,9 +72,7 @@ impl fmt::Display for Brief<'_> {
 }
 
 /// The kind every error of `kinds` has, if they agree.
-pub(crate) fn common_kind(
-    mut kinds: impl Iterator<Item = io::ErrorKind>,
-) -> Option<io::ErrorKind> {
+pub(crate) fn common_kind(mut kinds: impl Iterator<Item = io::ErrorKind>) -> Option<io::ErrorKind> {
     let first = kinds.next()?;
     kinds.all(|k| k == first).then_some(first)
 }

@@ -80,10 +80,7 @@ impl Target {
         if let Some(url) = Url::parse(host) {
             return Err(TargetError::new(
                 host,
-                format!(
-                    "it is a URL; pass the host alone: ({:?}, {port})",
-                    url.host
-                ),
+                format!("it is a URL; pass the host alone: ({:?}, {port})", url.host),
             ));
         }
         validate_host(host)?;
@@ -588,21 +585,39 @@ mod tests {
     #[test]
     fn a_url_says_what_to_pass_instead() {
         let cases = [
-            ("http://localhost:80", "it is a URL; pass \"localhost:80\" (host:port)"),
-            ("http://localhost", "it is a URL; pass \"localhost:80\" (host:port)"),
+            (
+                "http://localhost:80",
+                "it is a URL; pass \"localhost:80\" (host:port)",
+            ),
+            (
+                "http://localhost",
+                "it is a URL; pass \"localhost:80\" (host:port)",
+            ),
             (
                 "https://example.com/path",
                 "it is a URL; pass \"example.com:443\" (host:port)",
             ),
             ("ws://host", "it is a URL; pass \"host:80\" (host:port)"),
-            ("WSS://host/x?y#z", "it is a URL; pass \"host:443\" (host:port)"),
+            (
+                "WSS://host/x?y#z",
+                "it is a URL; pass \"host:443\" (host:port)",
+            ),
             (
                 "https://user:pw@example.com:8443/",
                 "it is a URL; pass \"example.com:8443\" (host:port)",
             ),
-            ("http://[::1]:8080/", "it is a URL; pass \"[::1]:8080\" (host:port)"),
-            ("https://[::1]/", "it is a URL; pass \"[::1]:443\" (host:port)"),
-            ("redis://cache", "it is a URL; pass \"cache:<port>\" (host:port)"),
+            (
+                "http://[::1]:8080/",
+                "it is a URL; pass \"[::1]:8080\" (host:port)",
+            ),
+            (
+                "https://[::1]/",
+                "it is a URL; pass \"[::1]:443\" (host:port)",
+            ),
+            (
+                "redis://cache",
+                "it is a URL; pass \"cache:<port>\" (host:port)",
+            ),
             ("http://", "it is a URL; pass \"host:80\" (host:port)"),
         ];
         for (url, want) in cases {

@@ -259,12 +259,7 @@ impl fmt::Debug for DatagramError {
                 .field("resolve_errors", &self.inner.resolve_errors)
                 .finish();
         }
-        report::debug_report(
-            f,
-            self,
-            &self.inner.attempts,
-            &self.inner.resolve_errors,
-        )
+        report::debug_report(f, self, &self.inner.attempts, &self.inner.resolve_errors)
     }
 }
 

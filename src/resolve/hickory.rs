@@ -560,7 +560,9 @@ fn answer(
         })
         .collect();
     if ips.is_empty() {
-        return Err(ResolveError::new(host, ResolveErrorKind::NoRecords).with_query(rtype.to_string()));
+        return Err(
+            ResolveError::new(host, ResolveErrorKind::NoRecords).with_query(rtype.to_string())
+        );
     }
     Ok(ips)
 }
@@ -578,7 +580,10 @@ pub(crate) fn dns_error(
         NetError::Dns(DnsError::NoRecordsFound(no))
             if no.response_code == ResponseCode::NXDomain =>
         {
-            (ResolveErrorKind::NoSuchName, Some("no such name (NXDOMAIN)".to_string()))
+            (
+                ResolveErrorKind::NoSuchName,
+                Some("no such name (NXDOMAIN)".to_string()),
+            )
         }
         NetError::Dns(DnsError::NoRecordsFound(_)) => (ResolveErrorKind::NoRecords, None),
         NetError::Dns(DnsError::ResponseCode(code)) => {
@@ -589,7 +594,10 @@ pub(crate) fn dns_error(
                 ResponseCode::NotImp => "query not implemented (NOTIMP)".to_string(),
                 other => format!("error response ({})", code_name(*other)),
             };
-            (ResolveErrorKind::ServerFailure, Some(format!("{what}{}", servers.from())))
+            (
+                ResolveErrorKind::ServerFailure,
+                Some(format!("{what}{}", servers.from())),
+            )
         }
         NetError::Timeout => {
             let tries = if servers.attempts > 1 {

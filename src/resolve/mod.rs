@@ -529,7 +529,10 @@ impl ResolveError {
     /// The errors of one host's queries as one phrase: said once where
     /// they agree (`no such name (NXDOMAIN)`, `no A or AAAA records`),
     /// each named where they differ (`AAAA: no records; A: ...`).
-    pub(crate) fn write_reasons(f: &mut fmt::Formatter<'_>, errors: &[&ResolveError]) -> fmt::Result {
+    pub(crate) fn write_reasons(
+        f: &mut fmt::Formatter<'_>,
+        errors: &[&ResolveError],
+    ) -> fmt::Result {
         let Some(first) = errors.first() else {
             return Ok(());
         };

@@ -66,7 +66,10 @@ fn gai_error(host: String, e: io::Error) -> ResolveError {
     {
         (ResolveErrorKind::NoSuchName, "no such name".to_string())
     } else if lower.contains("no address associated") {
-        (ResolveErrorKind::NoRecords, "no address records".to_string())
+        (
+            ResolveErrorKind::NoRecords,
+            "no address records".to_string(),
+        )
     } else if lower.contains("temporary failure") || lower.contains("try again") {
         (
             ResolveErrorKind::ServerFailure,

@@ -280,14 +280,12 @@ impl fmt::Display for ServerError {
                 &self.inner.resolve_errors,
                 self.inner.message.as_deref(),
             ),
-            ServerErrorKind::BindFailed if self.inner.message.is_none() => {
-                report::write_errors(
-                    f,
-                    "addresses",
-                    "no socket was opened",
-                    self.inner.attempts.iter().map(|a| &a.error),
-                )
-            }
+            ServerErrorKind::BindFailed if self.inner.message.is_none() => report::write_errors(
+                f,
+                "addresses",
+                "no socket was opened",
+                self.inner.attempts.iter().map(|a| &a.error),
+            ),
             _ => f.write_str(self.inner.message.as_deref().unwrap_or("invalid input")),
         }
     }
@@ -309,12 +307,7 @@ impl fmt::Debug for ServerError {
                 .field("resolve_errors", &self.inner.resolve_errors)
                 .finish();
         }
-        report::debug_report(
-            f,
-            self,
-            &self.inner.attempts,
-            &self.inner.resolve_errors,
-        )
+        report::debug_report(f, self, &self.inner.attempts, &self.inner.resolve_errors)
     }
 }
 
