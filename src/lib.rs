@@ -199,6 +199,14 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![doc(test(attr(deny(warnings), allow(dead_code, unused_variables))))]
 
+/// Every Rust block of README.md, compiled (and run, unless `no_run`) as a
+/// doc test, so `cargo test --all-features` fails when the README goes
+/// stale. Its examples use the `tls`, `codec` and `hyper` features, so it
+/// is tested where they are on (the test command turns every feature on).
+#[cfg(all(doctest, feature = "tls", feature = "codec", feature = "hyper"))]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 mod connect;
 mod connector;
 mod datagram;
