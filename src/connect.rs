@@ -697,7 +697,10 @@ impl ConnectionBuilder {
                     list.join(", ")
                 )
             }
-            _ => format!("{what} has no {} address", self.opts.family),
+            _ => format!(
+                "{what} has no {fam} address, and family(Family::{fam:?}) allows only {fam}",
+                fam = self.opts.family
+            ),
         }
     }
 

@@ -502,7 +502,7 @@ impl fmt::Display for ConnectError {
                 }
                 match (&self.inner.message, &self.inner.source) {
                     (Some(m), _) => write!(f, " {m}"),
-                    (None, Some(e)) => write!(f, " failed: {e}"),
+                    (None, Some(e)) => write!(f, " failed: {}", Brief(e)),
                     (None, None) => f.write_str(" failed"),
                 }
             }

@@ -54,6 +54,14 @@ pub(crate) struct Brief<'a>(pub(crate) &'a io::Error);
 impl fmt::Display for Brief<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let e = self.0;
+        #[cfg(feature = "tls")]
+        if let Some(words) = e
+            .get_ref()
+            .and_then(|r| r.downcast_ref::<rustls::Error>())
+            .and_then(tls_words)
+        {
+            return f.write_str(&words);
+        }
         let Some(code) = e.raw_os_error() else {
             return write!(f, "{e}");
         };
@@ -69,6 +77,72 @@ impl fmt::Display for Brief<'_> {
             None => write!(f, "{}", e.kind()),
         }
     }
+}
+
+/// A TLS failure in plain words where rustls's own message shows the name
+/// of one of its enum variants (`invalid peer certificate: UnknownIssuer`,
+/// `received fatal alert: HandshakeFailure`); the variant's name stays in
+/// parentheses, for searching. `None`: rustls's message reads well.
+#[cfg(feature = "tls")]
+pub(crate) fn tls_words(e: &rustls::Error) -> Option<String> {
+    use rustls::{CertificateError as C, Error as E};
+    Some(match e {
+        E::InvalidCertificate(C::UnknownIssuer) => "the server's certificate is not signed by a \
+             trusted CA (UnknownIssuer); trust its CA in the ClientConfig's root store"
+            .to_string(),
+        E::InvalidCertificate(C::BadSignature) => {
+            "the server's certificate has a bad signature (BadSignature)".to_string()
+        }
+        E::InvalidCertificate(C::Expired) => {
+            "the server's certificate has expired (Expired)".to_string()
+        }
+        E::InvalidCertificate(C::NotValidYet) => {
+            "the server's certificate is not valid yet (NotValidYet)".to_string()
+        }
+        E::InvalidCertificate(C::Revoked) => {
+            "the server's certificate was revoked (Revoked)".to_string()
+        }
+        E::InvalidCertificate(C::NotValidForName) => "the server's certificate is not valid for \
+             the server name (NotValidForName); check server_name"
+            .to_string(),
+        E::InvalidCertificate(C::InvalidPurpose) => "the server's certificate is not for TLS \
+             server authentication (InvalidPurpose)"
+            .to_string(),
+        E::InvalidCertificate(C::BadEncoding) => {
+            "the server's certificate is malformed (BadEncoding)".to_string()
+        }
+        E::AlertReceived(alert) => format!(
+            "the peer ended the handshake with the fatal alert {}",
+            alert_name(&format!("{alert:?}"))
+        ),
+        E::PeerIncompatible(why) => format!(
+            "the peer does not support what this client requires ({why:?}): \
+             check the TLS versions, cipher suites and ALPN protocols"
+        ),
+        E::PeerMisbehaved(why) => format!("the peer broke the TLS protocol ({why:?})"),
+        E::NoApplicationProtocol => {
+            "the peer supports none of the ALPN protocols offered".to_string()
+        }
+        _ => return None,
+    })
+}
+
+/// A TLS alert as RFC 8446 names it: `HandshakeFailure` reads as
+/// `handshake_failure`.
+#[cfg(feature = "tls")]
+fn alert_name(debug: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in debug.chars().enumerate() {
+        if c.is_ascii_uppercase() {
+            if i > 0 {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// The kind every error of `kinds` has, if they agree.
@@ -232,6 +306,32 @@ mod tests {
             .unwrap_err()
             .raw_os_error()
             .unwrap()
+    }
+
+    #[cfg(feature = "tls")]
+    #[test]
+    fn tls_failures_read_in_plain_words() {
+        use rustls::{AlertDescription, CertificateError, Error};
+        let e = io::Error::new(
+            io::ErrorKind::InvalidData,
+            Error::InvalidCertificate(CertificateError::UnknownIssuer),
+        );
+        assert_eq!(
+            Brief(&e).to_string(),
+            "the server's certificate is not signed by a trusted CA (UnknownIssuer); \
+             trust its CA in the ClientConfig's root store"
+        );
+        let e = io::Error::new(
+            io::ErrorKind::InvalidData,
+            Error::AlertReceived(AlertDescription::HandshakeFailure),
+        );
+        assert_eq!(
+            Brief(&e).to_string(),
+            "the peer ended the handshake with the fatal alert handshake_failure"
+        );
+        // rustls's own message where it reads well.
+        let e = io::Error::new(io::ErrorKind::InvalidData, Error::DecryptError);
+        assert_eq!(Brief(&e).to_string(), "cannot decrypt peer's message");
     }
 
     #[test]

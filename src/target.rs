@@ -100,9 +100,14 @@ impl Target {
             return Err(TargetError::new(s, url.hint()));
         }
         if let Some(rest) = s.strip_prefix('[') {
-            let (host, port) = rest
-                .split_once("]:")
-                .ok_or_else(|| TargetError::new(s, "expected \"[IPv6 address]:port\""))?;
+            let (host, port) = rest.split_once("]:").ok_or_else(|| {
+                let why = if rest.ends_with(']') {
+                    format!("missing port: expected \"{s}:port\"")
+                } else {
+                    "expected \"[IPv6 address]:port\"".to_string()
+                };
+                TargetError::new(s, why)
+            })?;
             let port = parse_port(s, port)?;
             if host.parse::<Ipv6Addr>().is_err() && parse_scoped_v6(host, port).is_none() {
                 return Err(TargetError::new(
@@ -116,9 +121,14 @@ impl Target {
             return Err(TargetError::new(s, "missing port: expected \"host:port\""));
         };
         if host.contains(':') {
+            let example = if host.parse::<Ipv6Addr>().is_ok() {
+                format!("[{host}]:{port}")
+            } else {
+                "[::1]:80".to_string()
+            };
             return Err(TargetError::new(
                 s,
-                "an IPv6 address with a port must be in brackets: \"[::1]:80\"",
+                format!("an IPv6 address with a port must be in brackets: \"{example}\""),
             ));
         }
         let port = parse_port(s, port)?;
@@ -564,7 +574,15 @@ mod tests {
             "port 65536 is out of range (0 to 65535)"
         );
         assert_eq!(reason("example.com:-1"), "port \"-1\" is not a number");
-        assert!(reason("::1:80").contains("must be in brackets"));
+        assert_eq!(
+            reason("::1:80"),
+            "an IPv6 address with a port must be in brackets: \"[::1]:80\""
+        );
+        assert_eq!(
+            reason("fe80::2:53"),
+            "an IPv6 address with a port must be in brackets: \"[fe80::2]:53\""
+        );
+        assert_eq!(reason("[::1]"), "missing port: expected \"[::1]:port\"");
         assert!(reason("[example.com]:80").contains("is not an IPv6 address"));
         assert!(reason("[::1]80").contains("[IPv6 address]:port"));
         assert_eq!(reason(":80"), "empty host name");

@@ -333,7 +333,7 @@ async fn family_filters_resolved_addresses() {
     assert_eq!(err.kind(), ConnectErrorKind::NoUsableAddress);
     assert_eq!(
         err.to_string(),
-        "connect to v6only.test:80: v6only.test has no IPv4 address"
+        "connect to v6only.test:80: v6only.test has no IPv4 address, and family(Family::V4) allows only IPv4"
     );
 }
 
