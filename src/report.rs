@@ -219,11 +219,11 @@ pub(crate) fn write_errors<'a>(
     f: &mut fmt::Formatter<'_>,
     plural: &str,
     none: &str,
-    errors: impl ExactSizeIterator<Item = &'a io::Error>,
+    mut errors: impl ExactSizeIterator<Item = &'a io::Error>,
 ) -> fmt::Result {
     match errors.len() {
         0 => f.write_str(none),
-        1 => errors.map(|e| write!(f, "{}", Brief(e))).collect(),
+        1 => errors.try_for_each(|e| write!(f, "{}", Brief(e))),
         n => {
             write!(f, "{n} {plural} failed: ")?;
             for (i, e) in errors.enumerate() {
