@@ -334,6 +334,52 @@ mod tests {
         assert_eq!(Brief(&e).to_string(), "cannot decrypt peer's message");
     }
 
+    struct Failure<'a>(&'a [ResolveError]);
+
+    impl fmt::Display for Failure<'_> {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write_resolve_failure(f, self.0, None)
+        }
+    }
+
+    #[test]
+    fn resolver_errors_are_summed_up_per_host() {
+        use crate::ResolveErrorKind as K;
+        let e = |host: &str, kind, query: &str| ResolveError::new(host, kind).with_query(query);
+        let cases = [
+            (vec![], "the resolver returned no address"),
+            (
+                vec![
+                    e("h.test", K::NoSuchName, "AAAA").with_reason("no such name (NXDOMAIN)"),
+                    e("h.test", K::NoSuchName, "A").with_reason("no such name (NXDOMAIN)"),
+                ],
+                "cannot resolve h.test: no such name (NXDOMAIN)",
+            ),
+            (
+                vec![e("h.test", K::NoRecords, "AAAA"), e("h.test", K::NoRecords, "A")],
+                "cannot resolve h.test: no A or AAAA records",
+            ),
+            (
+                vec![
+                    e("h.test", K::NoRecords, "AAAA"),
+                    e("h.test", K::TimedOut, "A").with_reason("DNS server 127.0.0.1:53 did not answer within 2 s"),
+                ],
+                "cannot resolve h.test: AAAA: no records; A: DNS server 127.0.0.1:53 did not answer within 2 s",
+            ),
+            (
+                vec![e("h.test", K::TimedOut, "A")],
+                "cannot resolve h.test: A query: no answer in time",
+            ),
+            (
+                vec![ResolveError::new("a.test", K::NoSuchName), ResolveError::new("b.test", K::NoRecords)],
+                "cannot resolve a.test: no such name; cannot resolve b.test: no address records",
+            ),
+        ];
+        for (errors, want) in cases {
+            assert_eq!(Failure(&errors).to_string(), want);
+        }
+    }
+
     #[test]
     fn common_kinds() {
         use io::ErrorKind::*;

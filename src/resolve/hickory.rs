@@ -605,13 +605,14 @@ pub(crate) fn dns_error(
             } else {
                 String::new()
             };
+            let within = if servers.timeout.is_zero() {
+                "in time".to_string()
+            } else {
+                format!("within {}{tries}", Dur(servers.timeout))
+            };
             (
                 ResolveErrorKind::TimedOut,
-                Some(format!(
-                    "{} did not answer within {}{tries}",
-                    servers.who(),
-                    Dur(servers.timeout)
-                )),
+                Some(format!("{} did not answer {within}", servers.who())),
             )
         }
         NetError::NoConnections => (
@@ -1102,6 +1103,87 @@ mod tests {
             assert_eq!(e.kind(), ResolveErrorKind::Other);
             assert!(e.to_string().contains("system DNS configuration"), "{e}");
         }
+    }
+
+    /// hickory's errors in plain words, with the query and the servers,
+    /// never hickory's `Debug` output; hickory's error kept as the source.
+    #[test]
+    fn dns_errors_read_in_plain_words() {
+        use hickory_resolver::net::NoRecords;
+        use hickory_resolver::proto::op::Query;
+        use hickory_resolver::proto::rr::Name;
+
+        let one = Servers {
+            addrs: vec!["127.0.0.1:5300".parse().unwrap()],
+            timeout: Duration::from_secs(5),
+            attempts: 2,
+        };
+        let two = Servers {
+            addrs: vec!["10.0.0.1:53".parse().unwrap(), "[::1]:53".parse().unwrap()],
+            timeout: Duration::from_millis(1500),
+            attempts: 1,
+        };
+        let unknown = Servers::default();
+        let nx = || {
+            let query = Query::query(Name::from_ascii("t0.nx.test.").unwrap(), RecordType::AAAA);
+            NetError::Dns(DnsError::NoRecordsFound(NoRecords::new(
+                query,
+                ResponseCode::NXDomain,
+            )))
+        };
+        let code = |c| NetError::Dns(DnsError::ResponseCode(c));
+        let cases = [
+            (
+                dns_error("t0.nx.test", RecordType::AAAA, &one, nx()),
+                "t0.nx.test: no such name (NXDOMAIN)",
+            ),
+            (
+                dns_error("h.test", RecordType::A, &one, code(ResponseCode::ServFail)),
+                "h.test: A query: server failure (SERVFAIL) from 127.0.0.1:5300",
+            ),
+            (
+                dns_error("h.test", RecordType::A, &two, code(ResponseCode::Refused)),
+                "h.test: A query: query refused (REFUSED) from 10.0.0.1:53, [::1]:53",
+            ),
+            (
+                dns_error("h.test", RecordType::A, &one, code(ResponseCode::NotAuth)),
+                "h.test: A query: error response (NOTAUTH) from 127.0.0.1:5300",
+            ),
+            (
+                dns_error("h.test", RecordType::AAAA, &one, NetError::Timeout),
+                "h.test: AAAA query: DNS server 127.0.0.1:5300 did not answer within 5 s, 2 tries",
+            ),
+            (
+                dns_error("h.test", RecordType::AAAA, &two, NetError::Timeout),
+                "h.test: AAAA query: DNS servers 10.0.0.1:53, [::1]:53 did not answer within 1.5 s",
+            ),
+            (
+                dns_error("h.test", RecordType::HTTPS, &unknown, NetError::Timeout),
+                "h.test: HTTPS query: the DNS server did not answer in time",
+            ),
+            (
+                dns_error("h.test", RecordType::A, &one, NetError::NoConnections),
+                "h.test: A query: no connection to DNS server 127.0.0.1:5300 could be made",
+            ),
+        ];
+        for (e, want) in cases {
+            assert_eq!(e.to_string(), want);
+            assert!(!e.to_string().contains("Query {"), "{e}");
+            let source = std::error::Error::source(&e).expect("hickory's error is the source");
+            assert!(source.downcast_ref::<NetError>().is_some());
+        }
+        let no_records = answer(
+            "h.test",
+            RecordType::AAAA,
+            &one,
+            Err(NetError::Dns(DnsError::NoRecordsFound(NoRecords::new(
+                Query::query(Name::from_ascii("h.test.").unwrap(), RecordType::AAAA),
+                ResponseCode::NoError,
+            )))),
+        )
+        .unwrap_err();
+        assert_eq!(no_records.kind(), ResolveErrorKind::NoRecords);
+        assert_eq!(no_records.to_string(), "h.test: no AAAA records");
     }
 
     #[test]
