@@ -182,6 +182,10 @@ pub enum ConnectErrorKind {
 /// `Display` is one line that names the target and what failed; the details
 /// are behind [`kind`](Self::kind), [`attempts`](Self::attempts),
 /// [`resolve_errors`](Self::resolve_errors) and [`source`](StdError::source).
+/// `{:?}` (what `fn main() -> std::io::Result<()>` prints) is a report: that
+/// line, then each attempt on a line of its own (address, stage, start,
+/// duration, error), then the resolver's errors; `{:#?}` is the structured
+/// form.
 ///
 /// # Conversion to `io::Error`
 ///

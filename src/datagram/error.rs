@@ -108,6 +108,9 @@ impl BindAttempt {
 /// `Display` is one line naming the endpoint and what failed; details are
 /// behind [`kind`](Self::kind), [`attempts`](Self::attempts),
 /// [`resolve_errors`](Self::resolve_errors) and [`source`](StdError::source).
+/// `{:?}` (what `fn main() -> std::io::Result<()>` prints) is a report: that
+/// line, then each attempt's error on a line of its own, then the
+/// resolver's errors; `{:#?}` is the structured form.
 ///
 /// # Conversion to `io::Error`
 ///

@@ -484,6 +484,16 @@ impl ResolveError {
     }
 
     /// The query that failed (`"AAAA"`, `"A"`, `"HTTPS"`), where known.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tokio_endpoints::{ResolveError, ResolveErrorKind};
+    ///
+    /// let e = ResolveError::new("h.test", ResolveErrorKind::NoRecords).with_query("AAAA");
+    /// assert_eq!(e.query(), Some("AAAA"));
+    /// assert_eq!(ResolveError::new("h.test", ResolveErrorKind::Other).query(), None);
+    /// ```
     pub fn query(&self) -> Option<&str> {
         self.query.as_deref()
     }

@@ -99,6 +99,9 @@ impl ListenAttempt {
 /// ([`endpoint`](Self::endpoint)), and every address tried
 /// ([`attempts`](Self::attempts)). `Display` is one line that names each
 /// failing address and its error.
+/// `{:?}` (what `fn main() -> std::io::Result<()>` prints) is a report: that
+/// line, then each attempt's error on a line of its own, then the
+/// resolver's errors; `{:#?}` is the structured form.
 ///
 /// No socket stays open when a call fails.
 ///
