@@ -678,7 +678,7 @@ impl ConnectionBuilder {
         let err = if failure.timed_out {
             let timeout = self.opts.connect_timeout.unwrap_or_default();
             ConnectError::new(ConnectErrorKind::TimedOut, name)
-                .with_message(format!("timed out after {timeout:?}"))
+                .with_message(format!("timed out after {}", crate::report::Dur(timeout)))
         } else if !failure.attempts.is_empty() {
             ConnectError::new(ConnectErrorKind::AllAttemptsFailed, name)
         } else if !failure.resolve_errors.is_empty() {
@@ -706,7 +706,10 @@ impl ConnectionBuilder {
                     list.join(", ")
                 )
             }
-            _ => format!("{what} has no {} address", self.opts.family),
+            _ => format!(
+                "{what} has no {fam} address, and family(Family::{fam:?}) allows only {fam}",
+                fam = self.opts.family
+            ),
         }
     }
 
@@ -721,10 +724,16 @@ impl ConnectionBuilder {
             unreachable!("adopt is only called for an adopted stream")
         };
         if let Err(e) = stream.peer_addr() {
-            return Err(self.invalid(format!("the adopted stream is not connected: {e}")));
+            return Err(self.invalid(format!(
+                "the adopted stream is not connected: {e}",
+                e = crate::report::Brief(&e)
+            )));
         }
         if let Err(e) = stream.set_nodelay(self.opts.nodelay) {
-            return Err(self.invalid(format!("cannot set TCP_NODELAY on the adopted stream: {e}")));
+            return Err(self.invalid(format!(
+                "cannot set TCP_NODELAY on the adopted stream: {e}",
+                e = crate::report::Brief(&e)
+            )));
         }
         match self.source {
             Source::Stream(stream) => Ok(stream),
@@ -749,13 +758,20 @@ async fn connect_one(
         socket.set_nodelay(true)?;
     }
     if let Some(hook) = hook {
-        hook(&SockRef::from(&socket))
-            .map_err(|e| io::Error::new(e.kind(), format!("socket hook: {e}")))?;
+        hook(&SockRef::from(&socket)).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("socket hook: {e}", e = crate::report::Brief(&e)),
+            )
+        })?;
     }
     if let Some(local) = local {
-        socket
-            .bind(local)
-            .map_err(|e| io::Error::new(e.kind(), format!("bind to {local}: {e}")))?;
+        socket.bind(local).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("bind to {local}: {e}", e = crate::report::Brief(&e)),
+            )
+        })?;
     }
     socket.connect(addr).await
 }

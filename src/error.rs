@@ -6,6 +6,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::report::{self, Brief, Dur};
 use crate::resolve::ResolveError;
 
 /// One connection attempt that did not win: its address, when it started,
@@ -37,6 +38,15 @@ pub struct Attempt {
     pub(crate) elapsed: Duration,
     pub(crate) error: io::Error,
     pub(crate) stage: AttemptStage,
+}
+
+/// `[::1]:443 (TCP, at +0.05 ms, after 0.27 ms): connection refused (os
+/// error 111)`: the address, the stage, when the attempt started (counted
+/// from the start of the call) and how long it ran, and its error.
+impl fmt::Display for Attempt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.write(f, true)
+    }
 }
 
 /// The stage of a connection an [`Attempt`] failed in.
@@ -77,6 +87,24 @@ impl fmt::Display for AttemptStage {
 }
 
 impl Attempt {
+    /// One attempt in a few words: `[::1]:443 (TCP, at +0.05 ms, after
+    /// 0.27 ms): connection refused`; `full` adds the OS error code.
+    fn write(&self, f: &mut fmt::Formatter<'_>, full: bool) -> fmt::Result {
+        write!(
+            f,
+            "{} ({}, at +{}, after {}): ",
+            self.addr,
+            self.stage,
+            Dur(self.started),
+            Dur(self.elapsed)
+        )?;
+        if full {
+            f.write_str(&report::full(&self.error))
+        } else {
+            write!(f, "{}", Brief(&self.error))
+        }
+    }
+
     /// The address this attempt connected to.
     pub fn addr(&self) -> SocketAddr {
         self.addr
@@ -154,6 +182,10 @@ pub enum ConnectErrorKind {
 /// `Display` is one line that names the target and what failed; the details
 /// are behind [`kind`](Self::kind), [`attempts`](Self::attempts),
 /// [`resolve_errors`](Self::resolve_errors) and [`source`](StdError::source).
+/// `{:?}` (what `fn main() -> std::io::Result<()>` prints) is a report: that
+/// line, then each attempt on a line of its own (address, stage, start,
+/// duration, error), then the resolver's errors; `{:#?}` is the structured
+/// form.
 ///
 /// # Conversion to `io::Error`
 ///
@@ -285,7 +317,7 @@ impl ConnectError {
         if attempts.iter().all(|a| timeout(a).is_some()) {
             let t = timeout(first).unwrap_or_default();
             self.inner.kind = ConnectErrorKind::TlsHandshakeTimeout;
-            self.inner.message = Some(format!("timed out after {t:?}"));
+            self.inner.message = Some(format!("timed out after {}", Dur(t)));
         } else {
             let source = duplicate(&first.error);
             self.inner.kind = ConnectErrorKind::Tls;
@@ -396,11 +428,7 @@ impl ConnectError {
                 .source
                 .as_ref()
                 .map_or(io::ErrorKind::Other, io::Error::kind),
-            ConnectErrorKind::Resolve => self
-                .inner
-                .resolve_errors
-                .first()
-                .map_or(io::ErrorKind::NotFound, |e| e.io_kind()),
+            ConnectErrorKind::Resolve => report::resolve_io_kind(&self.inner.resolve_errors),
             ConnectErrorKind::AllAttemptsFailed => {
                 self.common_kind().unwrap_or(io::ErrorKind::Other)
             }
@@ -408,9 +436,7 @@ impl ConnectError {
     }
 
     fn common_kind(&self) -> Option<io::ErrorKind> {
-        let mut kinds = self.inner.attempts.iter().map(|a| a.error.kind());
-        let first = kinds.next()?;
-        kinds.all(|k| k == first).then_some(first)
+        report::common_kind(self.inner.attempts.iter().map(|a| a.error.kind()))
     }
 
     fn write_attempts(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -425,14 +451,7 @@ impl ConnectError {
                 if i > 0 {
                     f.write_str("; ")?;
                 }
-                write!(
-                    f,
-                    "{} (at +{}ms, after {}ms): {}",
-                    a.addr,
-                    a.started.as_millis(),
-                    a.elapsed.as_millis(),
-                    a.error
-                )?;
+                a.write(f, false)?;
             }
             Ok(())
         } else if self.common_kind().is_some()
@@ -443,7 +462,7 @@ impl ConnectError {
             write!(
                 f,
                 "{} ({} attempt{plural})",
-                attempts[0].error,
+                Brief(&attempts[0].error),
                 attempts.len()
             )
         } else {
@@ -451,7 +470,7 @@ impl ConnectError {
                 f,
                 "{}: {} (and {} more attempt{}, differing)",
                 attempts[0].addr,
-                attempts[0].error,
+                Brief(&attempts[0].error),
                 attempts.len() - 1,
                 if attempts.len() == 2 { "" } else { "s" }
             )
@@ -466,13 +485,11 @@ impl fmt::Display for ConnectError {
             ConnectErrorKind::InvalidInput | ConnectErrorKind::NoUsableAddress => {
                 f.write_str(self.inner.message.as_deref().unwrap_or("invalid input"))
             }
-            ConnectErrorKind::Resolve => {
-                f.write_str("resolution failed: ")?;
-                match self.inner.resolve_errors.first() {
-                    Some(e) => write!(f, "{e}"),
-                    None => f.write_str(self.inner.message.as_deref().unwrap_or("no address")),
-                }
-            }
+            ConnectErrorKind::Resolve => report::write_resolve_failure(
+                f,
+                &self.inner.resolve_errors,
+                self.inner.message.as_deref(),
+            ),
             ConnectErrorKind::TimedOut => {
                 f.write_str(self.inner.message.as_deref().unwrap_or("timed out"))?;
                 if !self.inner.attempts.is_empty() {
@@ -489,7 +506,7 @@ impl fmt::Display for ConnectError {
                 }
                 match (&self.inner.message, &self.inner.source) {
                     (Some(m), _) => write!(f, " {m}"),
-                    (None, Some(e)) => write!(f, " failed: {e}"),
+                    (None, Some(e)) => write!(f, " failed: {}", Brief(e)),
                     (None, None) => f.write_str(" failed"),
                 }
             }
@@ -497,17 +514,32 @@ impl fmt::Display for ConnectError {
     }
 }
 
+/// `{:?}` is what `fn main() -> std::io::Result<()>` prints after
+/// `Error: `, so it reads as a report: the one-line message, then each
+/// attempt on its own line (address, stage, start, duration, error), then
+/// the resolver's errors. `{:#?}` is the structured form, every field.
+///
+/// ```text
+/// connect to localhost:9: connection refused (2 attempts)
+///   attempts:
+///     [::1]:9 (TCP, at +0.04 ms, after 0.11 ms): connection refused (os error 111)
+///     127.0.0.1:9 (TCP, at +0.17 ms, after 0.05 ms): connection refused (os error 111)
+/// ```
 impl fmt::Debug for ConnectError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ConnectError")
-            .field("kind", &self.inner.kind)
-            .field("target", &self.inner.target)
-            .field("message", &self.inner.message)
-            .field("attempts", &self.inner.attempts)
-            .field("resolve_errors", &self.inner.resolve_errors)
-            .field("peer", &self.inner.peer)
-            .field("source", &self.inner.source)
-            .finish()
+        if f.alternate() {
+            return f
+                .debug_struct("ConnectError")
+                .field("kind", &self.inner.kind)
+                .field("target", &self.inner.target)
+                .field("message", &self.inner.message)
+                .field("attempts", &self.inner.attempts)
+                .field("resolve_errors", &self.inner.resolve_errors)
+                .field("peer", &self.inner.peer)
+                .field("source", &self.inner.source)
+                .finish();
+        }
+        report::debug_report(f, self, &self.inner.attempts, &self.inner.resolve_errors)
     }
 }
 
@@ -518,13 +550,10 @@ impl StdError for ConnectError {
         if let Some(e) = &self.inner.source {
             return Some(e);
         }
-        if let Some(a) = self.inner.attempts.first() {
-            return Some(&a.error);
-        }
-        self.inner
-            .resolve_errors
-            .first()
-            .map(|e| e as &(dyn StdError + 'static))
+        report::source(
+            self.inner.attempts.first().map(|a| &a.error),
+            &self.inner.resolve_errors,
+        )
     }
 }
 
@@ -536,7 +565,7 @@ pub(crate) struct HandshakeTimedOut(pub(crate) Duration);
 
 impl fmt::Display for HandshakeTimedOut {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "TLS handshake timed out after {:?}", self.0)
+        write!(f, "TLS handshake timed out after {}", Dur(self.0))
     }
 }
 

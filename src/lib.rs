@@ -198,6 +198,29 @@
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![doc(test(attr(deny(warnings), allow(dead_code, unused_variables))))]
+// The docs link to the items of the `tls`, `codec`, `hickory` and `hyper`
+// features from items that exist without them (`connect` names
+// `connect_tls`, the crate docs name `TlsListener`). Where a feature is off,
+// those links have no target and read as plain text; every link is checked
+// where the targets exist: `cargo doc --all-features` with `-D warnings` in
+// `.ci/run`, and on docs.rs, which builds with every feature.
+#![cfg_attr(
+    not(all(
+        feature = "tls",
+        feature = "codec",
+        feature = "hickory",
+        feature = "hyper"
+    )),
+    allow(rustdoc::broken_intra_doc_links)
+)]
+
+/// Every Rust block of README.md, compiled (and run, unless `no_run`) as a
+/// doc test, so `cargo test --all-features` fails when the README goes
+/// stale. Its examples use the `tls`, `codec` and `hyper` features, so it
+/// is tested where they are on (the test command turns every feature on).
+#[cfg(all(doctest, feature = "tls", feature = "codec", feature = "hyper"))]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
 
 mod connect;
 mod connector;
@@ -207,6 +230,7 @@ mod error;
 mod http_service;
 mod order;
 mod race;
+mod report;
 mod resolve;
 mod server;
 #[cfg(feature = "tls")]

@@ -299,7 +299,7 @@ where
             r.unwrap_or_else(|_| {
                 Err(io::Error::new(
                     io::ErrorKind::TimedOut,
-                    format!("attempt timed out after {t:?}"),
+                    format!("attempt timed out after {}", crate::report::Dur(t)),
                 ))
             })
         })),

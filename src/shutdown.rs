@@ -74,8 +74,9 @@ impl ShutdownState {
                     return Poll::Ready(Err(io::Error::new(
                         io::ErrorKind::TimedOut,
                         format!(
-                            "TLS shutdown timed out after {timeout:?} (the peer is not \
-                             reading); the connection was aborted"
+                            "TLS shutdown timed out after {} (the peer is not \
+                             reading); the connection was aborted",
+                            crate::report::Dur(timeout)
                         ),
                     )));
                 }

@@ -77,6 +77,12 @@ impl Target {
         if let Some(addr) = parse_scoped_v6(unbracketed, port) {
             return Ok(Target::from(SocketAddr::V6(addr)));
         }
+        if let Some(url) = Url::parse(host) {
+            return Err(TargetError::new(
+                host,
+                format!("it is a URL; pass the host alone: ({:?}, {port})", url.host),
+            ));
+        }
         validate_host(host)?;
         Ok(Target {
             kind: Kind::Host {
@@ -90,10 +96,18 @@ impl Target {
         if let Ok(addr) = s.parse::<SocketAddr>() {
             return Ok(Target::from(addr));
         }
+        if let Some(url) = Url::parse(s) {
+            return Err(TargetError::new(s, url.hint()));
+        }
         if let Some(rest) = s.strip_prefix('[') {
-            let (host, port) = rest
-                .split_once("]:")
-                .ok_or_else(|| TargetError::new(s, "expected \"[IPv6 address]:port\""))?;
+            let (host, port) = rest.split_once("]:").ok_or_else(|| {
+                let why = if rest.ends_with(']') {
+                    format!("missing port: expected \"{s}:port\"")
+                } else {
+                    "expected \"[IPv6 address]:port\"".to_string()
+                };
+                TargetError::new(s, why)
+            })?;
             let port = parse_port(s, port)?;
             if host.parse::<Ipv6Addr>().is_err() && parse_scoped_v6(host, port).is_none() {
                 return Err(TargetError::new(
@@ -107,9 +121,14 @@ impl Target {
             return Err(TargetError::new(s, "missing port: expected \"host:port\""));
         };
         if host.contains(':') {
+            let example = if host.parse::<Ipv6Addr>().is_ok() {
+                format!("[{host}]:{port}")
+            } else {
+                "[::1]:80".to_string()
+            };
             return Err(TargetError::new(
                 s,
-                "an IPv6 address with a port must be in brackets: \"[::1]:80\"",
+                format!("an IPv6 address with a port must be in brackets: \"{example}\""),
             ));
         }
         let port = parse_port(s, port)?;
@@ -194,6 +213,62 @@ impl fmt::Display for Family {
             Family::V4 => "IPv4",
             Family::V6 => "IPv6",
         })
+    }
+}
+
+/// A URL given where a target was expected (`"https://example.com/path"`):
+/// what it names, to say what to pass instead.
+struct Url<'a> {
+    /// The host as written in the URL (brackets kept for IPv6).
+    host: &'a str,
+    /// The port written in the URL, or the scheme's well-known one.
+    port: Option<u16>,
+}
+
+impl<'a> Url<'a> {
+    /// `scheme://[userinfo@]host[:port][/path...]`, where the scheme is a
+    /// letter then letters, digits, '+', '-' or '.' (RFC 3986 §3.1).
+    fn parse(s: &'a str) -> Option<Url<'a>> {
+        let (scheme, rest) = s.split_once("://")?;
+        let mut chars = scheme.chars();
+        if !chars.next()?.is_ascii_alphabetic()
+            || !chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+        {
+            return None;
+        }
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+        let authority = authority.rsplit_once('@').map_or(authority, |(_, a)| a);
+        let (host, port) = match authority.strip_prefix('[') {
+            Some(v6) => match v6.split_once(']') {
+                Some((ip, after)) => (&authority[..ip.len() + 2], after.strip_prefix(':')),
+                None => (authority, None),
+            },
+            None => match authority.rsplit_once(':') {
+                Some((h, p)) => (h, Some(p)),
+                None => (authority, None),
+            },
+        };
+        let written = port.and_then(|p| p.parse::<u16>().ok());
+        let port = written.or(match scheme.to_ascii_lowercase().as_str() {
+            "http" | "ws" => Some(80),
+            "https" | "wss" => Some(443),
+            "ftp" => Some(21),
+            _ => None,
+        });
+        Some(Url { host, port })
+    }
+
+    /// What to say: `it is a URL; pass "example.com:443" (host:port)`.
+    fn hint(&self) -> String {
+        let host = if self.host.is_empty() {
+            "host"
+        } else {
+            self.host
+        };
+        match self.port {
+            Some(port) => format!("it is a URL; pass \"{host}:{port}\" (host:port)"),
+            None => format!("it is a URL; pass \"{host}:<port>\" (host:port)"),
+        }
     }
 }
 
@@ -499,7 +574,15 @@ mod tests {
             "port 65536 is out of range (0 to 65535)"
         );
         assert_eq!(reason("example.com:-1"), "port \"-1\" is not a number");
-        assert!(reason("::1:80").contains("must be in brackets"));
+        assert_eq!(
+            reason("::1:80"),
+            "an IPv6 address with a port must be in brackets: \"[::1]:80\""
+        );
+        assert_eq!(
+            reason("fe80::2:53"),
+            "an IPv6 address with a port must be in brackets: \"[fe80::2]:53\""
+        );
+        assert_eq!(reason("[::1]"), "missing port: expected \"[::1]:port\"");
         assert!(reason("[example.com]:80").contains("is not an IPv6 address"));
         assert!(reason("[::1]80").contains("[IPv6 address]:port"));
         assert_eq!(reason(":80"), "empty host name");
@@ -515,6 +598,56 @@ mod tests {
         assert_eq!(reason("127.1:80"), "not a valid IPv4 address");
         assert!(reason("host\0:80").contains("'\\0'"));
         assert!(Vec::<SocketAddr>::new().into_target().is_err());
+    }
+
+    #[test]
+    fn a_url_says_what_to_pass_instead() {
+        let cases = [
+            (
+                "http://localhost:80",
+                "it is a URL; pass \"localhost:80\" (host:port)",
+            ),
+            (
+                "http://localhost",
+                "it is a URL; pass \"localhost:80\" (host:port)",
+            ),
+            (
+                "https://example.com/path",
+                "it is a URL; pass \"example.com:443\" (host:port)",
+            ),
+            ("ws://host", "it is a URL; pass \"host:80\" (host:port)"),
+            (
+                "WSS://host/x?y#z",
+                "it is a URL; pass \"host:443\" (host:port)",
+            ),
+            (
+                "https://user:pw@example.com:8443/",
+                "it is a URL; pass \"example.com:8443\" (host:port)",
+            ),
+            (
+                "http://[::1]:8080/",
+                "it is a URL; pass \"[::1]:8080\" (host:port)",
+            ),
+            (
+                "https://[::1]/",
+                "it is a URL; pass \"[::1]:443\" (host:port)",
+            ),
+            (
+                "redis://cache",
+                "it is a URL; pass \"cache:<port>\" (host:port)",
+            ),
+            ("http://", "it is a URL; pass \"host:80\" (host:port)"),
+        ];
+        for (url, want) in cases {
+            assert_eq!(reason(url), want, "{url}");
+        }
+        let e = ("https://example.com", 443).into_target().unwrap_err();
+        assert_eq!(
+            e.reason(),
+            "it is a URL; pass the host alone: (\"example.com\", 443)"
+        );
+        // Not URLs: a scheme must start with a letter and be followed by "://".
+        assert!(!reason("1http://x:80").contains("URL"));
     }
 
     #[test]

@@ -584,7 +584,7 @@ impl Handshake {
                 let timeout = self.handshake_timeout.unwrap_or_default();
                 tracing::debug!(?peer, ?timeout, "TLS handshake timed out");
                 Err(error(ConnectErrorKind::TlsHandshakeTimeout)
-                    .with_message(format!("timed out after {timeout:?}")))
+                    .with_message(format!("timed out after {}", crate::report::Dur(timeout))))
             }
         }
     }

@@ -207,7 +207,7 @@ async fn connect_timeout_bounds_the_call_and_reports_the_running_attempts() {
     assert!(err.attempts()[1].started() >= Duration::from_millis(100));
     assert!(
         err.to_string().starts_with(&format!(
-            "connect to [{}, {}]: timed out after 300ms",
+            "connect to [{}, {}]: timed out after 300 ms",
             a.addr, b.addr
         )),
         "{err}"
@@ -300,7 +300,7 @@ async fn resolution_failures_name_the_host() {
     assert_eq!(err.resolve_errors()[0].kind(), ResolveErrorKind::NoSuchName);
     assert_eq!(
         err.to_string(),
-        "connect to missing.test:80: resolution failed: missing.test: no such name"
+        "connect to missing.test:80: cannot resolve missing.test: no such name"
     );
     assert_eq!(io::Error::from(err).kind(), io::ErrorKind::NotFound);
 }
@@ -333,7 +333,7 @@ async fn family_filters_resolved_addresses() {
     assert_eq!(err.kind(), ConnectErrorKind::NoUsableAddress);
     assert_eq!(
         err.to_string(),
-        "connect to v6only.test:80: v6only.test has no IPv4 address"
+        "connect to v6only.test:80: v6only.test has no IPv4 address, and family(Family::V4) allows only IPv4"
     );
 }
 
@@ -520,7 +520,7 @@ async fn connect_timeout_covers_resolution() {
     assert!(err.attempts().is_empty());
     assert_eq!(
         err.to_string(),
-        "connect to slow-dns.test:80: timed out after 150ms"
+        "connect to slow-dns.test:80: timed out after 150 ms"
     );
 }
 
@@ -533,10 +533,8 @@ async fn a_single_refused_address_is_one_attempt() {
     assert_eq!(err.attempts()[0].addr(), bad);
     assert_eq!(
         err.to_string(),
-        format!(
-            "connect to {bad}: {} (1 attempt)",
-            err.attempts()[0].error()
-        )
+        // The OS error in plain words; its code is in the attempt.
+        format!("connect to {bad}: connection refused (1 attempt)")
     );
 }
 

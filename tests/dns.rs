@@ -373,7 +373,7 @@ async fn server_failure() {
     let e = resolve_failure(Reply::Code(ResponseCode::ServFail), "broken.test").await;
     assert_eq!(e.kind(), ConnectErrorKind::Resolve);
     assert_eq!(kinds(&e), [ResolveErrorKind::ServerFailure; 2]);
-    assert!(e.to_string().contains("name server failure"), "{e}");
+    assert!(e.to_string().contains("server failure (SERVFAIL)"), "{e}");
 }
 
 #[tokio::test]
@@ -384,6 +384,89 @@ async fn no_answer_times_out() {
     assert_eq!(kinds(&e), [ResolveErrorKind::TimedOut; 2]);
     assert!(t0.elapsed() < Duration::from_secs(3), "{:?}", t0.elapsed());
     assert_eq!(io::Error::from(e).kind(), io::ErrorKind::TimedOut);
+}
+
+/// The error of a connect to `host` through a DNS server that answers
+/// each query as `zone` says, and that server's address.
+async fn failure_with(
+    host: &str,
+    zone: impl Fn(&str, RecordType) -> (u64, Reply) + Send + Sync + 'static,
+) -> (tokio_endpoints::ConnectError, SocketAddr) {
+    let dns = DnsServer::start(zone).await;
+    let e = ConnectionBuilder::new(format!("{host}:80"))
+        .resolver(dns.resolver())
+        .connect()
+        .await
+        .unwrap_err();
+    (e, dns.addr)
+}
+
+/// DNS failures read in plain words, never with hickory's `Debug` output,
+/// and both queries are named where they ended differently.
+#[tokio::test]
+async fn dns_failures_read_in_plain_words() {
+    let (e, _) = failure_with("nope.test", |_, _| (0, Reply::Code(ResponseCode::NXDomain))).await;
+    assert_eq!(
+        e.to_string(),
+        "connect to nope.test:80: cannot resolve nope.test: no such name (NXDOMAIN)"
+    );
+    let (e, _) = failure_with("empty.test", |_, _| (0, Reply::Code(ResponseCode::NoError))).await;
+    assert_eq!(
+        e.to_string(),
+        "connect to empty.test:80: cannot resolve empty.test: no A or AAAA records"
+    );
+    let (e, dns) = failure_with("broken.test", |_, _| {
+        (0, Reply::Code(ResponseCode::ServFail))
+    })
+    .await;
+    assert_eq!(
+        e.to_string(),
+        format!("connect to broken.test:80: cannot resolve broken.test: server failure (SERVFAIL) from {dns}")
+    );
+    let (e, dns) = failure_with("refused.test", |_, _| {
+        (0, Reply::Code(ResponseCode::Refused))
+    })
+    .await;
+    assert_eq!(
+        e.to_string(),
+        format!("connect to refused.test:80: cannot resolve refused.test: query refused (REFUSED) from {dns}")
+    );
+    let (e, dns) = failure_with("silent.test", |_, _| (0, Reply::Silent)).await;
+    assert_eq!(
+        e.to_string(),
+        format!("connect to silent.test:80: cannot resolve silent.test: DNS server {dns} did not answer within 300 ms")
+    );
+    let (e, dns) = failure_with("mixed.test", |_, t| match t {
+        RecordType::AAAA => (0, Reply::Code(ResponseCode::NoError)),
+        _ => (0, Reply::Silent),
+    })
+    .await;
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "connect to mixed.test:80: cannot resolve mixed.test: \
+             AAAA: no records; A: DNS server {dns} did not answer within 300 ms"
+        )
+    );
+    // One line per resolver error in `{:?}`, each naming its query.
+    assert_eq!(
+        format!("{e:?}"),
+        format!(
+            "{e}\n  resolve errors:\n    mixed.test: no AAAA records\n    \
+             mixed.test: A query: DNS server {dns} did not answer within 300 ms"
+        )
+    );
+    // hickory's error is still there, behind `source`.
+    let first = &e.resolve_errors()[0];
+    assert_eq!(first.query(), Some("AAAA"));
+    let hickory = std::error::Error::source(first).unwrap();
+    assert!(hickory
+        .downcast_ref::<tokio_endpoints::hickory_resolver::net::NetError>()
+        .is_some());
+    // As an io::Error, the report is what main() would print.
+    let io_err = io::Error::from(e);
+    assert!(!format!("{io_err:?}").contains("Query {"), "{io_err:?}");
+    assert!(!format!("{io_err:?}").contains("Name("), "{io_err:?}");
 }
 
 #[tokio::test]

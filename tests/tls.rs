@@ -108,6 +108,12 @@ async fn unknown_ca_is_refused() {
         "{err:?}"
     );
     assert!(err.to_string().contains("UnknownIssuer"), "{err}");
+    // In plain words, with what to do.
+    assert!(
+        err.to_string()
+            .contains("not signed by a trusted CA (UnknownIssuer); trust its CA"),
+        "{err}"
+    );
 }
 
 #[tokio::test]

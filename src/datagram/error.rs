@@ -11,6 +11,7 @@ use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 
+use crate::report;
 use crate::resolve::ResolveError;
 
 /// What kind of failure a [`DatagramError`] is.
@@ -73,6 +74,14 @@ pub struct BindAttempt {
     pub(crate) error: io::Error,
 }
 
+/// The attempt's error, which names the step and the address (`bind to
+/// 127.0.0.1:5000: address in use (os error 98)`).
+impl fmt::Display for BindAttempt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&report::full(&self.error))
+    }
+}
+
 impl BindAttempt {
     /// The local address the socket was to be bound to; `None` when the
     /// kernel was left to pick one at `connect`.
@@ -99,6 +108,9 @@ impl BindAttempt {
 /// `Display` is one line naming the endpoint and what failed; details are
 /// behind [`kind`](Self::kind), [`attempts`](Self::attempts),
 /// [`resolve_errors`](Self::resolve_errors) and [`source`](StdError::source).
+/// `{:?}` (what `fn main() -> std::io::Result<()>` prints) is a report: that
+/// line, then each attempt's error on a line of its own, then the
+/// resolver's errors; `{:#?}` is the structured form.
 ///
 /// # Conversion to `io::Error`
 ///
@@ -203,17 +215,10 @@ impl DatagramError {
                 io::ErrorKind::InvalidInput
             }
             DatagramErrorKind::Unsupported => io::ErrorKind::Unsupported,
-            DatagramErrorKind::Resolve => self
-                .inner
-                .resolve_errors
-                .first()
-                .map_or(io::ErrorKind::NotFound, |e| e.io_kind()),
+            DatagramErrorKind::Resolve => report::resolve_io_kind(&self.inner.resolve_errors),
             DatagramErrorKind::AllAttemptsFailed => {
-                let mut kinds = self.inner.attempts.iter().map(|a| a.error.kind());
-                match kinds.next() {
-                    Some(first) if kinds.all(|k| k == first) => first,
-                    _ => io::ErrorKind::Other,
-                }
+                report::common_kind(self.inner.attempts.iter().map(|a| a.error.kind()))
+                    .unwrap_or(io::ErrorKind::Other)
             }
         }
     }
@@ -223,57 +228,51 @@ impl fmt::Display for DatagramError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "datagram endpoint ({}): ", self.inner.endpoint)?;
         match self.inner.kind {
-            DatagramErrorKind::Resolve => {
-                f.write_str("resolution failed: ")?;
-                match self.inner.resolve_errors.first() {
-                    Some(e) => write!(f, "{e}"),
-                    None => f.write_str(self.inner.message.as_deref().unwrap_or("no address")),
-                }
-            }
+            DatagramErrorKind::Resolve => report::write_resolve_failure(
+                f,
+                &self.inner.resolve_errors,
+                self.inner.message.as_deref(),
+            ),
             DatagramErrorKind::AllAttemptsFailed if self.inner.message.is_none() => {
-                let attempts = &self.inner.attempts;
-                match attempts.len() {
-                    0 => f.write_str("no socket was opened"),
-                    1 => write!(f, "{}", attempts[0].error),
-                    n => {
-                        write!(f, "{n} attempts failed: ")?;
-                        for (i, a) in attempts.iter().enumerate() {
-                            if i > 0 {
-                                f.write_str("; ")?;
-                            }
-                            write!(f, "{}", a.error)?;
-                        }
-                        Ok(())
-                    }
-                }
+                report::write_errors(
+                    f,
+                    "attempts",
+                    "no socket was opened",
+                    self.inner.attempts.iter().map(|a| &a.error),
+                )
             }
             _ => f.write_str(self.inner.message.as_deref().unwrap_or("invalid input")),
         }
     }
 }
 
+/// `{:?}` is what `fn main() -> std::io::Result<()>` prints after
+/// `Error: `, so it reads as a report: the one-line message, then each
+/// attempt's error on its own line, then the resolver's errors. `{:#?}` is
+/// the structured form, every field.
 impl fmt::Debug for DatagramError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("DatagramError")
-            .field("kind", &self.inner.kind)
-            .field("endpoint", &self.inner.endpoint)
-            .field("message", &self.inner.message)
-            .field("attempts", &self.inner.attempts)
-            .field("resolve_errors", &self.inner.resolve_errors)
-            .finish()
+        if f.alternate() {
+            return f
+                .debug_struct("DatagramError")
+                .field("kind", &self.inner.kind)
+                .field("endpoint", &self.inner.endpoint)
+                .field("message", &self.inner.message)
+                .field("attempts", &self.inner.attempts)
+                .field("resolve_errors", &self.inner.resolve_errors)
+                .finish();
+        }
+        report::debug_report(f, self, &self.inner.attempts, &self.inner.resolve_errors)
     }
 }
 
 impl StdError for DatagramError {
     /// The first attempt's error, or the resolver's error.
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        if let Some(a) = self.inner.attempts.first() {
-            return Some(&a.error);
-        }
-        self.inner
-            .resolve_errors
-            .first()
-            .map(|e| e as &(dyn StdError + 'static))
+        report::source(
+            self.inner.attempts.first().map(|a| &a.error),
+            &self.inner.resolve_errors,
+        )
     }
 }
 

@@ -606,16 +606,28 @@ impl DatagramBuilder {
         let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
         socket.set_nonblocking(true)?;
         if self.reuse_port {
-            set_reuse_port(&socket)
-                .map_err(|e| io::Error::new(e.kind(), format!("SO_REUSEPORT: {e}")))?;
+            set_reuse_port(&socket).map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("SO_REUSEPORT: {e}", e = crate::report::Brief(&e)),
+                )
+            })?;
         }
         if self.allow_broadcast {
-            socket
-                .set_broadcast(true)
-                .map_err(|e| io::Error::new(e.kind(), format!("SO_BROADCAST: {e}")))?;
+            socket.set_broadcast(true).map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("SO_BROADCAST: {e}", e = crate::report::Brief(&e)),
+                )
+            })?;
         }
         if let Some(hook) = &self.hook {
-            hook(&socket).map_err(|e| io::Error::new(e.kind(), format!("socket hook: {e}")))?;
+            hook(&socket).map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("socket hook: {e}", e = crate::report::Brief(&e)),
+                )
+            })?;
         }
         if let Some(local) = local {
             socket.bind(&local.into()).map_err(|e| {
@@ -628,13 +640,16 @@ impl DatagramBuilder {
                 } else {
                     ""
                 };
-                io::Error::new(e.kind(), format!("bind to {local}: {e}{hint}"))
+                io::Error::new(e.kind(), format!("bind to {local}: {e}{hint}", e = crate::report::Brief(&e)))
             })?;
         }
         if let Some(remote) = remote {
-            socket
-                .connect(&remote.into())
-                .map_err(|e| io::Error::new(e.kind(), format!("connect to {remote}: {e}")))?;
+            socket.connect(&remote.into()).map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("connect to {remote}: {e}", e = crate::report::Brief(&e)),
+                )
+            })?;
         }
         Ok(socket.into())
     }
@@ -652,9 +667,12 @@ impl DatagramBuilder {
         if let Err(why) = check_udp(socket) {
             return Err(self.invalid(format!("from_socket: {why}")));
         }
-        let result = socket
-            .set_nonblocking(true)
-            .map_err(|e| format!("cannot make the adopted socket non-blocking: {e}"));
+        let result = socket.set_nonblocking(true).map_err(|e| {
+            format!(
+                "cannot make the adopted socket non-blocking: {e}",
+                e = crate::report::Brief(&e)
+            )
+        });
         if let Err(why) = result {
             return Err(self.invalid(why));
         }
@@ -678,18 +696,24 @@ impl DatagramBuilder {
 /// not a UDP socket over IPv4 or IPv6 (asyncio checks `sock.type`).
 fn check_udp(socket: &std::net::UdpSocket) -> Result<(), String> {
     let sock = SockRef::from(socket);
-    let ty = sock
-        .r#type()
-        .map_err(|e| format!("cannot read the socket type (SO_TYPE): {e}"))?;
+    let ty = sock.r#type().map_err(|e| {
+        format!(
+            "cannot read the socket type (SO_TYPE): {e}",
+            e = crate::report::Brief(&e)
+        )
+    })?;
     if ty != Type::DGRAM {
         // socket2 shows types by their C names: "SOCK_STREAM".
         return Err(format!(
             "wrong socket type: {ty:?}, expected SOCK_DGRAM (a UDP socket)"
         ));
     }
-    let local = sock
-        .local_addr()
-        .map_err(|e| format!("cannot read the socket's address: {e}"))?;
+    let local = sock.local_addr().map_err(|e| {
+        format!(
+            "cannot read the socket's address: {e}",
+            e = crate::report::Brief(&e)
+        )
+    })?;
     if !(local.is_ipv4() || local.is_ipv6()) {
         return Err(
             "wrong socket family: not an IPv4 or IPv6 socket (use DatagramBuilder::unix for Unix sockets)"

@@ -179,7 +179,14 @@ impl UnixDatagramBuilder {
             ));
         }
         SockAddr::unix(path).map(Some).map_err(|e| {
-            DatagramError::invalid(self.describe(), format!("{what} {}: {e}", path.display()))
+            DatagramError::invalid(
+                self.describe(),
+                format!(
+                    "{what} {}: {e}",
+                    path.display(),
+                    e = crate::report::Brief(&e)
+                ),
+            )
         })
     }
 
@@ -191,7 +198,12 @@ impl UnixDatagramBuilder {
         let socket = Socket::new(Domain::UNIX, Type::DGRAM, None)?;
         socket.set_nonblocking(true)?;
         if let Some(hook) = &self.hook {
-            hook(&socket).map_err(|e| io::Error::new(e.kind(), format!("socket hook: {e}")))?;
+            hook(&socket).map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("socket hook: {e}", e = crate::report::Brief(&e)),
+                )
+            })?;
         }
         if let (Some(addr), Some(path)) = (local, &self.local) {
             socket.bind(addr).map_err(|e| {
@@ -200,7 +212,14 @@ impl UnixDatagramBuilder {
                 } else {
                     ""
                 };
-                io::Error::new(e.kind(), format!("bind to {}: {e}{hint}", path.display()))
+                io::Error::new(
+                    e.kind(),
+                    format!(
+                        "bind to {}: {e}{hint}",
+                        path.display(),
+                        e = crate::report::Brief(&e)
+                    ),
+                )
             })?;
         }
         if let (Some(addr), Some(path)) = (remote, &self.remote) {
@@ -211,7 +230,11 @@ impl UnixDatagramBuilder {
                 }
                 return Err(io::Error::new(
                     e.kind(),
-                    format!("connect to {}: {e}", path.display()),
+                    format!(
+                        "connect to {}: {e}",
+                        path.display(),
+                        e = crate::report::Brief(&e)
+                    ),
                 ));
             }
         }

@@ -103,6 +103,25 @@ impl Conf {
         })
     }
 
+    /// The name servers asked and how long each is waited for, to say so
+    /// in an error.
+    pub(crate) fn servers(&self) -> super::hickory::Servers {
+        let mut addrs = Vec::new();
+        for server in self.config.name_servers() {
+            for conn in &server.connections {
+                let addr = std::net::SocketAddr::new(server.ip, conn.port);
+                if !addrs.contains(&addr) {
+                    addrs.push(addr);
+                }
+            }
+        }
+        super::hickory::Servers {
+            addrs,
+            timeout: self.options.timeout,
+            attempts: self.options.attempts,
+        }
+    }
+
     /// A hickory resolver for one call, on the current runtime.
     fn build(&self) -> Result<TokioResolver, NetError> {
         let mut resolver = TokioResolver::builder_with_config(

@@ -65,6 +65,7 @@ use tokio::time::{sleep_until, Instant};
 use super::cached::{Cached, Conf, RECHECK};
 use super::{svcb, Addrs, Resolution, Resolve, ResolveError, ResolveErrorKind, Resolver};
 use crate::order::{precedence, sort_destinations};
+use crate::report::{Brief, Dur};
 use crate::Family;
 
 /// How long an A answer waits for the AAAA answer (RFC 8305 §3
@@ -148,6 +149,18 @@ enum Lookups {
 }
 
 impl Lookups {
+    /// Who this resolution asks, for the error messages.
+    fn servers(&self) -> Servers {
+        match self {
+            Lookups::Given(resolver) => Servers {
+                addrs: Vec::new(),
+                timeout: resolver.options().timeout,
+                attempts: resolver.options().attempts,
+            },
+            Lookups::Cached { conf, .. } => conf.servers(),
+        }
+    }
+
     /// Whether the hosts table this resolution reads names `host`.
     fn in_hosts_file(&self, host: &str) -> bool {
         match self {
@@ -439,11 +452,13 @@ impl Resolve for HickoryResolver {
                 return stream::iter([Err(e)]).boxed();
             }
         };
+        let servers = Arc::new(lookups.servers());
         let query = |v6: bool| -> BoxFuture<'static, Answer> {
             let rtype = if v6 { RecordType::AAAA } else { RecordType::A };
             let lookup = lookups.lookup(host, rtype);
             let host = host.to_owned();
-            async move { answer(&host, lookup.await) }.boxed()
+            let servers = servers.clone();
+            async move { answer(&host, rtype, &servers, lookup.await) }.boxed()
         };
         let v6 = (family != Family::V4).then(|| query(true));
         let v4 = (family != Family::V6).then(|| query(false));
@@ -459,11 +474,13 @@ impl Resolve for HickoryResolver {
                 return stream::iter([Err(e)]).boxed();
             }
         };
+        let servers = Arc::new(lookups.servers());
         let query = |v6: bool| -> BoxFuture<'static, Answer> {
             let rtype = if v6 { RecordType::AAAA } else { RecordType::A };
             let lookup = lookups.lookup(host, rtype);
             let host = host.to_owned();
-            async move { answer(&host, lookup.await) }.boxed()
+            let servers = servers.clone();
+            async move { answer(&host, rtype, &servers, lookup.await) }.boxed()
         };
         let v6 = (family != Family::V4).then(|| query(true));
         let v4 = (family != Family::V6).then(|| query(false));
@@ -484,9 +501,55 @@ impl Resolve for HickoryResolver {
 
 type Answer = Result<Vec<IpAddr>, ResolveError>;
 
+/// The name servers a resolution asks and how long it waits for each, to
+/// say who did not answer in an error.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Servers {
+    pub(crate) addrs: Vec<SocketAddr>,
+    pub(crate) timeout: Duration,
+    pub(crate) attempts: usize,
+}
+
+impl Servers {
+    /// `DNS server 127.0.0.1:53`, `DNS servers 10.0.0.1:53, 10.0.0.2:53`,
+    /// or `the DNS server` when the configuration is not ours to read.
+    fn who(&self) -> String {
+        match self.addrs.as_slice() {
+            [] => "the DNS server".to_string(),
+            [one] => format!("DNS server {one}"),
+            many => {
+                let shown: Vec<String> = many.iter().take(3).map(ToString::to_string).collect();
+                let more = many.len().saturating_sub(3);
+                if more > 0 {
+                    format!("DNS servers {} and {more} more", shown.join(", "))
+                } else {
+                    format!("DNS servers {}", shown.join(", "))
+                }
+            }
+        }
+    }
+
+    /// ` from 127.0.0.1:53` (the servers' addresses), or nothing.
+    fn from(&self) -> String {
+        match self.addrs.as_slice() {
+            [] => String::new(),
+            [one] => format!(" from {one}"),
+            many => {
+                let shown: Vec<String> = many.iter().take(3).map(ToString::to_string).collect();
+                format!(" from {}", shown.join(", "))
+            }
+        }
+    }
+}
+
 /// The addresses of a lookup, or why there are none.
-fn answer(host: &str, lookup: Result<Lookup, NetError>) -> Answer {
-    let lookup = lookup.map_err(|e| dns_error(host, e))?;
+fn answer(
+    host: &str,
+    rtype: RecordType,
+    servers: &Servers,
+    lookup: Result<Lookup, NetError>,
+) -> Answer {
+    let lookup = lookup.map_err(|e| dns_error(host, rtype, servers, e))?;
     let ips: Vec<IpAddr> = lookup
         .answers()
         .iter()
@@ -497,24 +560,99 @@ fn answer(host: &str, lookup: Result<Lookup, NetError>) -> Answer {
         })
         .collect();
     if ips.is_empty() {
-        return Err(ResolveError::new(host, ResolveErrorKind::NoRecords));
+        return Err(
+            ResolveError::new(host, ResolveErrorKind::NoRecords).with_query(rtype.to_string())
+        );
     }
     Ok(ips)
 }
 
-fn dns_error(host: &str, e: NetError) -> ResolveError {
-    let kind = match &e {
+/// A hickory error in plain words: the kind, the query, and a reason that
+/// names the response code and the server, never hickory's `Debug`
+/// output. hickory's error stays the source.
+pub(crate) fn dns_error(
+    host: &str,
+    rtype: RecordType,
+    servers: &Servers,
+    e: NetError,
+) -> ResolveError {
+    let (kind, reason) = match &e {
         NetError::Dns(DnsError::NoRecordsFound(no))
             if no.response_code == ResponseCode::NXDomain =>
         {
-            ResolveErrorKind::NoSuchName
+            (
+                ResolveErrorKind::NoSuchName,
+                Some("no such name (NXDOMAIN)".to_string()),
+            )
         }
-        NetError::Dns(DnsError::NoRecordsFound(_)) => ResolveErrorKind::NoRecords,
-        NetError::Dns(DnsError::ResponseCode(_)) => ResolveErrorKind::ServerFailure,
-        NetError::Timeout => ResolveErrorKind::TimedOut,
-        _ => ResolveErrorKind::Other,
+        NetError::Dns(DnsError::NoRecordsFound(_)) => (ResolveErrorKind::NoRecords, None),
+        NetError::Dns(DnsError::ResponseCode(code)) => {
+            let what = match code {
+                ResponseCode::ServFail => "server failure (SERVFAIL)".to_string(),
+                ResponseCode::Refused => "query refused (REFUSED)".to_string(),
+                ResponseCode::FormErr => "query refused as malformed (FORMERR)".to_string(),
+                ResponseCode::NotImp => "query not implemented (NOTIMP)".to_string(),
+                other => format!("error response ({})", code_name(*other)),
+            };
+            (
+                ResolveErrorKind::ServerFailure,
+                Some(format!("{what}{}", servers.from())),
+            )
+        }
+        NetError::Timeout => {
+            let tries = if servers.attempts > 1 {
+                format!(", {} tries", servers.attempts)
+            } else {
+                String::new()
+            };
+            let within = if servers.timeout.is_zero() {
+                "in time".to_string()
+            } else {
+                format!("within {}{tries}", Dur(servers.timeout))
+            };
+            (
+                ResolveErrorKind::TimedOut,
+                Some(format!("{} did not answer {within}", servers.who())),
+            )
+        }
+        NetError::NoConnections => (
+            ResolveErrorKind::Other,
+            Some(format!("no connection to {} could be made", servers.who())),
+        ),
+        NetError::Io(io) => (
+            ResolveErrorKind::Other,
+            Some(format!("talking to {}: {}", servers.who(), Brief(io))),
+        ),
+        NetError::Proto(p) => (
+            ResolveErrorKind::Other,
+            Some(format!("bad answer{}: {p}", servers.from())),
+        ),
+        _ => (ResolveErrorKind::Other, None),
     };
-    ResolveError::new(host, kind).with_source(e)
+    let mut err = ResolveError::new(host, kind).with_query(rtype.to_string());
+    if let Some(reason) = reason {
+        err = err.with_reason(reason);
+    }
+    err.with_source(e)
+}
+
+/// A response code by its RFC name (`SERVFAIL`), never hickory's `Debug`.
+fn code_name(code: ResponseCode) -> String {
+    let name = match code {
+        ResponseCode::NoError => "NOERROR",
+        ResponseCode::FormErr => "FORMERR",
+        ResponseCode::ServFail => "SERVFAIL",
+        ResponseCode::NXDomain => "NXDOMAIN",
+        ResponseCode::NotImp => "NOTIMP",
+        ResponseCode::Refused => "REFUSED",
+        ResponseCode::YXDomain => "YXDOMAIN",
+        ResponseCode::YXRRSet => "YXRRSET",
+        ResponseCode::NXRRSet => "NXRRSET",
+        ResponseCode::NotAuth => "NOTAUTH",
+        ResponseCode::NotZone => "NOTZONE",
+        _ => return format!("code {}", u16::from(code)),
+    };
+    name.to_string()
 }
 
 /// RFC 6724 rule 1: whether the kernel has a route to `ip`. Connecting a
@@ -965,6 +1103,87 @@ mod tests {
             assert_eq!(e.kind(), ResolveErrorKind::Other);
             assert!(e.to_string().contains("system DNS configuration"), "{e}");
         }
+    }
+
+    /// hickory's errors in plain words, with the query and the servers,
+    /// never hickory's `Debug` output; hickory's error kept as the source.
+    #[test]
+    fn dns_errors_read_in_plain_words() {
+        use hickory_resolver::net::NoRecords;
+        use hickory_resolver::proto::op::Query;
+        use hickory_resolver::proto::rr::Name;
+
+        let one = Servers {
+            addrs: vec!["127.0.0.1:5300".parse().unwrap()],
+            timeout: Duration::from_secs(5),
+            attempts: 2,
+        };
+        let two = Servers {
+            addrs: vec!["10.0.0.1:53".parse().unwrap(), "[::1]:53".parse().unwrap()],
+            timeout: Duration::from_millis(1500),
+            attempts: 1,
+        };
+        let unknown = Servers::default();
+        let nx = || {
+            let query = Query::query(Name::from_ascii("t0.nx.test.").unwrap(), RecordType::AAAA);
+            NetError::Dns(DnsError::NoRecordsFound(NoRecords::new(
+                query,
+                ResponseCode::NXDomain,
+            )))
+        };
+        let code = |c| NetError::Dns(DnsError::ResponseCode(c));
+        let cases = [
+            (
+                dns_error("t0.nx.test", RecordType::AAAA, &one, nx()),
+                "t0.nx.test: no such name (NXDOMAIN)",
+            ),
+            (
+                dns_error("h.test", RecordType::A, &one, code(ResponseCode::ServFail)),
+                "h.test: A query: server failure (SERVFAIL) from 127.0.0.1:5300",
+            ),
+            (
+                dns_error("h.test", RecordType::A, &two, code(ResponseCode::Refused)),
+                "h.test: A query: query refused (REFUSED) from 10.0.0.1:53, [::1]:53",
+            ),
+            (
+                dns_error("h.test", RecordType::A, &one, code(ResponseCode::NotAuth)),
+                "h.test: A query: error response (NOTAUTH) from 127.0.0.1:5300",
+            ),
+            (
+                dns_error("h.test", RecordType::AAAA, &one, NetError::Timeout),
+                "h.test: AAAA query: DNS server 127.0.0.1:5300 did not answer within 5 s, 2 tries",
+            ),
+            (
+                dns_error("h.test", RecordType::AAAA, &two, NetError::Timeout),
+                "h.test: AAAA query: DNS servers 10.0.0.1:53, [::1]:53 did not answer within 1.5 s",
+            ),
+            (
+                dns_error("h.test", RecordType::HTTPS, &unknown, NetError::Timeout),
+                "h.test: HTTPS query: the DNS server did not answer in time",
+            ),
+            (
+                dns_error("h.test", RecordType::A, &one, NetError::NoConnections),
+                "h.test: A query: no connection to DNS server 127.0.0.1:5300 could be made",
+            ),
+        ];
+        for (e, want) in cases {
+            assert_eq!(e.to_string(), want);
+            assert!(!e.to_string().contains("Query {"), "{e}");
+            let source = std::error::Error::source(&e).expect("hickory's error is the source");
+            assert!(source.downcast_ref::<NetError>().is_some());
+        }
+        let no_records = answer(
+            "h.test",
+            RecordType::AAAA,
+            &one,
+            Err(NetError::Dns(DnsError::NoRecordsFound(NoRecords::new(
+                Query::query(Name::from_ascii("h.test.").unwrap(), RecordType::AAAA),
+                ResponseCode::NoError,
+            )))),
+        )
+        .unwrap_err();
+        assert_eq!(no_records.kind(), ResolveErrorKind::NoRecords);
+        assert_eq!(no_records.to_string(), "h.test: no AAAA records");
     }
 
     #[test]

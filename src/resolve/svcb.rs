@@ -762,7 +762,6 @@ mod lookup {
     use hickory_resolver::proto::rr::{RData, RecordType};
 
     use super::*;
-    use crate::resolve::ResolveErrorKind;
     use crate::Family;
 
     /// At most this many other target names get their addresses asked.
@@ -844,7 +843,12 @@ mod lookup {
                 Ok(answer) => answer,
                 Err(NetError::Dns(DnsError::NoRecordsFound(_))) => return Ok(Vec::new()),
                 Err(e) => {
-                    return Err(ResolveError::new(qname, ResolveErrorKind::Other).with_source(e))
+                    return Err(crate::resolve::hickory::dns_error(
+                        qname,
+                        RecordType::HTTPS,
+                        &Default::default(),
+                        e,
+                    ))
                 }
             };
             let records: Vec<&SVCB> = answer

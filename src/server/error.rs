@@ -10,6 +10,7 @@ use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 
+use crate::report;
 use crate::resolve::ResolveError;
 
 /// What kind of failure a [`ServerError`] is.
@@ -71,6 +72,14 @@ pub struct ListenAttempt {
     pub(crate) error: io::Error,
 }
 
+/// The attempt's error, which names the step and the address (`bind to
+/// 127.0.0.1:5000: address in use (os error 98)`).
+impl fmt::Display for ListenAttempt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&report::full(&self.error))
+    }
+}
+
 impl ListenAttempt {
     /// The address the socket was to listen on; `None` for a Unix socket
     /// or an adopted listener.
@@ -90,6 +99,9 @@ impl ListenAttempt {
 /// ([`endpoint`](Self::endpoint)), and every address tried
 /// ([`attempts`](Self::attempts)). `Display` is one line that names each
 /// failing address and its error.
+/// `{:?}` (what `fn main() -> std::io::Result<()>` prints) is a report: that
+/// line, then each attempt's error on a line of its own, then the
+/// resolver's errors; `{:#?}` is the structured form.
 ///
 /// No socket stays open when a call fails.
 ///
@@ -249,11 +261,7 @@ impl ServerError {
                 io::ErrorKind::InvalidInput
             }
             ServerErrorKind::Unsupported => io::ErrorKind::Unsupported,
-            ServerErrorKind::Resolve => self
-                .inner
-                .resolve_errors
-                .first()
-                .map_or(io::ErrorKind::NotFound, |e| e.io_kind()),
+            ServerErrorKind::Resolve => report::resolve_io_kind(&self.inner.resolve_errors),
             ServerErrorKind::BindFailed => self
                 .inner
                 .attempts
@@ -270,57 +278,49 @@ impl fmt::Display for ServerError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "server ({}): ", self.inner.endpoint)?;
         match self.inner.kind {
-            ServerErrorKind::Resolve => {
-                f.write_str("resolution failed: ")?;
-                match self.inner.resolve_errors.first() {
-                    Some(e) => write!(f, "{e}"),
-                    None => f.write_str(self.inner.message.as_deref().unwrap_or("no address")),
-                }
-            }
-            ServerErrorKind::BindFailed if self.inner.message.is_none() => {
-                let attempts = &self.inner.attempts;
-                match attempts.len() {
-                    0 => f.write_str("no socket was opened"),
-                    1 => write!(f, "{}", attempts[0].error),
-                    n => {
-                        write!(f, "{n} addresses failed: ")?;
-                        for (i, a) in attempts.iter().enumerate() {
-                            if i > 0 {
-                                f.write_str("; ")?;
-                            }
-                            write!(f, "{}", a.error)?;
-                        }
-                        Ok(())
-                    }
-                }
-            }
+            ServerErrorKind::Resolve => report::write_resolve_failure(
+                f,
+                &self.inner.resolve_errors,
+                self.inner.message.as_deref(),
+            ),
+            ServerErrorKind::BindFailed if self.inner.message.is_none() => report::write_errors(
+                f,
+                "addresses",
+                "no socket was opened",
+                self.inner.attempts.iter().map(|a| &a.error),
+            ),
             _ => f.write_str(self.inner.message.as_deref().unwrap_or("invalid input")),
         }
     }
 }
 
+/// `{:?}` is what `fn main() -> std::io::Result<()>` prints after
+/// `Error: `, so it reads as a report: the one-line message, then each
+/// attempt's error on its own line, then the resolver's errors. `{:#?}` is
+/// the structured form, every field.
 impl fmt::Debug for ServerError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ServerError")
-            .field("kind", &self.inner.kind)
-            .field("endpoint", &self.inner.endpoint)
-            .field("message", &self.inner.message)
-            .field("attempts", &self.inner.attempts)
-            .field("resolve_errors", &self.inner.resolve_errors)
-            .finish()
+        if f.alternate() {
+            return f
+                .debug_struct("ServerError")
+                .field("kind", &self.inner.kind)
+                .field("endpoint", &self.inner.endpoint)
+                .field("message", &self.inner.message)
+                .field("attempts", &self.inner.attempts)
+                .field("resolve_errors", &self.inner.resolve_errors)
+                .finish();
+        }
+        report::debug_report(f, self, &self.inner.attempts, &self.inner.resolve_errors)
     }
 }
 
 impl StdError for ServerError {
     /// The first attempt's error, or the resolver's error.
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        if let Some(a) = self.inner.attempts.first() {
-            return Some(&a.error);
-        }
-        self.inner
-            .resolve_errors
-            .first()
-            .map(|e| e as &(dyn StdError + 'static))
+        report::source(
+            self.inner.attempts.first().map(|a| &a.error),
+            &self.inner.resolve_errors,
+        )
     }
 }
 

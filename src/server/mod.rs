@@ -557,7 +557,12 @@ impl ServerBuilder {
     fn open(&self, addr: SocketAddr) -> io::Result<TcpListener> {
         let step = |what: &str| {
             let what = what.to_string();
-            move |e: io::Error| io::Error::new(e.kind(), format!("{what} ({addr}): {e}"))
+            move |e: io::Error| {
+                io::Error::new(
+                    e.kind(),
+                    format!("{what} ({addr}): {e}", e = crate::report::Brief(&e)),
+                )
+            }
         };
         let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))
             .map_err(step("socket"))?;
@@ -589,7 +594,7 @@ impl ServerBuilder {
             } else {
                 ""
             };
-            io::Error::new(e.kind(), format!("bind to {addr}: {e}{hint}"))
+            io::Error::new(e.kind(), format!("bind to {addr}: {e}{hint}", e = crate::report::Brief(&e)))
         })?;
         let backlog = i32::try_from(self.backlog).unwrap_or(i32::MAX);
         socket.listen(backlog).map_err(step("listen"))?;
@@ -612,11 +617,20 @@ impl ServerBuilder {
         let sock = SockRef::from(listener);
         let prepared = sock
             .set_nonblocking(true)
-            .map_err(|e| format!("cannot make the adopted socket non-blocking: {e}"))
+            .map_err(|e| {
+                format!(
+                    "cannot make the adopted socket non-blocking: {e}",
+                    e = crate::report::Brief(&e)
+                )
+            })
             .and_then(|()| {
                 if self.keep_alive {
-                    sock.set_keepalive(true)
-                        .map_err(|e| format!("SO_KEEPALIVE on the adopted socket: {e}"))
+                    sock.set_keepalive(true).map_err(|e| {
+                        format!(
+                            "SO_KEEPALIVE on the adopted socket: {e}",
+                            e = crate::report::Brief(&e)
+                        )
+                    })
                 } else {
                     Ok(())
                 }
@@ -752,17 +766,23 @@ fn unavailable(error: &io::Error) -> bool {
 /// is not a listening TCP socket over IPv4 or IPv6.
 fn check_listening(listener: &std::net::TcpListener) -> Result<(), String> {
     let sock = SockRef::from(listener);
-    let ty = sock
-        .r#type()
-        .map_err(|e| format!("cannot read the socket type (SO_TYPE): {e}"))?;
+    let ty = sock.r#type().map_err(|e| {
+        format!(
+            "cannot read the socket type (SO_TYPE): {e}",
+            e = crate::report::Brief(&e)
+        )
+    })?;
     if ty != Type::STREAM {
         return Err(format!(
             "wrong socket type: {ty:?}, expected SOCK_STREAM (a TCP socket)"
         ));
     }
-    let local = sock
-        .local_addr()
-        .map_err(|e| format!("cannot read the socket's address: {e}"))?;
+    let local = sock.local_addr().map_err(|e| {
+        format!(
+            "cannot read the socket's address: {e}",
+            e = crate::report::Brief(&e)
+        )
+    })?;
     if !(local.is_ipv4() || local.is_ipv6()) {
         return Err(
             "wrong socket family: not an IPv4 or IPv6 socket (use ServerBuilder::unix for Unix sockets)"
@@ -781,7 +801,12 @@ fn check_listening(listener: &std::net::TcpListener) -> Result<(), String> {
             "the socket is not listening (SO_ACCEPTCONN is off): call listen() before adopting it"
                 .to_string(),
         ),
-        Err(e) => return Err(format!("cannot read SO_ACCEPTCONN: {e}")),
+        Err(e) => {
+            return Err(format!(
+                "cannot read SO_ACCEPTCONN: {e}",
+                e = crate::report::Brief(&e)
+            ))
+        }
     }
     Ok(())
 }

@@ -580,7 +580,7 @@ impl TlsListener {
                     Ok(result) => result,
                     Err(_) => Err(io::Error::new(
                         io::ErrorKind::TimedOut,
-                        format!("TLS handshake timed out after {t:?}"),
+                        format!("TLS handshake timed out after {}", crate::report::Dur(t)),
                     )),
                 },
             };

@@ -139,7 +139,10 @@ impl UnixServerBuilder {
             return Err(ServerError::invalid(self.describe(), "the path is empty"));
         }
         let addr = SockAddr::unix(&self.path).map_err(|e| {
-            ServerError::invalid(self.describe(), format!("{}: {e}", self.path.display()))
+            ServerError::invalid(
+                self.describe(),
+                format!("{}: {e}", self.path.display(), e = crate::report::Brief(&e)),
+            )
         })?;
         self.open(&addr)
             .and_then(UnixListener::from_std)
@@ -199,7 +202,12 @@ impl UnixServerBuilder {
         let socket = Socket::new(Domain::UNIX, Type::STREAM, None)?;
         socket.set_nonblocking(true)?;
         if let Some(hook) = &self.hook {
-            hook(&socket).map_err(|e| io::Error::new(e.kind(), format!("socket hook: {e}")))?;
+            hook(&socket).map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("socket hook: {e}", e = crate::report::Brief(&e)),
+                )
+            })?;
         }
         socket.bind(addr).map_err(|e| {
             let hint = if e.kind() == io::ErrorKind::AddrInUse {
@@ -209,13 +217,20 @@ impl UnixServerBuilder {
             };
             io::Error::new(
                 e.kind(),
-                format!("bind to {}: {e}{hint}", self.path.display()),
+                format!(
+                    "bind to {}: {e}{hint}",
+                    self.path.display(),
+                    e = crate::report::Brief(&e)
+                ),
             )
         })?;
         let backlog = i32::try_from(self.backlog).unwrap_or(i32::MAX);
         if let Err(e) = socket.listen(backlog) {
             let _ = std::fs::remove_file(&self.path);
-            return Err(io::Error::new(e.kind(), format!("listen: {e}")));
+            return Err(io::Error::new(
+                e.kind(),
+                format!("listen: {e}", e = crate::report::Brief(&e)),
+            ));
         }
         Ok(socket.into())
     }
@@ -241,7 +256,11 @@ fn remove_stale(path: &Path) -> io::Result<()> {
             std::fs::remove_file(path).map_err(|e| {
                 io::Error::new(
                     e.kind(),
-                    format!("removing the stale socket file {}: {e}", path.display()),
+                    format!(
+                        "removing the stale socket file {}: {e}",
+                        path.display(),
+                        e = crate::report::Brief(&e)
+                    ),
                 )
             })
         }

@@ -1,0 +1,393 @@
+//! The pieces the crate's error types share: how a duration reads, how an
+//! OS error reads in a one-line message, which `io::ErrorKind` a list of
+//! failures converts to, how resolver errors are summed up, and the
+//! multi-line `Debug` report that `fn main() -> io::Result<()>` prints.
+//!
+//! [`ConnectError`](crate::ConnectError),
+//! [`DatagramError`](crate::DatagramError) and
+//! [`ServerError`](crate::ServerError) build their messages from these, so
+//! that they read alike.
+
+use std::fmt;
+use std::io;
+use std::time::Duration;
+
+use crate::resolve::ResolveError;
+
+/// A duration at a resolution that shows what happened on loopback:
+/// `0.21 ms` below 10 ms, `12 ms` below 1 s, `1.25 s` above (trailing zeros
+/// dropped: `5 s`, `2.5 ms`, `0 ms`).
+#[derive(Clone, Copy)]
+pub(crate) struct Dur(pub(crate) Duration);
+
+impl fmt::Display for Dur {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let d = self.0;
+        let (value, unit) = if d < Duration::from_millis(10) {
+            (format!("{:.2}", d.as_secs_f64() * 1e3), "ms")
+        } else if d < Duration::from_secs(1) {
+            (format!("{:.0}", d.as_secs_f64() * 1e3), "ms")
+        } else {
+            (format!("{:.2}", d.as_secs_f64()), "s")
+        };
+        let value = if value.contains('.') {
+            value.trim_end_matches('0').trim_end_matches('.')
+        } else {
+            &value
+        };
+        // 9.999 ms rounds to "10.00": still reads right as "10 ms".
+        write!(f, "{value} {unit}")
+    }
+}
+
+impl fmt::Debug for Dur {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// An `io::Error` as it reads inside a one-line message: an OS error as
+/// its description in lower case, without the `(os error N)` suffix
+/// (`connection refused`); any other error as its `Display`.
+pub(crate) struct Brief<'a>(pub(crate) &'a io::Error);
+
+impl fmt::Display for Brief<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let e = self.0;
+        #[cfg(feature = "tls")]
+        if let Some(words) = e
+            .get_ref()
+            .and_then(|r| r.downcast_ref::<rustls::Error>())
+            .and_then(tls_words)
+        {
+            return f.write_str(&words);
+        }
+        let Some(code) = e.raw_os_error() else {
+            return write!(f, "{e}");
+        };
+        let text = e.to_string();
+        let text = text
+            .strip_suffix(&format!(" (os error {code})"))
+            .unwrap_or(&text);
+        let mut chars = text.chars();
+        match chars.next() {
+            Some(c) => {
+                write!(f, "{}{}", c.to_lowercase(), chars.as_str())
+            }
+            None => write!(f, "{}", e.kind()),
+        }
+    }
+}
+
+/// A TLS failure in plain words where rustls's own message shows the name
+/// of one of its enum variants (`invalid peer certificate: UnknownIssuer`,
+/// `received fatal alert: HandshakeFailure`); the variant's name stays in
+/// parentheses, for searching. `None`: rustls's message reads well.
+#[cfg(feature = "tls")]
+pub(crate) fn tls_words(e: &rustls::Error) -> Option<String> {
+    use rustls::{CertificateError as C, Error as E};
+    Some(match e {
+        E::InvalidCertificate(C::UnknownIssuer) => "the server's certificate is not signed by a \
+             trusted CA (UnknownIssuer); trust its CA in the ClientConfig's root store"
+            .to_string(),
+        E::InvalidCertificate(C::BadSignature) => {
+            "the server's certificate has a bad signature (BadSignature)".to_string()
+        }
+        E::InvalidCertificate(C::Expired) => {
+            "the server's certificate has expired (Expired)".to_string()
+        }
+        E::InvalidCertificate(C::NotValidYet) => {
+            "the server's certificate is not valid yet (NotValidYet)".to_string()
+        }
+        E::InvalidCertificate(C::Revoked) => {
+            "the server's certificate was revoked (Revoked)".to_string()
+        }
+        E::InvalidCertificate(C::NotValidForName) => "the server's certificate is not valid for \
+             the server name (NotValidForName); check server_name"
+            .to_string(),
+        E::InvalidCertificate(C::InvalidPurpose) => "the server's certificate is not for TLS \
+             server authentication (InvalidPurpose)"
+            .to_string(),
+        E::InvalidCertificate(C::BadEncoding) => {
+            "the server's certificate is malformed (BadEncoding)".to_string()
+        }
+        E::AlertReceived(alert) => format!(
+            "the peer ended the handshake with the fatal alert {}",
+            alert_name(&format!("{alert:?}"))
+        ),
+        E::PeerIncompatible(why) => format!(
+            "the peer does not support what this client requires ({why:?}): \
+             check the TLS versions, cipher suites and ALPN protocols"
+        ),
+        E::PeerMisbehaved(why) => format!("the peer broke the TLS protocol ({why:?})"),
+        E::NoApplicationProtocol => {
+            "the peer supports none of the ALPN protocols offered".to_string()
+        }
+        _ => return None,
+    })
+}
+
+/// A TLS alert as RFC 8446 names it: `HandshakeFailure` reads as
+/// `handshake_failure`.
+#[cfg(feature = "tls")]
+fn alert_name(debug: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in debug.chars().enumerate() {
+        if c.is_ascii_uppercase() {
+            if i > 0 {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The kind every error of `kinds` has, if they agree.
+pub(crate) fn common_kind(mut kinds: impl Iterator<Item = io::ErrorKind>) -> Option<io::ErrorKind> {
+    let first = kinds.next()?;
+    kinds.all(|k| k == first).then_some(first)
+}
+
+/// The `io::ErrorKind` a resolution failure converts to: the first
+/// resolver error's, or `NotFound` when there is none.
+pub(crate) fn resolve_io_kind(errors: &[ResolveError]) -> io::ErrorKind {
+    errors
+        .first()
+        .map_or(io::ErrorKind::NotFound, ResolveError::io_kind)
+}
+
+/// The resolver's errors as one phrase: `cannot resolve nope.test: no such
+/// name (NXDOMAIN)`; when the queries for one name ended differently, each
+/// is named: `cannot resolve h.test: AAAA: no records; A: DNS server
+/// 127.0.0.1:53 did not answer within 2 s`. `fallback` is said when there
+/// is no error.
+pub(crate) fn write_resolve_failure(
+    f: &mut fmt::Formatter<'_>,
+    errors: &[ResolveError],
+    fallback: Option<&str>,
+) -> fmt::Result {
+    if errors.is_empty() {
+        return f.write_str(fallback.unwrap_or("the resolver returned no address"));
+    }
+    let mut hosts: Vec<&str> = Vec::new();
+    for e in errors {
+        if !hosts.contains(&e.host()) {
+            hosts.push(e.host());
+        }
+    }
+    for (i, host) in hosts.iter().enumerate() {
+        if i > 0 {
+            f.write_str("; ")?;
+        }
+        let mine: Vec<&ResolveError> = errors.iter().filter(|e| e.host() == *host).collect();
+        write!(f, "cannot resolve {host}: ")?;
+        ResolveError::write_reasons(f, &mine)?;
+    }
+    Ok(())
+}
+
+/// The multi-line report `{:?}` prints: the one-line message, then the
+/// attempts one per line, then the resolver's errors one per line.
+pub(crate) fn debug_report<A: fmt::Display>(
+    f: &mut fmt::Formatter<'_>,
+    message: &dyn fmt::Display,
+    attempts: &[A],
+    resolve_errors: &[ResolveError],
+) -> fmt::Result {
+    write!(f, "{message}")?;
+    if !attempts.is_empty() {
+        f.write_str("\n  attempts:")?;
+        for a in attempts {
+            write!(f, "\n    {a}")?;
+        }
+    }
+    if !resolve_errors.is_empty() {
+        f.write_str("\n  resolve errors:")?;
+        for e in resolve_errors {
+            write!(f, "\n    {e}")?;
+        }
+    }
+    Ok(())
+}
+
+/// The errors of failed attempts in one line: the one error, or `3
+/// {plural} failed: a; b; c`; `none` when there is none.
+pub(crate) fn write_errors<'a>(
+    f: &mut fmt::Formatter<'_>,
+    plural: &str,
+    none: &str,
+    mut errors: impl ExactSizeIterator<Item = &'a io::Error>,
+) -> fmt::Result {
+    match errors.len() {
+        0 => f.write_str(none),
+        1 => errors.try_for_each(|e| write!(f, "{}", Brief(e))),
+        n => {
+            write!(f, "{n} {plural} failed: ")?;
+            for (i, e) in errors.enumerate() {
+                if i > 0 {
+                    f.write_str("; ")?;
+                }
+                write!(f, "{}", Brief(e))?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// `Error::source` of the crate's errors: the first attempt's error, or the
+/// resolver's first error.
+pub(crate) fn source<'a>(
+    first_attempt: Option<&'a io::Error>,
+    resolve_errors: &'a [ResolveError],
+) -> Option<&'a (dyn std::error::Error + 'static)> {
+    if let Some(e) = first_attempt {
+        return Some(e);
+    }
+    resolve_errors
+        .first()
+        .map(|e| e as &(dyn std::error::Error + 'static))
+}
+
+/// An `io::Error` in a report line: the brief form, with the OS error code
+/// when there is one (`connection refused (os error 111)`).
+pub(crate) fn full(e: &io::Error) -> String {
+    match e.raw_os_error() {
+        Some(code) => format!("{} (os error {code})", Brief(e)),
+        None => e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_at_a_useful_resolution() {
+        let cases = [
+            (Duration::ZERO, "0 ms"),
+            (Duration::from_micros(50), "0.05 ms"),
+            (Duration::from_micros(210), "0.21 ms"),
+            (Duration::from_micros(2_500), "2.5 ms"),
+            (Duration::from_micros(9_994), "9.99 ms"),
+            (Duration::from_micros(12_400), "12 ms"),
+            (Duration::from_millis(250), "250 ms"),
+            (Duration::from_millis(999), "999 ms"),
+            (Duration::from_secs(1), "1 s"),
+            (Duration::from_millis(1_250), "1.25 s"),
+            (Duration::from_secs(5), "5 s"),
+            (Duration::from_secs(60), "60 s"),
+        ];
+        for (d, want) in cases {
+            assert_eq!(Dur(d).to_string(), want, "{d:?}");
+        }
+    }
+
+    #[test]
+    fn os_errors_read_in_lower_case_without_their_code() {
+        let refused = io::Error::from_raw_os_error(libc_refused());
+        assert_eq!(Brief(&refused).to_string(), "connection refused");
+        assert!(full(&refused).starts_with("connection refused (os error "));
+        let custom = io::Error::other("bind to 127.0.0.1:1: Permission denied");
+        assert_eq!(
+            Brief(&custom).to_string(),
+            "bind to 127.0.0.1:1: Permission denied"
+        );
+    }
+
+    fn libc_refused() -> i32 {
+        // ECONNREFUSED: 111 on Linux, 61 on the BSDs and macOS, 10061 on Windows.
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = probe.local_addr().unwrap();
+        drop(probe);
+        std::net::TcpStream::connect(addr)
+            .unwrap_err()
+            .raw_os_error()
+            .unwrap()
+    }
+
+    #[cfg(feature = "tls")]
+    #[test]
+    fn tls_failures_read_in_plain_words() {
+        use rustls::{AlertDescription, CertificateError, Error};
+        let e = io::Error::new(
+            io::ErrorKind::InvalidData,
+            Error::InvalidCertificate(CertificateError::UnknownIssuer),
+        );
+        assert_eq!(
+            Brief(&e).to_string(),
+            "the server's certificate is not signed by a trusted CA (UnknownIssuer); \
+             trust its CA in the ClientConfig's root store"
+        );
+        let e = io::Error::new(
+            io::ErrorKind::InvalidData,
+            Error::AlertReceived(AlertDescription::HandshakeFailure),
+        );
+        assert_eq!(
+            Brief(&e).to_string(),
+            "the peer ended the handshake with the fatal alert handshake_failure"
+        );
+        // rustls's own message where it reads well.
+        let e = io::Error::new(io::ErrorKind::InvalidData, Error::DecryptError);
+        assert_eq!(Brief(&e).to_string(), "cannot decrypt peer's message");
+    }
+
+    struct Failure<'a>(&'a [ResolveError]);
+
+    impl fmt::Display for Failure<'_> {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write_resolve_failure(f, self.0, None)
+        }
+    }
+
+    #[test]
+    fn resolver_errors_are_summed_up_per_host() {
+        use crate::ResolveErrorKind as K;
+        let e = |host: &str, kind, query: &str| ResolveError::new(host, kind).with_query(query);
+        let cases = [
+            (vec![], "the resolver returned no address"),
+            (
+                vec![
+                    e("h.test", K::NoSuchName, "AAAA").with_reason("no such name (NXDOMAIN)"),
+                    e("h.test", K::NoSuchName, "A").with_reason("no such name (NXDOMAIN)"),
+                ],
+                "cannot resolve h.test: no such name (NXDOMAIN)",
+            ),
+            (
+                vec![e("h.test", K::NoRecords, "AAAA"), e("h.test", K::NoRecords, "A")],
+                "cannot resolve h.test: no A or AAAA records",
+            ),
+            (
+                vec![
+                    e("h.test", K::NoRecords, "AAAA"),
+                    e("h.test", K::TimedOut, "A").with_reason("DNS server 127.0.0.1:53 did not answer within 2 s"),
+                ],
+                "cannot resolve h.test: AAAA: no records; A: DNS server 127.0.0.1:53 did not answer within 2 s",
+            ),
+            (
+                vec![e("h.test", K::TimedOut, "A")],
+                "cannot resolve h.test: A query: no answer in time",
+            ),
+            (
+                vec![ResolveError::new("a.test", K::NoSuchName), ResolveError::new("b.test", K::NoRecords)],
+                "cannot resolve a.test: no such name; cannot resolve b.test: no address records",
+            ),
+        ];
+        for (errors, want) in cases {
+            assert_eq!(Failure(&errors).to_string(), want);
+        }
+    }
+
+    #[test]
+    fn common_kinds() {
+        use io::ErrorKind::*;
+        assert_eq!(common_kind([].into_iter()), None);
+        assert_eq!(
+            common_kind([AddrInUse, AddrInUse].into_iter()),
+            Some(AddrInUse)
+        );
+        assert_eq!(common_kind([AddrInUse, TimedOut].into_iter()), None);
+    }
+}
