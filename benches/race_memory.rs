@@ -30,6 +30,8 @@ mod support;
 use support::median;
 
 use std::future::{Future, Ready};
+
+use futures::FutureExt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::process::Command;
 use std::task::{Context, Poll};
@@ -56,6 +58,52 @@ const SHORT_DELAY: Duration = Duration::from_millis(10);
 const BURST: usize = 500;
 const ROUNDS: usize = 41;
 
+/// With `RACE_MEMORY_ALLOCS=1` in a child's environment, the heap blocks the
+/// held connects own are counted by size and printed: where the bytes go.
+mod allocs {
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering::Relaxed};
+
+    pub(crate) static ON: AtomicBool = AtomicBool::new(false);
+    const BUCKETS: usize = 1024;
+    /// Live blocks per size, in steps of 8 bytes; the last bucket is "larger".
+    static LIVE: [AtomicIsize; BUCKETS] = [const { AtomicIsize::new(0) }; BUCKETS];
+
+    fn bucket(size: usize) -> usize {
+        (size / 8).min(BUCKETS - 1)
+    }
+
+    pub(crate) struct Counting;
+
+    // SAFETY: forwards to the system allocator.
+    unsafe impl GlobalAlloc for Counting {
+        unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+            if ON.load(Relaxed) {
+                LIVE[bucket(l.size())].fetch_add(1, Relaxed);
+            }
+            unsafe { System.alloc(l) }
+        }
+        unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+            if ON.load(Relaxed) {
+                LIVE[bucket(l.size())].fetch_sub(1, Relaxed);
+            }
+            unsafe { System.dealloc(p, l) }
+        }
+    }
+
+    /// Blocks that became live since counting began, at least `min` of a
+    /// size: (size in bytes, rounded down to 8, count).
+    pub(crate) fn live(min: isize) -> Vec<(usize, isize)> {
+        (0..BUCKETS)
+            .map(|b| (b * 8, LIVE[b].load(Relaxed)))
+            .filter(|&(_, n)| n >= min)
+            .collect()
+    }
+}
+
+#[global_allocator]
+static GLOBAL: allocs::Counting = allocs::Counting;
+
 const MEMORY_VARIANTS: [&str; 4] = ["ours", "ours-literal", "hyper-util", "tokio"];
 
 fn main() {
@@ -65,7 +113,10 @@ fn main() {
         return;
     }
     raise_fd_limit();
-    memory();
+    // `--burst-only`: skip the memory runs (for profiling the burst).
+    if !args.iter().any(|a| a == "--burst-only") {
+        memory();
+    }
     burst();
 }
 
@@ -256,9 +307,7 @@ fn child(variant: &str) {
                         .resolver(resolver.clone())
                         .happy_eyeballs(SHORT_DELAY)
                         .connect();
-                    async move {
-                        let _ = fut.await;
-                    }
+                    fut.map(drop)
                 })
                 .await
             }
@@ -267,27 +316,21 @@ fn child(variant: &str) {
                     let fut = ConnectionBuilder::new(pair.clone())
                         .happy_eyeballs(SHORT_DELAY)
                         .connect();
-                    async move {
-                        let _ = fut.await;
-                    }
+                    fut.map(drop)
                 })
                 .await
             }
             "hyper-util" => {
                 hold(races, sockets_per, || {
                     let fut = connector.call(uri.clone());
-                    async move {
-                        let _ = fut.await;
-                    }
+                    fut.map(drop)
                 })
                 .await
             }
             "tokio" => {
                 hold(races, sockets_per, || {
                     let fut = tokio::net::TcpStream::connect(pair[1]);
-                    async move {
-                        let _ = fut.await;
-                    }
+                    fut.map(drop)
                 })
                 .await
             }
@@ -305,6 +348,8 @@ async fn hold<F>(races: usize, sockets_per: usize, mut start: impl FnMut() -> F)
 where
     F: Future<Output = ()> + Send + 'static,
 {
+    // The connect futures are spawned as they are (mapped to `()`): an
+    // `async move { fut.await }` around them would hold each one twice.
     // Warm up: lazily built state (tracing call sites, the timer wheel,
     // the resolver) is not what a race holds.
     let warm: Vec<_> = (0..64).map(|_| tokio::spawn(start())).collect();
@@ -320,6 +365,8 @@ where
     let base_fds = open_fds();
     let mut handles = Vec::with_capacity(races);
     let before = resident_bytes();
+    let tracing_allocs = std::env::var_os("RACE_MEMORY_ALLOCS").is_some();
+    allocs::ON.store(tracing_allocs, std::sync::atomic::Ordering::Relaxed);
     for _ in 0..races {
         handles.push(tokio::spawn(start()));
     }
@@ -336,6 +383,15 @@ where
     }
     tokio::time::sleep(Duration::from_millis(100)).await;
     let after = resident_bytes();
+    if tracing_allocs {
+        allocs::ON.store(false, std::sync::atomic::Ordering::Relaxed);
+        let mut total = 0;
+        for (size, n) in allocs::live(races as isize / 2) {
+            println!("  live blocks of {size}..{} B: {n}", size + 7);
+            total += size as isize * n;
+        }
+        println!("  about {} B per connect in those", total / races as isize);
+    }
     assert!(
         handles.iter().all(|h| !h.is_finished()),
         "a connect to a blackholed address finished"

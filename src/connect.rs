@@ -1,12 +1,14 @@
 //! [`ConnectionBuilder`]: asyncio's `create_connection` for Tokio.
 
 use std::fmt;
+use std::future::Future;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::future::Either;
 use futures_util::stream::{self, StreamExt};
 use socket2::SockRef;
 use tokio::net::{TcpSocket, TcpStream};
@@ -488,15 +490,21 @@ impl ConnectionBuilder {
     /// println!("connected to {}", stream.peer_addr()?);
     /// # Ok(()) }
     /// ```
-    pub async fn connect(self) -> Result<TcpStream, ConnectError> {
+    // A plain `fn` returning an `async` block, not an `async fn`: an
+    // `async fn` keeps its argument twice (as the argument and as the local
+    // the body moves it to), and the builder is a few hundred bytes of every
+    // connect future.
+    pub fn connect(self) -> impl Future<Output = Result<TcpStream, ConnectError>> + Send {
         #[cfg(feature = "tls")]
-        if let Some(given) = self.opts.tls.given() {
-            return Err(self.invalid(format!(
-                "TLS options given to connect(): {given}; use connect_tls()"
-            )));
-        }
+        let refused = self
+            .opts
+            .tls
+            .given()
+            .map(|given| format!("TLS options given to connect(): {given}; use connect_tls()"));
+        #[cfg(not(feature = "tls"))]
+        let refused = None;
         let span = tracing::debug_span!("connect", target = %self.describe());
-        self.connect_inner().instrument(span).await
+        self.connect_checked(refused).instrument(span)
     }
 
     pub(crate) fn describe(&self) -> String {
@@ -514,17 +522,31 @@ impl ConnectionBuilder {
         ConnectError::invalid(self.describe(), message).with_all_errors(self.opts.all_errors)
     }
 
-    pub(crate) async fn connect_inner(self) -> Result<TcpStream, ConnectError> {
-        if let Source::Stream(_) = &self.source {
-            return self.adopt();
+    pub(crate) fn connect_inner(self) -> impl Future<Output = Result<TcpStream, ConnectError>> {
+        self.connect_checked(None)
+    }
+
+    /// `connect`, refused with `refused` if that is given. The builder is
+    /// only borrowed across the await, so the future holds it once.
+    fn connect_checked(
+        self,
+        refused: Option<String>,
+    ) -> impl Future<Output = Result<TcpStream, ConnectError>> {
+        async move {
+            if let Some(message) = refused {
+                return Err(self.invalid(message));
+            }
+            if let Source::Stream(_) = &self.source {
+                return self.adopt();
+            }
+            let services = self
+                .opts
+                .svcb
+                .unwrap_or(false)
+                .then(ServiceOptions::default);
+            self.establish(services, |_, tcp| std::future::ready(Ok(tcp)))
+                .await
         }
-        let services = self
-            .opts
-            .svcb
-            .unwrap_or(false)
-            .then(ServiceOptions::default);
-        self.establish(services, |_, tcp| std::future::ready(Ok(tcp)))
-            .await
     }
 
     /// Resolves the target and races its addresses; each attempt is a TCP
@@ -631,7 +653,9 @@ impl ConnectionBuilder {
                         })
                         .left_stream(),
                     Some(services) => {
-                        let mut merger = Merger::new(port, &services);
+                        // Boxed: the merger is larger than the rest of
+                        // the stream, and only this path needs it.
+                        let mut merger = Box::new(Merger::new(port, &services));
                         let seen = &seen;
                         resolver
                             .resolve_service(host, port, family)
@@ -724,13 +748,31 @@ impl ConnectionBuilder {
     }
 }
 
-/// One attempt: a fresh socket, options, bind, connect.
-async fn connect_one(
+/// One attempt: a fresh socket, options and bind, done at once, and the
+/// connect's future.
+///
+/// Not an `async fn`: the socket set-up needs no waiting, and an `async fn`
+/// would keep its arguments (twice) beside the connect future for as long
+/// as the attempt runs. This future is the connect alone.
+fn connect_one(
     addr: SocketAddr,
     local: Option<SocketAddr>,
     nodelay: bool,
     hook: Option<&SocketHook>,
-) -> io::Result<TcpStream> {
+) -> impl Future<Output = io::Result<TcpStream>> {
+    match prepare(addr, local, nodelay, hook) {
+        Ok(socket) => Either::Left(socket.connect(addr)),
+        Err(e) => Either::Right(std::future::ready(Err(e))),
+    }
+}
+
+/// The socket of an attempt, with its options set and bound.
+fn prepare(
+    addr: SocketAddr,
+    local: Option<SocketAddr>,
+    nodelay: bool,
+    hook: Option<&SocketHook>,
+) -> io::Result<TcpSocket> {
     let socket = if addr.is_ipv4() {
         TcpSocket::new_v4()?
     } else {
@@ -748,7 +790,7 @@ async fn connect_one(
             .bind(local)
             .map_err(|e| io::Error::new(e.kind(), format!("bind to {local}: {e}")))?;
     }
-    socket.connect(addr).await
+    Ok(socket)
 }
 
 impl fmt::Debug for ConnectionBuilder {

@@ -92,6 +92,12 @@ impl Queue {
         }?;
         self.taken += 1;
         self.last_was_first = from_first;
+        if self.is_empty() {
+            // Free the buffers: a race whose every address has started
+            // keeps nothing here while its attempts run.
+            self.first = VecDeque::new();
+            self.other = VecDeque::new();
+        }
         Some(addr)
     }
 }

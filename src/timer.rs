@@ -108,6 +108,17 @@ impl Stagger {
         }
     }
 
+    /// Disarms the timer and frees it: a race that waits on nothing but
+    /// its attempts holds no timer.
+    pub(crate) fn disarm(&mut self) {
+        self.sleep = None;
+        self.phase = Phase::Exact;
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        {
+            self.fine = None;
+        }
+    }
+
     fn exact(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         self.phase = Phase::Exact;
         let deadline = self.deadline;
