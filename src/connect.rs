@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::future::Either;
+use futures_util::future::{Either, FutureExt};
 use futures_util::stream::{self, StreamExt};
 use socket2::SockRef;
 use tokio::net::{TcpSocket, TcpStream};
@@ -495,16 +495,8 @@ impl ConnectionBuilder {
     // the body moves it to), and the builder is a few hundred bytes of every
     // connect future.
     pub fn connect(self) -> impl Future<Output = Result<TcpStream, ConnectError>> + Send {
-        #[cfg(feature = "tls")]
-        let refused = self
-            .opts
-            .tls
-            .given()
-            .map(|given| format!("TLS options given to connect(): {given}; use connect_tls()"));
-        #[cfg(not(feature = "tls"))]
-        let refused = None;
         let span = tracing::debug_span!("connect", target = %self.describe());
-        self.connect_checked(refused).instrument(span)
+        self.connect_checked(true).instrument(span)
     }
 
     pub(crate) fn describe(&self) -> String {
@@ -522,20 +514,26 @@ impl ConnectionBuilder {
         ConnectError::invalid(self.describe(), message).with_all_errors(self.opts.all_errors)
     }
 
+    #[cfg(feature = "tls")]
     pub(crate) fn connect_inner(self) -> impl Future<Output = Result<TcpStream, ConnectError>> {
-        self.connect_checked(None)
+        self.connect_checked(false)
     }
 
-    /// `connect`, refused with `refused` if that is given. The builder is
-    /// only borrowed across the await, so the future holds it once.
+    /// `connect`, refusing TLS options if `refuse_tls`. The builder is only
+    /// borrowed across the await, so the future holds it once.
     fn connect_checked(
         self,
-        refused: Option<String>,
+        refuse_tls: bool,
     ) -> impl Future<Output = Result<TcpStream, ConnectError>> {
         async move {
-            if let Some(message) = refused {
-                return Err(self.invalid(message));
+            #[cfg(feature = "tls")]
+            if let Some(given) = self.opts.tls.given().filter(|_| refuse_tls) {
+                return Err(self.invalid(format!(
+                    "TLS options given to connect(): {given}; use connect_tls()"
+                )));
             }
+            #[cfg(not(feature = "tls"))]
+            let _ = refuse_tls;
             if let Source::Stream(_) = &self.source {
                 return self.adopt();
             }
@@ -554,16 +552,115 @@ impl ConnectionBuilder {
     /// `connect_tls`, Happy Eyeballs v3), and wins when `finish` does.
     ///
     /// With `services`, the resolver is asked for HTTPS records too.
-    pub(crate) async fn establish<T, H, G>(
-        &self,
+    ///
+    /// Not an `async fn`: the checks need no waiting, and the future is one
+    /// of three, each no larger than it must be: a refusal, the connect of
+    /// a single literal address (inline), or the race (boxed, with
+    /// everything only a race needs).
+    pub(crate) fn establish<'a, T, H, G>(
+        &'a self,
         services: Option<ServiceOptions>,
         finish: H,
-    ) -> Result<T, ConnectError>
+    ) -> impl Future<Output = Result<T, ConnectError>> + 'a
     where
-        H: FnMut(SocketAddr, TcpStream) -> G,
-        G: std::future::Future<Output = io::Result<T>>,
+        T: 'a,
+        H: FnMut(SocketAddr, TcpStream) -> G + 'a,
+        G: Future<Output = io::Result<T>> + 'a,
     {
         let start = Instant::now();
+        let (target, locals) = match self.checked() {
+            Ok(checked) => checked,
+            Err(e) => return Either::Left(std::future::ready(Err(e))),
+        };
+        // One literal address and no deadline: nothing to race.
+        if target.host().is_none() && self.opts.connect_timeout.is_none() {
+            let mut usable = target.addrs().iter().filter(|a| self.usable(&a.ip()));
+            if let (Some(&addr), None) = (usable.next(), usable.next()) {
+                let fut = single(
+                    addr,
+                    self.opts.attempt_timeout,
+                    start,
+                    self.attempt(locals, addr),
+                    finish,
+                )
+                .map(move |result| result.map_err(|failure| self.failed(failure, target, 0)));
+                return Either::Right(Either::Left(fut));
+            }
+        }
+        // Boxed: the race's state (the attempts, the timer, the resolver
+        // stream) kept inline would make every connect future that large,
+        // the one-address case above included.
+        Either::Right(Either::Right(Box::pin(async move {
+            let seen = AtomicUsize::new(0);
+            let port = target.port();
+            let usable = |ip: &IpAddr| self.usable(ip);
+            let addrs = match target.host() {
+                None => {
+                    let addrs: Vec<SocketAddr> = target
+                        .addrs()
+                        .iter()
+                        .copied()
+                        .filter(|a| usable(&a.ip()))
+                        .collect();
+                    if addrs.is_empty() {
+                        return Err(self.invalid(self.why_unusable("the target")));
+                    }
+                    stream::iter([Ok(Batch::from(addrs))]).left_stream()
+                }
+                Some(host) => {
+                    let resolver = self.opts.resolver.clone().unwrap_or_default();
+                    let family = self.opts.family;
+                    let seen = &seen;
+                    match &services {
+                        None => resolver
+                            .resolve(host, family)
+                            .map(move |batch| {
+                                batch.map(|ips| {
+                                    seen.fetch_add(ips.len(), Ordering::Relaxed);
+                                    Batch::from(
+                                        ips.into_iter()
+                                            .filter(|ip| usable(ip))
+                                            .map(|ip| SocketAddr::new(ip, port))
+                                            .collect::<Vec<_>>(),
+                                    )
+                                })
+                            })
+                            .left_stream(),
+                        Some(services) => {
+                            // Boxed: the merger is larger than the rest of
+                            // the stream, and only this path needs it.
+                            let mut merger = Box::new(Merger::new(port, services));
+                            resolver
+                                .resolve_service(host, port, family)
+                                .map(move |item| {
+                                    item.map(|item| {
+                                        let mut batch = merger.take(item);
+                                        seen.fetch_add(batch.add.len(), Ordering::Relaxed);
+                                        batch.add.retain(|a| usable(&a.ip()));
+                                        batch
+                                    })
+                                })
+                                .right_stream()
+                        }
+                    }
+                    .right_stream()
+                }
+            };
+            let config = RaceConfig {
+                delay: self.opts.delay,
+                interleave: self.opts.interleave,
+                attempt_timeout: self.opts.attempt_timeout,
+                deadline: self.opts.connect_timeout.map(|t| start + t),
+            };
+            let attempt = |addr| self.attempt(locals, addr);
+            let result = race_staged(addrs, config, start, attempt, finish).await;
+            result.map_err(|failure| self.failed(failure, target, seen.load(Ordering::Relaxed)))
+        })))
+    }
+
+    /// The target and the local addresses, or the error that refuses them
+    /// before anything is sent.
+    fn checked(&self) -> Result<(&Target, &[SocketAddr]), ConnectError> {
         let target = match &self.source {
             Source::Stream(_) => return Err(self.invalid("an adopted stream is already connected")),
             Source::Target(Err(e)) => return Err(self.invalid(e.reason())),
@@ -585,110 +682,34 @@ impl ConnectionBuilder {
                 )));
             }
         }
-        // The families this call can use: the one asked for, narrowed to the
-        // families of the local addresses, if any were given.
-        let has_local_v4 = locals.iter().any(SocketAddr::is_ipv4);
-        let has_local_v6 = locals.iter().any(SocketAddr::is_ipv6);
-        let family = self.opts.family;
-        let usable = move |ip: &IpAddr| {
-            family.matches(ip)
-                && (locals.is_empty()
-                    || if ip.is_ipv4() {
-                        has_local_v4
-                    } else {
-                        has_local_v6
-                    })
-        };
-        let nodelay = self.opts.nodelay;
-        let hook = self.opts.hook.as_ref();
-        let attempt = |addr: SocketAddr| {
-            let local = locals
-                .iter()
-                .find(|l| l.is_ipv4() == addr.is_ipv4())
-                .copied();
-            connect_one(addr, local, nodelay, hook)
-        };
-        let seen = AtomicUsize::new(0);
-        let port = target.port();
-        let addrs = match target.host() {
-            None => {
-                let addrs: Vec<SocketAddr> = target
-                    .addrs()
-                    .iter()
-                    .copied()
-                    .filter(|a| usable(&a.ip()))
-                    .collect();
-                match addrs[..] {
-                    [] => return Err(self.invalid(self.why_unusable("the target"))),
-                    // One address and no deadline: nothing to race.
-                    [addr] if self.opts.connect_timeout.is_none() => {
-                        let result = single(
-                            addr,
-                            self.opts.attempt_timeout,
-                            start,
-                            attempt(addr),
-                            finish,
-                        )
-                        .await;
-                        return result.map_err(|failure| self.failed(failure, target, &seen));
-                    }
-                    _ => stream::iter([Ok(Batch::from(addrs))]).left_stream(),
-                }
-            }
-            Some(host) => {
-                let resolver = self.opts.resolver.clone().unwrap_or_default();
-                match services {
-                    None => resolver
-                        .resolve(host, family)
-                        .map(|batch| {
-                            batch.map(|ips| {
-                                seen.fetch_add(ips.len(), Ordering::Relaxed);
-                                Batch::from(
-                                    ips.into_iter()
-                                        .filter(|ip| usable(ip))
-                                        .map(|ip| SocketAddr::new(ip, port))
-                                        .collect::<Vec<_>>(),
-                                )
-                            })
-                        })
-                        .left_stream(),
-                    Some(services) => {
-                        // Boxed: the merger is larger than the rest of
-                        // the stream, and only this path needs it.
-                        let mut merger = Box::new(Merger::new(port, &services));
-                        let seen = &seen;
-                        resolver
-                            .resolve_service(host, port, family)
-                            .map(move |item| {
-                                item.map(|item| {
-                                    let mut batch = merger.take(item);
-                                    seen.fetch_add(batch.add.len(), Ordering::Relaxed);
-                                    batch.add.retain(|a| usable(&a.ip()));
-                                    batch
-                                })
-                            })
-                            .right_stream()
-                    }
-                }
-                .right_stream()
-            }
-        };
-        let config = RaceConfig {
-            delay: self.opts.delay,
-            interleave: self.opts.interleave,
-            attempt_timeout: self.opts.attempt_timeout,
-            deadline: self.opts.connect_timeout.map(|t| start + t),
-        };
-        // Boxed: the race's state (pending attempts, timers, the resolver
-        // stream) is a couple of kilobytes, and kept inline it would make
-        // every connect future that large, and moved around, including the
-        // common one-address case above.
-        let result = Box::pin(race_staged(addrs, config, start, attempt, finish)).await;
-        result.map_err(|failure| self.failed(failure, target, &seen))
+        Ok((target, locals))
     }
 
-    /// The error for a race without a winner.
-    fn failed(&self, failure: RaceFailure, target: &Target, seen: &AtomicUsize) -> ConnectError {
+    /// Whether this call can use `ip`: of the family asked for, and of the
+    /// family of a local address, if any were given.
+    fn usable(&self, ip: &IpAddr) -> bool {
+        let locals = self.opts.local.as_deref().unwrap_or_default();
+        self.opts.family.matches(ip)
+            && (locals.is_empty() || locals.iter().any(|l| l.is_ipv4() == ip.is_ipv4()))
+    }
+
+    /// The attempt to `addr`: bound to the first local address of its
+    /// family, if any were given.
+    fn attempt(
+        &self,
+        locals: &[SocketAddr],
+        addr: SocketAddr,
+    ) -> impl Future<Output = io::Result<TcpStream>> {
+        let local = locals
+            .iter()
+            .find(|l| l.is_ipv4() == addr.is_ipv4())
+            .copied();
+        connect_one(addr, local, self.opts.nodelay, self.opts.hook.as_ref())
+    }
+
+    /// The error for a race without a winner; `seen` is how many addresses
+    /// the resolver gave, usable or not.
+    fn failed(&self, failure: RaceFailure, target: &Target, seen: usize) -> ConnectError {
         let name = self.describe();
         let err = if failure.timed_out {
             let timeout = self.opts.connect_timeout.unwrap_or_default();
@@ -698,7 +719,7 @@ impl ConnectionBuilder {
             ConnectError::new(ConnectErrorKind::AllAttemptsFailed, name)
         } else if !failure.resolve_errors.is_empty() {
             ConnectError::new(ConnectErrorKind::Resolve, name)
-        } else if seen.load(Ordering::Relaxed) > 0 {
+        } else if seen > 0 {
             ConnectError::new(ConnectErrorKind::NoUsableAddress, name)
                 .with_message(self.why_unusable(target.host().unwrap_or("the target")))
         } else {
