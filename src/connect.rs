@@ -896,3 +896,28 @@ impl IntoLocalAddrs for &str {
             .map_err(|_| format!("local_addr {self:?} is not an IP address or socket address"))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What every pending connect holds, beside its sockets and (for a race)
+    /// one boxed race: the builder, once, and little else. An `async fn`
+    /// that moves the builder would hold it twice.
+    #[tokio::test]
+    async fn the_connect_future_holds_the_builder_once() {
+        let v6: SocketAddr = "[::1]:1".parse().unwrap();
+        let v4: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        let builder = std::mem::size_of::<ConnectionBuilder>();
+        for fut_size in [
+            std::mem::size_of_val(&ConnectionBuilder::new(v4).connect()),
+            std::mem::size_of_val(&ConnectionBuilder::new(vec![v6, v4]).connect()),
+            std::mem::size_of_val(&ConnectionBuilder::new("localhost:1").connect()),
+        ] {
+            assert!(
+                fut_size < 2 * builder,
+                "connect future {fut_size} B, builder {builder} B"
+            );
+        }
+    }
+}

@@ -542,6 +542,10 @@ mod tests {
         Connect(u64),
         Fail(u64),
         Hang,
+        /// Connects as soon as another task has run, with no time passing:
+        /// a healthy path, whose connect completes when the runtime next
+        /// polls its I/O driver.
+        AtOnce,
     }
 
     /// Records when each attempt started and whether its "socket" was closed.
@@ -616,6 +620,12 @@ mod tests {
                             Err(io::Error::from(io::ErrorKind::ConnectionRefused))
                         }
                         Outcome::Hang => std::future::pending().await,
+                        Outcome::AtOnce => {
+                            let (tx, rx) = tokio::sync::oneshot::channel();
+                            tokio::spawn(async move { tx.send(()) });
+                            rx.await.unwrap();
+                            Ok(socket)
+                        }
                     }
                 })
             }
@@ -752,6 +762,37 @@ mod tests {
         // The slower ::1 attempt, still connecting, was closed.
         assert_eq!(s.open(), 1);
         assert_eq!(s.log.lock().unwrap().closed, vec![addr("::1")]);
+    }
+
+    fn timers_armed() -> usize {
+        crate::timer::ARMED.with(|n| n.get())
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_race_won_at_once_arms_no_timer() {
+        let s = Scenario::new(&[("::1", Outcome::AtOnce), ("1.0.0.1", Outcome::Hang)]);
+        let before = timers_armed();
+        let (won, took) = s.run(&["::1", "1.0.0.1"], cfg(Some(250))).await;
+        let won = won.ok().unwrap();
+        assert_eq!(won.addr, addr("::1"));
+        assert_eq!(took, 0);
+        assert_eq!(s.starts(), starts(&[("::1", 0)]));
+        assert_eq!(timers_armed() - before, 0);
+        assert_eq!(s.open(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_timer_is_armed_once_the_first_attempt_waits() {
+        let s = Scenario::new(&[("::1", Outcome::Hang), ("1.0.0.1", Outcome::AtOnce)]);
+        let before = timers_armed();
+        let (won, took) = s.run(&["::1", "1.0.0.1"], cfg(Some(250))).await;
+        let won = won.ok().unwrap();
+        assert_eq!(won.addr, addr("1.0.0.1"));
+        // The yield before arming moved nothing: the fallback is at 250.
+        assert_eq!(took, 250);
+        assert_eq!(s.starts(), starts(&[("::1", 0), ("1.0.0.1", 250)]));
+        assert_eq!(timers_armed() - before, 1);
+        assert_eq!(s.open(), 1);
     }
 
     #[tokio::test(start_paused = true)]

@@ -46,6 +46,13 @@ const COARSE_MARGIN: Duration = Duration::from_millis(3);
 /// could not be told from a real one).
 const PRECISE_MIN: Duration = Duration::from_millis(20);
 
+#[cfg(test)]
+thread_local! {
+    /// How many times a timer was armed on this thread: the race's tests
+    /// check that a race won at once arms none.
+    pub(crate) static ARMED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
 #[derive(Debug)]
 pub(crate) struct Stagger {
     deadline: Instant,
@@ -86,6 +93,8 @@ impl Stagger {
 
     /// Arms the timer for `deadline`.
     pub(crate) fn reset(&mut self, deadline: Instant) {
+        #[cfg(test)]
+        ARMED.with(|n| n.set(n.get() + 1));
         let now = Instant::now();
         self.deadline = deadline;
         self.tokio_anchor = now;
