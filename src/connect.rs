@@ -521,6 +521,8 @@ impl ConnectionBuilder {
 
     /// `connect`, refusing TLS options if `refuse_tls`. The builder is only
     /// borrowed across the await, so the future holds it once.
+    // Not an `async fn`, which would hold `self` twice (see `connect`).
+    #[allow(clippy::manual_async_fn)]
     fn connect_checked(
         self,
         refuse_tls: bool,

@@ -26,9 +26,35 @@
 //! A losing attempt may have completed its handshake a moment after the
 //! winner. Left open, it is a connection the server holds for nothing, and a
 //! file descriptor we leak. Each attempt's socket is owned by its future;
-//! the futures live in one `FuturesUnordered` owned by the race, so returning
+//! the futures live in the race's list of running attempts, so returning
 //! (won, failed, or timed out) or being dropped closes every socket before
 //! the caller sees the result. No task is spawned: nothing outlives the call.
+//!
+//! # What a race holds
+//!
+//! A server may hold thousands of pending connects, so the race is written
+//! by hand ([`Race`]) rather than as an `async fn` with `select!`, whose
+//! state is the sum of every branch and which keeps moved arguments twice.
+//! What a pending two-address race holds, after its fallback started:
+//!
+//! - the race itself, boxed once by the caller (`connect.rs`): the address
+//!   queue, whose buffers are freed once every address has started, one
+//!   timer, the configuration, and the resolver's stream until it ends
+//!   (then it is dropped);
+//! - per attempt, one box: its address, start time, and the future of the
+//!   stage it is in, the TCP connect and then, in the same box, `finish`
+//!   (the TLS handshake). The attempts are polled in place, in start order,
+//!   on the race's own waker: no `FuturesUnordered`, whose every future
+//!   costs an `Arc`'d task node and whose empty set already holds one;
+//! - one timer, for the next attempt's start and for the deadline, armed
+//!   only while one of them is due and freed when neither is.
+//!
+//! The timer is armed lazily: when the race would first wait on it, it
+//! yields once (`tokio::task::yield_now`, woken after the runtime has polled
+//! its I/O driver), so an attempt that connects at once, a healthy loopback
+//! or LAN path, wins without a timer ever being registered. A burst of
+//! connects to healthy hosts pays no timer at all. The stagger's instants are
+//! absolute, so the yield moves none of them.
 //!
 //! # The handshake inside the race (Happy Eyeballs v3)
 //!
