@@ -21,7 +21,8 @@
 //!    `[::1]`, accepts (as does `127.0.0.1`): the first attempt of every race
 //!    wins and no fallback starts, so the figure is what the race's
 //!    machinery costs. Against raw `TcpStream::connect` to `[::1]` (the
-//!    address that wins), many rounds in rotating order; the median time
+//!    address that wins), many rounds in shuffled order, each burst starting
+//!    once the listeners have accepted the previous one; the median time
 //!    per burst and the median of per-round ratios against raw tokio.
 //!
 //! Run: `cargo bench --bench race_memory` (Linux only: it reads `/proc`).
@@ -56,7 +57,7 @@ const SHORT_DELAY: Duration = Duration::from_millis(10);
 
 /// Burst size and rounds.
 const BURST: usize = 500;
-const ROUNDS: usize = 41;
+const ROUNDS: usize = 61;
 
 /// With `RACE_MEMORY_ALLOCS=1` in a child's environment, the heap blocks the
 /// held connects own are counted by size and printed: where the bytes go.
@@ -426,9 +427,23 @@ fn accepting(ip: IpAddr, port: u16) -> Option<u16> {
     std::thread::spawn(move || {
         for conn in l.incoming() {
             drop(conn);
+            ACCEPTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
     });
     Some(port)
+}
+
+/// Connections the burst listeners have accepted (and closed).
+static ACCEPTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Waits until the listeners have accepted `total` connections: each burst
+/// starts with the previous one's server side done, so that no variant pays
+/// for another's leftovers.
+fn drained(total: usize) {
+    while ACCEPTED.load(std::sync::atomic::Ordering::Relaxed) < total {
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    std::thread::sleep(Duration::from_millis(2));
 }
 
 fn burst() {
@@ -498,7 +513,10 @@ fn burst() {
     // Connects that reached the fallback, 127.0.0.1 (a machine so loaded
     // that a loopback connect took the 250 ms delay), per variant.
     let mut fallbacks = [0usize; NAMES.len()];
+    let mut total = 0;
     let mut run = |v: usize| -> f64 {
+        drained(total);
+        total += BURST;
         rt.block_on(async {
             let t0 = Instant::now();
             let handles: Vec<_> = (0..BURST).map(|_| one(v)).collect();
@@ -525,9 +543,18 @@ fn burst() {
         return;
     }
     let mut per: Vec<Vec<f64>> = vec![Vec::new(); NAMES.len()];
-    for round in 0..ROUNDS {
-        for k in 0..NAMES.len() {
-            let v = (round + k) % NAMES.len();
+    // Each round runs every variant once, in a shuffled order (a fixed
+    // rotation would always put the same variant after another).
+    let mut order: Vec<usize> = (0..NAMES.len()).collect();
+    let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+    for _ in 0..ROUNDS {
+        for i in (1..order.len()).rev() {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            order.swap(i, (seed % (i as u64 + 1)) as usize);
+        }
+        for &v in &order {
             per[v].push(run(v));
         }
     }
@@ -538,7 +565,7 @@ fn burst() {
     let ratios: Vec<f64> = (0..NAMES.len()).map(ratio).collect();
     println!(
         "burst of {BURST} concurrent connects, first address answers \
-         ({ROUNDS} rounds, rotating order; median time per burst, median of per-round ratios):"
+         ({ROUNDS} rounds, shuffled order; median time per burst, median of per-round ratios):"
     );
     for (v, name) in NAMES.iter().enumerate() {
         let m = median(&mut per[v].clone());
