@@ -184,7 +184,7 @@ where
         resolve_errors: Vec::new(),
         last_started: None,
         next_start: start,
-        timer: Stagger::new(),
+        timer: Stagger::new(start),
         timer_at: None,
         config,
         start,
@@ -303,11 +303,12 @@ where
         let start = *this.start;
         loop {
             // Start the next attempt if nothing runs, or the delay has
-            // passed (or a failure moved `next_start` to now).
-            let now = Instant::now();
-            let may_start =
-                this.running.is_empty() || (config.delay.is_some() && now >= *this.next_start);
-            if may_start {
+            // passed (or a failure moved `next_start` to now). The clock is
+            // read only when an address waits.
+            let now = (!this.queue.is_empty()).then(Instant::now);
+            if let Some(now) = now.filter(|&now| {
+                this.running.is_empty() || (config.delay.is_some() && now >= *this.next_start)
+            }) {
                 if let Some(addr) = this.queue.pop() {
                     let started = now - start;
                     tracing::debug!(%addr, started_ms = started.as_millis() as u64, "attempt started");
@@ -351,12 +352,12 @@ where
             });
             if let Some((i, step)) = finished {
                 let (addr, started) = (this.running[i].addr, this.running[i].started);
-                let elapsed = Instant::now() - start - started;
+                let now = Instant::now();
+                let elapsed = now - start - started;
                 let (result, stage) = match step {
                     Step::Tcp(Ok(conn)) => {
                         tracing::debug!(%addr, elapsed_ms = elapsed.as_millis() as u64, "TCP connected");
                         if let Some(delay) = config.delay {
-                            let now = Instant::now();
                             if *this.last_started == Some((addr, started)) && now < *this.next_start
                             {
                                 *this.next_start = now + delay;
@@ -394,7 +395,7 @@ where
                             stage,
                         });
                         // A failure starts the next attempt at once.
-                        *this.next_start = Instant::now();
+                        *this.next_start = now;
                     }
                 }
                 continue;

@@ -78,8 +78,8 @@ enum Phase {
 impl Stagger {
     /// A timer that is not armed until [`reset`](Self::reset): creating one
     /// costs nothing on the path where the first attempt wins.
-    pub(crate) fn new() -> Stagger {
-        let now = Instant::now();
+    /// `now` is any instant (the race's start): it is not read here.
+    pub(crate) fn new(now: Instant) -> Stagger {
         Stagger {
             deadline: now,
             sleep: None,
@@ -260,7 +260,7 @@ mod tests {
     async fn paused_clock_wakes_exactly_at_the_deadline() {
         for ms in [0, 1, 19, 20, 250, 10_000] {
             let t0 = Instant::now();
-            let mut s = Stagger::new();
+            let mut s = Stagger::new(t0);
             s.reset(t0 + Duration::from_millis(ms));
             std::future::poll_fn(|cx| s.poll_expired(cx)).await;
             assert_eq!(
@@ -277,7 +277,7 @@ mod tests {
         for _ in 0..5 {
             let t0 = Instant::now();
             let deadline = t0 + Duration::from_millis(30);
-            let mut s = Stagger::new();
+            let mut s = Stagger::new(t0);
             s.reset(deadline);
             std::future::poll_fn(|cx| s.poll_expired(cx)).await;
             let now = Instant::now();
@@ -293,7 +293,7 @@ mod tests {
     #[tokio::test]
     async fn rearming_moves_the_deadline() {
         let t0 = Instant::now();
-        let mut s = Stagger::new();
+        let mut s = Stagger::new(t0);
         s.reset(t0 + Duration::from_secs(60));
         s.reset(t0 + Duration::from_millis(25));
         std::future::poll_fn(|cx| s.poll_expired(cx)).await;
