@@ -179,6 +179,7 @@ where
         queue: Queue::new(config.interleave),
         attempt,
         finish,
+        first: None,
         running: Vec::new(),
         failed: Vec::new(),
         resolve_errors: Vec::new(),
@@ -205,7 +206,12 @@ pin_project! {
         queue: Queue,
         attempt: A,
         finish: H,
-        // The attempts still running, in the order they started.
+        // The oldest attempt still running, inline: a race won by its first
+        // attempt allocates nothing for it. Only filled while `running` is
+        // empty, so it is always older than every attempt there.
+        #[pin]
+        first: Option<Running<F, G>>,
+        // The other attempts still running, in the order they started.
         running: Vec<Pin<Box<Running<F, G>>>>,
         // The attempts that failed.
         failed: Vec<Attempt>,
@@ -307,7 +313,8 @@ where
             // read only when an address waits.
             let now = (!this.queue.is_empty()).then(Instant::now);
             if let Some(now) = now.filter(|&now| {
-                this.running.is_empty() || (config.delay.is_some() && now >= *this.next_start)
+                (this.first.is_none() && this.running.is_empty())
+                    || (config.delay.is_some() && now >= *this.next_start)
             }) {
                 if let Some(addr) = this.queue.pop() {
                     let started = now - start;
@@ -320,11 +327,16 @@ where
                             limit,
                         },
                     };
-                    this.running.push(Box::pin(Running {
+                    let attempt = Running {
                         addr,
                         started,
                         stage,
-                    }));
+                    };
+                    if this.first.is_none() && this.running.is_empty() {
+                        this.first.set(Some(attempt));
+                    } else {
+                        this.running.push(Box::pin(attempt));
+                    }
                     *this.last_started = Some((addr, started));
                     if let Some(delay) = config.delay {
                         *this.next_start = now + delay;
@@ -332,7 +344,7 @@ where
                     continue;
                 }
             }
-            if this.running.is_empty() && this.addrs.is_none() {
+            if this.first.is_none() && this.running.is_empty() && this.addrs.is_none() {
                 let mut attempts = std::mem::take(this.failed);
                 attempts.sort_by_key(|a: &Attempt| a.started);
                 return Poll::Ready(Err(RaceFailure {
@@ -344,14 +356,30 @@ where
 
             // The attempts, oldest first; one that finished a stage is
             // handled and the loop starts over.
-            let finished = this.running.iter_mut().enumerate().find_map(|(i, r)| {
-                match r.as_mut().poll_step(cx) {
-                    Poll::Ready(step) => Some((i, step)),
-                    Poll::Pending => None,
+            // `None` stands for `first`, `Some(i)` for `running[i]`.
+            let mut finished = None;
+            if let Some(r) = this.first.as_mut().as_pin_mut() {
+                if let Poll::Ready(step) = r.poll_step(cx) {
+                    finished = Some((None, step));
                 }
-            });
-            if let Some((i, step)) = finished {
-                let (addr, started) = (this.running[i].addr, this.running[i].started);
+            }
+            if finished.is_none() {
+                finished = this.running.iter_mut().enumerate().find_map(|(i, r)| {
+                    match r.as_mut().poll_step(cx) {
+                        Poll::Ready(step) => Some((Some(i), step)),
+                        Poll::Pending => None,
+                    }
+                });
+            }
+            if let Some((at, step)) = finished {
+                let (addr, started) = match at {
+                    Some(i) => (this.running[i].addr, this.running[i].started),
+                    None => {
+                        let r = this.first.as_ref().get_ref().as_ref();
+                        let r = r.expect("the first attempt just finished a stage");
+                        (r.addr, r.started)
+                    }
+                };
                 let now = Instant::now();
                 let elapsed = now - start - started;
                 let (result, stage) = match step {
@@ -364,24 +392,28 @@ where
                             }
                         }
                         // The handshake takes the connect's place, in the
-                        // same box.
+                        // same slot.
                         let fut = (this.finish)(addr, conn);
-                        this.running[i]
-                            .as_mut()
-                            .project()
-                            .stage
-                            .set(Stage::Finish { fut });
+                        let r = match at {
+                            Some(i) => this.running[i].as_mut(),
+                            None => this.first.as_mut().as_pin_mut().expect("just polled"),
+                        };
+                        r.project().stage.set(Stage::Finish { fut });
                         continue;
                     }
                     Step::Tcp(Err(e)) => (Err(e), AttemptStage::Tcp),
                     Step::Done(r) => (r, AttemptStage::Tls),
                 };
-                drop(this.running.remove(i));
+                match at {
+                    Some(i) => drop(this.running.remove(i)),
+                    None => this.first.set(None),
+                }
                 match result {
                     Ok(conn) => {
                         tracing::debug!(%addr, elapsed_ms = elapsed.as_millis() as u64, "attempt won");
                         // The losers are closed before the caller sees the
                         // winner.
+                        this.first.set(None);
                         this.running.clear();
                         return Poll::Ready(Ok(conn));
                     }
@@ -408,7 +440,7 @@ where
                         Some(Ok(batch)) => {
                             let batch: Batch = batch.into();
                             this.queue.withdraw(&batch.withdraw);
-                            this.queue.extend(batch.add);
+                            this.queue.extend_vec(batch.add);
                         }
                         Some(Err(e)) => {
                             tracing::debug!(error = %e, "resolution failed");
@@ -423,9 +455,10 @@ where
 
             // The timer: for the next attempt's start while addresses wait
             // and attempts run, and for the deadline.
-            let stagger =
-                (config.delay.is_some() && !this.queue.is_empty() && !this.running.is_empty())
-                    .then_some(*this.next_start);
+            let stagger = (config.delay.is_some()
+                && !this.queue.is_empty()
+                && !(this.first.is_none() && this.running.is_empty()))
+            .then_some(*this.next_start);
             let wake = match (stagger, config.deadline) {
                 (Some(s), Some(d)) => Some(s.min(d)),
                 (s, d) => s.or(d),
@@ -460,7 +493,9 @@ where
             tracing::debug!("deadline passed");
             let now = Instant::now() - start;
             let mut attempts = std::mem::take(this.failed);
-            attempts.extend(this.running.drain(..).map(|r| {
+            let first = this.first.as_ref().get_ref().as_ref();
+            let in_flight = first.into_iter().chain(this.running.iter().map(|r| &**r));
+            attempts.extend(in_flight.map(|r| {
                 let stage = r.stage();
                 Attempt {
                     addr: r.addr,
@@ -478,6 +513,9 @@ where
                     stage,
                 }
             }));
+            // Every attempt is closed before the caller sees the error.
+            this.first.set(None);
+            this.running.clear();
             attempts.sort_by_key(|a: &Attempt| a.started);
             return Poll::Ready(Err(RaceFailure {
                 attempts,
