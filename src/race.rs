@@ -41,11 +41,13 @@
 //!   queue, whose buffers are freed once every address has started, one
 //!   timer, the configuration, and the resolver's stream until it ends
 //!   (then it is dropped);
-//! - per attempt, one box: its address, start time, and the future of the
-//!   stage it is in, the TCP connect and then, in the same box, `finish`
-//!   (the TLS handshake). The attempts are polled in place, in start order,
-//!   on the race's own waker: no `FuturesUnordered`, whose every future
-//!   costs an `Arc`'d task node and whose empty set already holds one;
+//! - per attempt, its address, start time, and the future of the stage it
+//!   is in: the TCP connect and then, in the same place, `finish` (the TLS
+//!   handshake). The oldest attempt lives inline in the race, the others in
+//!   a box each (they must stay pinned while the list grows). The attempts
+//!   are polled in place, in start order, on the race's own waker: no
+//!   `FuturesUnordered`, whose every future costs an `Arc`'d task node and
+//!   whose empty set already holds one;
 //! - one timer, for the next attempt's start and for the deadline, armed
 //!   only while one of them is due and freed when neither is.
 //!
@@ -231,8 +233,8 @@ pin_project! {
 
 pin_project! {
     /// One attempt: its address, when it started, and the future of the
-    /// stage it is in. Boxed, so that it stays pinned while the race's
-    /// list of attempts grows.
+    /// stage it is in. Inline in the race for the oldest attempt, boxed for
+    /// the others, so that they stay pinned while the list grows.
     struct Running<F, G> {
         addr: SocketAddr,
         started: Duration,
