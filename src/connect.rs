@@ -1,12 +1,14 @@
 //! [`ConnectionBuilder`]: asyncio's `create_connection` for Tokio.
 
 use std::fmt;
+use std::future::Future;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::future::{Either, FutureExt};
 use futures_util::stream::{self, StreamExt};
 use socket2::SockRef;
 use tokio::net::{TcpSocket, TcpStream};
@@ -497,15 +499,13 @@ impl ConnectionBuilder {
     /// println!("connected to {}", stream.peer_addr()?);
     /// # Ok(()) }
     /// ```
-    pub async fn connect(self) -> Result<TcpStream, ConnectError> {
-        #[cfg(feature = "tls")]
-        if let Some(given) = self.opts.tls.given() {
-            return Err(self.invalid(format!(
-                "TLS options given to connect(): {given}; use connect_tls()"
-            )));
-        }
+    // A plain `fn` returning an `async` block, not an `async fn`: an
+    // `async fn` keeps its argument twice (as the argument and as the local
+    // the body moves it to), and the builder is a few hundred bytes of every
+    // connect future.
+    pub fn connect(self) -> impl Future<Output = Result<TcpStream, ConnectError>> + Send {
         let span = tracing::debug_span!("connect", target = %self.describe());
-        self.connect_inner().instrument(span).await
+        self.connect_checked(true).instrument(span)
     }
 
     pub(crate) fn describe(&self) -> String {
@@ -523,17 +523,39 @@ impl ConnectionBuilder {
         ConnectError::invalid(self.describe(), message).with_all_errors(self.opts.all_errors)
     }
 
-    pub(crate) async fn connect_inner(self) -> Result<TcpStream, ConnectError> {
-        if let Source::Stream(_) = &self.source {
-            return self.adopt();
+    #[cfg(feature = "tls")]
+    pub(crate) fn connect_inner(self) -> impl Future<Output = Result<TcpStream, ConnectError>> {
+        self.connect_checked(false)
+    }
+
+    /// `connect`, refusing TLS options if `refuse_tls`. The builder is only
+    /// borrowed across the await, so the future holds it once.
+    // Not an `async fn`, which would hold `self` twice (see `connect`).
+    #[allow(clippy::manual_async_fn)]
+    fn connect_checked(
+        self,
+        refuse_tls: bool,
+    ) -> impl Future<Output = Result<TcpStream, ConnectError>> {
+        async move {
+            #[cfg(feature = "tls")]
+            if let Some(given) = self.opts.tls.given().filter(|_| refuse_tls) {
+                return Err(self.invalid(format!(
+                    "TLS options given to connect(): {given}; use connect_tls()"
+                )));
+            }
+            #[cfg(not(feature = "tls"))]
+            let _ = refuse_tls;
+            if let Source::Stream(_) = &self.source {
+                return self.adopt();
+            }
+            let services = self
+                .opts
+                .svcb
+                .unwrap_or(false)
+                .then(ServiceOptions::default);
+            self.establish(services, |_, tcp| std::future::ready(Ok(tcp)))
+                .await
         }
-        let services = self
-            .opts
-            .svcb
-            .unwrap_or(false)
-            .then(ServiceOptions::default);
-        self.establish(services, |_, tcp| std::future::ready(Ok(tcp)))
-            .await
     }
 
     /// Resolves the target and races its addresses; each attempt is a TCP
@@ -541,16 +563,115 @@ impl ConnectionBuilder {
     /// `connect_tls`, Happy Eyeballs v3), and wins when `finish` does.
     ///
     /// With `services`, the resolver is asked for HTTPS records too.
-    pub(crate) async fn establish<T, H, G>(
-        &self,
+    ///
+    /// Not an `async fn`: the checks need no waiting, and the future is one
+    /// of three, each no larger than it must be: a refusal, the connect of
+    /// a single literal address (inline), or the race (boxed, with
+    /// everything only a race needs).
+    pub(crate) fn establish<'a, T, H, G>(
+        &'a self,
         services: Option<ServiceOptions>,
         finish: H,
-    ) -> Result<T, ConnectError>
+    ) -> impl Future<Output = Result<T, ConnectError>> + 'a
     where
-        H: FnMut(SocketAddr, TcpStream) -> G,
-        G: std::future::Future<Output = io::Result<T>>,
+        T: 'a,
+        H: FnMut(SocketAddr, TcpStream) -> G + 'a,
+        G: Future<Output = io::Result<T>> + 'a,
     {
         let start = Instant::now();
+        let (target, locals) = match self.checked() {
+            Ok(checked) => checked,
+            Err(e) => return Either::Left(std::future::ready(Err(e))),
+        };
+        // One literal address and no deadline: nothing to race.
+        if target.host().is_none() && self.opts.connect_timeout.is_none() {
+            let mut usable = target.addrs().iter().filter(|a| self.usable(&a.ip()));
+            if let (Some(&addr), None) = (usable.next(), usable.next()) {
+                let fut = single(
+                    addr,
+                    self.opts.attempt_timeout,
+                    start,
+                    self.attempt(locals, addr),
+                    finish,
+                )
+                .map(move |result| result.map_err(|failure| self.failed(failure, target, 0)));
+                return Either::Right(Either::Left(fut));
+            }
+        }
+        // Boxed: the race's state (the attempts, the timer, the resolver
+        // stream) kept inline would make every connect future that large,
+        // the one-address case above included.
+        Either::Right(Either::Right(Box::pin(async move {
+            let seen = AtomicUsize::new(0);
+            let port = target.port();
+            let usable = |ip: &IpAddr| self.usable(ip);
+            let addrs = match target.host() {
+                None => {
+                    let addrs: Vec<SocketAddr> = target
+                        .addrs()
+                        .iter()
+                        .copied()
+                        .filter(|a| usable(&a.ip()))
+                        .collect();
+                    if addrs.is_empty() {
+                        return Err(self.invalid(self.why_unusable("the target")));
+                    }
+                    stream::iter([Ok(Batch::from(addrs))]).left_stream()
+                }
+                Some(host) => {
+                    let resolver = self.opts.resolver.clone().unwrap_or_default();
+                    let family = self.opts.family;
+                    let seen = &seen;
+                    match &services {
+                        None => resolver
+                            .resolve(host, family)
+                            .map(move |batch| {
+                                batch.map(|ips| {
+                                    seen.fetch_add(ips.len(), Ordering::Relaxed);
+                                    Batch::from(
+                                        ips.into_iter()
+                                            .filter(|ip| usable(ip))
+                                            .map(|ip| SocketAddr::new(ip, port))
+                                            .collect::<Vec<_>>(),
+                                    )
+                                })
+                            })
+                            .left_stream(),
+                        Some(services) => {
+                            // Boxed: the merger is larger than the rest of
+                            // the stream, and only this path needs it.
+                            let mut merger = Box::new(Merger::new(port, services));
+                            resolver
+                                .resolve_service(host, port, family)
+                                .map(move |item| {
+                                    item.map(|item| {
+                                        let mut batch = merger.take(item);
+                                        seen.fetch_add(batch.add.len(), Ordering::Relaxed);
+                                        batch.add.retain(|a| usable(&a.ip()));
+                                        batch
+                                    })
+                                })
+                                .right_stream()
+                        }
+                    }
+                    .right_stream()
+                }
+            };
+            let config = RaceConfig {
+                delay: self.opts.delay,
+                interleave: self.opts.interleave,
+                attempt_timeout: self.opts.attempt_timeout,
+                deadline: self.opts.connect_timeout.map(|t| start + t),
+            };
+            let attempt = |addr| self.attempt(locals, addr);
+            let result = race_staged(addrs, config, start, attempt, finish).await;
+            result.map_err(|failure| self.failed(failure, target, seen.load(Ordering::Relaxed)))
+        })))
+    }
+
+    /// The target and the local addresses, or the error that refuses them
+    /// before anything is sent.
+    fn checked(&self) -> Result<(&Target, &[SocketAddr]), ConnectError> {
         let target = match &self.source {
             Source::Stream(_) => return Err(self.invalid("an adopted stream is already connected")),
             Source::Target(Err(e)) => return Err(self.invalid(e.reason())),
@@ -572,108 +693,34 @@ impl ConnectionBuilder {
                 )));
             }
         }
-        // The families this call can use: the one asked for, narrowed to the
-        // families of the local addresses, if any were given.
-        let has_local_v4 = locals.iter().any(SocketAddr::is_ipv4);
-        let has_local_v6 = locals.iter().any(SocketAddr::is_ipv6);
-        let family = self.opts.family;
-        let usable = move |ip: &IpAddr| {
-            family.matches(ip)
-                && (locals.is_empty()
-                    || if ip.is_ipv4() {
-                        has_local_v4
-                    } else {
-                        has_local_v6
-                    })
-        };
-        let nodelay = self.opts.nodelay;
-        let hook = self.opts.hook.as_ref();
-        let attempt = |addr: SocketAddr| {
-            let local = locals
-                .iter()
-                .find(|l| l.is_ipv4() == addr.is_ipv4())
-                .copied();
-            connect_one(addr, local, nodelay, hook)
-        };
-        let seen = AtomicUsize::new(0);
-        let port = target.port();
-        let addrs = match target.host() {
-            None => {
-                let addrs: Vec<SocketAddr> = target
-                    .addrs()
-                    .iter()
-                    .copied()
-                    .filter(|a| usable(&a.ip()))
-                    .collect();
-                match addrs[..] {
-                    [] => return Err(self.invalid(self.why_unusable("the target"))),
-                    // One address and no deadline: nothing to race.
-                    [addr] if self.opts.connect_timeout.is_none() => {
-                        let result = single(
-                            addr,
-                            self.opts.attempt_timeout,
-                            start,
-                            attempt(addr),
-                            finish,
-                        )
-                        .await;
-                        return result.map_err(|failure| self.failed(failure, target, &seen));
-                    }
-                    _ => stream::iter([Ok(Batch::from(addrs))]).left_stream(),
-                }
-            }
-            Some(host) => {
-                let resolver = self.opts.resolver.clone().unwrap_or_default();
-                match services {
-                    None => resolver
-                        .resolve(host, family)
-                        .map(|batch| {
-                            batch.map(|ips| {
-                                seen.fetch_add(ips.len(), Ordering::Relaxed);
-                                Batch::from(
-                                    ips.into_iter()
-                                        .filter(|ip| usable(ip))
-                                        .map(|ip| SocketAddr::new(ip, port))
-                                        .collect::<Vec<_>>(),
-                                )
-                            })
-                        })
-                        .left_stream(),
-                    Some(services) => {
-                        let mut merger = Merger::new(port, &services);
-                        let seen = &seen;
-                        resolver
-                            .resolve_service(host, port, family)
-                            .map(move |item| {
-                                item.map(|item| {
-                                    let mut batch = merger.take(item);
-                                    seen.fetch_add(batch.add.len(), Ordering::Relaxed);
-                                    batch.add.retain(|a| usable(&a.ip()));
-                                    batch
-                                })
-                            })
-                            .right_stream()
-                    }
-                }
-                .right_stream()
-            }
-        };
-        let config = RaceConfig {
-            delay: self.opts.delay,
-            interleave: self.opts.interleave,
-            attempt_timeout: self.opts.attempt_timeout,
-            deadline: self.opts.connect_timeout.map(|t| start + t),
-        };
-        // Boxed: the race's state (pending attempts, timers, the resolver
-        // stream) is a couple of kilobytes, and kept inline it would make
-        // every connect future that large, and moved around, including the
-        // common one-address case above.
-        let result = Box::pin(race_staged(addrs, config, start, attempt, finish)).await;
-        result.map_err(|failure| self.failed(failure, target, &seen))
+        Ok((target, locals))
     }
 
-    /// The error for a race without a winner.
-    fn failed(&self, failure: RaceFailure, target: &Target, seen: &AtomicUsize) -> ConnectError {
+    /// Whether this call can use `ip`: of the family asked for, and of the
+    /// family of a local address, if any were given.
+    fn usable(&self, ip: &IpAddr) -> bool {
+        let locals = self.opts.local.as_deref().unwrap_or_default();
+        self.opts.family.matches(ip)
+            && (locals.is_empty() || locals.iter().any(|l| l.is_ipv4() == ip.is_ipv4()))
+    }
+
+    /// The attempt to `addr`: bound to the first local address of its
+    /// family, if any were given.
+    fn attempt(
+        &self,
+        locals: &[SocketAddr],
+        addr: SocketAddr,
+    ) -> impl Future<Output = io::Result<TcpStream>> {
+        let local = locals
+            .iter()
+            .find(|l| l.is_ipv4() == addr.is_ipv4())
+            .copied();
+        connect_one(addr, local, self.opts.nodelay, self.opts.hook.as_ref())
+    }
+
+    /// The error for a race without a winner; `seen` is how many addresses
+    /// the resolver gave, usable or not.
+    fn failed(&self, failure: RaceFailure, target: &Target, seen: usize) -> ConnectError {
         let name = self.describe();
         let err = if failure.timed_out {
             let timeout = self.opts.connect_timeout.unwrap_or_default();
@@ -683,7 +730,7 @@ impl ConnectionBuilder {
             ConnectError::new(ConnectErrorKind::AllAttemptsFailed, name)
         } else if !failure.resolve_errors.is_empty() {
             ConnectError::new(ConnectErrorKind::Resolve, name)
-        } else if seen.load(Ordering::Relaxed) > 0 {
+        } else if seen > 0 {
             ConnectError::new(ConnectErrorKind::NoUsableAddress, name)
                 .with_message(self.why_unusable(target.host().unwrap_or("the target")))
         } else {
@@ -742,13 +789,31 @@ impl ConnectionBuilder {
     }
 }
 
-/// One attempt: a fresh socket, options, bind, connect.
-async fn connect_one(
+/// One attempt: a fresh socket, options and bind, done at once, and the
+/// connect's future.
+///
+/// Not an `async fn`: the socket set-up needs no waiting, and an `async fn`
+/// would keep its arguments (twice) beside the connect future for as long
+/// as the attempt runs. This future is the connect alone.
+fn connect_one(
     addr: SocketAddr,
     local: Option<SocketAddr>,
     nodelay: bool,
     hook: Option<&SocketHook>,
-) -> io::Result<TcpStream> {
+) -> impl Future<Output = io::Result<TcpStream>> {
+    match prepare(addr, local, nodelay, hook) {
+        Ok(socket) => Either::Left(socket.connect(addr)),
+        Err(e) => Either::Right(std::future::ready(Err(e))),
+    }
+}
+
+/// The socket of an attempt, with its options set and bound.
+fn prepare(
+    addr: SocketAddr,
+    local: Option<SocketAddr>,
+    nodelay: bool,
+    hook: Option<&SocketHook>,
+) -> io::Result<TcpSocket> {
     let socket = if addr.is_ipv4() {
         TcpSocket::new_v4()?
     } else {
@@ -773,7 +838,7 @@ async fn connect_one(
             )
         })?;
     }
-    socket.connect(addr).await
+    Ok(socket)
 }
 
 impl fmt::Debug for ConnectionBuilder {
@@ -856,5 +921,30 @@ impl IntoLocalAddrs for &str {
         self.parse::<IpAddr>()
             .map(|ip| vec![SocketAddr::new(ip, 0)])
             .map_err(|_| format!("local_addr {self:?} is not an IP address or socket address"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What every pending connect holds, beside its sockets and (for a race)
+    /// one boxed race: the builder, once, and little else. An `async fn`
+    /// that moves the builder would hold it twice.
+    #[tokio::test]
+    async fn the_connect_future_holds_the_builder_once() {
+        let v6: SocketAddr = "[::1]:1".parse().unwrap();
+        let v4: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        let builder = std::mem::size_of::<ConnectionBuilder>();
+        for fut_size in [
+            std::mem::size_of_val(&ConnectionBuilder::new(v4).connect()),
+            std::mem::size_of_val(&ConnectionBuilder::new(vec![v6, v4]).connect()),
+            std::mem::size_of_val(&ConnectionBuilder::new("localhost:1").connect()),
+        ] {
+            assert!(
+                fut_size < 2 * builder,
+                "connect future {fut_size} B, builder {builder} B"
+            );
+        }
     }
 }

@@ -14,17 +14,19 @@
 //! [`sort_destinations`] (precedence and scope; see there for which rules).
 
 use std::cmp::Reverse;
-use std::collections::VecDeque;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 
 /// Addresses waiting to be tried, in RFC 8305 order.
+///
+/// One list in arrival order, the family order worked out as addresses are
+/// taken: a race holds a handful of addresses, and one list lets the first
+/// batch's own buffer become the queue (no allocation on the common path).
 #[derive(Debug)]
 pub(crate) struct Queue {
     interleave: usize,
-    /// Addresses of the family tried first, and of the other one. With
-    /// `interleave == 0`, everything is in `first`.
-    first: VecDeque<SocketAddr>,
-    other: VecDeque<SocketAddr>,
+    /// The addresses not yet taken, in the order they came.
+    addrs: Vec<SocketAddr>,
+    /// The family tried first: that of the first address that came.
     first_is_v6: Option<bool>,
     /// How many addresses have been taken from the queue so far.
     taken: usize,
@@ -36,8 +38,7 @@ impl Queue {
     pub(crate) fn new(interleave: usize) -> Queue {
         Queue {
             interleave,
-            first: VecDeque::new(),
-            other: VecDeque::new(),
+            addrs: Vec::new(),
             first_is_v6: None,
             taken: 0,
             last_was_first: true,
@@ -46,16 +47,21 @@ impl Queue {
 
     pub(crate) fn extend(&mut self, addrs: impl IntoIterator<Item = SocketAddr>) {
         for addr in addrs {
-            if self.interleave == 0 {
-                self.first.push_back(addr);
-                continue;
+            self.first_is_v6.get_or_insert(addr.is_ipv6());
+            self.addrs.push(addr);
+        }
+    }
+
+    /// [`extend`](Self::extend) with a list, whose buffer becomes the
+    /// queue's when the queue is empty.
+    pub(crate) fn extend_vec(&mut self, addrs: Vec<SocketAddr>) {
+        if self.addrs.is_empty() {
+            if let Some(addr) = addrs.first() {
+                self.first_is_v6.get_or_insert(addr.is_ipv6());
             }
-            let first_is_v6 = *self.first_is_v6.get_or_insert(addr.is_ipv6());
-            if addr.is_ipv6() == first_is_v6 {
-                self.first.push_back(addr);
-            } else {
-                self.other.push_back(addr);
-            }
+            self.addrs = addrs;
+        } else {
+            self.extend(addrs);
         }
     }
 
@@ -63,35 +69,46 @@ impl Queue {
     /// A or AAAA answer replaced).
     pub(crate) fn withdraw(&mut self, addrs: &[SocketAddr]) {
         if !addrs.is_empty() {
-            self.first.retain(|a| !addrs.contains(a));
-            self.other.retain(|a| !addrs.contains(a));
+            self.addrs.retain(|a| !addrs.contains(a));
         }
     }
 
     pub(crate) fn is_empty(&self) -> bool {
-        self.first.is_empty() && self.other.is_empty()
+        self.addrs.is_empty()
     }
 
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        self.first.len() + self.other.len()
+        self.addrs.len()
+    }
+
+    /// Whether `addr` is of the family tried first (everything is, with
+    /// `interleave == 0`).
+    fn is_first(&self, addr: &SocketAddr) -> bool {
+        self.interleave == 0 || Some(addr.is_ipv6()) == self.first_is_v6
     }
 
     pub(crate) fn pop(&mut self) -> Option<SocketAddr> {
+        let has_first = self.addrs.iter().any(|a| self.is_first(a));
         let from_first = if self.taken < self.interleave || self.interleave == 0 {
-            !self.first.is_empty()
+            has_first
         } else if self.last_was_first {
-            self.other.is_empty()
+            !self.addrs.iter().any(|a| !self.is_first(a))
         } else {
-            !self.first.is_empty()
+            has_first
         };
-        let addr = if from_first {
-            self.first.pop_front()
-        } else {
-            self.other.pop_front()
-        }?;
+        let i = self
+            .addrs
+            .iter()
+            .position(|a| self.is_first(a) == from_first)?;
+        let addr = self.addrs.remove(i);
         self.taken += 1;
         self.last_was_first = from_first;
+        if self.addrs.is_empty() {
+            // Free the buffer: a race whose every address has started
+            // keeps nothing here while its attempts run.
+            self.addrs = Vec::new();
+        }
         Some(addr)
     }
 }

@@ -26,9 +26,37 @@
 //! A losing attempt may have completed its handshake a moment after the
 //! winner. Left open, it is a connection the server holds for nothing, and a
 //! file descriptor we leak. Each attempt's socket is owned by its future;
-//! the futures live in one `FuturesUnordered` owned by the race, so returning
+//! the futures live in the race's list of running attempts, so returning
 //! (won, failed, or timed out) or being dropped closes every socket before
 //! the caller sees the result. No task is spawned: nothing outlives the call.
+//!
+//! # What a race holds
+//!
+//! A server may hold thousands of pending connects, so the race is written
+//! by hand ([`Race`]) rather than as an `async fn` with `select!`, whose
+//! state is the sum of every branch and which keeps moved arguments twice.
+//! What a pending two-address race holds, after its fallback started:
+//!
+//! - the race itself, boxed once by the caller (`connect.rs`): the address
+//!   queue, whose buffers are freed once every address has started, one
+//!   timer, the configuration, and the resolver's stream until it ends
+//!   (then it is dropped);
+//! - per attempt, its address, start time, and the future of the stage it
+//!   is in: the TCP connect and then, in the same place, `finish` (the TLS
+//!   handshake). The oldest attempt lives inline in the race, the others in
+//!   a box each (they must stay pinned while the list grows). The attempts
+//!   are polled in place, in start order, on the race's own waker: no
+//!   `FuturesUnordered`, whose every future costs an `Arc`'d task node and
+//!   whose empty set already holds one;
+//! - one timer, for the next attempt's start and for the deadline, armed
+//!   only while one of them is due and freed when neither is.
+//!
+//! The timer is armed lazily: when the race would first wait on it, it
+//! yields once (`tokio::task::yield_now`, woken after the runtime has polled
+//! its I/O driver), so an attempt that connects at once, a healthy loopback
+//! or LAN path, wins without a timer ever being registered. A burst of
+//! connects to healthy hosts pays no timer at all. The stagger's instants are
+//! absolute, so the yield moves none of them.
 //!
 //! # The handshake inside the race (Happy Eyeballs v3)
 //!
@@ -61,12 +89,14 @@
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::pin::pin;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures_util::future::{Either, FutureExt};
-use futures_util::stream::{FuturesUnordered, Stream, StreamExt};
-use tokio::time::{sleep_until, timeout, Instant};
+use futures_util::stream::Stream;
+use pin_project_lite::pin_project;
+use tokio::time::{timeout, Instant, Timeout};
 
 use crate::timer::Stagger;
 
@@ -130,13 +160,13 @@ where
 /// to one delay after that moment (the draft's "Next Connection Attempt
 /// Timer ... SHOULD be extended", §6.1): the handshake gets the time a
 /// fresh attempt would.
-pub(crate) async fn race_staged<T, C, B, S, A, F, H, G>(
+pub(crate) fn race_staged<S, B, A, F, C, H, G, T>(
     addrs: S,
     config: RaceConfig,
     start: Instant,
-    mut attempt: A,
-    mut finish: H,
-) -> Result<T, RaceFailure>
+    attempt: A,
+    finish: H,
+) -> Race<S, A, F, H, G, impl Future<Output = ()>>
 where
     S: Stream<Item = Result<B, ResolveError>>,
     B: Into<Batch>,
@@ -145,147 +175,363 @@ where
     H: FnMut(SocketAddr, C) -> G,
     G: Future<Output = io::Result<T>>,
 {
-    let mut addrs = pin!(addrs);
-    let mut resolving = true;
-    let mut queue = Queue::new(config.interleave);
-    let mut running = FuturesUnordered::new();
-    let mut attempts = Vec::new();
-    // The attempts still connecting: (address, started, stage).
-    let mut in_flight: Vec<(SocketAddr, Duration, AttemptStage)> = Vec::new();
-    // The attempt started last, which the stagger timer runs for.
-    let mut last_started: Option<(SocketAddr, Duration)> = None;
-    let mut resolve_errors = Vec::new();
-    // The earliest instant the next attempt may start while others run.
-    let mut next_start = start;
-    let mut stagger = Stagger::new();
-    let deadline = pin!(async {
-        match config.deadline {
-            Some(d) => sleep_until(d).await,
-            None => std::future::pending().await,
-        }
-    });
-    let mut deadline = deadline;
-
-    loop {
-        let now = Instant::now();
-        let may_start = running.is_empty() || (config.delay.is_some() && now >= next_start);
-        if may_start {
-            if let Some(addr) = queue.pop() {
-                let started = now - start;
-                tracing::debug!(%addr, started_ms = started.as_millis() as u64, "attempt started");
-                let fut = attempt(addr);
-                in_flight.push((addr, started, AttemptStage::Tcp));
-                last_started = Some((addr, started));
-                let attempt_timeout = config.attempt_timeout;
-                running.push(Either::Left(async move {
-                    (
-                        addr,
-                        started,
-                        Step::Tcp(bounded(fut, attempt_timeout).await),
-                    )
-                }));
-                if let Some(delay) = config.delay {
-                    next_start = now + delay;
-                    stagger.reset(next_start);
-                }
-                continue;
-            }
-        }
-        if running.is_empty() && !resolving {
-            attempts.sort_by_key(|a: &Attempt| a.started);
-            return Err(RaceFailure {
-                attempts,
-                resolve_errors,
-                timed_out: false,
-            });
-        }
-        let stagger_armed = config.delay.is_some() && !queue.is_empty() && !running.is_empty();
-
-        tokio::select! {
-            biased;
-            Some((addr, started, step)) = running.next(), if !running.is_empty() => {
-                let elapsed = Instant::now() - start - started;
-                let (result, stage) = match step {
-                    Step::Tcp(Ok(conn)) => {
-                        tracing::debug!(%addr, elapsed_ms = elapsed.as_millis() as u64, "TCP connected");
-                        if let Some(entry) = in_flight.iter_mut().find(|e| (e.0, e.1) == (addr, started)) {
-                            entry.2 = AttemptStage::Tls;
-                        }
-                        if let Some(delay) = config.delay {
-                            let now = Instant::now();
-                            if last_started == Some((addr, started)) && now < next_start {
-                                next_start = now + delay;
-                                stagger.reset(next_start);
-                            }
-                        }
-                        let fut = finish(addr, conn);
-                        running.push(Either::Right(async move { (addr, started, Step::Done(fut.await)) }));
-                        continue;
-                    }
-                    Step::Tcp(Err(e)) => (Err(e), AttemptStage::Tcp),
-                    Step::Done(r) => (r, AttemptStage::Tls),
-                };
-                in_flight.retain(|&(a, s, _)| (a, s) != (addr, started));
-                match result {
-                    Ok(conn) => {
-                        tracing::debug!(%addr, elapsed_ms = elapsed.as_millis() as u64, "attempt won");
-                        return Ok(conn);
-                    }
-                    Err(error) => {
-                        tracing::debug!(%addr, elapsed_ms = elapsed.as_millis() as u64, %error, %stage, "attempt failed");
-                        attempts.push(Attempt { addr, started, elapsed, error, stage });
-                        // A failure starts the next attempt at once.
-                        next_start = Instant::now();
-                    }
-                }
-            }
-            batch = addrs.next(), if resolving => match batch {
-                Some(Ok(batch)) => {
-                    let batch: Batch = batch.into();
-                    queue.withdraw(&batch.withdraw);
-                    queue.extend(batch.add);
-                }
-                Some(Err(e)) => {
-                    tracing::debug!(error = %e, "resolution failed");
-                    resolve_errors.push(e);
-                }
-                None => resolving = false,
-            },
-            () = std::future::poll_fn(|cx| stagger.poll_expired(cx)), if stagger_armed => {}
-            () = &mut deadline => {
-                tracing::debug!("deadline passed");
-                let now = Instant::now() - start;
-                attempts.extend(in_flight.into_iter().map(|(addr, started, stage)| Attempt {
-                    addr,
-                    started,
-                    elapsed: now - started,
-                    error: io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        match stage {
-                            AttemptStage::Tls => "still in the TLS handshake when the connect timeout passed",
-                            _ => "still connecting when the connect timeout passed",
-                        },
-                    ),
-                    stage,
-                }));
-                attempts.sort_by_key(|a: &Attempt| a.started);
-                return Err(RaceFailure { attempts, resolve_errors, timed_out: true });
-            }
-        }
+    Race {
+        addrs: Some(addrs),
+        yield_first: Some(tokio::task::yield_now()),
+        queue: Queue::new(config.interleave),
+        attempt,
+        finish,
+        first: None,
+        running: Vec::new(),
+        failed: Vec::new(),
+        resolve_errors: Vec::new(),
+        last_started: None,
+        next_start: start,
+        timer: Stagger::new(start),
+        timer_at: None,
+        config,
+        start,
     }
 }
 
-/// What an attempt's future yields: its TCP stage's result, or the result
-/// of the whole attempt.
+pin_project! {
+    /// The race's state: a future written by hand, not an `async fn`, so
+    /// that its size is what it holds (see "What a race holds" above).
+    pub(crate) struct Race<S, A, F, H, G, Y> {
+        // The resolution's stream; `None` once it has ended, which frees it.
+        #[pin]
+        addrs: Option<S>,
+        // `tokio::task::yield_now()`, polled once before the timer is first
+        // armed; `None` once done.
+        #[pin]
+        yield_first: Option<Y>,
+        queue: Queue,
+        attempt: A,
+        finish: H,
+        // The oldest attempt still running, inline: a race won by its first
+        // attempt allocates nothing for it. Only filled while `running` is
+        // empty, so it is always older than every attempt there.
+        #[pin]
+        first: Option<Running<F, G>>,
+        // The other attempts still running, in the order they started.
+        running: Vec<Pin<Box<Running<F, G>>>>,
+        // The attempts that failed.
+        failed: Vec<Attempt>,
+        resolve_errors: Vec<ResolveError>,
+        // The attempt started last, which the stagger timer runs for.
+        last_started: Option<(SocketAddr, Duration)>,
+        // The earliest instant the next attempt may start while others run.
+        next_start: Instant,
+        // One timer for the stagger and the deadline, whichever is first.
+        timer: Stagger,
+        // What `timer` is armed for.
+        timer_at: Option<Instant>,
+        config: RaceConfig,
+        start: Instant,
+    }
+}
+
+pin_project! {
+    /// One attempt: its address, when it started, and the future of the
+    /// stage it is in. Inline in the race for the oldest attempt, boxed for
+    /// the others, so that they stay pinned while the list grows.
+    struct Running<F, G> {
+        addr: SocketAddr,
+        started: Duration,
+        #[pin]
+        stage: Stage<F, G>,
+    }
+}
+
+pin_project! {
+    #[project = StageProj]
+    enum Stage<F, G> {
+        // The TCP connect.
+        Tcp { #[pin] fut: F },
+        // The TCP connect with the attempt timeout. Boxed: a Tokio timer
+        // is over a hundred bytes, which every attempt would carry inline.
+        TcpTimed { fut: Pin<Box<Timeout<F>>>, limit: Duration },
+        // What `finish` made of the connection (the TLS handshake).
+        Finish { #[pin] fut: G },
+    }
+}
+
+/// What an attempt's stage ended with.
 enum Step<C, T> {
     Tcp(io::Result<C>),
     Done(io::Result<T>),
 }
 
+impl<F, G, C, T> Running<F, G>
+where
+    F: Future<Output = io::Result<C>>,
+    G: Future<Output = io::Result<T>>,
+{
+    fn poll_step(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Step<C, T>> {
+        match self.project().stage.project() {
+            StageProj::Tcp { fut } => fut.poll(cx).map(Step::Tcp),
+            StageProj::TcpTimed { fut, limit } => fut
+                .as_mut()
+                .poll(cx)
+                .map(|r| Step::Tcp(r.unwrap_or_else(|_| Err(attempt_timed_out(*limit))))),
+            StageProj::Finish { fut } => fut.poll(cx).map(Step::Done),
+        }
+    }
+
+    fn stage(&self) -> AttemptStage {
+        match self.stage {
+            Stage::Finish { .. } => AttemptStage::Tls,
+            _ => AttemptStage::Tcp,
+        }
+    }
+}
+
+fn attempt_timed_out(limit: Duration) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::TimedOut,
+        format!("attempt timed out after {}", crate::report::Dur(limit)),
+    )
+}
+
+impl<S, A, F, H, G, Y, B, C, T> Future for Race<S, A, F, H, G, Y>
+where
+    S: Stream<Item = Result<B, ResolveError>>,
+    B: Into<Batch>,
+    A: FnMut(SocketAddr) -> F,
+    F: Future<Output = io::Result<C>>,
+    H: FnMut(SocketAddr, C) -> G,
+    G: Future<Output = io::Result<T>>,
+    Y: Future<Output = ()>,
+{
+    type Output = Result<T, RaceFailure>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        let config = *this.config;
+        let start = *this.start;
+        loop {
+            // Start the next attempt if nothing runs, or the delay has
+            // passed (or a failure moved `next_start` to now). The clock is
+            // read only when an address waits.
+            let now = (!this.queue.is_empty()).then(Instant::now);
+            if let Some(now) = now.filter(|&now| {
+                (this.first.is_none() && this.running.is_empty())
+                    || (config.delay.is_some() && now >= *this.next_start)
+            }) {
+                if let Some(addr) = this.queue.pop() {
+                    let started = now - start;
+                    tracing::debug!(%addr, started = %crate::report::Dur(started), "attempt started");
+                    let fut = (this.attempt)(addr);
+                    let stage = match config.attempt_timeout {
+                        None => Stage::Tcp { fut },
+                        Some(limit) => Stage::TcpTimed {
+                            fut: Box::pin(timeout(limit, fut)),
+                            limit,
+                        },
+                    };
+                    let attempt = Running {
+                        addr,
+                        started,
+                        stage,
+                    };
+                    if this.first.is_none() && this.running.is_empty() {
+                        this.first.set(Some(attempt));
+                    } else {
+                        this.running.push(Box::pin(attempt));
+                    }
+                    *this.last_started = Some((addr, started));
+                    if let Some(delay) = config.delay {
+                        *this.next_start = now + delay;
+                    }
+                    continue;
+                }
+            }
+            if this.first.is_none() && this.running.is_empty() && this.addrs.is_none() {
+                let mut attempts = std::mem::take(this.failed);
+                attempts.sort_by_key(|a: &Attempt| a.started);
+                return Poll::Ready(Err(RaceFailure {
+                    attempts,
+                    resolve_errors: std::mem::take(this.resolve_errors),
+                    timed_out: false,
+                }));
+            }
+
+            // The attempts, oldest first; one that finished a stage is
+            // handled and the loop starts over.
+            // `None` stands for `first`, `Some(i)` for `running[i]`.
+            let mut finished = None;
+            if let Some(r) = this.first.as_mut().as_pin_mut() {
+                if let Poll::Ready(step) = r.poll_step(cx) {
+                    finished = Some((None, step));
+                }
+            }
+            if finished.is_none() {
+                finished = this.running.iter_mut().enumerate().find_map(|(i, r)| {
+                    match r.as_mut().poll_step(cx) {
+                        Poll::Ready(step) => Some((Some(i), step)),
+                        Poll::Pending => None,
+                    }
+                });
+            }
+            if let Some((at, step)) = finished {
+                let (addr, started) = match at {
+                    Some(i) => (this.running[i].addr, this.running[i].started),
+                    None => {
+                        let r = this.first.as_ref().get_ref().as_ref();
+                        let r = r.expect("the first attempt just finished a stage");
+                        (r.addr, r.started)
+                    }
+                };
+                let now = Instant::now();
+                let elapsed = now - start - started;
+                let (result, stage) = match step {
+                    Step::Tcp(Ok(conn)) => {
+                        tracing::debug!(%addr, elapsed = %crate::report::Dur(elapsed), "TCP connected");
+                        if let Some(delay) = config.delay {
+                            if *this.last_started == Some((addr, started)) && now < *this.next_start
+                            {
+                                *this.next_start = now + delay;
+                            }
+                        }
+                        // The handshake takes the connect's place, in the
+                        // same slot.
+                        let fut = (this.finish)(addr, conn);
+                        let r = match at {
+                            Some(i) => this.running[i].as_mut(),
+                            None => this.first.as_mut().as_pin_mut().expect("just polled"),
+                        };
+                        r.project().stage.set(Stage::Finish { fut });
+                        continue;
+                    }
+                    Step::Tcp(Err(e)) => (Err(e), AttemptStage::Tcp),
+                    Step::Done(r) => (r, AttemptStage::Tls),
+                };
+                match at {
+                    Some(i) => drop(this.running.remove(i)),
+                    None => this.first.set(None),
+                }
+                match result {
+                    Ok(conn) => {
+                        tracing::debug!(%addr, elapsed = %crate::report::Dur(elapsed), "attempt won");
+                        // The losers are closed before the caller sees the
+                        // winner.
+                        this.first.set(None);
+                        this.running.clear();
+                        return Poll::Ready(Ok(conn));
+                    }
+                    Err(error) => {
+                        tracing::debug!(%addr, elapsed = %crate::report::Dur(elapsed), %error, %stage, "attempt failed");
+                        this.failed.push(Attempt {
+                            addr,
+                            started,
+                            elapsed,
+                            error,
+                            stage,
+                        });
+                        // A failure starts the next attempt at once.
+                        *this.next_start = now;
+                    }
+                }
+                continue;
+            }
+
+            // The resolution.
+            if let Some(addrs) = this.addrs.as_mut().as_pin_mut() {
+                if let Poll::Ready(item) = addrs.poll_next(cx) {
+                    match item {
+                        Some(Ok(batch)) => {
+                            let batch: Batch = batch.into();
+                            this.queue.withdraw(&batch.withdraw);
+                            this.queue.extend_vec(batch.add);
+                        }
+                        Some(Err(e)) => {
+                            tracing::debug!(error = %e, "resolution failed");
+                            this.resolve_errors.push(e);
+                        }
+                        // Ended: the stream and what it holds are freed.
+                        None => this.addrs.set(None),
+                    }
+                    continue;
+                }
+            }
+
+            // The timer: for the next attempt's start while addresses wait
+            // and attempts run, and for the deadline.
+            let stagger = (config.delay.is_some()
+                && !this.queue.is_empty()
+                && !(this.first.is_none() && this.running.is_empty()))
+            .then_some(*this.next_start);
+            let wake = match (stagger, config.deadline) {
+                (Some(s), Some(d)) => Some(s.min(d)),
+                (s, d) => s.or(d),
+            };
+            let Some(wake) = wake else {
+                if this.timer_at.take().is_some() {
+                    this.timer.disarm();
+                }
+                return Poll::Pending;
+            };
+            // Before the timer is first armed, yield once: the runtime
+            // polls its I/O driver, and an attempt that connects at once
+            // (a healthy loopback or LAN path) wins without a timer.
+            if let Some(y) = this.yield_first.as_mut().as_pin_mut() {
+                if y.poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                this.yield_first.set(None);
+                continue;
+            }
+            if *this.timer_at != Some(wake) {
+                this.timer.reset(wake);
+                *this.timer_at = Some(wake);
+            }
+            if this.timer.poll_expired(cx).is_pending() {
+                return Poll::Pending;
+            }
+            if stagger.is_some_and(|s| Instant::now() >= s) {
+                // Time for the next attempt.
+                continue;
+            }
+            tracing::debug!("deadline passed");
+            let now = Instant::now() - start;
+            let mut attempts = std::mem::take(this.failed);
+            let first = this.first.as_ref().get_ref().as_ref();
+            let in_flight = first.into_iter().chain(this.running.iter().map(|r| &**r));
+            attempts.extend(in_flight.map(|r| {
+                let stage = r.stage();
+                Attempt {
+                    addr: r.addr,
+                    started: r.started,
+                    elapsed: now - r.started,
+                    error: io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        match stage {
+                            AttemptStage::Tls => {
+                                "still in the TLS handshake when the connect timeout passed"
+                            }
+                            _ => "still connecting when the connect timeout passed",
+                        },
+                    ),
+                    stage,
+                }
+            }));
+            // Every attempt is closed before the caller sees the error.
+            this.first.set(None);
+            this.running.clear();
+            attempts.sort_by_key(|a: &Attempt| a.started);
+            return Poll::Ready(Err(RaceFailure {
+                attempts,
+                resolve_errors: std::mem::take(this.resolve_errors),
+                timed_out: true,
+            }));
+        }
+    }
+}
+
 /// One attempt, failing with `TimedOut` after `limit`.
 ///
-/// Plain functions returning combinators, not `async fn`s: an `async fn`
-/// keeps its argument and the future it awaits side by side, and these wrap
+/// A plain function returning combinators, not an `async fn`: an `async fn`
+/// keeps its argument and the future it awaits side by side, and this wraps
 /// the connect future, whose size every caller pays.
 fn bounded<T, F>(fut: F, limit: Option<Duration>) -> impl Future<Output = io::Result<T>>
 where
@@ -293,16 +539,11 @@ where
 {
     match limit {
         None => Either::Left(fut),
-        // Boxed: a Tokio timer is a few hundred bytes (cache-padded), and
-        // inline it would grow every connect future, timeout or not.
-        Some(t) => Either::Right(Box::pin(timeout(t, fut)).map(move |r| {
-            r.unwrap_or_else(|_| {
-                Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    format!("attempt timed out after {}", crate::report::Dur(t)),
-                ))
-            })
-        })),
+        // Boxed: a Tokio timer is over a hundred bytes, and inline it would
+        // grow every connect future, timeout or not.
+        Some(t) => Either::Right(
+            Box::pin(timeout(t, fut)).map(move |r| r.unwrap_or_else(|_| Err(attempt_timed_out(t)))),
+        ),
     }
 }
 
@@ -321,7 +562,7 @@ where
     G: Future<Output = io::Result<T>>,
 {
     let started = Instant::now() - start;
-    tracing::debug!(%addr, started_ms = started.as_millis() as u64, "attempt started");
+    tracing::debug!(%addr, started = %crate::report::Dur(started), "attempt started");
     bounded(fut, attempt_timeout)
         .then(move |tcp| match tcp {
             Ok(conn) => Either::Left(finish(addr, conn).map(|r| r.map_err(|e| (e, AttemptStage::Tls)))),
@@ -334,7 +575,7 @@ where
             }
             Err((error, stage)) => {
                 let elapsed = Instant::now() - start - started;
-                tracing::debug!(%addr, elapsed_ms = elapsed.as_millis() as u64, %error, %stage, "attempt failed");
+                tracing::debug!(%addr, elapsed = %crate::report::Dur(elapsed), %error, %stage, "attempt failed");
                 Err(RaceFailure {
                     attempts: vec![Attempt {
                         addr,
@@ -357,7 +598,7 @@ mod tests {
     use std::collections::HashMap;
     use std::sync::{Arc, Mutex};
 
-    use futures_util::stream;
+    use futures_util::stream::{self, StreamExt};
 
     use super::*;
 
@@ -368,6 +609,10 @@ mod tests {
         Connect(u64),
         Fail(u64),
         Hang,
+        /// Connects as soon as another task has run, with no time passing:
+        /// a healthy path, whose connect completes when the runtime next
+        /// polls its I/O driver.
+        AtOnce,
     }
 
     /// Records when each attempt started and whether its "socket" was closed.
@@ -442,6 +687,12 @@ mod tests {
                             Err(io::Error::from(io::ErrorKind::ConnectionRefused))
                         }
                         Outcome::Hang => std::future::pending().await,
+                        Outcome::AtOnce => {
+                            let (tx, rx) = tokio::sync::oneshot::channel();
+                            tokio::spawn(async move { tx.send(()) });
+                            rx.await.unwrap();
+                            Ok(socket)
+                        }
                     }
                 })
             }
@@ -578,6 +829,37 @@ mod tests {
         // The slower ::1 attempt, still connecting, was closed.
         assert_eq!(s.open(), 1);
         assert_eq!(s.log.lock().unwrap().closed, vec![addr("::1")]);
+    }
+
+    fn timers_armed() -> usize {
+        crate::timer::ARMED.with(|n| n.get())
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_race_won_at_once_arms_no_timer() {
+        let s = Scenario::new(&[("::1", Outcome::AtOnce), ("1.0.0.1", Outcome::Hang)]);
+        let before = timers_armed();
+        let (won, took) = s.run(&["::1", "1.0.0.1"], cfg(Some(250))).await;
+        let won = won.ok().unwrap();
+        assert_eq!(won.addr, addr("::1"));
+        assert_eq!(took, 0);
+        assert_eq!(s.starts(), starts(&[("::1", 0)]));
+        assert_eq!(timers_armed() - before, 0);
+        assert_eq!(s.open(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_timer_is_armed_once_the_first_attempt_waits() {
+        let s = Scenario::new(&[("::1", Outcome::Hang), ("1.0.0.1", Outcome::AtOnce)]);
+        let before = timers_armed();
+        let (won, took) = s.run(&["::1", "1.0.0.1"], cfg(Some(250))).await;
+        let won = won.ok().unwrap();
+        assert_eq!(won.addr, addr("1.0.0.1"));
+        // The yield before arming moved nothing: the fallback is at 250.
+        assert_eq!(took, 250);
+        assert_eq!(s.starts(), starts(&[("::1", 0), ("1.0.0.1", 250)]));
+        assert_eq!(timers_armed() - before, 1);
+        assert_eq!(s.open(), 1);
     }
 
     #[tokio::test(start_paused = true)]

@@ -46,6 +46,13 @@ const COARSE_MARGIN: Duration = Duration::from_millis(3);
 /// could not be told from a real one).
 const PRECISE_MIN: Duration = Duration::from_millis(20);
 
+#[cfg(test)]
+thread_local! {
+    /// How many times a timer was armed on this thread: the race's tests
+    /// check that a race won at once arms none.
+    pub(crate) static ARMED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
 #[derive(Debug)]
 pub(crate) struct Stagger {
     deadline: Instant,
@@ -71,8 +78,8 @@ enum Phase {
 impl Stagger {
     /// A timer that is not armed until [`reset`](Self::reset): creating one
     /// costs nothing on the path where the first attempt wins.
-    pub(crate) fn new() -> Stagger {
-        let now = Instant::now();
+    /// `now` is any instant (the race's start): it is not read here.
+    pub(crate) fn new(now: Instant) -> Stagger {
         Stagger {
             deadline: now,
             sleep: None,
@@ -86,6 +93,8 @@ impl Stagger {
 
     /// Arms the timer for `deadline`.
     pub(crate) fn reset(&mut self, deadline: Instant) {
+        #[cfg(test)]
+        ARMED.with(|n| n.set(n.get() + 1));
         let now = Instant::now();
         self.deadline = deadline;
         self.tokio_anchor = now;
@@ -105,6 +114,17 @@ impl Stagger {
         match &mut self.sleep {
             Some(sleep) => sleep.as_mut().reset(wake),
             None => self.sleep = Some(Box::pin(sleep_until(wake))),
+        }
+    }
+
+    /// Disarms the timer and frees it: a race that waits on nothing but
+    /// its attempts holds no timer.
+    pub(crate) fn disarm(&mut self) {
+        self.sleep = None;
+        self.phase = Phase::Exact;
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        {
+            self.fine = None;
         }
     }
 
@@ -240,7 +260,7 @@ mod tests {
     async fn paused_clock_wakes_exactly_at_the_deadline() {
         for ms in [0, 1, 19, 20, 250, 10_000] {
             let t0 = Instant::now();
-            let mut s = Stagger::new();
+            let mut s = Stagger::new(t0);
             s.reset(t0 + Duration::from_millis(ms));
             std::future::poll_fn(|cx| s.poll_expired(cx)).await;
             assert_eq!(
@@ -257,7 +277,7 @@ mod tests {
         for _ in 0..5 {
             let t0 = Instant::now();
             let deadline = t0 + Duration::from_millis(30);
-            let mut s = Stagger::new();
+            let mut s = Stagger::new(t0);
             s.reset(deadline);
             std::future::poll_fn(|cx| s.poll_expired(cx)).await;
             let now = Instant::now();
@@ -273,7 +293,7 @@ mod tests {
     #[tokio::test]
     async fn rearming_moves_the_deadline() {
         let t0 = Instant::now();
-        let mut s = Stagger::new();
+        let mut s = Stagger::new(t0);
         s.reset(t0 + Duration::from_secs(60));
         s.reset(t0 + Duration::from_millis(25));
         std::future::poll_fn(|cx| s.poll_expired(cx)).await;
