@@ -1,5 +1,6 @@
 //! Platform facts shared by the socket builders: one list of the platforms
-//! with `SO_REUSEPORT`, so the datagram and the server builders agree.
+//! with `SO_REUSEPORT`, so the datagram and the server builders agree, and
+//! the stale Unix socket file check they share.
 
 use std::io;
 
@@ -50,4 +51,54 @@ pub(crate) fn set_reuse_port(_: &Socket) -> io::Result<()> {
         io::ErrorKind::Unsupported,
         "this platform has no SO_REUSEPORT",
     ))
+}
+
+/// Removes the socket file at `path` when nothing uses it, so a Unix socket
+/// can be bound there again: asyncio removes any socket file in the way;
+/// we first check that it is stale. A probe socket of type `ty` connects
+/// to it: refused means no socket is bound there any more, and the file is
+/// removed. A live socket's path fails with `AddrInUse`, saying `in_use`;
+/// no file, a file that is not a socket, or a probe that cannot tell (no
+/// permission) leave the path alone, and `bind` reports what is there.
+#[cfg(unix)]
+pub(crate) fn remove_stale_socket(
+    path: &std::path::Path,
+    ty: socket2::Type,
+    in_use: &str,
+) -> io::Result<()> {
+    use std::os::unix::fs::FileTypeExt;
+
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
+        return Ok(());
+    };
+    if !meta.file_type().is_socket() {
+        return Ok(());
+    }
+    let probe = Socket::new(socket2::Domain::UNIX, ty, None)?;
+    probe.set_nonblocking(true)?;
+    let in_use = || {
+        io::Error::new(
+            io::ErrorKind::AddrInUse,
+            format!("bind to {}: {in_use}", path.display()),
+        )
+    };
+    match probe.connect(&socket2::SockAddr::unix(path)?) {
+        Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+            tracing::debug!(path = %path.display(), "removing a stale socket file");
+            std::fs::remove_file(path).map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!(
+                        "removing the stale socket file {}: {e}",
+                        path.display(),
+                        e = crate::report::Brief(&e)
+                    ),
+                )
+            })
+        }
+        // Connected, or in progress (a listener's full queue): in use.
+        Ok(()) => Err(in_use()),
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Err(in_use()),
+        Err(_) => Ok(()),
+    }
 }

@@ -477,14 +477,43 @@ async fn unix_datagram_pair() {
     let (n, _) = a.recv_from(&mut buf).await.unwrap();
     assert_eq!(&buf[..n], b"anon");
 
-    // A path that exists is not taken over.
+    // A live socket's path is not taken over, and its file is kept.
     let e = DatagramBuilder::unix()
         .local_path(&a_path)
         .bind()
         .await
         .unwrap_err();
     assert_eq!(e.io_kind(), io::ErrorKind::AddrInUse, "{e}");
-    assert!(e.to_string().contains("stale socket file"), "{e}");
+    assert!(e.to_string().contains("a socket is bound there"), "{e}");
+    assert!(a_path.exists());
+    a.send_to(b"still a", &b_path).await.unwrap();
+    let n = b.recv(&mut buf).await.unwrap();
+    assert_eq!(&buf[..n], b"still a");
+
+    // A stale socket file (its socket closed, the file left behind, as by a
+    // program that exited) is replaced.
+    let stale_path = dir.join("stale.sock");
+    drop(std::os::unix::net::UnixDatagram::bind(&stale_path).unwrap());
+    assert!(stale_path.exists());
+    let fresh = DatagramBuilder::unix()
+        .local_path(&stale_path)
+        .bind()
+        .await
+        .unwrap();
+    a.send_to(b"to fresh", &stale_path).await.unwrap();
+    let n = fresh.recv(&mut buf).await.unwrap();
+    assert_eq!(&buf[..n], b"to fresh");
+
+    // A file that is not a socket is never removed.
+    let plain = dir.join("plain");
+    std::fs::write(&plain, b"keep me").unwrap();
+    let e = DatagramBuilder::unix()
+        .local_path(&plain)
+        .bind()
+        .await
+        .unwrap_err();
+    assert_eq!(e.io_kind(), io::ErrorKind::AddrInUse, "{e}");
+    assert_eq!(std::fs::read(&plain).unwrap(), b"keep me");
 
     // A failed connect takes back the socket file it bound.
     let d_path = dir.join("d.sock");

@@ -19,9 +19,15 @@ use crate::SocketHook;
 /// or [`UnixDatagramBuilder::new`].
 ///
 /// With neither path the socket is unbound and unconnected (it can still
-/// `send_to` a path). Unlike asyncio, an existing file at
-/// [`local_path`](Self::local_path) is never removed: binding fails with
-/// `AddrInUse`, and removing a stale socket file is the caller's decision.
+/// `send_to` a path).
+///
+/// A socket file already at [`local_path`](Self::local_path) that no
+/// socket is bound to any more (a program that exited without removing it)
+/// is removed before binding, as [`UnixServerBuilder`](crate::UnixServerBuilder)
+/// does: asyncio removes any socket file in the way, we first check that it
+/// is stale (a probe's connect to it is refused). A path a live socket is
+/// bound to fails with `AddrInUse`, and a file that is not a socket is
+/// never removed.
 /// When connecting fails after the socket was bound, the socket file it
 /// created is removed, so a failed call leaves neither a descriptor nor a
 /// file behind.
@@ -76,7 +82,8 @@ impl UnixDatagramBuilder {
     }
 
     /// Binds the socket to this path (asyncio's `local_addr`; `bind(2)`,
-    /// see `unix(7)`): the file is created, and must not exist. Datagrams
+    /// see `unix(7)`): the file is created; a stale socket file there is
+    /// replaced (see the type's docs), any other file refused. Datagrams
     /// sent from this socket carry the path as their sender, so a peer can
     /// answer. Default is unbound.
     ///
@@ -195,6 +202,9 @@ impl UnixDatagramBuilder {
         local: Option<&SockAddr>,
         remote: Option<&SockAddr>,
     ) -> io::Result<std::os::unix::net::UnixDatagram> {
+        if let Some(path) = &self.local {
+            crate::sys::remove_stale_socket(path, Type::DGRAM, "a socket is bound there")?;
+        }
         let socket = Socket::new(Domain::UNIX, Type::DGRAM, None)?;
         socket.set_nonblocking(true)?;
         if let Some(hook) = &self.hook {
@@ -208,7 +218,7 @@ impl UnixDatagramBuilder {
         if let (Some(addr), Some(path)) = (local, &self.local) {
             socket.bind(addr).map_err(|e| {
                 let hint = if e.kind() == io::ErrorKind::AddrInUse {
-                    " (a file exists at the path; remove a stale socket file first)"
+                    " (another file is at the path)"
                 } else {
                     ""
                 };

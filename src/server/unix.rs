@@ -198,7 +198,7 @@ impl UnixServerBuilder {
     }
 
     fn open(&self, addr: &SockAddr) -> io::Result<std::os::unix::net::UnixListener> {
-        remove_stale(&self.path)?;
+        crate::sys::remove_stale_socket(&self.path, Type::STREAM, "a server is listening there")?;
         let socket = Socket::new(Domain::UNIX, Type::STREAM, None)?;
         socket.set_nonblocking(true)?;
         if let Some(hook) = &self.hook {
@@ -238,45 +238,6 @@ impl UnixServerBuilder {
     fn describe(&self) -> String {
         format!("unix {}", self.path.display())
     }
-}
-
-/// Removes the socket file at `path` if nothing listens on it.
-fn remove_stale(path: &Path) -> io::Result<()> {
-    let Ok(meta) = std::fs::symlink_metadata(path) else {
-        return Ok(());
-    };
-    if !meta.file_type().is_socket() {
-        return Ok(()); // bind reports it
-    }
-    let probe = Socket::new(Domain::UNIX, Type::STREAM, None)?;
-    probe.set_nonblocking(true)?;
-    match probe.connect(&SockAddr::unix(path)?) {
-        Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
-            tracing::debug!(path = %path.display(), "removing a stale socket file");
-            std::fs::remove_file(path).map_err(|e| {
-                io::Error::new(
-                    e.kind(),
-                    format!(
-                        "removing the stale socket file {}: {e}",
-                        path.display(),
-                        e = crate::report::Brief(&e)
-                    ),
-                )
-            })
-        }
-        // Connected, or in progress (a full queue): a server is there.
-        Ok(()) => Err(listening(path)),
-        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Err(listening(path)),
-        // Anything else (no permission): leave the file; bind reports it.
-        Err(_) => Ok(()),
-    }
-}
-
-fn listening(path: &Path) -> io::Error {
-    io::Error::new(
-        io::ErrorKind::AddrInUse,
-        format!("bind to {}: a server is listening there", path.display()),
-    )
 }
 
 /// The accept loop's side of a Unix server: transient accept errors waited
