@@ -136,6 +136,8 @@ impl Options {
             .field("all_errors", &self.all_errors)
             .field("resolver", &self.resolver)
             .field("svcb", &self.svcb);
+        #[cfg(feature = "tls")]
+        self.tls.debug_fields(d);
     }
 }
 

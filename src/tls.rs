@@ -82,6 +82,32 @@ impl Default for TlsOptions {
 }
 
 impl TlsOptions {
+    /// The TLS options in a builder's or connector's `Debug`: the config
+    /// only as given or not (a `ClientConfig`'s own `Debug` is pages long),
+    /// ALPN protocols as text where they are.
+    pub(crate) fn debug_fields(&self, d: &mut fmt::DebugStruct<'_, '_>) {
+        let alpn = self.alpn.as_ref().map(|alpn| {
+            alpn.as_ref().map(|protocols| {
+                protocols
+                    .iter()
+                    .map(|p| String::from_utf8_lossy(p).into_owned())
+                    .collect::<Vec<_>>()
+            })
+        });
+        d.field(
+            "tls_config",
+            &if self.config.is_some() {
+                "given"
+            } else {
+                "default"
+            },
+        )
+        .field("server_name", &self.server_name)
+        .field("alpn", &alpn)
+        .field("tls_handshake_timeout", &self.handshake_timeout)
+        .field("tls_shutdown_timeout", &self.shutdown_timeout);
+    }
+
     fn give(&mut self, option: &'static str) {
         if !self.given.contains(&option) {
             self.given.push(option);

@@ -168,3 +168,36 @@ async fn tls_options_serve_connect_tls_and_are_ignored_by_connect() {
     assert_eq!(e.kind(), ConnectErrorKind::InvalidInput);
     assert!(e.to_string().contains("tls_handshake_timeout"), "{e}");
 }
+
+/// The `Debug` of a builder and of a connector shows their TLS options
+/// (readably: not the `ClientConfig`'s own dump), so a log of either says
+/// how connections will be made.
+#[cfg(feature = "tls")]
+#[test]
+fn debug_shows_the_tls_options() {
+    let config = tokio_endpoints::rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        tokio_endpoints::rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(tokio_endpoints::rustls::RootCertStore::empty())
+    .with_no_client_auth();
+    let connector = Connector::new()
+        .tls_config(std::sync::Arc::new(config))
+        .alpn(["h2", "http/1.1"])
+        .tls_handshake_timeout(Duration::from_secs(7));
+    for debug in [
+        format!("{connector:?}"),
+        format!("{:?}", connector.builder("example.com:443")),
+    ] {
+        assert!(debug.contains("tls_config: \"given\""), "{debug}");
+        assert!(debug.contains("\"h2\", \"http/1.1\""), "{debug}");
+        assert!(
+            debug.contains("tls_handshake_timeout: Ok(Some(7s))"),
+            "{debug}"
+        );
+        assert!(!debug.contains("ClientConfig"), "{debug}");
+    }
+    let plain = format!("{:?}", ConnectionBuilder::new("example.com:443"));
+    assert!(plain.contains("tls_config: \"default\""), "{plain}");
+}
