@@ -145,10 +145,30 @@ pub struct Resolver {
 }
 
 impl Resolver {
-    /// Wraps any [`Resolve`] implementation.
+    /// Wraps any [`Resolve`] implementation. A `Resolver` given here is
+    /// returned as it is (a clone shares its resolver), not wrapped again.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tokio_endpoints::Resolver;
+    ///
+    /// let shared = Resolver::fixed([("db.internal", ["127.0.0.1".parse().unwrap()])]);
+    /// let same = Resolver::new(shared.clone());
+    /// # drop(same);
+    /// ```
     pub fn new(resolver: impl Resolve) -> Resolver {
+        // `builder.resolver(shared.clone())` is the usual call: unwrap it
+        // rather than put one `Arc` inside another on every connect.
+        let mut slot = Some(resolver);
+        if let Some(resolver) = (&mut slot as &mut dyn std::any::Any)
+            .downcast_mut::<Option<Resolver>>()
+            .and_then(Option::take)
+        {
+            return resolver;
+        }
         Resolver {
-            inner: Arc::new(resolver),
+            inner: Arc::new(slot.expect("taken only when it is a Resolver")),
         }
     }
 
@@ -605,6 +625,13 @@ impl StdError for ResolveError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_resolver_given_to_new_is_not_wrapped_again() {
+        let shared = Resolver::fixed([("a.test", [IpAddr::from([127, 0, 0, 1])])]);
+        let same = Resolver::new(shared.clone());
+        assert!(Arc::ptr_eq(&shared.inner, &same.inner));
+    }
 
     #[test]
     fn the_default_resolver_is_one_per_process() {
