@@ -49,7 +49,7 @@ fn literal_loopback(rt: &tokio::runtime::Runtime) {
         }
     });
 
-    // The variants, run in a rotating order each round.
+    // The variants, run in a shuffled order each round.
     const NAMES: [&str; 4] = [
         "tokio::net::TcpStream::connect",
         "tokio connect + set_nodelay(true)",
@@ -80,9 +80,9 @@ fn literal_loopback(rt: &tokio::runtime::Runtime) {
                 one(v, addr).await;
             }
         }
-        for round in 0..ROUNDS {
-            for k in 0..NAMES.len() {
-                let v = (round + k) % NAMES.len();
+        let mut order = support::Shuffled::new(NAMES.len());
+        for _ in 0..ROUNDS {
+            for &v in order.next_round() {
                 let t0 = Instant::now();
                 for _ in 0..PER_ROUND {
                     one(v, addr).await;

@@ -11,3 +11,33 @@ pub fn median(v: &mut [f64]) -> f64 {
         v[mid]
     }
 }
+
+/// The order in which to run `n` variants in one round: a fresh shuffle
+/// each round (xorshift from a fixed seed, so runs are repeatable), so no
+/// variant always follows the same one, as a fixed rotation would have it.
+#[allow(dead_code)]
+pub struct Shuffled {
+    order: Vec<usize>,
+    seed: u64,
+}
+
+#[allow(dead_code)]
+impl Shuffled {
+    pub fn new(n: usize) -> Shuffled {
+        Shuffled {
+            order: (0..n).collect(),
+            seed: 0x2545_f491_4f6c_dd1d,
+        }
+    }
+
+    /// The next round's order.
+    pub fn next_round(&mut self) -> &[usize] {
+        for i in (1..self.order.len()).rev() {
+            self.seed ^= self.seed << 13;
+            self.seed ^= self.seed >> 7;
+            self.seed ^= self.seed << 17;
+            self.order.swap(i, (self.seed % (i as u64 + 1)) as usize);
+        }
+        &self.order
+    }
+}
