@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::report::{self, Brief, Dur};
-use crate::resolve::ResolveError;
+use crate::resolve::{ResolveError, ResolveErrorKind};
 
 /// One connection attempt that did not win: its address, when it started,
 /// how long it ran, and how it ended.
@@ -439,6 +439,25 @@ impl ConnectError {
         report::common_kind(self.inner.attempts.iter().map(|a| a.error.kind()))
     }
 
+    /// The resolver's failures beside attempts that were made (an AAAA
+    /// query that timed out while A answered, say): they may be why the
+    /// address that would have worked was never tried, so the one line
+    /// names them. A query with no records is left to the report: an
+    /// IPv4-only host has no AAAA records, and that is no news.
+    fn write_resolve_errors(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let errors: Vec<&ResolveError> = self
+            .inner
+            .resolve_errors
+            .iter()
+            .filter(|e| e.kind() != ResolveErrorKind::NoRecords)
+            .collect();
+        if errors.is_empty() {
+            return Ok(());
+        }
+        f.write_str("; and the resolver: ")?;
+        ResolveError::write_reasons(f, &errors)
+    }
+
     fn write_attempts(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let attempts = &self.inner.attempts;
         if attempts.is_empty() {
@@ -496,9 +515,12 @@ impl fmt::Display for ConnectError {
                     f.write_str("; ")?;
                     self.write_attempts(f)?;
                 }
-                Ok(())
+                self.write_resolve_errors(f)
             }
-            ConnectErrorKind::AllAttemptsFailed => self.write_attempts(f),
+            ConnectErrorKind::AllAttemptsFailed => {
+                self.write_attempts(f)?;
+                self.write_resolve_errors(f)
+            }
             ConnectErrorKind::Tls | ConnectErrorKind::TlsHandshakeTimeout => {
                 f.write_str("TLS handshake")?;
                 if let Some(peer) = self.inner.peer {

@@ -334,6 +334,56 @@ async fn a_failed_aaaa_query_leaves_ipv4() {
     assert!(kinds.contains(&Ok(1)), "{kinds:?}");
 }
 
+/// When the attempts that were made failed and a query failed too, the one
+/// line names both: the failed query may be why a working address was never
+/// tried. A query with no records (an IPv4-only host's AAAA) is not news and
+/// stays in the report only.
+#[tokio::test]
+async fn a_failed_race_names_the_failed_query_too() {
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let dns = DnsServer::start(|_, t| match t {
+        RecordType::AAAA => (0, Reply::Code(ResponseCode::ServFail)),
+        _ => (0, loopbacks(t)),
+    })
+    .await;
+    let e = ConnectionBuilder::new(("half.test", closed))
+        .resolver(dns.resolver())
+        .connect()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.kind(),
+        tokio_endpoints::ConnectErrorKind::AllAttemptsFailed
+    );
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "connect to half.test:{closed}: connection refused (1 attempt); \
+             and the resolver: AAAA query: server failure (SERVFAIL) from {}",
+            dns.addr
+        )
+    );
+
+    let dns = DnsServer::start(|_, t| match t {
+        RecordType::AAAA => (0, Reply::Code(ResponseCode::NoError)),
+        _ => (0, loopbacks(t)),
+    })
+    .await;
+    let e = ConnectionBuilder::new(("v4only.test", closed))
+        .resolver(dns.resolver())
+        .connect()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!("connect to v4only.test:{closed}: connection refused (1 attempt)")
+    );
+    assert!(format!("{e:?}").contains("no AAAA records"), "{e:?}");
+}
+
 async fn resolve_failure(reply: Reply, host: &str) -> tokio_endpoints::ConnectError {
     let dns = DnsServer::start(move |_, _| (0, reply.clone())).await;
     ConnectionBuilder::new(format!("{host}:80"))
