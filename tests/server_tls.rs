@@ -245,6 +245,45 @@ async fn serve_tls_streams_is_start_server_with_ssl() {
     assert_eq!(all, "ONE\nTWO\n");
 }
 
+/// `serve_tls_streams`' `StreamWriter::close` is bounded by the server's
+/// `tls_shutdown_timeout` too: a client that never reads cannot hold a
+/// handler (and its socket) forever.
+#[tokio::test]
+async fn serve_tls_streams_close_is_bounded_when_the_client_never_reads() {
+    let ca = Ca::new("test CA");
+    let leaf = ca.leaf(&["localhost"]);
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let server = ServerBuilder::new("127.0.0.1:0")
+        .tls_config(leaf.server_config(&[]))
+        .tls_shutdown_timeout(SHORT)
+        .serve_tls_streams(move |_reader, mut writer| {
+            let tx = tx.clone();
+            async move {
+                // Fill the client's receive buffer and our send buffer.
+                let chunk = vec![0u8; 1 << 20];
+                while tokio::time::timeout(Duration::from_millis(200), writer.write_all(&chunk))
+                    .await
+                    .is_ok()
+                {}
+                let started = Instant::now();
+                let result = writer.close().await;
+                let _ = tx.send((result.map_err(|e| e.kind()), started.elapsed()));
+            }
+        })
+        .await
+        .unwrap();
+    let addr = server.local_addrs()[0];
+    let c = client(&ca, addr).await;
+    let (result, took) = tokio::time::timeout(Duration::from_secs(30), rx.recv())
+        .await
+        .expect("the handler's close returned")
+        .unwrap();
+    assert_eq!(result, Err(std::io::ErrorKind::TimedOut));
+    assert!(took >= SHORT && took < SHORT + MARGIN, "{took:?}");
+    drop(c);
+    server.abort();
+}
+
 #[tokio::test]
 async fn serve_tls_counts_failed_handshakes() {
     let ca = Ca::new("test CA");
