@@ -66,6 +66,19 @@ impl Target {
     }
 
     fn from_host_port(host: &str, port: u16) -> Result<Target, TargetError> {
+        // The common case first, in one pass over the bytes: a valid host
+        // name. It has no ':', '%', '[' or '/', so it is no IP literal or
+        // URL, and the checks below would accept it as it is.
+        if let Some(lowercase) = plain_host_name(host) {
+            let name = host.strip_suffix('.').unwrap_or(host);
+            let mut name = name.to_string();
+            if !lowercase {
+                name.make_ascii_lowercase();
+            }
+            return Ok(Target {
+                kind: Kind::Host { host: name, port },
+            });
+        }
         // A bracketed IPv6 literal given as a host: "[::1]".
         let unbracketed = host
             .strip_prefix('[')
@@ -292,6 +305,57 @@ fn parse_port(whole: &str, port: &str) -> Result<u16, TargetError> {
     }
     port.parse::<u16>()
         .map_err(|_| TargetError::new(whole, format!("port {port} is out of range (0 to 65535)")))
+}
+
+/// Whether `host` is a host name that [`validate_host`] accepts, checked
+/// in one pass over its bytes: `Some(true)` if it is also lower-case
+/// already, `None` if it is not a valid name (or not a plain one: the
+/// slow path then says why, or finds an IP literal or a URL).
+fn plain_host_name(host: &str) -> Option<bool> {
+    let name = host.strip_suffix('.').unwrap_or(host);
+    if name.is_empty() || name.len() > 253 {
+        return None;
+    }
+    let mut lowercase = true;
+    // Whether a byte other than a digit or a dot was seen: an all-numeric
+    // name is a malformed IPv4 address.
+    let mut numeric = true;
+    let mut label_len = 0usize;
+    let mut prev = b'.';
+    for &b in name.as_bytes() {
+        match b {
+            b'.' => {
+                if label_len == 0 || prev == b'-' {
+                    return None;
+                }
+                label_len = 0;
+            }
+            b'a'..=b'z' | b'_' => numeric = false,
+            b'A'..=b'Z' => {
+                numeric = false;
+                lowercase = false;
+            }
+            b'0'..=b'9' => {}
+            b'-' => {
+                numeric = false;
+                if label_len == 0 {
+                    return None;
+                }
+            }
+            _ => return None,
+        }
+        if b != b'.' {
+            label_len += 1;
+            if label_len > 63 {
+                return None;
+            }
+        }
+        prev = b;
+    }
+    if label_len == 0 || prev == b'-' || numeric {
+        return None;
+    }
+    Some(lowercase)
 }
 
 /// Checks a host name as resolvers expect it (RFC 1035 and RFC 1123, with
@@ -663,5 +727,57 @@ mod tests {
         assert!(validate_host(&name).is_ok());
         assert!(validate_host(&format!("{name}.")).is_ok());
         assert!(validate_host(&format!("{name}e")).is_err());
+    }
+}
+
+#[cfg(test)]
+mod fast_path_tests {
+    use super::*;
+
+    /// The one-pass check agrees with `validate_host` on every short string
+    /// over an alphabet of the bytes that matter, and on long labels and
+    /// names at their limits.
+    #[test]
+    fn plain_host_name_agrees_with_validate_host() {
+        let alphabet = ["a", "Z", "0", "-", "_", ".", ":", "%", "/", "é"];
+        let mut inputs: Vec<String> = vec![String::new()];
+        for len in 1..=4 {
+            let mut idx = vec![0usize; len];
+            loop {
+                inputs.push(idx.iter().map(|&i| alphabet[i]).collect());
+                let mut k = 0;
+                while k < len {
+                    idx[k] += 1;
+                    if idx[k] < alphabet.len() {
+                        break;
+                    }
+                    idx[k] = 0;
+                    k += 1;
+                }
+                if k == len {
+                    break;
+                }
+            }
+        }
+        for n in [62, 63, 64] {
+            inputs.push(format!("{}.com", "a".repeat(n)));
+            inputs.push(format!("{}.com.", "B".repeat(n)));
+        }
+        let long = |n: usize| vec!["abc"; n].join(".");
+        for name in [long(63), long(64), format!("{}.", long(63)), format!("{}x", long(63))] {
+            inputs.push(name);
+        }
+        for input in &inputs {
+            match plain_host_name(input) {
+                Some(lowercase) => {
+                    assert!(validate_host(input).is_ok(), "{input:?}");
+                    assert_eq!(lowercase, !input.bytes().any(|b| b.is_ascii_uppercase()));
+                    let target = Target::from_host_port(input, 80).unwrap();
+                    let want = input.trim_end_matches('.').to_ascii_lowercase();
+                    assert_eq!(target.host(), Some(want.as_str()), "{input:?}");
+                }
+                None => assert!(validate_host(input).is_err(), "{input:?}"),
+            }
+        }
     }
 }
