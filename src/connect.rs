@@ -89,9 +89,10 @@ pub(crate) struct Options {
     pub(crate) resolver: Option<Resolver>,
     /// Whether to ask for HTTPS records; `None`: for `connect_tls` only.
     pub(crate) svcb: Option<bool>,
-    /// The TLS options, used by `connect_tls` (see `tls.rs`).
+    /// The TLS options, used by `connect_tls` (see `tls.rs`); boxed once
+    /// one is set, so a plain `connect` future does not carry them.
     #[cfg(feature = "tls")]
-    pub(crate) tls: crate::tls::TlsOptions,
+    pub(crate) tls: crate::tls::TlsSlot,
 }
 
 impl Default for Options {
@@ -109,7 +110,7 @@ impl Default for Options {
             resolver: None,
             svcb: None,
             #[cfg(feature = "tls")]
-            tls: crate::tls::TlsOptions::default(),
+            tls: crate::tls::TlsSlot::default(),
         }
     }
 }

@@ -764,7 +764,12 @@ mod fast_path_tests {
             inputs.push(format!("{}.com.", "B".repeat(n)));
         }
         let long = |n: usize| vec!["abc"; n].join(".");
-        for name in [long(63), long(64), format!("{}.", long(63)), format!("{}x", long(63))] {
+        for name in [
+            long(63),
+            long(64),
+            format!("{}.", long(63)),
+            format!("{}x", long(63)),
+        ] {
             inputs.push(name);
         }
         for input in &inputs {
