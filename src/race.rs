@@ -309,11 +309,17 @@ where
         let mut this = self.project();
         let config = *this.config;
         let start = *this.start;
+        // The clock, read once per poll when first needed, and again only
+        // when waiting may have moved it on: after an attempt finished a
+        // stage (its poll may have done work, a TLS handshake's) and after
+        // the timer fired. Starting an attempt takes microseconds; its
+        // successor's start is measured from the same reading.
+        let mut clock: Option<Instant> = None;
         loop {
             // Start the next attempt if nothing runs, or the delay has
             // passed (or a failure moved `next_start` to now). The clock is
             // read only when an address waits.
-            let now = (!this.queue.is_empty()).then(Instant::now);
+            let now = (!this.queue.is_empty()).then(|| *clock.get_or_insert_with(Instant::now));
             if let Some(now) = now.filter(|&now| {
                 (this.first.is_none() && this.running.is_empty())
                     || (config.delay.is_some() && now >= *this.next_start)
@@ -383,6 +389,7 @@ where
                     }
                 };
                 let now = Instant::now();
+                clock = Some(now);
                 let elapsed = now - start - started;
                 let (result, stage) = match step {
                     Step::Tcp(Ok(conn)) => {
@@ -488,12 +495,14 @@ where
             if this.timer.poll_expired(cx).is_pending() {
                 return Poll::Pending;
             }
-            if stagger.is_some_and(|s| Instant::now() >= s) {
+            let now = Instant::now();
+            clock = Some(now);
+            if stagger.is_some_and(|s| now >= s) {
                 // Time for the next attempt.
                 continue;
             }
             tracing::debug!("deadline passed");
-            let now = Instant::now() - start;
+            let now = now - start;
             let mut attempts = std::mem::take(this.failed);
             let first = this.first.as_ref().get_ref().as_ref();
             let in_flight = first.into_iter().chain(this.running.iter().map(|r| &**r));
