@@ -619,7 +619,10 @@ impl ConnectionBuilder {
                     if addrs.is_empty() {
                         return Err(self.invalid(self.why_unusable("the target")));
                     }
-                    stream::iter([Ok(Batch::from(addrs))]).left_stream()
+                    // `Ok` added as the item is taken: an array of one
+                    // `Result` would hold a `ResolveError`'s 96 bytes in
+                    // every race.
+                    stream::iter(Some(Batch::from(addrs))).map(Ok).left_stream()
                 }
                 Some(host) => {
                     let resolver = self.opts.resolver.clone().unwrap_or_default();

@@ -187,7 +187,7 @@ where
         resolve_errors: Vec::new(),
         last_started: None,
         next_start: start,
-        timer: Stagger::new(start),
+        timer: None,
         timer_at: None,
         config,
         start,
@@ -222,8 +222,10 @@ pin_project! {
         last_started: Option<(SocketAddr, Duration)>,
         // The earliest instant the next attempt may start while others run.
         next_start: Instant,
-        // One timer for the stagger and the deadline, whichever is first.
-        timer: Stagger,
+        // One timer for the stagger and the deadline, whichever is first;
+        // boxed when first armed (96 bytes that a race won at once, the
+        // common case, never uses).
+        timer: Option<Box<Stagger>>,
         // What `timer` is armed for.
         timer_at: Option<Instant>,
         config: RaceConfig,
@@ -474,7 +476,9 @@ where
             };
             let Some(wake) = wake else {
                 if this.timer_at.take().is_some() {
-                    this.timer.disarm();
+                    if let Some(timer) = this.timer {
+                        timer.disarm();
+                    }
                 }
                 return Poll::Pending;
             };
@@ -488,11 +492,14 @@ where
                 this.yield_first.set(None);
                 continue;
             }
+            let timer = this
+                .timer
+                .get_or_insert_with(|| Box::new(Stagger::new(start)));
             if *this.timer_at != Some(wake) {
-                this.timer.reset(wake);
+                timer.reset(wake);
                 *this.timer_at = Some(wake);
             }
-            if this.timer.poll_expired(cx).is_pending() {
+            if timer.poll_expired(cx).is_pending() {
                 return Poll::Pending;
             }
             let now = Instant::now();
