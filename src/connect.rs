@@ -68,8 +68,6 @@ pub struct ConnectionBuilder {
     pub(crate) source: Source,
     /// The target-independent options, shared with [`Connector`](crate::Connector).
     pub(crate) opts: Options,
-    /// Options given that only make sense when we connect ourselves.
-    needs_connect: Vec<&'static str>,
 }
 
 /// The options of a connection that do not depend on its target: what a
@@ -144,7 +142,10 @@ impl Options {
 
 pub(crate) enum Source {
     Target(Result<Target, TargetError>),
-    Stream(TcpStream),
+    /// An adopted stream, and the options given that only make sense when
+    /// we connect ourselves (refused, in the order given). Kept here, not
+    /// in the builder, so that every other builder is smaller.
+    Stream(TcpStream, Vec<&'static str>),
 }
 
 impl ConnectionBuilder {
@@ -194,7 +195,7 @@ impl ConnectionBuilder {
     /// # Ok(()) }
     /// ```
     pub fn from_stream(stream: TcpStream) -> ConnectionBuilder {
-        ConnectionBuilder::with_source(Source::Stream(stream))
+        ConnectionBuilder::with_source(Source::Stream(stream, Vec::new()))
     }
 
     fn with_source(source: Source) -> ConnectionBuilder {
@@ -202,16 +203,14 @@ impl ConnectionBuilder {
     }
 
     pub(crate) fn with_options(source: Source, opts: Options) -> ConnectionBuilder {
-        ConnectionBuilder {
-            source,
-            opts,
-            needs_connect: Vec::new(),
-        }
+        ConnectionBuilder { source, opts }
     }
 
     fn connecting(mut self, option: &'static str) -> Self {
-        if matches!(self.source, Source::Stream(_)) && !self.needs_connect.contains(&option) {
-            self.needs_connect.push(option);
+        if let Source::Stream(_, needs_connect) = &mut self.source {
+            if !needs_connect.contains(&option) {
+                needs_connect.push(option);
+            }
         }
         self
     }
@@ -515,7 +514,7 @@ impl ConnectionBuilder {
         match &self.source {
             Source::Target(Ok(t)) => t.to_string(),
             Source::Target(Err(e)) => e.input().to_string(),
-            Source::Stream(s) => match s.peer_addr() {
+            Source::Stream(s, _) => match s.peer_addr() {
                 Ok(peer) => format!("adopted stream to {peer}"),
                 Err(_) => "adopted stream".to_string(),
             },
@@ -548,7 +547,7 @@ impl ConnectionBuilder {
             }
             #[cfg(not(feature = "tls"))]
             let _ = refuse_tls;
-            if let Source::Stream(_) = &self.source {
+            if let Source::Stream(..) = &self.source {
                 return self.adopt();
             }
             let services = self
@@ -679,7 +678,9 @@ impl ConnectionBuilder {
     /// before anything is sent.
     fn checked(&self) -> Result<(&Target, &[SocketAddr]), ConnectError> {
         let target = match &self.source {
-            Source::Stream(_) => return Err(self.invalid("an adopted stream is already connected")),
+            Source::Stream(..) => {
+                return Err(self.invalid("an adopted stream is already connected"))
+            }
             Source::Target(Err(e)) => return Err(self.invalid(e.reason())),
             Source::Target(Ok(t)) => t,
         };
@@ -767,15 +768,15 @@ impl ConnectionBuilder {
     }
 
     fn adopt(self) -> Result<TcpStream, ConnectError> {
-        if !self.needs_connect.is_empty() {
-            return Err(self.invalid(format!(
-                "{} cannot be used with from_stream: the stream is already connected",
-                self.needs_connect.join(", ")
-            )));
-        }
-        let Source::Stream(stream) = &self.source else {
+        let Source::Stream(stream, needs_connect) = &self.source else {
             unreachable!("adopt is only called for an adopted stream")
         };
+        if !needs_connect.is_empty() {
+            return Err(self.invalid(format!(
+                "{} cannot be used with from_stream: the stream is already connected",
+                needs_connect.join(", ")
+            )));
+        }
         if let Err(e) = stream.peer_addr() {
             return Err(self.invalid(format!(
                 "the adopted stream is not connected: {e}",
@@ -789,7 +790,7 @@ impl ConnectionBuilder {
             )));
         }
         match self.source {
-            Source::Stream(stream) => Ok(stream),
+            Source::Stream(stream, _) => Ok(stream),
             Source::Target(_) => unreachable!("checked above"),
         }
     }
@@ -964,6 +965,6 @@ mod tests {
     #[test]
     fn the_builder_carries_no_tls_options_inline() {
         let builder = std::mem::size_of::<ConnectionBuilder>();
-        assert!(builder <= 224, "builder {builder} B");
+        assert!(builder <= 200, "builder {builder} B");
     }
 }

@@ -312,51 +312,80 @@ fn parse_port(whole: &str, port: &str) -> Result<u16, TargetError> {
 /// already, `None` if it is not a valid name (or not a plain one: the
 /// slow path then says why, or finds an IP literal or a URL).
 fn plain_host_name(host: &str) -> Option<bool> {
-    let name = host.strip_suffix('.').unwrap_or(host);
+    let name = host.strip_suffix('.').unwrap_or(host).as_bytes();
     if name.is_empty() || name.len() > 253 {
         return None;
     }
-    let mut lowercase = true;
-    // Whether a byte other than a digit or a dot was seen: an all-numeric
-    // name is a malformed IPv4 address.
-    let mut numeric = true;
-    let mut label_len = 0usize;
-    let mut prev = b'.';
-    for &b in name.as_bytes() {
-        match b {
-            b'.' => {
-                if label_len == 0 || prev == b'-' {
+    // What the bytes are, all at once (a loop without branches): any byte
+    // not allowed, any upper-case letter, anything but digits and dots (an
+    // all-numeric name is a malformed IPv4 address).
+    let mut all = 0u8;
+    let mut allowed = true;
+    for &b in name {
+        let class = BYTE_CLASS[b as usize];
+        all |= class;
+        allowed &= class != 0;
+    }
+    if !allowed || all & (LOWER | UPPER | HYPHEN) == 0 {
+        return None;
+    }
+    // The labels: 1 to 63 bytes, no '-' at either end.
+    if all & HYPHEN == 0 {
+        // No hyphen: only the lengths to check.
+        let mut len = 0usize;
+        for &b in name {
+            if b == b'.' {
+                if len == 0 {
                     return None;
                 }
-                label_len = 0;
-            }
-            b'a'..=b'z' | b'_' => numeric = false,
-            b'A'..=b'Z' => {
-                numeric = false;
-                lowercase = false;
-            }
-            b'0'..=b'9' => {}
-            b'-' => {
-                numeric = false;
-                if label_len == 0 {
+                len = 0;
+            } else {
+                len += 1;
+                if len > 63 {
                     return None;
                 }
             }
-            _ => return None,
         }
-        if b != b'.' {
-            label_len += 1;
-            if label_len > 63 {
+        if len == 0 {
+            return None;
+        }
+    } else {
+        for label in name.split(|&b| b == b'.') {
+            if label.is_empty()
+                || label.len() > 63
+                || label[0] == b'-'
+                || label[label.len() - 1] == b'-'
+            {
                 return None;
             }
         }
-        prev = b;
     }
-    if label_len == 0 || prev == b'-' || numeric {
-        return None;
-    }
-    Some(lowercase)
+    Some(all & UPPER == 0)
 }
+
+/// Classes of the bytes of a host name, for [`plain_host_name`]; 0 for a
+/// byte not allowed.
+const LOWER: u8 = 1;
+const UPPER: u8 = 2;
+const DIGIT: u8 = 4;
+const DOT: u8 = 8;
+const HYPHEN: u8 = 16;
+static BYTE_CLASS: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        table[i] = match i as u8 {
+            b'a'..=b'z' | b'_' => LOWER,
+            b'A'..=b'Z' => UPPER,
+            b'0'..=b'9' => DIGIT,
+            b'.' => DOT,
+            b'-' => HYPHEN,
+            _ => 0,
+        };
+        i += 1;
+    }
+    table
+};
 
 /// Checks a host name as resolvers expect it (RFC 1035 and RFC 1123, with
 /// the underscore that real DNS names carry): at most 253 characters without

@@ -468,7 +468,7 @@ impl ConnectionBuilder {
         async move {
             let options = self.opts.tls.take();
             let handshake = Handshake::prepare(options, &self)?;
-            if let Source::Stream(_) = &self.source {
+            if let Source::Stream(..) = &self.source {
                 let name = self.describe();
                 let all_errors = self.opts.all_errors;
                 let tcp = self.connect_inner().await?;
@@ -530,7 +530,7 @@ impl Handshake {
                     None => None,
                 },
                 Source::Target(Err(_)) => None,
-                Source::Stream(_) => {
+                Source::Stream(..) => {
                     return Err(invalid(
                         "connect_tls on an adopted stream needs a server_name to verify \
                          the certificate against"

@@ -324,7 +324,11 @@ fn normalize(name: &str) -> String {
 
 /// `name` normalised, borrowed when it already is (as a target's host is).
 fn normalized(name: &str) -> std::borrow::Cow<'_, str> {
-    if name.ends_with('.') || name.bytes().any(|b| b.is_ascii_uppercase()) {
+    // No early exit: a loop without branches is cheaper on a short name.
+    let upper = name
+        .bytes()
+        .fold(false, |up, b| up | b.is_ascii_uppercase());
+    if name.ends_with('.') || upper {
         std::borrow::Cow::Owned(normalize(name))
     } else {
         std::borrow::Cow::Borrowed(name)
