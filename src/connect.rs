@@ -206,6 +206,9 @@ impl ConnectionBuilder {
         ConnectionBuilder { source, opts }
     }
 
+    // Inline: every builder method goes through here, and a call would
+    // copy the whole builder in and out.
+    #[inline]
     fn connecting(mut self, option: &'static str) -> Self {
         if let Source::Stream(_, needs_connect) = &mut self.source {
             if !needs_connect.contains(&option) {

@@ -414,12 +414,12 @@ where
                     Step::Done(Err(_)) => Some(*clock.insert(Instant::now())),
                     Step::Done(Ok(_)) => None,
                 };
-                let elapsed = now.map(|now| now - start - started);
+                // Durations are worked out where they are kept or logged
+                // (the log's fields only when it is on).
                 let (result, stage) = match step {
                     Step::Tcp(Ok(conn)) => {
                         let now = now.expect("read for a TCP stage");
-                        let elapsed = now - start - started;
-                        tracing::debug!(%addr, elapsed = %crate::report::Dur(elapsed), "TCP connected");
+                        tracing::debug!(%addr, elapsed = %crate::report::Dur(now - start - started), "TCP connected");
                         if let Some(delay) = config.delay {
                             if *this.last_started == Some((addr, started)) && now < *this.next_start
                             {
@@ -448,7 +448,7 @@ where
                         tracing::debug!(
                             %addr,
                             elapsed = %crate::report::Dur(
-                                elapsed.unwrap_or_else(|| Instant::now() - start - started)
+                                now.unwrap_or_else(Instant::now) - start - started
                             ),
                             "attempt won"
                         );
