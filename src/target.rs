@@ -35,8 +35,19 @@ pub struct Target {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Kind {
-    Host { host: String, port: u16 },
-    Addrs { addrs: Vec<SocketAddr> },
+    Host {
+        host: String,
+        port: u16,
+    },
+    /// One literal address, inline: the common literal target needs no
+    /// allocation. A list of one is always kept this way.
+    Addr {
+        addr: SocketAddr,
+    },
+    /// Two or more literal addresses.
+    Addrs {
+        addrs: Vec<SocketAddr>,
+    },
 }
 
 impl Target {
@@ -45,7 +56,7 @@ impl Target {
     pub fn host(&self) -> Option<&str> {
         match &self.kind {
             Kind::Host { host, .. } => Some(host),
-            Kind::Addrs { .. } => None,
+            Kind::Addr { .. } | Kind::Addrs { .. } => None,
         }
     }
 
@@ -53,6 +64,7 @@ impl Target {
     pub fn port(&self) -> u16 {
         match &self.kind {
             Kind::Host { port, .. } => *port,
+            Kind::Addr { addr } => addr.port(),
             Kind::Addrs { addrs } => addrs[0].port(),
         }
     }
@@ -61,6 +73,7 @@ impl Target {
     pub fn addrs(&self) -> &[SocketAddr] {
         match &self.kind {
             Kind::Host { .. } => &[],
+            Kind::Addr { addr } => std::slice::from_ref(addr),
             Kind::Addrs { addrs } => addrs,
         }
     }
@@ -153,7 +166,7 @@ impl fmt::Display for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.kind {
             Kind::Host { host, port } => write!(f, "{host}:{port}"),
-            Kind::Addrs { addrs } if addrs.len() == 1 => write!(f, "{}", addrs[0]),
+            Kind::Addr { addr } => write!(f, "{addr}"),
             Kind::Addrs { addrs } => {
                 f.write_str("[")?;
                 for (i, a) in addrs.iter().enumerate() {
@@ -171,7 +184,7 @@ impl fmt::Display for Target {
 impl From<SocketAddr> for Target {
     fn from(addr: SocketAddr) -> Target {
         Target {
-            kind: Kind::Addrs { addrs: vec![addr] },
+            kind: Kind::Addr { addr },
         }
     }
 }
@@ -597,6 +610,9 @@ impl IntoTarget for Vec<SocketAddr> {
         if self.is_empty() {
             return Err(TargetError::new("[]", "the address list is empty"));
         }
+        if let [addr] = self[..] {
+            return Ok(Target::from(addr));
+        }
         Ok(Target {
             kind: Kind::Addrs { addrs: self },
         })
@@ -762,6 +778,26 @@ mod tests {
 #[cfg(test)]
 mod fast_path_tests {
     use super::*;
+
+    /// One literal address is kept inline, however it was given: a list of
+    /// one is the same target, with the same `Display` and `addrs()`.
+    #[test]
+    fn one_address_is_one_target_however_given() {
+        let a: SocketAddr = "[::1]:8080".parse().unwrap();
+        let single = a.into_target().unwrap();
+        let list = vec![a].into_target().unwrap();
+        let text = "[::1]:8080".into_target().unwrap();
+        assert_eq!(single, list);
+        assert_eq!(single, text);
+        assert_eq!(single.addrs(), &[a]);
+        assert_eq!(single.port(), 8080);
+        assert_eq!(single.host(), None);
+        assert_eq!(list.to_string(), "[::1]:8080");
+        let b: SocketAddr = "127.0.0.1:8080".parse().unwrap();
+        let two = vec![a, b].into_target().unwrap();
+        assert_eq!(two.addrs(), &[a, b]);
+        assert_eq!(two.to_string(), "[[::1]:8080, 127.0.0.1:8080]");
+    }
 
     /// The one-pass check agrees with `validate_host` on every short string
     /// over an alphabet of the bytes that matter, and on long labels and
