@@ -68,8 +68,6 @@ pub struct ConnectionBuilder {
     pub(crate) source: Source,
     /// The target-independent options, shared with [`Connector`](crate::Connector).
     pub(crate) opts: Options,
-    /// Options given that only make sense when we connect ourselves.
-    needs_connect: Vec<&'static str>,
 }
 
 /// The options of a connection that do not depend on its target: what a
@@ -89,9 +87,10 @@ pub(crate) struct Options {
     pub(crate) resolver: Option<Resolver>,
     /// Whether to ask for HTTPS records; `None`: for `connect_tls` only.
     pub(crate) svcb: Option<bool>,
-    /// The TLS options, used by `connect_tls` (see `tls.rs`).
+    /// The TLS options, used by `connect_tls` (see `tls.rs`); boxed once
+    /// one is set, so a plain `connect` future does not carry them.
     #[cfg(feature = "tls")]
-    pub(crate) tls: crate::tls::TlsOptions,
+    pub(crate) tls: crate::tls::TlsSlot,
 }
 
 impl Default for Options {
@@ -109,7 +108,7 @@ impl Default for Options {
             resolver: None,
             svcb: None,
             #[cfg(feature = "tls")]
-            tls: crate::tls::TlsOptions::default(),
+            tls: crate::tls::TlsSlot::default(),
         }
     }
 }
@@ -143,7 +142,10 @@ impl Options {
 
 pub(crate) enum Source {
     Target(Result<Target, TargetError>),
-    Stream(TcpStream),
+    /// An adopted stream, and the options given that only make sense when
+    /// we connect ourselves (refused, in the order given). Kept here, not
+    /// in the builder, so that every other builder is smaller.
+    Stream(TcpStream, Vec<&'static str>),
 }
 
 impl ConnectionBuilder {
@@ -193,7 +195,7 @@ impl ConnectionBuilder {
     /// # Ok(()) }
     /// ```
     pub fn from_stream(stream: TcpStream) -> ConnectionBuilder {
-        ConnectionBuilder::with_source(Source::Stream(stream))
+        ConnectionBuilder::with_source(Source::Stream(stream, Vec::new()))
     }
 
     fn with_source(source: Source) -> ConnectionBuilder {
@@ -201,16 +203,17 @@ impl ConnectionBuilder {
     }
 
     pub(crate) fn with_options(source: Source, opts: Options) -> ConnectionBuilder {
-        ConnectionBuilder {
-            source,
-            opts,
-            needs_connect: Vec::new(),
-        }
+        ConnectionBuilder { source, opts }
     }
 
+    // Inline: every builder method goes through here, and a call would
+    // copy the whole builder in and out.
+    #[inline]
     fn connecting(mut self, option: &'static str) -> Self {
-        if matches!(self.source, Source::Stream(_)) && !self.needs_connect.contains(&option) {
-            self.needs_connect.push(option);
+        if let Source::Stream(_, needs_connect) = &mut self.source {
+            if !needs_connect.contains(&option) {
+                needs_connect.push(option);
+            }
         }
         self
     }
@@ -514,7 +517,7 @@ impl ConnectionBuilder {
         match &self.source {
             Source::Target(Ok(t)) => t.to_string(),
             Source::Target(Err(e)) => e.input().to_string(),
-            Source::Stream(s) => match s.peer_addr() {
+            Source::Stream(s, _) => match s.peer_addr() {
                 Ok(peer) => format!("adopted stream to {peer}"),
                 Err(_) => "adopted stream".to_string(),
             },
@@ -547,7 +550,7 @@ impl ConnectionBuilder {
             }
             #[cfg(not(feature = "tls"))]
             let _ = refuse_tls;
-            if let Source::Stream(_) = &self.source {
+            if let Source::Stream(..) = &self.source {
                 return self.adopt();
             }
             let services = self
@@ -618,7 +621,10 @@ impl ConnectionBuilder {
                     if addrs.is_empty() {
                         return Err(self.invalid(self.why_unusable("the target")));
                     }
-                    stream::iter([Ok(Batch::from(addrs))]).left_stream()
+                    // `Ok` added as the item is taken: an array of one
+                    // `Result` would hold a `ResolveError`'s 96 bytes in
+                    // every race.
+                    stream::iter(Some(Batch::from(addrs))).map(Ok).left_stream()
                 }
                 Some(host) => {
                     let resolver = self.opts.resolver.clone().unwrap_or_default();
@@ -675,7 +681,9 @@ impl ConnectionBuilder {
     /// before anything is sent.
     fn checked(&self) -> Result<(&Target, &[SocketAddr]), ConnectError> {
         let target = match &self.source {
-            Source::Stream(_) => return Err(self.invalid("an adopted stream is already connected")),
+            Source::Stream(..) => {
+                return Err(self.invalid("an adopted stream is already connected"))
+            }
             Source::Target(Err(e)) => return Err(self.invalid(e.reason())),
             Source::Target(Ok(t)) => t,
         };
@@ -763,15 +771,15 @@ impl ConnectionBuilder {
     }
 
     fn adopt(self) -> Result<TcpStream, ConnectError> {
-        if !self.needs_connect.is_empty() {
-            return Err(self.invalid(format!(
-                "{} cannot be used with from_stream: the stream is already connected",
-                self.needs_connect.join(", ")
-            )));
-        }
-        let Source::Stream(stream) = &self.source else {
+        let Source::Stream(stream, needs_connect) = &self.source else {
             unreachable!("adopt is only called for an adopted stream")
         };
+        if !needs_connect.is_empty() {
+            return Err(self.invalid(format!(
+                "{} cannot be used with from_stream: the stream is already connected",
+                needs_connect.join(", ")
+            )));
+        }
         if let Err(e) = stream.peer_addr() {
             return Err(self.invalid(format!(
                 "the adopted stream is not connected: {e}",
@@ -785,7 +793,7 @@ impl ConnectionBuilder {
             )));
         }
         match self.source {
-            Source::Stream(stream) => Ok(stream),
+            Source::Stream(stream, _) => Ok(stream),
             Source::Target(_) => unreachable!("checked above"),
         }
     }
@@ -931,22 +939,35 @@ mod tests {
     use super::*;
 
     /// What every pending connect holds, beside its sockets and (for a race)
-    /// one boxed race: the builder, once, and little else. An `async fn`
-    /// that moves the builder would hold it twice.
+    /// one boxed race: the builder, once, the future of `establish`, the
+    /// tracing span, and little else. An `async fn` that moves the builder
+    /// would hold it twice.
     #[tokio::test]
     async fn the_connect_future_holds_the_builder_once() {
         let v6: SocketAddr = "[::1]:1".parse().unwrap();
         let v4: SocketAddr = "127.0.0.1:1".parse().unwrap();
         let builder = std::mem::size_of::<ConnectionBuilder>();
+        let b = ConnectionBuilder::new(v4);
+        let establish =
+            std::mem::size_of_val(&b.establish(None, |_, tcp| std::future::ready(Ok(tcp))));
+        let span = std::mem::size_of::<tracing::Span>();
         for fut_size in [
             std::mem::size_of_val(&ConnectionBuilder::new(v4).connect()),
             std::mem::size_of_val(&ConnectionBuilder::new(vec![v6, v4]).connect()),
             std::mem::size_of_val(&ConnectionBuilder::new("localhost:1").connect()),
         ] {
             assert!(
-                fut_size < 2 * builder,
-                "connect future {fut_size} B, builder {builder} B"
+                fut_size <= builder + establish + span + 16,
+                "connect future {fut_size} B, builder {builder} B, establish {establish} B"
             );
         }
+    }
+
+    /// The TLS options (144 bytes) are not inline in every builder, and so
+    /// in every plain connect future: they are boxed once one is set.
+    #[test]
+    fn the_builder_carries_no_tls_options_inline() {
+        let builder = std::mem::size_of::<ConnectionBuilder>();
+        assert!(builder <= 200, "builder {builder} B");
     }
 }

@@ -187,7 +187,7 @@ where
         resolve_errors: Vec::new(),
         last_started: None,
         next_start: start,
-        timer: Stagger::new(start),
+        timer: None,
         timer_at: None,
         config,
         start,
@@ -222,8 +222,10 @@ pin_project! {
         last_started: Option<(SocketAddr, Duration)>,
         // The earliest instant the next attempt may start while others run.
         next_start: Instant,
-        // One timer for the stagger and the deadline, whichever is first.
-        timer: Stagger,
+        // One timer for the stagger and the deadline, whichever is first;
+        // boxed when first armed (96 bytes that a race won at once, the
+        // common case, never uses).
+        timer: Option<Box<Stagger>>,
         // What `timer` is armed for.
         timer_at: Option<Instant>,
         config: RaceConfig,
@@ -309,11 +311,21 @@ where
         let mut this = self.project();
         let config = *this.config;
         let start = *this.start;
+        // The clock, read once per poll when first needed, and again only
+        // when it may have moved on: after polling a TLS handshake (its
+        // poll does real work), after the timer fired. Starting an attempt
+        // or polling a TCP connect takes microseconds: a TCP stage's end
+        // and the next attempt's start are measured from the same reading.
+        let mut clock: Option<Instant> = None;
+        // Every running attempt was polled, and was pending, since the last
+        // change (an attempt started or finished a stage): their wakers are
+        // registered, and polling them again in this call is wasted work.
+        let mut settled = false;
         loop {
             // Start the next attempt if nothing runs, or the delay has
             // passed (or a failure moved `next_start` to now). The clock is
             // read only when an address waits.
-            let now = (!this.queue.is_empty()).then(Instant::now);
+            let now = (!this.queue.is_empty()).then(|| *clock.get_or_insert_with(Instant::now));
             if let Some(now) = now.filter(|&now| {
                 (this.first.is_none() && this.running.is_empty())
                     || (config.delay.is_some() && now >= *this.next_start)
@@ -340,6 +352,7 @@ where
                         this.running.push(Box::pin(attempt));
                     }
                     *this.last_started = Some((addr, started));
+                    settled = false;
                     if let Some(delay) = config.delay {
                         *this.next_start = now + delay;
                     }
@@ -360,18 +373,29 @@ where
             // handled and the loop starts over.
             // `None` stands for `first`, `Some(i)` for `running[i]`.
             let mut finished = None;
-            if let Some(r) = this.first.as_mut().as_pin_mut() {
-                if let Poll::Ready(step) = r.poll_step(cx) {
-                    finished = Some((None, step));
-                }
-            }
-            if finished.is_none() {
-                finished = this.running.iter_mut().enumerate().find_map(|(i, r)| {
-                    match r.as_mut().poll_step(cx) {
-                        Poll::Ready(step) => Some((Some(i), step)),
-                        Poll::Pending => None,
+            if !settled {
+                // Whether a TLS handshake was polled: it may have taken
+                // time.
+                let mut worked = false;
+                if let Some(r) = this.first.as_mut().as_pin_mut() {
+                    worked |= r.stage() == AttemptStage::Tls;
+                    if let Poll::Ready(step) = r.poll_step(cx) {
+                        finished = Some((None, step));
                     }
-                });
+                }
+                if finished.is_none() {
+                    finished = this.running.iter_mut().enumerate().find_map(|(i, r)| {
+                        worked |= r.stage() == AttemptStage::Tls;
+                        match r.as_mut().poll_step(cx) {
+                            Poll::Ready(step) => Some((Some(i), step)),
+                            Poll::Pending => None,
+                        }
+                    });
+                }
+                if worked {
+                    clock = None;
+                }
+                settled = finished.is_none();
             }
             if let Some((at, step)) = finished {
                 let (addr, started) = match at {
@@ -382,11 +406,20 @@ where
                         (r.addr, r.started)
                     }
                 };
-                let now = Instant::now();
-                let elapsed = now - start - started;
+                // A TCP stage's end: this poll's reading. A handshake's:
+                // read now if it failed (the attempt's record keeps it),
+                // and for the log only if it won.
+                let now = match &step {
+                    Step::Tcp(_) => Some(*clock.get_or_insert_with(Instant::now)),
+                    Step::Done(Err(_)) => Some(*clock.insert(Instant::now())),
+                    Step::Done(Ok(_)) => None,
+                };
+                // Durations are worked out where they are kept or logged
+                // (the log's fields only when it is on).
                 let (result, stage) = match step {
                     Step::Tcp(Ok(conn)) => {
-                        tracing::debug!(%addr, elapsed = %crate::report::Dur(elapsed), "TCP connected");
+                        let now = now.expect("read for a TCP stage");
+                        tracing::debug!(%addr, elapsed = %crate::report::Dur(now - start - started), "TCP connected");
                         if let Some(delay) = config.delay {
                             if *this.last_started == Some((addr, started)) && now < *this.next_start
                             {
@@ -412,7 +445,13 @@ where
                 }
                 match result {
                     Ok(conn) => {
-                        tracing::debug!(%addr, elapsed = %crate::report::Dur(elapsed), "attempt won");
+                        tracing::debug!(
+                            %addr,
+                            elapsed = %crate::report::Dur(
+                                now.unwrap_or_else(Instant::now) - start - started
+                            ),
+                            "attempt won"
+                        );
                         // The losers are closed before the caller sees the
                         // winner.
                         this.first.set(None);
@@ -420,6 +459,8 @@ where
                         return Poll::Ready(Ok(conn));
                     }
                     Err(error) => {
+                        let now = now.expect("read for a failure");
+                        let elapsed = now - start - started;
                         tracing::debug!(%addr, elapsed = %crate::report::Dur(elapsed), %error, %stage, "attempt failed");
                         this.failed.push(Attempt {
                             addr,
@@ -467,7 +508,9 @@ where
             };
             let Some(wake) = wake else {
                 if this.timer_at.take().is_some() {
-                    this.timer.disarm();
+                    if let Some(timer) = this.timer {
+                        timer.disarm();
+                    }
                 }
                 return Poll::Pending;
             };
@@ -481,19 +524,24 @@ where
                 this.yield_first.set(None);
                 continue;
             }
+            let timer = this
+                .timer
+                .get_or_insert_with(|| Box::new(Stagger::new(start)));
             if *this.timer_at != Some(wake) {
-                this.timer.reset(wake);
+                timer.reset(wake);
                 *this.timer_at = Some(wake);
             }
-            if this.timer.poll_expired(cx).is_pending() {
+            if timer.poll_expired(cx).is_pending() {
                 return Poll::Pending;
             }
-            if stagger.is_some_and(|s| Instant::now() >= s) {
+            let now = Instant::now();
+            clock = Some(now);
+            if stagger.is_some_and(|s| now >= s) {
                 // Time for the next attempt.
                 continue;
             }
             tracing::debug!("deadline passed");
-            let now = Instant::now() - start;
+            let now = now - start;
             let mut attempts = std::mem::take(this.failed);
             let first = this.first.as_ref().get_ref().as_ref();
             let in_flight = first.into_iter().chain(this.running.iter().map(|r| &**r));
@@ -833,6 +881,29 @@ mod tests {
 
     fn timers_armed() -> usize {
         crate::timer::ARMED.with(|n| n.get())
+    }
+
+    /// A pending attempt is polled once per poll of the race, not again
+    /// each time the race loops over a resolver batch or its end: its waker
+    /// is registered.
+    #[tokio::test(start_paused = true)]
+    async fn a_pending_attempt_is_polled_once_per_poll() {
+        use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+        let polls = Arc::new(AtomicUsize::new(0));
+        let counted = polls.clone();
+        let attempt = move |_: SocketAddr| {
+            let counted = counted.clone();
+            std::future::poll_fn(move |_| {
+                counted.fetch_add(1, SeqCst);
+                Poll::<io::Result<()>>::Pending
+            })
+        };
+        let addrs = stream::iter([Ok(vec![addr("::1"), addr("127.0.0.1")])]);
+        let mut race = std::pin::pin!(race(addrs, cfg(Some(250)), Instant::now(), attempt));
+        assert!(futures_util::poll!(race.as_mut()).is_pending());
+        assert_eq!(polls.load(SeqCst), 1);
+        assert!(futures_util::poll!(race.as_mut()).is_pending());
+        assert_eq!(polls.load(SeqCst), 2);
     }
 
     #[tokio::test(start_paused = true)]

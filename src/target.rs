@@ -35,8 +35,19 @@ pub struct Target {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Kind {
-    Host { host: String, port: u16 },
-    Addrs { addrs: Vec<SocketAddr> },
+    Host {
+        host: String,
+        port: u16,
+    },
+    /// One literal address, inline: the common literal target needs no
+    /// allocation. A list of one is always kept this way.
+    Addr {
+        addr: SocketAddr,
+    },
+    /// Two or more literal addresses.
+    Addrs {
+        addrs: Vec<SocketAddr>,
+    },
 }
 
 impl Target {
@@ -45,7 +56,7 @@ impl Target {
     pub fn host(&self) -> Option<&str> {
         match &self.kind {
             Kind::Host { host, .. } => Some(host),
-            Kind::Addrs { .. } => None,
+            Kind::Addr { .. } | Kind::Addrs { .. } => None,
         }
     }
 
@@ -53,6 +64,7 @@ impl Target {
     pub fn port(&self) -> u16 {
         match &self.kind {
             Kind::Host { port, .. } => *port,
+            Kind::Addr { addr } => addr.port(),
             Kind::Addrs { addrs } => addrs[0].port(),
         }
     }
@@ -61,11 +73,25 @@ impl Target {
     pub fn addrs(&self) -> &[SocketAddr] {
         match &self.kind {
             Kind::Host { .. } => &[],
+            Kind::Addr { addr } => std::slice::from_ref(addr),
             Kind::Addrs { addrs } => addrs,
         }
     }
 
     fn from_host_port(host: &str, port: u16) -> Result<Target, TargetError> {
+        // The common case first, in one pass over the bytes: a valid host
+        // name. It has no ':', '%', '[' or '/', so it is no IP literal or
+        // URL, and the checks below would accept it as it is.
+        if let Some(lowercase) = plain_host_name(host) {
+            let name = host.strip_suffix('.').unwrap_or(host);
+            let mut name = name.to_string();
+            if !lowercase {
+                name.make_ascii_lowercase();
+            }
+            return Ok(Target {
+                kind: Kind::Host { host: name, port },
+            });
+        }
         // A bracketed IPv6 literal given as a host: "[::1]".
         let unbracketed = host
             .strip_prefix('[')
@@ -140,7 +166,7 @@ impl fmt::Display for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.kind {
             Kind::Host { host, port } => write!(f, "{host}:{port}"),
-            Kind::Addrs { addrs } if addrs.len() == 1 => write!(f, "{}", addrs[0]),
+            Kind::Addr { addr } => write!(f, "{addr}"),
             Kind::Addrs { addrs } => {
                 f.write_str("[")?;
                 for (i, a) in addrs.iter().enumerate() {
@@ -158,7 +184,7 @@ impl fmt::Display for Target {
 impl From<SocketAddr> for Target {
     fn from(addr: SocketAddr) -> Target {
         Target {
-            kind: Kind::Addrs { addrs: vec![addr] },
+            kind: Kind::Addr { addr },
         }
     }
 }
@@ -293,6 +319,86 @@ fn parse_port(whole: &str, port: &str) -> Result<u16, TargetError> {
     port.parse::<u16>()
         .map_err(|_| TargetError::new(whole, format!("port {port} is out of range (0 to 65535)")))
 }
+
+/// Whether `host` is a host name that [`validate_host`] accepts, checked
+/// in one pass over its bytes: `Some(true)` if it is also lower-case
+/// already, `None` if it is not a valid name (or not a plain one: the
+/// slow path then says why, or finds an IP literal or a URL).
+fn plain_host_name(host: &str) -> Option<bool> {
+    let name = host.strip_suffix('.').unwrap_or(host).as_bytes();
+    if name.is_empty() || name.len() > 253 {
+        return None;
+    }
+    // What the bytes are, all at once (a loop without branches): any byte
+    // not allowed, any upper-case letter, anything but digits and dots (an
+    // all-numeric name is a malformed IPv4 address).
+    let mut all = 0u8;
+    let mut allowed = true;
+    for &b in name {
+        let class = BYTE_CLASS[b as usize];
+        all |= class;
+        allowed &= class != 0;
+    }
+    if !allowed || all & (LOWER | UPPER | HYPHEN) == 0 {
+        return None;
+    }
+    // The labels: 1 to 63 bytes, no '-' at either end.
+    if all & HYPHEN == 0 {
+        // No hyphen: only the lengths to check.
+        let mut len = 0usize;
+        for &b in name {
+            if b == b'.' {
+                if len == 0 {
+                    return None;
+                }
+                len = 0;
+            } else {
+                len += 1;
+                if len > 63 {
+                    return None;
+                }
+            }
+        }
+        if len == 0 {
+            return None;
+        }
+    } else {
+        for label in name.split(|&b| b == b'.') {
+            if label.is_empty()
+                || label.len() > 63
+                || label[0] == b'-'
+                || label[label.len() - 1] == b'-'
+            {
+                return None;
+            }
+        }
+    }
+    Some(all & UPPER == 0)
+}
+
+/// Classes of the bytes of a host name, for [`plain_host_name`]; 0 for a
+/// byte not allowed.
+const LOWER: u8 = 1;
+const UPPER: u8 = 2;
+const DIGIT: u8 = 4;
+const DOT: u8 = 8;
+const HYPHEN: u8 = 16;
+static BYTE_CLASS: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        table[i] = match i as u8 {
+            b'a'..=b'z' | b'_' => LOWER,
+            b'A'..=b'Z' => UPPER,
+            b'0'..=b'9' => DIGIT,
+            b'.' => DOT,
+            b'-' => HYPHEN,
+            _ => 0,
+        };
+        i += 1;
+    }
+    table
+};
 
 /// Checks a host name as resolvers expect it (RFC 1035 and RFC 1123, with
 /// the underscore that real DNS names carry): at most 253 characters without
@@ -504,6 +610,9 @@ impl IntoTarget for Vec<SocketAddr> {
         if self.is_empty() {
             return Err(TargetError::new("[]", "the address list is empty"));
         }
+        if let [addr] = self[..] {
+            return Ok(Target::from(addr));
+        }
         Ok(Target {
             kind: Kind::Addrs { addrs: self },
         })
@@ -663,5 +772,82 @@ mod tests {
         assert!(validate_host(&name).is_ok());
         assert!(validate_host(&format!("{name}.")).is_ok());
         assert!(validate_host(&format!("{name}e")).is_err());
+    }
+}
+
+#[cfg(test)]
+mod fast_path_tests {
+    use super::*;
+
+    /// One literal address is kept inline, however it was given: a list of
+    /// one is the same target, with the same `Display` and `addrs()`.
+    #[test]
+    fn one_address_is_one_target_however_given() {
+        let a: SocketAddr = "[::1]:8080".parse().unwrap();
+        let single = a.into_target().unwrap();
+        let list = vec![a].into_target().unwrap();
+        let text = "[::1]:8080".into_target().unwrap();
+        assert_eq!(single, list);
+        assert_eq!(single, text);
+        assert_eq!(single.addrs(), &[a]);
+        assert_eq!(single.port(), 8080);
+        assert_eq!(single.host(), None);
+        assert_eq!(list.to_string(), "[::1]:8080");
+        let b: SocketAddr = "127.0.0.1:8080".parse().unwrap();
+        let two = vec![a, b].into_target().unwrap();
+        assert_eq!(two.addrs(), &[a, b]);
+        assert_eq!(two.to_string(), "[[::1]:8080, 127.0.0.1:8080]");
+    }
+
+    /// The one-pass check agrees with `validate_host` on every short string
+    /// over an alphabet of the bytes that matter, and on long labels and
+    /// names at their limits.
+    #[test]
+    fn plain_host_name_agrees_with_validate_host() {
+        let alphabet = ["a", "Z", "0", "-", "_", ".", ":", "%", "/", "é"];
+        let mut inputs: Vec<String> = vec![String::new()];
+        for len in 1..=4 {
+            let mut idx = vec![0usize; len];
+            loop {
+                inputs.push(idx.iter().map(|&i| alphabet[i]).collect());
+                let mut k = 0;
+                while k < len {
+                    idx[k] += 1;
+                    if idx[k] < alphabet.len() {
+                        break;
+                    }
+                    idx[k] = 0;
+                    k += 1;
+                }
+                if k == len {
+                    break;
+                }
+            }
+        }
+        for n in [62, 63, 64] {
+            inputs.push(format!("{}.com", "a".repeat(n)));
+            inputs.push(format!("{}.com.", "B".repeat(n)));
+        }
+        let long = |n: usize| vec!["abc"; n].join(".");
+        for name in [
+            long(63),
+            long(64),
+            format!("{}.", long(63)),
+            format!("{}x", long(63)),
+        ] {
+            inputs.push(name);
+        }
+        for input in &inputs {
+            match plain_host_name(input) {
+                Some(lowercase) => {
+                    assert!(validate_host(input).is_ok(), "{input:?}");
+                    assert_eq!(lowercase, !input.bytes().any(|b| b.is_ascii_uppercase()));
+                    let target = Target::from_host_port(input, 80).unwrap();
+                    let want = input.trim_end_matches('.').to_ascii_lowercase();
+                    assert_eq!(target.host(), Some(want.as_str()), "{input:?}");
+                }
+                None => assert!(validate_host(input).is_err(), "{input:?}"),
+            }
+        }
     }
 }

@@ -70,14 +70,52 @@ pub(crate) struct TlsOptions {
 
 impl Default for TlsOptions {
     fn default() -> Self {
-        TlsOptions {
-            config: None,
-            server_name: None,
-            alpn: None,
-            handshake_timeout: Ok(Some(DEFAULT_TLS_HANDSHAKE_TIMEOUT)),
-            shutdown_timeout: Ok(Some(DEFAULT_TLS_SHUTDOWN_TIMEOUT)),
-            given: Vec::new(),
+        DEFAULT_TLS_OPTIONS.clone()
+    }
+}
+
+/// The defaults, for a [`TlsSlot`] that holds none of its own.
+static DEFAULT_TLS_OPTIONS: TlsOptions = TlsOptions {
+    config: None,
+    server_name: None,
+    alpn: None,
+    handshake_timeout: Ok(Some(DEFAULT_TLS_HANDSHAKE_TIMEOUT)),
+    shutdown_timeout: Ok(Some(DEFAULT_TLS_SHUTDOWN_TIMEOUT)),
+    given: Vec::new(),
+};
+
+/// The [`TlsOptions`] of a builder or connector, boxed only once one is
+/// set: every plain `connect` future holds its builder, and 144 bytes of
+/// TLS options it never reads would be copied with it (into the task, and
+/// by every builder method). Reads of an empty slot see the defaults.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct TlsSlot(Option<Box<TlsOptions>>);
+
+impl TlsSlot {
+    /// The options, leaving the defaults behind.
+    pub(crate) fn take(&mut self) -> TlsOptions {
+        self.0.take().map_or_else(TlsOptions::default, |b| *b)
+    }
+
+    /// [`TlsOptions::forget_given`], without boxing the defaults.
+    pub(crate) fn forget_given(&mut self) {
+        if let Some(options) = &mut self.0 {
+            options.forget_given();
         }
+    }
+}
+
+impl std::ops::Deref for TlsSlot {
+    type Target = TlsOptions;
+
+    fn deref(&self) -> &TlsOptions {
+        self.0.as_deref().unwrap_or(&DEFAULT_TLS_OPTIONS)
+    }
+}
+
+impl std::ops::DerefMut for TlsSlot {
+    fn deref_mut(&mut self) -> &mut TlsOptions {
+        self.0.get_or_insert_with(Default::default)
     }
 }
 
@@ -428,9 +466,9 @@ impl ConnectionBuilder {
     pub async fn connect_tls(mut self) -> Result<TlsStream, ConnectError> {
         let span = tracing::debug_span!("connect_tls", target = %self.describe());
         async move {
-            let options = std::mem::take(&mut self.opts.tls);
+            let options = self.opts.tls.take();
             let handshake = Handshake::prepare(options, &self)?;
-            if let Source::Stream(_) = &self.source {
+            if let Source::Stream(..) = &self.source {
                 let name = self.describe();
                 let all_errors = self.opts.all_errors;
                 let tcp = self.connect_inner().await?;
@@ -492,7 +530,7 @@ impl Handshake {
                     None => None,
                 },
                 Source::Target(Err(_)) => None,
-                Source::Stream(_) => {
+                Source::Stream(..) => {
                     return Err(invalid(
                         "connect_tls on an adopted stream needs a server_name to verify \
                          the certificate against"

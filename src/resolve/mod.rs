@@ -322,6 +322,19 @@ fn normalize(name: &str) -> String {
     name.trim_end_matches('.').to_ascii_lowercase()
 }
 
+/// `name` normalised, borrowed when it already is (as a target's host is).
+fn normalized(name: &str) -> std::borrow::Cow<'_, str> {
+    // No early exit: a loop without branches is cheaper on a short name.
+    let upper = name
+        .bytes()
+        .fold(false, |up, b| up | b.is_ascii_uppercase());
+    if name.ends_with('.') || upper {
+        std::borrow::Cow::Owned(normalize(name))
+    } else {
+        std::borrow::Cow::Borrowed(name)
+    }
+}
+
 #[derive(Debug)]
 struct FixedResolver {
     table: HashMap<String, Vec<IpAddr>>,
@@ -330,7 +343,7 @@ struct FixedResolver {
 
 impl Resolve for FixedResolver {
     fn resolve_service(&self, host: &str, port: u16, family: Family) -> Resolution {
-        let Some(records) = self.services.get(&normalize(host)) else {
+        let Some(records) = self.services.get(normalized(host).as_ref()) else {
             return self
                 .resolve(host, family)
                 .map(|batch| batch.map(Resolved::Addrs))
@@ -364,7 +377,7 @@ impl Resolve for FixedResolver {
 
 impl FixedResolver {
     fn answer(&self, host: &str) -> Result<Vec<IpAddr>, ResolveError> {
-        match self.table.get(&normalize(host)) {
+        match self.table.get(normalized(host).as_ref()) {
             Some(addrs) if addrs.is_empty() => {
                 Err(ResolveError::new(host, ResolveErrorKind::NoRecords))
             }
