@@ -552,16 +552,9 @@ fn burst() {
     let mut per: Vec<Vec<f64>> = vec![Vec::new(); NAMES.len()];
     // Each round runs every variant once, in a shuffled order (a fixed
     // rotation would always put the same variant after another).
-    let mut order: Vec<usize> = (0..NAMES.len()).collect();
-    let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut order = support::Shuffled::new(NAMES.len());
     for _ in 0..ROUNDS {
-        for i in (1..order.len()).rev() {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            order.swap(i, (seed % (i as u64 + 1)) as usize);
-        }
-        for &v in &order {
+        for &v in order.next_round() {
             per[v].push(run(v));
         }
     }
