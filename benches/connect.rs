@@ -11,15 +11,12 @@
 //! Run: `cargo bench --bench connect`
 
 mod support;
-use support::median;
+use support::{median, FixedDns};
 
-use std::future::Ready;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::process::Command;
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use hyper_util::client::legacy::connect::dns::Name;
 use hyper_util::client::legacy::connect::HttpConnector;
 use socket2::{Domain, Socket, Type};
 use tokio_endpoints::{ConnectionBuilder, Resolver};
@@ -105,24 +102,6 @@ fn literal_loopback(rt: &tokio::runtime::Runtime) {
     println!("  ratio ours/tokio:                         {r_raw:.3}x (target <= 1.05x)");
     println!("  ratio ours/tokio+set_nodelay:             {r_nd:.3}x");
     println!("  ratio ours .nodelay(false)/tokio:         {r_plain:.3}x\n");
-}
-
-/// A hyper-util resolver answering with fixed addresses.
-#[derive(Clone)]
-struct FixedDns(Vec<SocketAddr>);
-
-impl Service<Name> for FixedDns {
-    type Response = std::vec::IntoIter<SocketAddr>;
-    type Error = std::io::Error;
-    type Future = Ready<Result<Self::Response, Self::Error>>;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, _: Name) -> Self::Future {
-        std::future::ready(Ok(self.0.clone().into_iter()))
-    }
 }
 
 fn blackholed_v6(rt: &tokio::runtime::Runtime) {

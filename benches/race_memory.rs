@@ -28,17 +28,15 @@
 //! Run: `cargo bench --bench race_memory` (Linux only: it reads `/proc`).
 
 mod support;
-use support::median;
+use support::{median, FixedDns};
 
-use std::future::{Future, Ready};
+use std::future::Future;
 
 use futures::FutureExt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::process::Command;
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use hyper_util::client::legacy::connect::dns::Name;
 use hyper_util::client::legacy::connect::HttpConnector;
 use socket2::{Domain, Socket, Type};
 use tokio_endpoints::{ConnectionBuilder, Resolver};
@@ -182,9 +180,9 @@ fn describe(variant: &str) -> &'static str {
     }
 }
 
-/// A listener that drops SYNs: a backlog of 0 and one connection it never
-/// accepts. Returns what must be kept alive.
-fn blackhole(ip: IpAddr, port: u16) -> Option<(Socket, Socket)> {
+/// A listening socket on `ip:port` (IPv6 only for an IPv6 address, so the
+/// two families can share a port), or `None` when the port is taken.
+fn listener(ip: IpAddr, port: u16, backlog: i32, reuse_address: bool) -> Option<Socket> {
     let domain = if ip.is_ipv6() {
         Domain::IPV6
     } else {
@@ -194,11 +192,21 @@ fn blackhole(ip: IpAddr, port: u16) -> Option<(Socket, Socket)> {
     if ip.is_ipv6() {
         l.set_only_v6(true).unwrap();
     }
+    if reuse_address {
+        l.set_reuse_address(true).unwrap();
+    }
     l.bind(&SocketAddr::new(ip, port).into()).ok()?;
-    l.listen(0).unwrap();
-    let port = l.local_addr().unwrap().as_socket().unwrap().port();
-    let held = Socket::new(domain, Type::STREAM, None).unwrap();
-    held.connect(&SocketAddr::new(ip, port).into()).unwrap();
+    l.listen(backlog).unwrap();
+    Some(l)
+}
+
+/// A listener that drops SYNs: a backlog of 0 and one connection it never
+/// accepts. Returns what must be kept alive.
+fn blackhole(ip: IpAddr, port: u16) -> Option<(Socket, Socket)> {
+    let l = listener(ip, port, 0, false)?;
+    let addr = l.local_addr().unwrap();
+    let held = Socket::new(addr.domain(), Type::STREAM, None).unwrap();
+    held.connect(&addr).unwrap();
     Some((l, held))
 }
 
@@ -241,24 +249,6 @@ fn raise_fd_limit() -> usize {
         libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
     }
     lim.rlim_cur as usize
-}
-
-/// A hyper-util resolver answering with fixed addresses.
-#[derive(Clone)]
-struct FixedDns(Vec<SocketAddr>);
-
-impl Service<Name> for FixedDns {
-    type Response = std::vec::IntoIter<SocketAddr>;
-    type Error = std::io::Error;
-    type Future = Ready<Result<Self::Response, Self::Error>>;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, _: Name) -> Self::Future {
-        std::future::ready(Ok(self.0.clone().into_iter()))
-    }
 }
 
 fn child(variant: &str) {
@@ -410,18 +400,7 @@ where
 /// A listener on `ip:port` with room for a whole burst in its accept queue,
 /// accepting and closing on its own thread.
 fn accepting(ip: IpAddr, port: u16) -> Option<u16> {
-    let domain = if ip.is_ipv6() {
-        Domain::IPV6
-    } else {
-        Domain::IPV4
-    };
-    let l = Socket::new(domain, Type::STREAM, None).unwrap();
-    if ip.is_ipv6() {
-        l.set_only_v6(true).unwrap();
-    }
-    l.set_reuse_address(true).unwrap();
-    l.bind(&SocketAddr::new(ip, port).into()).ok()?;
-    l.listen(4096).unwrap();
+    let l = listener(ip, port, 4096, true)?;
     let port = l.local_addr().unwrap().as_socket().unwrap().port();
     let l: std::net::TcpListener = l.into();
     std::thread::spawn(move || {

@@ -41,3 +41,26 @@ impl Shuffled {
         &self.order
     }
 }
+
+/// A hyper-util resolver answering with fixed addresses, so hyper-util's
+/// `HttpConnector` races the same addresses as ours.
+#[allow(dead_code)]
+#[derive(Clone)]
+pub struct FixedDns(pub Vec<std::net::SocketAddr>);
+
+impl tower_service::Service<hyper_util::client::legacy::connect::dns::Name> for FixedDns {
+    type Response = std::vec::IntoIter<std::net::SocketAddr>;
+    type Error = std::io::Error;
+    type Future = std::future::Ready<Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: hyper_util::client::legacy::connect::dns::Name) -> Self::Future {
+        std::future::ready(Ok(self.0.clone().into_iter()))
+    }
+}
