@@ -4,14 +4,16 @@ use std::fmt;
 use std::future::Future;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures_util::future::{Either, FutureExt};
 use futures_util::stream::{self, StreamExt};
-use socket2::SockRef;
-use tokio::net::{TcpSocket, TcpStream};
+use socket2::{Domain, Protocol, SockRef, Socket, Type};
+use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tracing::Instrument;
 
@@ -716,11 +718,7 @@ impl ConnectionBuilder {
 
     /// The attempt to `addr`: bound to the first local address of its
     /// family, if any were given.
-    fn attempt(
-        &self,
-        locals: &[SocketAddr],
-        addr: SocketAddr,
-    ) -> impl Future<Output = io::Result<TcpStream>> {
+    fn attempt(&self, locals: &[SocketAddr], addr: SocketAddr) -> TcpConnect {
         let local = locals
             .iter()
             .find(|l| l.is_ipv4() == addr.is_ipv4())
@@ -799,38 +797,114 @@ impl ConnectionBuilder {
     }
 }
 
-/// One attempt: a fresh socket, options and bind, done at once, and the
-/// connect's future.
-///
-/// Not an `async fn`: the socket set-up needs no waiting, and an `async fn`
-/// would keep its arguments (twice) beside the connect future for as long
-/// as the attempt runs. This future is the connect alone.
+/// One attempt: a fresh socket, its options, its bind and its `connect`
+/// call, done at once, and the future that waits for the handshake.
 fn connect_one(
     addr: SocketAddr,
     local: Option<SocketAddr>,
     nodelay: bool,
     hook: Option<&SocketHook>,
-) -> impl Future<Output = io::Result<TcpStream>> {
-    match prepare(addr, local, nodelay, hook) {
-        Ok(socket) => Either::Left(socket.connect(addr)),
-        Err(e) => Either::Right(std::future::ready(Err(e))),
+) -> TcpConnect {
+    TcpConnect::new(addr, prepare(addr, local, nodelay, hook))
+}
+
+/// A TCP connect in progress: the socket, registered with Tokio, until it
+/// becomes writable, then `SO_ERROR` says how the handshake ended (what
+/// `tokio::net::TcpSocket::connect` does).
+///
+/// Written by hand rather than with `TcpSocket::connect`: it is the size of
+/// a `TcpStream` and `Unpin`, so a race keeps each attempt small, and can
+/// move a running attempt (the first one, started before the race needed
+/// its own state) into that state.
+pub(crate) struct TcpConnect(Connecting);
+
+enum Connecting {
+    /// The `connect` call is made; the handshake is under way.
+    Pending(TcpStream),
+    /// Making the socket, or the `connect` call, failed.
+    Failed(io::Error),
+    Done,
+}
+
+impl TcpConnect {
+    /// The connect in progress on `socket`, registered with Tokio. Needs a
+    /// Tokio runtime, as `TcpSocket::connect` does.
+    fn new(addr: SocketAddr, socket: io::Result<Socket>) -> TcpConnect {
+        let started = socket.and_then(|socket| {
+            match socket.connect(&addr.into()) {
+                Ok(()) => {}
+                #[cfg(unix)]
+                Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+                #[cfg(not(unix))]
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
+            }
+            TcpStream::from_std(socket.into())
+        });
+        TcpConnect(match started {
+            Ok(stream) => Connecting::Pending(stream),
+            Err(e) => Connecting::Failed(e),
+        })
     }
 }
 
-/// The socket of an attempt, with its options set and bound.
+impl Future for TcpConnect {
+    type Output = io::Result<TcpStream>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match std::mem::replace(&mut self.0, Connecting::Done) {
+            Connecting::Pending(stream) => match stream.poll_write_ready(cx) {
+                Poll::Pending => {
+                    self.0 = Connecting::Pending(stream);
+                    Poll::Pending
+                }
+                Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+                // Writable: the handshake ended; `SO_ERROR` says how.
+                Poll::Ready(Ok(())) => Poll::Ready(match stream.take_error() {
+                    Ok(None) => Ok(stream),
+                    Ok(Some(e)) | Err(e) => Err(e),
+                }),
+            },
+            Connecting::Failed(e) => Poll::Ready(Err(e)),
+            Connecting::Done => panic!("`TcpConnect` polled after it completed"),
+        }
+    }
+}
+
+/// The socket of an attempt: non-blocking, close-on-exec, its options set
+/// and bound (as `tokio::net::TcpSocket` makes it).
 fn prepare(
     addr: SocketAddr,
     local: Option<SocketAddr>,
     nodelay: bool,
     hook: Option<&SocketHook>,
-) -> io::Result<TcpSocket> {
-    let socket = if addr.is_ipv4() {
-        TcpSocket::new_v4()?
-    } else {
-        TcpSocket::new_v6()?
-    };
+) -> io::Result<Socket> {
+    let ty = Type::STREAM;
+    #[cfg(any(
+        target_os = "android",
+        target_os = "dragonfly",
+        target_os = "freebsd",
+        target_os = "fuchsia",
+        target_os = "illumos",
+        target_os = "linux",
+        target_os = "netbsd",
+        target_os = "openbsd",
+    ))]
+    let ty = ty.nonblocking();
+    let socket = Socket::new(Domain::for_address(addr), ty, Some(Protocol::TCP))?;
+    #[cfg(not(any(
+        target_os = "android",
+        target_os = "dragonfly",
+        target_os = "freebsd",
+        target_os = "fuchsia",
+        target_os = "illumos",
+        target_os = "linux",
+        target_os = "netbsd",
+        target_os = "openbsd",
+    )))]
+    socket.set_nonblocking(true)?;
     if nodelay {
-        socket.set_nodelay(true)?;
+        socket.set_tcp_nodelay(true)?;
     }
     if let Some(hook) = hook {
         hook(&SockRef::from(&socket)).map_err(|e| {
@@ -841,7 +915,7 @@ fn prepare(
         })?;
     }
     if let Some(local) = local {
-        socket.bind(local).map_err(|e| {
+        socket.bind(&local.into()).map_err(|e| {
             io::Error::new(
                 e.kind(),
                 format!("bind to {local}: {e}", e = crate::report::Brief(&e)),
