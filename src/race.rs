@@ -127,6 +127,45 @@ pub(crate) struct RaceFailure {
     pub(crate) timed_out: bool,
 }
 
+/// What happened before the race took over (see `connect.rs`: a plain
+/// `connect` starts its first attempt itself and builds the race only when
+/// that attempt neither wins at once nor is the only one).
+pub(crate) struct Begun<F> {
+    /// Addresses known before the race, in the order they came; the first
+    /// `taken` of the queue made from them have started.
+    pub(crate) addrs: Vec<SocketAddr>,
+    /// How many of `addrs` were taken (0 or 1).
+    pub(crate) taken: usize,
+    /// The attempt still running: its address, its start and its connect.
+    pub(crate) running: Option<(SocketAddr, Duration, F)>,
+    /// Attempts that already failed.
+    pub(crate) failed: Vec<Attempt>,
+    /// Errors the resolver already gave.
+    pub(crate) resolve_errors: Vec<ResolveError>,
+    /// Whether the caller already yielded once (see "What a race holds"):
+    /// the race then arms its timer without yielding again.
+    pub(crate) yielded: bool,
+}
+
+impl<F> Begun<F> {
+    /// Nothing begun: the race does everything.
+    pub(crate) fn nothing() -> Begun<F> {
+        Begun::with(Vec::new())
+    }
+
+    /// The addresses `addrs` known, nothing started.
+    pub(crate) fn with(addrs: Vec<SocketAddr>) -> Begun<F> {
+        Begun {
+            addrs,
+            taken: 0,
+            running: None,
+            failed: Vec::new(),
+            resolve_errors: Vec::new(),
+            yielded: false,
+        }
+    }
+}
+
 /// Runs the race over the addresses `addrs` yields, starting each attempt
 /// with `attempt`. `start` is the instant the call began (attempt times are
 /// counted from it).
@@ -143,9 +182,14 @@ where
     A: FnMut(SocketAddr) -> F,
     F: Future<Output = io::Result<T>>,
 {
-    race_staged(addrs, config, start, attempt, |_, conn| {
-        std::future::ready(Ok(conn))
-    })
+    race_staged(
+        Some(addrs),
+        Begun::nothing(),
+        config,
+        start,
+        attempt,
+        |_, conn| std::future::ready(Ok(conn)),
+    )
     .await
 }
 
@@ -160,8 +204,12 @@ where
 /// to one delay after that moment (the draft's "Next Connection Attempt
 /// Timer ... SHOULD be extended", §6.1): the handshake gets the time a
 /// fresh attempt would.
+///
+/// `addrs` is the resolution (`None`: every address is in `begun`), and
+/// `begun` what the caller did before the race.
 pub(crate) fn race_staged<S, B, A, F, C, H, G, T>(
-    addrs: S,
+    addrs: Option<S>,
+    begun: Begun<F>,
     config: RaceConfig,
     start: Instant,
     attempt: A,
@@ -175,18 +223,35 @@ where
     H: FnMut(SocketAddr, C) -> G,
     G: Future<Output = io::Result<T>>,
 {
+    let mut queue = Queue::new(config.interleave);
+    queue.extend_vec(begun.addrs);
+    for _ in 0..begun.taken {
+        queue.pop();
+    }
+    let last_started = begun
+        .running
+        .as_ref()
+        .map(|&(addr, started, _)| (addr, started));
+    let next_start = match (last_started, config.delay) {
+        (Some((_, started)), Some(delay)) => start + started + delay,
+        _ => start,
+    };
     Race {
-        addrs: Some(addrs),
-        yield_first: Some(tokio::task::yield_now()),
-        queue: Queue::new(config.interleave),
+        addrs,
+        yield_first: (!begun.yielded).then(tokio::task::yield_now),
+        queue,
         attempt,
         finish,
-        first: None,
+        first: begun.running.map(|(addr, started, fut)| Running {
+            addr,
+            started,
+            stage: Stage::Tcp { fut },
+        }),
         running: Vec::new(),
-        failed: Vec::new(),
-        resolve_errors: Vec::new(),
-        last_started: None,
-        next_start: start,
+        failed: begun.failed,
+        resolve_errors: begun.resolve_errors,
+        last_started,
+        next_start,
         timer: None,
         timer_at: None,
         config,
@@ -1133,7 +1198,8 @@ mod tests {
                 }
             };
             let result = race_staged(
-                stream::iter([Ok(batch)]),
+                Some(stream::iter([Ok(batch)])),
+                Begun::nothing(),
                 config,
                 t0,
                 self.attempt(t0),
