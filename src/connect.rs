@@ -16,7 +16,6 @@ use pin_project_lite::pin_project;
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
-use tracing::Instrument;
 
 use crate::error::{Attempt, AttemptStage, ConnectError, ConnectErrorKind};
 use crate::race::{race_staged, single, Begun, RaceConfig, RaceFailure};
@@ -513,7 +512,13 @@ impl ConnectionBuilder {
     // connect future.
     pub fn connect(self) -> impl Future<Output = Result<TcpStream, ConnectError>> + Send {
         let span = tracing::debug_span!("connect", target = %self.describe());
-        self.connect_checked(true).instrument(span)
+        let mut connect = self.connect_checked(true);
+        // Boxed, and only when a subscriber wants it: a disabled span is
+        // 40 bytes of every connect future for nothing.
+        if !span.is_disabled() {
+            connect.span = Some(Box::new(span));
+        }
+        connect
     }
 
     pub(crate) fn describe(&self) -> String {
@@ -539,39 +544,39 @@ impl ConnectionBuilder {
     /// `connect`, refusing TLS options if `refuse_tls`: a [`Connect`].
     fn connect_checked(self, refuse_tls: bool) -> Connect<impl Future<Output = ()> + Send> {
         Connect {
+            span: None,
             yield_first: Some(tokio::task::yield_now()),
-            state: State::Start {
-                builder: self,
-                refuse_tls,
-            },
+            builder: Some(self),
+            refuse_tls,
+            state: State::Start,
         }
     }
 
     /// The first poll of a [`Connect`]: the checks, then the first attempt
     /// started here when the call is a plain race whose first address is
     /// known at once, or else the whole race, boxed.
-    fn start(self, refuse_tls: bool, cx: &mut Context<'_>) -> State {
+    fn start(&self, refuse_tls: bool, cx: &mut Context<'_>) -> Started {
         #[cfg(feature = "tls")]
         if let Some(given) = self.opts.tls.given().filter(|_| refuse_tls) {
-            return State::Done(Some(Err(self.invalid(format!(
+            return Started::Done(Err(self.invalid(format!(
                 "TLS options given to connect(): {given}; use connect_tls()"
-            )))));
+            ))));
         }
         #[cfg(not(feature = "tls"))]
         let _ = refuse_tls;
         if let Source::Stream(..) = &self.source {
-            return State::Done(Some(self.adopt()));
+            return Started::Adopt;
         }
         let start = Instant::now();
         let (target, locals) = match self.checked() {
             Ok(checked) => checked,
-            Err(e) => return State::Done(Some(Err(e))),
+            Err(e) => return Started::Done(Err(e)),
         };
         let services = self.opts.svcb.unwrap_or(false);
         // Timeouts need the race's timer from the start; HTTPS records its
         // merger.
         if services || self.opts.connect_timeout.is_some() || self.opts.attempt_timeout.is_some() {
-            return State::race(self, start, Begun::nothing(), None, 0);
+            return Started::race(start, Begun::nothing(), None, 0);
         }
         let (addr, rest) = match target.host() {
             None => {
@@ -580,7 +585,7 @@ impl ConnectionBuilder {
                     (Some(&addr), None) => (addr, Rest::Nothing),
                     (Some(&addr), Some(_)) => (addr, Rest::Literal),
                     // The race says why none is usable.
-                    (None, _) => return State::race(self, start, Begun::nothing(), None, 0),
+                    (None, _) => return Started::race(start, Begun::nothing(), None, 0),
                 }
             }
             Some(host) => {
@@ -591,40 +596,28 @@ impl ConnectionBuilder {
                 // A resolver that answers at once (a literal list pinned
                 // with `Resolver::fixed`, a cached answer) gives the first
                 // address now; any other answer goes to the race.
-                let (batch, seen) = match resolving.poll_next_unpin(cx) {
-                    Poll::Ready(Some(Ok(ips))) => {
-                        let seen = ips.len();
-                        let port = target.port();
-                        let batch: Vec<SocketAddr> = ips
-                            .into_iter()
-                            .filter(|ip| self.usable(ip))
-                            .map(|ip| SocketAddr::new(ip, port))
-                            .collect();
-                        (batch, seen)
-                    }
+                let ips = match resolving.poll_next_unpin(cx) {
+                    Poll::Ready(Some(Ok(ips))) => ips,
                     Poll::Ready(Some(Err(e))) => {
                         let mut begun = Begun::nothing();
                         begun.resolve_errors.push(e);
-                        return State::race(self, start, begun, Some(resolving), 0);
+                        return Started::race(start, begun, Some(resolving), 0);
                     }
-                    Poll::Ready(None) => {
-                        return State::race(self, start, Begun::nothing(), None, 0)
-                    }
+                    Poll::Ready(None) => return Started::race(start, Begun::nothing(), None, 0),
                     Poll::Pending => {
-                        return State::race(self, start, Begun::nothing(), Some(resolving), 0)
+                        return Started::race(start, Begun::nothing(), Some(resolving), 0)
                     }
                 };
-                match batch.first() {
-                    Some(&addr) => (
-                        addr,
-                        Rest::Name {
-                            batch,
-                            resolving,
-                            seen,
-                        },
+                // The answer is kept as it came: the race, if there is one,
+                // makes the socket addresses.
+                match ips.iter().find(|ip| self.usable(ip)) {
+                    Some(&ip) => (
+                        SocketAddr::new(ip, target.port()),
+                        Rest::Name { ips, resolving },
                     ),
                     None => {
-                        return State::race(self, start, Begun::nothing(), Some(resolving), seen)
+                        let seen = ips.len();
+                        return Started::race(start, Begun::nothing(), Some(resolving), seen);
                     }
                 }
             }
@@ -632,8 +625,7 @@ impl ConnectionBuilder {
         let started = Instant::now() - start;
         tracing::debug!(%addr, started = %crate::report::Dur(started), "attempt started");
         let attempt = self.attempt(locals, addr);
-        State::First(First {
-            builder: self,
+        Started::First(First {
             start,
             addr,
             started,
@@ -935,17 +927,20 @@ pin_project! {
     /// same instants. Everything else (timeouts, HTTPS records, a resolver
     /// still waiting) is the race from the start.
     pub(crate) struct Connect<Y> {
+        // The `connect` span, entered on every poll, if enabled.
+        span: Option<Box<tracing::Span>>,
         #[pin]
         yield_first: Option<Y>,
+        // `None` once it has moved into the race, or the stream it adopted
+        // is returned. Kept out of `state` so that it never moves before.
+        builder: Option<ConnectionBuilder>,
+        refuse_tls: bool,
         state: State,
     }
 }
 
 pub(crate) enum State {
-    Start {
-        builder: ConnectionBuilder,
-        refuse_tls: bool,
-    },
+    Start,
     First(First),
     Race(Pin<Box<dyn Future<Output = Result<TcpStream, ConnectError>> + Send>>),
     Done(Option<Result<TcpStream, ConnectError>>),
@@ -953,7 +948,6 @@ pub(crate) enum State {
 
 /// The first attempt, started by [`Connect`] itself.
 pub(crate) struct First {
-    builder: ConnectionBuilder,
     start: Instant,
     addr: SocketAddr,
     started: Duration,
@@ -967,13 +961,39 @@ enum Rest {
     Nothing,
     /// The target's other literal addresses (the race lists them again).
     Literal,
-    /// The resolver's first answer (the attempt's address first), the rest
-    /// of its resolution, and how many addresses it gave, usable or not.
-    Name {
-        batch: Vec<SocketAddr>,
-        resolving: Addrs,
+    /// The resolver's first answer (the attempt's address its first
+    /// usable one) and the rest of its resolution.
+    Name { ips: Vec<IpAddr>, resolving: Addrs },
+}
+
+/// What the first poll of a [`Connect`] found to do.
+enum Started {
+    Done(Result<TcpStream, ConnectError>),
+    /// Return the adopted stream (the builder's).
+    Adopt,
+    First(First),
+    Race {
+        start: Instant,
+        begun: Begun<TcpConnect>,
+        resolving: Option<Addrs>,
         seen: usize,
     },
+}
+
+impl Started {
+    fn race(
+        start: Instant,
+        begun: Begun<TcpConnect>,
+        resolving: Option<Addrs>,
+        seen: usize,
+    ) -> Started {
+        Started::Race {
+            start,
+            begun,
+            resolving,
+            seen,
+        }
+    }
 }
 
 impl State {
@@ -1020,9 +1040,13 @@ impl State {
 impl First {
     /// The race, going on with this attempt still running (`running`) or
     /// failed (`failed`).
-    fn into_race(self, running: Option<TcpConnect>, failed: Option<Attempt>) -> State {
+    fn into_race(
+        self,
+        builder: ConnectionBuilder,
+        running: Option<TcpConnect>,
+        failed: Option<Attempt>,
+    ) -> State {
         let First {
-            builder,
             start,
             addr,
             started,
@@ -1030,11 +1054,15 @@ impl First {
             rest,
         } = self;
         let (addrs, resolving, seen) = match rest {
-            Rest::Name {
-                batch,
-                resolving,
-                seen,
-            } => (batch, Some(resolving), seen),
+            Rest::Name { ips, resolving } => {
+                let seen = ips.len();
+                let batch = ips
+                    .into_iter()
+                    .filter(|ip| builder.usable(ip))
+                    .map(|ip| SocketAddr::new(ip, addr.port()))
+                    .collect();
+                (batch, Some(resolving), seen)
+            }
             // The race lists the target's usable addresses itself.
             Rest::Literal | Rest::Nothing => (Vec::new(), None, 0),
         };
@@ -1052,19 +1080,36 @@ impl<Y: Future<Output = ()>> Future for Connect<Y> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
-        // The state is matched in place: moving it out and back on every
-        // poll would copy the builder each time.
+        let _entered = this.span.as_ref().map(|span| span.enter());
+        // The state is matched in place, and the builder stays where it is
+        // until the race takes it: moving either on every poll would copy
+        // them each time.
         loop {
             let first = match this.state {
-                State::Start { .. } => {
-                    let State::Start {
-                        builder,
-                        refuse_tls,
-                    } = std::mem::replace(this.state, State::Done(None))
-                    else {
-                        unreachable!("matched above")
+                State::Start => {
+                    let Some(builder) = this.builder.as_ref() else {
+                        panic!("`connect`'s future polled after it completed")
                     };
-                    *this.state = builder.start(refuse_tls, cx);
+                    *this.state = match builder.start(*this.refuse_tls, cx) {
+                        Started::Done(result) => {
+                            *this.builder = None;
+                            return Poll::Ready(result);
+                        }
+                        Started::Adopt => {
+                            let builder = this.builder.take().expect("checked above");
+                            return Poll::Ready(builder.adopt());
+                        }
+                        Started::First(first) => State::First(first),
+                        Started::Race {
+                            start,
+                            begun,
+                            resolving,
+                            seen,
+                        } => {
+                            let builder = this.builder.take().expect("checked above");
+                            State::race(builder, start, begun, resolving, seen)
+                        }
+                    };
                     continue;
                 }
                 State::Race(race) => return race.as_mut().poll(cx),
@@ -1095,7 +1140,8 @@ impl<Y: Future<Output = ()>> Future for Connect<Y> {
                     // needed, and the race takes over.
                     let attempt = std::mem::replace(&mut first.attempt, TcpConnect::done());
                     let first = this.state.take_first();
-                    *this.state = first.into_race(Some(attempt), None);
+                    let builder = this.builder.take().expect("held until the race");
+                    *this.state = first.into_race(builder, Some(attempt), None);
                     continue;
                 }
             };
@@ -1104,6 +1150,7 @@ impl<Y: Future<Output = ()>> Future for Connect<Y> {
                 Ok(stream) => {
                     tracing::debug!(%addr, "attempt won");
                     *this.state = State::Done(None);
+                    *this.builder = None;
                     return Poll::Ready(Ok(stream));
                 }
                 Err(error) => {
@@ -1117,16 +1164,17 @@ impl<Y: Future<Output = ()>> Future for Connect<Y> {
                         stage: AttemptStage::Tcp,
                     };
                     let first = this.state.take_first();
+                    let builder = this.builder.take().expect("held until the race");
                     if let Rest::Nothing = first.rest {
                         let failure = RaceFailure {
                             attempts: vec![failed],
                             resolve_errors: Vec::new(),
                             timed_out: false,
                         };
-                        return Poll::Ready(Err(first.builder.failed_alone(failure)));
+                        return Poll::Ready(Err(builder.failed_alone(failure)));
                     }
                     // The next address starts at once, in the race.
-                    *this.state = first.into_race(None, Some(failed));
+                    *this.state = first.into_race(builder, None, Some(failed));
                 }
             }
         }

@@ -58,6 +58,15 @@
 //! connects to healthy hosts pays no timer at all. The stagger's instants are
 //! absolute, so the yield moves none of them.
 //!
+//! A plain `connect` goes one step further (`Connect` in `connect.rs`):
+//! when its first address is known at once (a literal address or list, a
+//! resolver that answers at once), it starts that attempt itself, without
+//! a race, and yields once. An attempt that wins by then costs no race at
+//! all: no box, no queue, none of this bookkeeping. Otherwise the race is
+//! built from what was begun ([`Begun`]): the running attempt moves into it
+//! (a TCP connect is `Unpin`), with its start time, so the next start is
+//! still one delay after it, or at once after its failure.
+//!
 //! # The handshake inside the race (Happy Eyeballs v3)
 //!
 //! For `connect_tls`, an attempt is TCP and then TLS, and succeeds only
@@ -1087,6 +1096,53 @@ mod tests {
             starts(&[("::1", 0), ("1.0.0.1", 250), ("::2", 500)])
         );
         assert_eq!(s.open(), 0);
+    }
+
+    /// What `connect` hands over: the first address taken and its attempt
+    /// running since +0 (started 30 ms before the race exists), or failed.
+    /// The race goes on from the same instants: the next start is one delay
+    /// after the first attempt's, or at once after its failure.
+    #[tokio::test(start_paused = true)]
+    async fn a_race_goes_on_from_what_was_begun() {
+        for failed_first in [false, true] {
+            let s = Scenario::new(&[("::1", Outcome::Hang), ("127.0.0.1", Outcome::Connect(10))]);
+            let t0 = Instant::now();
+            let mut attempt = s.attempt(t0);
+            let v6 = addr("::1");
+            let running = attempt(v6);
+            tokio::time::sleep(Duration::from_millis(30)).await;
+            let mut begun = Begun::with(vec![v6, addr("127.0.0.1")]);
+            begun.taken = 1;
+            begun.yielded = true;
+            if failed_first {
+                begun.failed.push(Attempt {
+                    addr: v6,
+                    started: Duration::ZERO,
+                    elapsed: Duration::from_millis(30),
+                    error: io::ErrorKind::ConnectionRefused.into(),
+                    stage: AttemptStage::Tcp,
+                });
+            } else {
+                begun.running = Some((v6, Duration::ZERO, running));
+            }
+            let addrs = None::<stream::Empty<Result<Vec<SocketAddr>, ResolveError>>>;
+            let finish = |_, conn| std::future::ready(Ok(conn));
+            let won = race_staged(addrs, begun, cfg(Some(250)), t0, attempt, finish)
+                .await
+                .unwrap();
+            assert_eq!(won.addr, addr("127.0.0.1"));
+            // The begun attempt is not started again (a fake attempt is
+            // logged when first polled, with the instant it was made: the
+            // failed one never was polled); the fallback starts one delay after it, or as soon as the race has
+            // its failure.
+            let (expected, fallback_at) = if failed_first {
+                (starts(&[("127.0.0.1", 30)]), 30)
+            } else {
+                (starts(&[("::1", 0), ("127.0.0.1", 250)]), 250)
+            };
+            assert_eq!(s.starts(), expected, "failed first: {failed_first}");
+            assert_eq!(Instant::now() - t0, Duration::from_millis(fallback_at + 10));
+        }
     }
 
     #[tokio::test(start_paused = true)]

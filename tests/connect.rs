@@ -61,6 +61,32 @@ async fn blackholed_ipv6_falls_back_to_ipv4_after_one_delay() {
     assert_eq!(&buf, b"ping");
 }
 
+/// A plain connect starts its first attempt before any race exists, and
+/// moves it into the race only once it has neither won nor failed: the
+/// fallback still starts exactly one delay after the first attempt (paused
+/// clock; the sockets are real), by name and by literal list.
+#[tokio::test(start_paused = true)]
+async fn the_fallback_starts_exactly_one_delay_after_the_first_attempt() {
+    let (v4, bh, port) = dual_stack_blackholed_v6();
+    let fallback = SocketAddr::new(V4, port);
+    let by_name = || {
+        ConnectionBuilder::new(("dual.test", port))
+            .resolver(Resolver::fixed([("dual.test", vec![V6, V4])]))
+    };
+    let by_list = || ConnectionBuilder::new(vec![bh.addr, fallback]);
+    for builder in [by_name(), by_list()] {
+        let t0 = tokio::time::Instant::now();
+        let stream = builder
+            .happy_eyeballs(Duration::from_millis(100))
+            .connect()
+            .await
+            .unwrap();
+        assert_eq!(t0.elapsed(), Duration::from_millis(100));
+        assert_eq!(stream.peer_addr().unwrap(), fallback);
+        drop(v4.accept().await.unwrap());
+    }
+}
+
 #[tokio::test]
 async fn tokio_connect_hangs_where_we_do_not() {
     // The contrast the crate exists for: sequential connect to the same pair
