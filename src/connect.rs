@@ -5,7 +5,6 @@ use std::future::Future;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -576,7 +575,7 @@ impl ConnectionBuilder {
         // Timeouts need the race's timer from the start; HTTPS records its
         // merger.
         if services || self.opts.connect_timeout.is_some() || self.opts.attempt_timeout.is_some() {
-            return Started::race(start, Begun::nothing(), None, 0);
+            return Started::race(start, Begun::nothing(), None);
         }
         let (addr, rest) = match target.host() {
             None => {
@@ -585,7 +584,7 @@ impl ConnectionBuilder {
                     (Some(&addr), None) => (addr, Rest::Nothing),
                     (Some(&addr), Some(_)) => (addr, Rest::Literal),
                     // The race says why none is usable.
-                    (None, _) => return Started::race(start, Begun::nothing(), None, 0),
+                    (None, _) => return Started::race(start, Begun::nothing(), None),
                 }
             }
             Some(host) => {
@@ -601,11 +600,11 @@ impl ConnectionBuilder {
                     Poll::Ready(Some(Err(e))) => {
                         let mut begun = Begun::nothing();
                         begun.resolve_errors.push(e);
-                        return Started::race(start, begun, Some(resolving), 0);
+                        return Started::race(start, begun, Some(resolving));
                     }
-                    Poll::Ready(None) => return Started::race(start, Begun::nothing(), None, 0),
+                    Poll::Ready(None) => return Started::race(start, Begun::nothing(), None),
                     Poll::Pending => {
-                        return Started::race(start, Begun::nothing(), Some(resolving), 0)
+                        return Started::race(start, Begun::nothing(), Some(resolving))
                     }
                 };
                 // The answer is kept as it came: the race, if there is one,
@@ -616,8 +615,9 @@ impl ConnectionBuilder {
                         Rest::Name { ips, resolving },
                     ),
                     None => {
-                        let seen = ips.len();
-                        return Started::race(start, Begun::nothing(), Some(resolving), seen);
+                        let mut begun = Begun::nothing();
+                        begun.seen = ips.len();
+                        return Started::race(start, begun, Some(resolving));
                     }
                 }
             }
@@ -670,7 +670,7 @@ impl ConnectionBuilder {
                     self.attempt(locals, addr),
                     finish,
                 )
-                .map(move |result| result.map_err(|failure| self.failed(failure, target, 0)));
+                .map(move |result| result.map_err(|failure| self.failed(failure, target)));
                 return Either::Right(Either::Left(fut));
             }
         }
@@ -684,7 +684,6 @@ impl ConnectionBuilder {
             services,
             Begun::nothing(),
             None,
-            0,
             finish,
         );
         Either::Right(Either::Right(Box::pin(race)))
@@ -692,9 +691,13 @@ impl ConnectionBuilder {
 
     /// The race over the target's addresses, from what `begun` says was
     /// done already; `resolving` is a resolution already started (by name,
-    /// without HTTPS records) and `seen` how many addresses it gave so far.
+    /// without HTTPS records).
+    ///
+    /// Not an `async fn`, which would keep its arguments (`begun`, the
+    /// resolution) beside the race they move into, for as long as it runs:
+    /// the race is built here, and the future is the race.
     #[allow(clippy::too_many_arguments)]
-    pub(crate) async fn race<'a, T, H, G>(
+    pub(crate) fn race<'a, T, H, G>(
         &'a self,
         start: Instant,
         target: &'a Target,
@@ -702,16 +705,15 @@ impl ConnectionBuilder {
         services: Option<ServiceOptions>,
         mut begun: Begun<TcpConnect>,
         resolving: Option<Addrs>,
-        seen: usize,
         finish: H,
-    ) -> Result<T, ConnectError>
+    ) -> impl Future<Output = Result<T, ConnectError>> + 'a
     where
-        H: FnMut(SocketAddr, TcpStream) -> G,
-        G: Future<Output = io::Result<T>>,
+        T: 'a,
+        H: FnMut(SocketAddr, TcpStream) -> G + 'a,
+        G: Future<Output = io::Result<T>> + 'a,
     {
-        let seen = AtomicUsize::new(seen);
         let port = target.port();
-        let usable = |ip: &IpAddr| self.usable(ip);
+        let usable = move |ip: &IpAddr| self.usable(ip);
         let addrs = match target.host() {
             None => {
                 if begun.addrs.is_empty() {
@@ -723,14 +725,14 @@ impl ConnectionBuilder {
                         .collect();
                 }
                 if begun.addrs.is_empty() {
-                    return Err(self.invalid(self.why_unusable("the target")));
+                    let refused = self.invalid(self.why_unusable("the target"));
+                    return Either::Left(std::future::ready(Err(refused)));
                 }
                 None
             }
             Some(host) => {
                 let family = self.opts.family;
-                let seen = &seen;
-                Some(match &services {
+                Some(match services {
                     None => resolving
                         .unwrap_or_else(|| {
                             self.opts
@@ -740,21 +742,21 @@ impl ConnectionBuilder {
                                 .resolve(host, family)
                         })
                         .map(move |batch| {
-                            batch.map(|ips| {
-                                seen.fetch_add(ips.len(), Ordering::Relaxed);
-                                Batch::from(
-                                    ips.into_iter()
-                                        .filter(|ip| usable(ip))
-                                        .map(|ip| SocketAddr::new(ip, port))
-                                        .collect::<Vec<_>>(),
-                                )
+                            batch.map(|ips| Batch {
+                                seen: ips.len(),
+                                add: ips
+                                    .into_iter()
+                                    .filter(|ip| usable(ip))
+                                    .map(|ip| SocketAddr::new(ip, port))
+                                    .collect(),
+                                withdraw: Vec::new(),
                             })
                         })
                         .left_stream(),
                     Some(services) => {
-                        // Boxed: the merger is larger than the rest of
-                        // the stream, and only this path needs it.
-                        let mut merger = Box::new(Merger::new(port, services));
+                        // Boxed: the merger is larger than the rest of the
+                        // stream, and only this path needs it.
+                        let mut merger = Box::new(Merger::new(port, &services));
                         self.opts
                             .resolver
                             .clone()
@@ -763,7 +765,7 @@ impl ConnectionBuilder {
                             .map(move |item| {
                                 item.map(|item| {
                                     let mut batch = merger.take(item);
-                                    seen.fetch_add(batch.add.len(), Ordering::Relaxed);
+                                    batch.seen = batch.add.len();
                                     batch.add.retain(|a| usable(&a.ip()));
                                     batch
                                 })
@@ -779,9 +781,11 @@ impl ConnectionBuilder {
             attempt_timeout: self.opts.attempt_timeout,
             deadline: self.opts.connect_timeout.map(|t| start + t),
         };
-        let attempt = |addr| self.attempt(locals, addr);
-        let result = race_staged(addrs, begun, config, start, attempt, finish).await;
-        result.map_err(|failure| self.failed(failure, target, seen.load(Ordering::Relaxed)))
+        let attempt = move |addr| self.attempt(locals, addr);
+        let race = race_staged(addrs, begun, config, start, attempt, finish);
+        Either::Right(
+            race.map(move |result| result.map_err(|failure| self.failed(failure, target))),
+        )
     }
 
     /// The target and the local addresses, or the error that refuses them
@@ -831,19 +835,18 @@ impl ConnectionBuilder {
         connect_one(addr, local, self.opts.nodelay, self.opts.hook.as_ref())
     }
 
-    /// The error for a race without a winner; `seen` is how many addresses
-    /// the resolver gave, usable or not.
-    fn failed(&self, failure: RaceFailure, target: &Target, seen: usize) -> ConnectError {
-        self.failed_on(failure, target.host(), seen)
+    /// The error for a race without a winner.
+    fn failed(&self, failure: RaceFailure, target: &Target) -> ConnectError {
+        self.failed_on(failure, target.host())
     }
 
     /// [`failed`](Self::failed) for the one attempt of a plain connect.
     fn failed_alone(&self, failure: RaceFailure) -> ConnectError {
-        self.failed_on(failure, None, 0)
+        self.failed_on(failure, None)
     }
 
     /// The error for a race without a winner, to `host` if a name.
-    fn failed_on(&self, failure: RaceFailure, host: Option<&str>, seen: usize) -> ConnectError {
+    fn failed_on(&self, failure: RaceFailure, host: Option<&str>) -> ConnectError {
         let name = self.describe();
         let err = if failure.timed_out {
             let timeout = self.opts.connect_timeout.unwrap_or_default();
@@ -853,7 +856,7 @@ impl ConnectionBuilder {
             ConnectError::new(ConnectErrorKind::AllAttemptsFailed, name)
         } else if !failure.resolve_errors.is_empty() {
             ConnectError::new(ConnectErrorKind::Resolve, name)
-        } else if seen > 0 {
+        } else if failure.seen > 0 {
             ConnectError::new(ConnectErrorKind::NoUsableAddress, name)
                 .with_message(self.why_unusable(host.unwrap_or("the target")))
         } else {
@@ -976,22 +979,15 @@ enum Started {
         start: Instant,
         begun: Begun<TcpConnect>,
         resolving: Option<Addrs>,
-        seen: usize,
     },
 }
 
 impl Started {
-    fn race(
-        start: Instant,
-        begun: Begun<TcpConnect>,
-        resolving: Option<Addrs>,
-        seen: usize,
-    ) -> Started {
+    fn race(start: Instant, begun: Begun<TcpConnect>, resolving: Option<Addrs>) -> Started {
         Started::Race {
             start,
             begun,
             resolving,
-            seen,
         }
     }
 }
@@ -1011,27 +1007,26 @@ impl State {
         start: Instant,
         begun: Begun<TcpConnect>,
         resolving: Option<Addrs>,
-        seen: usize,
     ) -> State {
+        // An async block keeps what it captures for as long as it runs:
+        // `begun` (about 200 bytes), which moves into the race at once, is
+        // captured boxed, and the box is freed as it is unpacked.
+        let begun = Box::new(begun);
         State::Race(Box::pin(async move {
             let builder = builder;
+            let begun = {
+                let boxed = begun;
+                *boxed
+            };
             let (target, locals) = builder.checked()?;
             let services = builder
                 .opts
                 .svcb
                 .unwrap_or(false)
                 .then(ServiceOptions::default);
+            let identity = |_, tcp| std::future::ready(Ok(tcp));
             builder
-                .race(
-                    start,
-                    target,
-                    locals,
-                    services,
-                    begun,
-                    resolving,
-                    seen,
-                    |_, tcp| std::future::ready(Ok(tcp)),
-                )
+                .race(start, target, locals, services, begun, resolving, identity)
                 .await
         }))
     }
@@ -1067,11 +1062,12 @@ impl First {
             Rest::Literal | Rest::Nothing => (Vec::new(), None, 0),
         };
         let mut begun = Begun::with(addrs);
+        begun.seen = seen;
         begun.taken = 1;
         begun.yielded = true;
         begun.running = running.map(|fut| (addr, started, fut));
         begun.failed.extend(failed);
-        State::race(builder, start, begun, resolving, seen)
+        State::race(builder, start, begun, resolving)
     }
 }
 
@@ -1104,10 +1100,9 @@ impl<Y: Future<Output = ()>> Future for Connect<Y> {
                             start,
                             begun,
                             resolving,
-                            seen,
                         } => {
                             let builder = this.builder.take().expect("checked above");
-                            State::race(builder, start, begun, resolving, seen)
+                            State::race(builder, start, begun, resolving)
                         }
                     };
                     continue;
@@ -1170,6 +1165,7 @@ impl<Y: Future<Output = ()>> Future for Connect<Y> {
                             attempts: vec![failed],
                             resolve_errors: Vec::new(),
                             timed_out: false,
+                            seen: 0,
                         };
                         return Poll::Ready(Err(builder.failed_alone(failure)));
                     }

@@ -134,6 +134,8 @@ pub(crate) struct RaceFailure {
     pub(crate) resolve_errors: Vec<ResolveError>,
     /// The deadline passed before any attempt won.
     pub(crate) timed_out: bool,
+    /// How many addresses the resolution gave, usable or not.
+    pub(crate) seen: usize,
 }
 
 /// What happened before the race took over (see `connect.rs`: a plain
@@ -154,6 +156,8 @@ pub(crate) struct Begun<F> {
     /// Whether the caller already yielded once (see "What a race holds"):
     /// the race then arms its timer without yielding again.
     pub(crate) yielded: bool,
+    /// How many addresses the resolution gave so far, usable or not.
+    pub(crate) seen: usize,
 }
 
 impl<F> Begun<F> {
@@ -171,6 +175,7 @@ impl<F> Begun<F> {
             failed: Vec::new(),
             resolve_errors: Vec::new(),
             yielded: false,
+            seen: 0,
         }
     }
 }
@@ -265,6 +270,7 @@ where
         timer_at: None,
         config,
         start,
+        seen: begun.seen,
     }
 }
 
@@ -304,6 +310,8 @@ pin_project! {
         timer_at: Option<Instant>,
         config: RaceConfig,
         start: Instant,
+        // How many addresses the resolution gave, usable or not.
+        seen: usize,
     }
 }
 
@@ -440,6 +448,7 @@ where
                     attempts,
                     resolve_errors: std::mem::take(this.resolve_errors),
                     timed_out: false,
+                    seen: *this.seen,
                 }));
             }
 
@@ -556,6 +565,7 @@ where
                     match item {
                         Some(Ok(batch)) => {
                             let batch: Batch = batch.into();
+                            *this.seen += batch.seen;
                             this.queue.withdraw(&batch.withdraw);
                             this.queue.extend_vec(batch.add);
                         }
@@ -645,6 +655,7 @@ where
                 attempts,
                 resolve_errors: std::mem::take(this.resolve_errors),
                 timed_out: true,
+                seen: *this.seen,
             }));
         }
     }
@@ -708,6 +719,7 @@ where
                     }],
                     resolve_errors: Vec::new(),
                     timed_out: false,
+                    seen: 0,
                 })
             }
         })

@@ -365,11 +365,15 @@ pub(crate) fn query_name(host: &str, port: u16) -> String {
 pub(crate) struct Batch {
     pub(crate) add: Vec<SocketAddr>,
     pub(crate) withdraw: Vec<SocketAddr>,
+    /// How many addresses the resolver gave for this batch, usable or not
+    /// (`add` keeps the usable ones): none usable at all is its own error.
+    pub(crate) seen: usize,
 }
 
 impl From<Vec<SocketAddr>> for Batch {
     fn from(add: Vec<SocketAddr>) -> Batch {
         Batch {
+            seen: add.len(),
             add,
             withdraw: Vec::new(),
         }
@@ -968,6 +972,7 @@ mod tests {
         Batch {
             add: sa(add),
             withdraw: sa(withdraw),
+            seen: 0,
         }
     }
 
