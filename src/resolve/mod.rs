@@ -322,16 +322,22 @@ fn normalize(name: &str) -> String {
     name.trim_end_matches('.').to_ascii_lowercase()
 }
 
-/// `name` normalised, borrowed when it already is (as a target's host is).
-fn normalized(name: &str) -> std::borrow::Cow<'_, str> {
-    // No early exit: a loop without branches is cheaper on a short name.
-    let upper = name
-        .bytes()
-        .fold(false, |up, b| up | b.is_ascii_uppercase());
-    if name.ends_with('.') || upper {
-        std::borrow::Cow::Owned(normalize(name))
+/// The entry of `name` in a table of normalised names, matched as
+/// [`normalize`] would: a short table (most are a few names) is scanned,
+/// which is cheaper than hashing the name; a longer one is looked up by
+/// hash, with the name normalised only when it is not already.
+fn lookup<'a, V>(table: &'a HashMap<String, V>, name: &str) -> Option<&'a V> {
+    let trimmed = name.trim_end_matches('.');
+    if table.len() <= 8 {
+        return table
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(trimmed))
+            .map(|(_, value)| value);
+    }
+    if trimmed.len() == name.len() && !name.bytes().any(|b| b.is_ascii_uppercase()) {
+        table.get(name)
     } else {
-        std::borrow::Cow::Borrowed(name)
+        table.get(&normalize(name))
     }
 }
 
@@ -343,7 +349,7 @@ struct FixedResolver {
 
 impl Resolve for FixedResolver {
     fn resolve_service(&self, host: &str, port: u16, family: Family) -> Resolution {
-        let Some(records) = self.services.get(normalized(host).as_ref()) else {
+        let Some(records) = lookup(&self.services, host) else {
             return self
                 .resolve(host, family)
                 .map(|batch| batch.map(Resolved::Addrs))
@@ -377,7 +383,7 @@ impl Resolve for FixedResolver {
 
 impl FixedResolver {
     fn answer(&self, host: &str) -> Result<Vec<IpAddr>, ResolveError> {
-        match self.table.get(normalized(host).as_ref()) {
+        match lookup(&self.table, host) {
             Some(addrs) if addrs.is_empty() => {
                 Err(ResolveError::new(host, ResolveErrorKind::NoRecords))
             }
@@ -670,5 +676,38 @@ mod tests {
             got[0].as_ref().unwrap_err().kind(),
             ResolveErrorKind::NoRecords
         );
+    }
+
+    /// Short tables are scanned, long ones hashed: both match the same
+    /// names (any case, trailing dots or none) and no others.
+    #[tokio::test]
+    async fn fixed_tables_match_alike_whatever_their_size() {
+        let ip = |i: u8| IpAddr::from([10, 0, 0, i]);
+        for size in [1u8, 8, 9, 40] {
+            let r = Resolver::fixed((0..size).map(|i| (format!("Host{i}.Test."), vec![ip(i)])));
+            let last = size - 1;
+            for name in [
+                format!("host{last}.test"),
+                format!("HOST{last}.TEST"),
+                format!("host{last}.test."),
+                format!("Host{last}.Test.."),
+            ] {
+                let got: Vec<_> = r.resolve(&name, Family::Any).collect().await;
+                assert_eq!(
+                    got[0].as_ref().unwrap(),
+                    &vec![ip(last)],
+                    "{size} names: {name}"
+                );
+            }
+            for name in [
+                format!("host{size}.test"),
+                "host0.tes".into(),
+                "ost0.test".into(),
+            ] {
+                let got: Vec<_> = r.resolve(&name, Family::Any).collect().await;
+                let kind = got[0].as_ref().unwrap_err().kind();
+                assert_eq!(kind, ResolveErrorKind::NoSuchName, "{size} names: {name}");
+            }
+        }
     }
 }
