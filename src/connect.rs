@@ -622,7 +622,10 @@ impl ConnectionBuilder {
                 }
             }
         };
-        let started = Instant::now() - start;
+        // Nothing was waited for since `start` (the checks and an answer
+        // already there take microseconds): the first attempt starts with
+        // the call, and the clock is not read again.
+        let started = Duration::ZERO;
         tracing::debug!(%addr, started = %crate::report::Dur(started), "attempt started");
         let attempt = self.attempt(locals, addr);
         Started::First(First {
