@@ -36,7 +36,7 @@ pub struct Target {
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Kind {
     Host {
-        host: String,
+        host: HostName,
         port: u16,
     },
     /// One literal address, inline: the common literal target needs no
@@ -50,12 +50,69 @@ enum Kind {
     },
 }
 
+/// A validated host name, lower-case: inline when it is short, as most
+/// are, so that a target by name allocates nothing (a connect's builder is
+/// made per call); on the heap otherwise.
+#[derive(Clone, PartialEq, Eq)]
+enum HostName {
+    Inline {
+        len: u8,
+        // Zero past `len`, so that equal names compare equal.
+        bytes: [u8; HostName::INLINE],
+    },
+    Heap(Box<str>),
+}
+
+impl HostName {
+    /// The longest name kept inline: with the port and the tags, a target
+    /// by name is then no larger than one of a literal address.
+    const INLINE: usize = 26;
+
+    /// `name`, lower-cased unless it already is (`lowercase`).
+    fn lowercase(name: &str, lowercase: bool) -> HostName {
+        if name.len() > HostName::INLINE {
+            let mut name = name.to_string();
+            if !lowercase {
+                name.make_ascii_lowercase();
+            }
+            return HostName::Heap(name.into_boxed_str());
+        }
+        let mut bytes = [0; HostName::INLINE];
+        let kept = &mut bytes[..name.len()];
+        kept.copy_from_slice(name.as_bytes());
+        if !lowercase {
+            kept.make_ascii_lowercase();
+        }
+        HostName::Inline {
+            len: name.len() as u8,
+            bytes,
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        match self {
+            // The bytes of a `str` up to its end, with ASCII letters
+            // lower-cased: still UTF-8, so this never fails.
+            HostName::Inline { len, bytes } => {
+                std::str::from_utf8(&bytes[..usize::from(*len)]).unwrap_or_default()
+            }
+            HostName::Heap(name) => name,
+        }
+    }
+}
+
+impl fmt::Debug for HostName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
 impl Target {
     /// The host name to resolve (validated, lower-cased, without a trailing
     /// dot), or `None` for a target of literal addresses.
     pub fn host(&self) -> Option<&str> {
         match &self.kind {
-            Kind::Host { host, .. } => Some(host),
+            Kind::Host { host, .. } => Some(host.as_str()),
             Kind::Addr { .. } | Kind::Addrs { .. } => None,
         }
     }
@@ -84,12 +141,11 @@ impl Target {
         // URL, and the checks below would accept it as it is.
         if let Some(lowercase) = plain_host_name(host) {
             let name = host.strip_suffix('.').unwrap_or(host);
-            let mut name = name.to_string();
-            if !lowercase {
-                name.make_ascii_lowercase();
-            }
             return Ok(Target {
-                kind: Kind::Host { host: name, port },
+                kind: Kind::Host {
+                    host: HostName::lowercase(name, lowercase),
+                    port,
+                },
             });
         }
         // A bracketed IPv6 literal given as a host: "[::1]".
@@ -112,7 +168,7 @@ impl Target {
         validate_host(host)?;
         Ok(Target {
             kind: Kind::Host {
-                host: host.trim_end_matches('.').to_ascii_lowercase(),
+                host: HostName::lowercase(host.trim_end_matches('.'), false),
                 port,
             },
         })
@@ -165,7 +221,7 @@ impl Target {
 impl fmt::Display for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.kind {
-            Kind::Host { host, port } => write!(f, "{host}:{port}"),
+            Kind::Host { host, port } => write!(f, "{}:{port}", host.as_str()),
             Kind::Addr { addr } => write!(f, "{addr}"),
             Kind::Addrs { addrs } => {
                 f.write_str("[")?;
@@ -802,6 +858,40 @@ mod fast_path_tests {
     /// The one-pass check agrees with `validate_host` on every short string
     /// over an alphabet of the bytes that matter, and on long labels and
     /// names at their limits.
+    /// Short names are kept inline, long ones on the heap: both read back
+    /// the same (lower-cased, without the trailing dot), compare alike, and
+    /// a target by name is no larger than one of a literal address.
+    #[test]
+    fn host_names_read_back_whatever_their_length() {
+        let n = HostName::INLINE;
+        for len in [1, n - 1, n, n + 1, 100, 253] {
+            let name: String = (0..len)
+                .map(|i| match i % 4 {
+                    1 if i + 1 < len => '.',
+                    2 => 'B',
+                    _ => 'a',
+                })
+                .collect();
+            for given in [name.clone(), format!("{name}.")] {
+                let target = Target::from_host_port(&given, 443).unwrap();
+                let want = name.to_ascii_lowercase();
+                assert_eq!(target.host(), Some(want.as_str()), "{given:?}");
+                assert_eq!(target.to_string(), format!("{want}:443"));
+                assert!(format!("{target:?}").contains(&format!("host: {want:?}")));
+                let lower = Target::from_host_port(&want, 443).unwrap();
+                assert_eq!(target, lower);
+                assert_eq!(target.clone(), lower);
+            }
+        }
+        let other = Target::from_host_port("ab", 443).unwrap();
+        assert_ne!(Target::from_host_port("a", 443).unwrap(), other);
+        assert!(
+            std::mem::size_of::<Target>() <= std::mem::size_of::<SocketAddr>() + 8,
+            "{} B",
+            std::mem::size_of::<Target>()
+        );
+    }
+
     #[test]
     fn plain_host_name_agrees_with_validate_host() {
         let alphabet = ["a", "Z", "0", "-", "_", ".", ":", "%", "/", "é"];
