@@ -329,9 +329,10 @@ fn normalize(name: &str) -> String {
 fn lookup<'a, V>(table: &'a HashMap<String, V>, name: &str) -> Option<&'a V> {
     let trimmed = name.trim_end_matches('.');
     if table.len() <= 8 {
+        // Equal bytes first: a target's host is already normalised.
         return table
             .iter()
-            .find(|(key, _)| key.eq_ignore_ascii_case(trimmed))
+            .find(|(key, _)| **key == *trimmed || key.eq_ignore_ascii_case(trimmed))
             .map(|(_, value)| value);
     }
     if trimmed.len() == name.len() && !name.bytes().any(|b| b.is_ascii_uppercase()) {
