@@ -9,8 +9,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use common::{fd_count, refused, Blackhole, V4, V6};
+use futures::FutureExt;
 use tokio::net::TcpListener;
-use tokio_endpoints::ConnectionBuilder;
+use tokio_endpoints::{ConnectionBuilder, Resolver};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_descriptor_outlives_a_call() {
@@ -66,6 +67,30 @@ async fn no_descriptor_outlives_a_call() {
         let _ = tokio::time::timeout(Duration::from_micros(i * 2), fut).await;
     }
     assert_eq!(fd_count(), before, "after 1000 cancellations");
+
+    // Dropped after one poll, when the first attempt runs inside the
+    // connect future (no race built yet), and after two, when it has moved
+    // into the race: its socket is open, then closed with the future.
+    let by_name = || {
+        // Blackholed `[::1]` first; the second address is not reached.
+        ConnectionBuilder::new(("dual.test", bh6.addr.port()))
+            .resolver(Resolver::fixed([("dual.test", vec![bh6.addr.ip(), V4])]))
+            .connect()
+    };
+    let by_list = || ConnectionBuilder::new(vec![bh6.addr, bh4.addr]).connect();
+    for polls in [1, 2] {
+        for mut fut in [
+            Box::pin(by_name()).left_future(),
+            Box::pin(by_list()).right_future(),
+        ] {
+            for _ in 0..polls {
+                assert!(futures::poll!(&mut fut).is_pending());
+            }
+            assert_eq!(fd_count(), before + 1, "the first attempt, {polls} polls");
+            drop(fut);
+            assert_eq!(fd_count(), before, "after {polls} polls");
+        }
+    }
 
     // One literal address (no race is needed): refused, timed out, cancelled.
     for i in 0..300u64 {
