@@ -671,7 +671,7 @@ impl StreamWriter {
     /// `close()` with `wait_closed()`, or `write_eof()` over TCP). The
     /// [`StreamReader`] can still read what the peer sends; the socket
     /// closes when both halves are dropped. The same as
-    /// [`AsyncWriteExt::shutdown`](tokio::io::AsyncWriteExt::shutdown).
+    /// [`AsyncWriteExt::shutdown`].
     ///
     /// Over TLS it sends close_notify first, and takes at most the
     /// [`tls_shutdown_timeout`](ConnectionBuilder::tls_shutdown_timeout)
