@@ -463,7 +463,9 @@ impl ConnectionBuilder {
     ///     Ok(())
     /// }
     /// ```
-    pub async fn connect_tls(mut self) -> Result<TlsStream, ConnectError> {
+    // A plain `fn` returning an `async` block, not an `async fn`, which
+    // would hold the builder twice (the argument, and the block's copy).
+    pub fn connect_tls(mut self) -> impl Future<Output = Result<TlsStream, ConnectError>> + Send {
         let span = tracing::debug_span!("connect_tls", target = %self.describe());
         async move {
             let options = self.opts.tls.take();
@@ -491,7 +493,6 @@ impl ConnectionBuilder {
             .await
         }
         .instrument(span)
-        .await
     }
 }
 
