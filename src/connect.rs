@@ -654,6 +654,8 @@ impl ConnectionBuilder {
     /// of three, each no larger than it must be: a refusal, the connect of
     /// a single literal address (inline), or the race (boxed, with
     /// everything only a race needs).
+    // Only `connect_tls` uses it.
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
     pub(crate) fn establish<'a, T, H, G>(
         &'a self,
         services: Option<ServiceOptions>,

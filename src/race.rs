@@ -666,6 +666,7 @@ where
 /// A plain function returning combinators, not an `async fn`: an `async fn`
 /// keeps its argument and the future it awaits side by side, and this wraps
 /// the connect future, whose size every caller pays.
+#[cfg_attr(not(feature = "tls"), allow(dead_code))]
 fn bounded<T, F>(fut: F, limit: Option<Duration>) -> impl Future<Output = io::Result<T>>
 where
     F: Future<Output = io::Result<T>>,
@@ -683,6 +684,8 @@ where
 /// The race of one known address and no deadline: nothing to stagger, so
 /// none of the race's bookkeeping. Same results as [`race_staged`] would
 /// give.
+// Only `connect_tls` uses it (`connect` has its own first attempt).
+#[cfg_attr(not(feature = "tls"), allow(dead_code))]
 pub(crate) fn single<T, C, F, G>(
     addr: SocketAddr,
     attempt_timeout: Option<Duration>,

@@ -7,156 +7,24 @@
 
 #![cfg(feature = "hickory")]
 
-use std::collections::HashMap;
+mod dns_server;
+
+use dns_server::{DnsServer, Reply, TTL};
+
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
-use tokio::net::{TcpListener, TcpSocket, UdpSocket};
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::time::Instant;
-use tokio_endpoints::hickory_resolver::config::{
-    ConnectionConfig, NameServerConfig, ResolveHosts, ResolverConfig, ResolverOpts,
-};
-use tokio_endpoints::hickory_resolver::proto::op::{Message, ResponseCode};
+use tokio_endpoints::hickory_resolver::proto::op::ResponseCode;
 use tokio_endpoints::hickory_resolver::proto::rr::rdata::{A, AAAA, CNAME};
 use tokio_endpoints::hickory_resolver::proto::rr::{Name, RData, Record, RecordType};
 use tokio_endpoints::{
     ConnectErrorKind, ConnectionBuilder, Family, HickoryResolver, Resolve, ResolveErrorKind,
     Resolver,
 };
-
-/// What the server does with one query.
-#[derive(Clone)]
-enum Reply {
-    /// These records for the queried name.
-    Records(Vec<RData>),
-    /// These answer records as they are (CNAME chains).
-    Answers(Vec<Record>),
-    /// An empty answer with this response code (NXDOMAIN, SERVFAIL, or
-    /// NOERROR for "no records").
-    Code(ResponseCode),
-    /// No answer at all.
-    Silent,
-}
-
-type Zone = dyn Fn(&str, RecordType) -> (u64, Reply) + Send + Sync;
-
-/// A DNS server on 127.0.0.1 that answers each query after the delay the
-/// zone function gives for its name and type, and counts the queries.
-struct DnsServer {
-    addr: SocketAddr,
-    queries: Arc<Mutex<HashMap<(String, RecordType), usize>>>,
-}
-
-const TTL: u32 = 300;
-
-impl DnsServer {
-    async fn start(
-        zone: impl Fn(&str, RecordType) -> (u64, Reply) + Send + Sync + 'static,
-    ) -> DnsServer {
-        DnsServer::start_with_ttl(TTL, zone).await
-    }
-
-    async fn start_with_ttl(
-        ttl: u32,
-        zone: impl Fn(&str, RecordType) -> (u64, Reply) + Send + Sync + 'static,
-    ) -> DnsServer {
-        let socket = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
-        let addr = socket.local_addr().unwrap();
-        let queries = Arc::new(Mutex::new(HashMap::new()));
-        let zone: Arc<Zone> = Arc::new(zone);
-        let counts = queries.clone();
-        tokio::spawn(async move {
-            let mut buf = vec![0u8; 4096];
-            loop {
-                let Ok((n, peer)) = socket.recv_from(&mut buf).await else {
-                    return;
-                };
-                let Ok(request) = Message::from_vec(&buf[..n]) else {
-                    continue;
-                };
-                let Some(query) = request.queries.first().cloned() else {
-                    continue;
-                };
-                let name = query
-                    .name()
-                    .to_string()
-                    .trim_end_matches('.')
-                    .to_ascii_lowercase();
-                let rtype = query.query_type();
-                *counts
-                    .lock()
-                    .unwrap()
-                    .entry((name.clone(), rtype))
-                    .or_insert(0) += 1;
-                let (delay, reply) = zone(&name, rtype);
-                let socket = socket.clone();
-                tokio::spawn(async move {
-                    tokio::time::sleep(Duration::from_millis(delay)).await;
-                    let mut response =
-                        Message::response(request.metadata.id, request.metadata.op_code);
-                    response.metadata.recursion_desired = request.metadata.recursion_desired;
-                    response.metadata.recursion_available = true;
-                    response.metadata.authoritative = true;
-                    response.edns = request.edns.clone();
-                    response.add_query(query.clone());
-                    match reply {
-                        Reply::Records(rdatas) => {
-                            for rdata in rdatas {
-                                response.add_answer(Record::from_rdata(
-                                    query.name().clone(),
-                                    ttl,
-                                    rdata,
-                                ));
-                            }
-                        }
-                        Reply::Answers(records) => {
-                            response.add_answers(records);
-                        }
-                        Reply::Code(code) => response.metadata.response_code = code,
-                        Reply::Silent => return,
-                    }
-                    let bytes = response.to_vec().unwrap();
-                    let _ = socket.send_to(&bytes, peer).await;
-                });
-            }
-        });
-        DnsServer { addr, queries }
-    }
-
-    fn options(&self) -> ResolverOpts {
-        let mut options = ResolverOpts::default();
-        options.timeout = Duration::from_millis(300);
-        options.attempts = 1;
-        options.use_hosts_file = ResolveHosts::Never;
-        options
-    }
-
-    fn config(&self) -> ResolverConfig {
-        let mut udp = ConnectionConfig::udp();
-        udp.port = self.addr.port();
-        let server = NameServerConfig::new(self.addr.ip(), true, vec![udp]);
-        ResolverConfig::from_name_servers(vec![server])
-    }
-
-    fn resolver(&self) -> HickoryResolver {
-        HickoryResolver::with_config(self.config(), self.options()).unwrap()
-    }
-
-    fn count(&self, name: &str, rtype: RecordType) -> usize {
-        let queries = self.queries.lock().unwrap();
-        queries
-            .get(&(name.to_string(), rtype))
-            .copied()
-            .unwrap_or(0)
-    }
-
-    fn total(&self) -> usize {
-        self.queries.lock().unwrap().values().sum()
-    }
-}
 
 fn v6(ip: Ipv6Addr) -> RData {
     RData::AAAA(AAAA(ip))

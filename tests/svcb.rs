@@ -3,134 +3,27 @@
 //! answers type 65 (built with hickory-proto's SVCB types), with TLS
 //! servers on loopback. Nothing here asks the system's name servers.
 //!
-//! The server is a small copy of the one in `dns.rs`, with HTTPS answers
-//! and a malformed-answer mode.
+//! The server is `dns_server`, shared with `dns.rs`.
 
+mod dns_server;
 mod support;
 
-use std::collections::HashMap;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::net::UdpSocket;
-use tokio_endpoints::hickory_resolver::config::{
-    ConnectionConfig, NameServerConfig, ResolveHosts, ResolverConfig, ResolverOpts,
-};
-use tokio_endpoints::hickory_resolver::proto::op::{Message, ResponseCode};
+use tokio_endpoints::hickory_resolver::proto::op::ResponseCode;
 use tokio_endpoints::hickory_resolver::proto::rr::rdata::svcb::{
     Alpn, EchConfigList, IpHint, SvcParamKey, SvcParamValue, SVCB,
 };
-use tokio_endpoints::hickory_resolver::proto::rr::rdata::{A, HTTPS, NULL};
-use tokio_endpoints::hickory_resolver::proto::rr::{Name, RData, Record, RecordType};
-use tokio_endpoints::{ConnectionBuilder, HickoryResolver};
+use tokio_endpoints::hickory_resolver::proto::rr::rdata::{A, HTTPS};
+use tokio_endpoints::hickory_resolver::proto::rr::{Name, RData, RecordType};
+use tokio_endpoints::ConnectionBuilder;
 
+use dns_server::{DnsServer, Reply};
 use support::Ca;
 
-/// What the server does with one query.
-#[derive(Clone)]
-enum Reply {
-    Records(Vec<RData>),
-    Code(ResponseCode),
-    /// An HTTPS answer whose RDATA does not parse.
-    Malformed,
-    Silent,
-}
-
-type Zone = dyn Fn(&str, RecordType) -> (u64, Reply) + Send + Sync;
-
-struct DnsServer {
-    addr: SocketAddr,
-    queries: Arc<Mutex<HashMap<(String, RecordType), usize>>>,
-}
-
-impl DnsServer {
-    async fn start(
-        zone: impl Fn(&str, RecordType) -> (u64, Reply) + Send + Sync + 'static,
-    ) -> Self {
-        let socket = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
-        let addr = socket.local_addr().unwrap();
-        let queries = Arc::new(Mutex::new(HashMap::new()));
-        let zone: Arc<Zone> = Arc::new(zone);
-        let counts = queries.clone();
-        tokio::spawn(async move {
-            let mut buf = vec![0u8; 4096];
-            loop {
-                let Ok((n, peer)) = socket.recv_from(&mut buf).await else {
-                    return;
-                };
-                let Ok(request) = Message::from_vec(&buf[..n]) else {
-                    continue;
-                };
-                let Some(query) = request.queries.first().cloned() else {
-                    continue;
-                };
-                let name = query
-                    .name()
-                    .to_string()
-                    .trim_end_matches('.')
-                    .to_ascii_lowercase();
-                let rtype = query.query_type();
-                *counts
-                    .lock()
-                    .unwrap()
-                    .entry((name.clone(), rtype))
-                    .or_insert(0) += 1;
-                let (delay, reply) = zone(&name, rtype);
-                let socket = socket.clone();
-                tokio::spawn(async move {
-                    tokio::time::sleep(Duration::from_millis(delay)).await;
-                    let mut response =
-                        Message::response(request.metadata.id, request.metadata.op_code);
-                    response.metadata.recursion_desired = request.metadata.recursion_desired;
-                    response.metadata.recursion_available = true;
-                    response.metadata.authoritative = true;
-                    response.edns = request.edns.clone();
-                    response.add_query(query.clone());
-                    let records = match reply {
-                        Reply::Records(rdatas) => rdatas,
-                        Reply::Malformed => vec![RData::Unknown {
-                            code: RecordType::HTTPS,
-                            // A priority and half a target name.
-                            rdata: NULL::with(vec![0, 1, 7, b'e', b'x']),
-                        }],
-                        Reply::Code(code) => {
-                            response.metadata.response_code = code;
-                            Vec::new()
-                        }
-                        Reply::Silent => return,
-                    };
-                    for rdata in records {
-                        response.add_answer(Record::from_rdata(query.name().clone(), 300, rdata));
-                    }
-                    let bytes = response.to_vec().unwrap();
-                    let _ = socket.send_to(&bytes, peer).await;
-                });
-            }
-        });
-        DnsServer { addr, queries }
-    }
-
-    fn resolver(&self) -> HickoryResolver {
-        let mut options = ResolverOpts::default();
-        options.timeout = Duration::from_millis(500);
-        options.attempts = 1;
-        options.use_hosts_file = ResolveHosts::Never;
-        let mut udp = ConnectionConfig::udp();
-        udp.port = self.addr.port();
-        let server = NameServerConfig::new(self.addr.ip(), true, vec![udp]);
-        HickoryResolver::with_config(ResolverConfig::from_name_servers(vec![server]), options)
-            .unwrap()
-    }
-
-    fn count(&self, name: &str, rtype: RecordType) -> usize {
-        let queries = self.queries.lock().unwrap();
-        queries
-            .get(&(name.to_string(), rtype))
-            .copied()
-            .unwrap_or(0)
-    }
-}
+/// The query timeout of the resolvers here.
+const QUERY_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// An HTTPS record: priority, target and parameters.
 fn https(priority: u16, target: &str, params: Vec<(SvcParamKey, SvcParamValue)>) -> RData {
@@ -196,7 +89,7 @@ async fn hints_are_used_before_slow_address_answers() {
     .await;
     let t0 = Instant::now();
     let stream = ConnectionBuilder::new(format!("svc.test:{p}"))
-        .resolver(dns.resolver())
+        .resolver(dns.resolver_with_timeout(QUERY_TIMEOUT))
         .tls_config(ca.client_config())
         .connect_tls()
         .await
@@ -231,7 +124,7 @@ async fn the_record_port_is_honoured() {
     })
     .await;
     let stream = ConnectionBuilder::new(format!("svc.test:{closed}"))
-        .resolver(dns.resolver())
+        .resolver(dns.resolver_with_timeout(QUERY_TIMEOUT))
         .tls_config(ca.client_config())
         .connect_tls()
         .await
@@ -267,7 +160,7 @@ async fn a_service_without_a_common_alpn_is_skipped() {
     })
     .await;
     let err_free = ConnectionBuilder::new(format!("svc.test:{p}"))
-        .resolver(dns.resolver())
+        .resolver(dns.resolver_with_timeout(QUERY_TIMEOUT))
         .tls_config(ca.client_config())
         .alpn(["http/1.1"])
         .all_errors(true)
@@ -300,7 +193,7 @@ async fn alias_mode_is_followed_and_the_target_is_resolved() {
     })
     .await;
     let stream = ConnectionBuilder::new(format!("svc.test:{closed}"))
-        .resolver(dns.resolver())
+        .resolver(dns.resolver_with_timeout(QUERY_TIMEOUT))
         .tls_config(ca.client_config())
         .connect_tls()
         .await
@@ -329,7 +222,7 @@ async fn an_alias_loop_is_refused_and_loses_only_the_records() {
     .await;
     let t0 = Instant::now();
     let stream = ConnectionBuilder::new(format!("svc.test:{p}"))
-        .resolver(dns.resolver())
+        .resolver(dns.resolver_with_timeout(QUERY_TIMEOUT))
         .tls_config(ca.client_config())
         .connect_tls()
         .await
@@ -359,7 +252,7 @@ async fn with_https_reply(reply: Reply) -> Duration {
     .await;
     let t0 = Instant::now();
     let stream = ConnectionBuilder::new(format!("svc.test:{p}"))
-        .resolver(dns.resolver())
+        .resolver(dns.resolver_with_timeout(QUERY_TIMEOUT))
         .tls_config(ca.client_config())
         .connect_tls()
         .await
@@ -411,7 +304,7 @@ async fn the_ech_config_list_of_the_record_is_kept() {
     })
     .await;
     let stream = ConnectionBuilder::new(format!("svc.test:{p}"))
-        .resolver(dns.resolver())
+        .resolver(dns.resolver_with_timeout(QUERY_TIMEOUT))
         .tls_config(ca.client_config())
         .connect_tls()
         .await
@@ -435,7 +328,7 @@ async fn plain_connect_asks_for_https_records_only_when_told() {
     })
     .await;
     let refused = ConnectionBuilder::new(format!("svc.test:{closed}"))
-        .resolver(dns.resolver())
+        .resolver(dns.resolver_with_timeout(QUERY_TIMEOUT))
         .connect()
         .await;
     assert!(refused.is_err());
@@ -444,7 +337,7 @@ async fn plain_connect_asks_for_https_records_only_when_told() {
         0
     );
     let tcp = ConnectionBuilder::new(format!("svc.test:{closed}"))
-        .resolver(dns.resolver())
+        .resolver(dns.resolver_with_timeout(QUERY_TIMEOUT))
         .svcb(true)
         .connect()
         .await
@@ -454,7 +347,7 @@ async fn plain_connect_asks_for_https_records_only_when_told() {
     server.await.unwrap();
     // And connect_tls can be told not to.
     let err = ConnectionBuilder::new(format!("svc.test:{closed}"))
-        .resolver(dns.resolver())
+        .resolver(dns.resolver_with_timeout(QUERY_TIMEOUT))
         .svcb(false)
         .tls_config(ca.client_config())
         .connect_tls()
@@ -493,7 +386,10 @@ async fn an_ipv6_hint_starts_the_race_when_the_record_comes() {
     .await;
     let t0 = Instant::now();
     let stream = ConnectionBuilder::new(format!("svc.test:{p}"))
-        .resolver(dns.resolver().resolution_delay(Duration::from_millis(250)))
+        .resolver(
+            dns.resolver_with_timeout(QUERY_TIMEOUT)
+                .resolution_delay(Duration::from_millis(250)),
+        )
         .tls_config(ca.client_config())
         .connect_tls()
         .await

@@ -1,0 +1,179 @@
+//! An in-process DNS server on 127.0.0.1 for the resolver tests (`dns.rs`,
+//! `svcb.rs`): each query answered after the delay a zone function gives
+//! for its name and type, and counted. Built on hickory-proto's messages.
+#![allow(dead_code, unreachable_pub)]
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::net::UdpSocket;
+use tokio_endpoints::hickory_resolver::config::{
+    ConnectionConfig, NameServerConfig, ResolveHosts, ResolverConfig, ResolverOpts,
+};
+use tokio_endpoints::hickory_resolver::proto::op::{Message, ResponseCode};
+use tokio_endpoints::hickory_resolver::proto::rr::rdata::NULL;
+use tokio_endpoints::hickory_resolver::proto::rr::{RData, Record, RecordType};
+use tokio_endpoints::HickoryResolver;
+
+/// What the server does with one query.
+#[derive(Clone)]
+pub enum Reply {
+    /// These records for the queried name.
+    Records(Vec<RData>),
+    /// These answer records as they are (CNAME chains).
+    Answers(Vec<Record>),
+    /// An empty answer with this response code (NXDOMAIN, SERVFAIL, or
+    /// NOERROR for "no records").
+    Code(ResponseCode),
+    /// An HTTPS answer whose RDATA does not parse.
+    Malformed,
+    /// No answer at all.
+    Silent,
+}
+
+pub type Zone = dyn Fn(&str, RecordType) -> (u64, Reply) + Send + Sync;
+
+/// A DNS server on 127.0.0.1 that answers each query after the delay the
+/// zone function gives for its name and type, and counts the queries.
+pub struct DnsServer {
+    pub addr: SocketAddr,
+    queries: Arc<Mutex<HashMap<(String, RecordType), usize>>>,
+}
+
+/// The TTL of the records [`DnsServer::start`] serves.
+pub const TTL: u32 = 300;
+
+impl DnsServer {
+    pub async fn start(
+        zone: impl Fn(&str, RecordType) -> (u64, Reply) + Send + Sync + 'static,
+    ) -> DnsServer {
+        DnsServer::start_with_ttl(TTL, zone).await
+    }
+
+    pub async fn start_with_ttl(
+        ttl: u32,
+        zone: impl Fn(&str, RecordType) -> (u64, Reply) + Send + Sync + 'static,
+    ) -> DnsServer {
+        let socket = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
+        let addr = socket.local_addr().unwrap();
+        let queries = Arc::new(Mutex::new(HashMap::new()));
+        let zone: Arc<Zone> = Arc::new(zone);
+        let counts = queries.clone();
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; 4096];
+            loop {
+                let Ok((n, peer)) = socket.recv_from(&mut buf).await else {
+                    return;
+                };
+                let Ok(request) = Message::from_vec(&buf[..n]) else {
+                    continue;
+                };
+                let Some(query) = request.queries.first().cloned() else {
+                    continue;
+                };
+                let name = query
+                    .name()
+                    .to_string()
+                    .trim_end_matches('.')
+                    .to_ascii_lowercase();
+                let rtype = query.query_type();
+                *counts
+                    .lock()
+                    .unwrap()
+                    .entry((name.clone(), rtype))
+                    .or_insert(0) += 1;
+                let (delay, reply) = zone(&name, rtype);
+                let socket = socket.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_millis(delay)).await;
+                    let mut response =
+                        Message::response(request.metadata.id, request.metadata.op_code);
+                    response.metadata.recursion_desired = request.metadata.recursion_desired;
+                    response.metadata.recursion_available = true;
+                    response.metadata.authoritative = true;
+                    response.edns = request.edns.clone();
+                    response.add_query(query.clone());
+                    match reply {
+                        Reply::Records(rdatas) => {
+                            for rdata in rdatas {
+                                response.add_answer(Record::from_rdata(
+                                    query.name().clone(),
+                                    ttl,
+                                    rdata,
+                                ));
+                            }
+                        }
+                        Reply::Answers(records) => {
+                            response.add_answers(records);
+                        }
+                        Reply::Code(code) => response.metadata.response_code = code,
+                        Reply::Malformed => {
+                            response.add_answer(Record::from_rdata(
+                                query.name().clone(),
+                                ttl,
+                                RData::Unknown {
+                                    code: RecordType::HTTPS,
+                                    // A priority and half a target name.
+                                    rdata: NULL::with(vec![0, 1, 7, b'e', b'x']),
+                                },
+                            ));
+                        }
+                        Reply::Silent => return,
+                    }
+                    let bytes = response.to_vec().unwrap();
+                    let _ = socket.send_to(&bytes, peer).await;
+                });
+            }
+        });
+        DnsServer { addr, queries }
+    }
+
+    /// Resolver options for this server: one attempt, this timeout, no
+    /// hosts file.
+    pub fn options_with_timeout(&self, timeout: Duration) -> ResolverOpts {
+        let mut options = ResolverOpts::default();
+        options.timeout = timeout;
+        options.attempts = 1;
+        options.use_hosts_file = ResolveHosts::Never;
+        options
+    }
+
+    /// [`options_with_timeout`](Self::options_with_timeout) with 300 ms.
+    pub fn options(&self) -> ResolverOpts {
+        self.options_with_timeout(Duration::from_millis(300))
+    }
+
+    /// This server as the only name server.
+    pub fn config(&self) -> ResolverConfig {
+        let mut udp = ConnectionConfig::udp();
+        udp.port = self.addr.port();
+        let server = NameServerConfig::new(self.addr.ip(), true, vec![udp]);
+        ResolverConfig::from_name_servers(vec![server])
+    }
+
+    /// A hickory resolver asking this server only.
+    pub fn resolver(&self) -> HickoryResolver {
+        HickoryResolver::with_config(self.config(), self.options()).unwrap()
+    }
+
+    /// [`resolver`](Self::resolver) with this query timeout.
+    pub fn resolver_with_timeout(&self, timeout: Duration) -> HickoryResolver {
+        HickoryResolver::with_config(self.config(), self.options_with_timeout(timeout)).unwrap()
+    }
+
+    /// How many queries came for `name` and `rtype`.
+    pub fn count(&self, name: &str, rtype: RecordType) -> usize {
+        let queries = self.queries.lock().unwrap();
+        queries
+            .get(&(name.to_string(), rtype))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// How many queries came in all.
+    pub fn total(&self) -> usize {
+        self.queries.lock().unwrap().values().sum()
+    }
+}
