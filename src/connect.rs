@@ -17,7 +17,7 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use crate::error::{Attempt, AttemptStage, ConnectError, ConnectErrorKind};
-use crate::race::{race_staged, single, Begun, RaceConfig, RaceFailure};
+use crate::race::{failed_attempt, race_staged, single, Begun, RaceConfig, RaceFailure};
 use crate::resolve::svcb::{Batch, Merger, ServiceOptions};
 use crate::resolve::{Addrs, Resolve, Resolver};
 use crate::target::{Family, IntoTarget, Target, TargetError};
@@ -527,6 +527,23 @@ impl ConnectionBuilder {
         connect
     }
 
+    /// The target's host name, if it is one.
+    fn host(&self) -> Option<&str> {
+        match &self.source {
+            Source::Target(Ok(target)) => target.host(),
+            _ => None,
+        }
+    }
+
+    /// The resolver that host names are given to: the one set, or the
+    /// process-wide default (borrowed, not cloned, when set).
+    fn name_resolver(&self) -> std::borrow::Cow<'_, Resolver> {
+        match &self.opts.resolver {
+            Some(resolver) => std::borrow::Cow::Borrowed(resolver),
+            None => std::borrow::Cow::Owned(Resolver::default()),
+        }
+    }
+
     pub(crate) fn describe(&self) -> String {
         match &self.source {
             Source::Target(Ok(t)) => t.to_string(),
@@ -595,10 +612,7 @@ impl ConnectionBuilder {
                 }
             }
             Some(host) => {
-                let mut resolving = match &self.opts.resolver {
-                    Some(resolver) => resolver.resolve(host, self.opts.family),
-                    None => Resolver::default().resolve(host, self.opts.family),
-                };
+                let mut resolving = self.name_resolver().resolve(host, self.opts.family);
                 // A resolver that answers at once (a literal list pinned
                 // with `Resolver::fixed`, a cached answer) gives the first
                 // address now; any other answer goes to the race.
@@ -629,16 +643,11 @@ impl ConnectionBuilder {
                 }
             }
         };
-        // Nothing was waited for since `start` (the checks and an answer
-        // already there take microseconds): the first attempt starts with
-        // the call, and the clock is not read again.
-        let started = Duration::ZERO;
-        tracing::debug!(%addr, started = %crate::report::Dur(started), "attempt started");
+        tracing::debug!(%addr, started = %crate::report::Dur(FIRST_STARTED), "attempt started");
         let attempt = self.attempt(locals, addr);
         Started::First(First {
             start,
             addr,
-            started,
             attempt,
             rest,
         })
@@ -682,7 +691,7 @@ impl ConnectionBuilder {
                     self.attempt(locals, addr),
                     finish,
                 )
-                .map(move |result| result.map_err(|failure| self.failed(failure, target)));
+                .map(move |result| result.map_err(|failure| self.failed(failure)));
                 return Either::Right(Either::Left(fut));
             }
         }
@@ -746,13 +755,7 @@ impl ConnectionBuilder {
                 let family = self.opts.family;
                 Some(match services {
                     None => resolving
-                        .unwrap_or_else(|| {
-                            self.opts
-                                .resolver
-                                .clone()
-                                .unwrap_or_default()
-                                .resolve(host, family)
-                        })
+                        .unwrap_or_else(|| self.name_resolver().resolve(host, family))
                         .map(move |batch| {
                             batch.map(|ips| Batch {
                                 seen: ips.len(),
@@ -769,10 +772,7 @@ impl ConnectionBuilder {
                         // Boxed: the merger is larger than the rest of the
                         // stream, and only this path needs it.
                         let mut merger = Box::new(Merger::new(port, &services));
-                        self.opts
-                            .resolver
-                            .clone()
-                            .unwrap_or_default()
+                        self.name_resolver()
                             .resolve_service(host, port, family)
                             .map(move |item| {
                                 item.map(|item| {
@@ -795,9 +795,7 @@ impl ConnectionBuilder {
         };
         let attempt = move |addr| self.attempt(locals, addr);
         let race = race_staged(addrs, begun, config, start, attempt, finish);
-        Either::Right(
-            race.map(move |result| result.map_err(|failure| self.failed(failure, target))),
-        )
+        Either::Right(race.map(move |result| result.map_err(|failure| self.failed(failure))))
     }
 
     /// The target and the local addresses, or the error that refuses them
@@ -848,17 +846,7 @@ impl ConnectionBuilder {
     }
 
     /// The error for a race without a winner.
-    fn failed(&self, failure: RaceFailure, target: &Target) -> ConnectError {
-        self.failed_on(failure, target.host())
-    }
-
-    /// [`failed`](Self::failed) for the one attempt of a plain connect.
-    fn failed_alone(&self, failure: RaceFailure) -> ConnectError {
-        self.failed_on(failure, None)
-    }
-
-    /// The error for a race without a winner, to `host` if a name.
-    fn failed_on(&self, failure: RaceFailure, host: Option<&str>) -> ConnectError {
+    fn failed(&self, failure: RaceFailure) -> ConnectError {
         let name = self.describe();
         let err = if failure.timed_out {
             let timeout = self.opts.connect_timeout.unwrap_or_default();
@@ -870,7 +858,7 @@ impl ConnectionBuilder {
             ConnectError::new(ConnectErrorKind::Resolve, name)
         } else if failure.seen > 0 {
             ConnectError::new(ConnectErrorKind::NoUsableAddress, name)
-                .with_message(self.why_unusable(host.unwrap_or("the target")))
+                .with_message(self.why_unusable(self.host().unwrap_or("the target")))
         } else {
             ConnectError::new(ConnectErrorKind::Resolve, name)
                 .with_message("the resolver returned no address")
@@ -958,17 +946,23 @@ pub(crate) enum State {
     Start,
     First(First),
     Race(Pin<Box<dyn Future<Output = Result<TcpStream, ConnectError>> + Send>>),
-    Done(Option<Result<TcpStream, ConnectError>>),
+    /// The result was returned.
+    Done,
 }
 
-/// The first attempt, started by [`Connect`] itself.
+/// The first attempt, started by [`Connect`] itself, at
+/// [`FIRST_STARTED`].
 pub(crate) struct First {
     start: Instant,
     addr: SocketAddr,
-    started: Duration,
     attempt: TcpConnect,
     rest: Rest,
 }
+
+/// When [`Connect`]'s own first attempt starts, counted from the call:
+/// nothing was waited for since the call began (the checks and an answer
+/// already there take microseconds), so the clock is not read again.
+const FIRST_STARTED: Duration = Duration::ZERO;
 
 /// What else a [`First`] attempt's target has.
 enum Rest {
@@ -1007,7 +1001,7 @@ impl Started {
 impl State {
     /// The [`First`] attempt's state, taken out (`Done` left behind).
     fn take_first(&mut self) -> First {
-        match std::mem::replace(self, State::Done(None)) {
+        match std::mem::replace(self, State::Done) {
             State::First(first) => first,
             _ => unreachable!("called in the `First` state"),
         }
@@ -1045,19 +1039,13 @@ impl State {
 }
 
 impl First {
-    /// The race, going on with this attempt still running (`running`) or
-    /// failed (`failed`).
-    fn into_race(
-        self,
-        builder: ConnectionBuilder,
-        running: Option<TcpConnect>,
-        failed: Option<Attempt>,
-    ) -> State {
+    /// The race, going on with this attempt still running, or with its
+    /// record if it `failed`.
+    fn into_race(self, builder: ConnectionBuilder, failed: Option<Attempt>) -> State {
         let First {
             start,
             addr,
-            started,
-            attempt: _,
+            attempt,
             rest,
         } = self;
         let (addrs, resolving, seen) = match rest {
@@ -1075,10 +1063,11 @@ impl First {
         };
         let mut begun = Begun::with(addrs);
         begun.seen = seen;
-        begun.taken = 1;
         begun.yielded = true;
-        begun.running = running.map(|fut| (addr, started, fut));
-        begun.failed.extend(failed);
+        match failed {
+            None => begun.running = Some((addr, FIRST_STARTED, attempt)),
+            Some(failed) => begun.failed.push(failed),
+        }
         State::race(builder, start, begun, resolving)
     }
 }
@@ -1120,13 +1109,7 @@ impl<Y: Future<Output = ()>> Future for Connect<Y> {
                     continue;
                 }
                 State::Race(race) => return race.as_mut().poll(cx),
-                State::Done(result) => {
-                    return Poll::Ready(
-                        result
-                            .take()
-                            .expect("`connect`'s future polled after it completed"),
-                    )
-                }
+                State::Done => panic!("`connect`'s future polled after it completed"),
                 State::First(first) => first,
             };
             let result = match Pin::new(&mut first.attempt).poll(cx) {
@@ -1145,44 +1128,32 @@ impl<Y: Future<Output = ()>> Future for Connect<Y> {
                     this.yield_first.set(None);
                     // Neither won nor failed by now: the others may be
                     // needed, and the race takes over.
-                    let attempt = std::mem::replace(&mut first.attempt, TcpConnect::done());
                     let first = this.state.take_first();
                     let builder = this.builder.take().expect("held until the race");
-                    *this.state = first.into_race(builder, Some(attempt), None);
+                    *this.state = first.into_race(builder, None);
                     continue;
                 }
             };
-            let (addr, started) = (first.addr, first.started);
+            let addr = first.addr;
             match result {
                 Ok(stream) => {
                     tracing::debug!(%addr, "attempt won");
-                    *this.state = State::Done(None);
+                    *this.state = State::Done;
                     *this.builder = None;
                     return Poll::Ready(Ok(stream));
                 }
                 Err(error) => {
-                    let elapsed = Instant::now() - first.start - started;
-                    tracing::debug!(%addr, elapsed = %crate::report::Dur(elapsed), %error, stage = %AttemptStage::Tcp, "attempt failed");
-                    let failed = Attempt {
-                        addr,
-                        started,
-                        elapsed,
-                        error,
-                        stage: AttemptStage::Tcp,
-                    };
+                    let elapsed = Instant::now() - first.start - FIRST_STARTED;
+                    let failed =
+                        failed_attempt(addr, FIRST_STARTED, elapsed, error, AttemptStage::Tcp);
                     let first = this.state.take_first();
                     let builder = this.builder.take().expect("held until the race");
                     if let Rest::Nothing = first.rest {
-                        let failure = RaceFailure {
-                            attempts: vec![failed],
-                            resolve_errors: Vec::new(),
-                            timed_out: false,
-                            seen: 0,
-                        };
-                        return Poll::Ready(Err(builder.failed_alone(failure)));
+                        let failure = RaceFailure::alone(failed);
+                        return Poll::Ready(Err(builder.failed(failure)));
                     }
                     // The next address starts at once, in the race.
-                    *this.state = first.into_race(builder, None, Some(failed));
+                    *this.state = first.into_race(builder, Some(failed));
                 }
             }
         }
@@ -1237,13 +1208,6 @@ impl TcpConnect {
             Ok(stream) => Connecting::Pending(stream),
             Err(e) => Connecting::Failed(e),
         })
-    }
-}
-
-impl TcpConnect {
-    /// A connect that has completed (what is left when the attempt moved).
-    fn done() -> TcpConnect {
-        TcpConnect(Connecting::Done)
     }
 }
 

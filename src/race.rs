@@ -138,23 +138,55 @@ pub(crate) struct RaceFailure {
     pub(crate) seen: usize,
 }
 
+impl RaceFailure {
+    /// The failure of a call that had one attempt to make (one literal
+    /// address), and made it.
+    pub(crate) fn alone(attempt: Attempt) -> RaceFailure {
+        RaceFailure {
+            attempts: vec![attempt],
+            resolve_errors: Vec::new(),
+            timed_out: false,
+            seen: 0,
+        }
+    }
+}
+
+/// The record of an attempt that failed, logged as it is made: the race's,
+/// [`single`]'s and `connect`'s own first attempt's alike.
+pub(crate) fn failed_attempt(
+    addr: SocketAddr,
+    started: Duration,
+    elapsed: Duration,
+    error: io::Error,
+    stage: AttemptStage,
+) -> Attempt {
+    tracing::debug!(%addr, elapsed = %crate::report::Dur(elapsed), %error, %stage, "attempt failed");
+    Attempt {
+        addr,
+        started,
+        elapsed,
+        error,
+        stage,
+    }
+}
+
 /// What happened before the race took over (see `connect.rs`: a plain
 /// `connect` starts its first attempt itself and builds the race only when
 /// that attempt neither wins at once nor is the only one).
 pub(crate) struct Begun<F> {
-    /// Addresses known before the race, in the order they came; the first
-    /// `taken` of the queue made from them have started.
+    /// Addresses known before the race, in the order they came; those
+    /// that `running` and `failed` took come first in the queue made from
+    /// them, and are not started again.
     pub(crate) addrs: Vec<SocketAddr>,
-    /// How many of `addrs` were taken (0 or 1).
-    pub(crate) taken: usize,
     /// The attempt still running: its address, its start and its connect.
     pub(crate) running: Option<(SocketAddr, Duration, F)>,
     /// Attempts that already failed.
     pub(crate) failed: Vec<Attempt>,
     /// Errors the resolver already gave.
     pub(crate) resolve_errors: Vec<ResolveError>,
-    /// Whether the caller already yielded once (see "What a race holds"):
-    /// the race then arms its timer without yielding again.
+    /// Whether the race may arm its timer without yielding first (see
+    /// "What a race holds"): the caller already yielded once, or its
+    /// attempt already failed.
     pub(crate) yielded: bool,
     /// How many addresses the resolution gave so far, usable or not.
     pub(crate) seen: usize,
@@ -170,7 +202,6 @@ impl<F> Begun<F> {
     pub(crate) fn with(addrs: Vec<SocketAddr>) -> Begun<F> {
         Begun {
             addrs,
-            taken: 0,
             running: None,
             failed: Vec::new(),
             resolve_errors: Vec::new(),
@@ -239,7 +270,8 @@ where
 {
     let mut queue = Queue::new(config.interleave);
     queue.extend_vec(begun.addrs);
-    for _ in 0..begun.taken {
+    // The addresses of the attempts begun were the first the queue gives.
+    for _ in 0..usize::from(begun.running.is_some()) + begun.failed.len() {
         queue.pop();
     }
     let last_started = begun
@@ -544,14 +576,8 @@ where
                     Err(error) => {
                         let now = now.expect("read for a failure");
                         let elapsed = now - start - started;
-                        tracing::debug!(%addr, elapsed = %crate::report::Dur(elapsed), %error, %stage, "attempt failed");
-                        this.failed.push(Attempt {
-                            addr,
-                            started,
-                            elapsed,
-                            error,
-                            stage,
-                        });
+                        this.failed
+                            .push(failed_attempt(addr, started, elapsed, error, stage));
                         // A failure starts the next attempt at once.
                         *this.next_start = now;
                     }
@@ -701,7 +727,9 @@ where
     tracing::debug!(%addr, started = %crate::report::Dur(started), "attempt started");
     bounded(fut, attempt_timeout)
         .then(move |tcp| match tcp {
-            Ok(conn) => Either::Left(finish(addr, conn).map(|r| r.map_err(|e| (e, AttemptStage::Tls)))),
+            Ok(conn) => {
+                Either::Left(finish(addr, conn).map(|r| r.map_err(|e| (e, AttemptStage::Tls))))
+            }
             Err(e) => Either::Right(std::future::ready(Err((e, AttemptStage::Tcp)))),
         })
         .map(move |result| match result {
@@ -711,19 +739,8 @@ where
             }
             Err((error, stage)) => {
                 let elapsed = Instant::now() - start - started;
-                tracing::debug!(%addr, elapsed = %crate::report::Dur(elapsed), %error, %stage, "attempt failed");
-                Err(RaceFailure {
-                    attempts: vec![Attempt {
-                        addr,
-                        started,
-                        elapsed,
-                        error,
-                        stage,
-                    }],
-                    resolve_errors: Vec::new(),
-                    timed_out: false,
-                    seen: 0,
-                })
+                let failed = failed_attempt(addr, started, elapsed, error, stage);
+                Err(RaceFailure::alone(failed))
             }
         })
 }
@@ -1127,7 +1144,6 @@ mod tests {
             let running = attempt(v6);
             tokio::time::sleep(Duration::from_millis(30)).await;
             let mut begun = Begun::with(vec![v6, addr("127.0.0.1")]);
-            begun.taken = 1;
             begun.yielded = true;
             if failed_first {
                 begun.failed.push(Attempt {
@@ -1148,8 +1164,8 @@ mod tests {
             assert_eq!(won.addr, addr("127.0.0.1"));
             // The begun attempt is not started again (a fake attempt is
             // logged when first polled, with the instant it was made: the
-            // failed one never was polled); the fallback starts one delay after it, or as soon as the race has
-            // its failure.
+            // failed one never was polled); the fallback starts one delay
+            // after it, or as soon as the race has its failure.
             let (expected, fallback_at) = if failed_first {
                 (starts(&[("127.0.0.1", 30)]), 30)
             } else {
