@@ -222,39 +222,25 @@
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
 
-mod connect;
-mod connector;
+mod client;
 mod datagram;
-mod error;
-#[cfg(feature = "hyper")]
-mod http_service;
-mod order;
-mod race;
-mod report;
 mod resolve;
 mod server;
-#[cfg(feature = "tls")]
-mod shutdown;
-mod stream;
-mod sys;
-mod target;
-mod timer;
-#[cfg(feature = "tls")]
-mod tls;
+mod shared;
 
 /// A socket option hook, shared by the TCP and UDP builders.
 type SocketHook = std::sync::Arc<dyn Fn(&socket2::Socket) -> std::io::Result<()> + Send + Sync>;
 
-pub use connect::{ConnectionBuilder, IntoLocalAddrs, DEFAULT_HAPPY_EYEBALLS_DELAY};
-pub use connector::Connector;
+pub use client::Connector;
+pub use client::{Attempt, AttemptStage, ConnectError, ConnectErrorKind};
+pub use client::{ConnectionBuilder, IntoLocalAddrs, DEFAULT_HAPPY_EYEBALLS_DELAY};
+#[cfg(feature = "hyper")]
+#[cfg_attr(docsrs, doc(cfg(feature = "hyper")))]
+pub use client::{HttpConnecting, HttpInfo, HttpStream};
 #[cfg(unix)]
 #[cfg_attr(docsrs, doc(cfg(unix)))]
 pub use datagram::UnixDatagramBuilder;
 pub use datagram::{BindAttempt, DatagramBuilder, DatagramError, DatagramErrorKind};
-pub use error::{Attempt, AttemptStage, ConnectError, ConnectErrorKind};
-#[cfg(feature = "hyper")]
-#[cfg_attr(docsrs, doc(cfg(feature = "hyper")))]
-pub use http_service::{HttpConnecting, HttpInfo, HttpStream};
 pub use resolve::{
     Addrs, Resolution, Resolve, ResolveError, ResolveErrorKind, Resolved, Resolver, ServiceRecord,
     SystemResolver, MAX_ALIAS_DEPTH,
@@ -272,8 +258,8 @@ pub use server::{
 #[cfg(feature = "tls")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
 pub use server::{ServerTlsStream, TlsListener, DEFAULT_MAX_TLS_HANDSHAKES};
-pub use stream::{StreamReader, StreamWriter};
-pub use target::{Family, IntoTarget, Target, TargetError};
+pub use shared::stream::{StreamReader, StreamWriter};
+pub use shared::target::{Family, IntoTarget, Target, TargetError};
 
 /// The hickory-resolver version [`HickoryResolver`] is built on, for its
 /// configuration types (`config::ResolverConfig`, `config::ResolverOpts`).
@@ -283,7 +269,10 @@ pub use hickory_resolver;
 
 #[cfg(feature = "tls")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
-pub use tls::{TlsStream, DEFAULT_TLS_HANDSHAKE_TIMEOUT, DEFAULT_TLS_SHUTDOWN_TIMEOUT};
+pub use client::TlsStream;
+#[cfg(feature = "tls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+pub use shared::tls::{DEFAULT_TLS_HANDSHAKE_TIMEOUT, DEFAULT_TLS_SHUTDOWN_TIMEOUT};
 
 /// The rustls version [`ConnectionBuilder::tls_config`] takes configurations
 /// of and [`TlsStream`] exposes, so a program builds its `ClientConfig` with

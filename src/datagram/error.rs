@@ -11,8 +11,8 @@ use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 
-use crate::report;
 use crate::resolve::ResolveError;
+use crate::shared::report;
 
 /// What kind of failure a [`DatagramError`] is.
 ///
@@ -215,7 +215,9 @@ impl DatagramError {
                 io::ErrorKind::InvalidInput
             }
             DatagramErrorKind::Unsupported => io::ErrorKind::Unsupported,
-            DatagramErrorKind::Resolve => report::resolve_io_kind(&self.inner.resolve_errors),
+            DatagramErrorKind::Resolve => {
+                crate::resolve::resolve_io_kind(&self.inner.resolve_errors)
+            }
             DatagramErrorKind::AllAttemptsFailed => {
                 report::common_kind(self.inner.attempts.iter().map(|a| a.error.kind()))
                     .unwrap_or(io::ErrorKind::Other)
@@ -228,7 +230,7 @@ impl fmt::Display for DatagramError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "datagram endpoint ({}): ", self.inner.endpoint)?;
         match self.inner.kind {
-            DatagramErrorKind::Resolve => report::write_resolve_failure(
+            DatagramErrorKind::Resolve => crate::resolve::write_resolve_failure(
                 f,
                 &self.inner.resolve_errors,
                 self.inner.message.as_deref(),

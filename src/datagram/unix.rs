@@ -9,7 +9,7 @@ use std::sync::Arc;
 use socket2::{Domain, SockAddr, Socket, Type};
 use tokio::net::UnixDatagram;
 
-use super::{BindAttempt, DatagramError, DatagramErrorKind};
+use super::error::{BindAttempt, DatagramError, DatagramErrorKind};
 use crate::SocketHook;
 
 /// Builds a Unix domain datagram socket bound to and/or connected to paths,
@@ -191,7 +191,7 @@ impl UnixDatagramBuilder {
                 format!(
                     "{what} {}: {e}",
                     path.display(),
-                    e = crate::report::Brief(&e)
+                    e = crate::shared::report::Brief(&e)
                 ),
             )
         })
@@ -203,7 +203,7 @@ impl UnixDatagramBuilder {
         remote: Option<&SockAddr>,
     ) -> io::Result<std::os::unix::net::UnixDatagram> {
         if let Some(path) = &self.local {
-            crate::sys::remove_stale_socket(path, Type::DGRAM, "a socket is bound there")?;
+            crate::shared::sys::remove_stale_socket(path, Type::DGRAM, "a socket is bound there")?;
         }
         let socket = Socket::new(Domain::UNIX, Type::DGRAM, None)?;
         socket.set_nonblocking(true)?;
@@ -211,7 +211,7 @@ impl UnixDatagramBuilder {
             hook(&socket).map_err(|e| {
                 io::Error::new(
                     e.kind(),
-                    format!("socket hook: {e}", e = crate::report::Brief(&e)),
+                    format!("socket hook: {e}", e = crate::shared::report::Brief(&e)),
                 )
             })?;
         }
@@ -227,7 +227,7 @@ impl UnixDatagramBuilder {
                     format!(
                         "bind to {}: {e}{hint}",
                         path.display(),
-                        e = crate::report::Brief(&e)
+                        e = crate::shared::report::Brief(&e)
                     ),
                 )
             })?;
@@ -243,7 +243,7 @@ impl UnixDatagramBuilder {
                     format!(
                         "connect to {}: {e}",
                         path.display(),
-                        e = crate::report::Brief(&e)
+                        e = crate::shared::report::Brief(&e)
                     ),
                 ));
             }

@@ -105,7 +105,7 @@ impl Conf {
 
     /// The name servers asked and how long each is waited for, to say so
     /// in an error.
-    pub(crate) fn servers(&self) -> super::hickory::Servers {
+    pub(crate) fn servers(&self) -> super::servers::Servers {
         let mut addrs = Vec::new();
         for server in self.config.name_servers() {
             for conn in &server.connections {
@@ -115,7 +115,7 @@ impl Conf {
                 }
             }
         }
-        super::hickory::Servers {
+        super::servers::Servers {
             addrs,
             timeout: self.options.timeout,
             attempts: self.options.attempts,

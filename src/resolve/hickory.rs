@@ -55,17 +55,19 @@ use futures_util::stream::{self, StreamExt};
 use futures_util::FutureExt;
 use hickory_resolver::config::{ResolverConfig, ResolverOpts};
 use hickory_resolver::lookup::Lookup;
-use hickory_resolver::net::{DnsError, NetError};
-use hickory_resolver::proto::op::ResponseCode;
+use hickory_resolver::net::NetError;
 use hickory_resolver::proto::rr::RData;
 use hickory_resolver::proto::rr::RecordType;
 use hickory_resolver::{Hosts, TokioResolver};
 use tokio::time::{sleep_until, Instant};
 
+use super::api::{Addrs, Resolve};
 use super::cached::{Cached, Conf, RECHECK};
-use super::{svcb, Addrs, Resolution, Resolve, ResolveError, ResolveErrorKind, Resolver};
-use crate::order::{precedence, sort_destinations};
-use crate::report::{Brief, Dur};
+use super::error::{ResolveError, ResolveErrorKind};
+use super::https_lookup::https_lookups;
+use super::servers::{dns_error, Servers};
+use super::svcb::{self, Resolution};
+use crate::shared::order::{precedence, sort_destinations};
 use crate::Family;
 
 /// How long an A answer waits for the AAAA answer (RFC 8305 §3
@@ -74,7 +76,7 @@ pub const DEFAULT_RESOLUTION_DELAY: Duration = Duration::from_millis(50);
 
 /// A streaming DNS resolver on [hickory-resolver](hickory_resolver): AAAA
 /// and A are queried at once and each answer joins the connection race as
-/// it arrives (RFC 8305 §3). This is what [`Resolver::default`] uses when
+/// it arrives (RFC 8305 §3). This is what [`Resolver::default`](crate::Resolver::default) uses when
 /// the `hickory` feature is on (it is by default).
 ///
 /// * An AAAA answer that comes first is used at once.
@@ -196,7 +198,7 @@ impl HickoryResolver {
     /// the hosts file. A configuration that is missing or unreadable fails
     /// each resolution with a [`ResolveErrorKind::Other`] error that says
     /// so (and is read again by the next one); there is no fallback to a
-    /// public name server. [`Resolver::default`] is one of these, shared by
+    /// public name server. [`Resolver::default`](crate::Resolver::default) is one of these, shared by
     /// the whole process.
     ///
     /// On Unix, `/etc/resolv.conf` and `/etc/hosts` are checked for changes
@@ -488,7 +490,7 @@ impl Resolve for HickoryResolver {
         // HTTPS records.
         let https = (!lookups.in_hosts_file(host)).then(|| {
             let lookups = lookups.clone();
-            svcb::https_lookups(
+            https_lookups(
                 move |name, rtype| lookups.lookup(name, rtype),
                 host,
                 port,
@@ -500,47 +502,6 @@ impl Resolve for HickoryResolver {
 }
 
 type Answer = Result<Vec<IpAddr>, ResolveError>;
-
-/// The name servers a resolution asks and how long it waits for each, to
-/// say who did not answer in an error.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Servers {
-    pub(crate) addrs: Vec<SocketAddr>,
-    pub(crate) timeout: Duration,
-    pub(crate) attempts: usize,
-}
-
-impl Servers {
-    /// `DNS server 127.0.0.1:53`, `DNS servers 10.0.0.1:53, 10.0.0.2:53`,
-    /// or `the DNS server` when the configuration is not ours to read.
-    fn who(&self) -> String {
-        match self.addrs.as_slice() {
-            [] => "the DNS server".to_string(),
-            [one] => format!("DNS server {one}"),
-            many => {
-                let shown: Vec<String> = many.iter().take(3).map(ToString::to_string).collect();
-                let more = many.len().saturating_sub(3);
-                if more > 0 {
-                    format!("DNS servers {} and {more} more", shown.join(", "))
-                } else {
-                    format!("DNS servers {}", shown.join(", "))
-                }
-            }
-        }
-    }
-
-    /// ` from 127.0.0.1:53` (the servers' addresses), or nothing.
-    fn from(&self) -> String {
-        match self.addrs.as_slice() {
-            [] => String::new(),
-            [one] => format!(" from {one}"),
-            many => {
-                let shown: Vec<String> = many.iter().take(3).map(ToString::to_string).collect();
-                format!(" from {}", shown.join(", "))
-            }
-        }
-    }
-}
 
 /// The addresses of a lookup, or why there are none.
 fn answer(
@@ -565,94 +526,6 @@ fn answer(
         );
     }
     Ok(ips)
-}
-
-/// A hickory error in plain words: the kind, the query, and a reason that
-/// names the response code and the server, never hickory's `Debug`
-/// output. hickory's error stays the source.
-pub(crate) fn dns_error(
-    host: &str,
-    rtype: RecordType,
-    servers: &Servers,
-    e: NetError,
-) -> ResolveError {
-    let (kind, reason) = match &e {
-        NetError::Dns(DnsError::NoRecordsFound(no))
-            if no.response_code == ResponseCode::NXDomain =>
-        {
-            (
-                ResolveErrorKind::NoSuchName,
-                Some("no such name (NXDOMAIN)".to_string()),
-            )
-        }
-        NetError::Dns(DnsError::NoRecordsFound(_)) => (ResolveErrorKind::NoRecords, None),
-        NetError::Dns(DnsError::ResponseCode(code)) => {
-            let what = match code {
-                ResponseCode::ServFail => "server failure (SERVFAIL)".to_string(),
-                ResponseCode::Refused => "query refused (REFUSED)".to_string(),
-                ResponseCode::FormErr => "query refused as malformed (FORMERR)".to_string(),
-                ResponseCode::NotImp => "query not implemented (NOTIMP)".to_string(),
-                other => format!("error response ({})", code_name(*other)),
-            };
-            (
-                ResolveErrorKind::ServerFailure,
-                Some(format!("{what}{}", servers.from())),
-            )
-        }
-        NetError::Timeout => {
-            let tries = if servers.attempts > 1 {
-                format!(", {} tries", servers.attempts)
-            } else {
-                String::new()
-            };
-            let within = if servers.timeout.is_zero() {
-                "in time".to_string()
-            } else {
-                format!("within {}{tries}", Dur(servers.timeout))
-            };
-            (
-                ResolveErrorKind::TimedOut,
-                Some(format!("{} did not answer {within}", servers.who())),
-            )
-        }
-        NetError::NoConnections => (
-            ResolveErrorKind::Other,
-            Some(format!("no connection to {} could be made", servers.who())),
-        ),
-        NetError::Io(io) => (
-            ResolveErrorKind::Other,
-            Some(format!("talking to {}: {}", servers.who(), Brief(io))),
-        ),
-        NetError::Proto(p) => (
-            ResolveErrorKind::Other,
-            Some(format!("bad answer{}: {p}", servers.from())),
-        ),
-        _ => (ResolveErrorKind::Other, None),
-    };
-    let mut err = ResolveError::new(host, kind).with_query(rtype.to_string());
-    if let Some(reason) = reason {
-        err = err.with_reason(reason);
-    }
-    err.with_source(e)
-}
-
-/// A response code by its RFC name (`SERVFAIL`), never hickory's `Debug`.
-fn code_name(code: ResponseCode) -> String {
-    let name = match code {
-        ResponseCode::NoError => "NOERROR",
-        ResponseCode::FormErr => "FORMERR",
-        ResponseCode::ServFail => "SERVFAIL",
-        ResponseCode::NXDomain => "NXDOMAIN",
-        ResponseCode::NotImp => "NOTIMP",
-        ResponseCode::Refused => "REFUSED",
-        ResponseCode::YXDomain => "YXDOMAIN",
-        ResponseCode::YXRRSet => "YXRRSET",
-        ResponseCode::NXRRSet => "NXRRSET",
-        ResponseCode::NotAuth => "NOTAUTH",
-        ResponseCode::NotZone => "NOTZONE",
-        _ => return format!("code {}", u16::from(code)),
-    };
-    name.to_string()
 }
 
 /// RFC 6724 rule 1: whether the kernel has a route to `ip`. Connecting a
@@ -807,87 +680,14 @@ fn conf_error(what: &str, e: NetError) -> io::Error {
     io::Error::new(kind, format!("cannot use {what}: {e}"))
 }
 
-impl Resolver {
-    /// The streaming DNS resolver ([`HickoryResolver::system`]) on the
-    /// system's configuration, read at first use: AAAA and A are asked at
-    /// once and each answer joins the race as it arrives (RFC 8305 §3).
-    /// This is [`Resolver::default`] when the `hickory` feature is on.
-    ///
-    /// # Examples
-    ///
-    /// ```no_run
-    /// use tokio_endpoints::{ConnectionBuilder, Resolver};
-    ///
-    /// # #[tokio::main] async fn main() -> std::io::Result<()> {
-    /// let resolver = Resolver::hickory(); // clones share its cache
-    /// let a = ConnectionBuilder::new("example.com:443").resolver(resolver.clone()).connect().await?;
-    /// let b = ConnectionBuilder::new("example.com:443").resolver(resolver).connect().await?;
-    /// # Ok(()) }
-    /// ```
-    #[cfg_attr(docsrs, doc(cfg(feature = "hickory")))]
-    pub fn hickory() -> Resolver {
-        Resolver::new(HickoryResolver::system())
-    }
-
-    /// The streaming DNS resolver on the system's configuration, read now
-    /// ([`HickoryResolver::from_system_conf`]).
-    ///
-    /// # Errors
-    ///
-    /// The DNS configuration is missing, unreadable or names no name
-    /// server, or the hosts file cannot be read. There is no fallback to a
-    /// public name server.
-    ///
-    /// # Examples
-    ///
-    /// ```no_run
-    /// use tokio_endpoints::{ConnectionBuilder, Resolver};
-    ///
-    /// # #[tokio::main] async fn main() -> std::io::Result<()> {
-    /// let resolver = Resolver::hickory_from_system_conf()?;
-    /// let stream = ConnectionBuilder::new("example.com:443").resolver(resolver).connect().await?;
-    /// # Ok(()) }
-    /// ```
-    #[cfg_attr(docsrs, doc(cfg(feature = "hickory")))]
-    pub fn hickory_from_system_conf() -> io::Result<Resolver> {
-        HickoryResolver::from_system_conf().map(Resolver::new)
-    }
-
-    /// The streaming DNS resolver with explicit name servers and options
-    /// ([`HickoryResolver::with_config`], which has a
-    /// [`resolution_delay`](HickoryResolver::resolution_delay) knob).
-    ///
-    /// # Errors
-    ///
-    /// hickory refused the configuration.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use tokio_endpoints::hickory_resolver::config::{NameServerConfig, ResolverConfig, ResolverOpts};
-    /// use tokio_endpoints::{ConnectionBuilder, Resolver};
-    ///
-    /// # fn main() -> std::io::Result<()> {
-    /// let server = NameServerConfig::udp_and_tcp("192.0.2.53".parse().unwrap());
-    /// let config = ResolverConfig::from_name_servers(vec![server]);
-    /// let resolver = Resolver::hickory_with_config(config, ResolverOpts::default())?;
-    /// let builder = ConnectionBuilder::new("example.com:443").resolver(resolver);
-    /// # Ok(()) }
-    /// ```
-    #[cfg_attr(docsrs, doc(cfg(feature = "hickory")))]
-    pub fn hickory_with_config(
-        config: ResolverConfig,
-        options: ResolverOpts,
-    ) -> io::Result<Resolver> {
-        HickoryResolver::with_config(config, options).map(Resolver::new)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     //! The streaming logic's timing, on fake lookups and paused time.
 
     use super::*;
+    use crate::resolve::Resolver;
+    use hickory_resolver::net::DnsError;
+    use hickory_resolver::proto::op::ResponseCode;
 
     fn ips(s: &str) -> Vec<IpAddr> {
         s.split_whitespace().map(|a| a.parse().unwrap()).collect()

@@ -54,8 +54,8 @@ use futures_util::future::BoxFuture;
 use futures_util::stream::{self, BoxStream, StreamExt};
 use tokio::time::{sleep_until, Instant};
 
-use super::ResolveError;
-use crate::order::sort_destinations;
+use super::error::ResolveError;
+use crate::shared::order::sort_destinations;
 
 /// How many AliasMode records are followed before giving up on a name's
 /// HTTPS records.
@@ -109,7 +109,7 @@ impl ServiceRecord {
         let target = if target == "." || target.is_empty() {
             ".".to_string()
         } else {
-            super::normalize(target)
+            super::name::normalize(target)
         };
         ServiceRecord {
             priority,
@@ -459,7 +459,7 @@ impl Merger {
             }
             Resolved::Addrs(addrs) => self.answer(".".to_string(), addrs, &mut batch),
             Resolved::TargetAddrs { target, addrs } => {
-                self.answer(super::normalize(&target), addrs, &mut batch)
+                self.answer(super::name::normalize(&target), addrs, &mut batch)
             }
         }
         batch
@@ -706,8 +706,10 @@ impl<U: Fn(&IpAddr) -> bool> Triple<U> {
                 if is_v6 {
                     self.v6_leads = ips.first().is_some_and(|ip| {
                         (self.usable)(ip)
-                            && crate::order::precedence(ip)
-                                > crate::order::precedence(&IpAddr::V4(Ipv4Addr::UNSPECIFIED))
+                            && crate::shared::order::precedence(ip)
+                                > crate::shared::order::precedence(&IpAddr::V4(
+                                    Ipv4Addr::UNSPECIFIED,
+                                ))
                     });
                 }
                 let rank = match (is_v6, self.v6_leads) {
@@ -748,199 +750,6 @@ impl<U: Fn(&IpAddr) -> bool> Triple<U> {
         held.sort_by_key(|(rank, _)| *rank);
         self.ready
             .extend(held.into_iter().map(|(_, item)| Ok(item)));
-    }
-}
-
-#[cfg(feature = "hickory")]
-pub(crate) use self::lookup::https_lookups;
-
-#[cfg(feature = "hickory")]
-mod lookup {
-    //! The HTTPS query on hickory, AliasMode followed, and the A/AAAA
-    //! queries of the services' other target names.
-
-    use futures_util::stream::FuturesUnordered;
-    use hickory_resolver::lookup::Lookup;
-    use hickory_resolver::net::{DnsError, NetError};
-    use hickory_resolver::proto::rr::rdata::svcb::{SvcParamKey, SvcParamValue, SVCB};
-    use hickory_resolver::proto::rr::{RData, RecordType};
-
-    use super::*;
-    use crate::Family;
-
-    /// At most this many other target names get their addresses asked.
-    const MAX_TARGETS: usize = 4;
-
-    /// The HTTPS records of `host` for `port`, then the addresses of their
-    /// target names other than the host, each query made by `lookup` (the
-    /// hickory resolver's, through its cache).
-    pub(crate) fn https_lookups<L>(lookup: L, host: &str, port: u16, family: Family) -> Resolution
-    where
-        L: Fn(&str, RecordType) -> BoxFuture<'static, Result<Lookup, NetError>>
-            + Send
-            + Sync
-            + 'static,
-    {
-        let host = super::super::normalize(host);
-        let qname = query_name(&host, port);
-        stream::once(async move {
-            let records = services(&lookup, &host, &qname).await;
-            (lookup, records)
-        })
-        .flat_map(move |(lookup, records)| match records {
-            Ok(records) => {
-                let mut targets: Vec<String> = Vec::new();
-                for r in &records {
-                    if !r.is_for_owner() && !targets.contains(&r.target) {
-                        targets.push(r.target.clone());
-                    }
-                }
-                let lookups = FuturesUnordered::new();
-                for target in targets.into_iter().take(MAX_TARGETS) {
-                    for v6 in [true, false] {
-                        if (v6 && family == Family::V4) || (!v6 && family == Family::V6) {
-                            continue;
-                        }
-                        let rtype = if v6 { RecordType::AAAA } else { RecordType::A };
-                        let query = lookup(&target, rtype);
-                        let target = target.clone();
-                        lookups.push(async move {
-                            let addrs: Vec<IpAddr> = query
-                                .await
-                                .map(|l| {
-                                    l.answers()
-                                        .iter()
-                                        .filter_map(|r| match &r.data {
-                                            RData::A(a) => Some(IpAddr::V4(a.0)),
-                                            RData::AAAA(a) => Some(IpAddr::V6(a.0)),
-                                            _ => None,
-                                        })
-                                        .collect()
-                                })
-                                .unwrap_or_default();
-                            (!addrs.is_empty()).then_some(Resolved::TargetAddrs { target, addrs })
-                        });
-                    }
-                }
-                stream::once(async move { Ok(Resolved::Services(records)) })
-                    .chain(lookups.filter_map(|item| async move { item.map(Ok) }))
-                    .left_stream()
-            }
-            Err(e) => stream::once(async move { Err(e) }).right_stream(),
-        })
-        .boxed()
-    }
-
-    /// The ServiceMode records for `qname`, AliasMode followed.
-    async fn services<L>(
-        lookup: &L,
-        host: &str,
-        qname: &str,
-    ) -> Result<Vec<ServiceRecord>, ResolveError>
-    where
-        L: Fn(&str, RecordType) -> BoxFuture<'static, Result<Lookup, NetError>>,
-    {
-        let mut name = qname.to_string();
-        let mut seen = vec![name.clone()];
-        for _ in 0..=MAX_ALIAS_DEPTH {
-            let answer = match lookup(&name, RecordType::HTTPS).await {
-                Ok(answer) => answer,
-                Err(NetError::Dns(DnsError::NoRecordsFound(_))) => return Ok(Vec::new()),
-                Err(e) => {
-                    return Err(crate::resolve::hickory::dns_error(
-                        qname,
-                        RecordType::HTTPS,
-                        &Default::default(),
-                        e,
-                    ))
-                }
-            };
-            let records: Vec<&SVCB> = answer
-                .answers()
-                .iter()
-                .filter_map(|r| match &r.data {
-                    RData::HTTPS(https) => Some(&https.0),
-                    _ => None,
-                })
-                .collect();
-            if let Some(alias) = records.iter().find(|r| r.svc_priority == 0) {
-                // AliasMode: ServiceMode records beside it are ignored.
-                if alias.target_name.is_root() {
-                    tracing::debug!(%name, "HTTPS AliasMode to \".\": no service");
-                    return Ok(Vec::new());
-                }
-                let target = super::super::normalize(&alias.target_name.to_ascii());
-                if seen.contains(&target) {
-                    tracing::debug!(%name, %target, "HTTPS alias loop refused");
-                    return Ok(Vec::new());
-                }
-                tracing::debug!(%name, %target, "HTTPS AliasMode followed");
-                seen.push(target.clone());
-                name = target;
-                continue;
-            }
-            // The effective TargetName of "." is the owner name (RFC 9460
-            // §2.5.2); at the first name, that is the host.
-            let owner = if name == qname {
-                ".".to_string()
-            } else {
-                name.clone()
-            };
-            let owner = if owner == host {
-                ".".to_string()
-            } else {
-                owner
-            };
-            return Ok(records
-                .into_iter()
-                .filter_map(|r| record(r, &owner))
-                .collect());
-        }
-        tracing::debug!(%qname, "HTTPS alias chain too long");
-        Ok(Vec::new())
-    }
-
-    /// A ServiceMode record, or `None` when it needs a key we do not know.
-    fn record(svcb: &SVCB, owner: &str) -> Option<ServiceRecord> {
-        let target = if svcb.target_name.is_root() {
-            owner.to_string()
-        } else {
-            svcb.target_name.to_ascii()
-        };
-        let mut record = ServiceRecord::new(svcb.svc_priority, target);
-        for (key, value) in &svcb.svc_params {
-            match value {
-                SvcParamValue::Mandatory(keys) => {
-                    let known = |k: &SvcParamKey| {
-                        matches!(
-                            k,
-                            SvcParamKey::Alpn
-                                | SvcParamKey::NoDefaultAlpn
-                                | SvcParamKey::Port
-                                | SvcParamKey::Ipv4Hint
-                                | SvcParamKey::Ipv6Hint
-                                | SvcParamKey::EchConfigList
-                        )
-                    };
-                    if !keys.0.iter().all(known) {
-                        tracing::debug!(?key, "HTTPS record with an unknown mandatory key skipped");
-                        return None;
-                    }
-                }
-                SvcParamValue::Alpn(alpn) => record = record.with_alpn(&alpn.0),
-                SvcParamValue::NoDefaultAlpn => record = record.with_no_default_alpn(),
-                SvcParamValue::Port(port) => record = record.with_port(*port),
-                SvcParamValue::Ipv4Hint(hints) => {
-                    record = record.with_ipv4_hints(hints.0.iter().map(|a| a.0))
-                }
-                SvcParamValue::Ipv6Hint(hints) => {
-                    record = record.with_ipv6_hints(hints.0.iter().map(|a| a.0))
-                }
-                SvcParamValue::EchConfigList(ech) => record = record.with_ech(ech.0.clone()),
-                _ => {}
-            }
-        }
-        Some(record)
     }
 }
 

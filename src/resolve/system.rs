@@ -5,7 +5,8 @@ use std::net::ToSocketAddrs;
 
 use futures_util::stream::{self, StreamExt};
 
-use super::{Addrs, Resolve, ResolveError, ResolveErrorKind};
+use super::api::{Addrs, Resolve};
+use super::error::{ResolveError, ResolveErrorKind};
 use crate::Family;
 
 /// The operating system's resolver (`getaddrinfo(3)`), run on Tokio's

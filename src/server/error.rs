@@ -10,8 +10,8 @@ use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 
-use crate::report;
 use crate::resolve::ResolveError;
+use crate::shared::report;
 
 /// What kind of failure a [`ServerError`] is.
 ///
@@ -261,7 +261,7 @@ impl ServerError {
                 io::ErrorKind::InvalidInput
             }
             ServerErrorKind::Unsupported => io::ErrorKind::Unsupported,
-            ServerErrorKind::Resolve => report::resolve_io_kind(&self.inner.resolve_errors),
+            ServerErrorKind::Resolve => crate::resolve::resolve_io_kind(&self.inner.resolve_errors),
             ServerErrorKind::BindFailed => self
                 .inner
                 .attempts
@@ -278,7 +278,7 @@ impl fmt::Display for ServerError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "server ({}): ", self.inner.endpoint)?;
         match self.inner.kind {
-            ServerErrorKind::Resolve => report::write_resolve_failure(
+            ServerErrorKind::Resolve => crate::resolve::write_resolve_failure(
                 f,
                 &self.inner.resolve_errors,
                 self.inner.message.as_deref(),

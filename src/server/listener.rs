@@ -31,10 +31,21 @@ use futures_util::Stream;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Sleep;
 
-use super::{AcceptOptions, ServerError, ServerErrorKind};
+use super::error::{ServerError, ServerErrorKind};
 
 pub(crate) const FIRST_BACKOFF: Duration = Duration::from_millis(1);
 pub(crate) const MAX_BACKOFF: Duration = Duration::from_secs(1);
+
+/// The default [`backlog`](crate::ServerBuilder::backlog): 1024, as tokio's
+/// `TcpListener::bind`; the kernel clips it to its own maximum
+/// (`net.core.somaxconn` on Linux).
+pub const DEFAULT_BACKLOG: u32 = 1024;
+
+/// What a [`Listener`] does with each connection it accepts.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct AcceptOptions {
+    pub(crate) nodelay: bool,
+}
 
 /// The listening sockets made by [`ServerBuilder::bind`](crate::ServerBuilder::bind):
 /// one [`tokio::net::TcpListener`] per address, accepted from as one.

@@ -23,8 +23,10 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use super::{Listener, ServerBuilder, ServerError};
-use crate::stream::{StreamReader, StreamWriter};
+use super::builder::ServerBuilder;
+use super::error::ServerError;
+use super::listener::Listener;
+use crate::shared::stream::{StreamReader, StreamWriter};
 
 /// What an accept loop takes connections from.
 pub(crate) trait Accept: Send + 'static {
@@ -491,7 +493,7 @@ impl ServerBuilder {
         Fut: Future<Output = ()> + Send + 'static,
     {
         self.serve(move |stream, _peer| {
-            let (reader, writer) = crate::stream::tcp_halves(stream);
+            let (reader, writer) = crate::shared::stream::tcp_halves(stream);
             handler(reader, writer)
         })
         .await

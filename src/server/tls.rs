@@ -39,61 +39,14 @@ use tokio::net::TcpStream;
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 
+use super::builder::ServerBuilder;
+use super::error::ServerError;
+use super::listener::Listener;
 use super::serve::{Accept, Server};
-use super::{Listener, ServerBuilder, ServerError};
-use crate::shutdown::ShutdownState;
-use crate::stream::{StreamReader, StreamWriter};
-use crate::tls::{DEFAULT_TLS_HANDSHAKE_TIMEOUT, DEFAULT_TLS_SHUTDOWN_TIMEOUT};
-
-/// The default [`max_tls_handshakes`](ServerBuilder::max_tls_handshakes):
-/// 1024 handshakes in flight at once.
-#[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
-pub const DEFAULT_MAX_TLS_HANDSHAKES: usize = 1024;
-
-/// The TLS options of a [`ServerBuilder`].
-#[derive(Debug)]
-pub(crate) struct TlsOptions {
-    config: Option<Arc<ServerConfig>>,
-    handshake_timeout: Result<Option<Duration>, String>,
-    shutdown_timeout: Result<Option<Duration>, String>,
-    max_handshakes: Result<usize, String>,
-    /// The TLS options given, in order, to refuse them on a plain `bind`.
-    given: Vec<&'static str>,
-}
-
-impl Default for TlsOptions {
-    fn default() -> Self {
-        TlsOptions {
-            config: None,
-            handshake_timeout: Ok(Some(DEFAULT_TLS_HANDSHAKE_TIMEOUT)),
-            shutdown_timeout: Ok(Some(DEFAULT_TLS_SHUTDOWN_TIMEOUT)),
-            max_handshakes: Ok(DEFAULT_MAX_TLS_HANDSHAKES),
-            given: Vec::new(),
-        }
-    }
-}
-
-impl TlsOptions {
-    fn give(&mut self, option: &'static str) {
-        if !self.given.contains(&option) {
-            self.given.push(option);
-        }
-    }
-
-    /// The TLS options given, as a list for an error message, if any.
-    pub(crate) fn given(&self) -> Option<String> {
-        (!self.given.is_empty()).then(|| self.given.join(", "))
-    }
-}
-
-fn positive(option: &str, timeout: Option<Duration>) -> Result<Option<Duration>, String> {
-    match timeout {
-        Some(t) if t.is_zero() => Err(format!(
-            "{option} must be greater than zero (None means no bound)"
-        )),
-        t => Ok(t),
-    }
-}
+use super::tls_options::TlsOptions;
+pub use super::tls_options::DEFAULT_MAX_TLS_HANDSHAKES;
+use crate::shared::stream::{StreamReader, StreamWriter};
+use crate::shared::tls::{positive, ShutdownState};
 
 /// The settings a [`TlsListener`] runs with.
 struct Settings {
@@ -150,7 +103,7 @@ impl ServerBuilder {
     /// ClientHello then holds a descriptor and a handshake slot until it
     /// leaves); zero is refused.
     ///
-    /// Default is 60 s ([`DEFAULT_TLS_HANDSHAKE_TIMEOUT`]), as asyncio.
+    /// Default is 60 s ([`DEFAULT_TLS_HANDSHAKE_TIMEOUT`](crate::DEFAULT_TLS_HANDSHAKE_TIMEOUT)), as asyncio.
     ///
     /// # Examples
     ///
@@ -172,7 +125,7 @@ impl ServerBuilder {
     /// `None` means no bound (a client that stops reading then hangs the
     /// shutdown forever); zero is refused.
     ///
-    /// Default is 30 s ([`DEFAULT_TLS_SHUTDOWN_TIMEOUT`]), as asyncio.
+    /// Default is 30 s ([`DEFAULT_TLS_SHUTDOWN_TIMEOUT`](crate::DEFAULT_TLS_SHUTDOWN_TIMEOUT)), as asyncio.
     ///
     /// # Examples
     ///
@@ -340,7 +293,7 @@ impl ServerBuilder {
         Fut: Future<Output = ()> + Send + 'static,
     {
         self.serve_tls(move |stream, _peer| {
-            let (reader, writer) = crate::stream::server_tls_halves(stream);
+            let (reader, writer) = crate::shared::stream::tls_halves(stream);
             handler(reader, writer)
         })
         .await
@@ -580,7 +533,10 @@ impl TlsListener {
                     Ok(result) => result,
                     Err(_) => Err(io::Error::new(
                         io::ErrorKind::TimedOut,
-                        format!("TLS handshake timed out after {}", crate::report::Dur(t)),
+                        format!(
+                            "TLS handshake timed out after {}",
+                            crate::shared::report::Dur(t)
+                        ),
                     )),
                 },
             };
@@ -864,6 +820,14 @@ impl ServerTlsStream {
     /// ```
     pub fn shutdown_timeout(&self) -> Option<Duration> {
         self.shutdown_timeout
+    }
+}
+
+/// Under [`StreamReader`](crate::StreamReader) and
+/// [`StreamWriter`](crate::StreamWriter).
+impl crate::shared::stream::TlsConn for ServerTlsStream {
+    fn tcp(&self) -> &TcpStream {
+        self.inner.get_ref().0
     }
 }
 

@@ -11,10 +11,34 @@ use std::time::Duration;
 use socket2::{Domain, SockAddr, Socket, Type};
 use tokio::net::{unix, UnixListener, UnixStream};
 
-use super::listener::{classify, AcceptError, FIRST_BACKOFF, MAX_BACKOFF};
+use super::builder::ServerBuilder;
+use super::error::{ListenAttempt, ServerError, ServerErrorKind};
+use super::listener::{classify, AcceptError, DEFAULT_BACKLOG, FIRST_BACKOFF, MAX_BACKOFF};
 use super::serve::{Accept, Server};
-use super::{ListenAttempt, ServerError, ServerErrorKind, DEFAULT_BACKLOG};
 use crate::SocketHook;
+
+/// Unix domain stream servers.
+impl ServerBuilder {
+    /// A builder for a Unix domain stream server (asyncio's
+    /// `create_unix_server`): see [`UnixServerBuilder`].
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use tokio_endpoints::ServerBuilder;
+    ///
+    /// # #[tokio::main] async fn main() -> std::io::Result<()> {
+    /// let listener = ServerBuilder::unix("/run/myapp.sock").bind().await?; // a tokio::net::UnixListener
+    /// let (stream, _) = listener.accept().await?;
+    /// # drop(stream);
+    /// # Ok(()) }
+    /// ```
+    #[cfg(unix)]
+    #[cfg_attr(docsrs, doc(cfg(unix)))]
+    pub fn unix(path: impl AsRef<std::path::Path>) -> UnixServerBuilder {
+        UnixServerBuilder::new(path)
+    }
+}
 
 /// Builds a listening Unix domain stream socket at a path and returns a
 /// plain [`tokio::net::UnixListener`] ([`bind`](Self::bind)), or serves it
@@ -141,7 +165,11 @@ impl UnixServerBuilder {
         let addr = SockAddr::unix(&self.path).map_err(|e| {
             ServerError::invalid(
                 self.describe(),
-                format!("{}: {e}", self.path.display(), e = crate::report::Brief(&e)),
+                format!(
+                    "{}: {e}",
+                    self.path.display(),
+                    e = crate::shared::report::Brief(&e)
+                ),
             )
         })?;
         self.open(&addr)
@@ -198,14 +226,18 @@ impl UnixServerBuilder {
     }
 
     fn open(&self, addr: &SockAddr) -> io::Result<std::os::unix::net::UnixListener> {
-        crate::sys::remove_stale_socket(&self.path, Type::STREAM, "a server is listening there")?;
+        crate::shared::sys::remove_stale_socket(
+            &self.path,
+            Type::STREAM,
+            "a server is listening there",
+        )?;
         let socket = Socket::new(Domain::UNIX, Type::STREAM, None)?;
         socket.set_nonblocking(true)?;
         if let Some(hook) = &self.hook {
             hook(&socket).map_err(|e| {
                 io::Error::new(
                     e.kind(),
-                    format!("socket hook: {e}", e = crate::report::Brief(&e)),
+                    format!("socket hook: {e}", e = crate::shared::report::Brief(&e)),
                 )
             })?;
         }
@@ -220,7 +252,7 @@ impl UnixServerBuilder {
                 format!(
                     "bind to {}: {e}{hint}",
                     self.path.display(),
-                    e = crate::report::Brief(&e)
+                    e = crate::shared::report::Brief(&e)
                 ),
             )
         })?;
@@ -229,7 +261,7 @@ impl UnixServerBuilder {
             let _ = std::fs::remove_file(&self.path);
             return Err(io::Error::new(
                 e.kind(),
-                format!("listen: {e}", e = crate::report::Brief(&e)),
+                format!("listen: {e}", e = crate::shared::report::Brief(&e)),
             ));
         }
         Ok(socket.into())

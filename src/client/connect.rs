@@ -16,11 +16,11 @@ use socket2::{Domain, Protocol, SockRef, Socket, Type};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-use crate::error::{Attempt, AttemptStage, ConnectError, ConnectErrorKind};
-use crate::race::{failed_attempt, race_staged, single, Begun, RaceConfig, RaceFailure};
+use crate::client::error::{Attempt, AttemptStage, ConnectError, ConnectErrorKind};
+use crate::client::race::{failed_attempt, race_staged, single, Begun, RaceConfig, RaceFailure};
 use crate::resolve::svcb::{Batch, Merger, ServiceOptions};
 use crate::resolve::{Addrs, Resolve, Resolver};
-use crate::target::{Family, IntoTarget, Target, TargetError};
+use crate::shared::target::{Family, IntoTarget, Target, TargetError};
 use crate::SocketHook;
 
 /// The default connection attempt delay (RFC 8305 §8, asyncio, trio).
@@ -91,7 +91,7 @@ pub(crate) struct Options {
     /// The TLS options, used by `connect_tls` (see `tls.rs`); boxed once
     /// one is set, so a plain `connect` future does not carry them.
     #[cfg(feature = "tls")]
-    pub(crate) tls: crate::tls::TlsSlot,
+    pub(crate) tls: super::tls_options::TlsSlot,
 }
 
 impl Default for Options {
@@ -109,7 +109,7 @@ impl Default for Options {
             resolver: None,
             svcb: None,
             #[cfg(feature = "tls")]
-            tls: crate::tls::TlsSlot::default(),
+            tls: super::tls_options::TlsSlot::default(),
         }
     }
 }
@@ -643,7 +643,7 @@ impl ConnectionBuilder {
                 }
             }
         };
-        tracing::debug!(%addr, started = %crate::report::Dur(FIRST_STARTED), "attempt started");
+        tracing::debug!(%addr, started = %crate::shared::report::Dur(FIRST_STARTED), "attempt started");
         let attempt = self.attempt(locals, addr);
         Started::First(First {
             start,
@@ -850,8 +850,10 @@ impl ConnectionBuilder {
         let name = self.describe();
         let err = if failure.timed_out {
             let timeout = self.opts.connect_timeout.unwrap_or_default();
-            ConnectError::new(ConnectErrorKind::TimedOut, name)
-                .with_message(format!("timed out after {}", crate::report::Dur(timeout)))
+            ConnectError::new(ConnectErrorKind::TimedOut, name).with_message(format!(
+                "timed out after {}",
+                crate::shared::report::Dur(timeout)
+            ))
         } else if !failure.attempts.is_empty() {
             ConnectError::new(ConnectErrorKind::AllAttemptsFailed, name)
         } else if !failure.resolve_errors.is_empty() {
@@ -899,13 +901,13 @@ impl ConnectionBuilder {
         if let Err(e) = stream.peer_addr() {
             return Err(self.invalid(format!(
                 "the adopted stream is not connected: {e}",
-                e = crate::report::Brief(&e)
+                e = crate::shared::report::Brief(&e)
             )));
         }
         if let Err(e) = stream.set_nodelay(self.opts.nodelay) {
             return Err(self.invalid(format!(
                 "cannot set TCP_NODELAY on the adopted stream: {e}",
-                e = crate::report::Brief(&e)
+                e = crate::shared::report::Brief(&e)
             )));
         }
         match self.source {
@@ -1273,7 +1275,7 @@ fn prepare(
         hook(&SockRef::from(&socket)).map_err(|e| {
             io::Error::new(
                 e.kind(),
-                format!("socket hook: {e}", e = crate::report::Brief(&e)),
+                format!("socket hook: {e}", e = crate::shared::report::Brief(&e)),
             )
         })?;
     }
@@ -1281,7 +1283,7 @@ fn prepare(
         socket.bind(&local.into()).map_err(|e| {
             io::Error::new(
                 e.kind(),
-                format!("bind to {local}: {e}", e = crate::report::Brief(&e)),
+                format!("bind to {local}: {e}", e = crate::shared::report::Brief(&e)),
             )
         })?;
     }

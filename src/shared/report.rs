@@ -1,7 +1,8 @@
 //! The pieces the crate's error types share: how a duration reads, how an
 //! OS error reads in a one-line message, which `io::ErrorKind` a list of
-//! failures converts to, how resolver errors are summed up, and the
-//! multi-line `Debug` report that `fn main() -> io::Result<()>` prints.
+//! failures converts to, and the multi-line `Debug` report that
+//! `fn main() -> io::Result<()>` prints. How resolver errors are summed up
+//! is the resolver's own (`resolve::error`); this module knows no side.
 //!
 //! [`ConnectError`](crate::ConnectError),
 //! [`DatagramError`](crate::DatagramError) and
@@ -11,8 +12,6 @@
 use std::fmt;
 use std::io;
 use std::time::Duration;
-
-use crate::resolve::ResolveError;
 
 /// A duration at a resolution that shows what happened on loopback:
 /// `0.21 ms` below 10 ms, `12 ms` below 1 s, `1.25 s` above (trailing zeros
@@ -151,51 +150,13 @@ pub(crate) fn common_kind(mut kinds: impl Iterator<Item = io::ErrorKind>) -> Opt
     kinds.all(|k| k == first).then_some(first)
 }
 
-/// The `io::ErrorKind` a resolution failure converts to: the first
-/// resolver error's, or `NotFound` when there is none.
-pub(crate) fn resolve_io_kind(errors: &[ResolveError]) -> io::ErrorKind {
-    errors
-        .first()
-        .map_or(io::ErrorKind::NotFound, ResolveError::io_kind)
-}
-
-/// The resolver's errors as one phrase: `cannot resolve nope.test: no such
-/// name (NXDOMAIN)`; when the queries for one name ended differently, each
-/// is named: `cannot resolve h.test: AAAA: no records; A: DNS server
-/// 127.0.0.1:53 did not answer within 2 s`. `fallback` is said when there
-/// is no error.
-pub(crate) fn write_resolve_failure(
-    f: &mut fmt::Formatter<'_>,
-    errors: &[ResolveError],
-    fallback: Option<&str>,
-) -> fmt::Result {
-    if errors.is_empty() {
-        return f.write_str(fallback.unwrap_or("the resolver returned no address"));
-    }
-    let mut hosts: Vec<&str> = Vec::new();
-    for e in errors {
-        if !hosts.contains(&e.host()) {
-            hosts.push(e.host());
-        }
-    }
-    for (i, host) in hosts.iter().enumerate() {
-        if i > 0 {
-            f.write_str("; ")?;
-        }
-        let mine: Vec<&ResolveError> = errors.iter().filter(|e| e.host() == *host).collect();
-        write!(f, "cannot resolve {host}: ")?;
-        ResolveError::write_reasons(f, &mine)?;
-    }
-    Ok(())
-}
-
 /// The multi-line report `{:?}` prints: the one-line message, then the
 /// attempts one per line, then the resolver's errors one per line.
 pub(crate) fn debug_report<A: fmt::Display>(
     f: &mut fmt::Formatter<'_>,
     message: &dyn fmt::Display,
     attempts: &[A],
-    resolve_errors: &[ResolveError],
+    resolve_errors: &[impl fmt::Display],
 ) -> fmt::Result {
     write!(f, "{message}")?;
     if !attempts.is_empty() {
@@ -239,9 +200,9 @@ pub(crate) fn write_errors<'a>(
 
 /// `Error::source` of the crate's errors: the first attempt's error, or the
 /// resolver's first error.
-pub(crate) fn source<'a>(
+pub(crate) fn source<'a, R: std::error::Error + 'static>(
     first_attempt: Option<&'a io::Error>,
-    resolve_errors: &'a [ResolveError],
+    resolve_errors: &'a [R],
 ) -> Option<&'a (dyn std::error::Error + 'static)> {
     if let Some(e) = first_attempt {
         return Some(e);
@@ -332,52 +293,6 @@ mod tests {
         // rustls's own message where it reads well.
         let e = io::Error::new(io::ErrorKind::InvalidData, Error::DecryptError);
         assert_eq!(Brief(&e).to_string(), "cannot decrypt peer's message");
-    }
-
-    struct Failure<'a>(&'a [ResolveError]);
-
-    impl fmt::Display for Failure<'_> {
-        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            write_resolve_failure(f, self.0, None)
-        }
-    }
-
-    #[test]
-    fn resolver_errors_are_summed_up_per_host() {
-        use crate::ResolveErrorKind as K;
-        let e = |host: &str, kind, query: &str| ResolveError::new(host, kind).with_query(query);
-        let cases = [
-            (vec![], "the resolver returned no address"),
-            (
-                vec![
-                    e("h.test", K::NoSuchName, "AAAA").with_reason("no such name (NXDOMAIN)"),
-                    e("h.test", K::NoSuchName, "A").with_reason("no such name (NXDOMAIN)"),
-                ],
-                "cannot resolve h.test: no such name (NXDOMAIN)",
-            ),
-            (
-                vec![e("h.test", K::NoRecords, "AAAA"), e("h.test", K::NoRecords, "A")],
-                "cannot resolve h.test: no A or AAAA records",
-            ),
-            (
-                vec![
-                    e("h.test", K::NoRecords, "AAAA"),
-                    e("h.test", K::TimedOut, "A").with_reason("DNS server 127.0.0.1:53 did not answer within 2 s"),
-                ],
-                "cannot resolve h.test: AAAA: no records; A: DNS server 127.0.0.1:53 did not answer within 2 s",
-            ),
-            (
-                vec![e("h.test", K::TimedOut, "A")],
-                "cannot resolve h.test: A query: no answer in time",
-            ),
-            (
-                vec![ResolveError::new("a.test", K::NoSuchName), ResolveError::new("b.test", K::NoRecords)],
-                "cannot resolve a.test: no such name; cannot resolve b.test: no address records",
-            ),
-        ];
-        for (errors, want) in cases {
-            assert_eq!(Failure(&errors).to_string(), want);
-        }
     }
 
     #[test]

@@ -91,7 +91,7 @@ pub(crate) fn remove_stale_socket(
                     format!(
                         "removing the stale socket file {}: {e}",
                         path.display(),
-                        e = crate::report::Brief(&e)
+                        e = crate::shared::report::Brief(&e)
                     ),
                 )
             })

@@ -12,10 +12,10 @@ use std::time::Duration;
 
 use tokio::net::TcpStream;
 
-use crate::connect::{ConnectionBuilder, IntoLocalAddrs, Options, Source};
-use crate::error::ConnectError;
+use crate::client::connect::{ConnectionBuilder, IntoLocalAddrs, Options, Source};
+use crate::client::error::ConnectError;
 use crate::resolve::{Resolve, Resolver};
-use crate::target::{Family, IntoTarget};
+use crate::shared::target::{Family, IntoTarget};
 
 /// Connects again and again with one configuration: the options of
 /// [`ConnectionBuilder`] that do not depend on the target, set once and

@@ -43,169 +43,12 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tracing::Instrument;
 
-use crate::connect::{ConnectionBuilder, Source};
-use crate::error::{ConnectError, ConnectErrorKind, HandshakeTimedOut};
+use crate::client::connect::{ConnectionBuilder, Source};
+use crate::client::error::{ConnectError, ConnectErrorKind, HandshakeTimedOut};
 use crate::resolve::svcb::{EchMap, ServiceOptions};
-use crate::shutdown::ShutdownState;
+use crate::shared::tls::ShutdownState;
 
-/// The default [`tls_handshake_timeout`](ConnectionBuilder::tls_handshake_timeout):
-/// 60 s, as asyncio's `ssl_handshake_timeout`.
-pub const DEFAULT_TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// The default [`tls_shutdown_timeout`](ConnectionBuilder::tls_shutdown_timeout):
-/// 30 s, as asyncio's `ssl_shutdown_timeout`.
-pub const DEFAULT_TLS_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// The TLS options of a [`ConnectionBuilder`].
-#[derive(Clone, Debug)]
-pub(crate) struct TlsOptions {
-    config: Option<Arc<ClientConfig>>,
-    server_name: Option<Result<ServerName<'static>, String>>,
-    alpn: Option<Result<Vec<Vec<u8>>, String>>,
-    handshake_timeout: Result<Option<Duration>, String>,
-    shutdown_timeout: Result<Option<Duration>, String>,
-    /// The TLS options given, in order, to refuse them on a plain `connect`.
-    given: Vec<&'static str>,
-}
-
-impl Default for TlsOptions {
-    fn default() -> Self {
-        DEFAULT_TLS_OPTIONS.clone()
-    }
-}
-
-/// The defaults, for a [`TlsSlot`] that holds none of its own.
-static DEFAULT_TLS_OPTIONS: TlsOptions = TlsOptions {
-    config: None,
-    server_name: None,
-    alpn: None,
-    handshake_timeout: Ok(Some(DEFAULT_TLS_HANDSHAKE_TIMEOUT)),
-    shutdown_timeout: Ok(Some(DEFAULT_TLS_SHUTDOWN_TIMEOUT)),
-    given: Vec::new(),
-};
-
-/// The [`TlsOptions`] of a builder or connector, boxed only once one is
-/// set: every plain `connect` future holds its builder, and 144 bytes of
-/// TLS options it never reads would be copied with it (into the task, and
-/// by every builder method). Reads of an empty slot see the defaults.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct TlsSlot(Option<Box<TlsOptions>>);
-
-impl TlsSlot {
-    /// The options, leaving the defaults behind.
-    pub(crate) fn take(&mut self) -> TlsOptions {
-        self.0.take().map_or_else(TlsOptions::default, |b| *b)
-    }
-
-    /// [`TlsOptions::forget_given`], without boxing the defaults.
-    pub(crate) fn forget_given(&mut self) {
-        if let Some(options) = &mut self.0 {
-            options.forget_given();
-        }
-    }
-}
-
-impl std::ops::Deref for TlsSlot {
-    type Target = TlsOptions;
-
-    fn deref(&self) -> &TlsOptions {
-        self.0.as_deref().unwrap_or(&DEFAULT_TLS_OPTIONS)
-    }
-}
-
-impl std::ops::DerefMut for TlsSlot {
-    fn deref_mut(&mut self) -> &mut TlsOptions {
-        self.0.get_or_insert_with(Default::default)
-    }
-}
-
-impl TlsOptions {
-    /// The TLS options in a builder's or connector's `Debug`: the config
-    /// only as given or not (a `ClientConfig`'s own `Debug` is pages long),
-    /// ALPN protocols as text where they are.
-    pub(crate) fn debug_fields(&self, d: &mut fmt::DebugStruct<'_, '_>) {
-        let alpn = self.alpn.as_ref().map(|alpn| {
-            alpn.as_ref().map(|protocols| {
-                protocols
-                    .iter()
-                    .map(|p| String::from_utf8_lossy(p).into_owned())
-                    .collect::<Vec<_>>()
-            })
-        });
-        d.field(
-            "tls_config",
-            &if self.config.is_some() {
-                "given"
-            } else {
-                "default"
-            },
-        )
-        .field("server_name", &self.server_name)
-        .field("alpn", &alpn)
-        .field("tls_handshake_timeout", &self.handshake_timeout)
-        .field("tls_shutdown_timeout", &self.shutdown_timeout);
-    }
-
-    fn give(&mut self, option: &'static str) {
-        if !self.given.contains(&option) {
-            self.given.push(option);
-        }
-    }
-
-    /// Forgets which options were given: a [`Connector`](crate::Connector)'s
-    /// TLS options are defaults for `connect_tls`, not a request that a
-    /// plain `connect` should refuse.
-    pub(crate) fn forget_given(&mut self) {
-        self.given.clear();
-    }
-
-    pub(crate) fn set_config(&mut self, config: Arc<ClientConfig>) {
-        self.config = Some(config);
-        self.give("tls_config");
-    }
-
-    pub(crate) fn set_alpn<I>(&mut self, protocols: I)
-    where
-        I: IntoIterator,
-        I::Item: AsRef<[u8]>,
-    {
-        let protocols: Vec<Vec<u8>> = protocols.into_iter().map(|p| p.as_ref().to_vec()).collect();
-        self.alpn = Some(
-            match protocols.iter().find(|p| p.is_empty() || p.len() > 255) {
-                Some(bad) => Err(format!(
-                    "alpn protocol {:?} must be 1 to 255 bytes long",
-                    String::from_utf8_lossy(bad)
-                )),
-                None => Ok(protocols),
-            },
-        );
-        self.give("alpn");
-    }
-
-    pub(crate) fn set_handshake_timeout(&mut self, timeout: Option<Duration>) {
-        self.handshake_timeout = positive("tls_handshake_timeout", timeout);
-        self.give("tls_handshake_timeout");
-    }
-
-    pub(crate) fn set_shutdown_timeout(&mut self, timeout: Option<Duration>) {
-        self.shutdown_timeout = positive("tls_shutdown_timeout", timeout);
-        self.give("tls_shutdown_timeout");
-    }
-
-    /// The TLS options given, as a list for an error message, if any.
-    pub(crate) fn given(&self) -> Option<String> {
-        (!self.given.is_empty()).then(|| self.given.join(", "))
-    }
-}
-
-fn positive(option: &str, timeout: Option<Duration>) -> Result<Option<Duration>, String> {
-    match timeout {
-        Some(t) if t.is_zero() => Err(format!(
-            "{option} must be greater than zero (None means no bound)"
-        )),
-        t => Ok(t),
-    }
-}
+use super::tls_options::TlsOptions;
 
 /// TLS: asyncio's `ssl=`, `server_hostname=`, `ssl_handshake_timeout=` and
 /// `ssl_shutdown_timeout=`. These options only apply to
@@ -350,7 +193,7 @@ impl ConnectionBuilder {
     /// then holds its attempt until `connect_timeout`, or forever); zero is
     /// refused.
     ///
-    /// Default is 60 s ([`DEFAULT_TLS_HANDSHAKE_TIMEOUT`]), as asyncio.
+    /// Default is 60 s ([`DEFAULT_TLS_HANDSHAKE_TIMEOUT`](crate::DEFAULT_TLS_HANDSHAKE_TIMEOUT)), as asyncio.
     ///
     /// # Examples
     ///
@@ -372,7 +215,7 @@ impl ConnectionBuilder {
     /// means no bound (a peer that stops reading then hangs the shutdown
     /// forever); zero is refused.
     ///
-    /// Default is 30 s ([`DEFAULT_TLS_SHUTDOWN_TIMEOUT`]), as asyncio.
+    /// Default is 30 s ([`DEFAULT_TLS_SHUTDOWN_TIMEOUT`](crate::DEFAULT_TLS_SHUTDOWN_TIMEOUT)), as asyncio.
     ///
     /// # Examples
     ///
@@ -648,8 +491,12 @@ impl Handshake {
             Err(_elapsed) => {
                 let timeout = self.handshake_timeout.unwrap_or_default();
                 tracing::debug!(?peer, ?timeout, "TLS handshake timed out");
-                Err(error(ConnectErrorKind::TlsHandshakeTimeout)
-                    .with_message(format!("timed out after {}", crate::report::Dur(timeout))))
+                Err(
+                    error(ConnectErrorKind::TlsHandshakeTimeout).with_message(format!(
+                        "timed out after {}",
+                        crate::shared::report::Dur(timeout)
+                    )),
+                )
             }
         }
     }
@@ -945,6 +792,14 @@ impl TlsStream {
     /// ```
     pub fn shutdown_timeout(&self) -> Option<Duration> {
         self.shutdown_timeout
+    }
+}
+
+/// Under [`StreamReader`](crate::StreamReader) and
+/// [`StreamWriter`](crate::StreamWriter).
+impl crate::shared::stream::TlsConn for TlsStream {
+    fn tcp(&self) -> &TcpStream {
+        self.inner.get_ref().0
     }
 }
 

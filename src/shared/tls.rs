@@ -16,6 +16,27 @@ use tokio::io::AsyncWrite;
 use tokio::net::TcpStream;
 use tokio::time::Sleep;
 
+/// The default [`tls_handshake_timeout`](crate::ConnectionBuilder::tls_handshake_timeout):
+/// 60 s, as asyncio's `ssl_handshake_timeout`.
+pub const DEFAULT_TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The default [`tls_shutdown_timeout`](crate::ConnectionBuilder::tls_shutdown_timeout):
+/// 30 s, as asyncio's `ssl_shutdown_timeout`.
+pub const DEFAULT_TLS_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A TLS timeout option's value, refused when zero (`None` is no bound).
+pub(crate) fn positive(
+    option: &str,
+    timeout: Option<Duration>,
+) -> Result<Option<Duration>, String> {
+    match timeout {
+        Some(t) if t.is_zero() => Err(format!(
+            "{option} must be greater than zero (None means no bound)"
+        )),
+        t => Ok(t),
+    }
+}
+
 /// A tokio-rustls stream over TCP, client or server side.
 pub(crate) trait OverTcp: AsyncWrite + Unpin {
     fn tcp(&self) -> &TcpStream;
@@ -76,7 +97,7 @@ impl ShutdownState {
                         format!(
                             "TLS shutdown timed out after {} (the peer is not \
                              reading); the connection was aborted",
-                            crate::report::Dur(timeout)
+                            crate::shared::report::Dur(timeout)
                         ),
                     )));
                 }

@@ -23,7 +23,7 @@ use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
-use crate::error::ConnectError;
+use crate::client::error::ConnectError;
 use crate::Connector;
 
 /// What an [`HttpStream`] is connected to: hyper-util puts it into the

@@ -107,19 +107,19 @@ use futures_util::stream::Stream;
 use pin_project_lite::pin_project;
 use tokio::time::{timeout, Instant, Timeout};
 
-use crate::timer::Stagger;
+use crate::client::timer::Stagger;
 
-use crate::error::{Attempt, AttemptStage};
-use crate::order::Queue;
+use crate::client::error::{Attempt, AttemptStage};
 use crate::resolve::svcb::Batch;
 use crate::resolve::ResolveError;
+use crate::shared::order::Queue;
 
 /// How the race is run.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct RaceConfig {
     /// The connection attempt delay; `None` tries one address at a time.
     pub(crate) delay: Option<Duration>,
-    /// The First Address Family Count (see [`crate::order`]).
+    /// The First Address Family Count (see [`crate::shared::order`]).
     pub(crate) interleave: usize,
     /// The bound on one attempt.
     pub(crate) attempt_timeout: Option<Duration>,
@@ -160,7 +160,7 @@ pub(crate) fn failed_attempt(
     error: io::Error,
     stage: AttemptStage,
 ) -> Attempt {
-    tracing::debug!(%addr, elapsed = %crate::report::Dur(elapsed), %error, %stage, "attempt failed");
+    tracing::debug!(%addr, elapsed = %crate::shared::report::Dur(elapsed), %error, %stage, "attempt failed");
     Attempt {
         addr,
         started,
@@ -405,7 +405,10 @@ where
 fn attempt_timed_out(limit: Duration) -> io::Error {
     io::Error::new(
         io::ErrorKind::TimedOut,
-        format!("attempt timed out after {}", crate::report::Dur(limit)),
+        format!(
+            "attempt timed out after {}",
+            crate::shared::report::Dur(limit)
+        ),
     )
 }
 
@@ -446,7 +449,7 @@ where
             }) {
                 if let Some(addr) = this.queue.pop() {
                     let started = now - start;
-                    tracing::debug!(%addr, started = %crate::report::Dur(started), "attempt started");
+                    tracing::debug!(%addr, started = %crate::shared::report::Dur(started), "attempt started");
                     let fut = (this.attempt)(addr);
                     let stage = match config.attempt_timeout {
                         None => Stage::Tcp { fut },
@@ -534,7 +537,7 @@ where
                 let (result, stage) = match step {
                     Step::Tcp(Ok(conn)) => {
                         let now = now.expect("read for a TCP stage");
-                        tracing::debug!(%addr, elapsed = %crate::report::Dur(now - start - started), "TCP connected");
+                        tracing::debug!(%addr, elapsed = %crate::shared::report::Dur(now - start - started), "TCP connected");
                         if let Some(delay) = config.delay {
                             if *this.last_started == Some((addr, started)) && now < *this.next_start
                             {
@@ -562,7 +565,7 @@ where
                     Ok(conn) => {
                         tracing::debug!(
                             %addr,
-                            elapsed = %crate::report::Dur(
+                            elapsed = %crate::shared::report::Dur(
                                 now.unwrap_or_else(Instant::now) - start - started
                             ),
                             "attempt won"
@@ -724,7 +727,7 @@ where
     G: Future<Output = io::Result<T>>,
 {
     let started = Instant::now() - start;
-    tracing::debug!(%addr, started = %crate::report::Dur(started), "attempt started");
+    tracing::debug!(%addr, started = %crate::shared::report::Dur(started), "attempt started");
     bounded(fut, attempt_timeout)
         .then(move |tcp| match tcp {
             Ok(conn) => {
@@ -986,7 +989,7 @@ mod tests {
     }
 
     fn timers_armed() -> usize {
-        crate::timer::ARMED.with(|n| n.get())
+        crate::client::timer::ARMED.with(|n| n.get())
     }
 
     /// A pending attempt is polled once per poll of the race, not again

@@ -6,8 +6,8 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::report::{self, Brief, Dur};
 use crate::resolve::{ResolveError, ResolveErrorKind};
+use crate::shared::report::{self, Brief, Dur};
 
 /// One connection attempt that did not win: its address, when it started,
 /// how long it ran, and how it ended.
@@ -428,7 +428,9 @@ impl ConnectError {
                 .source
                 .as_ref()
                 .map_or(io::ErrorKind::Other, io::Error::kind),
-            ConnectErrorKind::Resolve => report::resolve_io_kind(&self.inner.resolve_errors),
+            ConnectErrorKind::Resolve => {
+                crate::resolve::resolve_io_kind(&self.inner.resolve_errors)
+            }
             ConnectErrorKind::AllAttemptsFailed => {
                 self.common_kind().unwrap_or(io::ErrorKind::Other)
             }
@@ -504,7 +506,7 @@ impl fmt::Display for ConnectError {
             ConnectErrorKind::InvalidInput | ConnectErrorKind::NoUsableAddress => {
                 f.write_str(self.inner.message.as_deref().unwrap_or("invalid input"))
             }
-            ConnectErrorKind::Resolve => report::write_resolve_failure(
+            ConnectErrorKind::Resolve => crate::resolve::write_resolve_failure(
                 f,
                 &self.inner.resolve_errors,
                 self.inner.message.as_deref(),

@@ -1,15 +1,11 @@
-//! Stream and framed handles on the connections [`ConnectionBuilder`]
-//! makes: asyncio's `open_connection` ([`StreamReader`], [`StreamWriter`])
-//! and tokio-util codecs (`connect_framed`).
+//! The two halves of a connection, asyncio's `StreamReader` and
+//! `StreamWriter`, over TCP or TLS, for both sides: the client's
+//! `open_connection` (in `client::streams`) and the server's `serve_streams`
+//! (in `server`). This module knows neither side: a TLS stream of either
+//! side comes in as a [`TlsConn`], a trait the sides implement.
 //!
-//! Nothing here connects: every call finishes with
-//! [`connect`](ConnectionBuilder::connect) or
-//! [`connect_tls`](ConnectionBuilder::connect_tls) and wraps what it
-//! returns, so racing, timeouts, `from_stream` and the errors (every attempt
-//! kept) are exactly theirs.
-//!
-//! `open_connection` splits the connection with [`tokio::io::split`] rather
-//! than `TcpStream::into_split`, so TCP and TLS give the same two types: a
+//! The connection is split with [`tokio::io::split`] rather than
+//! `TcpStream::into_split`, so TCP and TLS give the same two types: a
 //! TLS session cannot be cut into independent halves (one rustls state
 //! serves both directions), and one type for both is what asyncio gives.
 //! The cost is a lock taken for the length of each poll, contended only
@@ -26,258 +22,13 @@ use tokio::io::{
 };
 use tokio::net::TcpStream;
 
-use crate::connect::ConnectionBuilder;
-use crate::error::ConnectError;
+/// A TLS stream of either side (the client's `TlsStream`, the server's
+/// `ServerTlsStream`) under a pair of halves: readable, writable with a
+/// bounded shutdown, over a TCP stream whose addresses the halves report.
 #[cfg(feature = "tls")]
-use crate::tls::TlsStream;
-
-/// Stream and framed handles: asyncio's `open_connection`, and codecs.
-impl ConnectionBuilder {
-    /// Connects as [`connect`](Self::connect) does and returns the
-    /// connection as a reader and a writer half, as asyncio's
-    /// `open_connection` does: a buffered [`StreamReader`]
-    /// (`read_line`, `read_until`, `read_exact` of [`AsyncBufReadExt`] and
-    /// [`AsyncReadExt`]) and a [`StreamWriter`] (`write_all`, `close`).
-    /// The halves can move to different tasks; the socket closes when both
-    /// are dropped.
-    ///
-    /// [`open_connection_tls`](Self::open_connection_tls) gives the same
-    /// two types over TLS.
-    ///
-    /// [`AsyncBufReadExt`]: tokio::io::AsyncBufReadExt
-    /// [`AsyncReadExt`]: tokio::io::AsyncReadExt
-    ///
-    /// # Errors
-    ///
-    /// Every error of [`connect`](Self::connect), unchanged. TLS options
-    /// ([`tls_config`](Self::tls_config), [`server_name`](Self::server_name),
-    /// ...) are refused with [`ConnectErrorKind::InvalidInput`] before
-    /// anything is sent; they belong to
-    /// [`open_connection_tls`](Self::open_connection_tls).
-    ///
-    /// [`ConnectErrorKind::InvalidInput`]: crate::ConnectErrorKind::InvalidInput
-    ///
-    /// # Cancel safety
-    ///
-    /// As [`connect`](Self::connect): dropping the future closes every
-    /// socket it opened.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
-    /// use tokio::net::TcpListener;
-    /// use tokio_endpoints::ConnectionBuilder;
-    ///
-    /// #[tokio::main]
-    /// async fn main() -> std::io::Result<()> {
-    ///     # let listener = TcpListener::bind("127.0.0.1:0").await?;
-    ///     # let addr = listener.local_addr()?;
-    ///     # tokio::spawn(async move {
-    ///     #     let (mut peer, _) = listener.accept().await.unwrap();
-    ///     #     peer.write_all(b"hello\n").await.unwrap();
-    ///     # });
-    ///     // reader, writer = await asyncio.open_connection(host, port)
-    ///     let (mut reader, mut writer) = ConnectionBuilder::new(addr).open_connection().await?;
-    ///     writer.write_all(b"hi\n").await?;
-    ///     let mut line = String::new();
-    ///     reader.read_line(&mut line).await?; // await reader.readline()
-    ///     assert_eq!(line, "hello\n");
-    ///     writer.close().await?;
-    ///     Ok(())
-    /// }
-    /// ```
-    pub async fn open_connection(self) -> Result<(StreamReader, StreamWriter), ConnectError> {
-        #[cfg(feature = "tls")]
-        self.refuse_tls_options("open_connection", "open_connection_tls")?;
-        let stream = self.connect().await?;
-        Ok(halves(Conn::Tcp(stream)))
-    }
-
-    /// Connects as [`connect_tls`](Self::connect_tls) does and returns the
-    /// TLS connection as a reader and a writer half: asyncio's
-    /// `open_connection` with `ssl=`. The same [`StreamReader`] and
-    /// [`StreamWriter`] as [`open_connection`](Self::open_connection); the
-    /// writer's [`close`](StreamWriter::close) sends close_notify and is
-    /// bounded by the [`tls_shutdown_timeout`](Self::tls_shutdown_timeout).
-    ///
-    /// The end of the stream (a read of `Ok(0)`) is the peer's
-    /// close_notify; a peer that closes TCP without one makes the read fail
-    /// with `UnexpectedEof`, so a truncation cannot pass for a clean end.
-    ///
-    /// # Errors
-    ///
-    /// Every error of [`connect_tls`](Self::connect_tls), unchanged.
-    ///
-    /// # Cancel safety
-    ///
-    /// As [`connect_tls`](Self::connect_tls): dropping the future closes
-    /// every socket it opened, the one in the middle of a handshake
-    /// included.
-    ///
-    /// # Examples
-    ///
-    /// ```no_run
-    /// use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
-    /// use tokio_endpoints::ConnectionBuilder;
-    ///
-    /// #[tokio::main]
-    /// async fn main() -> std::io::Result<()> {
-    ///     let (mut reader, mut writer) = ConnectionBuilder::new("example.com:443")
-    ///         .open_connection_tls()
-    ///         .await?;
-    ///     writer
-    ///         .write_all(b"GET / HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n")
-    ///         .await?;
-    ///     let mut status = String::new();
-    ///     reader.read_line(&mut status).await?;
-    ///     println!("{}", status.trim_end());
-    ///     writer.close().await?; // bounded by tls_shutdown_timeout
-    ///     Ok(())
-    /// }
-    /// ```
-    #[cfg(feature = "tls")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
-    pub async fn open_connection_tls(self) -> Result<(StreamReader, StreamWriter), ConnectError> {
-        let stream = self.connect_tls().await?;
-        Ok(halves(Conn::Tls(Box::new(stream))))
-    }
-
-    /// Connects as [`connect`](Self::connect) does and frames the stream
-    /// with `codec`: a [`Framed`](tokio_util::codec::Framed) that is a
-    /// `Stream` of decoded items and a `Sink` of items to encode, so a line
-    /// or length-delimited protocol is one call away. The codecs of
-    /// [`tokio_util::codec`] (`LinesCodec`, `LengthDelimitedCodec`,
-    /// `BytesCodec`, ...) or your own `Decoder` + `Encoder`.
-    ///
-    /// The end of the stream (`None`) is the peer's close. Closing the
-    /// sink (`SinkExt::close`) flushes and shuts the write side down.
-    ///
-    /// # Errors
-    ///
-    /// Every error of [`connect`](Self::connect), unchanged. TLS options are
-    /// refused with [`ConnectErrorKind::InvalidInput`] before anything is
-    /// sent; they belong to [`connect_tls_framed`](Self::connect_tls_framed).
-    ///
-    /// [`ConnectErrorKind::InvalidInput`]: crate::ConnectErrorKind::InvalidInput
-    ///
-    /// # Cancel safety
-    ///
-    /// As [`connect`](Self::connect): dropping the future closes every
-    /// socket it opened.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use futures::{SinkExt, StreamExt};
-    /// use tokio::net::TcpListener;
-    /// use tokio_endpoints::tokio_util::codec::{Framed, LinesCodec};
-    /// use tokio_endpoints::ConnectionBuilder;
-    ///
-    /// #[tokio::main]
-    /// async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    ///     # let listener = TcpListener::bind("127.0.0.1:0").await?;
-    ///     # let addr = listener.local_addr()?;
-    ///     # tokio::spawn(async move {
-    ///     #     let (peer, _) = listener.accept().await.unwrap();
-    ///     #     let mut peer = Framed::new(peer, LinesCodec::new());
-    ///     #     while let Some(Ok(line)) = peer.next().await {
-    ///     #         peer.send(format!("echo: {line}")).await.unwrap();
-    ///     #     }
-    ///     # });
-    ///     let mut lines = ConnectionBuilder::new(addr)
-    ///         .connect_framed(LinesCodec::new_with_max_length(8192))
-    ///         .await?;
-    ///     lines.send("hello").await?;
-    ///     assert_eq!(lines.next().await.transpose()?.as_deref(), Some("echo: hello"));
-    ///     // LinesCodec encodes any `AsRef<str>`: name the item type to close.
-    ///     SinkExt::<&str>::close(&mut lines).await?;
-    ///     Ok(())
-    /// }
-    /// ```
-    #[cfg(feature = "codec")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "codec")))]
-    pub async fn connect_framed<C>(
-        self,
-        codec: C,
-    ) -> Result<tokio_util::codec::Framed<TcpStream, C>, ConnectError> {
-        #[cfg(feature = "tls")]
-        self.refuse_tls_options("connect_framed", "connect_tls_framed")?;
-        let stream = self.connect().await?;
-        Ok(tokio_util::codec::Framed::new(stream, codec))
-    }
-
-    /// Connects as [`connect_tls`](Self::connect_tls) does and frames the
-    /// [`TlsStream`] with `codec`, as
-    /// [`connect_framed`](Self::connect_framed) does for TCP.
-    ///
-    /// The end of the stream (`None`) is the peer's close_notify; a peer
-    /// that closes TCP without one yields an `UnexpectedEof` error first.
-    ///
-    /// Closing the sink (`SinkExt::close`) first flushes what is still
-    /// pending, then sends close_notify and shuts the TCP write side. Only
-    /// the second part is bounded by the
-    /// [`tls_shutdown_timeout`](Self::tls_shutdown_timeout): the flush is a
-    /// write like any other, and waits for as long as a peer does not read.
-    /// After every `send` has completed nothing is pending, and `close` is
-    /// bounded. Where a `send` may have been cancelled against a peer that
-    /// stopped reading, shut the [`TlsStream`] down directly,
-    /// `framed.get_mut().shutdown().await`: bounded whatever is pending
-    /// (frames still in the `Framed`'s own buffer are dropped).
-    ///
-    /// # Errors
-    ///
-    /// Every error of [`connect_tls`](Self::connect_tls), unchanged.
-    ///
-    /// # Cancel safety
-    ///
-    /// As [`connect_tls`](Self::connect_tls): dropping the future closes
-    /// every socket it opened, the one in the middle of a handshake
-    /// included.
-    ///
-    /// # Examples
-    ///
-    /// ```no_run
-    /// use bytes::Bytes;
-    /// use futures::{SinkExt, StreamExt};
-    /// use tokio_endpoints::tokio_util::codec::LengthDelimitedCodec;
-    /// use tokio_endpoints::ConnectionBuilder;
-    ///
-    /// #[tokio::main]
-    /// async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    ///     let mut frames = ConnectionBuilder::new("rpc.example.com:8443")
-    ///         .alpn(["my-rpc/1"])
-    ///         .connect_tls_framed(LengthDelimitedCodec::new())
-    ///         .await?;
-    ///     frames.send(Bytes::from_static(b"request")).await?;
-    ///     if let Some(reply) = frames.next().await.transpose()? {
-    ///         println!("{} bytes back", reply.len());
-    ///     }
-    ///     SinkExt::<Bytes>::close(&mut frames).await?; // see above
-    ///     Ok(())
-    /// }
-    /// ```
-    #[cfg(all(feature = "codec", feature = "tls"))]
-    #[cfg_attr(docsrs, doc(cfg(all(feature = "codec", feature = "tls"))))]
-    pub async fn connect_tls_framed<C>(
-        self,
-        codec: C,
-    ) -> Result<tokio_util::codec::Framed<TlsStream, C>, ConnectError> {
-        let stream = self.connect_tls().await?;
-        Ok(tokio_util::codec::Framed::new(stream, codec))
-    }
-
-    /// Refuses TLS options on a plain call, naming the call that was made
-    /// (`connect` would name itself).
-    #[cfg(feature = "tls")]
-    fn refuse_tls_options(&self, call: &str, instead: &str) -> Result<(), ConnectError> {
-        match self.opts.tls.given() {
-            Some(given) => Err(self.invalid(format!(
-                "TLS options given to {call}(): {given}; use {instead}()"
-            ))),
-            None => Ok(()),
-        }
-    }
+pub(crate) trait TlsConn: AsyncRead + AsyncWrite + Send + Sync + Unpin + fmt::Debug {
+    /// The TCP stream under the TLS session.
+    fn tcp(&self) -> &TcpStream;
 }
 
 /// The connection under the two halves.
@@ -286,10 +37,7 @@ enum Conn {
     Tcp(TcpStream),
     // Boxed: a TLS session is a few hundred bytes, a TcpStream a few words.
     #[cfg(feature = "tls")]
-    Tls(Box<TlsStream>),
-    /// A connection a TLS server accepted (`serve_tls_streams`).
-    #[cfg(feature = "tls")]
-    ServerTls(Box<crate::server::ServerTlsStream>),
+    Tls(Box<dyn TlsConn>),
 }
 
 impl AsyncRead for Conn {
@@ -302,8 +50,6 @@ impl AsyncRead for Conn {
             Conn::Tcp(s) => Pin::new(s).poll_read(cx, buf),
             #[cfg(feature = "tls")]
             Conn::Tls(s) => Pin::new(&mut **s).poll_read(cx, buf),
-            #[cfg(feature = "tls")]
-            Conn::ServerTls(s) => Pin::new(&mut **s).poll_read(cx, buf),
         }
     }
 }
@@ -318,8 +64,6 @@ impl AsyncWrite for Conn {
             Conn::Tcp(s) => Pin::new(s).poll_write(cx, buf),
             #[cfg(feature = "tls")]
             Conn::Tls(s) => Pin::new(&mut **s).poll_write(cx, buf),
-            #[cfg(feature = "tls")]
-            Conn::ServerTls(s) => Pin::new(&mut **s).poll_write(cx, buf),
         }
     }
 
@@ -332,8 +76,6 @@ impl AsyncWrite for Conn {
             Conn::Tcp(s) => Pin::new(s).poll_write_vectored(cx, bufs),
             #[cfg(feature = "tls")]
             Conn::Tls(s) => Pin::new(&mut **s).poll_write_vectored(cx, bufs),
-            #[cfg(feature = "tls")]
-            Conn::ServerTls(s) => Pin::new(&mut **s).poll_write_vectored(cx, bufs),
         }
     }
 
@@ -342,8 +84,6 @@ impl AsyncWrite for Conn {
             Conn::Tcp(s) => s.is_write_vectored(),
             #[cfg(feature = "tls")]
             Conn::Tls(s) => s.is_write_vectored(),
-            #[cfg(feature = "tls")]
-            Conn::ServerTls(s) => s.is_write_vectored(),
         }
     }
 
@@ -352,8 +92,6 @@ impl AsyncWrite for Conn {
             Conn::Tcp(s) => Pin::new(s).poll_flush(cx),
             #[cfg(feature = "tls")]
             Conn::Tls(s) => Pin::new(&mut **s).poll_flush(cx),
-            #[cfg(feature = "tls")]
-            Conn::ServerTls(s) => Pin::new(&mut **s).poll_flush(cx),
         }
     }
 
@@ -363,8 +101,6 @@ impl AsyncWrite for Conn {
             // Bounded by the TLS shutdown timeout (see `TlsStream`).
             #[cfg(feature = "tls")]
             Conn::Tls(s) => Pin::new(&mut **s).poll_shutdown(cx),
-            #[cfg(feature = "tls")]
-            Conn::ServerTls(s) => Pin::new(&mut **s).poll_shutdown(cx),
         }
     }
 }
@@ -400,22 +136,18 @@ pub(crate) fn tcp_halves(stream: TcpStream) -> (StreamReader, StreamWriter) {
     halves(Conn::Tcp(stream))
 }
 
-/// A connection a TLS server accepted as a reader and a writer half (the
-/// server's `serve_tls_streams`).
+/// A TLS connection of either side as a reader and a writer half (the
+/// client's `open_connection_tls`, the server's `serve_tls_streams`).
 #[cfg(feature = "tls")]
-pub(crate) fn server_tls_halves(
-    stream: crate::server::ServerTlsStream,
-) -> (StreamReader, StreamWriter) {
-    halves(Conn::ServerTls(Box::new(stream)))
+pub(crate) fn tls_halves(stream: impl TlsConn + 'static) -> (StreamReader, StreamWriter) {
+    halves(Conn::Tls(Box::new(stream)))
 }
 
 fn halves(conn: Conn) -> (StreamReader, StreamWriter) {
     let (tcp, tls) = match &conn {
         Conn::Tcp(s) => (s, false),
         #[cfg(feature = "tls")]
-        Conn::Tls(s) => (s.get_ref().0, true),
-        #[cfg(feature = "tls")]
-        Conn::ServerTls(s) => (s.get_ref().0, true),
+        Conn::Tls(s) => (s.tcp(), true),
     };
     let info = Info {
         peer: tcp.peer_addr().ok(),
@@ -432,8 +164,8 @@ fn halves(conn: Conn) -> (StreamReader, StreamWriter) {
     )
 }
 
-/// The reading half of [`ConnectionBuilder::open_connection`] (and
-/// [`open_connection_tls`](ConnectionBuilder::open_connection_tls)):
+/// The reading half of [`ConnectionBuilder::open_connection`](crate::ConnectionBuilder::open_connection) (and
+/// [`open_connection_tls`](crate::ConnectionBuilder::open_connection_tls)):
 /// asyncio's `StreamReader`. It is buffered ([`AsyncBufRead`], 8 KiB), so
 /// the methods of [`AsyncBufReadExt`] and [`AsyncReadExt`] work on it
 /// directly, and it is [`AsyncRead`], so a `FramedRead` can decode it.
@@ -550,7 +282,7 @@ impl StreamReader {
     }
 
     /// Whether the connection is TLS
-    /// ([`open_connection_tls`](ConnectionBuilder::open_connection_tls)).
+    /// ([`open_connection_tls`](crate::ConnectionBuilder::open_connection_tls)).
     ///
     /// # Examples
     ///
@@ -616,8 +348,8 @@ impl fmt::Debug for StreamReader {
     }
 }
 
-/// The writing half of [`ConnectionBuilder::open_connection`] (and
-/// [`open_connection_tls`](ConnectionBuilder::open_connection_tls)):
+/// The writing half of [`ConnectionBuilder::open_connection`](crate::ConnectionBuilder::open_connection) (and
+/// [`open_connection_tls`](crate::ConnectionBuilder::open_connection_tls)):
 /// asyncio's `StreamWriter`. It is [`AsyncWrite`] and keeps no buffer of
 /// its own: a write returns when the socket has taken the bytes (over TLS,
 /// the TLS session; `flush` then waits until the session has passed its
@@ -674,11 +406,11 @@ impl StreamWriter {
     /// [`AsyncWriteExt::shutdown`].
     ///
     /// Over TLS it sends close_notify first, and takes at most the
-    /// [`tls_shutdown_timeout`](ConnectionBuilder::tls_shutdown_timeout)
+    /// [`tls_shutdown_timeout`](crate::ConnectionBuilder::tls_shutdown_timeout)
     /// (30 s by default): when a peer that stopped reading keeps the flush
     /// from ever finishing, the connection is aborted (the reader then sees
     /// its end, too) and `close` fails with `TimedOut`. It does not wait for
-    /// the peer's close_notify: read to `Ok(0)` for that. See [`TlsStream`].
+    /// the peer's close_notify: read to `Ok(0)` for that. See [`TlsStream`](crate::TlsStream).
     ///
     /// Calling it again after it returned returns at once (over TLS, the
     /// same `TimedOut` after an abort).
@@ -757,7 +489,7 @@ impl StreamWriter {
     }
 
     /// Whether the connection is TLS
-    /// ([`open_connection_tls`](ConnectionBuilder::open_connection_tls)).
+    /// ([`open_connection_tls`](crate::ConnectionBuilder::open_connection_tls)).
     ///
     /// # Examples
     ///

@@ -1,0 +1,31 @@
+//! The client side: from a target to a connected stream.
+//!
+//! [`ConnectionBuilder`] (`connect`) and [`Connector`] (`connector`) hold
+//! the options and drive one call; `race` decides which attempt starts when
+//! and which one wins (Happy Eyeballs, with `timer` for its wake-ups);
+//! `tls` runs the handshake on each attempt and bounds it; `error` says
+//! what was tried. What the client shares with the server and datagram
+//! sides (targets, address order, reports, stream halves, the bounded TLS
+//! shutdown) lives in `shared`, and names come from `resolve`: both sit
+//! below this module and never import it.
+
+mod connect;
+mod connector;
+mod error;
+#[cfg(feature = "hyper")]
+mod http_service;
+mod race;
+mod streams;
+mod timer;
+#[cfg(feature = "tls")]
+mod tls;
+#[cfg(feature = "tls")]
+mod tls_options;
+
+pub use connect::{ConnectionBuilder, IntoLocalAddrs, DEFAULT_HAPPY_EYEBALLS_DELAY};
+pub use connector::Connector;
+pub use error::{Attempt, AttemptStage, ConnectError, ConnectErrorKind};
+#[cfg(feature = "hyper")]
+pub use http_service::{HttpConnecting, HttpInfo, HttpStream};
+#[cfg(feature = "tls")]
+pub use tls::TlsStream;

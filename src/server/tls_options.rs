@@ -1,0 +1,52 @@
+//! The TLS options a [`ServerBuilder`](crate::ServerBuilder) holds,
+//! checked as they are set, and their defaults. Below both the builder
+//! (which stores them) and `tls` (which adds their methods to the builder
+//! and runs the handshakes).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::ServerConfig;
+
+use crate::shared::tls::{DEFAULT_TLS_HANDSHAKE_TIMEOUT, DEFAULT_TLS_SHUTDOWN_TIMEOUT};
+
+/// The default [`max_tls_handshakes`](crate::ServerBuilder::max_tls_handshakes):
+/// 1024 handshakes in flight at once.
+#[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+pub const DEFAULT_MAX_TLS_HANDSHAKES: usize = 1024;
+
+/// The TLS options of a [`ServerBuilder`](crate::ServerBuilder).
+#[derive(Debug)]
+pub(crate) struct TlsOptions {
+    pub(super) config: Option<Arc<ServerConfig>>,
+    pub(super) handshake_timeout: Result<Option<Duration>, String>,
+    pub(super) shutdown_timeout: Result<Option<Duration>, String>,
+    pub(super) max_handshakes: Result<usize, String>,
+    /// The TLS options given, in order, to refuse them on a plain `bind`.
+    pub(super) given: Vec<&'static str>,
+}
+
+impl Default for TlsOptions {
+    fn default() -> Self {
+        TlsOptions {
+            config: None,
+            handshake_timeout: Ok(Some(DEFAULT_TLS_HANDSHAKE_TIMEOUT)),
+            shutdown_timeout: Ok(Some(DEFAULT_TLS_SHUTDOWN_TIMEOUT)),
+            max_handshakes: Ok(DEFAULT_MAX_TLS_HANDSHAKES),
+            given: Vec::new(),
+        }
+    }
+}
+
+impl TlsOptions {
+    pub(super) fn give(&mut self, option: &'static str) {
+        if !self.given.contains(&option) {
+            self.given.push(option);
+        }
+    }
+
+    /// The TLS options given, as a list for an error message, if any.
+    pub(crate) fn given(&self) -> Option<String> {
+        (!self.given.is_empty()).then(|| self.given.join(", "))
+    }
+}

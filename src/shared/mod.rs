@@ -1,0 +1,13 @@
+//! What the client, server and datagram sides share, below all of them:
+//! what a target is (`target`), the order addresses are tried in
+//! (`order`, also used by the resolver to sort its answers), how errors
+//! read (`report`), the stream halves (`stream`), the bounded TLS shutdown
+//! (`tls`: the default timeouts and the bounded shutdown) and platform facts (`sys`). Nothing here imports a side.
+
+pub(crate) mod order;
+pub(crate) mod report;
+pub(crate) mod stream;
+pub(crate) mod sys;
+pub(crate) mod target;
+#[cfg(feature = "tls")]
+pub(crate) mod tls;
