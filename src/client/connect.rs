@@ -791,7 +791,7 @@ impl ConnectionBuilder {
             delay: self.opts.delay,
             interleave: self.opts.interleave,
             attempt_timeout: self.opts.attempt_timeout,
-            deadline: self.opts.connect_timeout.map(|t| start + t),
+            deadline: self.opts.connect_timeout.and_then(|t| start.checked_add(t)),
         };
         let attempt = move |addr| self.attempt(locals, addr);
         let race = race_staged(addrs, begun, config, start, attempt, finish);

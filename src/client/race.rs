@@ -108,6 +108,7 @@ use pin_project_lite::pin_project;
 use tokio::time::{timeout, Instant, Timeout};
 
 use crate::client::timer::Stagger;
+use crate::shared::clock::later;
 
 use crate::client::error::{Attempt, AttemptStage};
 use crate::resolve::svcb::Batch;
@@ -279,7 +280,7 @@ where
         .as_ref()
         .map(|&(addr, started, _)| (addr, started));
     let next_start = match (last_started, config.delay) {
-        (Some((_, started)), Some(delay)) => start + started + delay,
+        (Some((_, started)), Some(delay)) => later(start + started, delay),
         _ => start,
     };
     Race {
@@ -471,7 +472,7 @@ where
                     *this.last_started = Some((addr, started));
                     settled = false;
                     if let Some(delay) = config.delay {
-                        *this.next_start = now + delay;
+                        *this.next_start = later(now, delay);
                     }
                     continue;
                 }
@@ -541,7 +542,7 @@ where
                         if let Some(delay) = config.delay {
                             if *this.last_started == Some((addr, started)) && now < *this.next_start
                             {
-                                *this.next_start = now + delay;
+                                *this.next_start = later(now, delay);
                             }
                         }
                         // The handshake takes the connect's place, in the
@@ -581,8 +582,12 @@ where
                         let elapsed = now - start - started;
                         this.failed
                             .push(failed_attempt(addr, started, elapsed, error, stage));
-                        // A failure starts the next attempt at once.
-                        *this.next_start = now;
+                        // A failure starts the next attempt at once, if
+                        // one waits; otherwise the next start stays one
+                        // delay after the last, for addresses yet to come.
+                        if !this.queue.is_empty() {
+                            *this.next_start = now;
+                        }
                     }
                 }
                 continue;

@@ -67,6 +67,7 @@ use super::error::{ResolveError, ResolveErrorKind};
 use super::https_lookup::https_lookups;
 use super::servers::{dns_error, Servers};
 use super::svcb::{self, Resolution};
+use crate::shared::clock::later;
 use crate::shared::order::{precedence, sort_destinations};
 use crate::Family;
 
@@ -638,7 +639,7 @@ impl<U: Fn(&IpAddr) -> bool> Dual<U> {
         };
         tracing::debug!(n = ips.len(), v6 = is_v6, "answer");
         if other_pending && !leads && !self.delay.is_zero() {
-            self.held = Some((ips, Instant::now() + self.delay));
+            self.held = Some((ips, later(Instant::now(), self.delay)));
         } else if let Some((held, _)) = self.held.take() {
             // A held AAAA answer was held for ranking below IPv4.
             let this_first = !is_v6 || leads;

@@ -55,6 +55,7 @@ use futures_util::stream::{self, BoxStream, StreamExt};
 use tokio::time::{sleep_until, Instant};
 
 use super::error::ResolveError;
+use crate::shared::clock::later;
 use crate::shared::order::sort_destinations;
 
 /// How many AliasMode records are followed before giving up on a name's
@@ -653,7 +654,7 @@ impl<U: Fn(&IpAddr) -> bool> Triple<U> {
             let until = self
                 .known_at
                 .filter(|_| !self.released)
-                .map(|t| t + self.delay);
+                .map(|t| later(t, self.delay));
             tokio::select! {
                 item = async { self.https.as_mut().expect("guarded").next().await }, if self.https.is_some() => {
                     match item {

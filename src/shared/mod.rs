@@ -4,6 +4,7 @@
 //! read (`report`), the stream halves (`stream`), the bounded TLS shutdown
 //! (`tls`: the default timeouts and the bounded shutdown) and platform facts (`sys`). Nothing here imports a side.
 
+pub(crate) mod clock;
 pub(crate) mod order;
 pub(crate) mod report;
 pub(crate) mod stream;
