@@ -41,6 +41,8 @@ use conformance::{cases, child, Case, Expect, Report, Step};
 
 /// The variable naming the case a child runs.
 const CASE_VAR: &str = "CONFORMANCE_CASE";
+/// Set (to anything) to print every case's reports, passed or not.
+const VERBOSE_VAR: &str = "CONFORMANCE_VERBOSE";
 /// How long a child may take before it is killed.
 const CHILD_LIMIT: Duration = Duration::from_secs(120);
 
@@ -164,6 +166,9 @@ fn run_case(case: Case) -> Result<(), Failed> {
         .into());
     }
     let reports: Vec<Report> = stdout.lines().filter_map(Report::parse).collect();
+    if std::env::var_os(VERBOSE_VAR).is_some() {
+        eprintln!("case {}:\n{}", case.name, describe(&case, &reports));
+    }
     judge(&case, &reports).map_err(|problems| {
         let mut msg = format!("case {}: {problems}\n", case.name);
         msg.push_str(&describe(&case, &reports));

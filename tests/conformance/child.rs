@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::{CStr, CString};
 use std::fmt::Write as _;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -189,7 +189,9 @@ fn getaddrinfo(host: &str) -> (Outcome, String) {
             match ai.ai_family {
                 libc::AF_INET => {
                     let sin = &*(ai.ai_addr as *const libc::sockaddr_in);
-                    addrs.push(IpAddr::from(u32::from_be(sin.sin_addr.s_addr).to_be_bytes()));
+                    addrs.push(IpAddr::from(
+                        u32::from_be(sin.sin_addr.s_addr).to_be_bytes(),
+                    ));
                 }
                 libc::AF_INET6 => {
                     let sin6 = &*(ai.ai_addr as *const libc::sockaddr_in6);
@@ -213,15 +215,19 @@ fn getaddrinfo(host: &str) -> (Outcome, String) {
 /// queries timed out), else failed if any failed otherwise, else not found.
 fn classify(errors: &[ResolveError]) -> Outcome {
     let kinds: Vec<ResolveErrorKind> = errors.iter().map(ResolveError::kind).collect();
-    if kinds
-        .iter()
-        .any(|k| matches!(k, ResolveErrorKind::TimedOut | ResolveErrorKind::ServerFailure))
-    {
+    if kinds.iter().any(|k| {
+        matches!(
+            k,
+            ResolveErrorKind::TimedOut | ResolveErrorKind::ServerFailure
+        )
+    }) {
         Outcome::Temporary
-    } else if kinds
-        .iter()
-        .any(|k| !matches!(k, ResolveErrorKind::NoSuchName | ResolveErrorKind::NoRecords))
-    {
+    } else if kinds.iter().any(|k| {
+        !matches!(
+            k,
+            ResolveErrorKind::NoSuchName | ResolveErrorKind::NoRecords
+        )
+    }) {
         Outcome::Failed
     } else {
         Outcome::NotFound
@@ -297,15 +303,19 @@ async fn service(resolver: &Resolver, host: &str) -> (Outcome, String) {
     let listed: Vec<String> = services
         .iter()
         .map(|s| {
-            let hints: Vec<SocketAddr> = s
-                .ipv4_hints()
-                .iter()
-                .map(|a| SocketAddr::from((*a, 0)))
-                .collect();
-            format!("{} {} hints {hints:?}", s.priority(), s.target())
+            format!(
+                "{} {} hints {:?} {:?}",
+                s.priority(),
+                s.target(),
+                s.ipv4_hints(),
+                s.ipv6_hints()
+            )
         })
         .collect();
-    let mut detail = format!("services [{}]; targets {targets:?}; own {own:?}", listed.join(", "));
+    let mut detail = format!(
+        "services [{}]; targets {targets:?}; own {own:?}",
+        listed.join(", ")
+    );
     if !errors.is_empty() {
         let _ = write!(detail, "; errors: {}", describe_errors(&errors));
     }

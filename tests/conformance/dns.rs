@@ -18,8 +18,8 @@
 //! A *run* is one resolver's turn at a step: [`Server::new_run`] resets
 //! the per-run state (the "first N queries" counters, the "for a while"
 //! clock, the log of queries) so getaddrinfo and our resolver each meet the
-//! same behaviour. [`Server::recover`] ends every silence for good (the
-//! server "comes back").
+//! same behaviour. [`Server::recover`] ends every silence, SERVFAIL and
+//! REFUSED for good (the server "comes back").
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -41,9 +41,9 @@ pub const NEGATIVE_TTL: u32 = 3600;
 /// What the server does with a query, instead of answering from its data.
 #[derive(Clone, Debug)]
 pub enum Behaviour {
-    /// REFUSED.
+    /// REFUSED, until [`Server::recover`].
     Refused,
-    /// SERVFAIL.
+    /// SERVFAIL, until [`Server::recover`].
     ServFail,
     /// NXDOMAIN (with an SOA), whatever the data says.
     NxDomain,
@@ -164,7 +164,9 @@ impl Zone {
                     && t.is_none_or(|t| t == rtype)
             })
         };
-        matching(true).or_else(|| matching(false)).map(|(_, _, b)| b)
+        matching(true)
+            .or_else(|| matching(false))
+            .map(|(_, _, b)| b)
     }
 }
 
@@ -233,7 +235,8 @@ impl Server {
         state.run_started = Some(Instant::now());
     }
 
-    /// Ends every silence: the server answers from its data from now on.
+    /// Ends every silence, SERVFAIL and REFUSED: the server answers from
+    /// its data from now on.
     pub fn recover(&self) {
         self.state.lock().unwrap().recovered = true;
     }
@@ -336,11 +339,11 @@ impl Server {
             response.add_authority(soa_for(&name));
         };
         match self.zone.behaviour(&name, rtype) {
-            Some(Behaviour::Refused) => {
+            Some(Behaviour::Refused) if !recovered => {
                 response.metadata.response_code = ResponseCode::Refused;
                 return Reply::Message(Box::new(response));
             }
-            Some(Behaviour::ServFail) => {
+            Some(Behaviour::ServFail) if !recovered => {
                 response.metadata.response_code = ResponseCode::ServFail;
                 return Reply::Message(Box::new(response));
             }
@@ -423,7 +426,7 @@ fn soa_for(name: &str) -> Record {
 /// An answer cut to its header and question, with the TC bit.
 fn truncated(request: &Message, response: &Message) -> Vec<u8> {
     let mut cut = Message::response(request.metadata.id, request.metadata.op_code);
-    cut.metadata = response.metadata.clone();
+    cut.metadata = response.metadata;
     cut.metadata.truncation = true;
     cut.edns = response.edns.clone();
     for q in &request.queries {

@@ -50,7 +50,8 @@ pub enum Step {
         host: &'static str,
         reference: &'static str,
     },
-    /// The server ends every silence (it "comes back").
+    /// The server ends every silence, SERVFAIL and REFUSED (it "comes
+    /// back").
     Recover,
 }
 
