@@ -80,7 +80,7 @@ fn main() {
 }
 
 /// Whether the suite can run here: root, and `unshare` can make the
-/// namespaces.
+/// namespaces in which `ip` brings the loopback interface up.
 fn preflight() -> Result<(), String> {
     if !cfg!(target_os = "linux") {
         return Err("not Linux".into());
@@ -90,13 +90,14 @@ fn preflight() -> Result<(), String> {
         return Err("not root (bind mounts over /etc need CAP_SYS_ADMIN)".into());
     }
     let out = Command::new("unshare")
-        .args(["--mount", "--net", "--propagation", "private", "--", "true"])
+        .args(["--mount", "--net", "--propagation", "private", "--"])
+        .args(["ip", "link", "set", "lo", "up"])
         .stdin(Stdio::null())
         .output()
         .map_err(|e| format!("cannot run `unshare`: {e}"))?;
     if !out.status.success() {
         return Err(format!(
-            "`unshare --mount --net` failed ({}): {}",
+            "`unshare --mount --net -- ip link set lo up` failed ({}): {}",
             out.status,
             String::from_utf8_lossy(&out.stderr).trim()
         ));
@@ -123,10 +124,25 @@ fn run_child(name: &str) -> i32 {
 fn run_case(case: Case) -> Result<(), Failed> {
     let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
     let started = Instant::now();
+    let dir =
+        std::env::temp_dir().join(format!("conformance-{}-{}", std::process::id(), case.name));
+    let result = run_child_of(&case, &exe, &dir, started);
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+/// Runs the child for `case` (its files in `dir`) and judges its reports.
+fn run_child_of(
+    case: &Case,
+    exe: &std::path::Path,
+    dir: &std::path::Path,
+    started: Instant,
+) -> Result<(), Failed> {
     let mut child = Command::new("unshare")
         .args(["--mount", "--net", "--propagation", "private", "--"])
-        .arg(&exe)
+        .arg(exe)
         .env(CASE_VAR, case.name)
+        .env(child::DIR_VAR, dir)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -167,11 +183,11 @@ fn run_case(case: Case) -> Result<(), Failed> {
     }
     let reports: Vec<Report> = stdout.lines().filter_map(Report::parse).collect();
     if std::env::var_os(VERBOSE_VAR).is_some() {
-        eprintln!("case {}:\n{}", case.name, describe(&case, &reports));
+        eprintln!("case {}:\n{}", case.name, describe(case, &reports));
     }
-    judge(&case, &reports).map_err(|problems| {
+    judge(case, &reports).map_err(|problems| {
         let mut msg = format!("case {}: {problems}\n", case.name);
-        msg.push_str(&describe(&case, &reports));
+        msg.push_str(&describe(case, &reports));
         msg.into()
     })
 }

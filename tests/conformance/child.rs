@@ -23,6 +23,9 @@ use super::{Case, Outcome, Report, Step};
 /// The nsswitch.conf every case runs under.
 const NSSWITCH: &str = "hosts: files dns\n";
 
+/// The variable naming the directory the case's files are written to.
+pub const DIR_VAR: &str = "CONFORMANCE_DIR";
+
 /// How long one resolver may take for one step before it counts as hung.
 const STEP_LIMIT: Duration = Duration::from_secs(30);
 
@@ -118,7 +121,12 @@ fn setup_files(case: &Case) -> Result<(), String> {
     if !ip.success() {
         return Err(format!("`ip link set lo up` failed: {ip}"));
     }
-    let dir = std::env::temp_dir().join(format!("conformance-{}", std::process::id()));
+    // The parent names the directory (and removes it when we are done).
+    let dir = std::env::var_os(DIR_VAR)
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::env::temp_dir().join(format!("conformance-{}", std::process::id()))
+        });
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     for (file, text) in [
         ("resolv.conf", case.resolv_conf.as_str()),
