@@ -25,8 +25,21 @@
 //! without touching the machine, and cases run in parallel. The child
 //! prints one report line per resolver and step; the parent compares.
 //!
-//! The suite needs root and `unshare(1)`; where it cannot run, every case
-//! is reported IGNORED, with the reason on stderr, never as passed.
+//! The suite needs root, `unshare(1)` and `ip(8)`; where it cannot run,
+//! every case is reported IGNORED, with the reason on stderr, never as
+//! passed. `CONFORMANCE_VERBOSE=1` prints every case's files, results and
+//! the queries the server saw, passed or not (a failure always does).
+//!
+//! Our side of a step is the union of the `Ok` batches of
+//! `resolve(host, Family::Any)`; with none, its errors' kinds decide:
+//! any `TimedOut` or `ServerFailure` makes it temporary (as glibc says
+//! EAI_AGAIN when one of its queries timed out or failed), else any
+//! `Other` makes it "other", else it is not found. For `resolve_service`
+//! the set is the addresses of the services' targets (`TargetAddrs`, or
+//! the host's own `Addrs` for a target of "."), the host's own when there
+//! are no services; hints are not counted (the answers replace them).
+//! One child runs one case, so our default resolver's cache lives across
+//! the steps of a case and no further.
 
 mod conformance;
 
