@@ -31,10 +31,10 @@
 //! the queries the server saw, passed or not (a failure always does).
 //!
 //! Our side of a step is the union of the `Ok` batches of
-//! `resolve(host, Family::Any)`; with none, its errors' kinds decide:
-//! any `TimedOut` or `ServerFailure` makes it temporary (as glibc says
-//! EAI_AGAIN when one of its queries timed out or failed), else any
-//! `Other` makes it "other", else it is not found. For `resolve_service`
+//! `resolve(host, Family::Any)`; with none, the first error's kind
+//! decides, as it decides the `io::ErrorKind` of the `ConnectError` a user
+//! gets: `TimedOut` or `ServerFailure` is temporary, `NoSuchName` or
+//! `NoRecords` not found, anything else "other". For `resolve_service`
 //! the set is the addresses of the services' targets (`TargetAddrs`, or
 //! the host's own `Addrs` for a target of "."), the host's own when there
 //! are no services; hints are not counted (the answers replace them).

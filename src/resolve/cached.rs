@@ -28,6 +28,7 @@
 
 use std::collections::HashMap;
 use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -38,7 +39,7 @@ use hickory_resolver::config::{ResolveHosts, ResolverConfig, ResolverOpts};
 use hickory_resolver::lookup::Lookup;
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::net::{DnsError, NetError};
-use hickory_resolver::proto::rr::RecordType;
+use hickory_resolver::proto::rr::{RData, RecordType};
 use hickory_resolver::{Hosts, TokioResolver};
 
 /// The most answers one cache keeps.
@@ -91,8 +92,80 @@ impl Conf {
         })
     }
 
+    /// The addresses `host` has without asking DNS, as getaddrinfo with
+    /// `hosts: files dns` finds them: the hosts table's entries for the
+    /// name as written (canonical name or alias, any case; every family it
+    /// lists, and then DNS is not asked, not even for the other family),
+    /// else, for `localhost` and names under `.localhost`, the loopback
+    /// addresses (RFC 6761 §6.3; glibc would ask DNS). `None`: ask DNS.
+    pub(crate) fn pinned(&self, host: &str, family: crate::Family) -> Option<Vec<IpAddr>> {
+        let mut ips = Vec::new();
+        if let Ok(name) = hickory_resolver::proto::rr::Name::from_ascii(host) {
+            for rtype in [RecordType::AAAA, RecordType::A] {
+                let query = hickory_resolver::proto::op::Query::query(name.clone(), rtype);
+                if let Some(lookup) = self.hosts.lookup_static_host(&query) {
+                    ips.extend(lookup.answers().iter().filter_map(|r| match &r.data {
+                        RData::A(a) => Some(IpAddr::V4(a.0)),
+                        RData::AAAA(a) => Some(IpAddr::V6(a.0)),
+                        _ => None,
+                    }));
+                }
+            }
+        }
+        if ips.is_empty() {
+            let name = host.trim_end_matches('.');
+            if name.eq_ignore_ascii_case("localhost")
+                || name.len() > 10 && name[name.len() - 10..].eq_ignore_ascii_case(".localhost")
+            {
+                ips = vec![Ipv6Addr::LOCALHOST.into(), Ipv4Addr::LOCALHOST.into()];
+            }
+        }
+        ips.retain(|ip| family.matches(ip));
+        (!ips.is_empty()).then_some(ips)
+    }
+
+    /// The names a relative `host` is asked as, in order, each absolute
+    /// (with its trailing dot), as glibc's `res_search` does: a name with
+    /// a trailing dot is asked as it is, alone; one with at least `ndots`
+    /// dots as it is first, then with each search domain; one with fewer
+    /// with each search domain first, then as it is. The search list is
+    /// resolv.conf's `search`, else its `domain`.
+    pub(crate) fn candidates(&self, host: &str) -> Vec<String> {
+        if host.ends_with('.') {
+            return vec![host.to_owned()];
+        }
+        let as_is = format!("{host}.");
+        let dots = host.bytes().filter(|&b| b == b'.').count();
+        // glibc caps ndots at 15.
+        let first = dots >= self.options.ndots.min(15);
+        let mut names = Vec::with_capacity(self.config.search().len() + 1);
+        if first {
+            names.push(as_is.clone());
+        }
+        let domains: Vec<&hickory_resolver::proto::rr::Name> = if self.config.search().is_empty() {
+            self.config.domain().into_iter().collect()
+        } else {
+            self.config.search().iter().collect()
+        };
+        for domain in domains {
+            let domain = domain.to_ascii();
+            let domain = domain.trim_end_matches('.');
+            if !domain.is_empty() {
+                let name = format!("{host}.{domain}.");
+                if !names.contains(&name) {
+                    names.push(name);
+                }
+            }
+        }
+        if !first {
+            names.push(as_is);
+        }
+        names
+    }
+
     /// Whether the hosts table names `host` (then its HTTPS records are
     /// not asked for: a name pinned locally is not sent to the network).
+    #[cfg(test)]
     pub(crate) fn in_hosts_file(&self, host: &str) -> bool {
         let Ok(name) = hickory_resolver::proto::rr::Name::from_ascii(host) else {
             return false;
@@ -130,7 +203,9 @@ impl Conf {
         )
         .with_options(self.options.clone())
         .build()?;
-        resolver.set_hosts(self.hosts.clone());
+        // Every name asked is absolute, and the hosts table was read
+        // before (`pinned`): the per-call resolver asks DNS only.
+        resolver.set_hosts(Arc::new(Hosts::default()));
         Ok(resolver)
     }
 }

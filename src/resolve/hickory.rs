@@ -51,7 +51,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
-use futures_util::stream::{self, StreamExt};
+use futures_util::stream::{self, BoxStream, StreamExt};
 use futures_util::FutureExt;
 use hickory_resolver::config::{ResolverConfig, ResolverOpts};
 use hickory_resolver::lookup::Lookup;
@@ -66,7 +66,7 @@ use super::cached::{Cached, Conf, RECHECK};
 use super::error::{ResolveError, ResolveErrorKind};
 use super::https_lookup::https_lookups;
 use super::servers::{dns_error, Servers};
-use super::svcb::{self, Resolution};
+use super::svcb::{self, Resolution, Resolved};
 use crate::shared::clock::later;
 use crate::shared::order::{precedence, sort_destinations};
 use crate::Family;
@@ -164,12 +164,32 @@ impl Lookups {
         }
     }
 
-    /// Whether the hosts table this resolution reads names `host`.
-    fn in_hosts_file(&self, host: &str) -> bool {
+    /// The addresses of `host` from the hosts table or RFC 6761, asked of
+    /// no DNS server; `None` for a hickory resolver given to us (it reads
+    /// its own hosts table).
+    fn pinned(&self, host: &str, family: Family) -> Option<Vec<IpAddr>> {
         match self {
-            Lookups::Given(_) => false,
-            Lookups::Cached { conf, .. } => conf.in_hosts_file(host),
+            Lookups::Given(_) => None,
+            Lookups::Cached { conf, .. } => conf.pinned(host, family),
         }
+    }
+
+    /// The absolute names `host` is asked as, in order (the search list);
+    /// a hickory resolver given to us searches itself.
+    fn candidates(&self, host: &str) -> Vec<String> {
+        match self {
+            Lookups::Given(_) => vec![host.to_owned()],
+            Lookups::Cached { conf, .. } => conf.candidates(host),
+        }
+    }
+
+    /// The AAAA (`v6`) or A query for `name`, its failure in words.
+    fn query(&self, servers: &Arc<Servers>, name: &str, v6: bool) -> BoxFuture<'static, Answer> {
+        let rtype = if v6 { RecordType::AAAA } else { RecordType::A };
+        let lookup = self.lookup(name, rtype);
+        let host = name.trim_end_matches('.').to_owned();
+        let servers = servers.clone();
+        async move { answer(&host, rtype, &servers, lookup.await) }.boxed()
     }
 
     fn lookup(
@@ -455,17 +475,17 @@ impl Resolve for HickoryResolver {
                 return stream::iter([Err(e)]).boxed();
             }
         };
+        if let Some(ips) = lookups.pinned(host, family) {
+            let (v6, v4) = by_family(ips);
+            return streamed(v6, v4, self.resolution_delay, has_route);
+        }
         let servers = Arc::new(lookups.servers());
-        let query = |v6: bool| -> BoxFuture<'static, Answer> {
-            let rtype = if v6 { RecordType::AAAA } else { RecordType::A };
-            let lookup = lookups.lookup(host, rtype);
-            let host = host.to_owned();
-            let servers = servers.clone();
-            async move { answer(&host, rtype, &servers, lookup.await) }.boxed()
-        };
-        let v6 = (family != Family::V4).then(|| query(true));
-        let v4 = (family != Family::V6).then(|| query(false));
-        streamed(v6, v4, self.resolution_delay, has_route)
+        let delay = self.resolution_delay;
+        search(lookups.candidates(host), has_addrs, move |name| {
+            let v6 = (family != Family::V4).then(|| lookups.query(&servers, name, true));
+            let v4 = (family != Family::V6).then(|| lookups.query(&servers, name, false));
+            streamed(v6, v4, delay, has_route)
+        })
     }
 
     /// HTTPS, AAAA and A asked at once (Happy Eyeballs v3); see `svcb.rs`.
@@ -477,29 +497,174 @@ impl Resolve for HickoryResolver {
                 return stream::iter([Err(e)]).boxed();
             }
         };
+        if let Some(ips) = lookups.pinned(host, family) {
+            // A name the hosts file pins is not sent to the network for
+            // its HTTPS records either.
+            let (v6, v4) = by_family(ips);
+            return svcb::streamed(None, v6, v4, self.resolution_delay, has_route);
+        }
         let servers = Arc::new(lookups.servers());
-        let query = |v6: bool| -> BoxFuture<'static, Answer> {
-            let rtype = if v6 { RecordType::AAAA } else { RecordType::A };
-            let lookup = lookups.lookup(host, rtype);
-            let host = host.to_owned();
-            let servers = servers.clone();
-            async move { answer(&host, rtype, &servers, lookup.await) }.boxed()
-        };
-        let v6 = (family != Family::V4).then(|| query(true));
-        let v4 = (family != Family::V6).then(|| query(false));
-        // A name from the hosts file is not sent to the network for its
-        // HTTPS records.
-        let https = (!lookups.in_hosts_file(host)).then(|| {
-            let lookups = lookups.clone();
-            https_lookups(
-                move |name, rtype| lookups.lookup(name, rtype),
-                host,
-                port,
-                family,
-            )
-        });
-        svcb::streamed(https, v6, v4, self.resolution_delay, has_route)
+        let delay = self.resolution_delay;
+        search(lookups.candidates(host), has_service, move |name| {
+            let v6 = (family != Family::V4).then(|| lookups.query(&servers, name, true));
+            let v4 = (family != Family::V6).then(|| lookups.query(&servers, name, false));
+            let https = {
+                let lookups = lookups.clone();
+                // Every name the HTTPS lookups ask is absolute: the host
+                // as searched, `_port._https.` under it, the records'
+                // targets (RFC 9460: TargetName is a full name).
+                https_lookups(
+                    move |name, rtype| match name.ends_with('.') {
+                        true => lookups.lookup(name, rtype),
+                        false => lookups.lookup(&format!("{name}."), rtype),
+                    },
+                    name,
+                    port,
+                    family,
+                )
+            };
+            svcb::streamed(Some(https), v6, v4, delay, has_route)
+        })
     }
+}
+
+/// Pinned addresses as the answers of an AAAA and an A query that have
+/// come: ordered and handed out as DNS answers are.
+#[allow(clippy::type_complexity)]
+fn by_family(
+    ips: Vec<IpAddr>,
+) -> (
+    Option<BoxFuture<'static, Answer>>,
+    Option<BoxFuture<'static, Answer>>,
+) {
+    let (v6, v4): (Vec<IpAddr>, Vec<IpAddr>) = ips.into_iter().partition(IpAddr::is_ipv6);
+    let ready =
+        |ips: Vec<IpAddr>| (!ips.is_empty()).then(|| futures_util::future::ready(Ok(ips)).boxed());
+    (ready(v6), ready(v4))
+}
+
+/// Whether an address batch has an address: the search stops at the name
+/// that gave one.
+fn has_addrs(item: &Answer) -> bool {
+    matches!(item, Ok(ips) if !ips.is_empty())
+}
+
+/// Whether an item of a service resolution says the name exists with
+/// something to connect to: the search stops at that name.
+fn has_service(item: &Result<Resolved, ResolveError>) -> bool {
+    match item {
+        Ok(Resolved::Addrs(ips) | Resolved::TargetAddrs { addrs: ips, .. }) => !ips.is_empty(),
+        Ok(Resolved::Services(records)) => !records.is_empty(),
+        Err(_) => false,
+    }
+}
+
+/// glibc's `res_search` over streamed answers: the names of `candidates`
+/// are asked one after the other, each through `ask` (AAAA and A at once,
+/// and HTTPS), until one gives an answer that `found` accepts; from then
+/// on that name's stream is the result, and no other name is asked. The
+/// search goes past a name that does not exist or has no records, and
+/// past one whose server failed or did not answer (as glibc 2.36 does),
+/// so a flaky first candidate costs its timeout, not the answer. When no
+/// name answers, the failures come in the order that gives glibc's
+/// verdict through the first one (what `ConnectError`'s kind is made
+/// from): server failures first (glibc: EAI_AGAIN), then the last "no
+/// such name" or "no records" (EAI_NONAME), then timeouts (EAI_AGAIN only
+/// when every name timed out); every one stays in the report. Each query is cached under the absolute name it asked, never
+/// under the name the caller wrote.
+fn search<T, F>(
+    candidates: Vec<String>,
+    found: fn(&Result<T, ResolveError>) -> bool,
+    mut ask: F,
+) -> BoxStream<'static, Result<T, ResolveError>>
+where
+    T: Send + 'static,
+    F: FnMut(&str) -> BoxStream<'static, Result<T, ResolveError>> + Send + 'static,
+{
+    if let [only] = candidates.as_slice() {
+        return ask(only);
+    }
+    struct Search<T, F> {
+        names: VecDeque<String>,
+        ask: F,
+        current: Option<BoxStream<'static, Result<T, ResolveError>>>,
+        /// The current name's items, held until it is known to answer.
+        held: VecDeque<Result<T, ResolveError>>,
+        /// Whether the current name answered: its items pass through.
+        committed: bool,
+        /// Server failures (SERVFAIL, REFUSED) and other errors: they make
+        /// the whole resolution a temporary failure, as in glibc.
+        failed: Vec<ResolveError>,
+        /// The "no such name" and "no records" of the last name that said so.
+        last: Vec<ResolveError>,
+        /// Queries that got no answer in time: reported last, so that a
+        /// silent name before one that does not exist reads as glibc's
+        /// "not found" (EAI_NONAME), with the timeout still in the report.
+        unanswered: Vec<ResolveError>,
+    }
+    let state = Search {
+        names: candidates.into(),
+        ask,
+        current: None,
+        held: VecDeque::new(),
+        committed: false,
+        failed: Vec::new(),
+        last: Vec::new(),
+        unanswered: Vec::new(),
+    };
+    stream::unfold(state, move |mut s| async move {
+        loop {
+            if s.committed {
+                if let Some(item) = s.held.pop_front() {
+                    return Some((item, s));
+                }
+                let item = s.current.as_mut()?.next().await?;
+                return Some((item, s));
+            }
+            let Some(current) = s.current.as_mut() else {
+                let Some(name) = s.names.pop_front() else {
+                    // No name answered: the failures, once.
+                    let mut errors = std::mem::take(&mut s.failed);
+                    errors.append(&mut s.last);
+                    errors.append(&mut s.unanswered);
+                    s.held = errors.into_iter().map(Err).collect();
+                    s.committed = true;
+                    s.current = Some(stream::empty().boxed());
+                    continue;
+                };
+                tracing::debug!(%name, "search: asking");
+                s.current = Some((s.ask)(&name));
+                continue;
+            };
+            match current.next().await {
+                Some(item) if found(&item) => {
+                    s.committed = true;
+                    s.held.push_back(item);
+                }
+                Some(item) => s.held.push_back(item),
+                None => {
+                    // This name gave nothing: the next one.
+                    s.current = None;
+                    let mut negative = Vec::new();
+                    for item in s.held.drain(..) {
+                        if let Err(e) = item {
+                            match e.kind() {
+                                ResolveErrorKind::NoSuchName | ResolveErrorKind::NoRecords => {
+                                    negative.push(e);
+                                }
+                                ResolveErrorKind::TimedOut => s.unanswered.push(e),
+                                _ => s.failed.push(e),
+                            }
+                        }
+                    }
+                    if !negative.is_empty() {
+                        s.last = negative;
+                    }
+                }
+            }
+        }
+    })
+    .boxed()
 }
 
 type Answer = Result<Vec<IpAddr>, ResolveError>;

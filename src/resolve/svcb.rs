@@ -54,7 +54,7 @@ use futures_util::future::BoxFuture;
 use futures_util::stream::{self, BoxStream, StreamExt};
 use tokio::time::{sleep_until, Instant};
 
-use super::error::ResolveError;
+use super::error::{ResolveError, ResolveErrorKind};
 use crate::shared::clock::later;
 use crate::shared::order::sort_destinations;
 
@@ -584,6 +584,8 @@ where
         v4_done: v4.is_none(),
         v6_leads: true,
         v6_hinted: false,
+        v6_negative: v6.is_none(),
+        v4_negative: v4.is_none(),
         https,
         v6,
         v4,
@@ -613,6 +615,10 @@ struct Triple<U> {
     /// Whether a service record gave IPv6 hints, which count as an AAAA
     /// answer until it comes (draft §4.2.1).
     v6_hinted: bool,
+    /// Whether the AAAA (A) query was not asked, or said the name does not
+    /// exist or has no such records.
+    v6_negative: bool,
+    v4_negative: bool,
     /// Answers waiting, with their place in the release order.
     held: Vec<(u8, Resolved)>,
     ready: VecDeque<Result<Resolved, ResolveError>>,
@@ -636,6 +642,14 @@ impl<U: Fn(&IpAddr) -> bool> Triple<U> {
                 // name server that drops type 65 queries would hold every
                 // failure for its timeout).
                 tracing::debug!("HTTPS answer abandoned");
+                self.https = None;
+                self.https_done = true;
+            }
+            if self.v6_negative && self.v4_negative && !self.https_done {
+                // Every address query says the name has none (RFC 8020:
+                // below a name that does not exist, nothing exists): an
+                // HTTPS answer that has not come must not hold the failure.
+                tracing::debug!("HTTPS answer abandoned: the name has no address");
                 self.https = None;
                 self.https_done = true;
             }
@@ -721,7 +735,19 @@ impl<U: Fn(&IpAddr) -> bool> Triple<U> {
                 self.take(rank, Resolved::Addrs(ips));
             }
             // Errors are not held.
-            Err(e) => self.ready.push_back(Err(e)),
+            Err(e) => {
+                if matches!(
+                    e.kind(),
+                    ResolveErrorKind::NoSuchName | ResolveErrorKind::NoRecords
+                ) {
+                    if is_v6 {
+                        self.v6_negative = true;
+                    } else {
+                        self.v4_negative = true;
+                    }
+                }
+                self.ready.push_back(Err(e));
+            }
         }
     }
 

@@ -218,27 +218,18 @@ fn getaddrinfo(host: &str) -> (Outcome, String) {
     }
 }
 
-/// The kind of failure our errors add up to: temporary if any query
-/// failed for a temporary reason (as glibc says EAI_AGAIN when one of its
-/// queries timed out), else failed if any failed otherwise, else not found.
+/// The kind of failure our errors add up to, as a user sees it: the
+/// first error's (a `ConnectError` made from a resolution failure takes
+/// its `io::ErrorKind` from the first resolver error). Temporary for a
+/// timeout or a server failure, "not found" for no such name or no
+/// records, else failed.
 fn classify(errors: &[ResolveError]) -> Outcome {
-    let kinds: Vec<ResolveErrorKind> = errors.iter().map(ResolveError::kind).collect();
-    if kinds.iter().any(|k| {
-        matches!(
-            k,
-            ResolveErrorKind::TimedOut | ResolveErrorKind::ServerFailure
-        )
-    }) {
-        Outcome::Temporary
-    } else if kinds.iter().any(|k| {
-        !matches!(
-            k,
-            ResolveErrorKind::NoSuchName | ResolveErrorKind::NoRecords
-        )
-    }) {
-        Outcome::Failed
-    } else {
-        Outcome::NotFound
+    match errors.first().map(ResolveError::kind) {
+        Some(ResolveErrorKind::TimedOut | ResolveErrorKind::ServerFailure) => Outcome::Temporary,
+        Some(ResolveErrorKind::NoSuchName | ResolveErrorKind::NoRecords) | None => {
+            Outcome::NotFound
+        }
+        Some(_) => Outcome::Failed,
     }
 }
 
