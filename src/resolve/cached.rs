@@ -54,6 +54,11 @@ pub(crate) struct Conf {
     config: ResolverConfig,
     options: ResolverOpts,
     hosts: Arc<Hosts>,
+    /// The cache generation this configuration was loaded for: answers
+    /// obtained under it are kept only while the cache is still that
+    /// generation (a lookup in flight when the files change must not fill
+    /// the cache of the new configuration).
+    generation: u64,
 }
 
 impl Conf {
@@ -79,6 +84,7 @@ impl Conf {
             config,
             options,
             hosts: Arc::new(hosts),
+            generation: 0,
         }
     }
 
@@ -224,9 +230,20 @@ pub(crate) enum Source {
 }
 
 pub(crate) struct Loaded {
-    conf: Arc<Conf>,
+    /// The configuration, or why it could not be loaded: a failure is
+    /// kept like a configuration, so the files are not read again on
+    /// every resolution, only when they change (or at the next recheck).
+    conf: Result<Arc<Conf>, (io::ErrorKind, String)>,
     checked: Instant,
     stamp: Vec<Option<Stamp>>,
+}
+
+impl Loaded {
+    fn conf(&self) -> io::Result<Arc<Conf>> {
+        self.conf
+            .clone()
+            .map_err(|(kind, message)| io::Error::new(kind, message))
+    }
 }
 
 /// What tells us a file changed.
@@ -286,7 +303,10 @@ impl Cached {
         }
     }
 
-    /// The configuration to use now: read (again) when needed.
+    /// The configuration to use now: read (again) when needed. The files
+    /// are read and parsed without holding the lock, so resolutions that
+    /// need the configuration meanwhile are not held up: they use the one
+    /// loaded before (or, before the first load, load it too).
     pub(crate) fn conf(&self, now: Instant) -> io::Result<Arc<Conf>> {
         let (load, watch, state, recheck) = match &self.source {
             Source::Fixed(conf) => return Ok(conf.clone()),
@@ -297,29 +317,39 @@ impl Cached {
                 recheck,
             } => (load, watch, state, *recheck),
         };
-        let mut state = lock(state);
-        if let Some(loaded) = state.as_mut() {
-            if now.saturating_duration_since(loaded.checked) < recheck {
-                return Ok(loaded.conf.clone());
-            }
-            let stamps: Vec<_> = watch.iter().map(stamp).collect();
-            if stamps == loaded.stamp {
+        {
+            let mut state = lock(state);
+            if let Some(loaded) = state.as_mut() {
+                if now.saturating_duration_since(loaded.checked) < recheck {
+                    return loaded.conf();
+                }
+                // Whoever finds the recheck due checks the stamps; the
+                // others go on with what is loaded until it is replaced.
                 loaded.checked = now;
-                return Ok(loaded.conf.clone());
+                let stamps: Vec<_> = watch.iter().map(stamp).collect();
+                if stamps == loaded.stamp {
+                    return loaded.conf();
+                }
+                tracing::debug!("the DNS configuration changed: reading it again");
             }
-            tracing::debug!("the DNS configuration changed: reading it again");
         }
         // Stamps first: a change made while we read is seen next time.
         let stamps: Vec<_> = watch.iter().map(stamp).collect();
-        self.cache.clear();
-        *state = None;
-        let conf = Arc::new(load()?);
+        let loaded = load();
+        let mut state = lock(state);
+        let generation = self.cache.clear();
+        let conf = loaded
+            .map(|mut conf| {
+                conf.generation = generation;
+                Arc::new(conf)
+            })
+            .map_err(|e| (e.kind(), e.to_string()));
         *state = Some(Loaded {
-            conf: conf.clone(),
+            conf,
             checked: now,
             stamp: stamps,
         });
-        Ok(conf)
+        state.as_ref().expect("just set").conf()
     }
 
     /// One query: from the cache, or on `resolver` (made at the first miss
@@ -341,8 +371,14 @@ impl Cached {
         async move {
             let resolver = resolver.get_or_init(|| conf.build()).clone()?;
             let result = resolver.lookup(host.as_str(), rtype).await;
-            this.cache
-                .insert(&host, rtype, &result, &conf.options, Instant::now());
+            this.cache.insert_for(
+                conf.generation,
+                &host,
+                rtype,
+                &result,
+                &conf.options,
+                Instant::now(),
+            );
             result
         }
         .boxed()
@@ -367,14 +403,21 @@ struct Entry {
 /// A bounded TTL cache of DNS answers, keyed by (lowercased name, record
 /// type). The clock is an argument, so tests move it.
 pub(crate) struct DnsCache {
-    entries: Mutex<HashMap<(String, RecordType), Entry>>,
+    entries: Mutex<Table>,
     capacity: usize,
+}
+
+#[derive(Default)]
+struct Table {
+    map: HashMap<(String, RecordType), Entry>,
+    /// Bumped by every `clear`: an answer obtained before it is not kept.
+    generation: u64,
 }
 
 impl DnsCache {
     pub(crate) fn new(capacity: usize) -> DnsCache {
         DnsCache {
-            entries: Mutex::new(HashMap::new()),
+            entries: Mutex::new(Table::default()),
             capacity,
         }
     }
@@ -385,7 +428,7 @@ impl DnsCache {
         rtype: RecordType,
         now: Instant,
     ) -> Option<Result<Lookup, NetError>> {
-        let mut entries = lock(&self.entries);
+        let entries = &mut lock(&self.entries).map;
         let key = (name.to_ascii_lowercase(), rtype);
         match entries.get(&key) {
             Some(entry) if now < entry.expires => Some(entry.result.clone()),
@@ -398,9 +441,27 @@ impl DnsCache {
     }
 
     /// Keeps `result` for as long as its TTL says, if it is an answer
-    /// (positive, or no such name / no records).
+    /// (positive, or no such name / no records), in the current
+    /// generation.
+    #[cfg(test)]
     pub(crate) fn insert(
         &self,
+        name: &str,
+        rtype: RecordType,
+        result: &Result<Lookup, NetError>,
+        options: &ResolverOpts,
+        now: Instant,
+    ) {
+        let generation = lock(&self.entries).generation;
+        self.insert_for(generation, name, rtype, result, options, now);
+    }
+
+    /// Keeps `result` for as long as its TTL says, if it is an answer
+    /// (positive, or no such name / no records) and the cache is still
+    /// the `generation` it was asked in.
+    pub(crate) fn insert_for(
+        &self,
+        generation: u64,
         name: &str,
         rtype: RecordType,
         result: &Result<Lookup, NetError>,
@@ -413,7 +474,15 @@ impl DnsCache {
         if ttl.is_zero() || self.capacity == 0 {
             return;
         }
-        let mut entries = lock(&self.entries);
+        let mut table = lock(&self.entries);
+        if table.generation != generation {
+            tracing::debug!(
+                name,
+                "an answer for a configuration since replaced is not kept"
+            );
+            return;
+        }
+        let entries = &mut table.map;
         let key = (name.to_ascii_lowercase(), rtype);
         if entries.len() >= self.capacity && !entries.contains_key(&key) {
             entries.retain(|_, e| now < e.expires);
@@ -436,15 +505,27 @@ impl DnsCache {
         );
     }
 
-    pub(crate) fn clear(&self) {
-        lock(&self.entries).clear();
+    /// Forgets every answer and starts a new generation, which it
+    /// returns.
+    pub(crate) fn clear(&self) -> u64 {
+        let mut table = lock(&self.entries);
+        table.map.clear();
+        table.generation += 1;
+        table.generation
     }
 
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        lock(&self.entries).len()
+        lock(&self.entries).map.len()
     }
 }
+
+/// The longest a negative answer (no such name, no records) is kept
+/// unless `ResolverOpts::negative_max_ttl` says otherwise: 30 s, whatever
+/// the SOA minimum (the root zone's is a day). getaddrinfo keeps nothing
+/// (nscd, where it runs, 20 s); a name created after a failed lookup is
+/// found again within this time.
+pub(crate) const NEGATIVE_TTL_CAP: Duration = Duration::from_secs(30);
 
 /// The longest a DNS answer may be kept (RFC 2181 §8: 2^31 - 1 s).
 const MAX_TTL: Duration = Duration::from_secs(2_147_483_647);
@@ -460,7 +541,10 @@ fn ttl(result: &Result<Lookup, NetError>, options: &ResolverOpts) -> Option<Dura
         ),
         Err(NetError::Dns(DnsError::NoRecordsFound(no))) => {
             let min = options.negative_min_ttl.unwrap_or(Duration::ZERO);
-            let max = options.negative_max_ttl.unwrap_or(MAX_TTL).max(min);
+            let max = options
+                .negative_max_ttl
+                .unwrap_or(NEGATIVE_TTL_CAP)
+                .max(min);
             Some(match no.negative_ttl {
                 Some(secs) => Duration::from_secs(u64::from(secs)).clamp(min, max),
                 None => min,
@@ -664,6 +748,192 @@ mod tests {
         assert_eq!(count(), 2);
         assert_eq!(cached.cache().len(), 0);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A cache that counts the loads of a configuration from `file`, and
+    /// fails them while `fail` is set.
+    fn counting(
+        file: &std::path::Path,
+        fail: Arc<std::sync::atomic::AtomicBool>,
+    ) -> (Cached, Arc<std::sync::atomic::AtomicUsize>) {
+        use std::sync::atomic::Ordering::SeqCst;
+        let loads = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = loads.clone();
+        let cached = Cached::files(
+            move || {
+                counter.fetch_add(1, SeqCst);
+                if fail.load(SeqCst) {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "bad resolv.conf",
+                    ));
+                }
+                Ok(Conf::new(
+                    ResolverConfig::default(),
+                    ResolverOpts::default(),
+                    Some(Hosts::default()),
+                ))
+            },
+            vec![file.to_path_buf()],
+            Duration::from_secs(5),
+        );
+        (cached, loads)
+    }
+
+    #[test]
+    fn an_answer_for_a_replaced_configuration_is_not_kept() {
+        let dir = std::env::temp_dir().join(format!("te-gen-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("resolv.conf");
+        std::fs::write(&file, "nameserver 127.0.0.1\n").unwrap();
+        let (cached, _) = counting(&file, Arc::default());
+        let t0 = Instant::now();
+        let old = cached.conf(t0).unwrap();
+        // The files change while a lookup made under `old` is in flight.
+        std::fs::write(&file, "nameserver 127.0.0.2\nsearch changed.test\n").unwrap();
+        let new = cached.conf(t0 + Duration::from_secs(6)).unwrap();
+        assert_ne!(old.generation, new.generation);
+        let opts = ResolverOpts::default();
+        let answer = positive("late.test.", 300);
+        cached.cache().insert_for(
+            old.generation,
+            "late.test.",
+            RecordType::A,
+            &answer,
+            &opts,
+            t0,
+        );
+        assert_eq!(
+            cached.cache().len(),
+            0,
+            "the old configuration's answer filled the new cache"
+        );
+        cached.cache().insert_for(
+            new.generation,
+            "late.test.",
+            RecordType::A,
+            &answer,
+            &opts,
+            t0,
+        );
+        assert_eq!(cached.cache().len(), 1);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_failed_load_is_not_retried_until_the_files_change() {
+        use std::sync::atomic::Ordering::SeqCst;
+        let dir = std::env::temp_dir().join(format!("te-fail-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("resolv.conf");
+        std::fs::write(&file, "garbage\n").unwrap();
+        let fail = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let (cached, loads) = counting(&file, fail.clone());
+        let t0 = Instant::now();
+        let e = cached.conf(t0).err().expect("the load fails");
+        assert_eq!(e.kind(), io::ErrorKind::InvalidData);
+        assert!(e.to_string().contains("bad resolv.conf"), "{e}");
+        // Every resolution meanwhile gets the same error without a read.
+        for s in [0, 1, 4, 6, 12] {
+            assert!(cached.conf(t0 + Duration::from_secs(s)).is_err());
+        }
+        assert_eq!(loads.load(SeqCst), 1);
+        // Fixed on disk: read again at the next recheck.
+        fail.store(false, SeqCst);
+        std::fs::write(&file, "nameserver 127.0.0.1\n").unwrap();
+        cached.conf(t0 + Duration::from_secs(18)).unwrap();
+        assert_eq!(loads.load(SeqCst), 2);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn negative_answers_are_capped_at_30_s() {
+        let cache = DnsCache::new(8);
+        let t0 = Instant::now();
+        // The root zone's SOA minimum is a day.
+        let nx = negative("typo.", Some(86_400));
+        cache.insert("typo.", RecordType::A, &nx, &ResolverOpts::default(), t0);
+        assert!(cache
+            .get("typo.", RecordType::A, t0 + Duration::from_secs(29))
+            .is_some());
+        assert!(cache
+            .get("typo.", RecordType::A, t0 + Duration::from_secs(31))
+            .is_none());
+        assert_eq!(NEGATIVE_TTL_CAP, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn search_candidates_follow_glibc() {
+        let conf = |text: &str| {
+            let (config, options) = hickory_resolver::system_conf::parse_resolv_conf(text).unwrap();
+            Conf::new(config, options, Some(Hosts::default()))
+        };
+        let k8s = conf(
+            "nameserver 10.96.0.10\nsearch ns1.svc.cluster.local svc.cluster.local cluster.local\noptions ndots:5\n",
+        );
+        assert_eq!(
+            k8s.candidates("web"),
+            [
+                "web.ns1.svc.cluster.local.",
+                "web.svc.cluster.local.",
+                "web.cluster.local.",
+                "web."
+            ]
+        );
+        // Fewer dots than ndots: the search list first; as many: as is first.
+        assert_eq!(
+            k8s.candidates("a.b.c.d.e")[0],
+            "a.b.c.d.e.ns1.svc.cluster.local."
+        );
+        assert_eq!(k8s.candidates("a.b.c.d.e.f")[0], "a.b.c.d.e.f.");
+        assert_eq!(k8s.candidates("a.b.c.d.e.f").len(), 4);
+        // A trailing dot: absolute, never searched.
+        assert_eq!(k8s.candidates("example.com."), ["example.com."]);
+        let plain = conf("nameserver 127.0.0.1\nsearch corp.example\n");
+        assert_eq!(
+            plain.candidates("host.example.com"),
+            ["host.example.com.", "host.example.com.corp.example."]
+        );
+        assert_eq!(plain.candidates("host"), ["host.corp.example.", "host."]);
+        let none = conf("nameserver 127.0.0.1\n");
+        assert_eq!(none.candidates("host"), ["host."]);
+    }
+
+    #[test]
+    fn the_hosts_table_answers_alone_and_localhost_is_loopback() {
+        let mut hosts = Hosts::default();
+        hosts
+            .read_hosts_conf("127.0.0.10 myhost myalias\n192.0.2.54 v4only.test\n".as_bytes())
+            .unwrap();
+        let (config, options) = hickory_resolver::system_conf::parse_resolv_conf(
+            "nameserver 127.0.0.1\nsearch ns1.svc.cluster.local\noptions ndots:5\n",
+        )
+        .unwrap();
+        let conf = Conf::new(config, options, Some(hosts));
+        let v4 = |s: &str| vec![s.parse::<IpAddr>().unwrap()];
+        assert_eq!(
+            conf.pinned("myhost", crate::Family::Any),
+            Some(v4("127.0.0.10"))
+        );
+        assert_eq!(
+            conf.pinned("MyAlias", crate::Family::Any),
+            Some(v4("127.0.0.10"))
+        );
+        // Pinned to IPv4: DNS is not asked for IPv6 either.
+        assert_eq!(
+            conf.pinned("v4only.test", crate::Family::Any),
+            Some(v4("192.0.2.54"))
+        );
+        assert_eq!(conf.pinned("v4only.test", crate::Family::V6), None);
+        assert_eq!(
+            conf.pinned("app.localhost", crate::Family::Any),
+            Some(vec![
+                IpAddr::from(Ipv6Addr::LOCALHOST),
+                IpAddr::from(Ipv4Addr::LOCALHOST)
+            ])
+        );
+        assert_eq!(conf.pinned("notlocalhost", crate::Family::Any), None);
+        assert_eq!(conf.pinned("other.test", crate::Family::Any), None);
     }
 
     #[test]
