@@ -402,3 +402,56 @@ async fn an_ipv6_hint_starts_the_race_when_the_record_comes() {
     drop(stream);
     assert!(server.await.unwrap().handshake_ok);
 }
+
+#[tokio::test]
+async fn with_more_than_four_targets_the_preferred_ones_are_looked_up() {
+    use futures::StreamExt;
+    use tokio_endpoints::{Family, Resolve};
+    // Six services, listed least preferred first.
+    let dns = DnsServer::start(|name, t| match (name, t) {
+        ("svc.test", RecordType::HTTPS) => (
+            0,
+            Reply::Records(
+                (1..=6u16)
+                    .rev()
+                    .map(|p| https(p, &format!("t{p}.test."), vec![]))
+                    .collect(),
+            ),
+        ),
+        (n, RecordType::A) if n.starts_with('t') => (0, localhost_v4()),
+        _ => no_records(),
+    })
+    .await;
+    let resolver = dns.resolver_with_timeout(QUERY_TIMEOUT);
+    let items: Vec<_> = resolver
+        .resolve_service("svc.test", 443, Family::V4)
+        .collect()
+        .await;
+    assert!(!items.is_empty());
+    for p in 1..=4 {
+        assert_eq!(dns.count(&format!("t{p}.test"), RecordType::A), 1, "t{p}");
+    }
+    for p in 5..=6 {
+        assert_eq!(dns.count(&format!("t{p}.test"), RecordType::A), 0, "t{p}");
+    }
+}
+
+#[tokio::test]
+async fn a_silent_https_query_does_not_hold_a_name_without_addresses() {
+    // RFC 8020: the A and AAAA answers say the name does not exist; the
+    // HTTPS query that never answers must not hold the failure.
+    let dns = DnsServer::start(|_, t| match t {
+        RecordType::HTTPS => (0, Reply::Silent),
+        _ => (0, Reply::Code(ResponseCode::NXDomain)),
+    })
+    .await;
+    let t0 = Instant::now();
+    let e = ConnectionBuilder::new("gone.test:443")
+        .resolver(dns.resolver_with_timeout(Duration::from_secs(5)))
+        .connect_tls()
+        .await
+        .unwrap_err();
+    let took = t0.elapsed();
+    assert_eq!(e.kind(), tokio_endpoints::ConnectErrorKind::Resolve, "{e}");
+    assert!(took < Duration::from_millis(500), "{took:?}");
+}

@@ -34,8 +34,12 @@ where
     })
     .flat_map(move |(lookup, records)| match records {
         Ok(records) => {
+            // The preferred services' targets first: with more than
+            // MAX_TARGETS, those asked are the ones the race tries first.
+            let mut by_priority: Vec<&ServiceRecord> = records.iter().collect();
+            by_priority.sort_by_key(|r| r.priority());
             let mut targets: Vec<String> = Vec::new();
-            for r in &records {
+            for r in by_priority {
                 if !r.is_for_owner() && !targets.iter().any(|t| t == r.target()) {
                     targets.push(r.target().to_string());
                 }

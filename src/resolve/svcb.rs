@@ -407,6 +407,14 @@ pub(crate) struct ServiceOptions {
     pub(crate) ech: EchMap,
 }
 
+/// Who still offers an address whose hint an answer replaced.
+enum Offer {
+    /// Another target's answer: for good.
+    Answer,
+    /// Another target's hint: until that target answers.
+    Hint(String),
+}
+
 /// Turns resolution items into the race's batches (see the module docs).
 #[derive(Debug)]
 pub(crate) struct Merger {
@@ -536,15 +544,48 @@ impl Merger {
             }
         }
         let mut kept = Vec::new();
-        for (addr, t) in self.hinted.drain(..) {
+        for (addr, t) in std::mem::take(&mut self.hinted) {
             if t == target && families.contains(&addr.is_ipv6()) && !new.contains(&addr) {
-                batch.withdraw.push(addr);
-                self.emitted.remove(&addr);
+                match self.offered_elsewhere(addr, &target) {
+                    // Another record still offers it: it stays.
+                    Some(Offer::Answer) => {}
+                    Some(Offer::Hint(other)) => kept.push((addr, other)),
+                    None => {
+                        batch.withdraw.push(addr);
+                        self.emitted.remove(&addr);
+                    }
+                }
             } else {
                 kept.push((addr, t));
             }
         }
         self.hinted = kept;
+    }
+
+    /// Whether a service other than those of `target` still offers `addr`:
+    /// its target's answer has it, or its hint does while its target has
+    /// not answered for that family.
+    fn offered_elsewhere(&self, addr: SocketAddr, target: &str) -> Option<Offer> {
+        let mut hinted = None;
+        for r in &self.services {
+            if r.target == target || r.port.unwrap_or(self.port) != addr.port() {
+                continue;
+            }
+            let answered = self.answers.get(&r.target);
+            if answered.is_some_and(|a| a.contains(&addr.ip())) {
+                return Some(Offer::Answer);
+            }
+            let family_answered =
+                answered.is_some_and(|a| a.iter().any(|ip| ip.is_ipv6() == addr.is_ipv6()));
+            let hint = match addr.ip() {
+                IpAddr::V6(ip) => r.ipv6_hints.contains(&ip),
+                IpAddr::V4(ip) => r.ipv4_hints.contains(&ip),
+            };
+            if hint && !family_answered && hinted.is_none() {
+                hinted = Some(Offer::Hint(r.target.clone()));
+            }
+        }
+        hinted
     }
 
     /// Hands `addr` to the race once; returns whether it was new.
@@ -848,6 +889,52 @@ mod tests {
             m.take(Resolved::Addrs(ips("2001:db8::1 2001:db8::2"))),
             batch("[2001:db8::2]:443", "")
         );
+    }
+
+    #[test]
+    fn a_hint_two_records_offer_stays_until_both_targets_answer() {
+        let mut m = merger(None);
+        let shared: Ipv4Addr = "192.0.2.1".parse().unwrap();
+        let a = ServiceRecord::new(1, "a.example").with_ipv4_hints([shared]);
+        let b = ServiceRecord::new(2, "b.example").with_ipv4_hints([shared]);
+        assert_eq!(
+            m.take(Resolved::Services(vec![a, b])),
+            batch("192.0.2.1:443", "")
+        );
+        // a.example's answer replaces its hint, but b.example still offers it.
+        let a_answer = Resolved::TargetAddrs {
+            target: "a.example".into(),
+            addrs: ips("192.0.2.9"),
+        };
+        assert_eq!(m.take(a_answer), batch("192.0.2.9:443", ""));
+        // b.example's answer replaces the last offer: now it goes.
+        let b_answer = Resolved::TargetAddrs {
+            target: "b.example".into(),
+            addrs: ips("192.0.2.7"),
+        };
+        assert_eq!(m.take(b_answer), batch("192.0.2.7:443", "192.0.2.1:443"));
+    }
+
+    #[test]
+    fn a_hint_another_target_answered_with_is_never_withdrawn() {
+        let mut m = merger(None);
+        let shared: Ipv4Addr = "192.0.2.1".parse().unwrap();
+        let a = ServiceRecord::new(1, "a.example").with_ipv4_hints([shared]);
+        let b = ServiceRecord::new(2, "b.example");
+        assert_eq!(
+            m.take(Resolved::Services(vec![a, b])),
+            batch("192.0.2.1:443", "")
+        );
+        let b_answer = Resolved::TargetAddrs {
+            target: "b.example".into(),
+            addrs: ips("192.0.2.1"),
+        };
+        assert_eq!(m.take(b_answer), batch("", ""));
+        let a_answer = Resolved::TargetAddrs {
+            target: "a.example".into(),
+            addrs: ips("192.0.2.9"),
+        };
+        assert_eq!(m.take(a_answer), batch("192.0.2.9:443", ""));
     }
 
     #[test]
