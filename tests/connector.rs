@@ -201,3 +201,39 @@ fn debug_shows_the_tls_options() {
     let plain = format!("{:?}", ConnectionBuilder::new("example.com:443"));
     assert!(plain.contains("tls_config: \"default\""), "{plain}");
 }
+
+/// A resolver whose answer is empty at once, counting how often it is asked.
+#[derive(Debug, Default)]
+struct Empty(std::sync::atomic::AtomicUsize);
+
+impl tokio_endpoints::Resolve for Empty {
+    fn resolve(&self, _host: &str, _family: tokio_endpoints::Family) -> tokio_endpoints::Addrs {
+        use futures::StreamExt;
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        futures::stream::empty().boxed()
+    }
+}
+
+#[tokio::test]
+async fn a_resolver_that_answers_nothing_is_asked_once() {
+    let resolver = std::sync::Arc::new(Empty::default());
+    let shared = tokio_endpoints::Resolver::new(ArcResolve(resolver.clone()));
+    let e = tokio_endpoints::ConnectionBuilder::new("nothing.test:80")
+        .resolver(shared)
+        .connect()
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), tokio_endpoints::ConnectErrorKind::Resolve, "{e}");
+    assert!(e.attempts().is_empty());
+    assert_eq!(resolver.0.load(std::sync::atomic::Ordering::SeqCst), 1);
+}
+
+/// Lets the test keep a handle on the resolver it gives away.
+#[derive(Debug)]
+struct ArcResolve(std::sync::Arc<Empty>);
+
+impl tokio_endpoints::Resolve for ArcResolve {
+    fn resolve(&self, host: &str, family: tokio_endpoints::Family) -> tokio_endpoints::Addrs {
+        self.0.resolve(host, family)
+    }
+}

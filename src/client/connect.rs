@@ -623,7 +623,12 @@ impl ConnectionBuilder {
                         begun.resolve_errors.push(e);
                         return Started::race(start, begun, Some(resolving));
                     }
-                    Poll::Ready(None) => return Started::race(start, Begun::nothing(), None),
+                    // Nothing at all: the race reports it, without asking
+                    // the resolver again.
+                    Poll::Ready(None) => {
+                        let ended = futures_util::stream::empty().boxed();
+                        return Started::race(start, Begun::nothing(), Some(ended));
+                    }
                     Poll::Pending => {
                         return Started::race(start, Begun::nothing(), Some(resolving))
                     }
