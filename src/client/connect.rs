@@ -876,6 +876,18 @@ impl ConnectionBuilder {
             .tls_when_every_attempt_failed_in_tls()
     }
 
+    /// The error of a `connect_tls` whose `connect_timeout` passed while
+    /// the platform's trust roots were being read.
+    #[cfg(feature = "tls")]
+    pub(crate) fn roots_timed_out(&self, timeout: Duration) -> ConnectError {
+        ConnectError::new(ConnectErrorKind::TimedOut, self.describe())
+            .with_message(format!(
+                "timed out after {} reading the platform's trust roots",
+                crate::shared::report::Dur(timeout)
+            ))
+            .with_all_errors(self.opts.all_errors)
+    }
+
     /// Why `what` has no address this call can use.
     fn why_unusable(&self, what: &str) -> String {
         match &self.opts.local {

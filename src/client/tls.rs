@@ -30,7 +30,7 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -311,7 +311,29 @@ impl ConnectionBuilder {
     pub fn connect_tls(mut self) -> impl Future<Output = Result<TlsStream, ConnectError>> + Send {
         let span = tracing::debug_span!("connect_tls", target = %self.describe());
         async move {
-            let options = self.opts.tls.take();
+            let mut options = self.opts.tls.take();
+            if options.config.is_none() {
+                // The platform's trust roots, read once per process on the
+                // blocking pool, inside `connect_timeout`: what the read
+                // takes is taken from what the race gets.
+                let started = tokio::time::Instant::now();
+                let loading = default_config();
+                let loaded = match self.opts.connect_timeout {
+                    Some(t) => match tokio::time::timeout(t, loading).await {
+                        Ok(loaded) => loaded,
+                        Err(_) => return Err(self.roots_timed_out(t)),
+                    },
+                    None => loading.await,
+                };
+                options.config = Some(loaded.map_err(|e| self.invalid(e))?);
+                if let Some(t) = self.opts.connect_timeout {
+                    let left = t.saturating_sub(started.elapsed());
+                    if left.is_zero() {
+                        return Err(self.roots_timed_out(t));
+                    }
+                    self.opts.connect_timeout = Some(left);
+                }
+            }
             let handshake = Handshake::prepare(options, &self)?;
             if let Source::Stream(..) = &self.source {
                 let name = self.describe();
@@ -385,7 +407,8 @@ impl Handshake {
         };
         let config = match options.config {
             Some(config) => config,
-            None => default_config().map_err(invalid)?,
+            // Loaded by `connect_tls` before it prepares the handshake.
+            None => return Err(invalid("no TLS configuration".into())),
         };
         let config = match alpn.clone() {
             Some(alpn) => {
@@ -503,9 +526,21 @@ impl Handshake {
 }
 
 /// The default configuration, built once per process.
-fn default_config() -> Result<Arc<ClientConfig>, String> {
-    static DEFAULT: OnceLock<Result<Arc<ClientConfig>, String>> = OnceLock::new();
-    DEFAULT.get_or_init(build_default_config).clone()
+/// The default configuration, built once per process. Reading the
+/// platform's trust store takes tens of milliseconds (hundreds on a cold
+/// disk): it runs on the blocking pool, and the first calls wait for it
+/// without holding a runtime worker.
+async fn default_config() -> Result<Arc<ClientConfig>, String> {
+    static DEFAULT: tokio::sync::OnceCell<Result<Arc<ClientConfig>, String>> =
+        tokio::sync::OnceCell::const_new();
+    DEFAULT
+        .get_or_init(|| async {
+            tokio::task::spawn_blocking(build_default_config)
+                .await
+                .unwrap_or_else(|e| Err(format!("loading the platform's trust roots failed: {e}")))
+        })
+        .await
+        .clone()
 }
 
 fn build_default_config() -> Result<Arc<ClientConfig>, String> {
