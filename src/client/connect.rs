@@ -20,6 +20,7 @@ use crate::client::error::{Attempt, AttemptStage, ConnectError, ConnectErrorKind
 use crate::client::race::{failed_attempt, race_staged, single, Begun, RaceConfig, RaceFailure};
 use crate::resolve::svcb::{Batch, Merger, ServiceOptions};
 use crate::resolve::{Addrs, Resolve, Resolver};
+use crate::shared::clock::positive;
 use crate::shared::target::{Family, IntoTarget, Target, TargetError};
 use crate::SocketHook;
 
@@ -347,7 +348,9 @@ impl ConnectionBuilder {
     /// [`connect_tls`](Self::connect_tls) every TLS handshake too. When it passes, every
     /// attempt is closed and the call fails with
     /// [`ConnectErrorKind::TimedOut`], keeping the attempts made so far.
-    /// `None` means no bound. Default is `None`.
+    /// `None` means no bound; `Duration::ZERO` is refused (the call fails
+    /// with [`ConnectErrorKind::InvalidInput`] before anything is sent), as
+    /// for the TLS timeouts. Default is `None`.
     ///
     /// # Examples
     ///
@@ -367,8 +370,10 @@ impl ConnectionBuilder {
     /// this long fails with `TimedOut` (and the next address starts at
     /// once). A TLS handshake after it has its own bound,
     /// `tls_handshake_timeout`. `None`
-    /// leaves each attempt to the kernel's connect timeout. Default is
-    /// `None`.
+    /// leaves each attempt to the kernel's connect timeout;
+    /// `Duration::ZERO` is refused (the call fails with
+    /// [`ConnectErrorKind::InvalidInput`] before anything is sent). Default
+    /// is `None`.
     ///
     /// # Examples
     ///
@@ -823,6 +828,12 @@ impl ConnectionBuilder {
                     self.opts.family
                 )));
             }
+        }
+        for (option, timeout) in [
+            ("connect_timeout", self.opts.connect_timeout),
+            ("attempt_timeout", self.opts.attempt_timeout),
+        ] {
+            positive(option, timeout).map_err(|e| self.invalid(e))?;
         }
         Ok((target, locals))
     }
