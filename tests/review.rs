@@ -124,3 +124,48 @@ async fn a_zero_server_tls_handshake_timeout_is_refused() {
         );
     }
 }
+
+#[tokio::test]
+async fn port_0_anywhere_in_a_list_is_refused_before_any_packet() {
+    let (addr, untouched) = untouched_listener();
+    // The listener first: a race would connect to it, then try port 0.
+    let zero: SocketAddr = "[::1]:0".parse().unwrap();
+    for list in [vec![addr, zero], vec![zero, addr]] {
+        let calls = every_call(
+            || ConnectionBuilder::new(list.clone()).happy_eyeballs(Duration::ZERO),
+            || Connector::new().happy_eyeballs(Duration::ZERO),
+            list.clone(),
+        );
+        assert_refused(calls, "port 0 is not a destination port ([::1]:0)").await;
+    }
+    // A host name with port 0 reads as it did.
+    let err = ConnectionBuilder::new("localhost:0")
+        .connect()
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ConnectErrorKind::InvalidInput);
+    assert!(err.to_string().contains("port 0 is not a destination port"));
+    untouched();
+}
+
+#[tokio::test]
+async fn datagram_remote_port_0_anywhere_in_a_list_is_refused() {
+    use tokio_endpoints::{DatagramBuilder, DatagramErrorKind};
+    let peer = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let good = peer.local_addr().unwrap();
+    let zero: SocketAddr = "[::1]:0".parse().unwrap();
+    for list in [vec![good, zero], vec![zero, good]] {
+        let err = DatagramBuilder::new()
+            .remote_addr(list)
+            .bind()
+            .await
+            .expect_err("a remote list with port 0");
+        assert_eq!(err.kind(), DatagramErrorKind::InvalidInput, "{err}");
+        assert!(
+            err.to_string()
+                .contains("remote_addr port 0 is not a destination port ([::1]:0)"),
+            "{err}"
+        );
+        assert!(err.attempts().is_empty(), "{err:?}");
+    }
+}

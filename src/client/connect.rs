@@ -42,8 +42,9 @@ pub const DEFAULT_HAPPY_EYEBALLS_DELAY: Duration = Duration::from_millis(250);
 /// | `all_errors` | [`all_errors`](Self::all_errors) |
 /// | TCP_NODELAY on | [`nodelay`](Self::nodelay) (default `true`) |
 ///
-/// Bad input (a malformed target, a family that no address fits, an option
-/// that makes no sense for the call) is refused with a
+/// Bad input (a malformed target, port 0 on the target or on any address
+/// of a list, a family that no address fits, an option that makes no sense
+/// for the call) is refused with a
 /// [`ConnectErrorKind::InvalidInput`] error before a resolver is asked or a
 /// packet is sent.
 ///
@@ -813,8 +814,8 @@ impl ConnectionBuilder {
             Source::Target(Err(e)) => return Err(self.invalid(e.reason())),
             Source::Target(Ok(t)) => t,
         };
-        if target.port() == 0 {
-            return Err(self.invalid("port 0 is not a destination port"));
+        if let Some(why) = target.zero_port() {
+            return Err(self.invalid(why));
         }
         let locals = self
             .opts
