@@ -169,3 +169,48 @@ async fn datagram_remote_port_0_anywhere_in_a_list_is_refused() {
         assert!(err.attempts().is_empty(), "{err:?}");
     }
 }
+
+/// A port the `http` crate parses but cannot read (it reports no port)
+/// must not become 80 or 443.
+#[tokio::test]
+async fn hyper_uris_with_a_port_that_is_no_port_are_refused() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use tower_service::Service;
+
+    #[derive(Clone, Debug, Default)]
+    struct Counting(Arc<AtomicUsize>);
+    impl tokio_endpoints::Resolve for Counting {
+        fn resolve(&self, _: &str, _: tokio_endpoints::Family) -> tokio_endpoints::Addrs {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            Box::pin(futures::stream::empty())
+        }
+    }
+    let counting = Counting::default();
+    let mut connector = Connector::new().resolver(counting.clone());
+    for (uri, port) in [
+        ("http://127.0.0.1:99999/", "99999"),
+        ("https://127.0.0.1:8o80/", "8o80"),
+        ("http://[::1]:65536/", "65536"),
+        ("http://example.test:99999/", "99999"),
+        ("https://example.test:8o80/", "8o80"),
+    ] {
+        let uri: http::Uri = uri.parse().expect("the http crate accepts it");
+        assert_eq!(uri.port_u16(), None, "{uri}");
+        let err = connector.call(uri.clone()).await.unwrap_err();
+        assert_eq!(err.kind(), ConnectErrorKind::InvalidInput, "{uri}: {err}");
+        let text = err.to_string();
+        assert!(
+            text.contains(&uri.to_string())
+                && text.contains(&format!("port \"{port}\" is not a port number")),
+            "{uri}: {err}"
+        );
+        assert!(err.attempts().is_empty(), "{uri}: {err:?}");
+        assert_eq!(io::Error::from(err).kind(), io::ErrorKind::InvalidInput);
+    }
+    assert_eq!(
+        counting.0.load(Ordering::SeqCst),
+        0,
+        "no resolver was asked"
+    );
+}
