@@ -643,3 +643,41 @@ mod unix {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
+
+/// An accept error the listener does not absorb makes the accept loop
+/// pause 1 s before it tries again; close and abort end the pause at
+/// once. The error: `shutdown(SHUT_RD)` on a listening socket (through a
+/// duplicate of its descriptor) makes Linux fail every accept with
+/// `EINVAL`. Paused time: the pause would show as a virtual second.
+#[cfg(target_os = "linux")]
+#[tokio::test(start_paused = true)]
+async fn close_and_abort_end_the_pause_after_an_accept_error() {
+    for abort in [false, true] {
+        let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let dup = std_listener.try_clone().unwrap();
+        let server = ServerBuilder::from_listener(std_listener)
+            .serve(|_, _| async {})
+            .await
+            .unwrap();
+        SockRef::from(&dup)
+            .shutdown(std::net::Shutdown::Read)
+            .unwrap();
+        // Let the accept loop see the error and start its pause (each
+        // sleep lets every woken task run first).
+        for _ in 0..3 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let t0 = tokio::time::Instant::now();
+        if abort {
+            server.abort();
+        } else {
+            server.close();
+        }
+        server.wait_closed().await;
+        let took = t0.elapsed();
+        assert!(
+            took < Duration::from_millis(100),
+            "abort: {abort}: wait_closed took {took:?}"
+        );
+    }
+}

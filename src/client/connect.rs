@@ -20,6 +20,7 @@ use crate::client::error::{Attempt, AttemptStage, ConnectError, ConnectErrorKind
 use crate::client::race::{failed_attempt, race_staged, single, Begun, RaceConfig, RaceFailure};
 use crate::resolve::svcb::{Batch, Merger, ServiceOptions};
 use crate::resolve::{Addrs, Resolve, Resolver};
+use crate::shared::clock::positive;
 use crate::shared::target::{Family, IntoTarget, Target, TargetError};
 use crate::SocketHook;
 
@@ -41,8 +42,9 @@ pub const DEFAULT_HAPPY_EYEBALLS_DELAY: Duration = Duration::from_millis(250);
 /// | `all_errors` | [`all_errors`](Self::all_errors) |
 /// | TCP_NODELAY on | [`nodelay`](Self::nodelay) (default `true`) |
 ///
-/// Bad input (a malformed target, a family that no address fits, an option
-/// that makes no sense for the call) is refused with a
+/// Bad input (a malformed target, port 0 on the target or on any address
+/// of a list, a family that no address fits, an option that makes no sense
+/// for the call) is refused with a
 /// [`ConnectErrorKind::InvalidInput`] error before a resolver is asked or a
 /// packet is sent.
 ///
@@ -347,7 +349,9 @@ impl ConnectionBuilder {
     /// [`connect_tls`](Self::connect_tls) every TLS handshake too. When it passes, every
     /// attempt is closed and the call fails with
     /// [`ConnectErrorKind::TimedOut`], keeping the attempts made so far.
-    /// `None` means no bound. Default is `None`.
+    /// `None` means no bound; `Duration::ZERO` is refused (the call fails
+    /// with [`ConnectErrorKind::InvalidInput`] before anything is sent), as
+    /// for the TLS timeouts. Default is `None`.
     ///
     /// # Examples
     ///
@@ -367,8 +371,10 @@ impl ConnectionBuilder {
     /// this long fails with `TimedOut` (and the next address starts at
     /// once). A TLS handshake after it has its own bound,
     /// `tls_handshake_timeout`. `None`
-    /// leaves each attempt to the kernel's connect timeout. Default is
-    /// `None`.
+    /// leaves each attempt to the kernel's connect timeout;
+    /// `Duration::ZERO` is refused (the call fails with
+    /// [`ConnectErrorKind::InvalidInput`] before anything is sent). Default
+    /// is `None`.
     ///
     /// # Examples
     ///
@@ -813,8 +819,8 @@ impl ConnectionBuilder {
             Source::Target(Err(e)) => return Err(self.invalid(e.reason())),
             Source::Target(Ok(t)) => t,
         };
-        if target.port() == 0 {
-            return Err(self.invalid("port 0 is not a destination port"));
+        if let Some(why) = target.zero_port() {
+            return Err(self.invalid(why));
         }
         let locals = self
             .opts
@@ -828,6 +834,12 @@ impl ConnectionBuilder {
                     self.opts.family
                 )));
             }
+        }
+        for (option, timeout) in [
+            ("connect_timeout", self.opts.connect_timeout),
+            ("attempt_timeout", self.opts.attempt_timeout),
+        ] {
+            positive(option, timeout).map_err(|e| self.invalid(e))?;
         }
         Ok((target, locals))
     }

@@ -184,7 +184,9 @@ impl Connector {
     }
 
     /// As [`ConnectionBuilder::connect_timeout`]: bounds each whole call,
-    /// resolution included. `None` means no bound. Default is `None`.
+    /// resolution included. `None` means no bound; `Duration::ZERO` is
+    /// refused (each call fails with `InvalidInput`, nothing sent). Default
+    /// is `None`.
     ///
     /// # Examples
     ///
@@ -201,7 +203,8 @@ impl Connector {
     }
 
     /// As [`ConnectionBuilder::attempt_timeout`]: bounds each attempt.
-    /// `None` leaves it to the kernel. Default is `None`.
+    /// `None` leaves it to the kernel; `Duration::ZERO` is refused (each
+    /// call fails with `InvalidInput`, nothing sent). Default is `None`.
     ///
     /// # Examples
     ///

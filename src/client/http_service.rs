@@ -321,22 +321,40 @@ fn endpoint(uri: &Uri) -> Result<(String, u16, bool), String> {
         Some(host) if !host.is_empty() => host,
         _ => return Err("the URI has no host".into()),
     };
-    let port = match uri.port() {
-        Some(port) => match port.as_u16() {
-            0 => return Err("port 0 is not a destination port".into()),
-            p => p,
+    // Not `uri.port()`: the `http` crate accepts an authority whose port
+    // is no u16 (`host:99999`, `host:8o80`) and then reports no port at
+    // all, which would send us to 80 or 443. The port's text decides.
+    let port = match uri.authority().and_then(|a| port_text(a.as_str())) {
+        // `host:` with nothing after: the default (RFC 3986 §3.2.3).
+        None | Some("") if tls => 443,
+        None | Some("") => 80,
+        Some(text) => match text.parse::<u16>() {
+            Ok(0) => return Err("port 0 is not a destination port".into()),
+            Ok(p) if text.bytes().all(|b| b.is_ascii_digit()) => p,
+            _ => return Err(format!("port {text:?} is not a port number (1 to 65535)")),
         },
-        None if tls => 443,
-        None => 80,
     };
     Ok((host.to_string(), port, tls))
+}
+
+/// The port's text in an authority (`userinfo@host:port`): what follows
+/// the last `:` after the host (outside an IPv6 literal's brackets), or
+/// `None` without a `:`.
+fn port_text(authority: &str) -> Option<&str> {
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, hp)| hp);
+    let after_host = host_port
+        .rfind(']')
+        .map_or(host_port, |i| &host_port[i + 1..]);
+    after_host.rfind(':').map(|i| &after_host[i + 1..])
 }
 
 /// hyper-util's legacy `Client` and tonic connect through this: `http://`
 /// URIs over TCP, `https://` URIs over TLS (feature `tls`), with the server
 /// name taken from the URI's host (an IP host, `[v6]` included, is verified
 /// as an IP address). The ports default to 80 and 443. Another scheme, a
-/// URI without a host, or a bad port fails with
+/// URI without a host, or a bad port (0, or any port text that is not a
+/// number from 1 to 65535, such as `:99999` or `:8o80`, which the `http`
+/// crate parses as no port at all) fails with
 /// [`ConnectErrorKind::InvalidInput`](crate::ConnectErrorKind::InvalidInput)
 /// before anything is sent.
 ///
@@ -433,5 +451,21 @@ mod tests {
         assert!(e("ftp://a.test").unwrap_err().contains("ftp"));
         assert!(e("/relative").unwrap_err().contains("no scheme"));
         assert!(e("http://a.test:0/").unwrap_err().contains("port 0"));
+        assert_eq!(e("http://a.test:/"), Ok(("a.test".into(), 80, false)));
+        assert_eq!(e("https://[::1]/"), Ok(("[::1]".into(), 443, true)));
+        assert_eq!(e("http://u:p@a.test/"), Ok(("a.test".into(), 80, false)));
+        assert_eq!(e("http://u:p@a.test:81/"), Ok(("a.test".into(), 81, false)));
+        for (uri, port) in [
+            ("http://a.test:99999/", "\"99999\""),
+            ("https://a.test:8o80/", "\"8o80\""),
+            ("https://[::1]:65536/", "\"65536\""),
+            ("http://a.test:+80/", "\"+80\""),
+        ] {
+            let err = e(uri).unwrap_err();
+            assert!(
+                err.contains(&format!("port {port} is not a port")),
+                "{uri}: {err}"
+            );
+        }
     }
 }

@@ -10,7 +10,8 @@ use std::time::Duration;
 use rustls::pki_types::ServerName;
 use rustls::ClientConfig;
 
-use crate::shared::tls::{positive, DEFAULT_TLS_HANDSHAKE_TIMEOUT, DEFAULT_TLS_SHUTDOWN_TIMEOUT};
+use crate::shared::clock::positive;
+use crate::shared::tls::{DEFAULT_TLS_HANDSHAKE_TIMEOUT, DEFAULT_TLS_SHUTDOWN_TIMEOUT};
 
 /// The TLS options of a [`ConnectionBuilder`](crate::ConnectionBuilder).
 #[derive(Clone, Debug)]

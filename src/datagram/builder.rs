@@ -67,8 +67,8 @@ use super::unix::UnixDatagramBuilder;
 /// [`reuse_port`](Self::reuse_port), which Linux limits to sockets of the
 /// same user.
 ///
-/// Bad input (a malformed address, addresses of different families, a port
-/// 0 remote) is refused with a [`DatagramErrorKind::InvalidInput`] error
+/// Bad input (a malformed address, addresses of different families, port
+/// 0 on the remote or on any address of a remote list) is refused with a [`DatagramErrorKind::InvalidInput`] error
 /// before a resolver is asked or a socket is opened; a socket that fails to
 /// be set up, bound or connected is closed before `bind` returns.
 ///
@@ -479,8 +479,8 @@ impl DatagramBuilder {
         let local = self.checked("local_addr", self.local.as_ref())?;
         let remote = self.checked("remote_addr", self.remote.as_ref())?;
         if let Some(remote) = remote {
-            if remote.port() == 0 {
-                return Err(self.invalid("remote_addr port 0 is not a destination port"));
+            if let Some(why) = remote.zero_port() {
+                return Err(self.invalid(format!("remote_addr {why}")));
             }
         }
         // Literal addresses of different families: refuse before anything.

@@ -203,7 +203,8 @@ impl Server {
     }
 
     /// Stops accepting: the listening sockets are closed (asyncio's
-    /// `close()`). Connections being handled go on; await
+    /// `close()`), at once, even while the accept loop waits out an
+    /// accept error. Connections being handled go on; await
     /// [`wait_closed`](Self::wait_closed) for them to end, or
     /// [`shutdown`](Self::shutdown) to bound the wait.
     ///
@@ -230,8 +231,9 @@ impl Server {
         });
     }
 
-    /// Stops accepting and aborts every handler at once: their connections
-    /// are closed (asyncio's `close()` with `abort_clients()`).
+    /// Stops accepting and aborts every handler at once (even while the
+    /// accept loop waits out an accept error): their connections are
+    /// closed (asyncio's `close()` with `abort_clients()`).
     ///
     /// # Examples
     ///
@@ -331,6 +333,11 @@ impl fmt::Debug for Server {
     }
 }
 
+/// How long the accept loop waits after an accept error the listener did
+/// not absorb (one a valid listening socket does not produce) before it
+/// tries again. [`Server::close`] and [`Server::abort`] end the wait.
+const RETRY_AFTER_ERROR: Duration = Duration::from_secs(1);
+
 async fn run<A, F, Fut>(
     mut acceptor: A,
     handler: F,
@@ -343,6 +350,12 @@ async fn run<A, F, Fut>(
     Fut: Future<Output = ()> + Send + 'static,
 {
     let mut handlers = JoinSet::new();
+    // The pause after a failed accept: a branch of the select, not a sleep
+    // inside one, so that close and abort end it at once and finished
+    // handlers are still reaped while it lasts.
+    let pause = tokio::time::sleep(Duration::ZERO);
+    tokio::pin!(pause);
+    let mut paused = false;
     // Accept until told to close (or the handle is gone).
     loop {
         tokio::select! {
@@ -353,7 +366,8 @@ async fn run<A, F, Fut>(
                 }
             }
             Some(result) = handlers.join_next(), if !handlers.is_empty() => reap(result),
-            accepted = acceptor.accept() => match accepted {
+            () = &mut pause, if paused => paused = false,
+            accepted = acceptor.accept(), if !paused => match accepted {
                 Ok((conn, peer)) => {
                     tracing::trace!(?peer, "connection accepted");
                     handlers.spawn(handler(conn, peer));
@@ -362,7 +376,8 @@ async fn run<A, F, Fut>(
                     // Transient errors never get here (the listener waits
                     // them out); wait a little so this cannot spin.
                     tracing::error!(error = %e, "accept failed; retrying in 1 s");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    pause.as_mut().reset(tokio::time::Instant::now() + RETRY_AFTER_ERROR);
+                    paused = true;
                 }
             },
         }

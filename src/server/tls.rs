@@ -45,8 +45,9 @@ use super::listener::Listener;
 use super::serve::{Accept, Server};
 use super::tls_options::TlsOptions;
 pub use super::tls_options::DEFAULT_MAX_TLS_HANDSHAKES;
+use crate::shared::clock::positive;
 use crate::shared::stream::{StreamReader, StreamWriter};
-use crate::shared::tls::{positive, ShutdownState};
+use crate::shared::tls::ShutdownState;
 
 /// The settings a [`TlsListener`] runs with.
 struct Settings {

@@ -126,6 +126,22 @@ impl Target {
         }
     }
 
+    /// Why this target is no destination, if it is not: port 0 (which
+    /// `connect(2)` cannot reach), on a host's port or on any address of a
+    /// list, the address named. A server binds to port 0 and never asks.
+    pub(crate) fn zero_port(&self) -> Option<String> {
+        const WHY: &str = "port 0 is not a destination port";
+        match &self.kind {
+            Kind::Host { port: 0, .. } => Some(WHY.to_string()),
+            Kind::Host { .. } => None,
+            Kind::Addr { .. } | Kind::Addrs { .. } => self
+                .addrs()
+                .iter()
+                .find(|a| a.port() == 0)
+                .map(|a| format!("{WHY} ({a})")),
+        }
+    }
+
     /// The literal addresses of an address target (empty for a host name).
     pub fn addrs(&self) -> &[SocketAddr] {
         match &self.kind {

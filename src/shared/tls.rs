@@ -24,19 +24,6 @@ pub const DEFAULT_TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(60);
 /// 30 s, as asyncio's `ssl_shutdown_timeout`.
 pub const DEFAULT_TLS_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// A TLS timeout option's value, refused when zero (`None` is no bound).
-pub(crate) fn positive(
-    option: &str,
-    timeout: Option<Duration>,
-) -> Result<Option<Duration>, String> {
-    match timeout {
-        Some(t) if t.is_zero() => Err(format!(
-            "{option} must be greater than zero (None means no bound)"
-        )),
-        t => Ok(t),
-    }
-}
-
 /// A tokio-rustls stream over TCP, client or server side.
 pub(crate) trait OverTcp: AsyncWrite + Unpin {
     fn tcp(&self) -> &TcpStream;
