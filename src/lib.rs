@@ -257,7 +257,13 @@ pub use server::{
 };
 #[cfg(feature = "tls")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
-pub use server::{ServerTlsStream, TlsListener, DEFAULT_MAX_TLS_HANDSHAKES};
+pub use server::{
+    HandshakeFailure, ServerTlsStream, TlsListener, DEFAULT_MAX_TLS_HANDSHAKES,
+    RECENT_HANDSHAKE_FAILURES,
+};
+#[cfg(feature = "self-signed")]
+#[cfg_attr(docsrs, doc(cfg(feature = "self-signed")))]
+pub use server::{self_signed, SelfSigned};
 pub use shared::stream::{StreamReader, StreamWriter};
 pub use shared::target::{Family, IntoTarget, Target, TargetError};
 

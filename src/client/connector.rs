@@ -385,6 +385,34 @@ impl Connector {
         self.set(|o| o.tls.set_config(config))
     }
 
+    /// As [`ConnectionBuilder::tls_ca_file`]: trust exactly the CA
+    /// certificates of this PEM file (like `curl --cacert`). The file is
+    /// read at the first [`connect_tls`](Self::connect_tls), once for this
+    /// connector and its clones. Default is the platform's trust roots.
+    ///
+    /// # Errors
+    ///
+    /// `connect_tls` fails with
+    /// [`ConnectErrorKind::InvalidInput`](crate::ConnectErrorKind::InvalidInput),
+    /// before anything is sent, when the file cannot be read, holds no
+    /// certificate, or a [`tls_config`](Self::tls_config) was given too.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use tokio_endpoints::Connector;
+    ///
+    /// # #[tokio::main] async fn main() -> std::io::Result<()> {
+    /// let connector = Connector::new().tls_ca_file("ca.pem");
+    /// let stream = connector.connect_tls("internal.example:8443").await?;
+    /// # drop(stream);
+    /// # Ok(()) }
+    /// ```
+    pub fn tls_ca_file(self, path: impl AsRef<std::path::Path>) -> Self {
+        let path = path.as_ref().to_path_buf();
+        self.set(|o| o.tls.set_ca_file(path))
+    }
+
     /// As [`ConnectionBuilder::alpn`]: the protocols offered with ALPN
     /// (RFC 7301), most preferred first. Default is the configuration's.
     ///

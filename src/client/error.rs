@@ -370,9 +370,7 @@ impl ConnectError {
     #[cfg(feature = "tls")]
     #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
     pub fn tls_error(&self) -> Option<&rustls::Error> {
-        fn rustls(e: &io::Error) -> Option<&rustls::Error> {
-            e.get_ref()?.downcast_ref::<rustls::Error>()
-        }
+        use crate::shared::tls_words::rustls_error as rustls;
         match &self.inner.source {
             Some(source) => rustls(source),
             None => self
@@ -600,8 +598,8 @@ impl StdError for HandshakeTimedOut {}
 /// as the payload (`io::Error` is not `Clone`).
 fn duplicate(e: &io::Error) -> io::Error {
     #[cfg(feature = "tls")]
-    if let Some(tls) = e.get_ref().and_then(|r| r.downcast_ref::<rustls::Error>()) {
-        return io::Error::new(e.kind(), tls.clone());
+    if let Some(copy) = crate::shared::tls_words::duplicate_explained(e) {
+        return copy;
     }
     match e.raw_os_error() {
         Some(code) => io::Error::from_raw_os_error(code),

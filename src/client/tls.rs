@@ -47,6 +47,7 @@ use crate::client::connect::{ConnectionBuilder, Source};
 use crate::client::error::{ConnectError, ConnectErrorKind, HandshakeTimedOut};
 use crate::resolve::svcb::{EchMap, ServiceOptions};
 use crate::shared::tls::ShutdownState;
+use crate::shared::tls_words::{explain, Side, TlsContext};
 
 use super::tls_options::TlsOptions;
 
@@ -103,6 +104,42 @@ impl ConnectionBuilder {
     /// ```
     pub fn tls_config(mut self, config: Arc<ClientConfig>) -> Self {
         self.opts.tls.set_config(config);
+        self
+    }
+
+    /// Trusts exactly the CA certificates of this PEM file, instead of the
+    /// platform's trust roots (like `curl --cacert`): the way to connect to
+    /// a server whose certificate a private CA signed, or that is
+    /// self-signed (then the file is that certificate). The file may hold
+    /// several certificates. The configuration is the default one
+    /// otherwise (protocol versions, crypto provider).
+    ///
+    /// Default is the platform's trust roots (see
+    /// [`tls_config`](Self::tls_config)).
+    ///
+    /// # Errors
+    ///
+    /// [`connect_tls`](Self::connect_tls) fails with
+    /// [`ConnectErrorKind::InvalidInput`], before anything is sent, when
+    /// the file cannot be read (the message names it), is not PEM, holds
+    /// no certificate, or when a [`tls_config`](Self::tls_config) was
+    /// given too (add the CA to its root store instead).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use tokio_endpoints::ConnectionBuilder;
+    ///
+    /// # #[tokio::main] async fn main() -> std::io::Result<()> {
+    /// let stream = ConnectionBuilder::new("localhost:8443")
+    ///     .tls_ca_file("ca.pem")
+    ///     .connect_tls()
+    ///     .await?;
+    /// println!("verified {}", stream.peer_addr()?);
+    /// # Ok(()) }
+    /// ```
+    pub fn tls_ca_file(mut self, path: impl AsRef<std::path::Path>) -> Self {
+        self.opts.tls.set_ca_file(path.as_ref().to_path_buf());
         self
     }
 
@@ -312,7 +349,7 @@ impl ConnectionBuilder {
         let span = tracing::debug_span!("connect_tls", target = %self.describe());
         async move {
             let mut options = self.opts.tls.take();
-            if options.config.is_none() {
+            if options.config.is_none() && options.ca_file.is_none() {
                 // The platform's trust roots, read once per process on the
                 // blocking pool, inside `connect_timeout`: what the read
                 // takes is taken from what the race gets.
@@ -405,10 +442,22 @@ impl Handshake {
                 }
             },
         };
-        let config = match options.config {
-            Some(config) => config,
+        let config = match (options.config, options.ca_file) {
+            (Some(_), Some(_)) => {
+                return Err(invalid(
+                    "tls_ca_file and tls_config were both given: add the CA to the \
+                     tls_config's root store, or leave the tls_config out"
+                        .into(),
+                ))
+            }
+            (Some(config), None) => config,
+            (None, Some(file)) => file
+                .loaded
+                .get_or_init(|| ca_file_config(&file.path))
+                .clone()
+                .map_err(invalid)?,
             // Loaded by `connect_tls` before it prepares the handshake.
-            None => return Err(invalid("no TLS configuration".into())),
+            (None, None) => return Err(invalid("no TLS configuration".into())),
         };
         let config = match alpn.clone() {
             Some(alpn) => {
@@ -441,7 +490,7 @@ impl Handshake {
             Some(name) => name.clone(),
             None => ServerName::IpAddress(addr.ip().into()),
         };
-        let connecting = self.connector.connect(server_name, tcp);
+        let connecting = self.connector.connect(server_name.clone(), tcp);
         let handshake_timeout = self.handshake_timeout;
         let shutdown_timeout = self.shutdown_timeout;
         async move {
@@ -465,6 +514,14 @@ impl Handshake {
                     })
                 }
                 Err(e) => {
+                    let e = explain(
+                        e,
+                        &TlsContext {
+                            side: Side::Client,
+                            name: Some(&server_name),
+                            peer: Some(addr),
+                        },
+                    );
                     tracing::debug!(%addr, error = %e, "TLS handshake failed");
                     Err(e)
                 }
@@ -492,7 +549,7 @@ impl Handshake {
                     .with_message("failed: the connection has no peer address to verify"))
             }
         };
-        let connecting = self.connector.connect(server_name, tcp);
+        let connecting = self.connector.connect(server_name.clone(), tcp);
         let result = match self.handshake_timeout {
             Some(timeout) => tokio::time::timeout(timeout, connecting).await,
             None => Ok(connecting.await),
@@ -508,6 +565,14 @@ impl Handshake {
                 })
             }
             Ok(Err(e)) => {
+                let e = explain(
+                    e,
+                    &TlsContext {
+                        side: Side::Client,
+                        name: Some(&server_name),
+                        peer,
+                    },
+                );
                 tracing::debug!(?peer, error = %e, "TLS handshake failed");
                 Err(error(ConnectErrorKind::Tls).with_source(e))
             }
@@ -544,7 +609,40 @@ async fn default_config() -> Result<Arc<ClientConfig>, String> {
 }
 
 fn build_default_config() -> Result<Arc<ClientConfig>, String> {
-    let roots = default_roots()?;
+    config_with_roots(default_roots()?)
+}
+
+/// The default configuration, on the roots of a `tls_ca_file` instead of
+/// the platform's.
+fn ca_file_config(path: &std::path::Path) -> Result<Arc<ClientConfig>, String> {
+    use rustls::pki_types::pem::{self, PemObject};
+    let shown = path.display();
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
+        .and_then(|certs| certs.collect::<Result<_, _>>())
+        .map_err(|e| match e {
+            pem::Error::Io(e) => format!("cannot read the CA file {shown} (tls_ca_file): {e}"),
+            e => format!("the CA file {shown} (tls_ca_file) is not valid PEM: {e}"),
+        })?;
+    if certs.is_empty() {
+        return Err(format!(
+            "no certificate in the CA file {shown} (tls_ca_file): it should hold \
+             -----BEGIN CERTIFICATE----- blocks"
+        ));
+    }
+    let mut roots = RootCertStore::empty();
+    for (i, cert) in certs.into_iter().enumerate() {
+        roots.add(cert).map_err(|e| {
+            format!(
+                "certificate {} of the CA file {shown} (tls_ca_file) cannot be a trust root: {e}",
+                i + 1
+            )
+        })?;
+    }
+    tracing::debug!(file = %shown, roots = roots.len(), "trust roots loaded from tls_ca_file");
+    config_with_roots(roots)
+}
+
+fn config_with_roots(roots: RootCertStore) -> Result<Arc<ClientConfig>, String> {
     let provider = CryptoProvider::get_default()
         .cloned()
         .unwrap_or_else(|| Arc::new(rustls::crypto::ring::default_provider()));

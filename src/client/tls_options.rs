@@ -4,7 +4,8 @@
 //! adds the options' methods to the builder and runs the handshake).
 
 use std::fmt;
-use std::sync::Arc;
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use rustls::pki_types::ServerName;
@@ -17,6 +18,8 @@ use crate::shared::tls::{DEFAULT_TLS_HANDSHAKE_TIMEOUT, DEFAULT_TLS_SHUTDOWN_TIM
 #[derive(Clone, Debug)]
 pub(crate) struct TlsOptions {
     pub(super) config: Option<Arc<ClientConfig>>,
+    /// The CA file of `tls_ca_file`, loaded once for every clone.
+    pub(super) ca_file: Option<Arc<CaFile>>,
     pub(super) server_name: Option<Result<ServerName<'static>, String>>,
     pub(super) alpn: Option<Result<Vec<Vec<u8>>, String>>,
     pub(super) handshake_timeout: Result<Option<Duration>, String>,
@@ -34,12 +37,22 @@ impl Default for TlsOptions {
 /// The defaults, for a [`TlsSlot`] that holds none of its own.
 static DEFAULT_TLS_OPTIONS: TlsOptions = TlsOptions {
     config: None,
+    ca_file: None,
     server_name: None,
     alpn: None,
     handshake_timeout: Ok(Some(DEFAULT_TLS_HANDSHAKE_TIMEOUT)),
     shutdown_timeout: Ok(Some(DEFAULT_TLS_SHUTDOWN_TIMEOUT)),
     given: Vec::new(),
 };
+
+/// A `tls_ca_file`: its path, and the configuration made from it, loaded
+/// at the first `connect_tls` and shared by the clones of a
+/// [`Connector`](crate::Connector).
+#[derive(Debug)]
+pub(crate) struct CaFile {
+    pub(super) path: PathBuf,
+    pub(super) loaded: OnceLock<Result<Arc<ClientConfig>, String>>,
+}
 
 /// The [`TlsOptions`] of a builder or connector, boxed only once one is
 /// set: every plain `connect` future holds its builder, and 144 bytes of
@@ -97,6 +110,7 @@ impl TlsOptions {
                 "default"
             },
         )
+        .field("tls_ca_file", &self.ca_file.as_ref().map(|f| &f.path))
         .field("server_name", &self.server_name)
         .field("alpn", &alpn)
         .field("tls_handshake_timeout", &self.handshake_timeout)
@@ -119,6 +133,14 @@ impl TlsOptions {
     pub(crate) fn set_config(&mut self, config: Arc<ClientConfig>) {
         self.config = Some(config);
         self.give("tls_config");
+    }
+
+    pub(crate) fn set_ca_file(&mut self, path: PathBuf) {
+        self.ca_file = Some(Arc::new(CaFile {
+            path,
+            loaded: OnceLock::new(),
+        }));
+        self.give("tls_ca_file");
     }
 
     pub(crate) fn set_alpn<I>(&mut self, protocols: I)

@@ -431,8 +431,9 @@ impl ServerBuilder {
     pub async fn bind(self) -> Result<Listener, ServerError> {
         #[cfg(feature = "tls")]
         if let Some(given) = self.tls.given() {
+            let verb = if given.contains(", ") { "apply" } else { "applies" };
             return Err(self.invalid(format!(
-                "{given} only apply to bind_tls and serve_tls; bind and serve make plain TCP listeners"
+                "{given} only {verb} to bind_tls and serve_tls; bind and serve make plain TCP listeners"
             )));
         }
         self.bind_listener().await
@@ -445,6 +446,26 @@ impl ServerBuilder {
         };
         let sockets = tracing::Instrument::instrument(self.bind_inner(), span).await?;
         Listener::new(sockets, options)
+    }
+
+    /// The names clients reach the server by, to check the certificate
+    /// against: the target's host name, or its addresses (unspecified ones
+    /// left out).
+    #[cfg(feature = "tls")]
+    pub(super) fn reached_by(&self) -> Vec<rustls::pki_types::ServerName<'static>> {
+        use rustls::pki_types::ServerName;
+        let Source::Target(Ok(target)) = &self.source else {
+            return Vec::new();
+        };
+        match target.host() {
+            Some(host) => ServerName::try_from(host.to_string()).into_iter().collect(),
+            None => target
+                .addrs()
+                .iter()
+                .filter(|a| !a.ip().is_unspecified())
+                .map(|a| ServerName::IpAddress(a.ip().into()))
+                .collect(),
+        }
     }
 
     fn describe(&self) -> String {

@@ -3,16 +3,24 @@
 //! `builder` binds the listening sockets ([`ServerBuilder`]); `listener`
 //! accepts on them and survives accept errors ([`Listener`]); `serve` runs
 //! a handler per connection and shuts down ([`Server`]); `tls` runs the
-//! handshakes concurrently, each bounded ([`TlsListener`]); `unix` does the
+//! handshakes concurrently, each bounded ([`TlsListener`]), with
+//! `tls_files` checking PEM files before serving, `handshakes` keeping the
+//! failures and `self_signed` making a development certificate; `unix` does the
 //! same on a Unix socket path. Targets, reports, stream halves and the
 //! bounded TLS shutdown come from `shared`; host names from `resolve`.
 
 mod builder;
 mod error;
+#[cfg(feature = "tls")]
+mod handshakes;
 mod listener;
 mod serve;
+#[cfg(feature = "self-signed")]
+mod self_signed;
 #[cfg(feature = "tls")]
 mod tls;
+#[cfg(feature = "tls")]
+mod tls_files;
 #[cfg(feature = "tls")]
 mod tls_options;
 #[cfg(unix)]
@@ -22,6 +30,10 @@ pub use builder::{ServerBuilder, PORT_RETRIES};
 pub use error::{ListenAttempt, ServerError, ServerErrorKind};
 pub use listener::{Listener, DEFAULT_BACKLOG};
 pub use serve::Server;
+#[cfg(feature = "tls")]
+pub use handshakes::{HandshakeFailure, RECENT_HANDSHAKE_FAILURES};
+#[cfg(feature = "self-signed")]
+pub use self_signed::{self_signed, SelfSigned};
 #[cfg(feature = "tls")]
 pub use tls::{ServerTlsStream, TlsListener, DEFAULT_MAX_TLS_HANDSHAKES};
 #[cfg(unix)]

@@ -14,7 +14,6 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 #[cfg(feature = "tls")]
-use std::sync::atomic::AtomicU64;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -111,9 +110,9 @@ pub struct Server {
     command: watch::Sender<Command>,
     /// Closed (the sender dropped) when the accept task has ended.
     done: watch::Receiver<()>,
-    /// The TLS listener's count of failed handshakes.
+    /// The TLS listener's failed handshakes.
     #[cfg(feature = "tls")]
-    handshake_failures: Option<Arc<AtomicU64>>,
+    handshakes: Option<Arc<super::handshakes::Handshakes>>,
 }
 
 impl Server {
@@ -133,13 +132,16 @@ impl Server {
             command,
             done,
             #[cfg(feature = "tls")]
-            handshake_failures: None,
+            handshakes: None,
         }
     }
 
     #[cfg(feature = "tls")]
-    pub(crate) fn with_handshake_failures(mut self, failures: Arc<AtomicU64>) -> Server {
-        self.handshake_failures = Some(failures);
+    pub(crate) fn with_handshakes(
+        mut self,
+        handshakes: Arc<super::handshakes::Handshakes>,
+    ) -> Server {
+        self.handshakes = Some(handshakes);
         self
     }
 
@@ -161,9 +163,63 @@ impl Server {
     #[cfg(feature = "tls")]
     #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
     pub fn tls_handshake_failures(&self) -> u64 {
-        self.handshake_failures
-            .as_ref()
-            .map_or(0, |f| f.load(Ordering::Relaxed))
+        self.handshakes.as_ref().map_or(0, |h| h.count())
+    }
+
+    /// The last few TLS handshakes that failed (at most
+    /// [`RECENT_HANDSHAKE_FAILURES`](crate::RECENT_HANDSHAKE_FAILURES), 16),
+    /// oldest first, for a server from
+    /// [`serve_tls`](ServerBuilder::serve_tls): who, when, and why in plain
+    /// words (see [`HandshakeFailure`](crate::HandshakeFailure)); empty for
+    /// a plain server. The first failure of each kind is also logged at
+    /// `WARN`; this needs no tracing subscriber.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use tokio_endpoints::ServerBuilder;
+    ///
+    /// # #[tokio::main] async fn main() -> std::io::Result<()> {
+    /// let server = ServerBuilder::new("localhost:8443")
+    ///     .tls_pem_files("cert.pem", "key.pem")
+    ///     .serve_tls(|_stream, _peer| async {})
+    ///     .await?;
+    /// # tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+    /// for failure in server.recent_handshake_failures() {
+    ///     eprintln!("{failure}");
+    /// }
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+    pub fn recent_handshake_failures(&self) -> Vec<crate::HandshakeFailure> {
+        self.handshakes.as_ref().map_or_else(Vec::new, |h| h.recent())
+    }
+
+    /// The PEM of the certificate a
+    /// [`tls_self_signed`](ServerBuilder::tls_self_signed) server made, to
+    /// hand to clients (their
+    /// [`tls_ca_file`](crate::ConnectionBuilder::tls_ca_file)); `None` for
+    /// any other server.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tokio_endpoints::ServerBuilder;
+    ///
+    /// # #[tokio::main] async fn main() -> std::io::Result<()> {
+    /// let server = ServerBuilder::new(("localhost", 0))
+    ///     .tls_self_signed(["localhost", "127.0.0.1", "::1"])
+    ///     .serve_tls(|_stream, _peer| async {})
+    ///     .await?;
+    /// let pem = server.self_signed_cert_pem().unwrap();
+    /// assert!(pem.starts_with("-----BEGIN CERTIFICATE-----"));
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "self-signed")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "self-signed")))]
+    pub fn self_signed_cert_pem(&self) -> Option<&str> {
+        self.handshakes.as_ref()?.self_signed_pem.as_deref()
     }
 
     /// The addresses the server listens on (asyncio's `sockets`), even

@@ -26,7 +26,7 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::path::Path;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -41,9 +41,10 @@ use tokio_rustls::TlsAcceptor;
 
 use super::builder::ServerBuilder;
 use super::error::ServerError;
+use super::handshakes::{HandshakeFailure, Handshakes};
 use super::listener::Listener;
 use super::serve::{Accept, Server};
-use super::tls_options::TlsOptions;
+use super::tls_options::{CertSource, TlsOptions};
 pub use super::tls_options::DEFAULT_MAX_TLS_HANDSHAKES;
 use crate::shared::clock::positive;
 use crate::shared::stream::{StreamReader, StreamWriter};
@@ -55,6 +56,8 @@ struct Settings {
     handshake_timeout: Option<Duration>,
     shutdown_timeout: Option<Duration>,
     max_handshakes: usize,
+    /// The PEM of a `tls_self_signed` certificate.
+    self_signed_pem: Option<String>,
 }
 
 /// TLS: asyncio's `ssl=`, `ssl_handshake_timeout=` and
@@ -91,8 +94,138 @@ impl ServerBuilder {
     /// # Ok(()) }
     /// ```
     pub fn tls_config(mut self, config: Arc<ServerConfig>) -> Self {
-        self.tls.config = Some(config);
+        self.tls.config = Some(CertSource::Config(config));
         self.tls.give("tls_config");
+        self
+    }
+
+    /// The certificate chain and private key from PEM files, the way most
+    /// servers take them: `cert` holds the server's certificate first,
+    /// then any intermediate CA certificates; `key` its private key
+    /// (PKCS#8 `BEGIN PRIVATE KEY`, PKCS#1 `BEGIN RSA PRIVATE KEY` or SEC1
+    /// `BEGIN EC PRIVATE KEY`). They may be the same file. The rest of the
+    /// configuration is rustls' safe defaults (TLS 1.2 and 1.3, the
+    /// process-default crypto provider, else *ring*), without client
+    /// authentication; for more (ALPN, client certificates), build a
+    /// `ServerConfig` and pass it to [`tls_config`](Self::tls_config).
+    ///
+    /// The files are read and checked when [`bind_tls`](Self::bind_tls) or
+    /// [`serve_tls`](Self::serve_tls) starts, before a socket is opened,
+    /// for what people get wrong, each with a message that says what to
+    /// do: see *Errors*. A certificate whose names do not include the
+    /// target's host (`localhost` for `ServerBuilder::new(("localhost",
+    /// 8443))`) or its IP address is logged at `WARN`, not refused:
+    /// clients may reach the server by another name.
+    ///
+    /// A certificate that works for local development (a leaf, not a CA):
+    ///
+    /// ```text
+    /// openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+    ///     -days 365 -subj /CN=localhost \
+    ///     -addext basicConstraints=critical,CA:FALSE \
+    ///     -addext subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1 \
+    ///     -keyout key.pem -out cert.pem
+    /// ```
+    ///
+    /// and clients pass `cert.pem` to
+    /// [`tls_ca_file`](crate::ConnectionBuilder::tls_ca_file).
+    ///
+    /// # Errors
+    ///
+    /// `bind_tls` and `serve_tls` fail with
+    /// [`ServerErrorKind::InvalidInput`](crate::ServerErrorKind::InvalidInput),
+    /// naming the file, when:
+    ///
+    /// * a file is missing or cannot be read, or is not PEM;
+    /// * there is no certificate in `cert` or no key in `key` (the two
+    ///   swapped, or the key encrypted, is said so);
+    /// * the key does not belong to the certificate;
+    /// * the certificate has expired or is not valid yet;
+    /// * the certificate is a CA certificate (`basicConstraints CA:TRUE`,
+    ///   what `openssl req -x509` makes unless told otherwise), which every
+    ///   client refuses as a server's own: the message says how to make a
+    ///   leaf instead;
+    /// * the certificate is not for TLS servers (an extendedKeyUsage
+    ///   without serverAuth);
+    /// * another certificate option (`tls_config`, `tls_self_signed`) was
+    ///   given too.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use tokio::io::AsyncWriteExt;
+    /// use tokio_endpoints::ServerBuilder;
+    ///
+    /// # #[tokio::main] async fn main() -> std::io::Result<()> {
+    /// let server = ServerBuilder::new(("localhost", 8443))
+    ///     .tls_pem_files("cert.pem", "key.pem")
+    ///     .serve_tls(|mut stream, _peer| async move {
+    ///         let _ = stream.write_all(b"hello\n").await;
+    ///         let _ = stream.shutdown().await;
+    ///     })
+    ///     .await?;
+    /// server.wait_closed().await;
+    /// # Ok(()) }
+    /// ```
+    pub fn tls_pem_files(mut self, cert: impl AsRef<Path>, key: impl AsRef<Path>) -> Self {
+        self.tls.config = Some(CertSource::PemFiles {
+            cert: cert.as_ref().to_path_buf(),
+            key: key.as_ref().to_path_buf(),
+        });
+        self.tls.give("tls_pem_files");
+        self
+    }
+
+    /// Serves a fresh self-signed certificate for these names, made now
+    /// (see [`self_signed`](crate::self_signed)): TLS for local development
+    /// in one call. Clients trust it by being given its PEM, from
+    /// [`TlsListener::self_signed_cert_pem`] or
+    /// [`Server::self_signed_cert_pem`], as their
+    /// [`tls_ca_file`](crate::ConnectionBuilder::tls_ca_file). To make the
+    /// certificate first (and write it to a file before the server
+    /// starts), call [`self_signed`](crate::self_signed) and serve its
+    /// PEM with [`tls_pem_files`](Self::tls_pem_files).
+    ///
+    /// Not for production: every start makes a new certificate, which
+    /// clients must be given again.
+    ///
+    /// # Errors
+    ///
+    /// `bind_tls` and `serve_tls` fail with
+    /// [`ServerErrorKind::InvalidInput`](crate::ServerErrorKind::InvalidInput)
+    /// without a name, for a name that cannot be in a certificate, or when
+    /// another certificate option was given too.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tokio_endpoints::{ConnectionBuilder, ServerBuilder};
+    ///
+    /// # #[tokio::main] async fn main() -> std::io::Result<()> {
+    /// let server = ServerBuilder::new(("localhost", 0))
+    ///     .tls_self_signed(["localhost", "127.0.0.1", "::1"])
+    ///     .serve_tls(|_stream, _peer| async {})
+    ///     .await?;
+    /// let ca = std::env::temp_dir().join(format!("te-doc-self-signed-{}.pem", std::process::id()));
+    /// std::fs::write(&ca, server.self_signed_cert_pem().unwrap())?;
+    /// let stream = ConnectionBuilder::new(("localhost", server.local_addrs()[0].port()))
+    ///     .tls_ca_file(&ca)
+    ///     .connect_tls()
+    ///     .await?;
+    /// # drop(stream);
+    /// # std::fs::remove_file(&ca)?;
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "self-signed")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "self-signed")))]
+    pub fn tls_self_signed<I, S>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let made = super::self_signed::self_signed(names).map_err(|e| e.to_string());
+        self.tls.config = Some(CertSource::SelfSigned(made));
+        self.tls.give("tls_self_signed");
         self
     }
 
@@ -244,8 +377,8 @@ impl ServerBuilder {
     {
         let listener = self.bind_tls().await?;
         let addrs = listener.local_addrs();
-        let failures = listener.failures.clone();
-        Ok(Server::start(listener, addrs, handler).with_handshake_failures(failures))
+        let handshakes = listener.failures.clone();
+        Ok(Server::start(listener, addrs, handler).with_handshakes(handshakes))
     }
 
     /// Binds and serves as [`serve_tls`](Self::serve_tls) does, and hands
@@ -301,13 +434,41 @@ impl ServerBuilder {
     }
 
     fn tls_settings(&self) -> Result<Settings, ServerError> {
-        let Some(config) = self.tls.config.clone() else {
-            let others = self
-                .tls
-                .given()
-                .map(|g| format!(" ({g} given without one)"))
-                .unwrap_or_default();
-            return Err(self.invalid(format!("bind_tls and serve_tls need a tls_config{others}")));
+        const SOURCES: [&str; 3] = ["tls_config", "tls_pem_files", "tls_self_signed"];
+        let sources: Vec<&str> = SOURCES
+            .into_iter()
+            .filter(|s| self.tls.given.contains(s))
+            .collect();
+        if sources.len() > 1 {
+            return Err(self.invalid(format!(
+                "{} were all given: pick one place for the certificate",
+                sources.join(" and ")
+            )));
+        }
+        let mut self_signed_pem = None;
+        let config = match &self.tls.config {
+            None => {
+                let others = self
+                    .tls
+                    .given()
+                    .map(|g| format!(" ({g} given without one)"))
+                    .unwrap_or_default();
+                return Err(self.invalid(format!(
+                    "bind_tls and serve_tls need a certificate: tls_pem_files, tls_config \
+                     or tls_self_signed{others}"
+                )));
+            }
+            Some(CertSource::Config(config)) => config.clone(),
+            Some(CertSource::PemFiles { cert, key }) => {
+                super::tls_files::load_pem_files(cert, key, &self.reached_by())
+                    .map_err(|e| self.invalid(e))?
+            }
+            #[cfg(feature = "self-signed")]
+            Some(CertSource::SelfSigned(made)) => {
+                let made = made.as_ref().map_err(|e| self.invalid(e.clone()))?;
+                self_signed_pem = Some(made.cert_pem());
+                made.server_config().map_err(|e| self.invalid(e))?
+            }
         };
         let handshake_timeout = self.tls.handshake_timeout.clone();
         let shutdown_timeout = self.tls.shutdown_timeout.clone();
@@ -318,6 +479,7 @@ impl ServerBuilder {
                 handshake_timeout,
                 shutdown_timeout,
                 max_handshakes,
+                self_signed_pem,
             }),
             (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => Err(self.invalid(e)),
         }
@@ -367,16 +529,17 @@ pub struct TlsListener {
     listener: Listener,
     settings: Settings,
     handshakes: JoinSet<Handshake>,
-    failures: Arc<AtomicU64>,
+    failures: Arc<Handshakes>,
 }
 
 impl TlsListener {
-    fn new(listener: Listener, settings: Settings) -> TlsListener {
+    fn new(listener: Listener, mut settings: Settings) -> TlsListener {
+        let failures = Arc::new(Handshakes::new(settings.self_signed_pem.take()));
         TlsListener {
             listener,
             settings,
             handshakes: JoinSet::new(),
-            failures: Arc::new(AtomicU64::new(0)),
+            failures,
         }
     }
 
@@ -416,7 +579,58 @@ impl TlsListener {
     /// # Ok(()) }
     /// ```
     pub fn handshake_failures(&self) -> u64 {
-        self.failures.load(Ordering::Relaxed)
+        self.failures.count()
+    }
+
+    /// The last few handshakes that failed (at most
+    /// [`RECENT_HANDSHAKE_FAILURES`](crate::RECENT_HANDSHAKE_FAILURES), 16),
+    /// oldest first: who, when, and why in plain words (see
+    /// [`HandshakeFailure`]). The first failure of each kind is also
+    /// logged at `WARN` with what to do; this needs no tracing subscriber.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use tokio_endpoints::ServerBuilder;
+    ///
+    /// # #[tokio::main] async fn main() -> std::io::Result<()> {
+    /// let mut listener = ServerBuilder::any(8443)
+    ///     .tls_pem_files("cert.pem", "key.pem")
+    ///     .bind_tls()
+    ///     .await?;
+    /// let (stream, _) = listener.accept().await?;
+    /// for failure in listener.recent_handshake_failures() {
+    ///     eprintln!("{failure}"); // TLS handshake with 127.0.0.1:51514 failed: ...
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn recent_handshake_failures(&self) -> Vec<HandshakeFailure> {
+        self.failures.recent()
+    }
+
+    /// The PEM of the certificate a
+    /// [`tls_self_signed`](ServerBuilder::tls_self_signed) listener made,
+    /// to hand to clients (their
+    /// [`tls_ca_file`](crate::ConnectionBuilder::tls_ca_file)); `None`
+    /// for any other listener.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tokio_endpoints::ServerBuilder;
+    ///
+    /// # #[tokio::main] async fn main() -> std::io::Result<()> {
+    /// let listener = ServerBuilder::new(("localhost", 0))
+    ///     .tls_self_signed(["localhost"])
+    ///     .bind_tls()
+    ///     .await?;
+    /// assert!(listener.self_signed_cert_pem().unwrap().contains("BEGIN CERTIFICATE"));
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "self-signed")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "self-signed")))]
+    pub fn self_signed_cert_pem(&self) -> Option<&str> {
+        self.failures.self_signed_pem.as_deref()
     }
 
     /// How many handshakes are in flight, or done and not yet returned by
@@ -512,11 +726,10 @@ impl TlsListener {
                     return Poll::Ready(Ok((stream, peer)));
                 }
                 Poll::Ready(Some(Ok((peer, Err(error))))) => {
-                    self.failures.fetch_add(1, Ordering::Relaxed);
-                    tracing::debug!(%peer, %error, "TLS handshake failed");
+                    self.failures.failed(peer, error);
                 }
                 Poll::Ready(Some(Err(error))) => {
-                    self.failures.fetch_add(1, Ordering::Relaxed);
+                    // A panic in rustls, or the runtime shutting down.
                     tracing::debug!(%error, "TLS handshake task failed");
                 }
                 Poll::Ready(None) | Poll::Pending => return Poll::Pending,
@@ -535,7 +748,8 @@ impl TlsListener {
                     Err(_) => Err(io::Error::new(
                         io::ErrorKind::TimedOut,
                         format!(
-                            "TLS handshake timed out after {}",
+                            "the client at {peer} sent no complete TLS handshake within {} \
+                             (tls_handshake_timeout)",
                             crate::shared::report::Dur(t)
                         ),
                     )),

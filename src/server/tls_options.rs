@@ -3,6 +3,7 @@
 //! (which stores them) and `tls` (which adds their methods to the builder
 //! and runs the handshakes).
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,10 +16,22 @@ use crate::shared::tls::{DEFAULT_TLS_HANDSHAKE_TIMEOUT, DEFAULT_TLS_SHUTDOWN_TIM
 #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
 pub const DEFAULT_MAX_TLS_HANDSHAKES: usize = 1024;
 
+/// Where a server's certificate comes from.
+#[derive(Debug)]
+pub(crate) enum CertSource {
+    /// `tls_config`.
+    Config(Arc<ServerConfig>),
+    /// `tls_pem_files`: loaded and checked when `bind_tls` starts.
+    PemFiles { cert: PathBuf, key: PathBuf },
+    /// `tls_self_signed`: made when the option was set.
+    #[cfg(feature = "self-signed")]
+    SelfSigned(Result<super::self_signed::SelfSigned, String>),
+}
+
 /// The TLS options of a [`ServerBuilder`](crate::ServerBuilder).
 #[derive(Debug)]
 pub(crate) struct TlsOptions {
-    pub(super) config: Option<Arc<ServerConfig>>,
+    pub(super) config: Option<CertSource>,
     pub(super) handshake_timeout: Result<Option<Duration>, String>,
     pub(super) shutdown_timeout: Result<Option<Duration>, String>,
     pub(super) max_handshakes: Result<usize, String>,

@@ -2,7 +2,8 @@
 //! what a target is (`target`), the order addresses are tried in
 //! (`order`, also used by the resolver to sort its answers), how errors
 //! read (`report`), the stream halves (`stream`), the bounded TLS shutdown
-//! (`tls`: the default timeouts and the bounded shutdown) and platform facts (`sys`). Nothing here imports a side.
+//! (`tls`: the default timeouts and the bounded shutdown) platform facts (`sys`), and TLS failures in plain words
+//! (`tls_words`). Nothing here imports a side.
 
 pub(crate) mod clock;
 pub(crate) mod order;
@@ -12,3 +13,5 @@ pub(crate) mod sys;
 pub(crate) mod target;
 #[cfg(feature = "tls")]
 pub(crate) mod tls;
+#[cfg(feature = "tls")]
+pub(crate) mod tls_words;

@@ -57,7 +57,9 @@ impl fmt::Display for Brief<'_> {
         if let Some(words) = e
             .get_ref()
             .and_then(|r| r.downcast_ref::<rustls::Error>())
-            .and_then(tls_words)
+            .and_then(|r| {
+                crate::shared::tls_words::tls_words(r, &crate::shared::tls_words::TlsContext::CLIENT)
+            })
         {
             return f.write_str(&words);
         }
@@ -76,72 +78,6 @@ impl fmt::Display for Brief<'_> {
             None => write!(f, "{}", e.kind()),
         }
     }
-}
-
-/// A TLS failure in plain words where rustls's own message shows the name
-/// of one of its enum variants (`invalid peer certificate: UnknownIssuer`,
-/// `received fatal alert: HandshakeFailure`); the variant's name stays in
-/// parentheses, for searching. `None`: rustls's message reads well.
-#[cfg(feature = "tls")]
-pub(crate) fn tls_words(e: &rustls::Error) -> Option<String> {
-    use rustls::{CertificateError as C, Error as E};
-    Some(match e {
-        E::InvalidCertificate(C::UnknownIssuer) => "the server's certificate is not signed by a \
-             trusted CA (UnknownIssuer); trust its CA in the ClientConfig's root store"
-            .to_string(),
-        E::InvalidCertificate(C::BadSignature) => {
-            "the server's certificate has a bad signature (BadSignature)".to_string()
-        }
-        E::InvalidCertificate(C::Expired) => {
-            "the server's certificate has expired (Expired)".to_string()
-        }
-        E::InvalidCertificate(C::NotValidYet) => {
-            "the server's certificate is not valid yet (NotValidYet)".to_string()
-        }
-        E::InvalidCertificate(C::Revoked) => {
-            "the server's certificate was revoked (Revoked)".to_string()
-        }
-        E::InvalidCertificate(C::NotValidForName) => "the server's certificate is not valid for \
-             the server name (NotValidForName); check server_name"
-            .to_string(),
-        E::InvalidCertificate(C::InvalidPurpose) => "the server's certificate is not for TLS \
-             server authentication (InvalidPurpose)"
-            .to_string(),
-        E::InvalidCertificate(C::BadEncoding) => {
-            "the server's certificate is malformed (BadEncoding)".to_string()
-        }
-        E::AlertReceived(alert) => format!(
-            "the peer ended the handshake with the fatal alert {}",
-            alert_name(&format!("{alert:?}"))
-        ),
-        E::PeerIncompatible(why) => format!(
-            "the peer does not support what this client requires ({why:?}): \
-             check the TLS versions, cipher suites and ALPN protocols"
-        ),
-        E::PeerMisbehaved(why) => format!("the peer broke the TLS protocol ({why:?})"),
-        E::NoApplicationProtocol => {
-            "the peer supports none of the ALPN protocols offered".to_string()
-        }
-        _ => return None,
-    })
-}
-
-/// A TLS alert as RFC 8446 names it: `HandshakeFailure` reads as
-/// `handshake_failure`.
-#[cfg(feature = "tls")]
-fn alert_name(debug: &str) -> String {
-    let mut out = String::new();
-    for (i, c) in debug.chars().enumerate() {
-        if c.is_ascii_uppercase() {
-            if i > 0 {
-                out.push('_');
-            }
-            out.push(c.to_ascii_lowercase());
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 /// The kind every error of `kinds` has, if they agree.
@@ -280,7 +216,8 @@ mod tests {
         assert_eq!(
             Brief(&e).to_string(),
             "the server's certificate is not signed by a trusted CA (UnknownIssuer); \
-             trust its CA in the ClientConfig's root store"
+             trust its CA: pass it with tls_ca_file(\"ca.pem\") or add it to the \
+             tls_config's root store"
         );
         let e = io::Error::new(
             io::ErrorKind::InvalidData,
@@ -288,7 +225,8 @@ mod tests {
         );
         assert_eq!(
             Brief(&e).to_string(),
-            "the peer ended the handshake with the fatal alert handshake_failure"
+            "the server ended the handshake with the fatal alert handshake_failure: \
+             no TLS version or cipher suite in common?"
         );
         // rustls's own message where it reads well.
         let e = io::Error::new(io::ErrorKind::InvalidData, Error::DecryptError);
