@@ -251,19 +251,19 @@ pub use resolve::{HickoryResolver, DEFAULT_RESOLUTION_DELAY};
 #[cfg(unix)]
 #[cfg_attr(docsrs, doc(cfg(unix)))]
 pub use server::UnixServerBuilder;
-pub use server::{
-    ListenAttempt, Listener, Server, ServerBuilder, ServerError, ServerErrorKind, DEFAULT_BACKLOG,
-    PORT_RETRIES,
-};
+#[cfg(feature = "self-signed")]
+#[cfg_attr(docsrs, doc(cfg(feature = "self-signed")))]
+pub use server::{self_signed, SelfSigned};
 #[cfg(feature = "tls")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
 pub use server::{
     HandshakeFailure, ServerTlsStream, TlsListener, DEFAULT_MAX_TLS_HANDSHAKES,
     RECENT_HANDSHAKE_FAILURES,
 };
-#[cfg(feature = "self-signed")]
-#[cfg_attr(docsrs, doc(cfg(feature = "self-signed")))]
-pub use server::{self_signed, SelfSigned};
+pub use server::{
+    ListenAttempt, Listener, Server, ServerBuilder, ServerError, ServerErrorKind, DEFAULT_BACKLOG,
+    PORT_RETRIES,
+};
 pub use shared::stream::{StreamReader, StreamWriter};
 pub use shared::target::{Family, IntoTarget, Target, TargetError};
 

@@ -193,7 +193,9 @@ impl Server {
     #[cfg(feature = "tls")]
     #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
     pub fn recent_handshake_failures(&self) -> Vec<crate::HandshakeFailure> {
-        self.handshakes.as_ref().map_or_else(Vec::new, |h| h.recent())
+        self.handshakes
+            .as_ref()
+            .map_or_else(Vec::new, |h| h.recent())
     }
 
     /// The PEM of the certificate a

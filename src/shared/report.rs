@@ -58,7 +58,10 @@ impl fmt::Display for Brief<'_> {
             .get_ref()
             .and_then(|r| r.downcast_ref::<rustls::Error>())
             .and_then(|r| {
-                crate::shared::tls_words::tls_words(r, &crate::shared::tls_words::TlsContext::CLIENT)
+                crate::shared::tls_words::tls_words(
+                    r,
+                    &crate::shared::tls_words::TlsContext::CLIENT,
+                )
             })
         {
             return f.write_str(&words);
