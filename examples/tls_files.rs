@@ -27,8 +27,7 @@ async fn run(dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
     // A CA, and a leaf for localhost signed by it.
     let ca_key = KeyPair::generate()?;
     let mut ca = CertificateParams::new(Vec::<String>::new())?;
-    ca.distinguished_name
-        .push(DnType::CommonName, "example CA");
+    ca.distinguished_name.push(DnType::CommonName, "example CA");
     ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     ca.key_usages = vec![KeyUsagePurpose::KeyCertSign];
     let ca = ca.self_signed(&ca_key)?;
@@ -38,7 +37,8 @@ async fn run(dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
         "127.0.0.1".to_string(),
         "::1".to_string(),
     ])?;
-    leaf.distinguished_name.push(DnType::CommonName, "localhost");
+    leaf.distinguished_name
+        .push(DnType::CommonName, "localhost");
     let leaf = leaf.signed_by(&leaf_key, &ca, &ca_key)?;
 
     let ca_pem = dir.join("ca.pem");
@@ -47,7 +47,12 @@ async fn run(dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
     std::fs::write(&ca_pem, pem("CERTIFICATE", ca.der()))?;
     std::fs::write(&cert_pem, pem("CERTIFICATE", leaf.der()))?;
     std::fs::write(&key_pem, pem("PRIVATE KEY", &leaf_key.serialize_der()))?;
-    println!("wrote {}, {} and {}", ca_pem.display(), cert_pem.display(), key_pem.display());
+    println!(
+        "wrote {}, {} and {}",
+        ca_pem.display(),
+        cert_pem.display(),
+        key_pem.display()
+    );
 
     // The server: TLS in one call.
     let server = ServerBuilder::new(("localhost", 0))

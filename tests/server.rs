@@ -357,7 +357,11 @@ async fn tls_options_need_tls_config_and_bind_tls() {
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ServerErrorKind::InvalidInput);
-    assert!(err.to_string().contains("need a certificate: tls_pem_files"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("need a certificate: tls_pem_files"),
+        "{err}"
+    );
     let err = ServerBuilder::any(0)
         .serve_tls(|_, _| async {})
         .await

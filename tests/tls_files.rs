@@ -313,7 +313,10 @@ async fn a_ca_certificate_as_the_servers_own_says_how_to_make_a_leaf() {
     let key = dir.write("key.pem", &made.key_pem());
     let msg = bind_err(&cert, &key).await;
     assert!(msg.contains("is a CA certificate"), "{msg}");
-    assert!(msg.contains("-addext basicConstraints=critical,CA:FALSE"), "{msg}");
+    assert!(
+        msg.contains("-addext basicConstraints=critical,CA:FALSE"),
+        "{msg}"
+    );
     assert!(msg.contains("subjectAltName=DNS:localhost"), "{msg}");
     assert!(msg.contains("sign a leaf with this CA"), "{msg}");
 }
@@ -345,7 +348,10 @@ async fn two_certificate_sources_are_refused() {
         .bind_tls()
         .await
         .unwrap_err();
-    assert!(err.to_string().contains("tls_config and tls_pem_files"), "{err}");
+    assert!(
+        err.to_string().contains("tls_config and tls_pem_files"),
+        "{err}"
+    );
 }
 
 /// A writer the test's tracing subscriber writes to.
@@ -549,7 +555,10 @@ async fn tls_ca_file_mistakes_are_refused_before_connecting() {
         .connect_tls()
         .await
         .unwrap_err();
-    assert!(err.to_string().contains("no certificate in the CA file"), "{err}");
+    assert!(
+        err.to_string().contains("no certificate in the CA file"),
+        "{err}"
+    );
     let ca_file = dir.write("ca.pem", &ca("test CA").cert_pem());
     let config = tokio_endpoints::rustls::ClientConfig::builder_with_provider(Arc::new(
         tokio_endpoints::rustls::crypto::ring::default_provider(),
@@ -565,7 +574,8 @@ async fn tls_ca_file_mistakes_are_refused_before_connecting() {
         .await
         .unwrap_err();
     assert!(
-        err.to_string().contains("tls_ca_file and tls_config were both given"),
+        err.to_string()
+            .contains("tls_ca_file and tls_config were both given"),
         "{err}"
     );
 }

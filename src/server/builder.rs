@@ -431,7 +431,11 @@ impl ServerBuilder {
     pub async fn bind(self) -> Result<Listener, ServerError> {
         #[cfg(feature = "tls")]
         if let Some(given) = self.tls.given() {
-            let verb = if given.contains(", ") { "apply" } else { "applies" };
+            let verb = if given.contains(", ") {
+                "apply"
+            } else {
+                "applies"
+            };
             return Err(self.invalid(format!(
                 "{given} only {verb} to bind_tls and serve_tls; bind and serve make plain TCP listeners"
             )));

@@ -255,9 +255,9 @@ fn words(error: io::Error, peer: SocketAddr) -> io::Error {
             "the client at {peer} closed the connection during the TLS handshake (a port \
              probe, or a client that refused the certificate without saying why)"
         ),
-        io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted => format!(
-            "the client at {peer} reset the connection during the TLS handshake"
-        ),
+        io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted => {
+            format!("the client at {peer} reset the connection during the TLS handshake")
+        }
         _ => return error,
     };
     io::Error::new(error.kind(), said)

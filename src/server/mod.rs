@@ -14,9 +14,9 @@ mod error;
 #[cfg(feature = "tls")]
 mod handshakes;
 mod listener;
-mod serve;
 #[cfg(feature = "self-signed")]
 mod self_signed;
+mod serve;
 #[cfg(feature = "tls")]
 mod tls;
 #[cfg(feature = "tls")]
@@ -28,12 +28,12 @@ mod unix;
 
 pub use builder::{ServerBuilder, PORT_RETRIES};
 pub use error::{ListenAttempt, ServerError, ServerErrorKind};
-pub use listener::{Listener, DEFAULT_BACKLOG};
-pub use serve::Server;
 #[cfg(feature = "tls")]
 pub use handshakes::{HandshakeFailure, RECENT_HANDSHAKE_FAILURES};
+pub use listener::{Listener, DEFAULT_BACKLOG};
 #[cfg(feature = "self-signed")]
 pub use self_signed::{self_signed, SelfSigned};
+pub use serve::Server;
 #[cfg(feature = "tls")]
 pub use tls::{ServerTlsStream, TlsListener, DEFAULT_MAX_TLS_HANDSHAKES};
 #[cfg(unix)]

@@ -180,8 +180,7 @@ impl fmt::Debug for SelfSigned {
 /// DER as PEM (RFC 7468): base64 in lines of 64 characters between the
 /// label's lines. Writing only; reading PEM is rustls-pki-types' job.
 fn pem(label: &str, der: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] =
-        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut b64 = String::with_capacity(der.len().div_ceil(3) * 4);
     for chunk in der.chunks(3) {
         let n = chunk

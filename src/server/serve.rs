@@ -13,7 +13,6 @@ use std::fmt;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-#[cfg(feature = "tls")]
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -193,7 +192,9 @@ impl Server {
     #[cfg(feature = "tls")]
     #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
     pub fn recent_handshake_failures(&self) -> Vec<crate::HandshakeFailure> {
-        self.handshakes.as_ref().map_or_else(Vec::new, |h| h.recent())
+        self.handshakes
+            .as_ref()
+            .map_or_else(Vec::new, |h| h.recent())
     }
 
     /// The PEM of the certificate a

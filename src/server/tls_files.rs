@@ -218,9 +218,7 @@ fn check_leaf(
             ))
         }
         #[allow(deprecated)]
-        Err(
-            webpki::Error::RequiredEkuNotFound | webpki::Error::RequiredEkuNotFoundContext(_),
-        ) => {
+        Err(webpki::Error::RequiredEkuNotFound | webpki::Error::RequiredEkuNotFoundContext(_)) => {
             return Err(format!(
                 "the certificate in {shown} is not for TLS servers: its extendedKeyUsage \
                  lacks serverAuth"

@@ -64,7 +64,10 @@ impl fmt::Display for Brief<'_> {
             .get_ref()
             .and_then(|r| r.downcast_ref::<rustls::Error>())
             .and_then(|r| {
-                crate::shared::tls_words::tls_words(r, &crate::shared::tls_words::TlsContext::CLIENT)
+                crate::shared::tls_words::tls_words(
+                    r,
+                    &crate::shared::tls_words::TlsContext::CLIENT,
+                )
             })
         {
             return f.write_str(&words);
@@ -256,7 +259,12 @@ mod tests {
         struct Report<'a>(&'a [&'a str]);
         impl fmt::Display for Report<'_> {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                debug_report(f, &"connect to nope.test:80: cannot resolve", &[] as &[&str], self.0)
+                debug_report(
+                    f,
+                    &"connect to nope.test:80: cannot resolve",
+                    &[] as &[&str],
+                    self.0,
+                )
             }
         }
         let nx = "nope.test: no such name (NXDOMAIN)";

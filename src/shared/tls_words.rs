@@ -260,7 +260,9 @@ fn certificate_words(c: &C, cert: &str, cx: &TlsContext<'_>) -> Option<String> {
             format!("the revocation status of {cert} is unknown (UnknownRevocationStatus)")
         }
         C::ExpiredRevocationList | C::ExpiredRevocationListContext { .. } => {
-            format!("the revocation list to check {cert} against has expired (ExpiredRevocationList)")
+            format!(
+                "the revocation list to check {cert} against has expired (ExpiredRevocationList)"
+            )
         }
         C::BadSignature | C::UnsupportedSignatureAlgorithmForPublicKeyContext { .. } => format!(
             "{cert} is signed with a key that does not match its issuer's \
@@ -447,7 +449,12 @@ mod tests {
         for c in errors {
             let words = tls_words(&E::InvalidCertificate(c.clone()), &TlsContext::CLIENT);
             let words = words.unwrap_or_else(|| panic!("no words for {c:?}"));
-            assert!(words.starts_with("the server's certificate") || words.starts_with("the revocation") || words.starts_with("the OCSP"), "{words}");
+            assert!(
+                words.starts_with("the server's certificate")
+                    || words.starts_with("the revocation")
+                    || words.starts_with("the OCSP"),
+                "{words}"
+            );
             assert!(!words.contains("OtherError"), "{words}");
         }
     }
