@@ -129,6 +129,35 @@
 //! }
 //! ```
 //!
+//! ### TLS from PEM files
+//!
+//! A server takes its certificate and key from PEM files with
+//! [`tls_pem_files`](ServerBuilder::tls_pem_files), checked before it
+//! serves (a missing file, a key that does not match, an expired
+//! certificate, a CA certificate used as the server's own: each refused
+//! with what to do); a client trusts a private CA, or a self-signed
+//! certificate, with [`tls_ca_file`](ConnectionBuilder::tls_ca_file) (like
+//! `curl --cacert`). Handshake failures read in plain words on both sides
+//! (the rustls error stays the `source()`), and a server keeps its last
+//! few ([`TlsListener::recent_handshake_failures`]).
+//!
+//! ```no_run
+//! use tokio_endpoints::{ConnectionBuilder, ServerBuilder};
+//!
+//! #[tokio::main]
+//! async fn main() -> std::io::Result<()> {
+//!     let server = ServerBuilder::new(("localhost", 8443))
+//!         .tls_pem_files("cert.pem", "key.pem")
+//!         .serve_tls(|_stream, _peer| async {})
+//!         .await?;
+//!     let stream = ConnectionBuilder::new("localhost:8443")
+//!         .tls_ca_file("ca.pem")
+//!         .connect_tls()
+//!         .await?;
+//!     Ok(())
+//! }
+//! ```
+//!
 //! ## Streams and framing
 //!
 //! [`open_connection`](ConnectionBuilder::open_connection) is asyncio's
@@ -164,7 +193,9 @@
 //!
 //! * `tls` (default): [`connect_tls`](ConnectionBuilder::connect_tls),
 //!   [`TlsStream`] and `pub use rustls`, with tokio-rustls on the *ring*
-//!   crypto provider (it needs only a C compiler to build). A configuration
+//!   crypto provider (it needs only a C compiler to build). The checks of
+//!   `tls_pem_files` use rustls-webpki, which rustls builds anyway: no
+//!   crate is added for them. A configuration
 //!   passed to [`tls_config`](ConnectionBuilder::tls_config) may use any
 //!   provider (aws-lc-rs, ...).
 //! * `hickory` (default): the default [`Resolver`] is [`HickoryResolver`]
@@ -172,6 +203,10 @@
 //!   as they arrive (RFC 8305 §3), with a TTL-honouring cache; the default
 //!   resolver is one per process and works across Tokio runtimes.
 //!   Without it, the default is [`Resolver::system`] (getaddrinfo).
+//! * `self-signed`: `ServerBuilder::tls_self_signed` and `self_signed`, a
+//!   fresh self-signed certificate for local development (its PEM for
+//!   clients from `SelfSigned::cert_pem` or the listener's
+//!   `self_signed_cert_pem`), made with rcgen.
 //! * `webpki-roots`: the default configuration trusts Mozilla's roots,
 //!   compiled in, instead of the platform's.
 //! * `codec` (default): `connect_framed`, `connect_tls_framed` and
@@ -209,7 +244,8 @@
         feature = "tls",
         feature = "codec",
         feature = "hickory",
-        feature = "hyper"
+        feature = "hyper",
+        feature = "self-signed"
     )),
     allow(rustdoc::broken_intra_doc_links)
 )]

@@ -328,6 +328,13 @@ async fn dns_failures_read_in_plain_words() {
         e.to_string(),
         "connect to nope.test:80: cannot resolve nope.test: no such name (NXDOMAIN)"
     );
+    // The report says it once, not once per query.
+    let report = format!("{e:?}");
+    assert_eq!(
+        report.matches("no such name (NXDOMAIN)").count(),
+        2, // the one line, and the resolver's error
+        "{report}"
+    );
     let (e, _) = failure_with("empty.test", |_, _| (0, Reply::Code(ResponseCode::NoError))).await;
     assert_eq!(
         e.to_string(),

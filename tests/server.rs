@@ -348,7 +348,7 @@ async fn tls_options_need_tls_config_and_bind_tls() {
     assert_eq!(err.kind(), ServerErrorKind::InvalidInput);
     assert!(
         err.to_string()
-            .contains("tls_handshake_timeout only apply to bind_tls"),
+            .contains("tls_handshake_timeout only applies to bind_tls"),
         "{err}"
     );
     let err = ServerBuilder::any(0)
@@ -357,7 +357,11 @@ async fn tls_options_need_tls_config_and_bind_tls() {
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ServerErrorKind::InvalidInput);
-    assert!(err.to_string().contains("need a tls_config"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("need a certificate: tls_pem_files"),
+        "{err}"
+    );
     let err = ServerBuilder::any(0)
         .serve_tls(|_, _| async {})
         .await

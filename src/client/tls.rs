@@ -301,13 +301,17 @@ impl ConnectionBuilder {
     ///
     /// * [`ConnectErrorKind::InvalidInput`] before anything is sent, for a
     ///   bad `server_name`, `alpn` or timeout, an adopted stream without a
-    ///   `server_name`, or when the default configuration finds no trust
-    ///   roots;
+    ///   `server_name`, a [`tls_ca_file`](Self::tls_ca_file) that cannot be
+    ///   used, or when the default configuration finds no trust roots;
     /// * [`ConnectErrorKind::Tls`] when every attempt failed in its
     ///   handshake: the error names the first one's address
     ///   ([`ConnectError::peer_addr`]) and TLS reason
     ///   ([`ConnectError::tls_error`]: unknown issuer, name mismatch,
-    ///   expired, an alert from the server...);
+    ///   expired, an alert from the server...); the message says it in
+    ///   plain words, with what to do (`the certificate of localhost is a
+    ///   CA certificate, not a server certificate`, `the server at
+    ///   127.0.0.1:8080 did not answer with TLS (is it a plain-text
+    ///   port?)`), and the rustls error stays in the `source()` chain;
     /// * [`ConnectErrorKind::TlsHandshakeTimeout`] when every attempt's
     ///   handshake ran past the
     ///   [`tls_handshake_timeout`](Self::tls_handshake_timeout);

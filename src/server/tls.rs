@@ -11,9 +11,12 @@
 //! the handshake timeout (60 s by default, as asyncio), while
 //! [`TlsListener::accept`] goes on taking TCP connections and returns
 //! whichever handshake completes first. A handshake that fails or times out
-//! is a `tracing` event and a count
-//! ([`handshake_failures`](TlsListener::handshake_failures)), never an
-//! error of `accept`: one bad client must not end a server.
+//! is counted ([`handshake_failures`](TlsListener::handshake_failures)),
+//! kept among the last few in plain words
+//! ([`recent_handshake_failures`](TlsListener::recent_handshake_failures)),
+//! and logged (the first of each kind at `WARN`, with what to do: a
+//! server whose every client fails must not look healthy), never an error
+//! of `accept`: one bad client must not end a server.
 //!
 //! The number of handshakes in flight is capped
 //! ([`max_tls_handshakes`](ServerBuilder::max_tls_handshakes), 1024 by
@@ -308,9 +311,12 @@ impl ServerBuilder {
     /// # Errors
     ///
     /// Those of [`bind`](Self::bind), and
-    /// [`ServerErrorKind::InvalidInput`](crate::ServerErrorKind::InvalidInput)
-    /// without a [`tls_config`](Self::tls_config) or with a zero timeout,
-    /// before a socket is opened.
+    /// [`ServerErrorKind::InvalidInput`](crate::ServerErrorKind::InvalidInput),
+    /// before a socket is opened, without a certificate
+    /// ([`tls_pem_files`](Self::tls_pem_files),
+    /// [`tls_config`](Self::tls_config) or `tls_self_signed`) or with more
+    /// than one, with a zero timeout, or when the PEM files fail their
+    /// checks (see [`tls_pem_files`](Self::tls_pem_files)).
     ///
     /// # Examples
     ///
@@ -325,7 +331,7 @@ impl ServerBuilder {
     ///     .await
     ///     .unwrap_err();
     /// assert_eq!(err.kind(), ServerErrorKind::InvalidInput);
-    /// assert!(err.to_string().contains("tls_config"));
+    /// assert!(err.to_string().contains("tls_pem_files"));
     /// # }
     /// ```
     pub async fn bind_tls(mut self) -> Result<TlsListener, ServerError> {
@@ -445,8 +451,7 @@ impl ServerBuilder {
                 sources.join(" and ")
             )));
         }
-        let mut self_signed_pem = None;
-        let config = match &self.tls.config {
+        let (config, self_signed_pem) = match &self.tls.config {
             None => {
                 let others = self
                     .tls
@@ -458,16 +463,17 @@ impl ServerBuilder {
                      or tls_self_signed{others}"
                 )));
             }
-            Some(CertSource::Config(config)) => config.clone(),
-            Some(CertSource::PemFiles { cert, key }) => {
+            Some(CertSource::Config(config)) => (config.clone(), None),
+            Some(CertSource::PemFiles { cert, key }) => (
                 super::tls_files::load_pem_files(cert, key, &self.reached_by())
-                    .map_err(|e| self.invalid(e))?
-            }
+                    .map_err(|e| self.invalid(e))?,
+                None,
+            ),
             #[cfg(feature = "self-signed")]
             Some(CertSource::SelfSigned(made)) => {
                 let made = made.as_ref().map_err(|e| self.invalid(e.clone()))?;
-                self_signed_pem = Some(made.cert_pem());
-                made.server_config().map_err(|e| self.invalid(e))?
+                let config = made.server_config().map_err(|e| self.invalid(e))?;
+                (config, Some(made.cert_pem()))
             }
         };
         let handshake_timeout = self.tls.handshake_timeout.clone();
@@ -660,9 +666,10 @@ impl TlsListener {
     ///
     /// Only those of [`Listener::accept`] (errors a listening socket does
     /// not normally produce). A handshake that fails or times out is
-    /// logged at `DEBUG` and counted in
-    /// [`handshake_failures`](Self::handshake_failures), and `accept` goes
-    /// on.
+    /// counted in [`handshake_failures`](Self::handshake_failures), kept in
+    /// [`recent_handshake_failures`](Self::recent_handshake_failures) and
+    /// logged (the first of each kind at `WARN`, the rest at `DEBUG`), and
+    /// `accept` goes on.
     ///
     /// # Cancel safety
     ///

@@ -27,7 +27,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::sign::CertifiedKey;
 use rustls::ServerConfig;
 
-use crate::shared::tls_words::{date, name_str};
+use crate::shared::tls_words::{date, name_str, presented, san_for};
 
 /// How to make a certificate that works, for the messages.
 pub(crate) const OPENSSL_LEAF: &str = "openssl req -x509 -newkey ec -pkeyopt \
@@ -230,16 +230,17 @@ fn check_leaf(
         if let Err(webpki::Error::CertNotValidForName(context)) =
             leaf.verify_is_valid_for_subject_name(name)
         {
+            let san = san_for(name);
             let name = name_str(name);
             let has = if context.presented.is_empty() {
                 "no names (no subjectAltName)".to_string()
             } else {
-                context.presented.join(", ")
+                presented(&context.presented)
             };
             tracing::warn!(
                 "the certificate in {shown} is valid for {has}, not for {name}, which this \
                  server is reached by: clients connecting to {name} will refuse it (add \
-                 subjectAltName=DNS:{name} or IP:{name} when making it)"
+                 -addext {san} when making it)"
             );
         }
     }

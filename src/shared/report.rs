@@ -14,15 +14,21 @@ use std::io;
 use std::time::Duration;
 
 /// A duration at a resolution that shows what happened on loopback:
-/// `0.21 ms` below 10 ms, `12 ms` below 1 s, `1.25 s` above (trailing zeros
-/// dropped: `5 s`, `2.5 ms`, `0 ms`).
+/// `0.21 ms` below 10 ms (`0.004 ms` below 10 µs, `<0.001 ms` below 1 µs:
+/// a duration that is not zero never reads `0 ms`), `12 ms` below 1 s,
+/// `1.25 s` above (trailing zeros dropped: `5 s`, `2.5 ms`; zero is `0 ms`).
 #[derive(Clone, Copy)]
 pub(crate) struct Dur(pub(crate) Duration);
 
 impl fmt::Display for Dur {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let d = self.0;
-        let (value, unit) = if d < Duration::from_millis(10) {
+        if !d.is_zero() && d < Duration::from_micros(1) {
+            return f.write_str("<0.001 ms");
+        }
+        let (value, unit) = if d < Duration::from_micros(10) {
+            (format!("{:.3}", d.as_secs_f64() * 1e3), "ms")
+        } else if d < Duration::from_millis(10) {
             (format!("{:.2}", d.as_secs_f64() * 1e3), "ms")
         } else if d < Duration::from_secs(1) {
             (format!("{:.0}", d.as_secs_f64() * 1e3), "ms")
@@ -90,7 +96,11 @@ pub(crate) fn common_kind(mut kinds: impl Iterator<Item = io::ErrorKind>) -> Opt
 }
 
 /// The multi-line report `{:?}` prints: the one-line message, then the
-/// attempts one per line, then the resolver's errors one per line.
+/// attempts one per line, then the resolver's errors one per line. A line
+/// is never repeated: the AAAA and A queries for a name that does not
+/// exist both end in `nope.test: no such name (NXDOMAIN)`, said once
+/// (queries that ended differently are labelled by `ResolveError`'s own
+/// `Display`: `h.test: A query: ...`).
 pub(crate) fn debug_report<A: fmt::Display>(
     f: &mut fmt::Formatter<'_>,
     message: &dyn fmt::Display,
@@ -106,8 +116,13 @@ pub(crate) fn debug_report<A: fmt::Display>(
     }
     if !resolve_errors.is_empty() {
         f.write_str("\n  resolve errors:")?;
+        let mut said: Vec<String> = Vec::new();
         for e in resolve_errors {
-            write!(f, "\n    {e}")?;
+            let line = e.to_string();
+            if !said.contains(&line) {
+                write!(f, "\n    {line}")?;
+                said.push(line);
+            }
         }
     }
     Ok(())
@@ -168,6 +183,9 @@ mod tests {
     fn durations_read_at_a_useful_resolution() {
         let cases = [
             (Duration::ZERO, "0 ms"),
+            (Duration::from_nanos(300), "<0.001 ms"),
+            (Duration::from_nanos(4_200), "0.004 ms"),
+            (Duration::from_nanos(9_999), "0.01 ms"),
             (Duration::from_micros(50), "0.05 ms"),
             (Duration::from_micros(210), "0.21 ms"),
             (Duration::from_micros(2_500), "2.5 ms"),
@@ -234,6 +252,26 @@ mod tests {
         // rustls's own message where it reads well.
         let e = io::Error::new(io::ErrorKind::InvalidData, Error::DecryptError);
         assert_eq!(Brief(&e).to_string(), "cannot decrypt peer's message");
+    }
+
+    #[test]
+    fn reports_never_repeat_a_line() {
+        struct Report<'a>(&'a [&'a str]);
+        impl fmt::Display for Report<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                debug_report(
+                    f,
+                    &"connect to nope.test:80: cannot resolve",
+                    &[] as &[&str],
+                    self.0,
+                )
+            }
+        }
+        let nx = "nope.test: no such name (NXDOMAIN)";
+        assert_eq!(
+            Report(&[nx, nx]).to_string(),
+            format!("connect to nope.test:80: cannot resolve\n  resolve errors:\n    {nx}")
+        );
     }
 
     #[test]

@@ -127,6 +127,33 @@ pub(crate) fn name_str(name: &ServerName<'_>) -> String {
     }
 }
 
+/// The names a certificate presents, as text: rustls and webpki give them
+/// in their `Debug` form (`DnsName("localhost")`, `IpAddress(127.0.0.1)`).
+pub(crate) fn presented(names: &[String]) -> String {
+    names
+        .iter()
+        .map(|n| {
+            n.strip_prefix("DnsName(\"")
+                .and_then(|n| n.strip_suffix("\")"))
+                .or_else(|| {
+                    n.strip_prefix("IpAddress(")
+                        .and_then(|n| n.strip_suffix(')'))
+                })
+                .unwrap_or(n)
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// How to add `name` to a certificate: `subjectAltName=DNS:localhost` or
+/// `subjectAltName=IP:127.0.0.1`.
+pub(crate) fn san_for(name: &ServerName<'_>) -> String {
+    match name {
+        ServerName::IpAddress(_) => format!("subjectAltName=IP:{}", name_str(name)),
+        _ => format!("subjectAltName=DNS:{}", name_str(name)),
+    }
+}
+
 /// A certificate time as a UTC date: `2001-01-01 00:00:00 UTC`.
 pub(crate) fn date(t: UnixTime) -> String {
     let secs = t.as_secs();
@@ -251,6 +278,7 @@ fn certificate_words(c: &C, cert: &str, cx: &TlsContext<'_>) -> Option<String> {
             expected,
             presented,
         } => {
+            let expected_name = expected;
             let expected = name_str(expected);
             let cert = match cx.name {
                 Some(_) => "the certificate".to_string(),
@@ -259,13 +287,14 @@ fn certificate_words(c: &C, cert: &str, cx: &TlsContext<'_>) -> Option<String> {
             if presented.is_empty() {
                 format!(
                     "{cert} has no names, so it is not valid for {expected} (NotValidForName): \
-                     it needs a subjectAltName entry DNS:{expected} or IP:{expected}"
+                     it needs {}",
+                    san_for(expected_name)
                 )
             } else {
                 format!(
                     "{cert} is valid for {}, not for {expected} (NotValidForName): \
                      connect by one of those names, or set server_name",
-                    presented.join(", ")
+                    self::presented(presented)
                 )
             }
         }
@@ -337,18 +366,20 @@ fn alert_words(alert: AlertDescription, peer: &str, side: Side) -> String {
 }
 
 /// A TLS alert as RFC 8446 names it: `HandshakeFailure` reads as
-/// `handshake_failure`.
+/// `handshake_failure`, `UnknownCA` as `unknown_ca`.
 fn alert_name(debug: &str) -> String {
     let mut out = String::new();
-    for (i, c) in debug.chars().enumerate() {
+    let mut after_lower = false;
+    for c in debug.chars() {
         if c.is_ascii_uppercase() {
-            if i > 0 {
+            if after_lower {
                 out.push('_');
             }
             out.push(c.to_ascii_lowercase());
         } else {
             out.push(c);
         }
+        after_lower = c.is_ascii_lowercase() || c.is_ascii_digit();
     }
     out
 }
@@ -356,6 +387,22 @@ fn alert_name(debug: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn alerts_read_as_rfc_8446_names_them() {
+        assert_eq!(alert_name("HandshakeFailure"), "handshake_failure");
+        assert_eq!(alert_name("UnknownCA"), "unknown_ca");
+        assert_eq!(alert_name("BadCertificate"), "bad_certificate");
+    }
+
+    #[test]
+    fn presented_names_read_as_names() {
+        let names = vec![
+            "DnsName(\"localhost\")".to_string(),
+            "IpAddress(127.0.0.1)".to_string(),
+        ];
+        assert_eq!(presented(&names), "localhost, 127.0.0.1");
+    }
 
     #[test]
     fn dates_read_as_utc() {
