@@ -359,7 +359,9 @@ impl ConnectionBuilder {
                 // takes is taken from what the race gets.
                 let started = tokio::time::Instant::now();
                 let loading = default_config();
-                let loaded = match self.opts.connect_timeout {
+                // (A zero timeout is refused below, with every other input.)
+                let bound = self.opts.connect_timeout.filter(|t| !t.is_zero());
+                let loaded = match bound {
                     Some(t) => match tokio::time::timeout(t, loading).await {
                         Ok(loaded) => loaded,
                         Err(_) => return Err(self.roots_timed_out(t)),
@@ -367,7 +369,7 @@ impl ConnectionBuilder {
                     None => loading.await,
                 };
                 options.config = Some(loaded.map_err(|e| self.invalid(e))?);
-                if let Some(t) = self.opts.connect_timeout {
+                if let Some(t) = bound {
                     let left = t.saturating_sub(started.elapsed());
                     if left.is_zero() {
                         return Err(self.roots_timed_out(t));
