@@ -604,14 +604,22 @@ impl Handshake {
 async fn default_config() -> Result<Arc<ClientConfig>, String> {
     static DEFAULT: tokio::sync::OnceCell<Result<Arc<ClientConfig>, String>> =
         tokio::sync::OnceCell::const_new();
-    DEFAULT
-        .get_or_init(|| async {
-            tokio::task::spawn_blocking(build_default_config)
-                .await
-                .unwrap_or_else(|e| Err(format!("loading the platform's trust roots failed: {e}")))
-        })
-        .await
-        .clone()
+    load_once(&DEFAULT, build_default_config).await
+}
+
+/// `build`'s result, built once in `cell` on the blocking pool; every
+/// caller waits for it asynchronously.
+async fn load_once<T: Clone + Send + 'static>(
+    cell: &tokio::sync::OnceCell<Result<T, String>>,
+    build: fn() -> Result<T, String>,
+) -> Result<T, String> {
+    cell.get_or_init(|| async {
+        tokio::task::spawn_blocking(build)
+            .await
+            .unwrap_or_else(|e| Err(format!("loading the platform's trust roots failed: {e}")))
+    })
+    .await
+    .clone()
 }
 
 fn build_default_config() -> Result<Arc<ClientConfig>, String> {
@@ -1031,5 +1039,40 @@ impl fmt::Debug for TlsStream {
             )
             .field("shutdown_timeout", &self.shutdown_timeout)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    static BUILDS: AtomicUsize = AtomicUsize::new(0);
+
+    /// A trust store that takes 200 ms to read.
+    fn slow_build() -> Result<u32, String> {
+        BUILDS.fetch_add(1, Ordering::SeqCst);
+        std::thread::sleep(Duration::from_millis(200));
+        Ok(7)
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn the_roots_are_read_once_off_the_runtime() {
+        static CELL: tokio::sync::OnceCell<Result<u32, String>> =
+            tokio::sync::OnceCell::const_new();
+        // The runtime's only thread keeps ticking while the roots are read.
+        let ticks = tokio::spawn(async {
+            let mut n = 0;
+            for _ in 0..10 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                n += 1;
+            }
+            n
+        });
+        let (a, b) = tokio::join!(load_once(&CELL, slow_build), load_once(&CELL, slow_build));
+        assert_eq!((a, b), (Ok(7), Ok(7)));
+        assert!(ticks.is_finished(), "the read held the runtime's thread");
+        assert_eq!(BUILDS.load(Ordering::SeqCst), 1);
     }
 }
