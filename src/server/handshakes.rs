@@ -38,7 +38,6 @@ pub const RECENT_HANDSHAKE_FAILURES: usize = 16;
 /// # Examples
 ///
 /// ```no_run
-/// # use std::sync::Arc;
 /// use tokio_endpoints::ServerBuilder;
 ///
 /// # #[tokio::main] async fn main() -> std::io::Result<()> {
@@ -66,7 +65,6 @@ impl HandshakeFailure {
     /// # Examples
     ///
     /// ```no_run
-    /// # use std::sync::Arc;
     /// use tokio_endpoints::ServerBuilder;
     ///
     /// # #[tokio::main] async fn main() -> std::io::Result<()> {
@@ -85,7 +83,6 @@ impl HandshakeFailure {
     /// # Examples
     ///
     /// ```no_run
-    /// # use std::sync::Arc;
     /// use tokio_endpoints::ServerBuilder;
     ///
     /// # #[tokio::main] async fn main() -> std::io::Result<()> {
@@ -107,7 +104,6 @@ impl HandshakeFailure {
     /// # Examples
     ///
     /// ```no_run
-    /// # use std::sync::Arc;
     /// use tokio_endpoints::ServerBuilder;
     ///
     /// # #[tokio::main] async fn main() -> std::io::Result<()> {
@@ -129,7 +125,6 @@ impl HandshakeFailure {
     /// # Examples
     ///
     /// ```no_run
-    /// # use std::sync::Arc;
     /// use tokio_endpoints::rustls::Error;
     /// use tokio_endpoints::ServerBuilder;
     ///
