@@ -349,7 +349,8 @@ async fn two_certificate_sources_are_refused() {
         .await
         .unwrap_err();
     assert!(
-        err.to_string().contains("tls_config and tls_pem_files"),
+        err.to_string()
+            .contains("tls_config and tls_pem_files were both given"),
         "{err}"
     );
 }

@@ -445,8 +445,13 @@ impl ServerBuilder {
             .filter(|s| self.tls.given.contains(s))
             .collect();
         if sources.len() > 1 {
+            let (all, both) = if sources.len() == 2 {
+                ("", "both ")
+            } else {
+                ("all ", "")
+            };
             return Err(self.invalid(format!(
-                "{} were all given: pick one place for the certificate",
+                "{} were {all}{both}given: pick one place for the certificate",
                 sources.join(" and ")
             )));
         }
