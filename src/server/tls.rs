@@ -741,6 +741,7 @@ impl TlsListener {
                 }
                 Poll::Ready(Some(Err(error))) => {
                     // A panic in rustls, or the runtime shutting down.
+                    self.failures.task_failed();
                     tracing::debug!(%error, "TLS handshake task failed");
                 }
                 Poll::Ready(None) | Poll::Pending => return Poll::Pending,
