@@ -349,7 +349,8 @@ async fn two_certificate_sources_are_refused() {
         .await
         .unwrap_err();
     assert!(
-        err.to_string().contains("tls_config and tls_pem_files"),
+        err.to_string()
+            .contains("tls_config and tls_pem_files were both given"),
         "{err}"
     );
 }
@@ -651,4 +652,31 @@ async fn self_signed_serves_and_its_pem_is_trusted_on_both_loopbacks() {
         .unwrap();
     assert!(format!("{made:?}").contains("localhost"));
     assert!(!format!("{made:?}").contains("PRIVATE"));
+}
+
+#[tokio::test]
+async fn the_first_failure_of_each_kind_is_a_warning() {
+    let dir = Dir::new("warn-once");
+    let made = leaf(&ca("test CA"), leaf_params(&["localhost", "127.0.0.1"]));
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::WARN)
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    // The server's task runs on this thread (a current-thread runtime).
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let server = serve_files(&dir, &made, &[]).await;
+    let addr = server.local_addrs()[0];
+    for _ in 0..3 {
+        let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        tcp.write_all(b"GET / HTTP/1.1\r\n\r\n").await.unwrap();
+        let mut buf = Vec::new();
+        let _ = tokio::io::AsyncReadExt::read_to_end(&mut tcp, &mut buf).await;
+    }
+    wait_for_failures(&server, 3).await;
+    let logged = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert_eq!(logged.matches("did not speak TLS").count(), 1, "{logged}");
+    assert!(logged.contains("WARN"), "{logged}");
 }

@@ -182,6 +182,12 @@ impl Handshakes {
         recent.failures.iter().cloned().collect()
     }
 
+    /// Counts a handshake whose task failed (a panic in rustls): there is
+    /// no peer to keep it under.
+    pub(crate) fn task_failed(&self) {
+        self.count.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Counts and keeps a failed handshake, in plain words; the first of
     /// each kind is logged at `WARN` with what to do, the others at
     /// `DEBUG`.

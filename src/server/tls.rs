@@ -446,8 +446,13 @@ impl ServerBuilder {
             .filter(|s| self.tls.given.contains(s))
             .collect();
         if sources.len() > 1 {
+            let (all, both) = if sources.len() == 2 {
+                ("", "both ")
+            } else {
+                ("all ", "")
+            };
             return Err(self.invalid(format!(
-                "{} were all given: pick one place for the certificate",
+                "{} were {all}{both}given: pick one place for the certificate",
                 sources.join(" and ")
             )));
         }
@@ -737,6 +742,7 @@ impl TlsListener {
                 }
                 Poll::Ready(Some(Err(error))) => {
                     // A panic in rustls, or the runtime shutting down.
+                    self.failures.task_failed();
                     tracing::debug!(%error, "TLS handshake task failed");
                 }
                 Poll::Ready(None) | Poll::Pending => return Poll::Pending,

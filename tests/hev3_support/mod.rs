@@ -151,7 +151,11 @@ pub async fn all_fail_with_their_stages(ca: &Ca) {
         std::io::ErrorKind::ConnectionRefused
     );
     assert!(err.tls_error().is_some(), "{err:?}");
-    assert!(err.to_string().contains("not for localhost"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("valid for other.example, not for localhost (NotValidForName)"),
+        "{err}"
+    );
 }
 
 /// Two addresses, both failing their handshakes: the error reads as a TLS
