@@ -17,7 +17,10 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use crate::client::error::{Attempt, AttemptStage, ConnectError, ConnectErrorKind};
-use crate::client::race::{failed_attempt, race_staged, single, Begun, RaceConfig, RaceFailure};
+use crate::client::history::{Advice, Failure, History, Key, DEFAULT_HISTORY_TTL};
+use crate::client::race::{
+    failed_attempt, race_staged, single, Begun, RaceConfig, RaceFailure, Won,
+};
 use crate::resolve::svcb::{Batch, Merger, ServiceOptions};
 use crate::resolve::{Addrs, Resolve, Resolver};
 use crate::shared::clock::positive;
@@ -94,6 +97,25 @@ pub(crate) struct Options {
     /// one is set, so a plain `connect` future does not carry them.
     #[cfg(feature = "tls")]
     pub(crate) tls: super::tls_options::TlsSlot,
+    /// The history of earlier connections the call reads and writes: a
+    /// connector's own, or (`None`) the process-wide one of one-shot
+    /// builders; none at all with `history_off`. Kept small: every plain
+    /// connect future holds its builder.
+    pub(crate) history: Option<History>,
+    pub(crate) history_off: bool,
+    pub(crate) adaptive_delay: bool,
+    /// How long an outcome is trusted, in milliseconds.
+    pub(crate) history_ttl_ms: u32,
+}
+
+impl Options {
+    pub(crate) fn history_ttl(&self) -> Duration {
+        Duration::from_millis(u64::from(self.history_ttl_ms))
+    }
+
+    pub(crate) fn set_history_ttl(&mut self, ttl: Duration) {
+        self.history_ttl_ms = u32::try_from(ttl.as_millis()).unwrap_or(u32::MAX);
+    }
 }
 
 impl Default for Options {
@@ -112,6 +134,10 @@ impl Default for Options {
             svcb: None,
             #[cfg(feature = "tls")]
             tls: super::tls_options::TlsSlot::default(),
+            history: None,
+            history_off: false,
+            adaptive_delay: false,
+            history_ttl_ms: DEFAULT_HISTORY_TTL.as_millis() as u32,
         }
     }
 }
@@ -137,7 +163,17 @@ impl Options {
             .field("socket_hook", &self.hook.is_some())
             .field("all_errors", &self.all_errors)
             .field("resolver", &self.resolver)
-            .field("svcb", &self.svcb);
+            .field("svcb", &self.svcb)
+            .field(
+                "history",
+                &match (&self.history, self.history_off) {
+                    (_, true) => "off",
+                    (None, false) => "process-wide",
+                    (Some(_), false) => "the connector's",
+                },
+            )
+            .field("history_ttl", &self.history_ttl())
+            .field("adaptive_delay", &self.adaptive_delay);
         #[cfg(feature = "tls")]
         self.tls.debug_fields(d);
     }
@@ -442,6 +478,63 @@ impl ConnectionBuilder {
         self
     }
 
+    /// Turns the history of earlier connections on or off for this call:
+    /// on (the default), it reads and adds to the history one-shot builders
+    /// share process-wide (like the DNS cache), so a second connect to a
+    /// host whose IPv6 path is blackholed tries IPv4 first and does not pay
+    /// the delay again. A builder from [`Connector::builder`] uses the
+    /// connector's history instead. See
+    /// [`Connector::history`](crate::Connector::history) for what is
+    /// remembered and how it is used. Default is `true`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tokio_endpoints::ConnectionBuilder;
+    ///
+    /// let b = ConnectionBuilder::new("example.com:443").history(false);
+    /// # drop(b);
+    /// ```
+    pub fn history(mut self, on: bool) -> Self {
+        self.opts.history_off = !on;
+        self
+    }
+
+    /// How long an outcome in the history is trusted, for this call. See
+    /// [`Connector::history_ttl`](crate::Connector::history_ttl). Default is
+    /// 10 minutes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tokio_endpoints::ConnectionBuilder;
+    ///
+    /// let b = ConnectionBuilder::new("example.com:443").history_ttl(Duration::from_secs(60));
+    /// # drop(b);
+    /// ```
+    pub fn history_ttl(mut self, ttl: Duration) -> Self {
+        self.opts.set_history_ttl(ttl);
+        self
+    }
+
+    /// Derives the stagger delay from the target's history. See
+    /// [`Connector::adaptive_delay`](crate::Connector::adaptive_delay).
+    /// Default is `false`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tokio_endpoints::ConnectionBuilder;
+    ///
+    /// let b = ConnectionBuilder::new("example.com:443").adaptive_delay(true);
+    /// # drop(b);
+    /// ```
+    pub fn adaptive_delay(mut self, on: bool) -> Self {
+        self.opts.adaptive_delay = on;
+        self
+    }
+
     /// Who turns the target's host name into addresses. Literal addresses
     /// never reach it. Default is [`Resolver::default`].
     ///
@@ -602,19 +695,41 @@ impl ConnectionBuilder {
             Err(e) => return Started::Done(Err(e)),
         };
         let services = self.opts.svcb.unwrap_or(false);
+        // What earlier connections to this target taught (nothing to learn
+        // for one literal address).
+        let advice = match target.addrs() {
+            [_] => Advice::default(),
+            _ => self.advice(target, locals, start),
+        };
+        let begun = || {
+            let mut begun = Begun::nothing();
+            begun.advise(advice.clone());
+            begun
+        };
         // Timeouts need the race's timer from the start; HTTPS records its
-        // merger.
-        if services || self.opts.connect_timeout.is_some() || self.opts.attempt_timeout.is_some() {
-            return Started::race(start, Begun::nothing(), None);
+        // merger; a delay from the history, the race's stagger.
+        if services
+            || self.opts.connect_timeout.is_some()
+            || self.opts.attempt_timeout.is_some()
+            || advice.delay.is_some()
+        {
+            return Started::race(start, begun(), None);
         }
         let (addr, rest) = match target.host() {
             None => {
                 let mut usable = target.addrs().iter().filter(|a| self.usable(&a.ip()));
                 match (usable.next(), usable.next()) {
                     (Some(&addr), None) => (addr, Rest::Nothing),
-                    (Some(&addr), Some(_)) => (addr, Rest::Literal),
+                    (Some(&addr), Some(_)) => {
+                        let usable = target
+                            .addrs()
+                            .iter()
+                            .copied()
+                            .filter(|a| self.usable(&a.ip()));
+                        (advice.pick(usable).unwrap_or(addr), Rest::Literal)
+                    }
                     // The race says why none is usable.
-                    (None, _) => return Started::race(start, Begun::nothing(), None),
+                    (None, _) => return Started::race(start, begun(), None),
                 }
             }
             Some(host) => {
@@ -625,7 +740,7 @@ impl ConnectionBuilder {
                 let ips = match resolving.poll_next_unpin(cx) {
                     Poll::Ready(Some(Ok(ips))) => ips,
                     Poll::Ready(Some(Err(e))) => {
-                        let mut begun = Begun::nothing();
+                        let mut begun = begun();
                         begun.resolve_errors.push(e);
                         return Started::race(start, begun, Some(resolving));
                     }
@@ -633,21 +748,21 @@ impl ConnectionBuilder {
                     // the resolver again.
                     Poll::Ready(None) => {
                         let ended = futures_util::stream::empty().boxed();
-                        return Started::race(start, Begun::nothing(), Some(ended));
+                        return Started::race(start, begun(), Some(ended));
                     }
-                    Poll::Pending => {
-                        return Started::race(start, Begun::nothing(), Some(resolving))
-                    }
+                    Poll::Pending => return Started::race(start, begun(), Some(resolving)),
                 };
                 // The answer is kept as it came: the race, if there is one,
                 // makes the socket addresses.
-                match ips.iter().find(|ip| self.usable(ip)) {
-                    Some(&ip) => (
-                        SocketAddr::new(ip, target.port()),
-                        Rest::Name { ips, resolving },
-                    ),
+                let port = target.port();
+                let usable = ips
+                    .iter()
+                    .filter(|ip| self.usable(ip))
+                    .map(|&ip| SocketAddr::new(ip, port));
+                match advice.pick(usable) {
+                    Some(addr) => (addr, Rest::Name { ips, resolving }),
                     None => {
-                        let mut begun = Begun::nothing();
+                        let mut begun = begun();
                         begun.seen = ips.len();
                         return Started::race(start, begun, Some(resolving));
                     }
@@ -661,6 +776,7 @@ impl ConnectionBuilder {
             addr,
             attempt,
             rest,
+            advice: (!advice.is_empty()).then(|| Box::new(advice)),
         })
     }
 
@@ -702,7 +818,10 @@ impl ConnectionBuilder {
                     self.attempt(locals, addr),
                     finish,
                 )
-                .map(move |result| result.map_err(|failure| self.failed(failure)));
+                .map(move |result| match result {
+                    Ok(won) => Ok(won.value),
+                    Err(failure) => Err(self.failed(failure)),
+                });
                 return Either::Right(Either::Left(fut));
             }
         }
@@ -798,15 +917,105 @@ impl ConnectionBuilder {
                 })
             }
         };
+        if !begun.advised {
+            let advice = self.advice(target, locals, start);
+            begun.advise(advice);
+        }
+        let preferred = begun.prefer;
         let config = RaceConfig {
-            delay: self.opts.delay,
+            delay: self.opts.delay.map(|d| begun.delay.unwrap_or(d)),
             interleave: self.opts.interleave,
             attempt_timeout: self.opts.attempt_timeout,
             deadline: self.opts.connect_timeout.and_then(|t| start.checked_add(t)),
         };
         let attempt = move |addr| self.attempt(locals, addr);
         let race = race_staged(addrs, begun, config, start, attempt, finish);
-        Either::Right(race.map(move |result| result.map_err(|failure| self.failed(failure))))
+        Either::Right(race.map(move |result| match result {
+            Ok(won) => {
+                self.remember_won(target, locals, &won, preferred);
+                Ok(won.value)
+            }
+            Err(failure) => {
+                // What the history said, before this failure changes it.
+                let history = preferred.and_then(|_| self.history_note(target, locals));
+                self.remember_failed(target, locals, &failure.attempts);
+                Err(self.failed(failure).with_history(history))
+            }
+        }))
+    }
+
+    /// The history this call reads and writes, if any.
+    fn history_store(&self) -> Option<&History> {
+        match &self.opts.history {
+            _ if self.opts.history_off => None,
+            Some(history) => Some(history),
+            None => Some(History::process()),
+        }
+    }
+
+    /// What the history says about this call's target.
+    fn advice(&self, target: &Target, locals: &[SocketAddr], now: Instant) -> Advice {
+        let Some(history) = self.history_store() else {
+            return Advice::default();
+        };
+        let key = Key::new(target, locals, self.opts.family);
+        let advice = history.advice(key, self.opts.history_ttl(), self.opts.adaptive_delay, now);
+        if let Some(first) = advice.first {
+            tracing::debug!(%first, "address from history");
+        }
+        for ip in &advice.last {
+            tracing::debug!(%ip, "history says timed out");
+        }
+        advice
+    }
+
+    /// Records a race's winner, and the attempts that failed before it.
+    /// `preferred` was tried first: if another family won while it still
+    /// ran, it was slow rather than failed.
+    fn remember_won<T>(
+        &self,
+        target: &Target,
+        locals: &[SocketAddr],
+        won: &Won<T>,
+        preferred: Option<IpAddr>,
+    ) {
+        let Some(history) = self.history_store() else {
+            return;
+        };
+        let key = Key::new(target, locals, self.opts.family);
+        let now = Instant::now();
+        history.failed(key, &failures(&won.failed), now);
+        let slow: Vec<IpAddr> = preferred
+            .filter(|p| *p != won.addr.ip() && !won.failed.iter().any(|a| a.addr().ip() == *p))
+            .into_iter()
+            .collect();
+        history.won(key, won.addr.ip(), won.elapsed, &slow, now);
+    }
+
+    /// Records the attempts of a race that failed.
+    fn remember_failed(&self, target: &Target, locals: &[SocketAddr], attempts: &[Attempt]) {
+        if let Some(history) = self.history_store() {
+            let key = Key::new(target, locals, self.opts.family);
+            history.failed(key, &failures(attempts), Instant::now());
+        }
+    }
+
+    /// The history's word on the target, for an error report.
+    fn history_note(&self, target: &Target, locals: &[SocketAddr]) -> Option<String> {
+        let history = self.history_store()?;
+        let key = Key::new(target, locals, self.opts.family);
+        history
+            .describe(key, Instant::now())
+            .map(|said| format!("tried first because {said}"))
+    }
+
+    /// The first attempt of a plain connect won: recorded as a race's win.
+    fn remember_first_won(&self, addr: SocketAddr, elapsed: Duration) {
+        if let (Some(history), Source::Target(Ok(target))) = (self.history_store(), &self.source) {
+            let locals = self.opts.local.as_deref().unwrap_or_default();
+            let key = Key::new(target, locals, self.opts.family);
+            history.won(key, addr.ip(), elapsed, &[], Instant::now());
+        }
     }
 
     /// The target and the local addresses, or the error that refuses them
@@ -988,6 +1197,9 @@ pub(crate) struct First {
     addr: SocketAddr,
     attempt: TcpConnect,
     rest: Rest,
+    /// The history's advice, when it had any (boxed: most calls have none,
+    /// and every connect future would carry it).
+    advice: Option<Box<Advice>>,
 }
 
 /// When [`Connect`]'s own first attempt starts, counted from the call:
@@ -1078,6 +1290,7 @@ impl First {
             addr,
             attempt,
             rest,
+            advice,
         } = self;
         let (addrs, resolving, seen) = match rest {
             Rest::Name { ips, resolving } => {
@@ -1093,6 +1306,7 @@ impl First {
             Rest::Literal | Rest::Nothing => (Vec::new(), None, 0),
         };
         let mut begun = Begun::with(addrs);
+        begun.advise(advice.map(|a| *a).unwrap_or_default());
         begun.seen = seen;
         begun.yielded = true;
         match failed {
@@ -1169,8 +1383,13 @@ impl<Y: Future<Output = ()>> Future for Connect<Y> {
             match result {
                 Ok(stream) => {
                     tracing::debug!(%addr, "attempt won");
+                    let elapsed = first.start.elapsed();
+                    let alone = matches!(first.rest, Rest::Nothing);
                     *this.state = State::Done;
-                    *this.builder = None;
+                    let builder = this.builder.take().expect("held until the end");
+                    if !alone {
+                        builder.remember_first_won(addr, elapsed);
+                    }
                     return Poll::Ready(Ok(stream));
                 }
                 Err(error) => {
@@ -1189,6 +1408,19 @@ impl<Y: Future<Output = ()>> Future for Connect<Y> {
             }
         }
     }
+}
+
+/// The failed attempts, as the history keeps them.
+fn failures(attempts: &[Attempt]) -> Vec<(IpAddr, Failure)> {
+    attempts
+        .iter()
+        .map(|a| {
+            (
+                a.addr().ip(),
+                Failure::of(a.error(), a.stage() == AttemptStage::Tls),
+            )
+        })
+        .collect()
 }
 
 /// One attempt: a fresh socket, its options, its bind and its `connect`
@@ -1435,10 +1667,11 @@ mod tests {
     }
 
     /// The TLS options (144 bytes) are not inline in every builder, and so
-    /// in every plain connect future: they are boxed once one is set.
+    /// in every plain connect future: they are boxed once one is set. (The
+    /// history's handle and settings take 16 bytes: 200 before them.)
     #[test]
     fn the_builder_carries_no_tls_options_inline() {
         let builder = std::mem::size_of::<ConnectionBuilder>();
-        assert!(builder <= 200, "builder {builder} B");
+        assert!(builder <= 216, "builder {builder} B");
     }
 }

@@ -14,6 +14,7 @@ use tokio::net::TcpStream;
 
 use crate::client::connect::{ConnectionBuilder, IntoLocalAddrs, Options, Source};
 use crate::client::error::ConnectError;
+use crate::client::history::History;
 use crate::resolve::{Resolve, Resolver};
 use crate::shared::target::{Family, IntoTarget};
 
@@ -60,7 +61,7 @@ use crate::shared::target::{Family, IntoTarget};
 ///     Ok(())
 /// }
 /// ```
-#[derive(Clone, Default)]
+#[derive(Clone)]
 #[must_use = "a connector does nothing until `connect` is called"]
 pub struct Connector {
     pub(crate) opts: Arc<Options>,
@@ -81,6 +82,106 @@ impl Connector {
     /// ```
     pub fn new() -> Connector {
         Connector::default()
+    }
+}
+
+impl Default for Connector {
+    /// As [`Connector::new`].
+    fn default() -> Connector {
+        let opts = Options {
+            history: Some(History::default()),
+            ..Options::default()
+        };
+        Connector {
+            opts: Arc::new(opts),
+        }
+    }
+}
+
+impl Connector {
+    /// Turns the history of earlier connections on or off (RFC 8305 §4
+    /// rule 9, "historical data"). On (the default), the connector
+    /// remembers, per target (host name or literal list, port, local
+    /// address, family), which address won and how long it took, and which
+    /// addresses failed and how: the next connect tries the last winner
+    /// first (its family leading the interleaving) and addresses that
+    /// timed out recently last. The race stays: if the remembered winner
+    /// fails, the next address starts at once, and the others one delay
+    /// apart. So a host whose IPv6 path is blackholed costs the delay once,
+    /// not on every connection. Clones of the connector, and builders made
+    /// with [`builder`](Self::builder), share the history; it holds at most
+    /// 1024 targets (the least recently used forgotten first, about 200
+    /// bytes each plus the host name), lives in the process only, and
+    /// outcomes older than [`history_ttl`](Self::history_ttl) are
+    /// forgotten. `false`: every connect starts from scratch. Default is
+    /// `true`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tokio_endpoints::Connector;
+    ///
+    /// let connector = Connector::new()
+    ///     .history(true)
+    ///     .history_ttl(Duration::from_secs(600));
+    /// # drop(connector);
+    /// ```
+    pub fn history(self, on: bool) -> Self {
+        self.set(|o| o.history_off = !on)
+    }
+
+    /// How long an outcome is trusted: a remembered winner or failure older
+    /// than this is forgotten, so a repaired IPv6 path is tried first again
+    /// within this time. Default is 10 minutes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tokio_endpoints::Connector;
+    ///
+    /// let connector = Connector::new().history_ttl(Duration::from_secs(60));
+    /// # drop(connector);
+    /// ```
+    pub fn history_ttl(self, ttl: Duration) -> Self {
+        self.set(|o| o.set_history_ttl(ttl))
+    }
+
+    /// Derives the stagger delay for a target with history from the round
+    /// trips of its winning attempts (RFC 6298's smoothed time plus four
+    /// times its variation), within RFC 8305 §5's bounds: at least 100 ms,
+    /// at most 2 s. Targets without history use
+    /// [`happy_eyeballs`](Self::happy_eyeballs)' delay; with `sequential`
+    /// there is no delay to derive. Default is `false`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tokio_endpoints::Connector;
+    ///
+    /// let connector = Connector::new().adaptive_delay(true);
+    /// # drop(connector);
+    /// ```
+    pub fn adaptive_delay(self, on: bool) -> Self {
+        self.set(|o| o.adaptive_delay = on)
+    }
+
+    /// Forgets everything the history holds, for this connector and its
+    /// clones.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tokio_endpoints::Connector;
+    ///
+    /// let connector = Connector::new();
+    /// connector.clear_history();
+    /// ```
+    pub fn clear_history(&self) {
+        if let Some(history) = &self.opts.history {
+            history.clear();
+        }
     }
 
     fn set(mut self, f: impl FnOnce(&mut Options)) -> Self {

@@ -239,9 +239,18 @@ struct Inner {
     peer: Option<SocketAddr>,
     /// Why the TLS handshake failed.
     source: Option<io::Error>,
+    /// What the history of earlier connections made of the order.
+    history: Option<String>,
 }
 
 impl ConnectError {
+    /// What the history of earlier connections made of the order, for the
+    /// report.
+    pub(crate) fn with_history(mut self, history: Option<String>) -> Self {
+        self.inner.history = history;
+        self
+    }
+
     pub(crate) fn new(kind: ConnectErrorKind, target: impl Into<String>) -> Self {
         ConnectError {
             inner: Box::new(Inner {
@@ -253,6 +262,7 @@ impl ConnectError {
                 all_errors: false,
                 peer: None,
                 source: None,
+                history: None,
             }),
         }
     }
@@ -561,7 +571,11 @@ impl fmt::Debug for ConnectError {
                 .field("source", &self.inner.source)
                 .finish();
         }
-        report::debug_report(f, self, &self.inner.attempts, &self.inner.resolve_errors)
+        report::debug_report(f, self, &self.inner.attempts, &self.inner.resolve_errors)?;
+        if let Some(history) = &self.inner.history {
+            write!(f, "\n  history: {history}")?;
+        }
+        Ok(())
     }
 }
 

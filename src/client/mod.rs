@@ -12,6 +12,7 @@
 mod connect;
 mod connector;
 mod error;
+mod history;
 #[cfg(feature = "hyper")]
 mod http_service;
 mod race;

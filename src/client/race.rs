@@ -128,6 +128,19 @@ pub(crate) struct RaceConfig {
     pub(crate) deadline: Option<Instant>,
 }
 
+/// A race's winner: the value its attempt finished with, where and when
+/// it started, how long it took, and the attempts that failed before it
+/// (for the history of what worked).
+#[derive(Debug)]
+pub(crate) struct Won<T> {
+    pub(crate) value: T,
+    pub(crate) addr: SocketAddr,
+    /// How long the winning attempt ran, from its start.
+    pub(crate) elapsed: Duration,
+    /// The attempts that failed before the race was won.
+    pub(crate) failed: Vec<Attempt>,
+}
+
 /// Why a race ended without a winner.
 #[derive(Debug)]
 pub(crate) struct RaceFailure {
@@ -191,9 +204,25 @@ pub(crate) struct Begun<F> {
     pub(crate) yielded: bool,
     /// How many addresses the resolution gave so far, usable or not.
     pub(crate) seen: usize,
+    /// The address the history says to try first, and those to try last.
+    pub(crate) prefer: Option<std::net::IpAddr>,
+    pub(crate) avoid: Vec<std::net::IpAddr>,
+    /// The stagger delay the history derived (`adaptive_delay`).
+    pub(crate) delay: Option<Duration>,
+    /// Whether the history was asked already (`prefer`, `avoid`, `delay`
+    /// are its advice).
+    pub(crate) advised: bool,
 }
 
 impl<F> Begun<F> {
+    /// Takes the history's advice for the race's order and delay.
+    pub(crate) fn advise(&mut self, advice: crate::client::history::Advice) {
+        self.prefer = advice.first;
+        self.avoid = advice.last;
+        self.delay = advice.delay;
+        self.advised = true;
+    }
+
     /// Nothing begun: the race does everything.
     pub(crate) fn nothing() -> Begun<F> {
         Begun::with(Vec::new())
@@ -208,6 +237,10 @@ impl<F> Begun<F> {
             resolve_errors: Vec::new(),
             yielded: false,
             seen: 0,
+            prefer: None,
+            avoid: Vec::new(),
+            delay: None,
+            advised: false,
         }
     }
 }
@@ -237,6 +270,7 @@ where
         |_, conn| std::future::ready(Ok(conn)),
     )
     .await
+    .map(|won| won.value)
 }
 
 /// The race of attempts in two stages (Happy Eyeballs v3): `attempt` makes
@@ -255,7 +289,7 @@ where
 /// `begun` what the caller did before the race.
 pub(crate) fn race_staged<S, B, A, F, C, H, G, T>(
     addrs: Option<S>,
-    begun: Begun<F>,
+    mut begun: Begun<F>,
     config: RaceConfig,
     start: Instant,
     attempt: A,
@@ -270,10 +304,14 @@ where
     G: Future<Output = io::Result<T>>,
 {
     let mut queue = Queue::new(config.interleave);
+    queue.advise(begun.prefer, std::mem::take(&mut begun.avoid));
     queue.extend_vec(begun.addrs);
-    // The addresses of the attempts begun were the first the queue gives.
-    for _ in 0..usize::from(begun.running.is_some()) + begun.failed.len() {
-        queue.pop();
+    // The attempts begun are not started again.
+    for failed in &begun.failed {
+        queue.take(failed.addr());
+    }
+    if let Some((addr, _, _)) = &begun.running {
+        queue.take(*addr);
     }
     let last_started = begun
         .running
@@ -423,7 +461,7 @@ where
     G: Future<Output = io::Result<T>>,
     Y: Future<Output = ()>,
 {
-    type Output = Result<T, RaceFailure>;
+    type Output = Result<Won<T>, RaceFailure>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
@@ -564,18 +602,22 @@ where
                 }
                 match result {
                     Ok(conn) => {
+                        let elapsed = now.unwrap_or_else(Instant::now) - start - started;
                         tracing::debug!(
                             %addr,
-                            elapsed = %crate::shared::report::Dur(
-                                now.unwrap_or_else(Instant::now) - start - started
-                            ),
+                            elapsed = %crate::shared::report::Dur(elapsed),
                             "attempt won"
                         );
                         // The losers are closed before the caller sees the
                         // winner.
                         this.first.set(None);
                         this.running.clear();
-                        return Poll::Ready(Ok(conn));
+                        return Poll::Ready(Ok(Won {
+                            value: conn,
+                            addr,
+                            elapsed,
+                            failed: std::mem::take(this.failed),
+                        }));
                     }
                     Err(error) => {
                         let now = now.expect("read for a failure");
@@ -726,7 +768,7 @@ pub(crate) fn single<T, C, F, G>(
     start: Instant,
     fut: F,
     finish: impl FnOnce(SocketAddr, C) -> G,
-) -> impl Future<Output = Result<T, RaceFailure>>
+) -> impl Future<Output = Result<Won<T>, RaceFailure>>
 where
     F: Future<Output = io::Result<C>>,
     G: Future<Output = io::Result<T>>,
@@ -743,7 +785,12 @@ where
         .map(move |result| match result {
             Ok(conn) => {
                 tracing::debug!(%addr, "attempt won");
-                Ok(conn)
+                Ok(Won {
+                    value: conn,
+                    addr,
+                    elapsed: Instant::now() - start - started,
+                    failed: Vec::new(),
+                })
             }
             Err((error, stage)) => {
                 let elapsed = Instant::now() - start - started;
@@ -902,6 +949,83 @@ mod tests {
 
     fn starts(v: &[(&str, u64)]) -> Vec<(SocketAddr, u64)> {
         v.iter().map(|(a, t)| (addr(a), *t)).collect()
+    }
+
+    /// Runs a race whose history advises `prefer` first and `avoid` last.
+    async fn advised(
+        s: &Scenario,
+        addrs: &[&str],
+        prefer: Option<&str>,
+        avoid: &[&str],
+    ) -> Result<Won<FakeSocket>, RaceFailure> {
+        let t0 = Instant::now();
+        let batch: Vec<_> = addrs.iter().map(|a| addr(a)).collect();
+        let mut begun = Begun::nothing();
+        begun.advise(crate::client::history::Advice {
+            first: prefer.map(|p| addr(p).ip()),
+            last: avoid.iter().map(|a| addr(a).ip()).collect(),
+            delay: None,
+        });
+        let finish = |_, conn| std::future::ready(Ok(conn));
+        race_staged(
+            Some(stream::iter([Ok(batch)])),
+            begun,
+            cfg(Some(250)),
+            t0,
+            s.attempt(t0),
+            finish,
+        )
+        .await
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_remembered_winner_starts_first_and_wins_at_once() {
+        let s = Scenario::new(&[("::1", Outcome::Hang), ("127.0.0.1", Outcome::Connect(1))]);
+        let won = advised(&s, &["::1", "127.0.0.1"], Some("127.0.0.1"), &[])
+            .await
+            .unwrap();
+        assert_eq!(won.addr, addr("127.0.0.1"));
+        assert_eq!(s.starts(), starts(&[("127.0.0.1", 0)]));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failing_remembered_winner_starts_the_next_at_once_and_the_rest_a_delay_apart() {
+        let s = Scenario::new(&[
+            ("::1", Outcome::Hang),
+            ("::2", Outcome::Hang),
+            ("127.0.0.1", Outcome::Fail(10)),
+            ("127.0.0.2", Outcome::Hang),
+        ]);
+        let run = advised(
+            &s,
+            &["::1", "::2", "127.0.0.1", "127.0.0.2"],
+            Some("127.0.0.1"),
+            &[],
+        );
+        assert!(tokio::time::timeout(Duration::from_millis(600), run)
+            .await
+            .is_err());
+        // The winner's family leads, alternating after it: 127.0.0.1, ::1,
+        // 127.0.0.2, ::2; its failure starts ::1 at once.
+        assert_eq!(
+            s.starts(),
+            starts(&[
+                ("127.0.0.1", 0),
+                ("::1", 10),
+                ("127.0.0.2", 260),
+                ("::2", 510)
+            ])
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_address_that_timed_out_recently_is_tried_last() {
+        let s = Scenario::new(&[("::1", Outcome::Hang), ("127.0.0.1", Outcome::Connect(1))]);
+        let won = advised(&s, &["::1", "127.0.0.1"], None, &["::1"])
+            .await
+            .unwrap();
+        assert_eq!(won.addr, addr("127.0.0.1"));
+        assert_eq!(s.starts(), starts(&[("127.0.0.1", 0)]));
     }
 
     #[tokio::test(start_paused = true)]
@@ -1300,7 +1424,8 @@ mod tests {
                 self.attempt(t0),
                 finish,
             )
-            .await;
+            .await
+            .map(|won| won.value);
             (result, (Instant::now() - t0).as_millis() as u64)
         }
     }

@@ -32,6 +32,10 @@ pub(crate) struct Queue {
     taken: usize,
     /// Whether the last address taken, past the first-family run, was of the first family.
     last_was_first: bool,
+    /// An address to take first whenever it is there (the last winner).
+    prefer: Option<IpAddr>,
+    /// Addresses to take only when no other is left (recent timeouts).
+    avoid: Vec<IpAddr>,
 }
 
 impl Queue {
@@ -42,6 +46,32 @@ impl Queue {
             first_is_v6: None,
             taken: 0,
             last_was_first: true,
+            prefer: None,
+            avoid: Vec::new(),
+        }
+    }
+
+    /// What earlier connections taught: `prefer` is taken first whenever
+    /// it is there, and its family leads the interleaving; the `avoid`ed
+    /// addresses are taken only when no other is left.
+    pub(crate) fn advise(&mut self, prefer: Option<IpAddr>, avoid: Vec<IpAddr>) {
+        if let Some(ip) = prefer {
+            self.first_is_v6 = Some(ip.is_ipv6());
+        }
+        self.prefer = prefer;
+        self.avoid = avoid;
+    }
+
+    /// Takes `addr` out as [`pop`](Self::pop) would have given it: an
+    /// attempt started before the queue was made.
+    pub(crate) fn take(&mut self, addr: SocketAddr) {
+        if let Some(i) = self.addrs.iter().position(|a| *a == addr) {
+            self.addrs.remove(i);
+            self.taken += 1;
+            self.last_was_first = self.is_first(&addr);
+            if self.prefer == Some(addr.ip()) {
+                self.prefer = None;
+            }
         }
     }
 
@@ -89,18 +119,29 @@ impl Queue {
     }
 
     pub(crate) fn pop(&mut self) -> Option<SocketAddr> {
-        let has_first = self.addrs.iter().any(|a| self.is_first(a));
+        if let Some(ip) = self.prefer {
+            if let Some(&addr) = self.addrs.iter().find(|a| a.ip() == ip) {
+                self.take(addr);
+                self.prefer = None;
+                return Some(addr);
+            }
+        }
+        // Avoided addresses count only when nothing else is left.
+        let skip_avoided =
+            !self.avoid.is_empty() && self.addrs.iter().any(|a| !self.avoid.contains(&a.ip()));
+        let eligible = |a: &SocketAddr| !skip_avoided || !self.avoid.contains(&a.ip());
+        let has_first = self.addrs.iter().any(|a| eligible(a) && self.is_first(a));
         let from_first = if self.taken < self.interleave || self.interleave == 0 {
             has_first
         } else if self.last_was_first {
-            !self.addrs.iter().any(|a| !self.is_first(a))
+            !self.addrs.iter().any(|a| eligible(a) && !self.is_first(a))
         } else {
             has_first
         };
         let i = self
             .addrs
             .iter()
-            .position(|a| self.is_first(a) == from_first)?;
+            .position(|a| eligible(a) && self.is_first(a) == from_first)?;
         let addr = self.addrs.remove(i);
         self.taken += 1;
         self.last_was_first = from_first;
@@ -231,6 +272,51 @@ mod tests {
 
     fn list(s: &str) -> Vec<SocketAddr> {
         s.split_whitespace().map(a).collect()
+    }
+
+    fn drain(mut q: Queue) -> Vec<SocketAddr> {
+        std::iter::from_fn(|| q.pop()).collect()
+    }
+
+    #[test]
+    fn the_last_winner_goes_first_and_its_family_leads() {
+        let mut q = Queue::new(1);
+        q.advise(Some("127.0.0.2".parse().unwrap()), Vec::new());
+        q.extend(list("::1 ::2 127.0.0.1 127.0.0.2"));
+        assert_eq!(drain(q), list("127.0.0.2 ::1 127.0.0.1 ::2"));
+    }
+
+    #[test]
+    fn a_winner_that_comes_late_is_still_taken_next() {
+        let mut q = Queue::new(1);
+        q.advise(Some("127.0.0.1".parse().unwrap()), Vec::new());
+        q.extend(list("::1 ::2"));
+        assert_eq!(q.pop(), Some(a("::1")));
+        q.extend(list("127.0.0.1"));
+        assert_eq!(q.pop(), Some(a("127.0.0.1")));
+        assert_eq!(q.pop(), Some(a("::2")));
+    }
+
+    #[test]
+    fn recent_timeouts_go_behind_the_others() {
+        let mut q = Queue::new(1);
+        q.advise(None, vec!["::1".parse().unwrap()]);
+        q.extend(list("::1 ::2 127.0.0.1"));
+        assert_eq!(drain(q), list("::2 127.0.0.1 ::1"));
+        // Only avoided ones left: they are still tried.
+        let mut q = Queue::new(1);
+        q.advise(None, vec!["::1".parse().unwrap()]);
+        q.extend(list("::1"));
+        assert_eq!(drain(q), list("::1"));
+    }
+
+    #[test]
+    fn an_attempt_begun_before_the_queue_is_not_given_again() {
+        let mut q = Queue::new(1);
+        q.advise(Some("127.0.0.1".parse().unwrap()), Vec::new());
+        q.extend(list("::1 127.0.0.1 ::2"));
+        q.take(a("127.0.0.1"));
+        assert_eq!(drain(q), list("::1 ::2"));
     }
 
     #[test]

@@ -1,0 +1,526 @@
+//! What earlier connections to a target taught: which address won, how
+//! long it took, which addresses failed and how (RFC 8305 §4 rule 9,
+//! draft-ietf-happy-happyeyeballs-v3 §5 "historical data").
+//!
+//! This module decides what is remembered and what it says about the next
+//! race (the address to try first, the addresses to try last, a stagger
+//! delay from the round-trip times); the race itself, and the rule that
+//! the next address starts one delay later or at once after a failure,
+//! stay in `race`. History lives in the process only: nothing is written
+//! anywhere, and it is bounded ([`CAPACITY`] targets, least recently used
+//! forgotten first) and expires (`history_ttl`).
+//!
+//! A target's history is keyed by what makes its addresses and paths the
+//! same: the host name (or the literal list), the port, the local
+//! addresses and the family filter.
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::shared::target::{Family, Target};
+
+/// The most targets one history remembers; the least recently used is
+/// forgotten first. An entry is about 200 bytes plus its host name.
+pub(crate) const CAPACITY: usize = 1024;
+
+/// How long an outcome is trusted by default: 10 minutes.
+pub(crate) const DEFAULT_HISTORY_TTL: Duration = Duration::from_secs(600);
+
+/// At most this many failed addresses are kept per target.
+const MAX_FAILURES: usize = 8;
+
+/// RFC 8305 §5: the bounds of a connection attempt delay derived from
+/// round-trip times (the minimum is 100 ms by default, never below 10 ms).
+const ADAPTIVE_MIN: Duration = Duration::from_millis(100);
+const ADAPTIVE_MAX: Duration = Duration::from_secs(2);
+
+/// A history of outcomes, shared by clones (an `Arc`).
+#[derive(Clone, Default)]
+pub(crate) struct History {
+    inner: Arc<Mutex<Table>>,
+}
+
+impl std::fmt::Debug for History {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("History")
+            .field("targets", &lock(&self.inner).map.len())
+            .finish()
+    }
+}
+
+#[derive(Default)]
+struct Table {
+    map: HashMap<u64, Entry>,
+    /// A counter for least-recently-used eviction.
+    clock: u64,
+}
+
+/// How an attempt failed, as far as the order of the next race goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Failure {
+    Refused,
+    TimedOut,
+    Tls,
+    Other,
+}
+
+impl Failure {
+    pub(crate) fn of(error: &io::Error, in_tls: bool) -> Failure {
+        match error.kind() {
+            _ if in_tls => Failure::Tls,
+            io::ErrorKind::ConnectionRefused => Failure::Refused,
+            io::ErrorKind::TimedOut => Failure::TimedOut,
+            _ => Failure::Other,
+        }
+    }
+}
+
+struct Entry {
+    /// The target the hash stands for, to tell collisions apart.
+    id: Id,
+    used: u64,
+    winner: Option<Winner>,
+    failures: Vec<(IpAddr, Failure, Instant)>,
+    /// Smoothed round-trip time and its variation (RFC 6298), from the
+    /// winners' connect times.
+    srtt: Option<(Duration, Duration)>,
+}
+
+struct Winner {
+    addr: IpAddr,
+    /// How long its attempt took (TCP connect, and TLS handshake).
+    connect: Duration,
+    at: Instant,
+    /// Wins by the other family while this winner's attempt was still
+    /// running (slow, not failed): two in a row move the winner.
+    lost_to_other_family: u8,
+}
+
+/// What makes a target's history its own, owned.
+#[derive(PartialEq, Eq)]
+struct Id {
+    host: Option<Box<str>>,
+    addrs: Box<[SocketAddr]>,
+    port: u16,
+    locals: Box<[SocketAddr]>,
+    family: Family,
+}
+
+/// The same, borrowed from a call: looking a target up allocates nothing.
+#[derive(Clone, Copy)]
+pub(crate) struct Key<'a> {
+    host: Option<&'a str>,
+    addrs: &'a [SocketAddr],
+    port: u16,
+    locals: &'a [SocketAddr],
+    family: Family,
+}
+
+impl<'a> Key<'a> {
+    pub(crate) fn new(target: &'a Target, locals: &'a [SocketAddr], family: Family) -> Key<'a> {
+        let host = target.host();
+        Key {
+            host,
+            addrs: if host.is_some() { &[] } else { target.addrs() },
+            port: target.port(),
+            locals,
+            family,
+        }
+    }
+
+    fn hash(&self) -> u64 {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        match self.host {
+            Some(host) => {
+                for b in host.trim_end_matches('.').bytes() {
+                    h.write_u8(b.to_ascii_lowercase());
+                }
+            }
+            None => self.addrs.hash(&mut h),
+        }
+        self.port.hash(&mut h);
+        self.locals.hash(&mut h);
+        (self.family as u8).hash(&mut h);
+        h.finish()
+    }
+
+    fn matches(&self, id: &Id) -> bool {
+        let host = match (self.host, &id.host) {
+            (Some(a), Some(b)) => a.trim_end_matches('.').eq_ignore_ascii_case(b),
+            (None, None) => self.addrs == &*id.addrs,
+            _ => false,
+        };
+        host && self.port == id.port && self.locals == &*id.locals && self.family == id.family
+    }
+
+    fn to_id(self) -> Id {
+        Id {
+            host: self
+                .host
+                .map(|h| h.trim_end_matches('.').to_ascii_lowercase().into()),
+            addrs: self.addrs.into(),
+            port: self.port,
+            locals: self.locals.into(),
+            family: self.family,
+        }
+    }
+}
+
+/// What the history says about the next race to a target.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct Advice {
+    /// The address that won last: tried first, its family leading.
+    pub(crate) first: Option<IpAddr>,
+    /// Addresses that timed out recently: tried after the others.
+    pub(crate) last: Vec<IpAddr>,
+    /// The stagger delay from the round-trip times (with `adaptive_delay`).
+    pub(crate) delay: Option<Duration>,
+}
+
+impl Advice {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.first.is_none() && self.last.is_empty() && self.delay.is_none()
+    }
+
+    /// The address to start with among `usable` (in the order they came):
+    /// the last winner if it is there, else the first that did not time
+    /// out recently, else the first.
+    pub(crate) fn pick(
+        &self,
+        usable: impl Iterator<Item = SocketAddr> + Clone,
+    ) -> Option<SocketAddr> {
+        if let Some(first) = self.first {
+            if let Some(addr) = usable.clone().find(|a| a.ip() == first) {
+                return Some(addr);
+            }
+        }
+        if !self.last.is_empty() {
+            if let Some(addr) = usable.clone().find(|a| !self.last.contains(&a.ip())) {
+                return Some(addr);
+            }
+        }
+        usable.clone().next()
+    }
+}
+
+impl History {
+    /// The history one-shot builders share, like the DNS cache.
+    pub(crate) fn process() -> &'static History {
+        static PROCESS: OnceLock<History> = OnceLock::new();
+        PROCESS.get_or_init(History::default)
+    }
+
+    pub(crate) fn clear(&self) {
+        lock(&self.inner).map.clear();
+    }
+
+    /// The advice for `key`, from outcomes younger than `ttl`.
+    pub(crate) fn advice(
+        &self,
+        key: Key<'_>,
+        ttl: Duration,
+        adaptive: bool,
+        now: Instant,
+    ) -> Advice {
+        let hash = key.hash();
+        let mut table = lock(&self.inner);
+        table.clock += 1;
+        let clock = table.clock;
+        let Some(entry) = table.map.get_mut(&hash) else {
+            return Advice::default();
+        };
+        if !key.matches(&entry.id) {
+            return Advice::default();
+        }
+        entry.used = clock;
+        let fresh = |at: Instant| now.saturating_duration_since(at) < ttl;
+        if entry.winner.as_ref().is_some_and(|w| !fresh(w.at)) {
+            entry.winner = None;
+            entry.srtt = None;
+        }
+        entry.failures.retain(|&(_, _, at)| fresh(at));
+        let first = entry.winner.as_ref().map(|w| w.addr);
+        let mut last: Vec<IpAddr> = entry
+            .failures
+            .iter()
+            .filter(|&&(ip, kind, _)| kind == Failure::TimedOut && Some(ip) != first)
+            .map(|&(ip, _, _)| ip)
+            .collect();
+        last.dedup();
+        let delay = if adaptive {
+            entry
+                .srtt
+                .map(|(srtt, var)| (srtt + 4 * var).clamp(ADAPTIVE_MIN, ADAPTIVE_MAX))
+        } else {
+            None
+        };
+        Advice { first, last, delay }
+    }
+
+    /// A race to `key` was won by `addr`, whose attempt took `connect`
+    /// (its TCP connect, and its TLS handshake with `connect_tls`). `slow`
+    /// are the addresses whose attempts were still running (neither won
+    /// nor failed).
+    pub(crate) fn won(
+        &self,
+        key: Key<'_>,
+        addr: IpAddr,
+        connect: Duration,
+        slow: &[IpAddr],
+        now: Instant,
+    ) {
+        self.update(key, now, |entry| {
+            entry.failures.retain(|&(ip, _, _)| ip != addr);
+            let keep_old = match &mut entry.winner {
+                // An IPv6 (or IPv4) winner that was only slow this time,
+                // beaten by the other family: kept until it happens twice.
+                Some(old)
+                    if old.addr != addr
+                        && old.addr.is_ipv6() != addr.is_ipv6()
+                        && slow.contains(&old.addr)
+                        && old.lost_to_other_family == 0 =>
+                {
+                    old.lost_to_other_family += 1;
+                    true
+                }
+                _ => false,
+            };
+            if !keep_old {
+                entry.winner = Some(Winner {
+                    addr,
+                    connect,
+                    at: now,
+                    lost_to_other_family: 0,
+                });
+            } else if let Some(old) = &mut entry.winner {
+                old.at = now;
+            }
+            // RFC 6298's estimator on the connect times.
+            entry.srtt = Some(match entry.srtt {
+                None => (connect, connect / 2),
+                Some((srtt, var)) => {
+                    let diff = srtt.abs_diff(connect);
+                    (srtt * 7 / 8 + connect / 8, var * 3 / 4 + diff / 4)
+                }
+            });
+        });
+    }
+
+    /// Attempts of a race to `key` failed: `(address, how)`.
+    pub(crate) fn failed(&self, key: Key<'_>, failures: &[(IpAddr, Failure)], now: Instant) {
+        if failures.is_empty() {
+            return;
+        }
+        self.update(key, now, |entry| {
+            for &(ip, kind) in failures {
+                entry.failures.retain(|&(other, _, _)| other != ip);
+                if entry.failures.len() == MAX_FAILURES {
+                    entry.failures.remove(0);
+                }
+                entry.failures.push((ip, kind, now));
+                // The winner that failed is no longer the one to try first.
+                if entry.winner.as_ref().is_some_and(|w| w.addr == ip) {
+                    entry.winner = None;
+                }
+            }
+        });
+    }
+
+    fn update(&self, key: Key<'_>, _now: Instant, f: impl FnOnce(&mut Entry)) {
+        let hash = key.hash();
+        let mut table = lock(&self.inner);
+        table.clock += 1;
+        let clock = table.clock;
+        if !table.map.contains_key(&hash) && table.map.len() >= CAPACITY {
+            if let Some(oldest) = table
+                .map
+                .iter()
+                .min_by_key(|(_, e)| e.used)
+                .map(|(k, _)| *k)
+            {
+                table.map.remove(&oldest);
+            }
+        }
+        let entry = table.map.entry(hash).or_insert_with(|| Entry {
+            id: key.to_id(),
+            used: clock,
+            winner: None,
+            failures: Vec::new(),
+            srtt: None,
+        });
+        if !key.matches(&entry.id) {
+            // Another target with the same hash: this one takes its place.
+            *entry = Entry {
+                id: key.to_id(),
+                used: clock,
+                winner: None,
+                failures: Vec::new(),
+                srtt: None,
+            };
+        }
+        entry.used = clock;
+        f(entry);
+    }
+
+    /// The number of targets remembered.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        lock(&self.inner).map.len()
+    }
+
+    /// What the history holds for a target, in words, for an error report.
+    pub(crate) fn describe(&self, key: Key<'_>, now: Instant) -> Option<String> {
+        let table = lock(&self.inner);
+        let entry = table.map.get(&key.hash()).filter(|e| key.matches(&e.id))?;
+        let w = entry.winner.as_ref()?;
+        Some(format!(
+            "{} won {} ago, in {}",
+            w.addr,
+            crate::shared::report::Dur(now.saturating_duration_since(w.at)),
+            crate::shared::report::Dur(w.connect),
+        ))
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::shared::target::IntoTarget;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    const TTL: Duration = Duration::from_secs(600);
+
+    #[tokio::test(start_paused = true)]
+    async fn the_winner_leads_and_a_timeout_goes_last_until_they_expire() {
+        let h = History::default();
+        let target = "host.test:443".into_target().unwrap();
+        let key = Key::new(&target, &[], Family::Any);
+        let t0 = Instant::now();
+        assert!(h.advice(key, TTL, false, t0).is_empty());
+        h.failed(key, &[(ip("::1"), Failure::TimedOut)], t0);
+        h.won(key, ip("127.0.0.1"), Duration::from_millis(1), &[], t0);
+        let advice = h.advice(key, TTL, false, t0);
+        assert_eq!(advice.first, Some(ip("127.0.0.1")));
+        assert_eq!(advice.last, vec![ip("::1")]);
+        // Older than the TTL: forgotten, IPv6 gets its chance again.
+        let later = t0 + TTL + Duration::from_millis(1);
+        assert!(h.advice(key, TTL, false, later).is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_winner_is_not_tried_first() {
+        let h = History::default();
+        let target = "host.test:443".into_target().unwrap();
+        let key = Key::new(&target, &[], Family::Any);
+        let t0 = Instant::now();
+        h.won(key, ip("::1"), Duration::from_millis(1), &[], t0);
+        h.failed(key, &[(ip("::1"), Failure::Refused)], t0);
+        assert_eq!(h.advice(key, TTL, false, t0).first, None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn one_slow_ipv4_win_does_not_demote_an_ipv6_winner() {
+        let h = History::default();
+        let target = "host.test:443".into_target().unwrap();
+        let key = Key::new(&target, &[], Family::Any);
+        let t0 = Instant::now();
+        let d = Duration::from_millis(1);
+        h.won(key, ip("::1"), d, &[], t0);
+        // IPv6 was slow (still running), IPv4 won: once is not enough.
+        h.won(key, ip("127.0.0.1"), d, &[ip("::1")], t0);
+        assert_eq!(h.advice(key, TTL, false, t0).first, Some(ip("::1")));
+        // Twice in a row: IPv4 leads.
+        h.won(key, ip("127.0.0.1"), d, &[ip("::1")], t0);
+        assert_eq!(h.advice(key, TTL, false, t0).first, Some(ip("127.0.0.1")));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn targets_are_told_apart_by_port_local_address_and_family() {
+        let h = History::default();
+        let t0 = Instant::now();
+        let a = "host.test:443".into_target().unwrap();
+        let b = "host.test:80".into_target().unwrap();
+        let local: [SocketAddr; 1] = ["127.0.0.2:0".parse().unwrap()];
+        h.won(
+            Key::new(&a, &[], Family::Any),
+            ip("::1"),
+            Duration::ZERO,
+            &[],
+            t0,
+        );
+        assert!(h
+            .advice(Key::new(&b, &[], Family::Any), TTL, false, t0)
+            .is_empty());
+        assert!(h
+            .advice(Key::new(&a, &local, Family::Any), TTL, false, t0)
+            .is_empty());
+        assert!(h
+            .advice(Key::new(&a, &[], Family::V6), TTL, false, t0)
+            .is_empty());
+        // The name's case and a trailing dot do not matter.
+        let same = "HOST.test.:443".into_target().unwrap();
+        assert_eq!(
+            h.advice(Key::new(&same, &[], Family::Any), TTL, false, t0)
+                .first,
+            Some(ip("::1"))
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_adaptive_delay_follows_the_round_trip_times_within_rfc_8305_bounds() {
+        let h = History::default();
+        let target = "host.test:443".into_target().unwrap();
+        let key = Key::new(&target, &[], Family::Any);
+        let t0 = Instant::now();
+        h.won(key, ip("::1"), Duration::from_millis(200), &[], t0);
+        // srtt 200, var 100: 200 + 400.
+        assert_eq!(
+            h.advice(key, TTL, true, t0).delay,
+            Some(Duration::from_millis(600))
+        );
+        assert_eq!(h.advice(key, TTL, false, t0).delay, None);
+        let fast = "fast.test:443".into_target().unwrap();
+        let fast = Key::new(&fast, &[], Family::Any);
+        h.won(fast, ip("::1"), Duration::from_millis(1), &[], t0);
+        assert_eq!(h.advice(fast, TTL, true, t0).delay, Some(ADAPTIVE_MIN));
+        let slow = "slow.test:443".into_target().unwrap();
+        let slow = Key::new(&slow, &[], Family::Any);
+        h.won(slow, ip("::1"), Duration::from_secs(5), &[], t0);
+        assert_eq!(h.advice(slow, TTL, true, t0).delay, Some(ADAPTIVE_MAX));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_history_is_bounded() {
+        let h = History::default();
+        let t0 = Instant::now();
+        for i in 0..CAPACITY + 10 {
+            let target = format!("h{i}.test:443").into_target().unwrap();
+            h.won(
+                Key::new(&target, &[], Family::Any),
+                ip("::1"),
+                Duration::ZERO,
+                &[],
+                t0,
+            );
+        }
+        assert_eq!(h.len(), CAPACITY);
+        // The least recently used went first.
+        let first = "h0.test:443".into_target().unwrap();
+        assert!(h
+            .advice(Key::new(&first, &[], Family::Any), TTL, false, t0)
+            .is_empty());
+    }
+}

@@ -1,0 +1,171 @@
+//! A connector that learns, on real loopback sockets: `[::1]` blackholed
+//! beside a working `127.0.0.1` on the same port, behind one name. The
+//! first connect pays the stagger delay; later ones start with the address
+//! that won.
+
+mod common;
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use common::{dual_stack_blackholed_v6, V4, V6};
+use tokio::net::TcpListener;
+use tokio_endpoints::{ConnectionBuilder, Connector, Resolver};
+
+const DELAY: Duration = Duration::from_millis(150);
+
+/// Accepts (and drops) every connection on `listener`.
+fn serve(listener: TcpListener) {
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            drop(stream);
+        }
+    });
+}
+
+fn fixed(name: &str) -> Resolver {
+    Resolver::fixed([(name, [V6, V4])])
+}
+
+/// Connects through `connector`; returns how long it took and to where.
+async fn timed(connector: &Connector, target: &str) -> (Duration, IpAddr) {
+    let t0 = Instant::now();
+    let stream = connector.connect(target).await.unwrap();
+    (t0.elapsed(), stream.peer_addr().unwrap().ip())
+}
+
+#[tokio::test]
+async fn only_the_first_connect_pays_the_delay() {
+    let (v4, _hole, port) = dual_stack_blackholed_v6();
+    serve(v4);
+    let connector = Connector::new()
+        .resolver(fixed("learn.test"))
+        .happy_eyeballs(DELAY);
+    let target = format!("learn.test:{port}");
+    let (first, peer) = timed(&connector, &target).await;
+    assert!(first >= DELAY, "{first:?}");
+    assert_eq!(peer, V4);
+    for _ in 0..5 {
+        let (later, peer) = timed(&connector, &target).await;
+        assert!(later < DELAY / 2, "{later:?}: the history was not used");
+        assert_eq!(peer, V4);
+    }
+    // A clone, and a builder from the connector, share the history.
+    let (cloned, _) = timed(&connector.clone(), &target).await;
+    assert!(cloned < DELAY / 2, "{cloned:?}");
+    let t0 = Instant::now();
+    connector.builder(target.as_str()).connect().await.unwrap();
+    assert!(t0.elapsed() < DELAY / 2, "{:?}", t0.elapsed());
+}
+
+#[tokio::test]
+async fn without_history_every_connect_pays_the_delay() {
+    let (v4, _hole, port) = dual_stack_blackholed_v6();
+    serve(v4);
+    let connector = Connector::new()
+        .resolver(fixed("forget.test"))
+        .happy_eyeballs(DELAY)
+        .history(false);
+    let target = format!("forget.test:{port}");
+    for _ in 0..3 {
+        let (took, peer) = timed(&connector, &target).await;
+        assert!(took >= DELAY, "{took:?}");
+        assert_eq!(peer, V4);
+    }
+}
+
+#[tokio::test]
+async fn after_the_ttl_ipv6_is_tried_first_again() {
+    let (v4, _hole, port) = dual_stack_blackholed_v6();
+    serve(v4);
+    let connector = Connector::new()
+        .resolver(fixed("ttl.test"))
+        .happy_eyeballs(DELAY)
+        .history_ttl(Duration::from_millis(400));
+    let target = format!("ttl.test:{port}");
+    assert!(timed(&connector, &target).await.0 >= DELAY);
+    assert!(timed(&connector, &target).await.0 < DELAY / 2);
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    // Forgotten: a repaired IPv6 path would be used again.
+    assert!(timed(&connector, &target).await.0 >= DELAY);
+    assert!(timed(&connector, &target).await.0 < DELAY / 2);
+    connector.clear_history();
+    assert!(timed(&connector, &target).await.0 >= DELAY);
+}
+
+#[tokio::test]
+async fn one_shot_builders_share_a_process_wide_history() {
+    let (v4, _hole, port) = dual_stack_blackholed_v6();
+    serve(v4);
+    let connect = |target: String| async move {
+        let t0 = Instant::now();
+        ConnectionBuilder::new(target)
+            .resolver(fixed("oneshot.test"))
+            .happy_eyeballs(DELAY)
+            .connect()
+            .await
+            .unwrap();
+        t0.elapsed()
+    };
+    let target = format!("oneshot.test:{port}");
+    assert!(connect(target.clone()).await >= DELAY);
+    let second = connect(target.clone()).await;
+    assert!(second < DELAY / 2, "{second:?}");
+    // A literal list learns too.
+    let list: Vec<SocketAddr> = vec![SocketAddr::new(V6, port), SocketAddr::new(V4, port)];
+    let t0 = Instant::now();
+    ConnectionBuilder::new(list.clone())
+        .happy_eyeballs(DELAY)
+        .connect()
+        .await
+        .unwrap();
+    assert!(t0.elapsed() >= DELAY);
+    let t0 = Instant::now();
+    ConnectionBuilder::new(list.clone())
+        .happy_eyeballs(DELAY)
+        .connect()
+        .await
+        .unwrap();
+    assert!(t0.elapsed() < DELAY / 2, "{:?}", t0.elapsed());
+    // `history(false)` ignores it.
+    let t0 = Instant::now();
+    ConnectionBuilder::new(list)
+        .happy_eyeballs(DELAY)
+        .history(false)
+        .connect()
+        .await
+        .unwrap();
+    assert!(t0.elapsed() >= DELAY);
+}
+
+#[tokio::test]
+async fn a_failed_remembered_winner_says_so_and_is_no_longer_first() {
+    let (v4, _hole, port) = dual_stack_blackholed_v6();
+    let connector = Connector::new()
+        .resolver(fixed("gone.test"))
+        .happy_eyeballs(DELAY)
+        .connect_timeout(Duration::from_millis(600));
+    let target = format!("gone.test:{port}");
+    let accepting = tokio::spawn(async move {
+        let _ = v4.accept().await;
+        v4 // closed once the first connect is in
+    });
+    connector.connect(target.as_str()).await.unwrap();
+    drop(accepting.await.unwrap());
+    // IPv4 is now refused, IPv6 still blackholed.
+    let e = connector.connect(target.as_str()).await.unwrap_err();
+    let report = format!("{e:?}");
+    assert!(
+        report.contains("history: tried first because 127.0.0.1 won"),
+        "{report}"
+    );
+    // The refused address costs nothing: the next starts at once, not a
+    // delay later.
+    let e = connector.connect(target.as_str()).await.unwrap_err();
+    let v6 = e
+        .attempts()
+        .iter()
+        .find(|a| a.addr().ip() == V6)
+        .expect("IPv6 tried");
+    assert!(v6.started() < DELAY / 2, "{e:?}");
+}
