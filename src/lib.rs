@@ -270,6 +270,9 @@ type SocketHook = std::sync::Arc<dyn Fn(&socket2::Socket) -> std::io::Result<()>
 pub use client::Connector;
 pub use client::{Attempt, AttemptStage, ConnectError, ConnectErrorKind};
 pub use client::{ConnectionBuilder, IntoLocalAddrs, DEFAULT_HAPPY_EYEBALLS_DELAY};
+#[cfg(unix)]
+#[cfg_attr(docsrs, doc(cfg(unix)))]
+pub use client::UnixConnectionBuilder;
 #[cfg(feature = "hyper")]
 #[cfg_attr(docsrs, doc(cfg(feature = "hyper")))]
 pub use client::{HttpConnecting, HttpInfo, HttpStream};
