@@ -56,7 +56,11 @@ fn connector_with_options() -> Connector {
 fn assert_options(stream: &TcpStream, what: &str) {
     let sock = SockRef::from(stream);
     assert!(sock.keepalive().unwrap(), "{what}: SO_KEEPALIVE");
-    assert_eq!(sock.tcp_keepalive_time().unwrap(), TIME, "{what}: TCP_KEEPIDLE");
+    assert_eq!(
+        sock.tcp_keepalive_time().unwrap(),
+        TIME,
+        "{what}: TCP_KEEPIDLE"
+    );
     #[cfg(not(windows))]
     {
         assert_eq!(
@@ -145,20 +149,32 @@ async fn every_option_is_set_on_the_connected_socket() {
         let by_name = ("localhost", plain.port());
         let names = Resolver::fixed([("localhost", vec![plain.ip()])]);
         let tcp = [
-            ("builder, one address", with_options(ConnectionBuilder::new(plain))),
-            ("builder, raced list", with_options(ConnectionBuilder::new(raced.clone()))),
+            (
+                "builder, one address",
+                with_options(ConnectionBuilder::new(plain)),
+            ),
+            (
+                "builder, raced list",
+                with_options(ConnectionBuilder::new(raced.clone())),
+            ),
             (
                 "builder, by name",
                 with_options(ConnectionBuilder::new(by_name)).resolver(names.clone()),
             ),
-            ("connector, one address", connector_with_options().builder(plain)),
+            (
+                "connector, one address",
+                connector_with_options().builder(plain),
+            ),
             (
                 "builder with a timeout (the race from the start)",
                 with_options(ConnectionBuilder::new(plain)).connect_timeout(Duration::from_secs(5)),
             ),
         ];
         for (what, builder) in tcp {
-            let stream = builder.connect().await.unwrap_or_else(|e| panic!("{what}: {e}"));
+            let stream = builder
+                .connect()
+                .await
+                .unwrap_or_else(|e| panic!("{what}: {e}"));
             assert_options(&stream, &format!("{bind} {what}"));
         }
         let stream = connector_with_options().connect(raced).await.unwrap();
@@ -219,7 +235,11 @@ async fn an_unknown_interface_is_refused_before_any_packet() {
     let addr = listener.local_addr().unwrap();
     let connector = Connector::new().interface("nosuchif9");
     let errors = [
-        ConnectionBuilder::new(addr).interface("nosuchif9").connect().await.unwrap_err(),
+        ConnectionBuilder::new(addr)
+            .interface("nosuchif9")
+            .connect()
+            .await
+            .unwrap_err(),
         ConnectionBuilder::new(addr)
             .interface("nosuchif9")
             .connect_tls()
@@ -235,7 +255,11 @@ async fn an_unknown_interface_is_refused_before_any_packet() {
             .unwrap_err(),
     ];
     for e in errors {
-        if cfg!(any(target_os = "linux", target_os = "android", target_vendor = "apple")) {
+        if cfg!(any(
+            target_os = "linux",
+            target_os = "android",
+            target_vendor = "apple"
+        )) {
             assert_eq!(e.kind(), ConnectErrorKind::InvalidInput, "{e}");
             assert!(e.to_string().contains("\"nosuchif9\""), "{e}");
         } else {
@@ -268,7 +292,10 @@ async fn a_user_timeout_is_unsupported_here() {
         .await
         .unwrap_err();
     assert_eq!(e.kind(), ConnectErrorKind::Unsupported, "{e}");
-    assert_eq!(std::io::Error::from(e).kind(), std::io::ErrorKind::Unsupported);
+    assert_eq!(
+        std::io::Error::from(e).kind(),
+        std::io::ErrorKind::Unsupported
+    );
     assert_nothing_arrived(&listener).await;
 }
 
@@ -283,7 +310,10 @@ async fn the_options_are_refused_with_from_stream() {
         .connect()
         .await
         .unwrap_err();
-    assert!(e.to_string().contains("tcp_keepalive, recv_buffer_size"), "{e}");
+    assert!(
+        e.to_string().contains("tcp_keepalive, recv_buffer_size"),
+        "{e}"
+    );
 }
 
 /// The server's options are set on the listening socket, and the accepted
@@ -324,7 +354,10 @@ async fn accepted_sockets_inherit_the_servers_options() {
 /// The options show in `Debug`, for logs.
 #[test]
 fn the_options_show_in_debug() {
-    let b = format!("{:?}", ConnectionBuilder::new("a.test:1").recv_buffer_size(4096));
+    let b = format!(
+        "{:?}",
+        ConnectionBuilder::new("a.test:1").recv_buffer_size(4096)
+    );
     assert!(b.contains("recv_buffer_size: Some(4096)"), "{b}");
     let c = format!("{:?}", Connector::new().interface("eth0"));
     assert!(c.contains("\"eth0\""), "{c}");

@@ -141,10 +141,15 @@ async fn body_of(response: Response<Incoming>) -> String {
 async fn http_connect_tunnel_over_our_connector() {
     let origin = origin().await;
     let (proxy, tunnels) = connect_proxy().await;
-    let proxy_uri: Uri = format!("http://localhost:{}", proxy.port()).parse().unwrap();
+    let proxy_uri: Uri = format!("http://localhost:{}", proxy.port())
+        .parse()
+        .unwrap();
     let tunnel = Tunnel::new(proxy_uri, Connector::new());
     let client = Client::builder(TokioExecutor::new()).build::<_, Empty<Bytes>>(tunnel);
-    for target in [format!("127.0.0.1:{}", origin.port()), format!("localhost:{}", origin.port())] {
+    for target in [
+        format!("127.0.0.1:{}", origin.port()),
+        format!("localhost:{}", origin.port()),
+    ] {
         let uri: Uri = format!("http://{target}/through-connect").parse().unwrap();
         let response = client.get(uri).await.unwrap();
         // The connection is the one our connector made: to the proxy.
@@ -159,7 +164,9 @@ async fn http_connect_tunnel_over_our_connector() {
 async fn socks5_over_our_connector() {
     let origin = origin().await;
     let (proxy, relayed) = socks5_proxy().await;
-    let proxy_uri: Uri = format!("http://localhost:{}", proxy.port()).parse().unwrap();
+    let proxy_uri: Uri = format!("http://localhost:{}", proxy.port())
+        .parse()
+        .unwrap();
     // A name the proxy resolves (address type 3), then an IPv4 address.
     for (host, local_dns) in [("localhost", false), ("127.0.0.1", true)] {
         let socks = SocksV5::new(proxy_uri.clone(), Connector::new()).local_dns(local_dns);

@@ -177,10 +177,14 @@ async fn echo(channel: tonic::transport::Channel, message: &'static str) -> Byte
     let mut grpc = tonic::client::Grpc::new(channel);
     grpc.ready().await.unwrap();
     let path = http::uri::PathAndQuery::from_static(METHOD);
-    grpc.unary(Request::new(Bytes::from_static(message.as_bytes())), path, RawCodec)
-        .await
-        .unwrap()
-        .into_inner()
+    grpc.unary(
+        Request::new(Bytes::from_static(message.as_bytes())),
+        path,
+        RawCodec,
+    )
+    .await
+    .unwrap()
+    .into_inner()
 }
 
 /// h2c: `http://localhost:PORT`, `[::1]` blackholed: the race falls back
@@ -199,7 +203,10 @@ async fn tonic_over_h2c_with_a_blackholed_v6() {
         .await
         .unwrap();
     let took = start.elapsed();
-    assert!(took >= Duration::from_millis(100), "[::1] was not tried first: {took:?}");
+    assert!(
+        took >= Duration::from_millis(100),
+        "[::1] was not tried first: {took:?}"
+    );
     assert!(took < Duration::from_secs(5), "{took:?}");
     assert_eq!(echo(channel.clone(), "hello").await, "echo: hello");
     assert_eq!(echo(channel, "again").await, "echo: again");
@@ -212,7 +219,10 @@ async fn tonic_over_tls_with_alpn_h2() {
     let ca = Ca::new("tonic test CA");
     let leaf = ca.leaf(&["localhost"]);
     let (listener, _blackhole, port) = dual_stack_blackholed_v6();
-    serve(listener, Some(TlsAcceptor::from(leaf.server_config(&["h2"]))));
+    serve(
+        listener,
+        Some(TlsAcceptor::from(leaf.server_config(&["h2"]))),
+    );
     let connector = Connector::new()
         .happy_eyeballs(Duration::from_millis(100))
         .resolver(both_loopbacks())
@@ -236,7 +246,7 @@ async fn the_readme_tonic_block_builds_a_channel() {
             tokio_endpoints::socket2::TcpKeepalive::new().with_time(Duration::from_secs(60)),
         )
         .alpn(["h2"]);
-    let channel = Endpoint::from_static("https://grpc.example.com")
-        .connect_with_connector_lazy(connector);
+    let channel =
+        Endpoint::from_static("https://grpc.example.com").connect_with_connector_lazy(connector);
     drop(channel);
 }

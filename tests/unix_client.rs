@@ -68,7 +68,10 @@ async fn unix_connects_to_a_listening_socket() {
     let mut buf = [0; 4];
     server.read_exact(&mut buf).await.unwrap();
     assert_eq!(&buf, b"ping");
-    assert_eq!(client.peer_addr().unwrap().as_pathname(), Some(path.as_path()));
+    assert_eq!(
+        client.peer_addr().unwrap().as_pathname(),
+        Some(path.as_path())
+    );
 }
 
 #[tokio::test]
@@ -91,7 +94,10 @@ async fn unix_open_connection_gives_the_stream_halves() {
     reader.read_line(&mut line).await.unwrap();
     assert_eq!(line, "PONG\n");
     assert!(!reader.is_tls());
-    assert_eq!(reader.peer_addr().unwrap_err().kind(), ErrorKind::Unsupported);
+    assert_eq!(
+        reader.peer_addr().unwrap_err().kind(),
+        ErrorKind::Unsupported
+    );
     writer.close().await.unwrap();
 }
 
@@ -174,12 +180,18 @@ async fn unix_connects_to_an_abstract_name() {
     let std_listener = std::os::unix::net::UnixListener::bind_addr(&addr).unwrap();
     std_listener.set_nonblocking(true).unwrap();
     let listener = UnixListener::from_std(std_listener).unwrap();
-    let mut client = ConnectionBuilder::unix(format!("@{name}")).connect().await.unwrap();
+    let mut client = ConnectionBuilder::unix(format!("@{name}"))
+        .connect()
+        .await
+        .unwrap();
     let (mut server, _) = listener.accept().await.unwrap();
     client.write_all(b"x").await.unwrap();
     assert_eq!(server.read_u8().await.unwrap(), b'x');
     drop(listener);
-    let e = ConnectionBuilder::unix(format!("@{name}")).connect().await.unwrap_err();
+    let e = ConnectionBuilder::unix(format!("@{name}"))
+        .connect()
+        .await
+        .unwrap_err();
     assert!(
         e.to_string()
             .contains(&format!("connection refused: nothing listens on @{name}")),
@@ -247,7 +259,10 @@ async fn hyper_client_over_unix_socket() {
     let e = c.call("https://app/".parse().unwrap()).await.unwrap_err();
     assert_eq!(e.kind(), ConnectErrorKind::InvalidInput, "{e}");
     let mut missing = Connector::new().unix_socket(dir.path("gone.sock"));
-    let e = missing.call("http://app/".parse().unwrap()).await.unwrap_err();
+    let e = missing
+        .call("http://app/".parse().unwrap())
+        .await
+        .unwrap_err();
     assert!(e.to_string().contains("no such file"), "{e}");
     assert!(e.to_string().contains("gone.sock"), "{e}");
 }

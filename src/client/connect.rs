@@ -1049,7 +1049,13 @@ impl ConnectionBuilder {
             .find(|l| l.is_ipv4() == addr.is_ipv4())
             .copied();
         let sockopts = self.opts.sockopts.as_deref();
-        connect_one(addr, local, self.opts.nodelay, sockopts, self.opts.hook.as_ref())
+        connect_one(
+            addr,
+            local,
+            self.opts.nodelay,
+            sockopts,
+            self.opts.hook.as_ref(),
+        )
     }
 
     /// The error for a race without a winner.

@@ -109,10 +109,14 @@ impl SocketOptions {
             set_user_timeout(socket, timeout).map_err(step("TCP_USER_TIMEOUT"))?;
         }
         if let Some(size) = self.send_buffer {
-            socket.set_send_buffer_size(size).map_err(step("SO_SNDBUF"))?;
+            socket
+                .set_send_buffer_size(size)
+                .map_err(step("SO_SNDBUF"))?;
         }
         if let Some(size) = self.recv_buffer {
-            socket.set_recv_buffer_size(size).map_err(step("SO_RCVBUF"))?;
+            socket
+                .set_recv_buffer_size(size)
+                .map_err(step("SO_RCVBUF"))?;
         }
         if let Some(name) = &self.interface {
             bind_interface(socket, name, addr).map_err(|e| {
@@ -173,9 +177,8 @@ fn bind_interface(socket: &Socket, name: &str, _: SocketAddr) -> io::Result<()> 
 
 #[cfg(target_vendor = "apple")]
 fn bind_interface(socket: &Socket, name: &str, addr: SocketAddr) -> io::Result<()> {
-    let index = interface_index(name).ok_or_else(|| {
-        io::Error::new(io::ErrorKind::NotFound, "the interface is gone")
-    })?;
+    let index = interface_index(name)
+        .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "the interface is gone"))?;
     if addr.is_ipv4() {
         socket.bind_device_by_index_v4(Some(index))
     } else {

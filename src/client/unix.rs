@@ -209,8 +209,8 @@ impl UnixConnectionBuilder {
     /// ```
     pub async fn connect(self) -> Result<UnixStream, ConnectError> {
         let addr = self.address().map_err(|m| self.invalid(m))?;
-        let timeout = positive("connect_timeout", self.connect_timeout)
-            .map_err(|m| self.invalid(m))?;
+        let timeout =
+            positive("connect_timeout", self.connect_timeout).map_err(|m| self.invalid(m))?;
         let connecting = self.connect_to(&addr);
         match timeout {
             None => connecting.await,
