@@ -12,6 +12,7 @@
 //! `cargo bench --bench history --features hyper`
 
 #[path = "support/mod.rs"]
+#[allow(dead_code)]
 mod support;
 
 use std::convert::Infallible;

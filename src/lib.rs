@@ -72,6 +72,8 @@
 //! | `ssl_handshake_timeout` | [`tls_handshake_timeout`](ConnectionBuilder::tls_handshake_timeout) (default 60 s) |
 //! | `ssl_shutdown_timeout` | [`tls_shutdown_timeout`](ConnectionBuilder::tls_shutdown_timeout) (default 30 s), honoured by [`TlsStream`]'s shutdown |
 //! | (none) | [`connect_timeout`](ConnectionBuilder::connect_timeout), [`attempt_timeout`](ConnectionBuilder::attempt_timeout), [`socket_hook`](ConnectionBuilder::socket_hook), [`resolver`](ConnectionBuilder::resolver) |
+//! | (none; hyper-util's `HttpConnector`, reqwest) | [`tcp_keepalive`](ConnectionBuilder::tcp_keepalive), [`tcp_user_timeout`](ConnectionBuilder::tcp_user_timeout), [`send_buffer_size`](ConnectionBuilder::send_buffer_size), [`recv_buffer_size`](ConnectionBuilder::recv_buffer_size), [`interface`](ConnectionBuilder::interface) |
+//! | `create_unix_connection`, `open_unix_connection` | [`ConnectionBuilder::unix`] → [`UnixConnectionBuilder`] (`@name`: a Linux abstract name) |
 //! | `asyncio.open_connection()` | [`open_connection`](ConnectionBuilder::open_connection), [`open_connection_tls`](ConnectionBuilder::open_connection_tls) → ([`StreamReader`], [`StreamWriter`]) |
 //! | (transport, protocol) | [`connect`](ConnectionBuilder::connect), [`connect_tls`](ConnectionBuilder::connect_tls), [`connect_framed`](ConnectionBuilder::connect_framed), [`connect_tls_framed`](ConnectionBuilder::connect_tls_framed) (feature `codec`) |
 //!
@@ -215,7 +217,9 @@
 //! * `hyper`: [`Connector`] implements `tower_service::Service<http::Uri>`,
 //!   for hyper-util's legacy `Client` and tonic's
 //!   `Endpoint::connect_with_connector` (`HttpStream`, `HttpInfo`,
-//!   `HttpConnecting`). It adds hyper, hyper-util, http and tower-service.
+//!   `HttpConnecting`), also inside hyper-util's proxy connectors (`Tunnel`,
+//!   `SocksV5`), and `Connector::unix_socket` sends every request over a
+//!   Unix socket. It adds hyper, hyper-util, http and tower-service.
 //!
 //! ## Layers
 //!
@@ -268,6 +272,9 @@ mod shared;
 type SocketHook = std::sync::Arc<dyn Fn(&socket2::Socket) -> std::io::Result<()> + Send + Sync>;
 
 pub use client::Connector;
+#[cfg(unix)]
+#[cfg_attr(docsrs, doc(cfg(unix)))]
+pub use client::UnixConnectionBuilder;
 pub use client::{Attempt, AttemptStage, ConnectError, ConnectErrorKind};
 pub use client::{ConnectionBuilder, IntoLocalAddrs, DEFAULT_HAPPY_EYEBALLS_DELAY};
 #[cfg(feature = "hyper")]

@@ -21,6 +21,7 @@ use crate::client::history::{Advice, Failure, History, Key, DEFAULT_HISTORY_TTL}
 use crate::client::race::{
     failed_attempt, race_staged, single, Begun, RaceConfig, RaceFailure, Won,
 };
+use crate::client::sockopts::SocketOptions;
 use crate::resolve::svcb::{Batch, Merger, ServiceOptions};
 use crate::resolve::{Addrs, Resolve, Resolver};
 use crate::shared::clock::positive;
@@ -89,6 +90,9 @@ pub(crate) struct Options {
     pub(crate) connect_timeout: Option<Duration>,
     pub(crate) attempt_timeout: Option<Duration>,
     pub(crate) hook: Option<SocketHook>,
+    /// Keepalive, user timeout, buffer sizes, interface: `None` until one
+    /// is set, so a builder without them carries one pointer.
+    pub(crate) sockopts: Option<Arc<SocketOptions>>,
     pub(crate) all_errors: bool,
     pub(crate) resolver: Option<Resolver>,
     /// Whether to ask for HTTPS records; `None`: for `connect_tls` only.
@@ -129,6 +133,7 @@ impl Default for Options {
             connect_timeout: None,
             attempt_timeout: None,
             hook: None,
+            sockopts: None,
             all_errors: false,
             resolver: None,
             svcb: None,
@@ -151,6 +156,11 @@ impl Options {
         }
     }
 
+    /// The socket options, to change one (copied first if shared).
+    pub(crate) fn sockopts_mut(&mut self) -> &mut SocketOptions {
+        Arc::make_mut(self.sockopts.get_or_insert_with(Default::default))
+    }
+
     /// The fields for a `Debug` of the builder or the connector.
     pub(crate) fn debug_fields(&self, d: &mut fmt::DebugStruct<'_, '_>) {
         d.field("happy_eyeballs", &self.delay)
@@ -161,6 +171,7 @@ impl Options {
             .field("connect_timeout", &self.connect_timeout)
             .field("attempt_timeout", &self.attempt_timeout)
             .field("socket_hook", &self.hook.is_some())
+            .field("socket_options", &self.sockopts)
             .field("all_errors", &self.all_errors)
             .field("resolver", &self.resolver)
             .field("svcb", &self.svcb)
@@ -381,6 +392,175 @@ impl ConnectionBuilder {
         self
     }
 
+    /// Turns TCP keepalive on for each attempt's socket, with the idle
+    /// time, probe interval and probe count of `keepalive` (those it sets;
+    /// the system's defaults for the others): `SO_KEEPALIVE` (see
+    /// `socket(7)`) and `TCP_KEEPIDLE` / `TCP_KEEPINTVL` / `TCP_KEEPCNT`
+    /// (see `tcp(7)`; `TCP_KEEPALIVE` on Apple platforms). The kernel then
+    /// probes a peer that has sent nothing for the idle time, and closes a
+    /// connection whose peer is gone (reads fail with `TimedOut`), where
+    /// without it a dead peer is noticed only on the next write, or never.
+    /// hyper-util's `HttpConnector::set_keepalive` and reqwest's
+    /// `tcp_keepalive`. Default is not set: the system's default, off.
+    ///
+    /// # Errors
+    ///
+    /// A value the system refuses (an idle time over its maximum, 32767 s
+    /// on Linux) fails each attempt with the `setsockopt` error.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use tokio_endpoints::socket2::{SockRef, TcpKeepalive};
+    /// use tokio_endpoints::ConnectionBuilder;
+    ///
+    /// #[tokio::main]
+    /// async fn main() -> std::io::Result<()> {
+    ///     let keepalive = TcpKeepalive::new()
+    ///         .with_time(Duration::from_secs(60))
+    ///         .with_interval(Duration::from_secs(10));
+    ///     let stream = ConnectionBuilder::new("example.com:443")
+    ///         .tcp_keepalive(keepalive)
+    ///         .connect()
+    ///         .await?;
+    ///     assert!(SockRef::from(&stream).keepalive()?);
+    ///     Ok(())
+    /// }
+    /// ```
+    pub fn tcp_keepalive(mut self, keepalive: socket2::TcpKeepalive) -> Self {
+        self.opts.sockopts_mut().keepalive = Some(keepalive);
+        self.connecting("tcp_keepalive")
+    }
+
+    /// Sets `TCP_USER_TIMEOUT` (see `tcp(7)`, RFC 5482) on each attempt's
+    /// socket: how long sent data may stay unacknowledged before the kernel
+    /// gives up on the connection (writes and reads then fail with
+    /// `TimedOut`). With keepalive, it also bounds how long probes go
+    /// unanswered. It does not bound the TCP handshake: that is
+    /// [`attempt_timeout`](Self::attempt_timeout). hyper-util's
+    /// `HttpConnector::set_tcp_user_timeout`, reqwest's `tcp_user_timeout`.
+    /// `None` leaves the system's default (retransmissions for about 15
+    /// minutes on Linux). Default is `None`.
+    ///
+    /// Only Linux, Android and Fuchsia have it.
+    ///
+    /// # Errors
+    ///
+    /// Elsewhere, `Some(..)` fails the call with
+    /// [`ConnectErrorKind::Unsupported`] before anything is sent, rather
+    /// than connecting without it; `Duration::ZERO` (which the kernel reads
+    /// as "the default") is refused with [`ConnectErrorKind::InvalidInput`].
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use tokio_endpoints::ConnectionBuilder;
+    ///
+    /// #[tokio::main]
+    /// async fn main() -> std::io::Result<()> {
+    ///     let stream = ConnectionBuilder::new("example.com:443")
+    ///         .tcp_user_timeout(Duration::from_secs(30))
+    ///         .connect()
+    ///         .await?;
+    /// #   drop(stream);
+    ///     Ok(())
+    /// }
+    /// ```
+    pub fn tcp_user_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
+        self.opts.sockopts_mut().user_timeout = timeout.into();
+        self.connecting("tcp_user_timeout")
+    }
+
+    /// Sets `SO_SNDBUF` (see `socket(7)`) on each attempt's socket: the
+    /// size of the kernel's send buffer, in bytes. Linux doubles the value
+    /// (for its bookkeeping) and caps it at `net.core.wmem_max`; setting it
+    /// turns the kernel's automatic tuning off for that socket. Set before
+    /// the connect, as it must be for the window scale the handshake
+    /// announces. hyper-util's `HttpConnector::set_send_buffer_size`.
+    /// Default is not set: the system's default, tuned automatically.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use tokio_endpoints::ConnectionBuilder;
+    ///
+    /// #[tokio::main]
+    /// async fn main() -> std::io::Result<()> {
+    ///     let stream = ConnectionBuilder::new("example.com:443")
+    ///         .send_buffer_size(1 << 20)
+    ///         .recv_buffer_size(1 << 20)
+    ///         .connect()
+    ///         .await?;
+    /// #   drop(stream);
+    ///     Ok(())
+    /// }
+    /// ```
+    pub fn send_buffer_size(mut self, bytes: usize) -> Self {
+        self.opts.sockopts_mut().send_buffer = Some(bytes);
+        self.connecting("send_buffer_size")
+    }
+
+    /// Sets `SO_RCVBUF` (see `socket(7)`) on each attempt's socket: the
+    /// size of the kernel's receive buffer, in bytes, which bounds the TCP
+    /// window. Linux doubles the value and caps it at
+    /// `net.core.rmem_max`; setting it turns automatic tuning off for that
+    /// socket. Set before the connect, so the window scale the handshake
+    /// announces fits it. hyper-util's
+    /// `HttpConnector::set_recv_buffer_size`. Default is not set: the
+    /// system's default, tuned automatically.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tokio_endpoints::ConnectionBuilder;
+    ///
+    /// let b = ConnectionBuilder::new("example.com:443").recv_buffer_size(4 << 20);
+    /// # drop(b);
+    /// ```
+    pub fn recv_buffer_size(mut self, bytes: usize) -> Self {
+        self.opts.sockopts_mut().recv_buffer = Some(bytes);
+        self.connecting("recv_buffer_size")
+    }
+
+    /// Binds each attempt's socket to the network interface `name`, so its
+    /// packets leave through that interface whatever the routing table
+    /// says: `SO_BINDTODEVICE` on Linux and Android (see `socket(7)`; it
+    /// needs `CAP_NET_RAW` before Linux 5.7), `IP_BOUND_IF` /
+    /// `IPV6_BOUND_IF` on Apple platforms (see `ip(4)`, `ip6(4)`).
+    /// hyper-util's `HttpConnector::set_interface`, reqwest's `interface`,
+    /// curl's `--interface` (a name, not an address: for a source address
+    /// use [`local_addr`](Self::local_addr)). Default is not set.
+    ///
+    /// # Errors
+    ///
+    /// The name is looked up (`if_nametoindex(3)`) before anything is
+    /// sent: a name that no interface has fails the call with
+    /// [`ConnectErrorKind::InvalidInput`], naming it. On other platforms
+    /// the call fails with [`ConnectErrorKind::Unsupported`], before
+    /// anything is sent.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use tokio_endpoints::ConnectionBuilder;
+    ///
+    /// #[tokio::main]
+    /// async fn main() -> std::io::Result<()> {
+    ///     let stream = ConnectionBuilder::new("example.com:443")
+    ///         .interface("eth0")
+    ///         .connect()
+    ///         .await?;
+    /// #   drop(stream);
+    ///     Ok(())
+    /// }
+    /// ```
+    pub fn interface(mut self, name: impl Into<String>) -> Self {
+        self.opts.sockopts_mut().interface = Some(name.into());
+        self.connecting("interface")
+    }
+
     /// Bounds the whole call, resolution included, and with
     /// [`connect_tls`](Self::connect_tls) every TLS handshake too. When it passes, every
     /// attempt is closed and the call fails with
@@ -427,8 +607,10 @@ impl ConnectionBuilder {
     }
 
     /// Runs `hook` on each attempt's socket after it is created and before
-    /// it is bound and connected: the place for options this builder does
-    /// not name (keepalive, `SO_MARK`, `SO_BINDTODEVICE`, buffer sizes). An
+    /// it is bound and connected, after the options this builder names
+    /// ([`tcp_keepalive`](Self::tcp_keepalive), buffer sizes,
+    /// [`interface`](Self::interface), ...), which it may override: the
+    /// place for the others (`SO_MARK`, `IP_TOS`, `TCP_CONGESTION`). An
     /// error from the hook fails that attempt. Default is no hook.
     ///
     /// # Panics
@@ -1050,6 +1232,13 @@ impl ConnectionBuilder {
         ] {
             positive(option, timeout).map_err(|e| self.invalid(e))?;
         }
+        if let Some(sockopts) = &self.opts.sockopts {
+            sockopts.check().map_err(|(kind, message)| {
+                ConnectError::new(kind, self.describe())
+                    .with_message(message)
+                    .with_all_errors(self.opts.all_errors)
+            })?;
+        }
         Ok((target, locals))
     }
 
@@ -1068,7 +1257,14 @@ impl ConnectionBuilder {
             .iter()
             .find(|l| l.is_ipv4() == addr.is_ipv4())
             .copied();
-        connect_one(addr, local, self.opts.nodelay, self.opts.hook.as_ref())
+        let sockopts = self.opts.sockopts.as_deref();
+        connect_one(
+            addr,
+            local,
+            self.opts.nodelay,
+            sockopts,
+            self.opts.hook.as_ref(),
+        )
     }
 
     /// The error for a race without a winner.
@@ -1429,9 +1625,10 @@ fn connect_one(
     addr: SocketAddr,
     local: Option<SocketAddr>,
     nodelay: bool,
+    sockopts: Option<&SocketOptions>,
     hook: Option<&SocketHook>,
 ) -> TcpConnect {
-    TcpConnect::new(addr, prepare(addr, local, nodelay, hook))
+    TcpConnect::new(addr, prepare(addr, local, nodelay, sockopts, hook))
 }
 
 /// A TCP connect in progress: the socket, registered with Tokio, until it
@@ -1498,11 +1695,13 @@ impl Future for TcpConnect {
 }
 
 /// The socket of an attempt: non-blocking, close-on-exec, its options set
-/// and bound (as `tokio::net::TcpSocket` makes it).
+/// (`TCP_NODELAY`, then the [`SocketOptions`], then the hook, which may
+/// override them) and bound (as `tokio::net::TcpSocket` makes it).
 fn prepare(
     addr: SocketAddr,
     local: Option<SocketAddr>,
     nodelay: bool,
+    sockopts: Option<&SocketOptions>,
     hook: Option<&SocketHook>,
 ) -> io::Result<Socket> {
     let ty = Type::STREAM;
@@ -1531,6 +1730,9 @@ fn prepare(
     socket.set_nonblocking(true)?;
     if nodelay {
         socket.set_tcp_nodelay(true)?;
+    }
+    if let Some(sockopts) = sockopts {
+        sockopts.apply(&socket, addr)?;
     }
     if let Some(hook) = hook {
         hook(&SockRef::from(&socket)).map_err(|e| {
@@ -1667,11 +1869,15 @@ mod tests {
     }
 
     /// The TLS options (144 bytes) are not inline in every builder, and so
-    /// in every plain connect future: they are boxed once one is set. (The
-    /// history's handle and settings take 16 bytes: 200 before them.)
+    /// in every plain connect future: they are boxed once one is set. The
+    /// socket options (keepalive, buffers, interface: about 100 bytes) are
+    /// not either: one pointer. The history's handle and settings take 16
+    /// bytes (200 before both).
     #[test]
     fn the_builder_carries_no_tls_options_inline() {
         let builder = std::mem::size_of::<ConnectionBuilder>();
-        assert!(builder <= 216, "builder {builder} B");
+        assert!(builder <= 224, "builder {builder} B");
+        let sockopts = std::mem::size_of::<Option<Arc<SocketOptions>>>();
+        assert_eq!(sockopts, std::mem::size_of::<usize>());
     }
 }

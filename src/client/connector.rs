@@ -65,6 +65,10 @@ use crate::shared::target::{Family, IntoTarget};
 #[must_use = "a connector does nothing until `connect` is called"]
 pub struct Connector {
     pub(crate) opts: Arc<Options>,
+    /// The Unix socket every URI is sent over, as a hyper connector
+    /// ([`unix_socket`](Self::unix_socket)).
+    #[cfg(all(unix, feature = "hyper"))]
+    pub(crate) unix: Option<Arc<std::path::Path>>,
 }
 
 impl Connector {
@@ -94,6 +98,8 @@ impl Default for Connector {
         };
         Connector {
             opts: Arc::new(opts),
+            #[cfg(all(unix, feature = "hyper"))]
+            unix: None,
         }
     }
 }
@@ -282,6 +288,112 @@ impl Connector {
     /// ```
     pub fn nodelay(self, on: bool) -> Self {
         self.set(|o| o.nodelay = on)
+    }
+
+    /// As [`ConnectionBuilder::tcp_keepalive`]: `SO_KEEPALIVE` and
+    /// `TCP_KEEPIDLE` / `TCP_KEEPINTVL` / `TCP_KEEPCNT` (see `tcp(7)`) on
+    /// each attempt's socket, so a connection kept in a pool notices a
+    /// peer that is gone. Default is not set: the system's default, off.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tokio_endpoints::{socket2::TcpKeepalive, Connector};
+    ///
+    /// let connector = Connector::new().tcp_keepalive(
+    ///     TcpKeepalive::new()
+    ///         .with_time(Duration::from_secs(60))
+    ///         .with_interval(Duration::from_secs(10))
+    ///         .with_retries(5),
+    /// );
+    /// # drop(connector);
+    /// ```
+    pub fn tcp_keepalive(self, keepalive: socket2::TcpKeepalive) -> Self {
+        self.set(|o| o.sockopts_mut().keepalive = Some(keepalive))
+    }
+
+    /// As [`ConnectionBuilder::tcp_user_timeout`]: `TCP_USER_TIMEOUT` (see
+    /// `tcp(7)`) on each attempt's socket, how long sent data may stay
+    /// unacknowledged. `None` leaves the system's default. Default is
+    /// `None`.
+    ///
+    /// # Errors
+    ///
+    /// Where the platform has no `TCP_USER_TIMEOUT` (all but Linux,
+    /// Android, Fuchsia), each call fails with
+    /// [`ConnectErrorKind::Unsupported`](crate::ConnectErrorKind::Unsupported)
+    /// before anything is sent; zero is refused with `InvalidInput`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tokio_endpoints::Connector;
+    ///
+    /// let connector = Connector::new().tcp_user_timeout(Some(Duration::from_secs(30)));
+    /// # drop(connector);
+    /// ```
+    pub fn tcp_user_timeout(self, timeout: impl Into<Option<Duration>>) -> Self {
+        let timeout = timeout.into();
+        self.set(|o| o.sockopts_mut().user_timeout = timeout)
+    }
+
+    /// As [`ConnectionBuilder::send_buffer_size`]: `SO_SNDBUF` (see
+    /// `socket(7)`; Linux doubles it) on each attempt's socket, in bytes.
+    /// Default is not set: the system's default, tuned automatically.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tokio_endpoints::Connector;
+    ///
+    /// let connector = Connector::new().send_buffer_size(1 << 20);
+    /// # drop(connector);
+    /// ```
+    pub fn send_buffer_size(self, bytes: usize) -> Self {
+        self.set(|o| o.sockopts_mut().send_buffer = Some(bytes))
+    }
+
+    /// As [`ConnectionBuilder::recv_buffer_size`]: `SO_RCVBUF` (see
+    /// `socket(7)`; Linux doubles it) on each attempt's socket, in bytes.
+    /// Default is not set: the system's default, tuned automatically.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tokio_endpoints::Connector;
+    ///
+    /// let connector = Connector::new().recv_buffer_size(1 << 20);
+    /// # drop(connector);
+    /// ```
+    pub fn recv_buffer_size(self, bytes: usize) -> Self {
+        self.set(|o| o.sockopts_mut().recv_buffer = Some(bytes))
+    }
+
+    /// As [`ConnectionBuilder::interface`]: binds each attempt's socket to
+    /// the network interface `name` (`SO_BINDTODEVICE` on Linux and
+    /// Android, `IP_BOUND_IF` / `IPV6_BOUND_IF` on Apple platforms).
+    /// Default is not set.
+    ///
+    /// # Errors
+    ///
+    /// Each call fails before anything is sent when no interface has that
+    /// name ([`ConnectErrorKind::InvalidInput`](crate::ConnectErrorKind::InvalidInput),
+    /// naming it), or on a platform that cannot bind to one
+    /// ([`ConnectErrorKind::Unsupported`](crate::ConnectErrorKind::Unsupported)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tokio_endpoints::Connector;
+    ///
+    /// let connector = Connector::new().interface("eth0");
+    /// # drop(connector);
+    /// ```
+    pub fn interface(self, name: impl Into<String>) -> Self {
+        let name = name.into();
+        self.set(|o| o.sockopts_mut().interface = Some(name))
     }
 
     /// As [`ConnectionBuilder::connect_timeout`]: bounds each whole call,
@@ -601,10 +713,66 @@ impl Connector {
     }
 }
 
+#[cfg(all(unix, feature = "hyper"))]
+#[cfg_attr(docsrs, doc(cfg(all(unix, feature = "hyper"))))]
+impl Connector {
+    /// As hyper's connector, sends every request over the Unix stream
+    /// socket at `path`, whatever the URI's host and port: the URI gives
+    /// the `Host` header and the request's path, as reqwest's
+    /// `ClientBuilder::unix_socket` and curl's `--unix-socket` do (Docker's
+    /// API at `/var/run/docker.sock`, containerd, systemd's services). The
+    /// URI must still be a valid `http://` URI with a host
+    /// (`http://localhost/v1.45/containers/json`); `https://` URIs are
+    /// refused, as TLS over a Unix socket is not offered. On Linux and
+    /// Android, `@name` is an abstract socket name (see
+    /// [`ConnectionBuilder::unix`]).
+    ///
+    /// [`connect_timeout`](Self::connect_timeout) and
+    /// [`socket_hook`](Self::socket_hook) apply to the Unix socket; the
+    /// TCP options (keepalive, buffers, interface, the race's) do not.
+    /// The connection's [`HttpInfo`](crate::HttpInfo) says
+    /// [`is_unix`](crate::HttpInfo::is_unix). Plain [`connect`](Self::connect)
+    /// and [`connect_tls`](Self::connect_tls) calls are not affected.
+    /// Default is not set: TCP (or TLS) to the URI's host.
+    ///
+    /// # Errors
+    ///
+    /// Each request's connect fails as
+    /// [`UnixConnectionBuilder::connect`](crate::UnixConnectionBuilder::connect)
+    /// does, naming the path (`no such file`, `connection refused: nothing
+    /// listens on PATH`, `permission denied`).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use http_body_util::{BodyExt, Empty};
+    /// use hyper::body::Bytes;
+    /// use hyper_util::client::legacy::Client;
+    /// use hyper_util::rt::TokioExecutor;
+    /// use tokio_endpoints::Connector;
+    ///
+    /// #[tokio::main]
+    /// async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    ///     let connector = Connector::new().unix_socket("/var/run/docker.sock");
+    ///     let client = Client::builder(TokioExecutor::new()).build::<_, Empty<Bytes>>(connector);
+    ///     let response = client.get("http://docker/version".parse()?).await?;
+    ///     let body = response.into_body().collect().await?.to_bytes();
+    ///     println!("{}", String::from_utf8_lossy(&body));
+    ///     Ok(())
+    /// }
+    /// ```
+    pub fn unix_socket(mut self, path: impl AsRef<std::path::Path>) -> Self {
+        self.unix = Some(Arc::from(path.as_ref()));
+        self
+    }
+}
+
 impl fmt::Debug for Connector {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("Connector");
         self.opts.debug_fields(&mut d);
+        #[cfg(all(unix, feature = "hyper"))]
+        d.field("unix_socket", &self.unix);
         d.finish()
     }
 }

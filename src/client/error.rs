@@ -175,6 +175,13 @@ pub enum ConnectErrorKind {
     /// [`tls_handshake_timeout`](crate::ConnectionBuilder::tls_handshake_timeout).
     /// Only [`connect_tls`](crate::ConnectionBuilder::connect_tls) returns it.
     TlsHandshakeTimeout,
+    /// An option this platform does not have was asked for
+    /// ([`tcp_user_timeout`](crate::ConnectionBuilder::tcp_user_timeout)
+    /// where there is no `TCP_USER_TIMEOUT`,
+    /// [`interface`](crate::ConnectionBuilder::interface) where a socket
+    /// cannot be bound to one), refused before anything was sent rather
+    /// than silently left out.
+    Unsupported,
 }
 
 /// The error of a connect call: it names the target and keeps every attempt.
@@ -196,6 +203,7 @@ pub enum ConnectErrorKind {
 ///
 /// * `InvalidInput` for [`ConnectErrorKind::InvalidInput`] and
 ///   [`ConnectErrorKind::NoUsableAddress`],
+/// * `Unsupported` for [`ConnectErrorKind::Unsupported`],
 /// * `TimedOut` for [`ConnectErrorKind::TimedOut`] and
 ///   [`ConnectErrorKind::TlsHandshakeTimeout`],
 /// * for [`ConnectErrorKind::Tls`], the kind of the handshake's error
@@ -431,6 +439,7 @@ impl ConnectError {
             ConnectErrorKind::TimedOut | ConnectErrorKind::TlsHandshakeTimeout => {
                 io::ErrorKind::TimedOut
             }
+            ConnectErrorKind::Unsupported => io::ErrorKind::Unsupported,
             ConnectErrorKind::Tls => self
                 .inner
                 .source
@@ -439,9 +448,10 @@ impl ConnectError {
             ConnectErrorKind::Resolve => {
                 crate::resolve::resolve_io_kind(&self.inner.resolve_errors)
             }
-            ConnectErrorKind::AllAttemptsFailed => {
-                self.common_kind().unwrap_or(io::ErrorKind::Other)
-            }
+            ConnectErrorKind::AllAttemptsFailed => self
+                .common_kind()
+                .or_else(|| self.inner.source.as_ref().map(io::Error::kind))
+                .unwrap_or(io::ErrorKind::Other),
         }
     }
 
@@ -511,7 +521,9 @@ impl fmt::Display for ConnectError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "connect to {}: ", self.inner.target)?;
         match self.inner.kind {
-            ConnectErrorKind::InvalidInput | ConnectErrorKind::NoUsableAddress => {
+            ConnectErrorKind::InvalidInput
+            | ConnectErrorKind::NoUsableAddress
+            | ConnectErrorKind::Unsupported => {
                 f.write_str(self.inner.message.as_deref().unwrap_or("invalid input"))
             }
             ConnectErrorKind::Resolve => crate::resolve::write_resolve_failure(
@@ -526,6 +538,13 @@ impl fmt::Display for ConnectError {
                     self.write_attempts(f)?;
                 }
                 self.write_resolve_errors(f)
+            }
+            // A connection with no address to attempt (a Unix socket):
+            // its one failure, in words that name the path.
+            ConnectErrorKind::AllAttemptsFailed
+                if self.inner.attempts.is_empty() && self.inner.message.is_some() =>
+            {
+                f.write_str(self.inner.message.as_deref().unwrap_or_default())
             }
             ConnectErrorKind::AllAttemptsFailed => {
                 self.write_attempts(f)?;

@@ -53,15 +53,23 @@ pub struct HttpInfo {
     peer: SocketAddr,
     local: SocketAddr,
     tls: bool,
+    unix: bool,
 }
 
+/// What [`HttpInfo`] reports as the addresses of a Unix socket connection,
+/// which has none: `0.0.0.0:0`.
+const NO_IP: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), 0);
+
 impl HttpInfo {
-    /// The address of the server: the one that won the race.
+    /// The address of the server: the one that won the race. For a
+    /// connection over a Unix socket ([`is_unix`](Self::is_unix)), which
+    /// has no IP address, `0.0.0.0:0`.
     pub fn peer_addr(&self) -> SocketAddr {
         self.peer
     }
 
-    /// The local address of the connection.
+    /// The local address of the connection; `0.0.0.0:0` over a Unix
+    /// socket ([`is_unix`](Self::is_unix)).
     pub fn local_addr(&self) -> SocketAddr {
         self.local
     }
@@ -70,10 +78,30 @@ impl HttpInfo {
     pub fn is_tls(&self) -> bool {
         self.tls
     }
+
+    /// Whether the connection is over the Unix socket of
+    /// [`Connector::unix_socket`]; its addresses are then `0.0.0.0:0`.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use tokio_endpoints::Connector;
+    /// use tower_service::Service;
+    ///
+    /// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let mut connector = Connector::new().unix_socket("/run/app.sock");
+    /// let stream = connector.call("http://app/".parse()?).await?;
+    /// assert!(stream.info().is_unix());
+    /// # Ok(()) }
+    /// ```
+    pub fn is_unix(&self) -> bool {
+        self.unix
+    }
 }
 
 /// The stream a [`Connector`] gives hyper for one URI: TCP for `http://`,
-/// TLS for `https://`. It implements `hyper::rt::Read`, `hyper::rt::Write`
+/// TLS for `https://`, the Unix socket of
+/// [`unix_socket`](Connector::unix_socket) when one is set. It implements `hyper::rt::Read`, `hyper::rt::Write`
 /// and hyper-util's `Connection`, and is `Unpin + Send + 'static`.
 ///
 /// # Examples
@@ -98,14 +126,25 @@ pub struct HttpStream {
 impl HttpStream {
     fn new(conn: Conn) -> io::Result<HttpStream> {
         let (tcp, tls, h2) = match &conn {
-            Conn::Tcp(s) => (s, false, false),
+            Conn::Tcp(s) => (Some(s), false, false),
             #[cfg(feature = "tls")]
-            Conn::Tls(s) => (s.get_ref().0, true, s.alpn_protocol() == Some(b"h2")),
+            Conn::Tls(s) => (Some(s.get_ref().0), true, s.alpn_protocol() == Some(b"h2")),
+            #[cfg(unix)]
+            Conn::Unix(_) => (None, false, false),
         };
-        let info = HttpInfo {
-            peer: tcp.peer_addr()?,
-            local: tcp.local_addr()?,
-            tls,
+        let info = match tcp {
+            Some(tcp) => HttpInfo {
+                peer: tcp.peer_addr()?,
+                local: tcp.local_addr()?,
+                tls,
+                unix: false,
+            },
+            None => HttpInfo {
+                peer: NO_IP,
+                local: NO_IP,
+                tls: false,
+                unix: true,
+            },
         };
         Ok(HttpStream {
             io: TokioIo::new(conn),
@@ -210,12 +249,14 @@ impl hyper::rt::Write for HttpStream {
     }
 }
 
-/// TCP or TLS under an [`HttpStream`].
+/// TCP, TLS or Unix under an [`HttpStream`].
 enum Conn {
     Tcp(TcpStream),
     // Boxed: a TLS session is a few hundred bytes, a TcpStream a few words.
     #[cfg(feature = "tls")]
     Tls(Box<crate::TlsStream>),
+    #[cfg(unix)]
+    Unix(tokio::net::UnixStream),
 }
 
 impl AsyncRead for Conn {
@@ -228,6 +269,8 @@ impl AsyncRead for Conn {
             Conn::Tcp(s) => Pin::new(s).poll_read(cx, buf),
             #[cfg(feature = "tls")]
             Conn::Tls(s) => Pin::new(&mut **s).poll_read(cx, buf),
+            #[cfg(unix)]
+            Conn::Unix(s) => Pin::new(s).poll_read(cx, buf),
         }
     }
 }
@@ -242,6 +285,8 @@ impl AsyncWrite for Conn {
             Conn::Tcp(s) => Pin::new(s).poll_write(cx, buf),
             #[cfg(feature = "tls")]
             Conn::Tls(s) => Pin::new(&mut **s).poll_write(cx, buf),
+            #[cfg(unix)]
+            Conn::Unix(s) => Pin::new(s).poll_write(cx, buf),
         }
     }
 
@@ -250,6 +295,8 @@ impl AsyncWrite for Conn {
             Conn::Tcp(s) => Pin::new(s).poll_flush(cx),
             #[cfg(feature = "tls")]
             Conn::Tls(s) => Pin::new(&mut **s).poll_flush(cx),
+            #[cfg(unix)]
+            Conn::Unix(s) => Pin::new(s).poll_flush(cx),
         }
     }
 
@@ -258,6 +305,8 @@ impl AsyncWrite for Conn {
             Conn::Tcp(s) => Pin::new(s).poll_shutdown(cx),
             #[cfg(feature = "tls")]
             Conn::Tls(s) => Pin::new(&mut **s).poll_shutdown(cx),
+            #[cfg(unix)]
+            Conn::Unix(s) => Pin::new(s).poll_shutdown(cx),
         }
     }
 
@@ -270,6 +319,8 @@ impl AsyncWrite for Conn {
             Conn::Tcp(s) => Pin::new(s).poll_write_vectored(cx, bufs),
             #[cfg(feature = "tls")]
             Conn::Tls(s) => Pin::new(&mut **s).poll_write_vectored(cx, bufs),
+            #[cfg(unix)]
+            Conn::Unix(s) => Pin::new(s).poll_write_vectored(cx, bufs),
         }
     }
 
@@ -278,6 +329,8 @@ impl AsyncWrite for Conn {
             Conn::Tcp(s) => s.is_write_vectored(),
             #[cfg(feature = "tls")]
             Conn::Tls(s) => s.is_write_vectored(),
+            #[cfg(unix)]
+            Conn::Unix(s) => s.is_write_vectored(),
         }
     }
 }
@@ -399,6 +452,10 @@ impl tower_service::Service<Uri> for Connector {
                 };
             }
         };
+        #[cfg(unix)]
+        if let Some(path) = &self.unix {
+            return self.call_unix(path, tls, uri);
+        }
         let builder = self.builder((host, port));
         let inner: Pin<Box<dyn Future<Output = _> + Send>> = if tls {
             #[cfg(feature = "tls")]
@@ -424,6 +481,32 @@ impl tower_service::Service<Uri> for Connector {
             })
         };
         HttpConnecting { inner }
+    }
+}
+
+#[cfg(unix)]
+impl Connector {
+    /// `call` for a connector with a [`unix_socket`](Connector::unix_socket).
+    fn call_unix(&self, path: &std::path::Path, tls: bool, uri: Uri) -> HttpConnecting {
+        if tls {
+            let e = ConnectError::invalid(
+                uri.to_string(),
+                "https URIs cannot be sent over unix_socket: TLS over a Unix socket is not offered; use http://",
+            )
+            .with_all_errors(self.opts.all_errors);
+            return HttpConnecting {
+                inner: Box::pin(std::future::ready(Err(e))),
+            };
+        }
+        let builder = crate::ConnectionBuilder::unix(path)
+            .connect_timeout(self.opts.connect_timeout)
+            .hook(self.opts.hook.clone());
+        HttpConnecting {
+            inner: Box::pin(async move {
+                let stream = builder.connect().await?;
+                new_stream(Conn::Unix(stream), &uri)
+            }),
+        }
     }
 }
 

@@ -16,12 +16,15 @@ mod history;
 #[cfg(feature = "hyper")]
 mod http_service;
 mod race;
+mod sockopts;
 mod streams;
 mod timer;
 #[cfg(feature = "tls")]
 mod tls;
 #[cfg(feature = "tls")]
 mod tls_options;
+#[cfg(unix)]
+mod unix;
 
 pub use connect::{ConnectionBuilder, IntoLocalAddrs, DEFAULT_HAPPY_EYEBALLS_DELAY};
 pub use connector::Connector;
@@ -30,3 +33,5 @@ pub use error::{Attempt, AttemptStage, ConnectError, ConnectErrorKind};
 pub use http_service::{HttpConnecting, HttpInfo, HttpStream};
 #[cfg(feature = "tls")]
 pub use tls::TlsStream;
+#[cfg(unix)]
+pub use unix::UnixConnectionBuilder;

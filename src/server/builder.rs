@@ -70,7 +70,7 @@ pub const PORT_RETRIES: usize = 20;
 /// | `backlog` (100) | [`backlog`](Self::backlog) (1024) |
 /// | `reuse_address` (on, on Unix) | [`reuse_address`](Self::reuse_address) (on, on Unix) |
 /// | `reuse_port` | [`reuse_port`](Self::reuse_port) |
-/// | `keep_alive` (3.13) | [`keep_alive`](Self::keep_alive) |
+/// | `keep_alive` (3.13) | [`keep_alive`](Self::keep_alive); with timings, [`tcp_keepalive`](Self::tcp_keepalive) |
 /// | TCP_NODELAY on every transport | [`nodelay`](Self::nodelay) (default `true`) |
 /// | `ssl` | [`tls_config`](Self::tls_config) with [`bind_tls`](Self::bind_tls) or [`serve_tls`](Self::serve_tls) |
 /// | `ssl_handshake_timeout` (60 s) | [`tls_handshake_timeout`](Self::tls_handshake_timeout) (60 s) |
@@ -115,6 +115,10 @@ pub struct ServerBuilder {
     reuse_address: bool,
     reuse_port: bool,
     keep_alive: bool,
+    /// `tcp_keepalive`, `send_buffer_size`, `recv_buffer_size`.
+    keepalive: Option<socket2::TcpKeepalive>,
+    send_buffer: Option<usize>,
+    recv_buffer: Option<usize>,
     nodelay: bool,
     hook: Option<SocketHook>,
     resolver: Option<Resolver>,
@@ -183,8 +187,9 @@ impl ServerBuilder {
     /// [`backlog`](Self::backlog), [`reuse_address`](Self::reuse_address),
     /// [`reuse_port`](Self::reuse_port), [`socket_hook`](Self::socket_hook),
     /// [`resolver`](Self::resolver)) are refused: set them before adopting
-    /// it. [`nodelay`](Self::nodelay), [`keep_alive`](Self::keep_alive)
-    /// and the TLS options apply. A refused socket is closed.
+    /// it. [`nodelay`](Self::nodelay), [`keep_alive`](Self::keep_alive),
+    /// [`tcp_keepalive`](Self::tcp_keepalive), the buffer sizes and the
+    /// TLS options apply. A refused socket is closed.
     ///
     /// # Examples
     ///
@@ -210,6 +215,9 @@ impl ServerBuilder {
             reuse_address: cfg!(unix),
             reuse_port: false,
             keep_alive: false,
+            keepalive: None,
+            send_buffer: None,
+            recv_buffer: None,
             nodelay: true,
             hook: None,
             resolver: None,
@@ -332,6 +340,102 @@ impl ServerBuilder {
     pub fn keep_alive(mut self, on: bool) -> Self {
         self.keep_alive = on;
         self
+    }
+
+    /// Turns TCP keepalive on with the idle time, probe interval and probe
+    /// count of `keepalive` (those it sets; the system's defaults for the
+    /// others): `SO_KEEPALIVE` (see `socket(7)`) and `TCP_KEEPIDLE` /
+    /// `TCP_KEEPINTVL` / `TCP_KEEPCNT` (see `tcp(7)`; `TCP_KEEPALIVE` on
+    /// Apple platforms), set on the listening socket, which accepted
+    /// connections inherit (Linux, the BSDs and Apple platforms copy them
+    /// at accept). A connection whose client vanished (a laptop that
+    /// closed, a NAT that forgot it) is then closed after the probes, where
+    /// [`keep_alive(true)`](Self::keep_alive) alone waits the system's two
+    /// hours. Default is not set: [`keep_alive`](Self::keep_alive) decides,
+    /// with the system's timings.
+    ///
+    /// # Errors
+    ///
+    /// A value the system refuses (an idle time over 32767 s on Linux)
+    /// fails [`bind`](Self::bind) with the `setsockopt` error, naming the
+    /// address.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tokio_endpoints::{socket2::TcpKeepalive, ServerBuilder};
+    ///
+    /// # #[tokio::main] async fn main() -> std::io::Result<()> {
+    /// let listener = ServerBuilder::new("127.0.0.1:0")
+    ///     .tcp_keepalive(TcpKeepalive::new().with_time(Duration::from_secs(60)))
+    ///     .bind()
+    ///     .await?;
+    /// # drop(listener);
+    /// # Ok(()) }
+    /// ```
+    pub fn tcp_keepalive(mut self, keepalive: socket2::TcpKeepalive) -> Self {
+        self.keepalive = Some(keepalive);
+        self
+    }
+
+    /// Sets `SO_SNDBUF` (see `socket(7)`) on the listening socket, in
+    /// bytes, which accepted connections inherit. Linux doubles the value
+    /// and caps it at `net.core.wmem_max`; setting it turns automatic
+    /// tuning off for those sockets. Default is not set: the system's
+    /// default, tuned automatically.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tokio_endpoints::ServerBuilder;
+    ///
+    /// let b = ServerBuilder::any(8080).send_buffer_size(1 << 20);
+    /// # drop(b);
+    /// ```
+    pub fn send_buffer_size(mut self, bytes: usize) -> Self {
+        self.send_buffer = Some(bytes);
+        self
+    }
+
+    /// Sets `SO_RCVBUF` (see `socket(7)`) on the listening socket, in
+    /// bytes, before it listens, so accepted connections inherit it and
+    /// the window scale their handshake announces fits it. Linux doubles
+    /// the value and caps it at `net.core.rmem_max`. Default is not set:
+    /// the system's default, tuned automatically.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tokio_endpoints::ServerBuilder;
+    ///
+    /// let b = ServerBuilder::any(8080).recv_buffer_size(4 << 20);
+    /// # drop(b);
+    /// ```
+    pub fn recv_buffer_size(mut self, bytes: usize) -> Self {
+        self.recv_buffer = Some(bytes);
+        self
+    }
+
+    /// `SO_KEEPALIVE`, `TCP_KEEP*`, `SO_SNDBUF`, `SO_RCVBUF` as asked, on
+    /// a listening socket (made or adopted); the error names the option.
+    fn set_inherited(&self, sock: &socket2::Socket) -> Result<(), (&'static str, io::Error)> {
+        if self.keep_alive {
+            sock.set_keepalive(true).map_err(|e| ("SO_KEEPALIVE", e))?;
+        }
+        if let Some(keepalive) = &self.keepalive {
+            sock.set_tcp_keepalive(keepalive)
+                .map_err(|e| ("SO_KEEPALIVE / TCP_KEEP*", e))?;
+        }
+        if let Some(size) = self.send_buffer {
+            sock.set_send_buffer_size(size)
+                .map_err(|e| ("SO_SNDBUF", e))?;
+        }
+        if let Some(size) = self.recv_buffer {
+            sock.set_recv_buffer_size(size)
+                .map_err(|e| ("SO_RCVBUF", e))?;
+        }
+        Ok(())
     }
 
     /// Sets `TCP_NODELAY` (see `tcp(7)`) on every accepted connection,
@@ -559,8 +663,8 @@ impl ServerBuilder {
         if self.reuse_port {
             set_reuse_port(&socket).map_err(step("SO_REUSEPORT"))?;
         }
-        if self.keep_alive {
-            socket.set_keepalive(true).map_err(step("SO_KEEPALIVE"))?;
+        if let Err((what, e)) = self.set_inherited(&socket) {
+            return Err(step(what)(e));
         }
         if let Some(hook) = &self.hook {
             hook(&socket).map_err(step("socket hook"))?;
@@ -605,16 +709,12 @@ impl ServerBuilder {
                 )
             })
             .and_then(|()| {
-                if self.keep_alive {
-                    sock.set_keepalive(true).map_err(|e| {
-                        format!(
-                            "SO_KEEPALIVE on the adopted socket: {e}",
-                            e = crate::shared::report::Brief(&e)
-                        )
-                    })
-                } else {
-                    Ok(())
-                }
+                self.set_inherited(&sock).map_err(|(what, e)| {
+                    format!(
+                        "{what} on the adopted socket: {e}",
+                        e = crate::shared::report::Brief(&e)
+                    )
+                })
             });
         if let Err(why) = prepared {
             return Err(self.invalid(why));
@@ -892,6 +992,9 @@ impl fmt::Debug for ServerBuilder {
             .field("reuse_address", &self.reuse_address)
             .field("reuse_port", &self.reuse_port)
             .field("keep_alive", &self.keep_alive)
+            .field("tcp_keepalive", &self.keepalive)
+            .field("send_buffer_size", &self.send_buffer)
+            .field("recv_buffer_size", &self.recv_buffer)
             .field("nodelay", &self.nodelay)
             .field("socket_hook", &self.hook.is_some())
             .field("resolver", &self.resolver);

@@ -38,6 +38,9 @@ enum Conn {
     // Boxed: a TLS session is a few hundred bytes, a TcpStream a few words.
     #[cfg(feature = "tls")]
     Tls(Box<dyn TlsConn>),
+    /// A Unix stream socket (`ConnectionBuilder::unix`).
+    #[cfg(unix)]
+    Unix(tokio::net::UnixStream),
 }
 
 impl AsyncRead for Conn {
@@ -50,6 +53,8 @@ impl AsyncRead for Conn {
             Conn::Tcp(s) => Pin::new(s).poll_read(cx, buf),
             #[cfg(feature = "tls")]
             Conn::Tls(s) => Pin::new(&mut **s).poll_read(cx, buf),
+            #[cfg(unix)]
+            Conn::Unix(s) => Pin::new(s).poll_read(cx, buf),
         }
     }
 }
@@ -64,6 +69,8 @@ impl AsyncWrite for Conn {
             Conn::Tcp(s) => Pin::new(s).poll_write(cx, buf),
             #[cfg(feature = "tls")]
             Conn::Tls(s) => Pin::new(&mut **s).poll_write(cx, buf),
+            #[cfg(unix)]
+            Conn::Unix(s) => Pin::new(s).poll_write(cx, buf),
         }
     }
 
@@ -76,6 +83,8 @@ impl AsyncWrite for Conn {
             Conn::Tcp(s) => Pin::new(s).poll_write_vectored(cx, bufs),
             #[cfg(feature = "tls")]
             Conn::Tls(s) => Pin::new(&mut **s).poll_write_vectored(cx, bufs),
+            #[cfg(unix)]
+            Conn::Unix(s) => Pin::new(s).poll_write_vectored(cx, bufs),
         }
     }
 
@@ -84,6 +93,8 @@ impl AsyncWrite for Conn {
             Conn::Tcp(s) => s.is_write_vectored(),
             #[cfg(feature = "tls")]
             Conn::Tls(s) => s.is_write_vectored(),
+            #[cfg(unix)]
+            Conn::Unix(s) => s.is_write_vectored(),
         }
     }
 
@@ -92,6 +103,8 @@ impl AsyncWrite for Conn {
             Conn::Tcp(s) => Pin::new(s).poll_flush(cx),
             #[cfg(feature = "tls")]
             Conn::Tls(s) => Pin::new(&mut **s).poll_flush(cx),
+            #[cfg(unix)]
+            Conn::Unix(s) => Pin::new(s).poll_flush(cx),
         }
     }
 
@@ -101,6 +114,8 @@ impl AsyncWrite for Conn {
             // Bounded by the TLS shutdown timeout (see `TlsStream`).
             #[cfg(feature = "tls")]
             Conn::Tls(s) => Pin::new(&mut **s).poll_shutdown(cx),
+            #[cfg(unix)]
+            Conn::Unix(s) => Pin::new(s).poll_shutdown(cx),
         }
     }
 }
@@ -111,15 +126,26 @@ struct Info {
     peer: Option<SocketAddr>,
     local: Option<SocketAddr>,
     tls: bool,
+    unix: bool,
 }
 
 impl Info {
     fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.peer.ok_or_else(|| no_addr("peer"))
+        self.peer.ok_or_else(|| self.no_addr("peer"))
     }
 
     fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.local.ok_or_else(|| no_addr("local"))
+        self.local.ok_or_else(|| self.no_addr("local"))
+    }
+
+    fn no_addr(&self, which: &str) -> io::Error {
+        if self.unix {
+            return io::Error::new(
+                io::ErrorKind::Unsupported,
+                format!("a Unix socket connection has no {which} IP address"),
+            );
+        }
+        no_addr(which)
     }
 }
 
@@ -143,16 +169,26 @@ pub(crate) fn tls_halves(stream: impl TlsConn + 'static) -> (StreamReader, Strea
     halves(Conn::Tls(Box::new(stream)))
 }
 
+/// A Unix stream connection as a reader and a writer half (the client's
+/// `UnixConnectionBuilder::open_connection`): they have no IP addresses.
+#[cfg(unix)]
+pub(crate) fn unix_halves(stream: tokio::net::UnixStream) -> (StreamReader, StreamWriter) {
+    halves(Conn::Unix(stream))
+}
+
 fn halves(conn: Conn) -> (StreamReader, StreamWriter) {
     let (tcp, tls) = match &conn {
-        Conn::Tcp(s) => (s, false),
+        Conn::Tcp(s) => (Some(s), false),
         #[cfg(feature = "tls")]
-        Conn::Tls(s) => (s.tcp(), true),
+        Conn::Tls(s) => (Some(s.tcp()), true),
+        #[cfg(unix)]
+        Conn::Unix(_) => (None, false),
     };
     let info = Info {
-        peer: tcp.peer_addr().ok(),
-        local: tcp.local_addr().ok(),
+        peer: tcp.and_then(|t| t.peer_addr().ok()),
+        local: tcp.and_then(|t| t.local_addr().ok()),
         tls,
+        unix: tcp.is_none(),
     };
     let (read, write) = tokio::io::split(conn);
     (

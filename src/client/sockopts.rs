@@ -1,0 +1,230 @@
+//! The socket options every HTTP stack offers (hyper-util's
+//! `HttpConnector`, reqwest, curl): TCP keepalive, `TCP_USER_TIMEOUT`,
+//! buffer sizes and the interface, set on each attempt's socket before it
+//! connects, the same for a [`ConnectionBuilder`](crate::ConnectionBuilder)
+//! and a [`Connector`](crate::Connector).
+//!
+//! Two rules shape this module. An option the user asked for is never
+//! dropped silently: where the platform lacks it, the call fails with
+//! `Unsupported` before any packet is sent, rather than connecting without
+//! it (quinn-udp logs and goes on for tuning it discovers itself; these are
+//! asked for by name). And an interface name is looked up
+//! (`if_nametoindex(3)`) before anything is sent, so a typo is one clear
+//! error naming the interface, not one `ENODEV` per attempt.
+//!
+//! Each option is applied after `TCP_NODELAY` and before the socket hook,
+//! so a hook sees them set and may override them.
+
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use socket2::{Socket, TcpKeepalive};
+
+use crate::client::error::ConnectErrorKind;
+use crate::shared::report::Brief;
+
+/// Whether this platform has `TCP_USER_TIMEOUT` (where socket2 sets it).
+const HAS_USER_TIMEOUT: bool = cfg!(any(
+    target_os = "android",
+    target_os = "fuchsia",
+    target_os = "linux"
+));
+
+/// Whether this platform can bind a socket to an interface:
+/// `SO_BINDTODEVICE` (Linux, Android) or `IP_BOUND_IF` / `IPV6_BOUND_IF`
+/// (Apple platforms).
+const HAS_INTERFACE: bool = cfg!(any(
+    target_os = "android",
+    target_os = "linux",
+    target_vendor = "apple"
+));
+
+/// The options of this module, boxed behind an `Arc` in the connect
+/// options once one is set: a builder without them carries one pointer.
+#[derive(Clone, Default)]
+pub(crate) struct SocketOptions {
+    pub(crate) keepalive: Option<TcpKeepalive>,
+    pub(crate) user_timeout: Option<Duration>,
+    pub(crate) send_buffer: Option<usize>,
+    pub(crate) recv_buffer: Option<usize>,
+    pub(crate) interface: Option<String>,
+}
+
+impl SocketOptions {
+    /// Refuses what cannot be applied, before anything is sent: an option
+    /// this platform lacks (`Unsupported`), a zero user timeout, an
+    /// interface name that is empty, holds a NUL, or names no interface
+    /// (`InvalidInput`). The message names the option and the value.
+    pub(crate) fn check(&self) -> Result<(), (ConnectErrorKind, String)> {
+        let invalid = |m: String| Err((ConnectErrorKind::InvalidInput, m));
+        if let Some(timeout) = self.user_timeout {
+            if !HAS_USER_TIMEOUT {
+                return Err((
+                    ConnectErrorKind::Unsupported,
+                    "tcp_user_timeout: this platform has no TCP_USER_TIMEOUT".into(),
+                ));
+            }
+            if timeout.is_zero() {
+                return invalid(
+                    "tcp_user_timeout must be greater than zero (None leaves the system's default)"
+                        .into(),
+                );
+            }
+        }
+        if let Some(name) = &self.interface {
+            if !HAS_INTERFACE {
+                return Err((
+                    ConnectErrorKind::Unsupported,
+                    format!(
+                        "interface({name:?}): this platform cannot bind a socket to an interface \
+                         (SO_BINDTODEVICE, IP_BOUND_IF)"
+                    ),
+                ));
+            }
+            if name.is_empty() || name.contains('\0') {
+                return invalid(format!("interface({name:?}) is not an interface name"));
+            }
+            if interface_index(name).is_none() {
+                return invalid(format!(
+                    "interface({name:?}): there is no network interface named {name:?}"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Sets the options on the socket of an attempt to `addr`.
+    pub(crate) fn apply(&self, socket: &Socket, addr: SocketAddr) -> io::Result<()> {
+        let step = |what: &'static str| {
+            move |e: io::Error| io::Error::new(e.kind(), format!("{what}: {e}", e = Brief(&e)))
+        };
+        if let Some(keepalive) = &self.keepalive {
+            socket
+                .set_tcp_keepalive(keepalive)
+                .map_err(step("SO_KEEPALIVE / TCP_KEEP*"))?;
+        }
+        if let Some(timeout) = self.user_timeout {
+            set_user_timeout(socket, timeout).map_err(step("TCP_USER_TIMEOUT"))?;
+        }
+        if let Some(size) = self.send_buffer {
+            socket
+                .set_send_buffer_size(size)
+                .map_err(step("SO_SNDBUF"))?;
+        }
+        if let Some(size) = self.recv_buffer {
+            socket
+                .set_recv_buffer_size(size)
+                .map_err(step("SO_RCVBUF"))?;
+        }
+        if let Some(name) = &self.interface {
+            bind_interface(socket, name, addr).map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("bind to interface {name:?}: {e}", e = Brief(&e)),
+                )
+            })?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for SocketOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SocketOptions")
+            .field("tcp_keepalive", &self.keepalive)
+            .field("tcp_user_timeout", &self.user_timeout)
+            .field("send_buffer_size", &self.send_buffer)
+            .field("recv_buffer_size", &self.recv_buffer)
+            .field("interface", &self.interface)
+            .finish()
+    }
+}
+
+#[cfg(any(target_os = "android", target_os = "fuchsia", target_os = "linux"))]
+fn set_user_timeout(socket: &Socket, timeout: Duration) -> io::Result<()> {
+    socket.set_tcp_user_timeout(Some(timeout))
+}
+
+#[cfg(not(any(target_os = "android", target_os = "fuchsia", target_os = "linux")))]
+fn set_user_timeout(_: &Socket, _: Duration) -> io::Result<()> {
+    // `check` refused it before any socket was made.
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "this platform has no TCP_USER_TIMEOUT",
+    ))
+}
+
+/// `if_nametoindex(3)`: the index of the interface `name`, or `None`.
+#[cfg(unix)]
+fn interface_index(name: &str) -> Option<std::num::NonZeroU32> {
+    let name = std::ffi::CString::new(name).ok()?;
+    // SAFETY: `name` is a valid NUL-terminated string for the call.
+    let index = unsafe { libc::if_nametoindex(name.as_ptr()) };
+    std::num::NonZeroU32::new(index)
+}
+
+#[cfg(not(unix))]
+fn interface_index(_: &str) -> Option<std::num::NonZeroU32> {
+    None
+}
+
+#[cfg(any(target_os = "android", target_os = "linux"))]
+fn bind_interface(socket: &Socket, name: &str, _: SocketAddr) -> io::Result<()> {
+    socket.bind_device(Some(name.as_bytes()))
+}
+
+#[cfg(target_vendor = "apple")]
+fn bind_interface(socket: &Socket, name: &str, addr: SocketAddr) -> io::Result<()> {
+    let index = interface_index(name)
+        .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "the interface is gone"))?;
+    if addr.is_ipv4() {
+        socket.bind_device_by_index_v4(Some(index))
+    } else {
+        socket.bind_device_by_index_v6(Some(index))
+    }
+}
+
+#[cfg(not(any(target_os = "android", target_os = "linux", target_vendor = "apple")))]
+fn bind_interface(_: &Socket, _: &str, _: SocketAddr) -> io::Result<()> {
+    // `check` refused it before any socket was made.
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "this platform cannot bind a socket to an interface",
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unknown_interface_is_refused_by_name() {
+        let opts = SocketOptions {
+            interface: Some("no-such-if0".into()),
+            ..SocketOptions::default()
+        };
+        let (kind, message) = opts.check().unwrap_err();
+        if HAS_INTERFACE {
+            assert_eq!(kind, ConnectErrorKind::InvalidInput);
+            assert!(message.contains("\"no-such-if0\""), "{message}");
+        } else {
+            assert_eq!(kind, ConnectErrorKind::Unsupported);
+        }
+    }
+
+    #[test]
+    fn a_user_timeout_is_refused_where_the_platform_lacks_it() {
+        let opts = SocketOptions {
+            user_timeout: Some(Duration::from_secs(5)),
+            ..SocketOptions::default()
+        };
+        assert_eq!(opts.check().is_ok(), HAS_USER_TIMEOUT);
+        let zero = SocketOptions {
+            user_timeout: Some(Duration::ZERO),
+            ..SocketOptions::default()
+        };
+        assert!(zero.check().is_err());
+    }
+}
