@@ -114,6 +114,7 @@ use crate::client::error::{Attempt, AttemptStage};
 use crate::resolve::svcb::Batch;
 use crate::resolve::ResolveError;
 use crate::shared::order::Queue;
+use crate::shared::policy::DeniedAddress;
 
 /// How the race is run.
 #[derive(Clone, Copy, Debug)]
@@ -137,6 +138,8 @@ pub(crate) struct RaceFailure {
     pub(crate) timed_out: bool,
     /// How many addresses the resolution gave, usable or not.
     pub(crate) seen: usize,
+    /// The addresses the address policy refused.
+    pub(crate) denied: Vec<DeniedAddress>,
 }
 
 impl RaceFailure {
@@ -148,6 +151,7 @@ impl RaceFailure {
             resolve_errors: Vec::new(),
             timed_out: false,
             seen: 0,
+            denied: Vec::new(),
         }
     }
 }
@@ -191,6 +195,8 @@ pub(crate) struct Begun<F> {
     pub(crate) yielded: bool,
     /// How many addresses the resolution gave so far, usable or not.
     pub(crate) seen: usize,
+    /// The addresses the address policy refused so far.
+    pub(crate) denied: Vec<DeniedAddress>,
 }
 
 impl<F> Begun<F> {
@@ -208,6 +214,7 @@ impl<F> Begun<F> {
             resolve_errors: Vec::new(),
             yielded: false,
             seen: 0,
+            denied: Vec::new(),
         }
     }
 }
@@ -304,6 +311,7 @@ where
         config,
         start,
         seen: begun.seen,
+        denied: begun.denied,
     }
 }
 
@@ -345,6 +353,8 @@ pin_project! {
         start: Instant,
         // How many addresses the resolution gave, usable or not.
         seen: usize,
+        // The addresses the address policy refused.
+        denied: Vec<DeniedAddress>,
     }
 }
 
@@ -485,6 +495,7 @@ where
                     resolve_errors: std::mem::take(this.resolve_errors),
                     timed_out: false,
                     seen: *this.seen,
+                    denied: std::mem::take(this.denied),
                 }));
             }
 
@@ -600,6 +611,9 @@ where
                         Some(Ok(batch)) => {
                             let batch: Batch = batch.into();
                             *this.seen += batch.seen;
+                            for refused in batch.denied {
+                                refused.push_to(this.denied);
+                            }
                             this.queue.withdraw(&batch.withdraw);
                             this.queue.extend_vec(batch.add);
                         }
@@ -690,6 +704,7 @@ where
                 resolve_errors: std::mem::take(this.resolve_errors),
                 timed_out: true,
                 seen: *this.seen,
+                denied: std::mem::take(this.denied),
             }));
         }
     }
