@@ -26,7 +26,8 @@ use tokio_endpoints::{
 const LOOPBACK: Ipv4Addr = Ipv4Addr::LOCALHOST;
 
 fn ip(s: &str) -> IpAddr {
-    s.parse().unwrap_or_else(|_| panic!("{s} is not an address"))
+    s.parse()
+        .unwrap_or_else(|_| panic!("{s} is not an address"))
 }
 
 /// Each range's first and last address and its neighbours outside it,
@@ -248,7 +249,10 @@ fn deny_beats_allow_which_beats_the_base_rule() {
     assert!(!policy.allows(ip("::ffff:10.20.30.1")));
     assert!(!policy.allows(ip("10.21.0.1")));
     assert!(!policy.allows(ip("8.8.8.8")));
-    assert!(!policy.allows(ip("2002:808:808::1")), "6to4 of a denied range");
+    assert!(
+        !policy.allows(ip("2002:808:808::1")),
+        "6to4 of a denied range"
+    );
     assert!(policy.allows(ip("8.8.4.4")));
     // An allowed IPv6 range is allowed as itself.
     let ula = AddressPolicy::public_only().allow("fd00::/8".parse().unwrap());
@@ -570,7 +574,8 @@ async fn denied_connects_send_nothing_by_any_way() {
         assert!(e.attempts().is_empty(), "{way}");
         assert!(!e.denied().is_empty(), "{way}");
         assert!(
-            e.to_string().contains("loopback, refused by the address policy"),
+            e.to_string()
+                .contains("loopback, refused by the address policy"),
             "{way}: {e}"
         );
         assert_eq!(e.io_kind(), io::ErrorKind::PermissionDenied, "{way}");
@@ -617,7 +622,10 @@ async fn the_message_names_the_target_and_each_address() {
         .await
         .unwrap_err();
     let message = e.to_string();
-    assert!(message.starts_with("connect to internal.test:80: "), "{message}");
+    assert!(
+        message.starts_with("connect to internal.test:80: "),
+        "{message}"
+    );
     assert!(message.contains("10.0.0.5: private"), "{message}");
     assert!(
         message.contains("::ffff:169.254.169.254: IPv4-mapped 169.254.169.254, link-local"),
@@ -629,10 +637,8 @@ async fn the_message_names_the_target_and_each_address() {
 #[tokio::test]
 async fn the_race_uses_the_allowed_addresses_only() {
     // [::1] listens too, and is denied: it must see nothing.
-    let v6 = match TcpListener::bind((Ipv6Addr::LOCALHOST, 0)).await {
-        Ok(l) => Some(l),
-        Err(_) => None, // no IPv6 on this host
-    };
+    // None: no IPv6 on this host.
+    let v6 = TcpListener::bind((Ipv6Addr::LOCALHOST, 0)).await.ok();
     let server = counted().await;
     let port = server.addr.port();
     let mut list = vec![server.addr];
@@ -697,11 +703,18 @@ async fn a_rebinding_resolver_is_refused_on_the_second_call() {
         .resolver(resolver.clone())
         .address_policy(loopback_allowed());
     let target = ("rebind.test", server.addr.port());
-    connector.connect(target).await.expect("the first answer is allowed");
+    connector
+        .connect(target)
+        .await
+        .expect("the first answer is allowed");
     let e = connector.connect(target).await.unwrap_err();
     assert_eq!(e.kind(), ConnectErrorKind::Denied);
     assert_eq!(e.denied()[0].addr(), ip("10.0.0.5"));
-    assert_eq!(resolver.0.calls.load(Ordering::SeqCst), 2, "one resolution per call");
+    assert_eq!(
+        resolver.0.calls.load(Ordering::SeqCst),
+        2,
+        "one resolution per call"
+    );
     assert_eq!(server.accepts().await, 1);
 }
 

@@ -166,7 +166,9 @@ impl Server {
     /// # Ok(()) }
     /// ```
     pub fn denied_peers(&self) -> u64 {
-        self.denied.as_ref().map_or(0, |d| d.load(Ordering::Relaxed))
+        self.denied
+            .as_ref()
+            .map_or(0, |d| d.load(Ordering::Relaxed))
     }
 
     #[cfg(feature = "tls")]

@@ -518,7 +518,11 @@ const V4: &[(u32, u8, &str)] = &[
 const V6: &[(u128, u8, &str)] = &[
     (0, 128, "unspecified"),
     (1, 128, "loopback"),
-    (0x0064_ff9b_0001 << 80, 48, "local-use NAT64, not in its /96 form"),
+    (
+        0x0064_ff9b_0001 << 80,
+        48,
+        "local-use NAT64, not in its /96 form",
+    ),
     (0x0100 << 112, 64, "discard-only"),
     (0x0100_0000_0000_0001 << 64, 64, "dummy prefix"),
     (0x2001_0002_0000 << 80, 48, "benchmarking"),
