@@ -1547,6 +1547,7 @@ mod tests {
     #[test]
     fn the_builder_carries_no_tls_options_inline() {
         let builder = std::mem::size_of::<ConnectionBuilder>();
-        assert!(builder <= 200, "builder {builder} B");
+        // 200 before the address policy, one pointer (8 bytes).
+        assert!(builder <= 208, "builder {builder} B");
     }
 }

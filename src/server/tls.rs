@@ -601,8 +601,7 @@ impl TlsListener {
     /// # use std::sync::Arc;
     /// use tokio_endpoints::{AddressPolicy, ServerBuilder};
     ///
-    /// # #[tokio::main] async fn main() -> std::io::Result<()> {
-    /// # let config: Arc<tokio_endpoints::rustls::ServerConfig> = todo!();
+    /// # async fn run(config: Arc<tokio_endpoints::rustls::ServerConfig>) -> std::io::Result<()> {
     /// let listener = ServerBuilder::any(8443)
     ///     .peer_policy(AddressPolicy::public_only())
     ///     .tls_config(config)
