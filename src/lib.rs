@@ -307,6 +307,7 @@ pub use server::{
     ListenAttempt, Listener, Server, ServerBuilder, ServerError, ServerErrorKind, DEFAULT_BACKLOG,
     PORT_RETRIES,
 };
+pub use shared::policy::{AddressPolicy, DeniedAddress};
 pub use shared::stream::{StreamReader, StreamWriter};
 pub use shared::target::{Family, IntoTarget, Target, TargetError};
 
@@ -329,6 +330,10 @@ pub use shared::tls::{DEFAULT_TLS_HANDSHAKE_TIMEOUT, DEFAULT_TLS_SHUTDOWN_TIMEOU
 #[cfg(feature = "tls")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
 pub use rustls;
+
+/// The ipnet version [`AddressPolicy`] takes ranges of (`IpNet`, made with
+/// `"10.0.0.0/8".parse()?` or `IpNet::from(ip)`).
+pub use ipnet;
 
 /// The socket2 version [`ConnectionBuilder::socket_hook`] hands sockets of.
 pub use socket2;

@@ -25,6 +25,7 @@ use crate::client::sockopts::SocketOptions;
 use crate::resolve::svcb::{Batch, Merger, ServiceOptions};
 use crate::resolve::{Addrs, Resolve, Resolver};
 use crate::shared::clock::positive;
+use crate::shared::policy::{AddressPolicy, DeniedAddress};
 use crate::shared::target::{Family, IntoTarget, Target, TargetError};
 use crate::SocketHook;
 
@@ -97,6 +98,8 @@ pub(crate) struct Options {
     pub(crate) resolver: Option<Resolver>,
     /// Whether to ask for HTTPS records; `None`: for `connect_tls` only.
     pub(crate) svcb: Option<bool>,
+    /// Where connections may go; `None`: anywhere.
+    pub(crate) policy: Option<AddressPolicy>,
     /// The TLS options, used by `connect_tls` (see `tls.rs`); boxed once
     /// one is set, so a plain `connect` future does not carry them.
     #[cfg(feature = "tls")]
@@ -137,6 +140,7 @@ impl Default for Options {
             all_errors: false,
             resolver: None,
             svcb: None,
+            policy: None,
             #[cfg(feature = "tls")]
             tls: super::tls_options::TlsSlot::default(),
             history: None,
@@ -184,7 +188,8 @@ impl Options {
                 },
             )
             .field("history_ttl", &self.history_ttl())
-            .field("adaptive_delay", &self.adaptive_delay);
+            .field("adaptive_delay", &self.adaptive_delay)
+            .field("address_policy", &self.policy);
         #[cfg(feature = "tls")]
         self.tls.debug_fields(d);
     }
@@ -762,6 +767,43 @@ impl ConnectionBuilder {
         self.connecting("svcb")
     }
 
+    /// Connects only to addresses `policy` allows (see [`AddressPolicy`]):
+    /// every address the call would connect to is checked before any
+    /// packet is sent, on the address that is then connected: the
+    /// resolver's answers, HTTPS record hints and service targets, a
+    /// literal target or list. Denied addresses are left out of the race;
+    /// when none is left, the call fails with [`ConnectErrorKind::Denied`]
+    /// (`io::ErrorKind::PermissionDenied`), and [`ConnectError::denied`]
+    /// lists each refused address and why.
+    ///
+    /// The [`socket_hook`](Self::socket_hook) runs only for allowed
+    /// addresses. A proxy resolves names itself: the policy checks the
+    /// proxy's address, not where the proxy goes. Default is no policy
+    /// (every address allowed).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tokio_endpoints::{AddressPolicy, ConnectErrorKind, ConnectionBuilder};
+    ///
+    /// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let err = ConnectionBuilder::new("127.0.0.1:6379")
+    ///     .address_policy(AddressPolicy::public_only())
+    ///     .connect()
+    ///     .await
+    ///     .unwrap_err();
+    /// assert_eq!(err.kind(), ConnectErrorKind::Denied);
+    /// assert_eq!(
+    ///     err.to_string(),
+    ///     "connect to 127.0.0.1:6379: 127.0.0.1: loopback, refused by the address policy"
+    /// );
+    /// # Ok(()) }
+    /// ```
+    pub fn address_policy(mut self, policy: AddressPolicy) -> Self {
+        self.opts.policy = Some(policy);
+        self.connecting("address_policy")
+    }
+
     /// Connects: resolves the target, races its addresses, and returns the
     /// winner with every loser closed.
     ///
@@ -899,7 +941,7 @@ impl ConnectionBuilder {
         }
         let (addr, rest) = match target.host() {
             None => {
-                let mut usable = target.addrs().iter().filter(|a| self.usable(&a.ip()));
+                let mut usable = target.addrs().iter().filter(|a| self.permitted(&a.ip()));
                 match (usable.next(), usable.next()) {
                     (Some(&addr), None) => (addr, Rest::Nothing),
                     (Some(&addr), Some(_)) => {
@@ -907,7 +949,7 @@ impl ConnectionBuilder {
                             .addrs()
                             .iter()
                             .copied()
-                            .filter(|a| self.usable(&a.ip()));
+                            .filter(|a| self.permitted(&a.ip()));
                         (advice.pick(usable).unwrap_or(addr), Rest::Literal)
                     }
                     // The race says why none is usable.
@@ -939,13 +981,15 @@ impl ConnectionBuilder {
                 let port = target.port();
                 let usable = ips
                     .iter()
-                    .filter(|ip| self.usable(ip))
+                    .filter(|ip| self.permitted(ip))
                     .map(|&ip| SocketAddr::new(ip, port));
                 match advice.pick(usable) {
                     Some(addr) => (addr, Rest::Name { ips, resolving }),
                     None => {
                         let mut begun = begun();
                         begun.seen = ips.len();
+                        self.admit(ips, target.port(), &mut begun.denied)
+                            .for_each(drop);
                         return Started::race(start, begun, Some(resolving));
                     }
                 }
@@ -991,7 +1035,7 @@ impl ConnectionBuilder {
         };
         // One literal address and no deadline: nothing to race.
         if target.host().is_none() && self.opts.connect_timeout.is_none() {
-            let mut usable = target.addrs().iter().filter(|a| self.usable(&a.ip()));
+            let mut usable = target.addrs().iter().filter(|a| self.permitted(&a.ip()));
             if let (Some(&addr), None) = (usable.next(), usable.next()) {
                 let fut = single(
                     addr,
@@ -1046,16 +1090,21 @@ impl ConnectionBuilder {
         G: Future<Output = io::Result<T>> + 'a,
     {
         let port = target.port();
-        let usable = move |ip: &IpAddr| self.usable(ip);
         let addrs = match target.host() {
             None => {
                 if begun.addrs.is_empty() {
+                    let ips = target.addrs().iter().map(|a| a.ip());
+                    let mut denied = Vec::new();
                     begun.addrs = target
                         .addrs()
                         .iter()
-                        .copied()
-                        .filter(|a| usable(&a.ip()))
+                        .zip(self.admit(ips, port, &mut denied))
+                        .filter_map(|(literal, admitted)| admitted.map(|_| *literal))
                         .collect();
+                    if begun.addrs.is_empty() && !denied.is_empty() {
+                        let refused = self.denied(denied);
+                        return Either::Left(std::future::ready(Err(refused)));
+                    }
                 }
                 if begun.addrs.is_empty() {
                     let refused = self.invalid(self.why_unusable("the target"));
@@ -1069,14 +1118,16 @@ impl ConnectionBuilder {
                     None => resolving
                         .unwrap_or_else(|| self.name_resolver().resolve(host, family))
                         .map(move |batch| {
-                            batch.map(|ips| Batch {
-                                seen: ips.len(),
-                                add: ips
-                                    .into_iter()
-                                    .filter(|ip| usable(ip))
-                                    .map(|ip| SocketAddr::new(ip, port))
-                                    .collect(),
-                                withdraw: Vec::new(),
+                            batch.map(|ips| {
+                                let seen = ips.len();
+                                let mut denied = Vec::new();
+                                let add = self.admit(ips, port, &mut denied).flatten().collect();
+                                Batch {
+                                    seen,
+                                    add,
+                                    withdraw: Vec::new(),
+                                    denied,
+                                }
                             })
                         })
                         .left_stream(),
@@ -1090,7 +1141,16 @@ impl ConnectionBuilder {
                                 item.map(|item| {
                                     let mut batch = merger.take(item);
                                     batch.seen = batch.add.len();
-                                    batch.add.retain(|a| usable(&a.ip()));
+                                    // Service addresses keep their own ports.
+                                    let add = std::mem::take(&mut batch.add);
+                                    let ips = add.iter().map(|a| a.ip());
+                                    let mut denied = Vec::new();
+                                    batch.add = add
+                                        .iter()
+                                        .zip(self.admit(ips, port, &mut denied))
+                                        .filter_map(|(a, admitted)| admitted.map(|_| *a))
+                                        .collect();
+                                    batch.denied = denied;
                                     batch
                                 })
                             })
@@ -1250,6 +1310,50 @@ impl ConnectionBuilder {
             && (locals.is_empty() || locals.iter().any(|l| l.is_ipv4() == ip.is_ipv4()))
     }
 
+    /// Whether this call may connect to `ip`: [`usable`](Self::usable),
+    /// and allowed by the address policy, if one is set.
+    #[inline]
+    fn permitted(&self, ip: &IpAddr) -> bool {
+        self.usable(ip) && self.opts.policy.as_ref().is_none_or(|p| p.allows(*ip))
+    }
+
+    /// The socket address of each of `ips` this call may connect to, in
+    /// order (`None` for the others); each address the policy refuses
+    /// goes to `denied`. The one place where candidate addresses
+    /// (answers, hints, service targets, literals) meet the policy on
+    /// their way into the race: what it lets through is what is connected.
+    fn admit<'s, I>(
+        &'s self,
+        ips: I,
+        port: u16,
+        denied: &'s mut Vec<DeniedAddress>,
+    ) -> impl Iterator<Item = Option<SocketAddr>> + 's
+    where
+        I: IntoIterator<Item = IpAddr>,
+        I::IntoIter: 's,
+    {
+        ips.into_iter().map(move |ip| {
+            if !self.usable(&ip) {
+                return None;
+            }
+            if let Some(policy) = &self.opts.policy {
+                if let Err(refused) = policy.check(ip) {
+                    tracing::debug!(%refused, "address refused");
+                    refused.push_to(denied);
+                    return None;
+                }
+            }
+            Some(SocketAddr::new(ip, port))
+        })
+    }
+
+    /// The error for a call whose every address the policy refused.
+    fn denied(&self, denied: Vec<DeniedAddress>) -> ConnectError {
+        ConnectError::new(ConnectErrorKind::Denied, self.describe())
+            .with_denied(denied)
+            .with_all_errors(self.opts.all_errors)
+    }
+
     /// The attempt to `addr`: bound to the first local address of its
     /// family, if any were given.
     fn attempt(&self, locals: &[SocketAddr], addr: SocketAddr) -> TcpConnect {
@@ -1278,6 +1382,8 @@ impl ConnectionBuilder {
             ))
         } else if !failure.attempts.is_empty() {
             ConnectError::new(ConnectErrorKind::AllAttemptsFailed, name)
+        } else if !failure.denied.is_empty() {
+            ConnectError::new(ConnectErrorKind::Denied, name)
         } else if !failure.resolve_errors.is_empty() {
             ConnectError::new(ConnectErrorKind::Resolve, name)
         } else if failure.seen > 0 {
@@ -1289,6 +1395,7 @@ impl ConnectionBuilder {
         };
         err.with_attempts(failure.attempts)
             .with_resolve_errors(failure.resolve_errors)
+            .with_denied(failure.denied)
             .with_all_errors(self.opts.all_errors)
             .tls_when_every_attempt_failed_in_tls()
     }
@@ -1488,13 +1595,13 @@ impl First {
             rest,
             advice,
         } = self;
+        let mut denied = Vec::new();
         let (addrs, resolving, seen) = match rest {
             Rest::Name { ips, resolving } => {
                 let seen = ips.len();
-                let batch = ips
-                    .into_iter()
-                    .filter(|ip| builder.usable(ip))
-                    .map(|ip| SocketAddr::new(ip, addr.port()))
+                let batch = builder
+                    .admit(ips, addr.port(), &mut denied)
+                    .flatten()
                     .collect();
                 (batch, Some(resolving), seen)
             }
@@ -1504,6 +1611,7 @@ impl First {
         let mut begun = Begun::with(addrs);
         begun.advise(advice.map(|a| *a).unwrap_or_default());
         begun.seen = seen;
+        begun.denied = denied;
         begun.yielded = true;
         match failed {
             None => begun.running = Some((addr, FIRST_STARTED, attempt)),
@@ -1876,7 +1984,9 @@ mod tests {
     #[test]
     fn the_builder_carries_no_tls_options_inline() {
         let builder = std::mem::size_of::<ConnectionBuilder>();
-        assert!(builder <= 224, "builder {builder} B");
+        // 200 before the socket options' pointer, the address policy's
+        // pointer and the history's handle and settings.
+        assert!(builder <= 232, "builder {builder} B");
         let sockopts = std::mem::size_of::<Option<Arc<SocketOptions>>>();
         assert_eq!(sockopts, std::mem::size_of::<usize>());
     }

@@ -16,6 +16,7 @@ use crate::client::connect::{ConnectionBuilder, IntoLocalAddrs, Options, Source}
 use crate::client::error::ConnectError;
 use crate::client::history::History;
 use crate::resolve::{Resolve, Resolver};
+use crate::shared::policy::AddressPolicy;
 use crate::shared::target::{Family, IntoTarget};
 
 /// Connects again and again with one configuration: the options of
@@ -508,6 +509,27 @@ impl Connector {
     /// ```
     pub fn svcb(self, on: bool) -> Self {
         self.set(|o| o.svcb = Some(on))
+    }
+
+    /// Connects only to addresses `policy` allows, on every connection of
+    /// this connector (and so of a hyper-util `Client` built on it: every
+    /// URI, redirects included): see
+    /// [`ConnectionBuilder::address_policy`](crate::ConnectionBuilder::address_policy).
+    /// Default is no policy.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tokio_endpoints::{AddressPolicy, ConnectErrorKind, Connector};
+    ///
+    /// # #[tokio::main] async fn main() {
+    /// let connector = Connector::new().address_policy(AddressPolicy::public_only());
+    /// let err = connector.connect("169.254.169.254:80").await.unwrap_err();
+    /// assert_eq!(err.kind(), ConnectErrorKind::Denied);
+    /// # }
+    /// ```
+    pub fn address_policy(self, policy: AddressPolicy) -> Self {
+        self.set(|o| o.policy = Some(policy))
     }
 
     /// A [`ConnectionBuilder`] for `target` with this connector's options,

@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::resolve::{ResolveError, ResolveErrorKind};
+use crate::shared::policy::DeniedAddress;
 use crate::shared::report::{self, Brief, Dur};
 
 /// One connection attempt that did not win: its address, when it started,
@@ -182,6 +183,11 @@ pub enum ConnectErrorKind {
     /// cannot be bound to one), refused before anything was sent rather
     /// than silently left out.
     Unsupported,
+    /// The [`address_policy`](crate::ConnectionBuilder::address_policy)
+    /// refused every address of the target; nothing was sent.
+    /// [`denied`](ConnectError::denied) lists each address and why.
+    /// Converts to `io::ErrorKind::PermissionDenied`.
+    Denied,
 }
 
 /// The error of a connect call: it names the target and keeps every attempt.
@@ -212,7 +218,8 @@ pub enum ConnectErrorKind {
 /// * for [`ConnectErrorKind::AllAttemptsFailed`], the kind the attempts
 ///   share (all refused: `ConnectionRefused`), or `Other` when they differ,
 /// * for [`ConnectErrorKind::Resolve`], the resolver's kind (`NotFound` for
-///   a name that does not exist).
+///   a name that does not exist),
+/// * `PermissionDenied` for [`ConnectErrorKind::Denied`].
 ///
 /// [`ConnectionBuilder::all_errors`](crate::ConnectionBuilder::all_errors)
 /// picks how the message reads: by default, like asyncio, one error (the
@@ -249,6 +256,8 @@ struct Inner {
     source: Option<io::Error>,
     /// What the history of earlier connections made of the order.
     history: Option<String>,
+    /// The addresses the address policy refused.
+    denied: Vec<DeniedAddress>,
 }
 
 impl ConnectError {
@@ -271,6 +280,7 @@ impl ConnectError {
                 peer: None,
                 source: None,
                 history: None,
+                denied: Vec::new(),
             }),
         }
     }
@@ -291,6 +301,11 @@ impl ConnectError {
 
     pub(crate) fn with_resolve_errors(mut self, errors: Vec<ResolveError>) -> Self {
         self.inner.resolve_errors = errors;
+        self
+    }
+
+    pub(crate) fn with_denied(mut self, denied: Vec<DeniedAddress>) -> Self {
+        self.inner.denied = denied;
         self
     }
 
@@ -424,6 +439,29 @@ impl ConnectError {
         &self.inner.resolve_errors
     }
 
+    /// The addresses the [`address_policy`](crate::ConnectionBuilder::address_policy)
+    /// refused, each with why, in the order they came: every address of a
+    /// [`ConnectErrorKind::Denied`] failure, and for other kinds those left
+    /// out of the race beside the attempts that failed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tokio_endpoints::{AddressPolicy, ConnectionBuilder};
+    ///
+    /// # #[tokio::main] async fn main() {
+    /// let err = ConnectionBuilder::new("[::ffff:10.0.0.5]:80")
+    ///     .address_policy(AddressPolicy::public_only())
+    ///     .connect()
+    ///     .await
+    ///     .unwrap_err();
+    /// assert_eq!(err.denied()[0].reason(), "IPv4-mapped 10.0.0.5, private");
+    /// # }
+    /// ```
+    pub fn denied(&self) -> &[DeniedAddress] {
+        &self.inner.denied
+    }
+
     /// Whether the error reads as every attempt (see
     /// [`ConnectionBuilder::all_errors`](crate::ConnectionBuilder::all_errors)).
     pub fn is_all_errors(&self) -> bool {
@@ -452,6 +490,7 @@ impl ConnectError {
                 .common_kind()
                 .or_else(|| self.inner.source.as_ref().map(io::Error::kind))
                 .unwrap_or(io::ErrorKind::Other),
+            ConnectErrorKind::Denied => io::ErrorKind::PermissionDenied,
         }
     }
 
@@ -548,8 +587,14 @@ impl fmt::Display for ConnectError {
             }
             ConnectErrorKind::AllAttemptsFailed => {
                 self.write_attempts(f)?;
-                self.write_resolve_errors(f)
+                self.write_resolve_errors(f)?;
+                if !self.inner.denied.is_empty() {
+                    f.write_str("; and ")?;
+                    DeniedAddress::write_list(f, &self.inner.denied)?;
+                }
+                Ok(())
             }
+            ConnectErrorKind::Denied => DeniedAddress::write_list(f, &self.inner.denied),
             ConnectErrorKind::Tls | ConnectErrorKind::TlsHandshakeTimeout => {
                 f.write_str("TLS handshake")?;
                 if let Some(peer) = self.inner.peer {
@@ -588,6 +633,7 @@ impl fmt::Debug for ConnectError {
                 .field("resolve_errors", &self.inner.resolve_errors)
                 .field("peer", &self.inner.peer)
                 .field("source", &self.inner.source)
+                .field("denied", &self.inner.denied)
                 .finish();
         }
         report::debug_report(f, self, &self.inner.attempts, &self.inner.resolve_errors)?;

@@ -114,6 +114,7 @@ use crate::client::error::{Attempt, AttemptStage};
 use crate::resolve::svcb::Batch;
 use crate::resolve::ResolveError;
 use crate::shared::order::Queue;
+use crate::shared::policy::DeniedAddress;
 
 /// How the race is run.
 #[derive(Clone, Copy, Debug)]
@@ -150,6 +151,8 @@ pub(crate) struct RaceFailure {
     pub(crate) timed_out: bool,
     /// How many addresses the resolution gave, usable or not.
     pub(crate) seen: usize,
+    /// The addresses the address policy refused.
+    pub(crate) denied: Vec<DeniedAddress>,
 }
 
 impl RaceFailure {
@@ -161,6 +164,7 @@ impl RaceFailure {
             resolve_errors: Vec::new(),
             timed_out: false,
             seen: 0,
+            denied: Vec::new(),
         }
     }
 }
@@ -212,6 +216,8 @@ pub(crate) struct Begun<F> {
     /// Whether the history was asked already (`prefer`, `avoid`, `delay`
     /// are its advice).
     pub(crate) advised: bool,
+    /// The addresses the address policy refused so far.
+    pub(crate) denied: Vec<DeniedAddress>,
 }
 
 impl<F> Begun<F> {
@@ -241,6 +247,7 @@ impl<F> Begun<F> {
             avoid: Vec::new(),
             delay: None,
             advised: false,
+            denied: Vec::new(),
         }
     }
 }
@@ -342,6 +349,7 @@ where
         config,
         start,
         seen: begun.seen,
+        denied: begun.denied,
     }
 }
 
@@ -383,6 +391,8 @@ pin_project! {
         start: Instant,
         // How many addresses the resolution gave, usable or not.
         seen: usize,
+        // The addresses the address policy refused.
+        denied: Vec<DeniedAddress>,
     }
 }
 
@@ -523,6 +533,7 @@ where
                     resolve_errors: std::mem::take(this.resolve_errors),
                     timed_out: false,
                     seen: *this.seen,
+                    denied: std::mem::take(this.denied),
                 }));
             }
 
@@ -642,6 +653,9 @@ where
                         Some(Ok(batch)) => {
                             let batch: Batch = batch.into();
                             *this.seen += batch.seen;
+                            for refused in batch.denied {
+                                refused.push_to(this.denied);
+                            }
                             this.queue.withdraw(&batch.withdraw);
                             this.queue.extend_vec(batch.add);
                         }
@@ -732,6 +746,7 @@ where
                 resolve_errors: std::mem::take(this.resolve_errors),
                 timed_out: true,
                 seen: *this.seen,
+                denied: std::mem::take(this.denied),
             }));
         }
     }

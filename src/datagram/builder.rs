@@ -30,6 +30,7 @@ use socket2::{Domain, Protocol, SockRef, Socket, Type};
 use tokio::net::UdpSocket;
 
 use crate::resolve::{ResolveError, Resolver};
+use crate::shared::policy::AddressPolicy;
 use crate::shared::sys::{set_reuse_port, HAS_REUSE_PORT};
 use crate::shared::target::{Family, IntoTarget, Target, TargetError};
 use crate::{Resolve, SocketHook};
@@ -102,6 +103,7 @@ pub struct DatagramBuilder {
     allow_broadcast: bool,
     hook: Option<SocketHook>,
     resolver: Option<Resolver>,
+    policy: Option<AddressPolicy>,
     /// Options given, in order, that only make sense when we make the socket.
     making: Vec<&'static str>,
 }
@@ -195,6 +197,7 @@ impl DatagramBuilder {
             allow_broadcast: false,
             hook: None,
             resolver: None,
+            policy: None,
             making: Vec::new(),
         }
     }
@@ -379,6 +382,38 @@ impl DatagramBuilder {
         self.making("resolver")
     }
 
+    /// Connects only to remote addresses `policy` allows (see
+    /// [`AddressPolicy`]): each address of
+    /// [`remote_addr`](Self::remote_addr), resolved or literal, is checked
+    /// before a socket is opened; denied ones are skipped, and when none is
+    /// left the call fails with [`DatagramErrorKind::Denied`]
+    /// (`io::ErrorKind::PermissionDenied`). Local addresses are not checked.
+    ///
+    /// The policy covers the remote address given to the builder only: a
+    /// socket without a remote address, or a later `send_to` on any socket,
+    /// goes wherever the program says (check those addresses with
+    /// [`AddressPolicy::allows`]). Default is no policy.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tokio_endpoints::{AddressPolicy, DatagramBuilder, DatagramErrorKind};
+    ///
+    /// # #[tokio::main] async fn main() {
+    /// let err = DatagramBuilder::new()
+    ///     .remote_addr("[::ffff:192.168.1.1]:53")
+    ///     .address_policy(AddressPolicy::public_only())
+    ///     .bind()
+    ///     .await
+    ///     .unwrap_err();
+    /// assert_eq!(err.kind(), DatagramErrorKind::Denied);
+    /// # }
+    /// ```
+    pub fn address_policy(mut self, policy: AddressPolicy) -> Self {
+        self.policy = Some(policy);
+        self.making("address_policy")
+    }
+
     /// Makes the socket: resolves the addresses, then for each local/remote
     /// pair of one family, in order, opens a socket, sets the options, runs
     /// the hook, binds and connects, until one succeeds.
@@ -505,6 +540,7 @@ impl DatagramBuilder {
         .await;
         let locals = locals.map_err(|e| self.resolve_failed("local_addr", e))?;
         let remotes = remotes.map_err(|e| self.resolve_failed("remote_addr", e))?;
+        let remotes = self.admitted(remotes)?;
 
         let pairs: Vec<(Option<SocketAddr>, Option<SocketAddr>)> = match (&locals, &remotes) {
             (None, None) => vec![(Some(unspecified(family)), None)],
@@ -573,6 +609,35 @@ impl DatagramBuilder {
             )));
         }
         Ok(Some(target))
+    }
+
+    /// The remote addresses the address policy allows, or the error
+    /// naming each refused one when none is left.
+    fn admitted(
+        &self,
+        remotes: Option<Vec<SocketAddr>>,
+    ) -> Result<Option<Vec<SocketAddr>>, DatagramError> {
+        let Some(policy) = &self.policy else {
+            return Ok(remotes);
+        };
+        let Some(mut remotes) = remotes else {
+            return Ok(None);
+        };
+        let mut denied = Vec::new();
+        remotes.retain(|r| match policy.check(r.ip()) {
+            Ok(()) => true,
+            Err(refused) => {
+                tracing::debug!(%refused, "remote address refused");
+                refused.push_to(&mut denied);
+                false
+            }
+        });
+        if remotes.is_empty() {
+            return Err(
+                DatagramError::new(DatagramErrorKind::Denied, self.describe()).with_denied(denied),
+            );
+        }
+        Ok(Some(remotes))
     }
 
     fn resolve_failed(&self, what: &str, failure: ResolveFailure) -> DatagramError {
@@ -816,6 +881,7 @@ impl fmt::Debug for DatagramBuilder {
             .field("allow_broadcast", &self.allow_broadcast)
             .field("socket_hook", &self.hook.is_some())
             .field("resolver", &self.resolver)
+            .field("address_policy", &self.policy)
             .finish()
     }
 }

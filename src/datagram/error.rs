@@ -12,6 +12,7 @@ use std::io;
 use std::net::SocketAddr;
 
 use crate::resolve::ResolveError;
+use crate::shared::policy::DeniedAddress;
 use crate::shared::report;
 
 /// What kind of failure a [`DatagramError`] is.
@@ -47,6 +48,11 @@ pub enum DatagramErrorKind {
     /// be set up, bound or connected (a busy port is one of these:
     /// `io::ErrorKind::AddrInUse`).
     AllAttemptsFailed,
+    /// The [`address_policy`](crate::DatagramBuilder::address_policy)
+    /// refused every remote address; no socket was opened.
+    /// [`denied`](DatagramError::denied) lists each address and why.
+    /// Converts to `io::ErrorKind::PermissionDenied`.
+    Denied,
 }
 
 /// One socket that was opened and failed: the addresses it was to be bound
@@ -122,7 +128,8 @@ impl BindAttempt {
 /// [`DatagramErrorKind::Unsupported`], the resolver's kind for
 /// [`DatagramErrorKind::Resolve`], and for
 /// [`DatagramErrorKind::AllAttemptsFailed`] the kind the attempts share
-/// (`AddrInUse` for a busy port) or `Other` when they differ.
+/// (`AddrInUse` for a busy port) or `Other` when they differ, and
+/// `PermissionDenied` for [`DatagramErrorKind::Denied`].
 ///
 /// # Examples
 ///
@@ -152,6 +159,7 @@ struct Inner {
     message: Option<String>,
     attempts: Vec<BindAttempt>,
     resolve_errors: Vec<ResolveError>,
+    denied: Vec<DeniedAddress>,
 }
 
 impl DatagramError {
@@ -163,6 +171,7 @@ impl DatagramError {
                 message: None,
                 attempts: Vec::new(),
                 resolve_errors: Vec::new(),
+                denied: Vec::new(),
             }),
         }
     }
@@ -184,6 +193,34 @@ impl DatagramError {
     pub(crate) fn with_resolve_errors(mut self, errors: Vec<ResolveError>) -> Self {
         self.inner.resolve_errors = errors;
         self
+    }
+
+    pub(crate) fn with_denied(mut self, denied: Vec<DeniedAddress>) -> Self {
+        self.inner.denied = denied;
+        self
+    }
+
+    /// The remote addresses the
+    /// [`address_policy`](crate::DatagramBuilder::address_policy) refused,
+    /// each with why, for a [`DatagramErrorKind::Denied`] failure.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tokio_endpoints::{AddressPolicy, DatagramBuilder};
+    ///
+    /// # #[tokio::main] async fn main() {
+    /// let err = DatagramBuilder::new()
+    ///     .remote_addr("127.0.0.1:53")
+    ///     .address_policy(AddressPolicy::public_only())
+    ///     .bind()
+    ///     .await
+    ///     .unwrap_err();
+    /// assert_eq!(err.denied()[0].reason(), "loopback");
+    /// # }
+    /// ```
+    pub fn denied(&self) -> &[DeniedAddress] {
+        &self.inner.denied
     }
 
     /// What kind of failure this is.
@@ -222,6 +259,7 @@ impl DatagramError {
                 report::common_kind(self.inner.attempts.iter().map(|a| a.error.kind()))
                     .unwrap_or(io::ErrorKind::Other)
             }
+            DatagramErrorKind::Denied => io::ErrorKind::PermissionDenied,
         }
     }
 }
@@ -243,6 +281,10 @@ impl fmt::Display for DatagramError {
                     self.inner.attempts.iter().map(|a| &a.error),
                 )
             }
+            DatagramErrorKind::Denied => {
+                f.write_str("remote_addr ")?;
+                DeniedAddress::write_list(f, &self.inner.denied)
+            }
             _ => f.write_str(self.inner.message.as_deref().unwrap_or("invalid input")),
         }
     }
@@ -262,6 +304,7 @@ impl fmt::Debug for DatagramError {
                 .field("message", &self.inner.message)
                 .field("attempts", &self.inner.attempts)
                 .field("resolve_errors", &self.inner.resolve_errors)
+                .field("denied", &self.inner.denied)
                 .finish();
         }
         report::debug_report(f, self, &self.inner.attempts, &self.inner.resolve_errors)

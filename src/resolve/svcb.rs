@@ -57,6 +57,7 @@ use tokio::time::{sleep_until, Instant};
 use super::error::{ResolveError, ResolveErrorKind};
 use crate::shared::clock::later;
 use crate::shared::order::sort_destinations;
+use crate::shared::policy::DeniedAddress;
 
 /// How many AliasMode records are followed before giving up on a name's
 /// HTTPS records.
@@ -369,6 +370,9 @@ pub(crate) struct Batch {
     /// How many addresses the resolver gave for this batch, usable or not
     /// (`add` keeps the usable ones): none usable at all is its own error.
     pub(crate) seen: usize,
+    /// The addresses the address policy refused (the race reports them
+    /// when no address is left).
+    pub(crate) denied: Vec<DeniedAddress>,
 }
 
 impl From<Vec<SocketAddr>> for Batch {
@@ -377,6 +381,7 @@ impl From<Vec<SocketAddr>> for Batch {
             seen: add.len(),
             add,
             withdraw: Vec::new(),
+            denied: Vec::new(),
         }
     }
 }
@@ -850,6 +855,7 @@ mod tests {
             add: sa(add),
             withdraw: sa(withdraw),
             seen: 0,
+            denied: Vec::new(),
         }
     }
 

@@ -43,6 +43,7 @@ use socket2::{Domain, Protocol, SockRef, Socket, Type};
 use tokio::net::TcpListener;
 
 use crate::resolve::{ResolveError, Resolver};
+use crate::shared::policy::AddressPolicy;
 use crate::shared::sys::{set_reuse_port, HAS_REUSE_PORT};
 use crate::shared::target::{Family, IntoTarget, Target, TargetError};
 use crate::{Resolve, SocketHook};
@@ -122,6 +123,7 @@ pub struct ServerBuilder {
     nodelay: bool,
     hook: Option<SocketHook>,
     resolver: Option<Resolver>,
+    peer_policy: Option<AddressPolicy>,
     /// Options given, in order, that only make sense when we make the sockets.
     making: Vec<&'static str>,
     #[cfg(feature = "tls")]
@@ -221,6 +223,7 @@ impl ServerBuilder {
             nodelay: true,
             hook: None,
             resolver: None,
+            peer_policy: None,
             making: Vec::new(),
             #[cfg(feature = "tls")]
             tls: super::tls_options::TlsOptions::default(),
@@ -507,6 +510,35 @@ impl ServerBuilder {
         self.making("resolver")
     }
 
+    /// Accepts connections only from peers `policy` allows (see
+    /// [`AddressPolicy`]; an IPv4 peer on a dual-stack socket,
+    /// `::ffff:10.0.0.5`, is judged as `10.0.0.5`). A connection from any
+    /// other peer is closed right after `accept(2)`, before a TLS handshake
+    /// or anything else reads from it, and never reaches
+    /// [`Listener::accept`], [`TlsListener::accept`](crate::TlsListener::accept)
+    /// or a handler; it is counted ([`Listener::denied_peers`],
+    /// [`Server::denied_peers`](crate::Server::denied_peers)) and logged at
+    /// `DEBUG`. The kernel completes the TCP handshake first: a refused peer
+    /// sees its connection accepted, then closed. Default is no policy.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tokio_endpoints::{AddressPolicy, ServerBuilder};
+    ///
+    /// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let server = ServerBuilder::new("127.0.0.1:0")
+    ///     .peer_policy(AddressPolicy::allow_only(["10.0.0.0/8".parse()?]))
+    ///     .serve(|_stream, peer| async move { println!("{peer}") })
+    ///     .await?;
+    /// # server.abort();
+    /// # Ok(()) }
+    /// ```
+    pub fn peer_policy(mut self, policy: AddressPolicy) -> Self {
+        self.peer_policy = Some(policy);
+        self
+    }
+
     /// Makes the listening sockets and returns them as one [`Listener`]
     /// (asyncio's `create_server(..., start_serving=False)`).
     ///
@@ -552,8 +584,9 @@ impl ServerBuilder {
         let options = AcceptOptions {
             nodelay: self.nodelay,
         };
+        let policy = self.peer_policy.clone();
         let sockets = tracing::Instrument::instrument(self.bind_inner(), span).await?;
-        Listener::new(sockets, options)
+        Ok(Listener::new(sockets, options)?.with_peer_policy(policy))
     }
 
     /// The names clients reach the server by, to check the certificate

@@ -24,6 +24,8 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -32,6 +34,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Sleep;
 
 use super::error::{ServerError, ServerErrorKind};
+use crate::shared::policy::AddressPolicy;
 
 pub(crate) const FIRST_BACKOFF: Duration = Duration::from_millis(1);
 pub(crate) const MAX_BACKOFF: Duration = Duration::from_secs(1);
@@ -52,6 +55,9 @@ pub(crate) struct AcceptOptions {
 ///
 /// [`accept`](Self::accept) returns plain [`TcpStream`]s, with
 /// `TCP_NODELAY` set (unless [`nodelay(false)`](crate::ServerBuilder::nodelay)).
+/// Connections from peers the [`peer_policy`](crate::ServerBuilder::peer_policy)
+/// refuses are closed as they are accepted and never returned (see
+/// [`denied_peers`](Self::denied_peers)).
 /// It takes connections from its sockets in turn, so a busy address cannot
 /// starve another, and it never fails for a transient error (see the
 /// module docs: a reset before accept, no descriptors left). A `Listener`
@@ -87,6 +93,10 @@ pub struct Listener {
     options: AcceptOptions,
     backoff: Option<Pin<Box<Sleep>>>,
     delay: Duration,
+    /// Who may connect in; `None`: anyone.
+    peer_policy: Option<AddressPolicy>,
+    /// How many connections the peer policy closed (shared with a `Server`).
+    denied: Arc<AtomicU64>,
 }
 
 impl Listener {
@@ -111,7 +121,41 @@ impl Listener {
             options,
             backoff: None,
             delay: FIRST_BACKOFF,
+            peer_policy: None,
+            denied: Arc::default(),
         })
+    }
+
+    /// Closes connections from peers `policy` refuses, right after accept.
+    pub(crate) fn with_peer_policy(mut self, policy: Option<AddressPolicy>) -> Listener {
+        self.peer_policy = policy;
+        self
+    }
+
+    /// The count behind [`denied_peers`](Self::denied_peers), for a `Server`.
+    pub(crate) fn denied_counter(&self) -> Arc<AtomicU64> {
+        self.denied.clone()
+    }
+
+    /// How many connections were closed because the
+    /// [`peer_policy`](crate::ServerBuilder::peer_policy) refused their
+    /// peer's address (0 without a policy).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tokio_endpoints::{AddressPolicy, ServerBuilder};
+    ///
+    /// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let listener = ServerBuilder::new("127.0.0.1:0")
+    ///     .peer_policy(AddressPolicy::allow_only(["10.0.0.0/8".parse()?]))
+    ///     .bind()
+    ///     .await?;
+    /// assert_eq!(listener.denied_peers(), 0);
+    /// # Ok(()) }
+    /// ```
+    pub fn denied_peers(&self) -> u64 {
+        self.denied.load(Ordering::Relaxed)
     }
 
     /// The addresses the sockets listen on, one per socket, in the order
@@ -238,6 +282,16 @@ impl Listener {
                     Poll::Ready(Ok((stream, peer))) => {
                         self.next = (index + 1) % n;
                         self.delay = FIRST_BACKOFF;
+                        if let Some(policy) = &self.peer_policy {
+                            if let Err(refused) = policy.check(peer.ip()) {
+                                // Closed here, before TLS or anything else
+                                // reads from it; never handed on.
+                                drop(stream);
+                                let count = self.denied.fetch_add(1, Ordering::Relaxed) + 1;
+                                tracing::debug!(%peer, %refused, denied_peers = count, "connection closed: peer refused by the peer policy");
+                                continue 'again;
+                            }
+                        }
                         if self.options.nodelay {
                             if let Err(e) = stream.set_nodelay(true) {
                                 tracing::debug!(%peer, error = %e, "TCP_NODELAY on an accepted connection failed");
@@ -337,6 +391,8 @@ impl fmt::Debug for Listener {
             .field("local_addrs", &self.addrs)
             .field("nodelay", &self.options.nodelay)
             .field("backing_off", &self.backoff.is_some())
+            .field("peer_policy", &self.peer_policy)
+            .field("denied_peers", &self.denied_peers())
             .finish()
     }
 }

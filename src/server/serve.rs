@@ -13,7 +13,7 @@ use std::fmt;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -112,6 +112,8 @@ pub struct Server {
     /// The TLS listener's failed handshakes.
     #[cfg(feature = "tls")]
     handshakes: Option<Arc<super::handshakes::Handshakes>>,
+    /// The listener's count of peers the peer policy refused.
+    denied: Option<Arc<AtomicU64>>,
 }
 
 impl Server {
@@ -132,7 +134,41 @@ impl Server {
             done,
             #[cfg(feature = "tls")]
             handshakes: None,
+            denied: None,
         }
+    }
+
+    pub(crate) fn with_denied_peers(mut self, denied: Arc<AtomicU64>) -> Server {
+        self.denied = Some(denied);
+        self
+    }
+
+    /// How many connections were closed because the
+    /// [`peer_policy`](ServerBuilder::peer_policy) refused their peer (see
+    /// [`Listener::denied_peers`]); 0 without a policy, and for a Unix
+    /// socket server.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tokio_endpoints::{AddressPolicy, ServerBuilder};
+    ///
+    /// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let server = ServerBuilder::new("127.0.0.1:0")
+    ///     .peer_policy(AddressPolicy::public_only())
+    ///     .serve(|_, _| async {})
+    ///     .await?;
+    /// let addr = server.local_addrs()[0];
+    /// let _refused = tokio::net::TcpStream::connect(addr).await?;
+    /// # while server.denied_peers() == 0 { tokio::task::yield_now().await; }
+    /// assert_eq!(server.denied_peers(), 1); // 127.0.0.1 is loopback
+    /// # server.abort();
+    /// # Ok(()) }
+    /// ```
+    pub fn denied_peers(&self) -> u64 {
+        self.denied
+            .as_ref()
+            .map_or(0, |d| d.load(Ordering::Relaxed))
     }
 
     #[cfg(feature = "tls")]
@@ -515,7 +551,8 @@ impl ServerBuilder {
     {
         let listener = self.bind().await?;
         let addrs = listener.local_addrs();
-        Ok(Server::start(listener, addrs, handler))
+        let denied = listener.denied_counter();
+        Ok(Server::start(listener, addrs, handler).with_denied_peers(denied))
     }
 
     /// Binds and serves as [`serve`](Self::serve) does, and hands each

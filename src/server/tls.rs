@@ -384,7 +384,10 @@ impl ServerBuilder {
         let listener = self.bind_tls().await?;
         let addrs = listener.local_addrs();
         let handshakes = listener.failures.clone();
-        Ok(Server::start(listener, addrs, handler).with_handshakes(handshakes))
+        let denied = listener.listener.denied_counter();
+        Ok(Server::start(listener, addrs, handler)
+            .with_handshakes(handshakes)
+            .with_denied_peers(denied))
     }
 
     /// Binds and serves as [`serve_tls`](Self::serve_tls) does, and hands
@@ -591,6 +594,29 @@ impl TlsListener {
     /// ```
     pub fn handshake_failures(&self) -> u64 {
         self.failures.count()
+    }
+
+    /// How many connections were closed because the
+    /// [`peer_policy`](ServerBuilder::peer_policy) refused their peer,
+    /// before any handshake (see [`Listener::denied_peers`]).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use std::sync::Arc;
+    /// use tokio_endpoints::{AddressPolicy, ServerBuilder};
+    ///
+    /// # async fn run(config: Arc<tokio_endpoints::rustls::ServerConfig>) -> std::io::Result<()> {
+    /// let listener = ServerBuilder::any(8443)
+    ///     .peer_policy(AddressPolicy::public_only())
+    ///     .tls_config(config)
+    ///     .bind_tls()
+    ///     .await?;
+    /// assert_eq!(listener.denied_peers(), 0);
+    /// # Ok(()) }
+    /// ```
+    pub fn denied_peers(&self) -> u64 {
+        self.listener.denied_peers()
     }
 
     /// The last few handshakes that failed (at most

@@ -3,10 +3,12 @@
 //! (`order`, also used by the resolver to sort its answers), how errors
 //! read (`report`), the stream halves (`stream`), the bounded TLS shutdown
 //! (`tls`: the default timeouts and the bounded shutdown) platform facts (`sys`), and TLS failures in plain words
-//! (`tls_words`). Nothing here imports a side.
+//! (`tls_words`), and the address policy every side applies (`policy`).
+//! Nothing here imports a side.
 
 pub(crate) mod clock;
 pub(crate) mod order;
+pub(crate) mod policy;
 pub(crate) mod report;
 pub(crate) mod stream;
 pub(crate) mod sys;
