@@ -296,8 +296,14 @@ pub use server::{
     HandshakeFailure, ServerTlsStream, TlsListener, DEFAULT_MAX_TLS_HANDSHAKES,
     RECENT_HANDSHAKE_FAILURES,
 };
+#[cfg(feature = "proxy-protocol")]
+#[cfg_attr(docsrs, doc(cfg(feature = "proxy-protocol")))]
 pub use server::{
-    ListenAttempt, Listener, Server, ServerBuilder, ServerError, ServerErrorKind, DEFAULT_BACKLOG,
+    IpNet, IpNetError, ProxyHeader, ProxyProtocol, DEFAULT_MAX_PENDING_HEADERS,
+    DEFAULT_PROXY_HEADER_TIMEOUT,
+};
+pub use server::{
+    ConnectionInfo, ListenAttempt, Listener, Server, ServerBuilder, ServerError, ServerErrorKind, DEFAULT_BACKLOG,
     PORT_RETRIES,
 };
 pub use shared::stream::{StreamReader, StreamWriter};

@@ -122,12 +122,17 @@ pub struct ServerBuilder {
     making: Vec<&'static str>,
     #[cfg(feature = "tls")]
     pub(crate) tls: super::tls_options::TlsOptions,
+    #[cfg(feature = "proxy-protocol")]
+    proxy: Option<super::proxy::ProxyProtocol>,
 }
 
-enum Source {
+pub(super) enum Source {
     Target(Result<Target, TargetError>),
     Any(u16),
     Listener(std::net::TcpListener),
+    /// `from_systemd` (the name asked for, if any): the sockets, or why not.
+    #[cfg(unix)]
+    Systemd(Option<String>, Result<Vec<std::net::TcpListener>, String>),
 }
 
 impl ServerBuilder {
@@ -202,7 +207,7 @@ impl ServerBuilder {
         ServerBuilder::with_source(Source::Listener(listener))
     }
 
-    fn with_source(source: Source) -> ServerBuilder {
+    pub(super) fn with_source(source: Source) -> ServerBuilder {
         ServerBuilder {
             source,
             family: Family::Any,
@@ -216,6 +221,8 @@ impl ServerBuilder {
             making: Vec::new(),
             #[cfg(feature = "tls")]
             tls: super::tls_options::TlsOptions::default(),
+            #[cfg(feature = "proxy-protocol")]
+            proxy: None,
         }
     }
 
@@ -403,6 +410,56 @@ impl ServerBuilder {
         self.making("resolver")
     }
 
+    /// Serves behind a load balancer that sends the PROXY protocol
+    /// (HAProxy's `send-proxy` / `send-proxy-v2`, AWS and GCP network load
+    /// balancers, Envoy): each connection's header is read (version 1 or
+    /// 2) before it is handed on, and the client's address it gives is the
+    /// `peer` of [`Listener::accept`], of [`TlsListener::accept`](crate::TlsListener::accept)
+    /// and of handlers; the header and its TLVs are in
+    /// [`ConnectionInfo::proxy_header`](crate::ConnectionInfo::proxy_header)
+    /// ([`accept_with_info`](Listener::accept_with_info),
+    /// [`serve_with_info`](Self::serve_with_info)). Headers are read
+    /// concurrently, each bounded by its
+    /// [`header_timeout`](crate::ProxyProtocol::header_timeout), so a
+    /// client that sends nothing delays no one; with TLS, the header and
+    /// then the handshake are read in the same task. Applies to TCP
+    /// servers (not [`ServerBuilder::unix`]). Default is no PROXY protocol:
+    /// a header is application data.
+    ///
+    /// # Errors
+    ///
+    /// `bind`, `bind_tls` and the `serve` methods fail with
+    /// [`ServerErrorKind::InvalidInput`], before a socket is opened, when
+    /// the [`ProxyProtocol`](crate::ProxyProtocol) trusts no network or has
+    /// a zero timeout or bound.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use tokio_endpoints::{ProxyProtocol, ServerBuilder};
+    ///
+    /// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let server = ServerBuilder::any(8080)
+    ///     .proxy_protocol(
+    ///         ProxyProtocol::new()
+    ///             .trusted(["10.0.0.0/8".parse()?])
+    ///             .header_timeout(Duration::from_secs(5)),
+    ///     )
+    ///     .serve(|_stream, peer| async move {
+    ///         println!("{peer}"); // the client's address, from the header
+    ///     })
+    ///     .await?;
+    /// server.wait_closed().await;
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "proxy-protocol")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "proxy-protocol")))]
+    pub fn proxy_protocol(mut self, proxy: super::proxy::ProxyProtocol) -> Self {
+        self.proxy = Some(proxy);
+        self
+    }
+
     /// Makes the listening sockets and returns them as one [`Listener`]
     /// (asyncio's `create_server(..., start_serving=False)`).
     ///
@@ -448,8 +505,19 @@ impl ServerBuilder {
         let options = AcceptOptions {
             nodelay: self.nodelay,
         };
+        #[cfg(feature = "proxy-protocol")]
+        let proxy = match self.proxy.as_ref().map(|p| p.settings()).transpose() {
+            Ok(proxy) => proxy,
+            Err(why) => return Err(self.invalid(why)),
+        };
         let sockets = tracing::Instrument::instrument(self.bind_inner(), span).await?;
-        Listener::new(sockets, options)
+        let listener = Listener::new(sockets, options)?;
+        #[cfg(feature = "proxy-protocol")]
+        let listener = match proxy {
+            Some(settings) => listener.with_proxy(settings),
+            None => listener,
+        };
+        Ok(listener)
     }
 
     /// The names clients reach the server by, to check the certificate
@@ -481,6 +549,10 @@ impl ServerBuilder {
                 Ok(a) => format!("adopted listener {a}"),
                 Err(_) => "adopted listener".to_string(),
             },
+            #[cfg(unix)]
+            Source::Systemd(None, _) => "sockets from systemd".to_string(),
+            #[cfg(unix)]
+            Source::Systemd(Some(name), _) => format!("sockets from systemd named {name:?}"),
         }
     }
 
@@ -489,8 +561,11 @@ impl ServerBuilder {
     }
 
     async fn bind_inner(self) -> Result<Vec<TcpListener>, ServerError> {
-        if let Source::Listener(_) = self.source {
-            return self.adopt();
+        match self.source {
+            Source::Listener(_) => return self.adopt(),
+            #[cfg(unix)]
+            Source::Systemd(..) => return self.adopt(),
+            _ => {}
         }
         if self.reuse_port && !HAS_REUSE_PORT {
             return Err(
@@ -523,6 +598,8 @@ impl ServerBuilder {
                     .map_err(|f| self.resolve_failed(f))?
             }
             Source::Listener(_) => unreachable!("adopted above"),
+            #[cfg(unix)]
+            Source::Systemd(..) => unreachable!("adopted above"),
         };
         self.listen_all(&addrs)
     }
@@ -583,53 +660,72 @@ impl ServerBuilder {
     }
 
     fn adopt(self) -> Result<Vec<TcpListener>, ServerError> {
+        let how = match &self.source {
+            #[cfg(unix)]
+            Source::Systemd(..) => "from_systemd",
+            _ => "from_listener",
+        };
         if !self.making.is_empty() {
             return Err(self.invalid(format!(
-                "{} cannot be used with from_listener: the socket is already made; set its options before adopting it",
+                "{} cannot be used with {how}: the socket is already made; set its options before adopting it",
                 self.making.join(", ")
             )));
         }
-        let Source::Listener(listener) = &self.source else {
-            unreachable!("adopt is only called for an adopted listener")
-        };
-        if let Err(why) = check_listening(listener) {
-            return Err(self.invalid(format!("from_listener: {why}")));
-        }
-        let sock = SockRef::from(listener);
-        let prepared = sock
-            .set_nonblocking(true)
-            .map_err(|e| {
-                format!(
-                    "cannot make the adopted socket non-blocking: {e}",
-                    e = crate::shared::report::Brief(&e)
-                )
-            })
-            .and_then(|()| {
-                if self.keep_alive {
-                    sock.set_keepalive(true).map_err(|e| {
-                        format!(
-                            "SO_KEEPALIVE on the adopted socket: {e}",
-                            e = crate::shared::report::Brief(&e)
-                        )
-                    })
-                } else {
-                    Ok(())
+        match &self.source {
+            Source::Listener(listener) => {
+                if let Err(why) = check_listening(listener) {
+                    return Err(self.invalid(format!("from_listener: {why}")));
                 }
-            });
-        if let Err(why) = prepared {
-            return Err(self.invalid(why));
+            }
+            #[cfg(unix)]
+            Source::Systemd(_, Err(why)) => return Err(self.invalid(why.clone())),
+            // Checked when they were taken from systemd.
+            _ => {}
         }
         let name = self.describe();
-        let Source::Listener(listener) = self.source else {
-            unreachable!("checked above")
+        let keep_alive = self.keep_alive;
+        let listeners = match self.source {
+            Source::Listener(listener) => vec![listener],
+            #[cfg(unix)]
+            Source::Systemd(_, Ok(listeners)) => listeners,
+            _ => unreachable!("adopt is only called for adopted listeners"),
         };
-        let addr = listener.local_addr().ok();
-        TcpListener::from_std(listener)
-            .map(|l| vec![l])
-            .map_err(|error| {
-                ServerError::new(ServerErrorKind::BindFailed, name)
-                    .with_attempts(vec![ListenAttempt { addr, error }])
-            })
+        let mut adopted = Vec::with_capacity(listeners.len());
+        for listener in listeners {
+            let sock = SockRef::from(&listener);
+            let prepared = sock
+                .set_nonblocking(true)
+                .map_err(|e| {
+                    format!(
+                        "cannot make the adopted socket non-blocking: {e}",
+                        e = crate::shared::report::Brief(&e)
+                    )
+                })
+                .and_then(|()| {
+                    if keep_alive {
+                        sock.set_keepalive(true).map_err(|e| {
+                            format!(
+                                "SO_KEEPALIVE on the adopted socket: {e}",
+                                e = crate::shared::report::Brief(&e)
+                            )
+                        })
+                    } else {
+                        Ok(())
+                    }
+                });
+            if let Err(why) = prepared {
+                return Err(ServerError::invalid(name, why));
+            }
+            let addr = listener.local_addr().ok();
+            match TcpListener::from_std(listener) {
+                Ok(l) => adopted.push(l),
+                Err(error) => {
+                    return Err(ServerError::new(ServerErrorKind::BindFailed, name)
+                        .with_attempts(vec![ListenAttempt { addr, error }]))
+                }
+            }
+        }
+        Ok(adopted)
     }
 
     fn resolve_failed(&self, failure: ResolveFailure) -> ServerError {
@@ -897,6 +993,8 @@ impl fmt::Debug for ServerBuilder {
             .field("resolver", &self.resolver);
         #[cfg(feature = "tls")]
         d.field("tls", &self.tls);
+        #[cfg(feature = "proxy-protocol")]
+        d.field("proxy_protocol", &self.proxy);
         d.finish()
     }
 }

@@ -1,0 +1,1209 @@
+//! The PROXY protocol (HAProxy's, versions 1 and 2): [`ProxyProtocol`],
+//! [`ProxyHeader`], [`IpNet`], and the reading of the header.
+//!
+//! # Why the header is read this way
+//!
+//! A load balancer that passes TCP through (HAProxy in `mode tcp`, AWS and
+//! GCP network load balancers, Envoy) sends the client's address in a
+//! header before the first application byte. Three things make reading it
+//! harder than it looks:
+//!
+//! * **No application byte may be taken.** The handler (or the TLS
+//!   handshake) reads the stream next, so the header is read exactly: the
+//!   bytes waiting on the socket are looked at with `peek`, and only the
+//!   header's own bytes are taken (v1: up to and including its CRLF, at
+//!   most 107 bytes; v2: the 16-byte fixed part, then the length it
+//!   announces). Bytes are taken before the header is complete only when
+//!   they are certainly header bytes, so a header split over many writes
+//!   waits on the socket, never spins.
+//! * **Anyone could send one.** A header rewrites who the client is, so it
+//!   is honoured only from the peers the server trusts
+//!   ([`ProxyProtocol::trusted`]); an untrusted peer that sends one is
+//!   closed, and without [`optional`](ProxyProtocol::optional) an
+//!   untrusted peer is closed at once (it could never send a valid
+//!   header).
+//! * **A client that sends nothing must delay no one.** The header is read
+//!   in a task per connection, bounded by
+//!   [`header_timeout`](ProxyProtocol::header_timeout), like the TLS
+//!   handshake and in the same task, header first.
+//!
+//! The bytes are parsed by the `ppp` crate; this module only decides how
+//! many bytes are the header. A connection that fails (untrusted, timed
+//! out, malformed, truncated, missing) is closed, counted and logged (the
+//! first of each kind at `WARN`), never handed on, and never an error of
+//! `accept`.
+
+use std::fmt;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ppp::v2::{Command, PROTOCOL_PREFIX as V2_PREFIX};
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpStream;
+
+use super::info::ConnectionInfo;
+use crate::shared::clock::positive;
+
+/// The default [`header_timeout`](ProxyProtocol::header_timeout): 5 s.
+/// A load balancer sends the header with its first packet; a client that
+/// has sent nothing after 5 s is not behind one.
+pub const DEFAULT_PROXY_HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The default [`max_pending`](ProxyProtocol::max_pending): 1024 headers
+/// being read at once.
+pub const DEFAULT_MAX_PENDING_HEADERS: usize = 1024;
+
+/// The start of a version 1 header.
+const V1_PREFIX: &[u8] = b"PROXY ";
+/// The longest version 1 header, CRLF included.
+const V1_MAX: usize = 107;
+/// The fixed part of a version 2 header: signature, version and command,
+/// family and protocol, length.
+const V2_FIXED: usize = 16;
+/// How much is looked at in one peek: a v2 header with Unix addresses
+/// (16 + 216 bytes) and some TLVs. Longer headers are read in full anyway.
+const PEEK: usize = 512;
+
+/// An IP network: an address and a prefix length, `10.0.0.0/8`,
+/// `2001:db8::/32`, or one address (`192.0.2.7`, a /32 or /128). What
+/// [`ProxyProtocol::trusted`] takes.
+///
+/// Parsed from text with [`str::parse`]; a network whose address has bits
+/// set past the prefix (`10.1.2.3/8`) is refused, as it is usually a typo.
+/// An IPv4 network also contains the IPv4-mapped IPv6 addresses
+/// (`::ffff:10.0.0.1`) of its addresses.
+///
+/// # Examples
+///
+/// ```
+/// use tokio_endpoints::IpNet;
+///
+/// let net: IpNet = "10.0.0.0/8".parse().unwrap();
+/// assert!(net.contains("10.20.30.40".parse().unwrap()));
+/// assert!(!net.contains("192.0.2.1".parse().unwrap()));
+/// assert!("10.1.2.3/8".parse::<IpNet>().is_err());
+/// ```
+#[cfg_attr(docsrs, doc(cfg(feature = "proxy-protocol")))]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct IpNet {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl IpNet {
+    /// The network of `addr` with `prefix` leading bits.
+    ///
+    /// # Errors
+    ///
+    /// A prefix longer than the address (32 for IPv4, 128 for IPv6), or an
+    /// address with bits set past the prefix.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::net::Ipv4Addr;
+    /// use tokio_endpoints::IpNet;
+    ///
+    /// let net = IpNet::new(Ipv4Addr::new(10, 0, 0, 0).into(), 8).unwrap();
+    /// assert_eq!(net.to_string(), "10.0.0.0/8");
+    /// ```
+    pub fn new(addr: IpAddr, prefix: u8) -> Result<IpNet, IpNetError> {
+        let bits = match addr {
+            IpAddr::V4(_) => 32,
+            IpAddr::V6(_) => 128,
+        };
+        if prefix > bits {
+            return Err(IpNetError(format!(
+                "{addr}/{prefix}: the prefix is longer than the address ({bits} bits)"
+            )));
+        }
+        let net = IpNet { addr, prefix };
+        if net.masked(addr) != addr {
+            return Err(IpNetError(format!(
+                "{addr}/{prefix}: the address has bits set past the prefix (the network is {}/{prefix})",
+                net.masked(addr)
+            )));
+        }
+        Ok(net)
+    }
+
+    /// The network's address.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tokio_endpoints::IpNet;
+    ///
+    /// let net: IpNet = "2001:db8::/32".parse().unwrap();
+    /// assert_eq!(net.addr(), "2001:db8::".parse::<std::net::IpAddr>().unwrap());
+    /// ```
+    pub fn addr(&self) -> IpAddr {
+        self.addr
+    }
+
+    /// The prefix length, in bits.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tokio_endpoints::IpNet;
+    ///
+    /// assert_eq!("192.0.2.7".parse::<IpNet>().unwrap().prefix_len(), 32);
+    /// ```
+    pub fn prefix_len(&self) -> u8 {
+        self.prefix
+    }
+
+    /// Whether `ip` is in the network.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tokio_endpoints::IpNet;
+    ///
+    /// let all: IpNet = "::/0".parse().unwrap();
+    /// assert!(all.contains("2001:db8::1".parse().unwrap()));
+    /// assert!(!all.contains("127.0.0.1".parse().unwrap())); // an IPv4 address
+    /// ```
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = match (self.addr, ip) {
+            (IpAddr::V4(_), IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+                Some(v4) => IpAddr::V4(v4),
+                None => return false,
+            },
+            (_, ip) => ip,
+        };
+        self.addr.is_ipv4() == ip.is_ipv4() && self.masked(ip) == self.addr
+    }
+
+    fn masked(&self, ip: IpAddr) -> IpAddr {
+        match ip {
+            IpAddr::V4(a) => {
+                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                IpAddr::V4((u32::from(a) & mask).into())
+            }
+            IpAddr::V6(a) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                IpAddr::V6((u128::from(a) & mask).into())
+            }
+        }
+    }
+}
+
+impl From<IpAddr> for IpNet {
+    /// The network of one address.
+    fn from(addr: IpAddr) -> IpNet {
+        let prefix = if addr.is_ipv4() { 32 } else { 128 };
+        IpNet { addr, prefix }
+    }
+}
+
+impl FromStr for IpNet {
+    type Err = IpNetError;
+
+    /// `address/prefix`, or an address alone.
+    fn from_str(s: &str) -> Result<IpNet, IpNetError> {
+        let bad = |why: &str| IpNetError(format!("{s:?} is not an IP network: {why}"));
+        match s.split_once('/') {
+            None => s
+                .parse::<IpAddr>()
+                .map(IpNet::from)
+                .map_err(|_| bad("expected an address and a prefix, 10.0.0.0/8 or 2001:db8::/32")),
+            Some((addr, prefix)) => {
+                let addr: IpAddr = addr.parse().map_err(|_| bad("the address is malformed"))?;
+                let prefix: u8 = prefix
+                    .parse()
+                    .map_err(|_| bad("the prefix is not a number of bits"))?;
+                IpNet::new(addr, prefix)
+            }
+        }
+    }
+}
+
+impl fmt::Display for IpNet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
+/// Why text is not an [`IpNet`]. Converts to an `io::Error` of kind
+/// `InvalidInput`, so `?` works in a function returning `io::Result`.
+///
+/// # Examples
+///
+/// ```
+/// use tokio_endpoints::IpNet;
+///
+/// let err = "10.0.0.0/33".parse::<IpNet>().unwrap_err();
+/// assert!(err.to_string().contains("longer than the address"));
+/// ```
+#[cfg_attr(docsrs, doc(cfg(feature = "proxy-protocol")))]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IpNetError(String);
+
+impl fmt::Display for IpNetError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for IpNetError {}
+
+impl From<IpNetError> for io::Error {
+    fn from(e: IpNetError) -> io::Error {
+        io::Error::new(io::ErrorKind::InvalidInput, e)
+    }
+}
+
+/// The PROXY protocol for a server behind a load balancer, given to
+/// [`ServerBuilder::proxy_protocol`](crate::ServerBuilder::proxy_protocol):
+/// every connection starts with a header (version 1, text, or version 2,
+/// binary: both are understood) that says who the client is, and the
+/// server hands on that address instead of the balancer's.
+///
+/// | HAProxy / load balancer | here |
+/// |---|---|
+/// | `send-proxy`, `send-proxy-v2`, AWS NLB "proxy protocol v2", GCP `proxyHeader: PROXY_V1` | [`ProxyProtocol::new`] |
+/// | the balancers' addresses | [`trusted`](Self::trusted) (required) |
+/// | `timeout client` for the header | [`header_timeout`](Self::header_timeout) (5 s) |
+/// | `accept-proxy` on some clients only, during a migration | [`optional`](Self::optional) |
+///
+/// What happens to each connection:
+///
+/// * from a trusted peer with a valid header: handed on with the
+///   header's source address as the peer, the header in
+///   [`ConnectionInfo::proxy_header`]; a v2 `LOCAL` header (a balancer's
+///   health check) or one without IP addresses (`UNKNOWN`, `UNSPEC`,
+///   `UNIX`) keeps the socket's peer;
+/// * an untrusted peer that sends a header, a malformed or truncated
+///   header, a connection closed or silent past the timeout, and (unless
+///   [`optional`](Self::optional)) a connection without a header: closed,
+///   counted ([`Listener::proxy_header_failures`](crate::Listener::proxy_header_failures)),
+///   logged, never handed on.
+///
+/// # Examples
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use tokio_endpoints::{ProxyProtocol, ServerBuilder};
+///
+/// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let server = ServerBuilder::any(8080)
+///     .proxy_protocol(
+///         ProxyProtocol::new()
+///             .trusted(["10.0.0.0/8".parse()?])
+///             .header_timeout(Duration::from_secs(5)),
+///     )
+///     .serve(|_stream, peer| async move { println!("client {peer}") })
+///     .await?;
+/// server.wait_closed().await;
+/// # Ok(()) }
+/// ```
+#[cfg_attr(docsrs, doc(cfg(feature = "proxy-protocol")))]
+#[derive(Clone, Debug)]
+#[must_use = "a ProxyProtocol does nothing until given to ServerBuilder::proxy_protocol"]
+pub struct ProxyProtocol {
+    trusted: Vec<IpNet>,
+    header_timeout: Result<Option<Duration>, String>,
+    optional: bool,
+    max_pending: Result<usize, String>,
+}
+
+impl ProxyProtocol {
+    /// The PROXY protocol, versions 1 and 2, trusting no one yet: add the
+    /// balancers' networks with [`trusted`](Self::trusted).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tokio_endpoints::ProxyProtocol;
+    ///
+    /// # fn main() -> std::io::Result<()> {
+    /// let proxy = ProxyProtocol::new().trusted(["10.0.0.0/8".parse()?, "fd00::/8".parse()?]);
+    /// # drop(proxy);
+    /// # Ok(()) }
+    /// ```
+    pub fn new() -> ProxyProtocol {
+        ProxyProtocol {
+            trusted: Vec::new(),
+            header_timeout: Ok(Some(DEFAULT_PROXY_HEADER_TIMEOUT)),
+            optional: false,
+            max_pending: Ok(DEFAULT_MAX_PENDING_HEADERS),
+        }
+    }
+
+    /// Adds the networks whose peers may send a header (the load
+    /// balancers' addresses, as the server's socket sees them). A header
+    /// from any other peer closes the connection. Calls add up.
+    ///
+    /// Required: a server whose `ProxyProtocol` trusts no network is
+    /// refused by `bind` with
+    /// [`ServerErrorKind::InvalidInput`](crate::ServerErrorKind::InvalidInput).
+    /// To trust every peer (only where nothing but the balancer can reach
+    /// the port), pass `0.0.0.0/0` and `::/0`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tokio_endpoints::{IpNet, ProxyProtocol};
+    ///
+    /// # fn main() -> Result<(), tokio_endpoints::IpNetError> {
+    /// let proxy = ProxyProtocol::new().trusted(["10.0.0.0/8".parse()?]);
+    /// assert!(proxy.is_trusted("10.1.2.3".parse().unwrap()));
+    /// assert!(!proxy.is_trusted("192.0.2.1".parse().unwrap()));
+    /// # Ok(()) }
+    /// ```
+    pub fn trusted(mut self, networks: impl IntoIterator<Item = IpNet>) -> Self {
+        self.trusted.extend(networks);
+        self
+    }
+
+    /// Bounds the reading of the header, counted from the accept. When it
+    /// passes, the connection is closed and counted as a failure. `None`
+    /// means no bound (a client that connects and sends nothing then holds
+    /// a descriptor until it leaves); zero is refused.
+    ///
+    /// With TLS, the handshake that follows has its own bound
+    /// ([`tls_handshake_timeout`](crate::ServerBuilder::tls_handshake_timeout)),
+    /// counted from the end of the header.
+    ///
+    /// Default is 5 s ([`DEFAULT_PROXY_HEADER_TIMEOUT`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tokio_endpoints::ProxyProtocol;
+    ///
+    /// let proxy = ProxyProtocol::new().header_timeout(Duration::from_secs(2));
+    /// # drop(proxy);
+    /// ```
+    pub fn header_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
+        self.header_timeout = positive("header_timeout", timeout.into());
+        self
+    }
+
+    /// Lets connections without a header through, keeping the socket's
+    /// peer address: for a migration, while some clients come through the
+    /// balancer and some directly. Whether a header is there is decided by
+    /// its signature (`PROXY ` for v1, the 12-byte v2 signature), so the
+    /// protocol must be one where the client speaks first (HTTP, TLS): a
+    /// client that waits for the server to speak is closed at the
+    /// [`header_timeout`](Self::header_timeout). A header from an
+    /// untrusted peer still closes the connection.
+    ///
+    /// Default is `false`: every connection must start with a header.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tokio_endpoints::ProxyProtocol;
+    ///
+    /// # fn main() -> std::io::Result<()> {
+    /// let proxy = ProxyProtocol::new().trusted(["10.0.0.0/8".parse()?]).optional(true);
+    /// # drop(proxy);
+    /// # Ok(()) }
+    /// ```
+    pub fn optional(mut self, on: bool) -> Self {
+        self.optional = on;
+        self
+    }
+
+    /// The most headers being read at once by a plain
+    /// [`Listener`](crate::Listener). Past it, new connections wait in the
+    /// kernel's accept queue. (With TLS, the header and the handshake are
+    /// one task, bounded by
+    /// [`max_tls_handshakes`](crate::ServerBuilder::max_tls_handshakes).)
+    /// Zero is refused.
+    ///
+    /// Default is 1024 ([`DEFAULT_MAX_PENDING_HEADERS`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tokio_endpoints::ProxyProtocol;
+    ///
+    /// let proxy = ProxyProtocol::new().max_pending(10_000);
+    /// # drop(proxy);
+    /// ```
+    pub fn max_pending(mut self, max: usize) -> Self {
+        self.max_pending = if max == 0 {
+            Err("max_pending must be at least 1".to_string())
+        } else {
+            Ok(max)
+        };
+        self
+    }
+
+    /// Whether a peer at `ip` may send a header.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tokio_endpoints::ProxyProtocol;
+    ///
+    /// let proxy = ProxyProtocol::new();
+    /// assert!(!proxy.is_trusted("127.0.0.1".parse().unwrap())); // no one yet
+    /// ```
+    pub fn is_trusted(&self, ip: IpAddr) -> bool {
+        self.trusted.iter().any(|net| net.contains(ip))
+    }
+
+    /// The checked settings, or why not.
+    pub(crate) fn settings(&self) -> Result<ProxySettings, String> {
+        if self.trusted.is_empty() {
+            return Err(
+                "proxy_protocol trusts no peer: add the load balancers' networks with \
+                 ProxyProtocol::trusted (0.0.0.0/0 and ::/0 trust every peer)"
+                    .to_string(),
+            );
+        }
+        Ok(ProxySettings {
+            trusted: self.trusted.clone(),
+            timeout: self.header_timeout.clone()?,
+            optional: self.optional,
+            max_pending: self.max_pending.clone()?,
+        })
+    }
+}
+
+impl Default for ProxyProtocol {
+    /// [`ProxyProtocol::new`].
+    fn default() -> ProxyProtocol {
+        ProxyProtocol::new()
+    }
+}
+
+/// A PROXY protocol header a load balancer sent: the client's and the
+/// balancer's addresses as the balancer saw them, and (version 2) its
+/// TLVs. From [`ConnectionInfo::proxy_header`].
+///
+/// # Examples
+///
+/// ```no_run
+/// use tokio_endpoints::{ProxyProtocol, ServerBuilder};
+///
+/// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let server = ServerBuilder::any(8080)
+///     .proxy_protocol(ProxyProtocol::new().trusted(["10.0.0.0/8".parse()?]))
+///     .serve_with_info(|_stream, info| async move {
+///         if let Some(header) = info.proxy_header() {
+///             println!(
+///                 "{} to {:?}, authority {:?}, ALPN {:?}",
+///                 info.peer(),
+///                 header.destination(),
+///                 header.authority(),
+///                 header.alpn(),
+///             );
+///         }
+///     })
+///     .await?;
+/// server.wait_closed().await;
+/// # Ok(()) }
+/// ```
+#[cfg_attr(docsrs, doc(cfg(feature = "proxy-protocol")))]
+#[derive(Clone, PartialEq, Eq)]
+pub struct ProxyHeader {
+    version: u8,
+    local: bool,
+    addresses: Addresses,
+    tlvs: Vec<(u8, Vec<u8>)>,
+    raw: Box<[u8]>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Addresses {
+    /// v1 `UNKNOWN`, v2 `UNSPEC`.
+    None,
+    Ip(SocketAddr, SocketAddr),
+    Unix(Vec<u8>, Vec<u8>),
+}
+
+impl ProxyHeader {
+    /// The TLV type of the AWS extensions (`PP2_TYPE_AWS`).
+    pub const TYPE_AWS: u8 = 0xEA;
+    /// The TLV type of the authority, the host name the client asked for
+    /// (`PP2_TYPE_AUTHORITY`, SNI).
+    pub const TYPE_AUTHORITY: u8 = 0x02;
+    /// The TLV type of the ALPN protocol (`PP2_TYPE_ALPN`).
+    pub const TYPE_ALPN: u8 = 0x01;
+    /// The TLV type of the connection's unique id (`PP2_TYPE_UNIQUE_ID`).
+    pub const TYPE_UNIQUE_ID: u8 = 0x05;
+    /// The TLV type of the network namespace (`PP2_TYPE_NETNS`).
+    pub const TYPE_NETNS: u8 = 0x30;
+
+    /// 1 for a text header, 2 for a binary one.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use tokio_endpoints::ProxyHeader;
+    /// # fn f(header: &ProxyHeader) {
+    /// if header.version() == 1 {
+    ///     println!("a text header: no TLVs");
+    /// }
+    /// # }
+    /// ```
+    pub fn version(&self) -> u8 {
+        self.version
+    }
+
+    /// Whether this is a v2 `LOCAL` header: a connection the balancer
+    /// made itself (a health check), whose peer stays the socket's.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use tokio_endpoints::ProxyHeader;
+    /// # fn f(header: &ProxyHeader) {
+    /// if header.is_local() {
+    ///     println!("a health check");
+    /// }
+    /// # }
+    /// ```
+    pub fn is_local(&self) -> bool {
+        self.local
+    }
+
+    /// The client's address, for a header with IPv4 or IPv6 addresses
+    /// (not `LOCAL`, `UNKNOWN`, `UNSPEC` or `UNIX`).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use tokio_endpoints::ProxyHeader;
+    /// # fn f(header: &ProxyHeader) {
+    /// if let Some(client) = header.source() {
+    ///     println!("client {client}");
+    /// }
+    /// # }
+    /// ```
+    pub fn source(&self) -> Option<SocketAddr> {
+        match (&self.addresses, self.local) {
+            (Addresses::Ip(source, _), false) => Some(*source),
+            _ => None,
+        }
+    }
+
+    /// The address the client connected to (the balancer's listener), for
+    /// a header with IPv4 or IPv6 addresses.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use tokio_endpoints::ProxyHeader;
+    /// # fn f(header: &ProxyHeader) {
+    /// if let Some(front) = header.destination() {
+    ///     println!("the client reached {front}");
+    /// }
+    /// # }
+    /// ```
+    pub fn destination(&self) -> Option<SocketAddr> {
+        match (&self.addresses, self.local) {
+            (Addresses::Ip(_, destination), false) => Some(*destination),
+            _ => None,
+        }
+    }
+
+    /// The client's socket path, for a v2 header of the `UNIX` family (the
+    /// bytes up to the first NUL).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use tokio_endpoints::ProxyHeader;
+    /// # fn f(header: &ProxyHeader) {
+    /// if let Some(path) = header.unix_source() {
+    ///     println!("from {}", String::from_utf8_lossy(path));
+    /// }
+    /// # }
+    /// ```
+    pub fn unix_source(&self) -> Option<&[u8]> {
+        match &self.addresses {
+            Addresses::Unix(source, _) if !self.local => Some(source),
+            _ => None,
+        }
+    }
+
+    /// The socket path the client connected to, for a v2 header of the
+    /// `UNIX` family.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use tokio_endpoints::ProxyHeader;
+    /// # fn f(header: &ProxyHeader) {
+    /// let to = header.unix_destination();
+    /// # }
+    /// ```
+    pub fn unix_destination(&self) -> Option<&[u8]> {
+        match &self.addresses {
+            Addresses::Unix(_, destination) if !self.local => Some(destination),
+            _ => None,
+        }
+    }
+
+    /// Every TLV of a v2 header, type and value, in order (none for v1).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use tokio_endpoints::ProxyHeader;
+    /// # fn f(header: &ProxyHeader) {
+    /// for (kind, value) in header.tlvs() {
+    ///     println!("TLV {kind:#04x}: {} bytes", value.len());
+    /// }
+    /// # }
+    /// ```
+    pub fn tlvs(&self) -> impl Iterator<Item = (u8, &[u8])> + '_ {
+        self.tlvs.iter().map(|(kind, value)| (*kind, &value[..]))
+    }
+
+    /// The value of the first TLV of this type, for the types without an
+    /// accessor of their own (`PP2_TYPE_SSL` 0x20, `PP2_TYPE_CRC32C` 0x03,
+    /// a vendor's 0xE0..=0xEF).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use tokio_endpoints::ProxyHeader;
+    /// # fn f(header: &ProxyHeader) {
+    /// // GCP Private Service Connect: the connection id, 8 bytes.
+    /// if let Some(id) = header.tlv(0xE0) {
+    ///     println!("PSC connection {id:?}");
+    /// }
+    /// # }
+    /// ```
+    pub fn tlv(&self, kind: u8) -> Option<&[u8]> {
+        self.tlvs().find(|(k, _)| *k == kind).map(|(_, v)| v)
+    }
+
+    /// The host name the client asked for (`PP2_TYPE_AUTHORITY`: the TLS
+    /// SNI the balancer saw), if it is UTF-8.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use tokio_endpoints::ProxyHeader;
+    /// # fn f(header: &ProxyHeader) {
+    /// let host = header.authority().unwrap_or("default");
+    /// # }
+    /// ```
+    pub fn authority(&self) -> Option<&str> {
+        self.tlv(Self::TYPE_AUTHORITY)
+            .and_then(|v| std::str::from_utf8(v).ok())
+    }
+
+    /// The protocol the client and the balancer agreed with ALPN
+    /// (`PP2_TYPE_ALPN`).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use tokio_endpoints::ProxyHeader;
+    /// # fn f(header: &ProxyHeader) {
+    /// if header.alpn() == Some(b"h2") {
+    ///     println!("HTTP/2");
+    /// }
+    /// # }
+    /// ```
+    pub fn alpn(&self) -> Option<&[u8]> {
+        self.tlv(Self::TYPE_ALPN)
+    }
+
+    /// The connection's unique id, as the balancer made it
+    /// (`PP2_TYPE_UNIQUE_ID`, up to 128 bytes), to match its logs.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use tokio_endpoints::ProxyHeader;
+    /// # fn f(header: &ProxyHeader) {
+    /// if let Some(id) = header.unique_id() {
+    ///     println!("request id {}", String::from_utf8_lossy(id));
+    /// }
+    /// # }
+    /// ```
+    pub fn unique_id(&self) -> Option<&[u8]> {
+        self.tlv(Self::TYPE_UNIQUE_ID)
+    }
+
+    /// The AWS VPC endpoint id the client came through (`vpce-...`:
+    /// `PP2_TYPE_AWS` with subtype `PP2_SUBTYPE_AWS_VPCE_ID`), for a
+    /// Network Load Balancer behind AWS PrivateLink.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use tokio_endpoints::ProxyHeader;
+    /// # fn f(header: &ProxyHeader) {
+    /// if let Some(endpoint) = header.aws_vpc_endpoint_id() {
+    ///     println!("through {endpoint}");
+    /// }
+    /// # }
+    /// ```
+    pub fn aws_vpc_endpoint_id(&self) -> Option<&str> {
+        self.tlvs()
+            .filter(|(kind, _)| *kind == Self::TYPE_AWS)
+            .find_map(|(_, value)| match value.split_first() {
+                Some((0x01, id)) => std::str::from_utf8(id).ok(),
+                _ => None,
+            })
+    }
+
+    /// The network namespace the balancer accepted the connection in
+    /// (`PP2_TYPE_NETNS`).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use tokio_endpoints::ProxyHeader;
+    /// # fn f(header: &ProxyHeader) {
+    /// let netns = header.netns();
+    /// # }
+    /// ```
+    pub fn netns(&self) -> Option<&str> {
+        self.tlv(Self::TYPE_NETNS)
+            .and_then(|v| std::str::from_utf8(v).ok())
+    }
+
+    /// The header's bytes, as they came.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use tokio_endpoints::ProxyHeader;
+    /// # fn f(header: &ProxyHeader) {
+    /// println!("{} bytes of header", header.as_bytes().len());
+    /// # }
+    /// ```
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.raw
+    }
+}
+
+impl fmt::Debug for ProxyHeader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("ProxyHeader");
+        d.field("version", &self.version)
+            .field("local", &self.local);
+        match &self.addresses {
+            Addresses::None => {}
+            Addresses::Ip(s, t) => {
+                d.field("source", s).field("destination", t);
+            }
+            Addresses::Unix(s, t) => {
+                d.field("unix_source", &String::from_utf8_lossy(s))
+                    .field("unix_destination", &String::from_utf8_lossy(t));
+            }
+        }
+        d.field("tlvs", &self.tlvs).finish()
+    }
+}
+
+/// Checked options, shared by the tasks that read headers.
+#[derive(Debug)]
+pub(crate) struct ProxySettings {
+    trusted: Vec<IpNet>,
+    timeout: Option<Duration>,
+    optional: bool,
+    pub(crate) max_pending: usize,
+}
+
+/// The failed headers of one server: a count, and which kinds were
+/// already logged at `WARN`.
+#[derive(Debug, Default)]
+pub(crate) struct ProxyFailures {
+    count: AtomicU64,
+    warned: Mutex<Vec<&'static str>>,
+}
+
+impl ProxyFailures {
+    pub(crate) fn count(&self) -> u64 {
+        self.count.load(Ordering::Relaxed)
+    }
+
+    fn failed(&self, peer: SocketAddr, failure: Failure) {
+        self.count.fetch_add(1, Ordering::Relaxed);
+        let mut warned = self.warned.lock().unwrap_or_else(|e| e.into_inner());
+        if warned.contains(&failure.kind) {
+            tracing::debug!(%peer, "PROXY header: {}; connection closed", failure.message);
+        } else {
+            warned.push(failure.kind);
+            tracing::warn!(
+                %peer,
+                "PROXY header: {}; connection closed (later failures of this kind are logged at DEBUG)",
+                failure.message
+            );
+        }
+    }
+}
+
+/// Why a connection was closed.
+#[derive(Debug)]
+pub(crate) struct Failure {
+    kind: &'static str,
+    message: String,
+}
+
+fn fail(kind: &'static str, message: impl Into<String>) -> Failure {
+    Failure {
+        kind,
+        message: message.into(),
+    }
+}
+
+/// Reads the header of a connection just accepted (trust, timeout,
+/// parsing), records a failure, and says who the client is.
+pub(crate) async fn accept(
+    mut stream: TcpStream,
+    socket_peer: SocketAddr,
+    settings: &ProxySettings,
+    failures: &ProxyFailures,
+) -> Option<(TcpStream, ConnectionInfo)> {
+    match read(&mut stream, socket_peer, settings).await {
+        Ok(header) => {
+            let local = stream
+                .local_addr()
+                .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+            let info = match header {
+                None => ConnectionInfo::direct(socket_peer, local),
+                Some(header) => {
+                    let peer = header.source().unwrap_or(socket_peer);
+                    ConnectionInfo::proxied(peer, socket_peer, local, header)
+                }
+            };
+            Some((stream, info))
+        }
+        Err(failure) => {
+            failures.failed(socket_peer, failure);
+            None
+        }
+    }
+}
+
+async fn read(
+    stream: &mut TcpStream,
+    peer: SocketAddr,
+    settings: &ProxySettings,
+) -> Result<Option<ProxyHeader>, Failure> {
+    let trusted = settings.trusted.iter().any(|net| net.contains(peer.ip()));
+    if !trusted && !settings.optional {
+        return Err(fail(
+            "untrusted",
+            format!(
+                "{peer} is not among the trusted proxies (ProxyProtocol::trusted), and every \
+                 connection must start with a header only they may send"
+            ),
+        ));
+    }
+    let reading = read_header(stream, peer, trusted, settings.optional);
+    match settings.timeout {
+        None => reading.await,
+        Some(t) => match tokio::time::timeout(t, reading).await {
+            Ok(result) => result,
+            Err(_) => Err(fail(
+                "timeout",
+                format!(
+                    "the peer at {peer} sent no complete header within {} (header_timeout)",
+                    crate::shared::report::Dur(t)
+                ),
+            )),
+        },
+    }
+}
+
+/// What the first bytes say.
+enum Signature {
+    V1,
+    V2,
+    /// The bytes so far begin a signature: wait for more.
+    Maybe,
+    /// Not a header.
+    None,
+}
+
+fn signature(bytes: &[u8]) -> Signature {
+    if bytes.starts_with(V2_PREFIX) {
+        Signature::V2
+    } else if bytes.starts_with(V1_PREFIX) {
+        Signature::V1
+    } else if V2_PREFIX.starts_with(bytes) || V1_PREFIX.starts_with(bytes) {
+        Signature::Maybe
+    } else {
+        Signature::None
+    }
+}
+
+/// Reads exactly the header's bytes (see the module docs). `Ok(None)`: no
+/// header, under `optional`, and nothing taken from the stream.
+async fn read_header(
+    stream: &mut TcpStream,
+    peer: SocketAddr,
+    trusted: bool,
+    optional: bool,
+) -> Result<Option<ProxyHeader>, Failure> {
+    // The header bytes taken so far.
+    let mut taken: Vec<u8> = Vec::new();
+    let mut buf = [0u8; PEEK];
+    let mut nap = Duration::from_millis(1);
+    loop {
+        let n = stream
+            .peek(&mut buf)
+            .await
+            .map_err(|e| io_failure(&e, peer))?;
+        if n == 0 {
+            return Err(if taken.is_empty() {
+                fail(
+                    "closed",
+                    format!("the peer at {peer} closed the connection before sending anything"),
+                )
+            } else {
+                fail(
+                    "truncated",
+                    format!(
+                        "the peer at {peer} closed the connection after {} bytes of a header \
+                         (truncated)",
+                        taken.len()
+                    ),
+                )
+            });
+        }
+        let joined;
+        let view: &[u8] = if taken.is_empty() {
+            &buf[..n]
+        } else {
+            joined = [&taken[..], &buf[..n]].concat();
+            &joined
+        };
+        match signature(view) {
+            Signature::None => {
+                return if optional && taken.is_empty() {
+                    Ok(None)
+                } else {
+                    Err(fail(
+                        "missing",
+                        format!(
+                            "the peer at {peer} sent no PROXY header (it began with {:?})",
+                            Shown(&view[..view.len().min(16)])
+                        ),
+                    ))
+                };
+            }
+            Signature::Maybe if optional => {
+                // Not a header yet, maybe application bytes: nothing may be
+                // taken, and a peek would return the same bytes at once. A
+                // signature split over writes is rare; look again shortly.
+                tokio::time::sleep(nap).await;
+                nap = (nap * 2).min(Duration::from_millis(16));
+            }
+            Signature::Maybe => take(stream, &mut taken, n, peer).await?,
+            Signature::V1 | Signature::V2 if !trusted => {
+                return Err(fail(
+                    "untrusted",
+                    format!(
+                        "{peer} sent a PROXY header but is not among the trusted proxies \
+                         (ProxyProtocol::trusted)"
+                    ),
+                ));
+            }
+            Signature::V2 if view.len() < V2_FIXED => take(stream, &mut taken, n, peer).await?,
+            Signature::V2 => {
+                let length = usize::from(u16::from_be_bytes([view[14], view[15]]));
+                let rest = V2_FIXED + length - taken.len();
+                take(stream, &mut taken, rest, peer).await?;
+                return parse_v2(taken, peer).map(Some);
+            }
+            Signature::V1 => {
+                let limit = view.len().min(V1_MAX);
+                if let Some(end) = view[..limit].windows(2).position(|w| w == b"\r\n") {
+                    let rest = end + 2 - taken.len();
+                    take(stream, &mut taken, rest, peer).await?;
+                    return parse_v1(taken, peer).map(Some);
+                }
+                if view.len() >= V1_MAX {
+                    return Err(fail(
+                        "malformed",
+                        format!(
+                            "the peer at {peer} sent a v1 PROXY header with no CRLF within \
+                             {V1_MAX} bytes"
+                        ),
+                    ));
+                }
+                // Every byte waiting belongs to the header: take them, and
+                // the next peek waits for more.
+                take(stream, &mut taken, n, peer).await?;
+            }
+        }
+    }
+}
+
+/// Takes `n` more bytes of the header from the stream.
+async fn take(
+    stream: &mut TcpStream,
+    taken: &mut Vec<u8>,
+    n: usize,
+    peer: SocketAddr,
+) -> Result<(), Failure> {
+    let start = taken.len();
+    taken.resize(start + n, 0);
+    match stream.read_exact(&mut taken[start..]).await {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Err(fail(
+            "truncated",
+            format!("the peer at {peer} closed the connection in the middle of a header (truncated)"),
+        )),
+        Err(e) => Err(io_failure(&e, peer)),
+    }
+}
+
+fn io_failure(e: &io::Error, peer: SocketAddr) -> Failure {
+    fail(
+        "closed",
+        format!(
+            "reading the header of {peer}: {e}",
+            e = crate::shared::report::Brief(e)
+        ),
+    )
+}
+
+fn malformed(peer: SocketAddr, error: impl fmt::Display) -> Failure {
+    fail(
+        "malformed",
+        format!("the peer at {peer} sent a malformed PROXY header: {error}"),
+    )
+}
+
+fn parse_v1(bytes: Vec<u8>, peer: SocketAddr) -> Result<ProxyHeader, Failure> {
+    let header = ppp::v1::Header::try_from(&bytes[..]).map_err(|e| malformed(peer, e))?;
+    let addresses = match header.addresses {
+        ppp::v1::Addresses::Unknown => Addresses::None,
+        ppp::v1::Addresses::Tcp4(a) => Addresses::Ip(
+            SocketAddr::from((a.source_address, a.source_port)),
+            SocketAddr::from((a.destination_address, a.destination_port)),
+        ),
+        ppp::v1::Addresses::Tcp6(a) => Addresses::Ip(
+            SocketAddr::from((a.source_address, a.source_port)),
+            SocketAddr::from((a.destination_address, a.destination_port)),
+        ),
+    };
+    Ok(ProxyHeader {
+        version: 1,
+        local: false,
+        addresses,
+        tlvs: Vec::new(),
+        raw: bytes.into_boxed_slice(),
+    })
+}
+
+fn parse_v2(bytes: Vec<u8>, peer: SocketAddr) -> Result<ProxyHeader, Failure> {
+    let header = ppp::v2::Header::try_from(&bytes[..]).map_err(|e| malformed(peer, e))?;
+    let addresses = match header.addresses {
+        ppp::v2::Addresses::Unspecified => Addresses::None,
+        ppp::v2::Addresses::IPv4(a) => Addresses::Ip(
+            SocketAddr::from((a.source_address, a.source_port)),
+            SocketAddr::from((a.destination_address, a.destination_port)),
+        ),
+        ppp::v2::Addresses::IPv6(a) => Addresses::Ip(
+            SocketAddr::from((a.source_address, a.source_port)),
+            SocketAddr::from((a.destination_address, a.destination_port)),
+        ),
+        ppp::v2::Addresses::Unix(a) => Addresses::Unix(until_nul(&a.source), until_nul(&a.destination)),
+    };
+    let mut tlvs = Vec::new();
+    for tlv in header.tlvs() {
+        let tlv = tlv.map_err(|e| malformed(peer, e))?;
+        tlvs.push((tlv.kind, tlv.value.into_owned()));
+    }
+    let local = header.command == Command::Local;
+    drop(header);
+    Ok(ProxyHeader {
+        version: 2,
+        local,
+        addresses,
+        tlvs,
+        raw: bytes.into_boxed_slice(),
+    })
+}
+
+fn until_nul(path: &[u8]) -> Vec<u8> {
+    let end = path.iter().position(|b| *b == 0).unwrap_or(path.len());
+    path[..end].to_vec()
+}
+
+/// Bytes for a log line: printable ASCII as is, the rest escaped.
+struct Shown<'a>(&'a [u8]);
+
+impl fmt::Debug for Shown<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&String::from_utf8_lossy(
+            &self.0.iter().flat_map(|b| std::ascii::escape_default(*b)).collect::<Vec<u8>>(),
+        ))
+    }
+}
+
+/// The state a [`Listener`](crate::Listener) keeps for the PROXY protocol:
+/// the settings, the reads in flight, the failures.
+pub(crate) struct Proxy {
+    pub(crate) settings: Arc<ProxySettings>,
+    pub(crate) failures: Arc<ProxyFailures>,
+    pub(crate) pending: tokio::task::JoinSet<Option<(TcpStream, ConnectionInfo)>>,
+}
+
+impl Proxy {
+    pub(crate) fn new(settings: ProxySettings) -> Proxy {
+        Proxy {
+            settings: Arc::new(settings),
+            failures: Arc::default(),
+            pending: tokio::task::JoinSet::new(),
+        }
+    }
+
+    /// Reads the header of a connection just accepted, in a task.
+    pub(crate) fn start(&mut self, stream: TcpStream, peer: SocketAddr) {
+        let settings = self.settings.clone();
+        let failures = self.failures.clone();
+        self.pending
+            .spawn(async move { accept(stream, peer, &settings, &failures).await });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn networks() {
+        let net: IpNet = "10.0.0.0/8".parse().unwrap();
+        assert!(net.contains("10.255.0.1".parse().unwrap()));
+        assert!(net.contains("::ffff:10.0.0.1".parse().unwrap()));
+        assert!(!net.contains("11.0.0.0".parse().unwrap()));
+        let all4: IpNet = "0.0.0.0/0".parse().unwrap();
+        assert!(all4.contains("192.0.2.1".parse().unwrap()));
+        assert!(!all4.contains("::1".parse().unwrap()));
+        let one: IpNet = "::1".parse().unwrap();
+        assert_eq!(one.prefix_len(), 128);
+        assert!(one.contains("::1".parse().unwrap()));
+        assert!("10.0.0.1/8".parse::<IpNet>().is_err());
+        assert!("10.0.0.0/33".parse::<IpNet>().is_err());
+        assert!("nonsense/8".parse::<IpNet>().is_err());
+        assert!("10.0.0.0/x".parse::<IpNet>().is_err());
+        assert_eq!("2001:db8::/32".parse::<IpNet>().unwrap().to_string(), "2001:db8::/32");
+    }
+
+    #[test]
+    fn signatures() {
+        assert!(matches!(signature(b"PROXY TCP4"), Signature::V1));
+        assert!(matches!(signature(b"PRO"), Signature::Maybe));
+        assert!(matches!(signature(b"PROPFIND"), Signature::None));
+        assert!(matches!(signature(b"\r\n\r\n"), Signature::Maybe));
+        assert!(matches!(signature(V2_PREFIX), Signature::V2));
+        assert!(matches!(signature(b"GET / HTTP/1.1"), Signature::None));
+    }
+}
