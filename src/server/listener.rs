@@ -351,9 +351,19 @@ impl Listener {
             return self.poll_proxied(cx);
         }
         self.poll_accept_tcp(cx).map_ok(|(stream, peer)| {
-            let local = stream.local_addr().unwrap_or(self.addrs[0]);
+            let local = self.local_of(&stream);
             (stream, ConnectionInfo::direct(peer, local))
         })
+    }
+
+    /// The local address of an accepted connection: the listening
+    /// address when there is one socket on a specific address (no system
+    /// call), else the connection's own.
+    pub(crate) fn local_of(&self, stream: &TcpStream) -> SocketAddr {
+        match self.addrs[..] {
+            [one] if !one.ip().is_unspecified() => one,
+            _ => stream.local_addr().unwrap_or(self.addrs[0]),
+        }
     }
 
     /// Takes connections while fewer headers than the bound are being
@@ -368,8 +378,11 @@ impl Listener {
                 }
                 match self.poll_accept_tcp(cx) {
                     Poll::Ready(Ok((tcp, peer))) => {
+                        let local = self.local_of(&tcp);
                         if let Some(proxy) = &mut self.proxy {
-                            proxy.start(tcp, peer);
+                            if let Some(ready) = proxy.start(tcp, peer, local) {
+                                return Poll::Ready(Ok(ready));
+                            }
                         }
                     }
                     Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),

@@ -859,25 +859,98 @@ fn fail(kind: &'static str, message: impl Into<String>) -> Failure {
     }
 }
 
+/// What [`try_now`] could do without waiting.
+pub(crate) enum Now {
+    /// Done: the connection, or `None` when it failed (counted).
+    Done(Option<(TcpStream, ConnectionInfo)>),
+    /// The header is not all there yet: read it in a task, these bytes of
+    /// it taken already.
+    Later(TcpStream, Vec<u8>),
+}
+
+/// The common case without a task: the whole header is waiting on the
+/// socket when it is accepted (a balancer sends it with the first
+/// packet). One non-blocking peek and one read of exactly the header;
+/// anything else is left to [`accept`], in a task.
+pub(crate) fn try_now(
+    stream: TcpStream,
+    socket_peer: SocketAddr,
+    local: SocketAddr,
+    settings: &ProxySettings,
+    failures: &ProxyFailures,
+) -> Now {
+    let trusted = settings.trusted.iter().any(|net| net.contains(socket_peer.ip()));
+    if !trusted && !settings.optional {
+        failures.failed(socket_peer, untrusted_at_once(socket_peer));
+        return Now::Done(None);
+    }
+    let mut uninit = [std::mem::MaybeUninit::<u8>::uninit(); PEEK];
+    let n = match socket2::SockRef::from(&stream).peek(&mut uninit) {
+        Ok(n) if n > 0 => n,
+        _ => return Now::Later(stream, Vec::new()),
+    };
+    // SAFETY: `peek` initialized the first `n` bytes (socket2's contract).
+    let view: &[u8] = unsafe { std::slice::from_raw_parts(uninit.as_ptr().cast::<u8>(), n) };
+    let total = match signature(view) {
+        Signature::None if settings.optional => {
+            return Now::Done(Some((stream, ConnectionInfo::direct(socket_peer, local))));
+        }
+        Signature::V2 if trusted && n >= V2_FIXED => {
+            V2_FIXED + usize::from(u16::from_be_bytes([view[14], view[15]]))
+        }
+        Signature::V1 if trusted => match view[..n.min(V1_MAX)].windows(2).position(|w| w == b"\r\n") {
+            Some(end) => end + 2,
+            None => return Now::Later(stream, Vec::new()),
+        },
+        _ => return Now::Later(stream, Vec::new()),
+    };
+    if total > n {
+        return Now::Later(stream, Vec::new());
+    }
+    let mut bytes = vec![0; total];
+    match stream.try_read(&mut bytes) {
+        Ok(k) if k == total => {}
+        Ok(k) => {
+            bytes.truncate(k);
+            return Now::Later(stream, bytes);
+        }
+        Err(_) => return Now::Later(stream, Vec::new()),
+    }
+    let parsed = if bytes.starts_with(V2_PREFIX) {
+        parse_v2(bytes, socket_peer)
+    } else {
+        parse_v1(bytes, socket_peer)
+    };
+    match parsed {
+        Ok(header) => Now::Done(Some((stream, info(header, socket_peer, local)))),
+        Err(failure) => {
+            failures.failed(socket_peer, failure);
+            Now::Done(None)
+        }
+    }
+}
+
+fn info(header: ProxyHeader, socket_peer: SocketAddr, local: SocketAddr) -> ConnectionInfo {
+    let peer = header.source().unwrap_or(socket_peer);
+    ConnectionInfo::proxied(peer, socket_peer, local, header)
+}
+
 /// Reads the header of a connection just accepted (trust, timeout,
-/// parsing), records a failure, and says who the client is.
+/// parsing), records a failure, and says who the client is. `taken`: the
+/// header bytes taken from the stream already.
 pub(crate) async fn accept(
     mut stream: TcpStream,
     socket_peer: SocketAddr,
+    local: SocketAddr,
+    taken: Vec<u8>,
     settings: &ProxySettings,
     failures: &ProxyFailures,
 ) -> Option<(TcpStream, ConnectionInfo)> {
-    match read(&mut stream, socket_peer, settings).await {
+    match read(&mut stream, socket_peer, taken, settings).await {
         Ok(header) => {
-            let local = stream
-                .local_addr()
-                .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
             let info = match header {
                 None => ConnectionInfo::direct(socket_peer, local),
-                Some(header) => {
-                    let peer = header.source().unwrap_or(socket_peer);
-                    ConnectionInfo::proxied(peer, socket_peer, local, header)
-                }
+                Some(header) => info(header, socket_peer, local),
             };
             Some((stream, info))
         }
@@ -888,22 +961,27 @@ pub(crate) async fn accept(
     }
 }
 
+fn untrusted_at_once(peer: SocketAddr) -> Failure {
+    fail(
+        "untrusted",
+        format!(
+            "{peer} is not among the trusted proxies (ProxyProtocol::trusted), and every \
+             connection must start with a header only they may send"
+        ),
+    )
+}
+
 async fn read(
     stream: &mut TcpStream,
     peer: SocketAddr,
+    taken: Vec<u8>,
     settings: &ProxySettings,
 ) -> Result<Option<ProxyHeader>, Failure> {
     let trusted = settings.trusted.iter().any(|net| net.contains(peer.ip()));
     if !trusted && !settings.optional {
-        return Err(fail(
-            "untrusted",
-            format!(
-                "{peer} is not among the trusted proxies (ProxyProtocol::trusted), and every \
-                 connection must start with a header only they may send"
-            ),
-        ));
+        return Err(untrusted_at_once(peer));
     }
-    let reading = read_header(stream, peer, trusted, settings.optional);
+    let reading = read_header(stream, peer, taken, trusted, settings.optional);
     match settings.timeout {
         None => reading.await,
         Some(t) => match tokio::time::timeout(t, reading).await {
@@ -946,11 +1024,11 @@ fn signature(bytes: &[u8]) -> Signature {
 async fn read_header(
     stream: &mut TcpStream,
     peer: SocketAddr,
+    // The header bytes taken so far.
+    mut taken: Vec<u8>,
     trusted: bool,
     optional: bool,
 ) -> Result<Option<ProxyHeader>, Failure> {
-    // The header bytes taken so far.
-    let mut taken: Vec<u8> = Vec::new();
     let mut buf = [0u8; PEEK];
     let mut nap = Duration::from_millis(1);
     loop {
@@ -1165,12 +1243,25 @@ impl Proxy {
         }
     }
 
-    /// Reads the header of a connection just accepted, in a task.
-    pub(crate) fn start(&mut self, stream: TcpStream, peer: SocketAddr) {
-        let settings = self.settings.clone();
-        let failures = self.failures.clone();
-        self.pending
-            .spawn(async move { accept(stream, peer, &settings, &failures).await });
+    /// Reads the header of a connection just accepted: at once when it
+    /// is all there, else in a task. The connection, when it is ready now.
+    pub(crate) fn start(
+        &mut self,
+        stream: TcpStream,
+        peer: SocketAddr,
+        local: SocketAddr,
+    ) -> Option<(TcpStream, ConnectionInfo)> {
+        match try_now(stream, peer, local, &self.settings, &self.failures) {
+            Now::Done(done) => done,
+            Now::Later(stream, taken) => {
+                let settings = self.settings.clone();
+                let failures = self.failures.clone();
+                self.pending.spawn(async move {
+                    accept(stream, peer, local, taken, &settings, &failures).await
+                });
+                None
+            }
+        }
     }
 }
 

@@ -925,20 +925,18 @@ impl TlsListener {
         let timeout = self.settings.handshake_timeout;
         #[cfg(feature = "proxy-protocol")]
         let proxy = self.listener.proxy_parts();
-        let fallback = self.listener.local_addrs()[0];
+        let local = self.listener.local_of(&tcp);
         self.handshakes.spawn(async move {
             #[cfg(feature = "proxy-protocol")]
             let (tcp, info) = match proxy {
                 Some((settings, failures)) => {
-                    super::proxy::accept(tcp, socket_peer, &settings, &failures).await?
+                    super::proxy::accept(tcp, socket_peer, local, Vec::new(), &settings, &failures)
+                        .await?
                 }
-                None => {
-                    let local = tcp.local_addr().unwrap_or(fallback);
-                    (tcp, ConnectionInfo::direct(socket_peer, local))
-                }
+                None => (tcp, ConnectionInfo::direct(socket_peer, local)),
             };
             #[cfg(not(feature = "proxy-protocol"))]
-            let info = ConnectionInfo::direct(socket_peer, tcp.local_addr().unwrap_or(fallback));
+            let info = ConnectionInfo::direct(socket_peer, local);
             let peer = info.peer();
             // The configuration when this handshake starts: a swap applies
             // to the handshakes after it.
