@@ -33,7 +33,12 @@ fn header() -> Vec<u8> {
     h
 }
 
-async fn connects(addr: SocketAddr, n: usize, bytes: &[u8], counted: &mut mpsc::UnboundedReceiver<()>) -> f64 {
+async fn connects(
+    addr: SocketAddr,
+    n: usize,
+    bytes: &[u8],
+    counted: &mut mpsc::UnboundedReceiver<()>,
+) -> f64 {
     let started = Instant::now();
     for _ in 0..n {
         let mut c = TcpStream::connect(addr).await.unwrap();

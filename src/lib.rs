@@ -290,6 +290,10 @@ pub use server::UnixServerBuilder;
 #[cfg(feature = "self-signed")]
 #[cfg_attr(docsrs, doc(cfg(feature = "self-signed")))]
 pub use server::{self_signed, SelfSigned};
+pub use server::{
+    ConnectionInfo, ListenAttempt, Listener, Server, ServerBuilder, ServerError, ServerErrorKind,
+    DEFAULT_BACKLOG, PORT_RETRIES,
+};
 #[cfg(feature = "tls")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
 pub use server::{
@@ -301,10 +305,6 @@ pub use server::{
 pub use server::{
     IpNet, IpNetError, ProxyHeader, ProxyProtocol, DEFAULT_MAX_PENDING_HEADERS,
     DEFAULT_PROXY_HEADER_TIMEOUT,
-};
-pub use server::{
-    ConnectionInfo, ListenAttempt, Listener, Server, ServerBuilder, ServerError, ServerErrorKind, DEFAULT_BACKLOG,
-    PORT_RETRIES,
 };
 pub use shared::stream::{StreamReader, StreamWriter};
 pub use shared::target::{Family, IntoTarget, Target, TargetError};

@@ -40,10 +40,11 @@ async fn through(
     let mut client = TcpStream::connect(addr).await.unwrap();
     client.write_all(bytes).await.unwrap();
     client.write_all(b"hello").await.unwrap();
-    let (mut conn, info) = tokio::time::timeout(Duration::from_secs(5), listener.accept_with_info())
-        .await
-        .expect("no connection accepted")
-        .unwrap();
+    let (mut conn, info) =
+        tokio::time::timeout(Duration::from_secs(5), listener.accept_with_info())
+            .await
+            .expect("no connection accepted")
+            .unwrap();
     // No application byte was taken with the header.
     let mut buf = [0; 5];
     conn.read_exact(&mut buf).await.unwrap();
@@ -150,11 +151,7 @@ async fn v2_headers_ipv4_ipv6_unix_local_and_tlvs() {
     source[..13].copy_from_slice(b"/run/haproxy1");
     let mut destination = [0u8; 108];
     destination[..9].copy_from_slice(b"/run/app1");
-    let header = v2(
-        Command::Proxy,
-        ppp::v2::Unix::new(source, destination),
-        &[],
-    );
+    let header = v2(Command::Proxy, ppp::v2::Unix::new(source, destination), &[]);
     let (_, info, client) = through(&mut l, to, &header).await;
     assert_eq!(info.peer(), client.local_addr().unwrap());
     let h = info.proxy_header().unwrap();
@@ -239,7 +236,11 @@ async fn untrusted_peers_never_reach_the_handler() {
     let to = server.local_addrs()[0];
     for bytes in [
         &b"PROXY TCP4 192.0.2.1 192.0.2.2 1 2\r\n"[..],
-        &v2(Command::Proxy, (addr("192.0.2.1:1"), addr("192.0.2.2:2")), &[]),
+        &v2(
+            Command::Proxy,
+            (addr("192.0.2.1:1"), addr("192.0.2.2:2")),
+            &[],
+        ),
         b"GET / HTTP/1.0\r\n\r\n",
     ] {
         let mut client = TcpStream::connect(to).await.unwrap();
@@ -278,23 +279,56 @@ async fn truncated_garbage_and_missing_headers_are_closed_and_counted() {
     let to = server.local_addrs()[0];
     let mut long = b"PROXY TCP4 ".to_vec();
     long.resize(200, b'1');
-    let mut bad_length = v2(Command::Proxy, (addr("192.0.2.1:1"), addr("192.0.2.2:2")), &[]);
+    let mut bad_length = v2(
+        Command::Proxy,
+        (addr("192.0.2.1:1"), addr("192.0.2.2:2")),
+        &[],
+    );
     bad_length[15] = 4; // too short for IPv4 addresses
-    let mut bad_tlv = v2(Command::Proxy, (addr("192.0.2.1:1"), addr("192.0.2.2:2")), &[(0x05, b"id")]);
+    let mut bad_tlv = v2(
+        Command::Proxy,
+        (addr("192.0.2.1:1"), addr("192.0.2.2:2")),
+        &[(0x05, b"id")],
+    );
     let n = bad_tlv.len();
     bad_tlv[n - 3] = 0xFF; // a TLV longer than the header
-    let mut bad_version = v2(Command::Proxy, (addr("192.0.2.1:1"), addr("192.0.2.2:2")), &[]);
+    let mut bad_version = v2(
+        Command::Proxy,
+        (addr("192.0.2.1:1"), addr("192.0.2.2:2")),
+        &[],
+    );
     bad_version[12] = 0x31;
     let cases: Vec<(&str, Vec<u8>, bool)> = vec![
-        ("missing", b"GET / HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(), false),
-        ("garbage v1", b"PROXY TCP4 999.0.0.1 192.0.2.2 1 2\r\n".to_vec(), false),
-        ("bad protocol v1", b"PROXY UDP4 192.0.2.1 192.0.2.2 1 2\r\n".to_vec(), false),
+        (
+            "missing",
+            b"GET / HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
+            false,
+        ),
+        (
+            "garbage v1",
+            b"PROXY TCP4 999.0.0.1 192.0.2.2 1 2\r\n".to_vec(),
+            false,
+        ),
+        (
+            "bad protocol v1",
+            b"PROXY UDP4 192.0.2.1 192.0.2.2 1 2\r\n".to_vec(),
+            false,
+        ),
         ("no CRLF in 107 bytes", long, false),
         ("bad v2 length", bad_length, false),
         ("bad v2 TLV", bad_tlv, false),
         ("bad v2 version", bad_version, false),
         ("truncated v1", b"PROXY TCP4 192.0.2.1 19".to_vec(), true),
-        ("truncated v2", v2(Command::Proxy, (addr("192.0.2.1:1"), addr("192.0.2.2:2")), &[])[..20].to_vec(), true),
+        (
+            "truncated v2",
+            v2(
+                Command::Proxy,
+                (addr("192.0.2.1:1"), addr("192.0.2.2:2")),
+                &[],
+            )[..20]
+                .to_vec(),
+            true,
+        ),
         ("truncated v2 signature", b"\r\n\r\n\0".to_vec(), true),
         ("closed at once", Vec::new(), true),
     ];
@@ -364,7 +398,8 @@ async fn optional_headers_keep_application_bytes() {
         tokio::time::sleep(Duration::from_millis(20)).await;
         client.write_all(b"PFIND / HTTP/1.1\r\n").await.unwrap();
     };
-    let ((mut conn, info), ()) = tokio::join!(async { l.accept_with_info().await.unwrap() }, write_rest);
+    let ((mut conn, info), ()) =
+        tokio::join!(async { l.accept_with_info().await.unwrap() }, write_rest);
     assert_eq!(info.peer(), client.local_addr().unwrap());
     assert!(info.proxy_header().is_none());
     let mut buf = [0; 8];
@@ -442,7 +477,10 @@ async fn five_hundred_silent_clients_delay_no_one() {
     let beside = real_client(to).await;
     let extra = beside.saturating_sub(alone);
     println!("real client alone {alone:?}, beside {SILENT} silent ones {beside:?} (+{extra:?})");
-    assert!(extra < Duration::from_millis(5), "{SILENT} silent clients delayed a real one by {extra:?}");
+    assert!(
+        extra < Duration::from_millis(5),
+        "{SILENT} silent clients delayed a real one by {extra:?}"
+    );
     assert!(beside < timeout / 100);
     assert_eq!(server.proxy_header_failures(), 0);
     drop(silent);
@@ -478,7 +516,8 @@ async fn tls_after_the_proxy_header() {
         (addr("203.0.113.9:1234"), addr("198.51.100.1:443")),
         &[(Type::Authority.into(), b"localhost")],
     );
-    let (mut client, accepted) = tokio::join!(tls_client(&ca, to, &header), listener.accept_with_info());
+    let (mut client, accepted) =
+        tokio::join!(tls_client(&ca, to, &header), listener.accept_with_info());
     let (mut stream, info) = accepted.unwrap();
     assert_eq!(info.peer(), addr("203.0.113.9:1234"));
     assert_eq!(info.proxy_header().unwrap().authority(), Some("localhost"));
@@ -496,7 +535,10 @@ async fn tls_after_the_proxy_header() {
     );
     assert_eq!(accepted.unwrap().1, addr("192.0.2.1:7"));
     let mut plain = TcpStream::connect(to).await.unwrap();
-    plain.write_all(&[0x16, 3, 1, 0, 5, 1, 0, 0, 1, 0]).await.unwrap();
+    plain
+        .write_all(&[0x16, 3, 1, 0, 5, 1, 0, 0, 1, 0])
+        .await
+        .unwrap();
     let (gone, accepted) = tokio::join!(
         closed(&mut plain),
         tokio::time::timeout(Duration::from_millis(500), listener.accept())

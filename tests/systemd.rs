@@ -105,7 +105,10 @@ fn pem(label: &str, der: &[u8]) -> String {
         .chunks(64)
         .map(|l| std::str::from_utf8(l).unwrap())
         .collect();
-    format!("-----BEGIN {label}-----\n{}\n-----END {label}-----\n", lines.join("\n"))
+    format!(
+        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+        lines.join("\n")
+    )
 }
 
 fn tcp_listener() -> std::net::TcpListener {
@@ -124,7 +127,11 @@ fn named_sockets_serve_with_proxy_protocol_and_tls() {
     let dir = std::env::temp_dir().join(format!("te-systemd-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("cert.pem"), pem("CERTIFICATE", cert.der())).unwrap();
-    std::fs::write(dir.join("key.pem"), pem("PRIVATE KEY", &key.serialize_der())).unwrap();
+    std::fs::write(
+        dir.join("key.pem"),
+        pem("PRIVATE KEY", &key.serialize_der()),
+    )
+    .unwrap();
     let child = spawn(
         "named",
         &[web.as_raw_fd(), admin.as_raw_fd()],
@@ -139,23 +146,28 @@ fn named_sockets_serve_with_proxy_protocol_and_tls() {
     // web: the PROXY protocol, the header's address in the reply.
     let mut c = std::net::TcpStream::connect(web_addr).unwrap();
     c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    c.write_all(b"PROXY TCP4 192.0.2.9 192.0.2.1 4242 80\r\n").unwrap();
+    c.write_all(b"PROXY TCP4 192.0.2.9 192.0.2.1 4242 80\r\n")
+        .unwrap();
     let mut said = String::new();
     c.read_to_string(&mut said).unwrap();
     assert_eq!(said, "web 192.0.2.9:4242");
 
     // admin: TLS with the certificate from the PEM files.
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         use tokio::io::AsyncReadExt;
         use tokio_endpoints::rustls::{self, ClientConfig, RootCertStore};
         let mut roots = RootCertStore::empty();
         roots.add(cert.der().clone()).unwrap();
-        let config = ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+        let config =
+            ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_root_certificates(roots)
+                .with_no_client_auth();
         let mut tls = tokio_endpoints::ConnectionBuilder::new(admin_addr)
             .server_name("localhost")
             .tls_config(Arc::new(config))
@@ -190,14 +202,20 @@ fn every_socket_tcp_and_unix() {
 #[test]
 fn a_wrong_listen_pid_is_refused() {
     let tcp = tcp_listener();
-    let child = spawn("wrong_pid", &[tcp.as_raw_fd()], &[("LISTEN_PID", "1".to_string())]);
+    let child = spawn(
+        "wrong_pid",
+        &[tcp.as_raw_fd()],
+        &[("LISTEN_PID", "1".to_string())],
+    );
     finish(child);
 }
 
 #[test]
 fn sockets_that_are_not_listening_stream_sockets_are_named() {
     let bound = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-    bound.bind(&"127.0.0.1:0".parse::<SocketAddr>().unwrap().into()).unwrap();
+    bound
+        .bind(&"127.0.0.1:0".parse::<SocketAddr>().unwrap().into())
+        .unwrap();
     let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     let child = spawn(
         "not_listening",
@@ -239,7 +257,10 @@ async fn named() {
     for var in ["LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"] {
         assert!(std::env::var_os(var).is_none(), "{var} was not removed");
     }
-    assert!(cloexec(3) && cloexec(4), "FD_CLOEXEC is set on the sockets taken");
+    assert!(
+        cloexec(3) && cloexec(4),
+        "FD_CLOEXEC is set on the sockets taken"
+    );
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let web_tx = tx.clone();
     let web = web
@@ -270,9 +291,15 @@ async fn named() {
     seen.sort();
     assert_eq!(seen, ["admin", "web"]);
     // Taken once: a second call for the same name is refused.
-    let again = ServerBuilder::from_systemd_named("web").bind().await.unwrap_err();
+    let again = ServerBuilder::from_systemd_named("web")
+        .bind()
+        .await
+        .unwrap_err();
     assert!(again.to_string().contains("taken"), "{again}");
-    let missing = ServerBuilder::from_systemd_named("nope").bind().await.unwrap_err();
+    let missing = ServerBuilder::from_systemd_named("nope")
+        .bind()
+        .await
+        .unwrap_err();
     assert!(missing.to_string().contains("web, admin"), "{missing}");
     web.shutdown(Duration::from_secs(1)).await;
     admin.shutdown(Duration::from_secs(1)).await;
@@ -290,7 +317,11 @@ async fn all() {
     let err = ServerBuilder::from_systemd().bind().await.unwrap_err();
     assert!(err.to_string().contains("taken"), "{err}");
     // Options that make a socket belong in the .socket unit.
-    let err = ServerBuilder::from_systemd().backlog(10).bind().await.unwrap_err();
+    let err = ServerBuilder::from_systemd()
+        .backlog(10)
+        .bind()
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("from_systemd"), "{err}");
 }
 
@@ -305,11 +336,17 @@ async fn wrong_pid() {
 }
 
 async fn not_listening() {
-    let a = ServerBuilder::from_systemd_named("a").bind().await.unwrap_err();
+    let a = ServerBuilder::from_systemd_named("a")
+        .bind()
+        .await
+        .unwrap_err();
     assert_eq!(a.kind(), ServerErrorKind::InvalidInput);
     assert!(a.to_string().contains("fd 3 (a)"), "{a}");
     assert!(a.to_string().contains("not listening"), "{a}");
-    let b = ServerBuilder::from_systemd_named("b").bind().await.unwrap_err();
+    let b = ServerBuilder::from_systemd_named("b")
+        .bind()
+        .await
+        .unwrap_err();
     assert!(b.to_string().contains("fd 4 (b)"), "{b}");
     assert!(b.to_string().contains("not a stream socket"), "{b}");
 }

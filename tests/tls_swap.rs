@@ -86,7 +86,11 @@ async fn a_swap_under_1000_handshakes_loses_none() {
         tokio::spawn(async move {
             let mut swaps = 0u32;
             while !done.load(Ordering::Relaxed) {
-                let next = if swaps % 2 == 0 { &config_b } else { &config_a };
+                let next = if swaps.is_multiple_of(2) {
+                    &config_b
+                } else {
+                    &config_a
+                };
                 server.set_tls_config(next.clone());
                 swaps += 1;
                 tokio::time::sleep(Duration::from_millis(2)).await;
@@ -118,7 +122,10 @@ async fn a_swap_under_1000_handshakes_loses_none() {
     assert_eq!(certs.len(), CLIENTS * EACH);
     let with_a = certs.iter().filter(|c| **c == a.chain[0]).count();
     let with_b = certs.iter().filter(|c| **c == b.chain[0]).count();
-    println!("{} handshakes, {swaps} swaps: {with_a} with A, {with_b} with B", certs.len());
+    println!(
+        "{} handshakes, {swaps} swaps: {with_a} with A, {with_b} with B",
+        certs.len()
+    );
     assert_eq!(with_a + with_b, certs.len());
     assert!(with_a > 0 && with_b > 0, "both certificates were served");
     assert_eq!(server.tls_handshake_failures(), 0);

@@ -38,7 +38,7 @@ pub struct ConnectionInfo {
     socket_peer: SocketAddr,
     local: SocketAddr,
     #[cfg(feature = "proxy-protocol")]
-    header: Option<Arc<super::proxy::ProxyHeader>>,
+    header: Option<Arc<super::proxy_header::ProxyHeader>>,
 }
 
 impl ConnectionInfo {
@@ -58,7 +58,7 @@ impl ConnectionInfo {
         peer: SocketAddr,
         socket_peer: SocketAddr,
         local: SocketAddr,
-        header: super::proxy::ProxyHeader,
+        header: super::proxy_header::ProxyHeader,
     ) -> ConnectionInfo {
         ConnectionInfo {
             peer,
@@ -153,7 +153,7 @@ impl ConnectionInfo {
     /// ```
     #[cfg(feature = "proxy-protocol")]
     #[cfg_attr(docsrs, doc(cfg(feature = "proxy-protocol")))]
-    pub fn proxy_header(&self) -> Option<&super::proxy::ProxyHeader> {
+    pub fn proxy_header(&self) -> Option<&super::proxy_header::ProxyHeader> {
         self.header.as_deref()
     }
 }

@@ -370,7 +370,10 @@ impl Listener {
     /// read, each read in a task of its own; returns the first whose
     /// header is read.
     #[cfg(feature = "proxy-protocol")]
-    fn poll_proxied(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<(TcpStream, ConnectionInfo)>> {
+    fn poll_proxied(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<(TcpStream, ConnectionInfo)>> {
         loop {
             while let Some(proxy) = &self.proxy {
                 if proxy.pending.len() >= proxy.settings.max_pending {

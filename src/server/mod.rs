@@ -20,6 +20,8 @@ mod info;
 mod listener;
 #[cfg(feature = "proxy-protocol")]
 mod proxy;
+#[cfg(feature = "proxy-protocol")]
+mod proxy_header;
 #[cfg(feature = "self-signed")]
 mod self_signed;
 mod serve;

@@ -46,13 +46,17 @@ impl Accept for Listener {
 #[cfg(feature = "proxy-protocol")]
 pub(crate) type ProxyOf = Option<Arc<super::proxy::ProxyFailures>>;
 #[cfg(not(feature = "proxy-protocol"))]
-pub(crate) type ProxyOf = ();
+pub(crate) type ProxyOf = Option<std::convert::Infallible>;
 
 #[cfg_attr(not(feature = "proxy-protocol"), allow(unused_variables))]
 pub(crate) fn proxy_of(listener: &Listener) -> ProxyOf {
     #[cfg(feature = "proxy-protocol")]
     {
         listener.proxy_failures()
+    }
+    #[cfg(not(feature = "proxy-protocol"))]
+    {
+        None
     }
 }
 
@@ -142,7 +146,7 @@ pub struct Server {
     handshakes: Option<Arc<super::handshakes::Handshakes>>,
     /// The TLS listener's configuration, to swap.
     #[cfg(feature = "tls")]
-    tls_config: Option<super::tls::TlsConfigCell>,
+    tls_config: Option<super::tls_options::TlsConfigCell>,
     /// The listener's failed PROXY headers.
     #[cfg(feature = "proxy-protocol")]
     proxy: Option<Arc<super::proxy::ProxyFailures>>,
@@ -177,7 +181,7 @@ impl Server {
     pub(crate) fn with_handshakes(
         mut self,
         handshakes: Arc<super::handshakes::Handshakes>,
-        tls_config: super::tls::TlsConfigCell,
+        tls_config: super::tls_options::TlsConfigCell,
     ) -> Server {
         self.handshakes = Some(handshakes);
         self.tls_config = Some(tls_config);
@@ -250,7 +254,7 @@ impl Server {
     #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
     pub fn set_tls_config(&self, config: Arc<rustls::ServerConfig>) {
         match &self.tls_config {
-            Some(cell) => super::tls::swap(cell, config),
+            Some(cell) => super::tls_options::swap(cell, config),
             None => tracing::warn!(
                 "set_tls_config on a server that does not serve TLS (not from serve_tls); ignored"
             ),

@@ -367,8 +367,7 @@ impl ServerBuilder {
     /// # Ok(()) }
     /// ```
     #[cfg_attr(docsrs, doc(cfg(unix)))]
-    pub fn systemd_unix_listeners(
-    ) -> Result<Vec<std::os::unix::net::UnixListener>, ServerError> {
+    pub fn systemd_unix_listeners() -> Result<Vec<std::os::unix::net::UnixListener>, ServerError> {
         unix_listeners(None)
     }
 

@@ -49,20 +49,10 @@ use super::info::ConnectionInfo;
 use super::listener::Listener;
 use super::serve::{Accept, Server, WithInfo};
 pub use super::tls_options::DEFAULT_MAX_TLS_HANDSHAKES;
-use super::tls_options::{CertSource, TlsOptions};
+use super::tls_options::{swap, CertSource, TlsConfigCell, TlsOptions};
 use crate::shared::clock::positive;
 use crate::shared::stream::{StreamReader, StreamWriter};
 use crate::shared::tls::ShutdownState;
-
-/// The configuration handshakes start with, shared by a [`TlsListener`]
-/// and its [`Server`] so either can swap it.
-pub(crate) type TlsConfigCell = Arc<RwLock<TlsAcceptor>>;
-
-/// Handshakes that start from now on use `config`.
-pub(crate) fn swap(cell: &TlsConfigCell, config: Arc<ServerConfig>) {
-    *cell.write().unwrap_or_else(|e| e.into_inner()) = TlsAcceptor::from(config);
-    tracing::debug!("TLS configuration swapped; new handshakes use it");
-}
 
 /// The settings a [`TlsListener`] runs with.
 struct Settings {
