@@ -180,6 +180,7 @@ fn named_sockets_serve_with_proxy_protocol_and_tls() {
     });
     let said = finish(child);
     assert!(said.contains("child: served both"), "{said}");
+    println!("{said}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
