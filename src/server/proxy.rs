@@ -355,7 +355,7 @@ impl ProxyProtocol {
     /// # Examples
     ///
     /// ```
-    /// use tokio_endpoints::{IpNet, ProxyProtocol};
+    /// use tokio_endpoints::ProxyProtocol;
     ///
     /// # fn main() -> Result<(), tokio_endpoints::IpNetError> {
     /// let proxy = ProxyProtocol::new().trusted(["10.0.0.0/8".parse()?]);

@@ -798,7 +798,7 @@ impl TlsListener {
     ///
     /// # #[tokio::main] async fn main() -> std::io::Result<()> {
     /// # fn load() -> Arc<ServerConfig> { unimplemented!() }
-    /// let mut listener = ServerBuilder::any(8443).tls_config(load()).bind_tls().await?;
+    /// let listener = ServerBuilder::any(8443).tls_config(load()).bind_tls().await?;
     /// // ... the certificate was renewed:
     /// listener.set_tls_config(load());
     /// # Ok(()) }
