@@ -297,15 +297,20 @@ pub use server::UnixServerBuilder;
 #[cfg(feature = "self-signed")]
 #[cfg_attr(docsrs, doc(cfg(feature = "self-signed")))]
 pub use server::{self_signed, SelfSigned};
+pub use server::{
+    ConnectionInfo, ListenAttempt, Listener, Server, ServerBuilder, ServerError, ServerErrorKind,
+    DEFAULT_BACKLOG, PORT_RETRIES,
+};
 #[cfg(feature = "tls")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
 pub use server::{
     HandshakeFailure, ServerTlsStream, TlsListener, DEFAULT_MAX_TLS_HANDSHAKES,
     RECENT_HANDSHAKE_FAILURES,
 };
+#[cfg(feature = "proxy-protocol")]
+#[cfg_attr(docsrs, doc(cfg(feature = "proxy-protocol")))]
 pub use server::{
-    ListenAttempt, Listener, Server, ServerBuilder, ServerError, ServerErrorKind, DEFAULT_BACKLOG,
-    PORT_RETRIES,
+    ProxyHeader, ProxyProtocol, DEFAULT_MAX_PENDING_HEADERS, DEFAULT_PROXY_HEADER_TIMEOUT,
 };
 pub use shared::policy::{AddressPolicy, DeniedAddress};
 pub use shared::stream::{StreamReader, StreamWriter};

@@ -669,7 +669,7 @@ impl ConnectionBuilder {
     /// on (the default), it reads and adds to the history one-shot builders
     /// share process-wide (like the DNS cache), so a second connect to a
     /// host whose IPv6 path is blackholed tries IPv4 first and does not pay
-    /// the delay again. A builder from [`Connector::builder`] uses the
+    /// the delay again. A builder from [`Connector::builder`](crate::Connector::builder) uses the
     /// connector's history instead. See
     /// [`Connector::history`](crate::Connector::history) for what is
     /// remembered and how it is used. Default is `true`.

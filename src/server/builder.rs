@@ -128,12 +128,17 @@ pub struct ServerBuilder {
     making: Vec<&'static str>,
     #[cfg(feature = "tls")]
     pub(crate) tls: super::tls_options::TlsOptions,
+    #[cfg(feature = "proxy-protocol")]
+    proxy: Option<super::proxy::ProxyProtocol>,
 }
 
-enum Source {
+pub(super) enum Source {
     Target(Result<Target, TargetError>),
     Any(u16),
     Listener(std::net::TcpListener),
+    /// `from_systemd` (the name asked for, if any): the sockets, or why not.
+    #[cfg(unix)]
+    Systemd(Option<String>, Result<Vec<std::net::TcpListener>, String>),
 }
 
 impl ServerBuilder {
@@ -209,7 +214,7 @@ impl ServerBuilder {
         ServerBuilder::with_source(Source::Listener(listener))
     }
 
-    fn with_source(source: Source) -> ServerBuilder {
+    pub(super) fn with_source(source: Source) -> ServerBuilder {
         ServerBuilder {
             source,
             family: Family::Any,
@@ -227,6 +232,8 @@ impl ServerBuilder {
             making: Vec::new(),
             #[cfg(feature = "tls")]
             tls: super::tls_options::TlsOptions::default(),
+            #[cfg(feature = "proxy-protocol")]
+            proxy: None,
         }
     }
 
@@ -539,6 +546,56 @@ impl ServerBuilder {
         self
     }
 
+    /// Serves behind a load balancer that sends the PROXY protocol
+    /// (HAProxy's `send-proxy` / `send-proxy-v2`, AWS and GCP network load
+    /// balancers, Envoy): each connection's header is read (version 1 or
+    /// 2) before it is handed on, and the client's address it gives is the
+    /// `peer` of [`Listener::accept`], of [`TlsListener::accept`](crate::TlsListener::accept)
+    /// and of handlers; the header and its TLVs are in
+    /// [`ConnectionInfo::proxy_header`](crate::ConnectionInfo::proxy_header)
+    /// ([`accept_with_info`](Listener::accept_with_info),
+    /// [`serve_with_info`](Self::serve_with_info)). Headers are read
+    /// concurrently, each bounded by its
+    /// [`header_timeout`](crate::ProxyProtocol::header_timeout), so a
+    /// client that sends nothing delays no one; with TLS, the header and
+    /// then the handshake are read in the same task. Applies to TCP
+    /// servers (not [`ServerBuilder::unix`]). Default is no PROXY protocol:
+    /// a header is application data.
+    ///
+    /// # Errors
+    ///
+    /// `bind`, `bind_tls` and the `serve` methods fail with
+    /// [`ServerErrorKind::InvalidInput`], before a socket is opened, when
+    /// the [`ProxyProtocol`](crate::ProxyProtocol) trusts no network or has
+    /// a zero timeout or bound.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use tokio_endpoints::{ProxyProtocol, ServerBuilder};
+    ///
+    /// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let server = ServerBuilder::any(8080)
+    ///     .proxy_protocol(
+    ///         ProxyProtocol::new()
+    ///             .trusted(["10.0.0.0/8".parse()?])
+    ///             .header_timeout(Duration::from_secs(5)),
+    ///     )
+    ///     .serve(|_stream, peer| async move {
+    ///         println!("{peer}"); // the client's address, from the header
+    ///     })
+    ///     .await?;
+    /// server.wait_closed().await;
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "proxy-protocol")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "proxy-protocol")))]
+    pub fn proxy_protocol(mut self, proxy: super::proxy::ProxyProtocol) -> Self {
+        self.proxy = Some(proxy);
+        self
+    }
+
     /// Makes the listening sockets and returns them as one [`Listener`]
     /// (asyncio's `create_server(..., start_serving=False)`).
     ///
@@ -585,8 +642,19 @@ impl ServerBuilder {
             nodelay: self.nodelay,
         };
         let policy = self.peer_policy.clone();
+        #[cfg(feature = "proxy-protocol")]
+        let proxy = match self.proxy.as_ref().map(|p| p.settings()).transpose() {
+            Ok(proxy) => proxy,
+            Err(why) => return Err(self.invalid(why)),
+        };
         let sockets = tracing::Instrument::instrument(self.bind_inner(), span).await?;
-        Ok(Listener::new(sockets, options)?.with_peer_policy(policy))
+        let listener = Listener::new(sockets, options)?.with_peer_policy(policy);
+        #[cfg(feature = "proxy-protocol")]
+        let listener = match proxy {
+            Some(settings) => listener.with_proxy(settings),
+            None => listener,
+        };
+        Ok(listener)
     }
 
     /// The names clients reach the server by, to check the certificate
@@ -618,6 +686,10 @@ impl ServerBuilder {
                 Ok(a) => format!("adopted listener {a}"),
                 Err(_) => "adopted listener".to_string(),
             },
+            #[cfg(unix)]
+            Source::Systemd(None, _) => "sockets from systemd".to_string(),
+            #[cfg(unix)]
+            Source::Systemd(Some(name), _) => format!("sockets from systemd named {name:?}"),
         }
     }
 
@@ -626,8 +698,11 @@ impl ServerBuilder {
     }
 
     async fn bind_inner(self) -> Result<Vec<TcpListener>, ServerError> {
-        if let Source::Listener(_) = self.source {
-            return self.adopt();
+        match self.source {
+            Source::Listener(_) => return self.adopt(),
+            #[cfg(unix)]
+            Source::Systemd(..) => return self.adopt(),
+            _ => {}
         }
         if self.reuse_port && !HAS_REUSE_PORT {
             return Err(
@@ -660,6 +735,8 @@ impl ServerBuilder {
                     .map_err(|f| self.resolve_failed(f))?
             }
             Source::Listener(_) => unreachable!("adopted above"),
+            #[cfg(unix)]
+            Source::Systemd(..) => unreachable!("adopted above"),
         };
         self.listen_all(&addrs)
     }
@@ -719,50 +796,69 @@ impl ServerBuilder {
         TcpListener::from_std(socket.into()).map_err(step("register with tokio"))
     }
 
-    fn adopt(self) -> Result<Vec<TcpListener>, ServerError> {
+    fn adopt(mut self) -> Result<Vec<TcpListener>, ServerError> {
+        let how = match &self.source {
+            #[cfg(unix)]
+            Source::Systemd(..) => "from_systemd",
+            _ => "from_listener",
+        };
         if !self.making.is_empty() {
             return Err(self.invalid(format!(
-                "{} cannot be used with from_listener: the socket is already made; set its options before adopting it",
+                "{} cannot be used with {how}: the socket is already made; set its options before adopting it",
                 self.making.join(", ")
             )));
         }
-        let Source::Listener(listener) = &self.source else {
-            unreachable!("adopt is only called for an adopted listener")
-        };
-        if let Err(why) = check_listening(listener) {
-            return Err(self.invalid(format!("from_listener: {why}")));
+        match &self.source {
+            Source::Listener(listener) => {
+                if let Err(why) = check_listening(listener) {
+                    return Err(self.invalid(format!("from_listener: {why}")));
+                }
+            }
+            #[cfg(unix)]
+            Source::Systemd(_, Err(why)) => return Err(self.invalid(why.clone())),
+            // Checked when they were taken from systemd.
+            _ => {}
         }
-        let sock = SockRef::from(listener);
-        let prepared = sock
-            .set_nonblocking(true)
-            .map_err(|e| {
-                format!(
-                    "cannot make the adopted socket non-blocking: {e}",
-                    e = crate::shared::report::Brief(&e)
-                )
-            })
-            .and_then(|()| {
-                self.set_inherited(&sock).map_err(|(what, e)| {
+        let name = self.describe();
+        let source = std::mem::replace(&mut self.source, Source::Any(0));
+        let listeners = match source {
+            Source::Listener(listener) => vec![listener],
+            #[cfg(unix)]
+            Source::Systemd(_, Ok(listeners)) => listeners,
+            _ => unreachable!("adopt is only called for adopted listeners"),
+        };
+        let mut adopted = Vec::with_capacity(listeners.len());
+        for listener in listeners {
+            let sock = SockRef::from(&listener);
+            let prepared = sock
+                .set_nonblocking(true)
+                .map_err(|e| {
                     format!(
-                        "{what} on the adopted socket: {e}",
+                        "cannot make the adopted socket non-blocking: {e}",
                         e = crate::shared::report::Brief(&e)
                     )
                 })
-            });
-        if let Err(why) = prepared {
-            return Err(self.invalid(why));
+                .and_then(|()| {
+                    self.set_inherited(&sock).map_err(|(what, e)| {
+                        format!(
+                            "{what} on the adopted socket: {e}",
+                            e = crate::shared::report::Brief(&e)
+                        )
+                    })
+                });
+            if let Err(why) = prepared {
+                return Err(ServerError::invalid(name, why));
+            }
+            let addr = listener.local_addr().ok();
+            match TcpListener::from_std(listener) {
+                Ok(l) => adopted.push(l),
+                Err(error) => {
+                    return Err(ServerError::new(ServerErrorKind::BindFailed, name)
+                        .with_attempts(vec![ListenAttempt { addr, error }]))
+                }
+            }
         }
-        let name = self.describe();
-        let Source::Listener(listener) = self.source else {
-            unreachable!("checked above")
-        };
-        let addr = listener.local_addr().ok();
-        TcpListener::from_std(listener)
-            .map(|l| vec![l])
-            .map_err(|error| {
-                ServerError::new(ServerErrorKind::BindFailed, name)
-                    .with_attempts(vec![ListenAttempt { addr, error }])
-            })
+        Ok(adopted)
     }
 
     fn resolve_failed(&self, failure: ResolveFailure) -> ServerError {
@@ -1033,6 +1129,8 @@ impl fmt::Debug for ServerBuilder {
             .field("resolver", &self.resolver);
         #[cfg(feature = "tls")]
         d.field("tls", &self.tls);
+        #[cfg(feature = "proxy-protocol")]
+        d.field("proxy_protocol", &self.proxy);
         d.finish()
     }
 }

@@ -34,6 +34,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Sleep;
 
 use super::error::{ServerError, ServerErrorKind};
+use super::info::ConnectionInfo;
 use crate::shared::policy::AddressPolicy;
 
 pub(crate) const FIRST_BACKOFF: Duration = Duration::from_millis(1);
@@ -97,6 +98,9 @@ pub struct Listener {
     peer_policy: Option<AddressPolicy>,
     /// How many connections the peer policy closed (shared with a `Server`).
     denied: Arc<AtomicU64>,
+    /// The PROXY protocol: headers being read, and their failures.
+    #[cfg(feature = "proxy-protocol")]
+    proxy: Option<super::proxy::Proxy>,
 }
 
 impl Listener {
@@ -123,6 +127,8 @@ impl Listener {
             delay: FIRST_BACKOFF,
             peer_policy: None,
             denied: Arc::default(),
+            #[cfg(feature = "proxy-protocol")]
+            proxy: None,
         })
     }
 
@@ -156,6 +162,56 @@ impl Listener {
     /// ```
     pub fn denied_peers(&self) -> u64 {
         self.denied.load(Ordering::Relaxed)
+    }
+
+    /// Reads a PROXY header on every connection before handing it on.
+    #[cfg(feature = "proxy-protocol")]
+    pub(crate) fn with_proxy(mut self, settings: super::proxy::ProxySettings) -> Listener {
+        self.proxy = Some(super::proxy::Proxy::new(settings));
+        self
+    }
+
+    /// The PROXY protocol's settings and failures, for a listener that
+    /// reads the header itself (TLS: header and handshake in one task).
+    #[cfg(feature = "proxy-protocol")]
+    pub(crate) fn proxy_parts(
+        &self,
+    ) -> Option<(
+        std::sync::Arc<super::proxy::ProxySettings>,
+        std::sync::Arc<super::proxy::ProxyFailures>,
+    )> {
+        self.proxy
+            .as_ref()
+            .map(|p| (p.settings.clone(), p.failures.clone()))
+    }
+
+    /// How many connections were closed because of their PROXY header
+    /// (untrusted peer, malformed, truncated, missing, timed out; see
+    /// [`ProxyProtocol`](crate::ProxyProtocol)); 0 without
+    /// [`proxy_protocol`](crate::ServerBuilder::proxy_protocol).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tokio_endpoints::{ProxyProtocol, ServerBuilder};
+    ///
+    /// # #[tokio::main] async fn main() -> std::io::Result<()> {
+    /// let listener = ServerBuilder::new("127.0.0.1:0")
+    ///     .proxy_protocol(ProxyProtocol::new().trusted(["127.0.0.1".parse()?]))
+    ///     .bind()
+    ///     .await?;
+    /// assert_eq!(listener.proxy_header_failures(), 0);
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "proxy-protocol")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "proxy-protocol")))]
+    pub fn proxy_header_failures(&self) -> u64 {
+        self.proxy.as_ref().map_or(0, |p| p.failures.count())
+    }
+
+    #[cfg(feature = "proxy-protocol")]
+    pub(crate) fn proxy_failures(&self) -> Option<std::sync::Arc<super::proxy::ProxyFailures>> {
+        self.proxy.as_ref().map(|p| p.failures.clone())
     }
 
     /// The addresses the sockets listen on, one per socket, in the order
@@ -211,7 +267,10 @@ impl Listener {
     }
 
     /// Accepts the next connection on any of the sockets, taking them in
-    /// turn, and returns it with the peer's address.
+    /// turn, and returns it with the peer's address: behind
+    /// [`proxy_protocol`](crate::ServerBuilder::proxy_protocol), the
+    /// client's address from the PROXY header (its header, TLVs and the
+    /// balancer's address are in [`accept_with_info`](Self::accept_with_info)).
     ///
     /// # Errors
     ///
@@ -264,6 +323,136 @@ impl Listener {
     /// # Ok(()) }
     /// ```
     pub fn poll_accept(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<(TcpStream, SocketAddr)>> {
+        #[cfg(feature = "proxy-protocol")]
+        if self.proxy.is_some() {
+            return self
+                .poll_accept_with_info(cx)
+                .map_ok(|(stream, info)| (stream, info.peer()));
+        }
+        self.poll_accept_tcp(cx)
+    }
+
+    /// Accepts the next connection as [`accept`](Self::accept) does, and
+    /// returns it with what is known of it ([`ConnectionInfo`]: the
+    /// client's address, the socket's addresses and, behind
+    /// [`proxy_protocol`](crate::ServerBuilder::proxy_protocol), the PROXY
+    /// header with its TLVs).
+    ///
+    /// # Errors
+    ///
+    /// Those of [`accept`](Self::accept). A connection whose PROXY header
+    /// fails is closed and counted
+    /// ([`proxy_header_failures`](Self::proxy_header_failures)), never an
+    /// error.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: headers being read stay in the listener for the next
+    /// call.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tokio_endpoints::ServerBuilder;
+    ///
+    /// # #[tokio::main] async fn main() -> std::io::Result<()> {
+    /// let mut listener = ServerBuilder::new("127.0.0.1:0").bind().await?;
+    /// let client = tokio::net::TcpStream::connect(listener.local_addrs()[0]).await?;
+    /// let (stream, info) = listener.accept_with_info().await?;
+    /// assert_eq!(info.peer(), client.local_addr()?);
+    /// # drop(stream);
+    /// # Ok(()) }
+    /// ```
+    pub async fn accept_with_info(&mut self) -> io::Result<(TcpStream, ConnectionInfo)> {
+        std::future::poll_fn(|cx| self.poll_accept_with_info(cx)).await
+    }
+
+    /// Polls for the next connection, as
+    /// [`accept_with_info`](Self::accept_with_info) does.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::future::poll_fn;
+    /// use tokio_endpoints::ServerBuilder;
+    ///
+    /// # #[tokio::main] async fn main() -> std::io::Result<()> {
+    /// let mut listener = ServerBuilder::new("127.0.0.1:0").bind().await?;
+    /// let _client = tokio::net::TcpStream::connect(listener.local_addrs()[0]).await?;
+    /// let (_stream, info) = poll_fn(|cx| listener.poll_accept_with_info(cx)).await?;
+    /// # drop(info);
+    /// # Ok(()) }
+    /// ```
+    pub fn poll_accept_with_info(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<(TcpStream, ConnectionInfo)>> {
+        #[cfg(feature = "proxy-protocol")]
+        if self.proxy.is_some() {
+            return self.poll_proxied(cx);
+        }
+        self.poll_accept_tcp(cx).map_ok(|(stream, peer)| {
+            let local = self.local_of(&stream);
+            (stream, ConnectionInfo::direct(peer, local))
+        })
+    }
+
+    /// The local address of an accepted connection: the listening
+    /// address when there is one socket on a specific address (no system
+    /// call), else the connection's own.
+    pub(crate) fn local_of(&self, stream: &TcpStream) -> SocketAddr {
+        match self.addrs[..] {
+            [one] if !one.ip().is_unspecified() => one,
+            _ => stream.local_addr().unwrap_or(self.addrs[0]),
+        }
+    }
+
+    /// Takes connections while fewer headers than the bound are being
+    /// read, each read in a task of its own; returns the first whose
+    /// header is read.
+    #[cfg(feature = "proxy-protocol")]
+    fn poll_proxied(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<(TcpStream, ConnectionInfo)>> {
+        loop {
+            while let Some(proxy) = &self.proxy {
+                if proxy.pending.len() >= proxy.settings.max_pending {
+                    break;
+                }
+                match self.poll_accept_tcp(cx) {
+                    Poll::Ready(Ok((tcp, peer))) => {
+                        let local = self.local_of(&tcp);
+                        if let Some(proxy) = &mut self.proxy {
+                            if let Some(ready) = proxy.start(tcp, peer, local) {
+                                return Poll::Ready(Ok(ready));
+                            }
+                        }
+                    }
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                    Poll::Pending => break,
+                }
+            }
+            let Some(proxy) = &mut self.proxy else {
+                return Poll::Pending;
+            };
+            match proxy.pending.poll_join_next(cx) {
+                Poll::Ready(Some(Ok(Some(accepted)))) => return Poll::Ready(Ok(accepted)),
+                // Closed and counted.
+                Poll::Ready(Some(Ok(None))) => {}
+                Poll::Ready(Some(Err(error))) => {
+                    tracing::debug!(%error, "PROXY header task failed");
+                }
+                Poll::Ready(None) | Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+
+    /// Accepts a TCP connection, without reading a PROXY header.
+    pub(crate) fn poll_accept_tcp(
         &mut self,
         cx: &mut Context<'_>,
     ) -> Poll<io::Result<(TcpStream, SocketAddr)>> {
@@ -393,6 +582,6 @@ impl fmt::Debug for Listener {
             .field("backing_off", &self.backoff.is_some())
             .field("peer_policy", &self.peer_policy)
             .field("denied_peers", &self.denied_peers())
-            .finish()
+            .finish_non_exhaustive()
     }
 }

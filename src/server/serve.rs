@@ -23,6 +23,7 @@ use tokio::task::JoinSet;
 
 use super::builder::ServerBuilder;
 use super::error::ServerError;
+use super::info::ConnectionInfo;
 use super::listener::Listener;
 use crate::shared::stream::{StreamReader, StreamWriter};
 
@@ -38,6 +39,37 @@ impl Accept for Listener {
     type Addr = SocketAddr;
     fn accept(&mut self) -> impl Future<Output = io::Result<(TcpStream, SocketAddr)>> + Send + '_ {
         Listener::accept(self)
+    }
+}
+
+/// What a [`Server`] keeps of its listener's PROXY protocol: the failures.
+#[cfg(feature = "proxy-protocol")]
+pub(crate) type ProxyOf = Option<Arc<super::proxy::ProxyFailures>>;
+#[cfg(not(feature = "proxy-protocol"))]
+pub(crate) type ProxyOf = Option<std::convert::Infallible>;
+
+#[cfg_attr(not(feature = "proxy-protocol"), allow(unused_variables))]
+pub(crate) fn proxy_of(listener: &Listener) -> ProxyOf {
+    #[cfg(feature = "proxy-protocol")]
+    {
+        listener.proxy_failures()
+    }
+    #[cfg(not(feature = "proxy-protocol"))]
+    {
+        None
+    }
+}
+
+/// An acceptor whose handlers get a [`ConnectionInfo`] for the peer.
+pub(crate) struct WithInfo<L>(pub(crate) L);
+
+impl Accept for WithInfo<Listener> {
+    type Conn = TcpStream;
+    type Addr = ConnectionInfo;
+    fn accept(
+        &mut self,
+    ) -> impl Future<Output = io::Result<(TcpStream, ConnectionInfo)>> + Send + '_ {
+        self.0.accept_with_info()
     }
 }
 
@@ -114,6 +146,12 @@ pub struct Server {
     handshakes: Option<Arc<super::handshakes::Handshakes>>,
     /// The listener's count of peers the peer policy refused.
     denied: Option<Arc<AtomicU64>>,
+    /// The TLS listener's configuration, to swap.
+    #[cfg(feature = "tls")]
+    tls_config: Option<super::tls_options::TlsConfigCell>,
+    /// The listener's failed PROXY headers.
+    #[cfg(feature = "proxy-protocol")]
+    proxy: Option<Arc<super::proxy::ProxyFailures>>,
 }
 
 impl Server {
@@ -135,6 +173,10 @@ impl Server {
             #[cfg(feature = "tls")]
             handshakes: None,
             denied: None,
+            #[cfg(feature = "tls")]
+            tls_config: None,
+            #[cfg(feature = "proxy-protocol")]
+            proxy: None,
         }
     }
 
@@ -175,9 +217,84 @@ impl Server {
     pub(crate) fn with_handshakes(
         mut self,
         handshakes: Arc<super::handshakes::Handshakes>,
+        tls_config: super::tls_options::TlsConfigCell,
     ) -> Server {
         self.handshakes = Some(handshakes);
+        self.tls_config = Some(tls_config);
         self
+    }
+
+    #[cfg_attr(not(feature = "proxy-protocol"), allow(unused_variables, unused_mut))]
+    pub(crate) fn with_proxy(mut self, proxy: ProxyOf) -> Server {
+        #[cfg(feature = "proxy-protocol")]
+        {
+            self.proxy = proxy;
+        }
+        self
+    }
+
+    /// How many connections were closed because of their PROXY header
+    /// (see [`Listener::proxy_header_failures`]); 0 for a server without
+    /// [`proxy_protocol`](ServerBuilder::proxy_protocol).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tokio_endpoints::{ProxyProtocol, ServerBuilder};
+    ///
+    /// # #[tokio::main] async fn main() -> std::io::Result<()> {
+    /// let server = ServerBuilder::new("127.0.0.1:0")
+    ///     .proxy_protocol(ProxyProtocol::new().trusted(["127.0.0.1".parse()?]))
+    ///     .serve(|_, _| async {})
+    ///     .await?;
+    /// assert_eq!(server.proxy_header_failures(), 0);
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "proxy-protocol")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "proxy-protocol")))]
+    pub fn proxy_header_failures(&self) -> u64 {
+        self.proxy.as_ref().map_or(0, |p| p.count())
+    }
+
+    /// Swaps the TLS configuration (a renewed certificate, new ALPN
+    /// protocols) of a server from [`serve_tls`](ServerBuilder::serve_tls),
+    /// without a restart: handshakes that start after the call use
+    /// `config`; those in flight finish with the old one, and connections
+    /// already open are untouched. No connection fails for the swap. See
+    /// [`TlsListener::set_tls_config`](crate::TlsListener::set_tls_config).
+    ///
+    /// A server that does not serve TLS has no configuration to swap: the
+    /// call is logged at `WARN` and does nothing.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use std::sync::Arc;
+    /// use tokio_endpoints::rustls::ServerConfig;
+    /// use tokio_endpoints::ServerBuilder;
+    ///
+    /// # #[tokio::main] async fn main() -> std::io::Result<()> {
+    /// # fn load() -> Arc<ServerConfig> { unimplemented!() }
+    /// let server = ServerBuilder::any(8443)
+    ///     .tls_config(load())
+    ///     .serve_tls(|_stream, _peer| async {})
+    ///     .await?;
+    /// let mut renewals = tokio::time::interval(std::time::Duration::from_secs(24 * 3600));
+    /// loop {
+    ///     renewals.tick().await;
+    ///     server.set_tls_config(load()); // e.g. from the renewed PEM files
+    /// }
+    /// # }
+    /// ```
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+    pub fn set_tls_config(&self, config: Arc<rustls::ServerConfig>) {
+        match &self.tls_config {
+            Some(cell) => super::tls_options::swap(cell, config),
+            None => tracing::warn!(
+                "set_tls_config on a server that does not serve TLS (not from serve_tls); ignored"
+            ),
+        }
     }
 
     /// How many TLS handshakes have failed or timed out, for a server from
@@ -552,7 +669,56 @@ impl ServerBuilder {
         let listener = self.bind().await?;
         let addrs = listener.local_addrs();
         let denied = listener.denied_counter();
-        Ok(Server::start(listener, addrs, handler).with_denied_peers(denied))
+        let proxy = proxy_of(&listener);
+        Ok(Server::start(listener, addrs, handler)
+            .with_denied_peers(denied)
+            .with_proxy(proxy))
+    }
+
+    /// Binds and serves as [`serve`](Self::serve) does, and hands each
+    /// connection to `handler` with a [`ConnectionInfo`] instead of the
+    /// peer's address: the client's address, the socket's addresses and,
+    /// behind [`proxy_protocol`](Self::proxy_protocol), the PROXY header
+    /// with its TLVs.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`bind`](Self::bind).
+    ///
+    /// # Panics
+    ///
+    /// Outside a Tokio runtime.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    /// use tokio_endpoints::ServerBuilder;
+    ///
+    /// # #[tokio::main] async fn main() -> std::io::Result<()> {
+    /// let server = ServerBuilder::new("127.0.0.1:0")
+    ///     .serve_with_info(|mut stream, info| async move {
+    ///         let _ = stream.write_all(info.peer().to_string().as_bytes()).await;
+    ///     })
+    ///     .await?;
+    /// let mut client = tokio::net::TcpStream::connect(server.local_addrs()[0]).await?;
+    /// let mut said = String::new();
+    /// client.read_to_string(&mut said).await?;
+    /// assert_eq!(said, client.local_addr()?.to_string());
+    /// # Ok(()) }
+    /// ```
+    pub async fn serve_with_info<F, Fut>(self, handler: F) -> Result<Server, ServerError>
+    where
+        F: Fn(TcpStream, ConnectionInfo) -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let listener = self.bind().await?;
+        let addrs = listener.local_addrs();
+        let denied = listener.denied_counter();
+        let proxy = proxy_of(&listener);
+        Ok(Server::start(WithInfo(listener), addrs, handler)
+            .with_denied_peers(denied)
+            .with_proxy(proxy))
     }
 
     /// Binds and serves as [`serve`](Self::serve) does, and hands each

@@ -30,7 +30,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -45,17 +45,18 @@ use tokio_rustls::TlsAcceptor;
 use super::builder::ServerBuilder;
 use super::error::ServerError;
 use super::handshakes::{HandshakeFailure, Handshakes};
+use super::info::ConnectionInfo;
 use super::listener::Listener;
-use super::serve::{Accept, Server};
+use super::serve::{Accept, Server, WithInfo};
 pub use super::tls_options::DEFAULT_MAX_TLS_HANDSHAKES;
-use super::tls_options::{CertSource, TlsOptions};
+use super::tls_options::{swap, CertSource, TlsConfigCell, TlsOptions};
 use crate::shared::clock::positive;
 use crate::shared::stream::{StreamReader, StreamWriter};
 use crate::shared::tls::ShutdownState;
 
 /// The settings a [`TlsListener`] runs with.
 struct Settings {
-    acceptor: TlsAcceptor,
+    acceptor: TlsConfigCell,
     handshake_timeout: Option<Duration>,
     shutdown_timeout: Option<Duration>,
     max_handshakes: usize,
@@ -233,7 +234,9 @@ impl ServerBuilder {
     }
 
     /// Bounds each TLS handshake (asyncio's `ssl_handshake_timeout`),
-    /// counted from the moment the TCP connection is accepted. When it
+    /// counted from the moment the TCP connection is accepted (behind
+    /// [`proxy_protocol`](Self::proxy_protocol), from the end of the PROXY
+    /// header, which has its own bound). When it
     /// passes, the connection is closed and counted in
     /// [`handshake_failures`](TlsListener::handshake_failures). `None`
     /// means no bound (a client that connects and never sends a
@@ -384,10 +387,62 @@ impl ServerBuilder {
         let listener = self.bind_tls().await?;
         let addrs = listener.local_addrs();
         let handshakes = listener.failures.clone();
+        let config = listener.settings.acceptor.clone();
         let denied = listener.listener.denied_counter();
+        let proxy = super::serve::proxy_of(&listener.listener);
         Ok(Server::start(listener, addrs, handler)
-            .with_handshakes(handshakes)
-            .with_denied_peers(denied))
+            .with_handshakes(handshakes, config)
+            .with_denied_peers(denied)
+            .with_proxy(proxy))
+    }
+
+    /// Binds and serves as [`serve_tls`](Self::serve_tls) does, and hands
+    /// each connection whose handshake completed to `handler` with a
+    /// [`ConnectionInfo`] instead of the peer's address (the client's
+    /// address, the socket's, and, behind
+    /// [`proxy_protocol`](Self::proxy_protocol), the PROXY header).
+    ///
+    /// # Errors
+    ///
+    /// Those of [`bind_tls`](Self::bind_tls).
+    ///
+    /// # Panics
+    ///
+    /// Outside a Tokio runtime.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use std::sync::Arc;
+    /// use tokio_endpoints::rustls::ServerConfig;
+    /// use tokio_endpoints::ServerBuilder;
+    ///
+    /// # #[tokio::main] async fn main() -> std::io::Result<()> {
+    /// # fn config() -> Arc<ServerConfig> { unimplemented!() }
+    /// let server = ServerBuilder::any(8443)
+    ///     .tls_config(config())
+    ///     .serve_tls_with_info(|stream, info| async move {
+    ///         println!("{} (SNI {:?}) via {}", info.peer(), stream.server_name(), info.socket_peer());
+    ///     })
+    ///     .await?;
+    /// server.wait_closed().await;
+    /// # Ok(()) }
+    /// ```
+    pub async fn serve_tls_with_info<F, Fut>(self, handler: F) -> Result<Server, ServerError>
+    where
+        F: Fn(ServerTlsStream, ConnectionInfo) -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let listener = self.bind_tls().await?;
+        let addrs = listener.local_addrs();
+        let handshakes = listener.failures.clone();
+        let config = listener.settings.acceptor.clone();
+        let denied = listener.listener.denied_counter();
+        let proxy = super::serve::proxy_of(&listener.listener);
+        Ok(Server::start(WithInfo(listener), addrs, handler)
+            .with_handshakes(handshakes, config)
+            .with_denied_peers(denied)
+            .with_proxy(proxy))
     }
 
     /// Binds and serves as [`serve_tls`](Self::serve_tls) does, and hands
@@ -489,7 +544,7 @@ impl ServerBuilder {
         let max_handshakes = self.tls.max_handshakes.clone();
         match (handshake_timeout, shutdown_timeout, max_handshakes) {
             (Ok(handshake_timeout), Ok(shutdown_timeout), Ok(max_handshakes)) => Ok(Settings {
-                acceptor: TlsAcceptor::from(config),
+                acceptor: Arc::new(RwLock::new(TlsAcceptor::from(config))),
                 handshake_timeout,
                 shutdown_timeout,
                 max_handshakes,
@@ -500,10 +555,12 @@ impl ServerBuilder {
     }
 }
 
-type Handshake = (
-    SocketAddr,
+/// A connection's handshake: `None` when its PROXY header failed (closed
+/// and counted already).
+type Handshake = Option<(
+    ConnectionInfo,
     io::Result<tokio_rustls::server::TlsStream<TcpStream>>,
-);
+)>;
 
 /// The listening sockets of a TLS server, from
 /// [`ServerBuilder::bind_tls`]: [`accept`](Self::accept) returns
@@ -725,6 +782,87 @@ impl TlsListener {
         std::future::poll_fn(|cx| self.poll_accept(cx)).await
     }
 
+    /// Accepts the next connection whose TLS handshake completed, as
+    /// [`accept`](Self::accept) does, with what is known of it
+    /// ([`ConnectionInfo`]: the client's address, the socket's addresses
+    /// and, behind [`proxy_protocol`](ServerBuilder::proxy_protocol), the
+    /// PROXY header with its TLVs).
+    ///
+    /// # Errors
+    ///
+    /// Those of [`accept`](Self::accept).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe, as [`accept`](Self::accept).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use std::sync::Arc;
+    /// use tokio_endpoints::ServerBuilder;
+    ///
+    /// # #[tokio::main] async fn main() -> std::io::Result<()> {
+    /// # fn config() -> Arc<tokio_endpoints::rustls::ServerConfig> { unimplemented!() }
+    /// let mut listener = ServerBuilder::any(8443).tls_config(config()).bind_tls().await?;
+    /// let (stream, info) = listener.accept_with_info().await?;
+    /// println!("{} on {}", info.peer(), info.local());
+    /// # Ok(()) }
+    /// ```
+    pub async fn accept_with_info(&mut self) -> io::Result<(ServerTlsStream, ConnectionInfo)> {
+        std::future::poll_fn(|cx| self.poll_accept_with_info(cx)).await
+    }
+
+    /// Swaps the TLS configuration without a restart (a renewed
+    /// certificate): handshakes that start after the call use `config`;
+    /// those in flight finish with the configuration they started with,
+    /// and connections already open are untouched, so no connection fails
+    /// for the swap. The configuration is read once per handshake, when
+    /// it starts (behind [`proxy_protocol`](ServerBuilder::proxy_protocol),
+    /// once its header is read).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use std::sync::Arc;
+    /// use tokio_endpoints::rustls::ServerConfig;
+    /// use tokio_endpoints::ServerBuilder;
+    ///
+    /// # #[tokio::main] async fn main() -> std::io::Result<()> {
+    /// # fn load() -> Arc<ServerConfig> { unimplemented!() }
+    /// let listener = ServerBuilder::any(8443).tls_config(load()).bind_tls().await?;
+    /// // ... the certificate was renewed:
+    /// listener.set_tls_config(load());
+    /// # Ok(()) }
+    /// ```
+    pub fn set_tls_config(&self, config: Arc<ServerConfig>) {
+        swap(&self.settings.acceptor, config);
+    }
+
+    /// How many connections were closed because of their PROXY header
+    /// (see [`Listener::proxy_header_failures`]); 0 without
+    /// [`proxy_protocol`](ServerBuilder::proxy_protocol). A connection
+    /// whose header was read and whose handshake failed counts in
+    /// [`handshake_failures`](Self::handshake_failures) instead.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use std::sync::Arc;
+    /// use tokio_endpoints::ServerBuilder;
+    ///
+    /// # #[tokio::main] async fn main() -> std::io::Result<()> {
+    /// # fn config() -> Arc<tokio_endpoints::rustls::ServerConfig> { unimplemented!() }
+    /// let listener = ServerBuilder::any(8443).tls_config(config()).bind_tls().await?;
+    /// assert_eq!(listener.proxy_header_failures(), 0);
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "proxy-protocol")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "proxy-protocol")))]
+    pub fn proxy_header_failures(&self) -> u64 {
+        self.listener.proxy_header_failures()
+    }
+
     /// Polls for the next connection, as [`accept`](Self::accept) does.
     ///
     /// # Examples
@@ -746,26 +884,53 @@ impl TlsListener {
         &mut self,
         cx: &mut Context<'_>,
     ) -> Poll<io::Result<(ServerTlsStream, SocketAddr)>> {
+        self.poll_accept_with_info(cx)
+            .map_ok(|(stream, info)| (stream, info.peer()))
+    }
+
+    /// Polls for the next connection, as
+    /// [`accept_with_info`](Self::accept_with_info) does.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use std::sync::Arc;
+    /// use std::future::poll_fn;
+    /// use tokio_endpoints::ServerBuilder;
+    ///
+    /// # #[tokio::main] async fn main() -> std::io::Result<()> {
+    /// # fn config() -> Arc<tokio_endpoints::rustls::ServerConfig> { unimplemented!() }
+    /// let mut listener = ServerBuilder::any(8443).tls_config(config()).bind_tls().await?;
+    /// let (stream, info) = poll_fn(|cx| listener.poll_accept_with_info(cx)).await?;
+    /// # drop((stream, info));
+    /// # Ok(()) }
+    /// ```
+    pub fn poll_accept_with_info(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<(ServerTlsStream, ConnectionInfo)>> {
         loop {
             while self.handshakes.len() < self.settings.max_handshakes {
-                match self.listener.poll_accept(cx) {
+                match self.listener.poll_accept_tcp(cx) {
                     Poll::Ready(Ok((tcp, peer))) => self.start(tcp, peer),
                     Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                     Poll::Pending => break,
                 }
             }
             match self.handshakes.poll_join_next(cx) {
-                Poll::Ready(Some(Ok((peer, Ok(stream))))) => {
+                Poll::Ready(Some(Ok(Some((info, Ok(stream)))))) => {
                     let stream = ServerTlsStream {
                         inner: stream,
                         shutdown_timeout: self.settings.shutdown_timeout,
                         shutdown: ShutdownState::Open,
                     };
-                    return Poll::Ready(Ok((stream, peer)));
+                    return Poll::Ready(Ok((stream, info)));
                 }
-                Poll::Ready(Some(Ok((peer, Err(error))))) => {
-                    self.failures.failed(peer, error);
+                Poll::Ready(Some(Ok(Some((info, Err(error)))))) => {
+                    self.failures.failed(info.peer(), error);
                 }
+                // The PROXY header failed: closed and counted.
+                Poll::Ready(Some(Ok(None))) => {}
                 Poll::Ready(Some(Err(error))) => {
                     // A panic in rustls, or the runtime shutting down.
                     self.failures.task_failed();
@@ -776,10 +941,30 @@ impl TlsListener {
         }
     }
 
-    fn start(&mut self, tcp: TcpStream, peer: SocketAddr) {
-        let accepting = self.settings.acceptor.accept(tcp);
+    /// Runs a connection's PROXY header (when the server reads one) and
+    /// then its handshake, in one task, each bounded by its timeout.
+    fn start(&mut self, tcp: TcpStream, socket_peer: SocketAddr) {
+        let cell = self.settings.acceptor.clone();
         let timeout = self.settings.handshake_timeout;
+        #[cfg(feature = "proxy-protocol")]
+        let proxy = self.listener.proxy_parts();
+        let local = self.listener.local_of(&tcp);
         self.handshakes.spawn(async move {
+            #[cfg(feature = "proxy-protocol")]
+            let (tcp, info) = match proxy {
+                Some((settings, failures)) => {
+                    super::proxy::accept(tcp, socket_peer, local, Vec::new(), &settings, &failures)
+                        .await?
+                }
+                None => (tcp, ConnectionInfo::direct(socket_peer, local)),
+            };
+            #[cfg(not(feature = "proxy-protocol"))]
+            let info = ConnectionInfo::direct(socket_peer, local);
+            let peer = info.peer();
+            // The configuration when this handshake starts: a swap applies
+            // to the handshakes after it.
+            let acceptor = cell.read().unwrap_or_else(|e| e.into_inner()).clone();
+            let accepting = acceptor.accept(tcp);
             let result = match timeout {
                 None => accepting.await,
                 Some(t) => match tokio::time::timeout(t, accepting).await {
@@ -794,7 +979,7 @@ impl TlsListener {
                     )),
                 },
             };
-            (peer, result)
+            Some((info, result))
         });
     }
 }
@@ -806,6 +991,16 @@ impl Accept for TlsListener {
         &mut self,
     ) -> impl Future<Output = io::Result<(ServerTlsStream, SocketAddr)>> + Send + '_ {
         TlsListener::accept(self)
+    }
+}
+
+impl Accept for WithInfo<TlsListener> {
+    type Conn = ServerTlsStream;
+    type Addr = ConnectionInfo;
+    fn accept(
+        &mut self,
+    ) -> impl Future<Output = io::Result<(ServerTlsStream, ConnectionInfo)>> + Send + '_ {
+        self.0.accept_with_info()
     }
 }
 

@@ -4,10 +4,11 @@
 //! and runs the handshakes).
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use rustls::ServerConfig;
+use tokio_rustls::TlsAcceptor;
 
 use crate::shared::tls::{DEFAULT_TLS_HANDSHAKE_TIMEOUT, DEFAULT_TLS_SHUTDOWN_TIMEOUT};
 
@@ -62,4 +63,15 @@ impl TlsOptions {
     pub(crate) fn given(&self) -> Option<String> {
         (!self.given.is_empty()).then(|| self.given.join(", "))
     }
+}
+
+/// The configuration handshakes start with, shared by a
+/// [`TlsListener`](crate::TlsListener) and its [`Server`](crate::Server)
+/// so either can swap it.
+pub(crate) type TlsConfigCell = Arc<RwLock<TlsAcceptor>>;
+
+/// Handshakes that start from now on use `config`.
+pub(crate) fn swap(cell: &TlsConfigCell, config: Arc<ServerConfig>) {
+    *cell.write().unwrap_or_else(|e| e.into_inner()) = TlsAcceptor::from(config);
+    tracing::debug!("TLS configuration swapped; new handshakes use it");
 }
