@@ -214,3 +214,41 @@ async fn hyper_uris_with_a_port_that_is_no_port_are_refused() {
         "no resolver was asked"
     );
 }
+
+/// Durations too long to add to the clock mean "no bound": never a panic
+/// ("overflow when adding duration to instant"), on the builder and the
+/// connector, for the connect and the TLS timeouts and the stagger delay.
+#[tokio::test]
+async fn huge_durations_mean_no_bound_and_never_panic() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accept = tokio::spawn(async move {
+        for _ in 0..3 {
+            let _ = listener.accept().await;
+        }
+    });
+    let huge = Duration::MAX;
+    let list = vec![addr, addr];
+    ConnectionBuilder::new(list.clone())
+        .connect_timeout(huge)
+        .attempt_timeout(huge)
+        .happy_eyeballs(huge)
+        .connect()
+        .await
+        .unwrap();
+    tokio_endpoints::Connector::new()
+        .connect_timeout(huge)
+        .happy_eyeballs(huge)
+        .connect(list)
+        .await
+        .unwrap();
+    let resolver = tokio_endpoints::HickoryResolver::system().resolution_delay(huge);
+    ConnectionBuilder::new(("localhost", addr.port()))
+        .resolver(resolver)
+        .family(tokio_endpoints::Family::V4)
+        .connect_timeout(huge)
+        .connect()
+        .await
+        .unwrap();
+    accept.await.unwrap();
+}

@@ -455,3 +455,25 @@ async fn a_silent_https_query_does_not_hold_a_name_without_addresses() {
     assert_eq!(e.kind(), tokio_endpoints::ConnectErrorKind::Resolve, "{e}");
     assert!(took < Duration::from_millis(500), "{took:?}");
 }
+
+#[tokio::test]
+async fn a_silent_https_query_holds_a_name_without_records_at_most_the_resolution_delay() {
+    // The name exists without addresses (NODATA for A and AAAA): its HTTPS
+    // records could still name a service elsewhere, so they get the 50 ms
+    // resolution delay, not the DNS timeout.
+    let dns = DnsServer::start(|_, t| match t {
+        RecordType::HTTPS => (0, Reply::Silent),
+        _ => (0, Reply::Code(ResponseCode::NoError)),
+    })
+    .await;
+    let t0 = Instant::now();
+    let e = ConnectionBuilder::new("empty.test:443")
+        .resolver(dns.resolver_with_timeout(Duration::from_secs(5)))
+        .connect_tls()
+        .await
+        .unwrap_err();
+    let took = t0.elapsed();
+    assert_eq!(e.kind(), tokio_endpoints::ConnectErrorKind::Resolve, "{e}");
+    assert!(took >= Duration::from_millis(50), "{took:?}");
+    assert!(took < Duration::from_millis(500), "{took:?}");
+}

@@ -1324,6 +1324,33 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_failure_with_nothing_waiting_keeps_the_stagger_for_later_batches() {
+        // 1.0.0.2 fails at 260 ms while 1.0.0.1 still runs and no address
+        // waits; the AAAA answer at 300 ms must start one delay after
+        // 1.0.0.2's start (500 ms), not at once.
+        let s = Scenario::new(&[
+            ("1.0.0.1", Outcome::Hang),
+            ("1.0.0.2", Outcome::Fail(10)),
+            ("::1", Outcome::Connect(10)),
+        ]);
+        let t0 = Instant::now();
+        let batches = stream::iter([
+            (0, vec![addr("1.0.0.1"), addr("1.0.0.2")]),
+            (300, vec![addr("::1")]),
+        ])
+        .then(move |(at, batch)| async move {
+            tokio::time::sleep_until(t0 + Duration::from_millis(at)).await;
+            Ok(batch)
+        });
+        let won = race(batches, cfg(Some(250)), t0, s.attempt(t0)).await;
+        assert_eq!(won.ok().unwrap().addr, addr("::1"));
+        assert_eq!(
+            s.starts(),
+            starts(&[("1.0.0.1", 0), ("1.0.0.2", 250), ("::1", 500)])
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn late_batches_join_the_running_race() {
         // A answers at once, AAAA 400 ms later: IPv4 attempts hang, and the
         // IPv6 address joins the race when it arrives.

@@ -632,6 +632,8 @@ where
         v6_hinted: false,
         v6_negative: v6.is_none(),
         v4_negative: v4.is_none(),
+        nxdomain: false,
+        negative_at: None,
         https,
         v6,
         v4,
@@ -665,6 +667,10 @@ struct Triple<U> {
     /// exist or has no such records.
     v6_negative: bool,
     v4_negative: bool,
+    /// Whether an address query said the name does not exist.
+    nxdomain: bool,
+    /// When every address query had said the name has no address.
+    negative_at: Option<Instant>,
     /// Answers waiting, with their place in the release order.
     held: Vec<(u8, Resolved)>,
     ready: VecDeque<Result<Resolved, ResolveError>>,
@@ -692,12 +698,18 @@ impl<U: Fn(&IpAddr) -> bool> Triple<U> {
                 self.https_done = true;
             }
             if self.v6_negative && self.v4_negative && !self.https_done {
-                // Every address query says the name has none (RFC 8020:
-                // below a name that does not exist, nothing exists): an
-                // HTTPS answer that has not come must not hold the failure.
-                tracing::debug!("HTTPS answer abandoned: the name has no address");
-                self.https = None;
-                self.https_done = true;
+                // Every address query says the name has none. If it does
+                // not exist (RFC 8020: nothing exists below it), an HTTPS
+                // answer that has not come must not hold the failure; if it
+                // exists without addresses, its HTTPS records may still
+                // name a service elsewhere: they get the resolution delay.
+                let now = Instant::now();
+                let since = *self.negative_at.get_or_insert(now);
+                if self.nxdomain || now >= later(since, self.delay) {
+                    tracing::debug!("HTTPS answer abandoned: the name has no address");
+                    self.https = None;
+                    self.https_done = true;
+                }
             }
             let all_done = self.https.is_none() && self.v6.is_none() && self.v4.is_none();
             if !self.released && !self.held.is_empty() && (all_done || self.may_start()) {
@@ -714,7 +726,12 @@ impl<U: Fn(&IpAddr) -> bool> Triple<U> {
             let until = self
                 .known_at
                 .filter(|_| !self.released)
-                .map(|t| later(t, self.delay));
+                .map(|t| later(t, self.delay))
+                .or_else(|| {
+                    self.negative_at
+                        .filter(|_| !self.https_done)
+                        .map(|t| later(t, self.delay))
+                });
             tokio::select! {
                 item = async { self.https.as_mut().expect("guarded").next().await }, if self.https.is_some() => {
                     match item {
@@ -782,6 +799,7 @@ impl<U: Fn(&IpAddr) -> bool> Triple<U> {
             }
             // Errors are not held.
             Err(e) => {
+                self.nxdomain |= e.kind() == ResolveErrorKind::NoSuchName;
                 if matches!(
                     e.kind(),
                     ResolveErrorKind::NoSuchName | ResolveErrorKind::NoRecords
