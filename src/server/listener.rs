@@ -195,9 +195,9 @@ impl Listener {
     /// ```
     /// use tokio_endpoints::{ProxyProtocol, ServerBuilder};
     ///
-    /// # #[tokio::main] async fn main() -> std::io::Result<()> {
+    /// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// let listener = ServerBuilder::new("127.0.0.1:0")
-    ///     .proxy_protocol(ProxyProtocol::new().trusted(["127.0.0.1".parse()?]))
+    ///     .proxy_protocol(ProxyProtocol::new().trusted(["127.0.0.1/32".parse()?]))
     ///     .bind()
     ///     .await?;
     /// assert_eq!(listener.proxy_header_failures(), 0);

@@ -133,7 +133,7 @@ impl ProxyProtocol {
     /// ```
     /// use tokio_endpoints::ProxyProtocol;
     ///
-    /// # fn main() -> std::io::Result<()> {
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// let proxy = ProxyProtocol::new().trusted(["10.0.0.0/8".parse()?, "fd00::/8".parse()?]);
     /// # drop(proxy);
     /// # Ok(()) }
@@ -214,7 +214,7 @@ impl ProxyProtocol {
     /// ```
     /// use tokio_endpoints::ProxyProtocol;
     ///
-    /// # fn main() -> std::io::Result<()> {
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// let proxy = ProxyProtocol::new().trusted(["10.0.0.0/8".parse()?]).optional(true);
     /// # drop(proxy);
     /// # Ok(()) }

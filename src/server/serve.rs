@@ -242,9 +242,9 @@ impl Server {
     /// ```
     /// use tokio_endpoints::{ProxyProtocol, ServerBuilder};
     ///
-    /// # #[tokio::main] async fn main() -> std::io::Result<()> {
+    /// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// let server = ServerBuilder::new("127.0.0.1:0")
-    ///     .proxy_protocol(ProxyProtocol::new().trusted(["127.0.0.1".parse()?]))
+    ///     .proxy_protocol(ProxyProtocol::new().trusted(["127.0.0.1/32".parse()?]))
     ///     .serve(|_, _| async {})
     ///     .await?;
     /// assert_eq!(server.proxy_header_failures(), 0);
