@@ -1002,7 +1002,11 @@ impl ConnectionBuilder {
             addr,
             attempt,
             rest,
-            advice: (!advice.is_empty()).then(|| Box::new(advice)),
+            prefer: advice.first,
+            settled: advice.settled,
+            // Boxed only with more than a winner to say: a connect future
+            // carries its `First` inline.
+            advice: (!advice.last.is_empty() || advice.delay.is_some()).then(|| Box::new(advice)),
         })
     }
 
@@ -1164,6 +1168,7 @@ impl ConnectionBuilder {
             begun.advise(advice);
         }
         let preferred = begun.prefer;
+        let settled = begun.settled;
         let config = RaceConfig {
             delay: self.opts.delay.map(|d| begun.delay.unwrap_or(d)),
             interleave: self.opts.interleave,
@@ -1174,13 +1179,16 @@ impl ConnectionBuilder {
         let race = race_staged(addrs, begun, config, start, attempt, finish);
         Either::Right(race.map(move |result| match result {
             Ok(won) => {
-                self.remember_won(target, locals, &won, preferred);
+                let known = settled && preferred == Some(won.addr.ip()) && won.failed.is_empty();
+                if !known {
+                    self.remember_won(target, locals, &won, preferred, start);
+                }
                 Ok(won.value)
             }
             Err(failure) => {
                 // What the history said, before this failure changes it.
                 let history = preferred.and_then(|_| self.history_note(target, locals));
-                self.remember_failed(target, locals, &failure.attempts);
+                self.remember_failed(target, locals, &failure.attempts, start);
                 Err(self.failed(failure).with_history(history))
             }
         }))
@@ -1220,25 +1228,39 @@ impl ConnectionBuilder {
         locals: &[SocketAddr],
         won: &Won<T>,
         preferred: Option<IpAddr>,
+        start: Instant,
     ) {
         let Some(history) = self.history_store() else {
             return;
         };
         let key = Key::new(target, locals, self.opts.family);
-        let now = Instant::now();
-        history.failed(key, &failures(&won.failed), now);
+        // Outcomes are stamped with the call's start, read already: the
+        // clock is not read again for the history (only to measure the
+        // winner for `adaptive_delay`, when the race did not).
+        history.failed(key, &failures(&won.failed), start);
         let slow: Vec<IpAddr> = preferred
             .filter(|p| *p != won.addr.ip() && !won.failed.iter().any(|a| a.addr().ip() == *p))
             .into_iter()
             .collect();
-        history.won(key, won.addr.ip(), won.elapsed, &slow, now);
+        let elapsed = won.elapsed.or_else(|| {
+            self.opts
+                .adaptive_delay
+                .then(|| Instant::now().saturating_duration_since(start + won.started))
+        });
+        history.won(key, won.addr.ip(), elapsed, &slow, start);
     }
 
     /// Records the attempts of a race that failed.
-    fn remember_failed(&self, target: &Target, locals: &[SocketAddr], attempts: &[Attempt]) {
+    fn remember_failed(
+        &self,
+        target: &Target,
+        locals: &[SocketAddr],
+        attempts: &[Attempt],
+        start: Instant,
+    ) {
         if let Some(history) = self.history_store() {
             let key = Key::new(target, locals, self.opts.family);
-            history.failed(key, &failures(attempts), Instant::now());
+            history.failed(key, &failures(attempts), start);
         }
     }
 
@@ -1252,11 +1274,12 @@ impl ConnectionBuilder {
     }
 
     /// The first attempt of a plain connect won: recorded as a race's win.
-    fn remember_first_won(&self, addr: SocketAddr, elapsed: Duration) {
+    fn remember_first_won(&self, addr: SocketAddr, start: Instant) {
         if let (Some(history), Source::Target(Ok(target))) = (self.history_store(), &self.source) {
             let locals = self.opts.local.as_deref().unwrap_or_default();
             let key = Key::new(target, locals, self.opts.family);
-            history.won(key, addr.ip(), elapsed, &[], Instant::now());
+            let elapsed = self.opts.adaptive_delay.then(|| start.elapsed());
+            history.won(key, addr.ip(), elapsed, &[], start);
         }
     }
 
@@ -1500,8 +1523,12 @@ pub(crate) struct First {
     addr: SocketAddr,
     attempt: TcpConnect,
     rest: Rest,
-    /// The history's advice, when it had any (boxed: most calls have none,
-    /// and every connect future would carry it).
+    /// The address the history says won last.
+    prefer: Option<IpAddr>,
+    /// Whether another win of `prefer` need not be recorded.
+    settled: bool,
+    /// The rest of the history's advice, when it has more to say (boxed:
+    /// most calls have none, and every connect future would carry it).
     advice: Option<Box<Advice>>,
 }
 
@@ -1593,6 +1620,8 @@ impl First {
             addr,
             attempt,
             rest,
+            prefer,
+            settled,
             advice,
         } = self;
         let mut denied = Vec::new();
@@ -1609,7 +1638,10 @@ impl First {
             Rest::Literal | Rest::Nothing => (Vec::new(), None, 0),
         };
         let mut begun = Begun::with(addrs);
-        begun.advise(advice.map(|a| *a).unwrap_or_default());
+        let mut advice = advice.map(|a| *a).unwrap_or_default();
+        advice.first = prefer;
+        advice.settled = settled;
+        begun.advise(advice);
         begun.seen = seen;
         begun.denied = denied;
         begun.yielded = true;
@@ -1687,12 +1719,15 @@ impl<Y: Future<Output = ()>> Future for Connect<Y> {
             match result {
                 Ok(stream) => {
                     tracing::debug!(%addr, "attempt won");
-                    let elapsed = first.start.elapsed();
+                    let start = first.start;
+                    // Nothing to learn from one address, nor from the
+                    // winner the history already has, won again.
+                    let known = first.settled && first.prefer == Some(addr.ip());
                     let alone = matches!(first.rest, Rest::Nothing);
                     *this.state = State::Done;
                     let builder = this.builder.take().expect("held until the end");
-                    if !alone {
-                        builder.remember_first_won(addr, elapsed);
+                    if !alone && !known {
+                        builder.remember_first_won(addr, start);
                     }
                     return Poll::Ready(Ok(stream));
                 }

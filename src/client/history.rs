@@ -14,8 +14,9 @@
 //! same: the host name (or the literal list), the port, the local
 //! addresses and the family filter.
 
+use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -43,13 +44,21 @@ const ADAPTIVE_MAX: Duration = Duration::from_secs(2);
 /// A history of outcomes, shared by clones (an `Arc`).
 #[derive(Clone, Default)]
 pub(crate) struct History {
-    inner: Arc<Mutex<Table>>,
+    inner: Arc<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    table: Mutex<Table>,
+    /// Keys are hashed with a random key of this history's own, so targets
+    /// a program is made to connect to cannot be chosen to collide.
+    seed: RandomState,
 }
 
 impl std::fmt::Debug for History {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("History")
-            .field("targets", &lock(&self.inner).map.len())
+            .field("targets", &lock(&self.inner.table).map.len())
             .finish()
     }
 }
@@ -94,8 +103,9 @@ struct Entry {
 
 struct Winner {
     addr: IpAddr,
-    /// How long its attempt took (TCP connect, and TLS handshake).
-    connect: Duration,
+    /// How long its attempt took (TCP connect, and TLS handshake), where
+    /// it was measured.
+    connect: Option<Duration>,
     at: Instant,
     /// Wins by the other family while this winner's attempt was still
     /// running (slow, not failed): two in a row move the winner.
@@ -134,9 +144,14 @@ impl<'a> Key<'a> {
         }
     }
 
-    fn hash(&self) -> u64 {
-        let mut h = std::collections::hash_map::DefaultHasher::new();
+    fn hash(&self, seed: &RandomState) -> u64 {
+        let mut h = seed.build_hasher();
         match self.host {
+            // One write for a name as most are written (the hash is the
+            // same as byte by byte: SipHash streams).
+            Some(host) if !host.ends_with('.') && !host.bytes().any(|b| b.is_ascii_uppercase()) => {
+                h.write(host.as_bytes());
+            }
             Some(host) => {
                 for b in host.trim_end_matches('.').bytes() {
                     h.write_u8(b.to_ascii_lowercase());
@@ -181,9 +196,14 @@ pub(crate) struct Advice {
     pub(crate) last: Vec<IpAddr>,
     /// The stagger delay from the round-trip times (with `adaptive_delay`).
     pub(crate) delay: Option<Duration>,
+    /// Whether `first` won recently (within an eighth of the TTL) and
+    /// nothing else is remembered: another win of `first` need not be
+    /// recorded (what a burst of connects to a healthy host does).
+    pub(crate) settled: bool,
 }
 
 impl Advice {
+    #[cfg(test)]
     pub(crate) fn is_empty(&self) -> bool {
         self.first.is_none() && self.last.is_empty() && self.delay.is_none()
     }
@@ -217,7 +237,7 @@ impl History {
     }
 
     pub(crate) fn clear(&self) {
-        lock(&self.inner).map.clear();
+        lock(&self.inner.table).map.clear();
     }
 
     /// The advice for `key`, from outcomes younger than `ttl`.
@@ -228,8 +248,8 @@ impl History {
         adaptive: bool,
         now: Instant,
     ) -> Advice {
-        let hash = key.hash();
-        let mut table = lock(&self.inner);
+        let hash = key.hash(&self.inner.seed);
+        let mut table = lock(&self.inner.table);
         table.clock += 1;
         let clock = table.clock;
         let Some(entry) = table.map.get_mut(&hash) else {
@@ -260,7 +280,17 @@ impl History {
         } else {
             None
         };
-        Advice { first, last, delay }
+        let settled = !adaptive
+            && entry.failures.is_empty()
+            && entry.winner.as_ref().is_some_and(|w| {
+                w.lost_to_other_family == 0 && now.saturating_duration_since(w.at) < ttl / 8
+            });
+        Advice {
+            first,
+            last,
+            delay,
+            settled,
+        }
     }
 
     /// A race to `key` was won by `addr`, whose attempt took `connect`
@@ -271,7 +301,7 @@ impl History {
         &self,
         key: Key<'_>,
         addr: IpAddr,
-        connect: Duration,
+        connect: Option<Duration>,
         slow: &[IpAddr],
         now: Instant,
     ) {
@@ -302,13 +332,15 @@ impl History {
                 old.at = now;
             }
             // RFC 6298's estimator on the connect times.
-            entry.srtt = Some(match entry.srtt {
-                None => (connect, connect / 2),
-                Some((srtt, var)) => {
-                    let diff = srtt.abs_diff(connect);
-                    (srtt * 7 / 8 + connect / 8, var * 3 / 4 + diff / 4)
-                }
-            });
+            if let Some(connect) = connect {
+                entry.srtt = Some(match entry.srtt {
+                    None => (connect, connect / 2),
+                    Some((srtt, var)) => {
+                        let diff = srtt.abs_diff(connect);
+                        (srtt * 7 / 8 + connect / 8, var * 3 / 4 + diff / 4)
+                    }
+                });
+            }
         });
     }
 
@@ -333,8 +365,8 @@ impl History {
     }
 
     fn update(&self, key: Key<'_>, _now: Instant, f: impl FnOnce(&mut Entry)) {
-        let hash = key.hash();
-        let mut table = lock(&self.inner);
+        let hash = key.hash(&self.inner.seed);
+        let mut table = lock(&self.inner.table);
         table.clock += 1;
         let clock = table.clock;
         if !table.map.contains_key(&hash) && table.map.len() >= CAPACITY {
@@ -371,19 +403,25 @@ impl History {
     /// The number of targets remembered.
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        lock(&self.inner).map.len()
+        lock(&self.inner.table).map.len()
     }
 
     /// What the history holds for a target, in words, for an error report.
     pub(crate) fn describe(&self, key: Key<'_>, now: Instant) -> Option<String> {
-        let table = lock(&self.inner);
-        let entry = table.map.get(&key.hash()).filter(|e| key.matches(&e.id))?;
+        let table = lock(&self.inner.table);
+        let entry = table
+            .map
+            .get(&key.hash(&self.inner.seed))
+            .filter(|e| key.matches(&e.id))?;
         let w = entry.winner.as_ref()?;
+        let took = w
+            .connect
+            .map(|d| format!(", in {}", crate::shared::report::Dur(d)))
+            .unwrap_or_default();
         Some(format!(
-            "{} won {} ago, in {}",
+            "{} won {} ago{took}",
             w.addr,
             crate::shared::report::Dur(now.saturating_duration_since(w.at)),
-            crate::shared::report::Dur(w.connect),
         ))
     }
 }
@@ -411,7 +449,13 @@ mod tests {
         let t0 = Instant::now();
         assert!(h.advice(key, TTL, false, t0).is_empty());
         h.failed(key, &[(ip("::1"), Failure::TimedOut)], t0);
-        h.won(key, ip("127.0.0.1"), Duration::from_millis(1), &[], t0);
+        h.won(
+            key,
+            ip("127.0.0.1"),
+            Some(Duration::from_millis(1)),
+            &[],
+            t0,
+        );
         let advice = h.advice(key, TTL, false, t0);
         assert_eq!(advice.first, Some(ip("127.0.0.1")));
         assert_eq!(advice.last, vec![ip("::1")]);
@@ -426,7 +470,7 @@ mod tests {
         let target = "host.test:443".into_target().unwrap();
         let key = Key::new(&target, &[], Family::Any);
         let t0 = Instant::now();
-        h.won(key, ip("::1"), Duration::from_millis(1), &[], t0);
+        h.won(key, ip("::1"), Some(Duration::from_millis(1)), &[], t0);
         h.failed(key, &[(ip("::1"), Failure::Refused)], t0);
         assert_eq!(h.advice(key, TTL, false, t0).first, None);
     }
@@ -438,12 +482,12 @@ mod tests {
         let key = Key::new(&target, &[], Family::Any);
         let t0 = Instant::now();
         let d = Duration::from_millis(1);
-        h.won(key, ip("::1"), d, &[], t0);
+        h.won(key, ip("::1"), Some(d), &[], t0);
         // IPv6 was slow (still running), IPv4 won: once is not enough.
-        h.won(key, ip("127.0.0.1"), d, &[ip("::1")], t0);
+        h.won(key, ip("127.0.0.1"), Some(d), &[ip("::1")], t0);
         assert_eq!(h.advice(key, TTL, false, t0).first, Some(ip("::1")));
         // Twice in a row: IPv4 leads.
-        h.won(key, ip("127.0.0.1"), d, &[ip("::1")], t0);
+        h.won(key, ip("127.0.0.1"), Some(d), &[ip("::1")], t0);
         assert_eq!(h.advice(key, TTL, false, t0).first, Some(ip("127.0.0.1")));
     }
 
@@ -457,7 +501,7 @@ mod tests {
         h.won(
             Key::new(&a, &[], Family::Any),
             ip("::1"),
-            Duration::ZERO,
+            Some(Duration::ZERO),
             &[],
             t0,
         );
@@ -485,7 +529,7 @@ mod tests {
         let target = "host.test:443".into_target().unwrap();
         let key = Key::new(&target, &[], Family::Any);
         let t0 = Instant::now();
-        h.won(key, ip("::1"), Duration::from_millis(200), &[], t0);
+        h.won(key, ip("::1"), Some(Duration::from_millis(200)), &[], t0);
         // srtt 200, var 100: 200 + 400.
         assert_eq!(
             h.advice(key, TTL, true, t0).delay,
@@ -494,11 +538,11 @@ mod tests {
         assert_eq!(h.advice(key, TTL, false, t0).delay, None);
         let fast = "fast.test:443".into_target().unwrap();
         let fast = Key::new(&fast, &[], Family::Any);
-        h.won(fast, ip("::1"), Duration::from_millis(1), &[], t0);
+        h.won(fast, ip("::1"), Some(Duration::from_millis(1)), &[], t0);
         assert_eq!(h.advice(fast, TTL, true, t0).delay, Some(ADAPTIVE_MIN));
         let slow = "slow.test:443".into_target().unwrap();
         let slow = Key::new(&slow, &[], Family::Any);
-        h.won(slow, ip("::1"), Duration::from_secs(5), &[], t0);
+        h.won(slow, ip("::1"), Some(Duration::from_secs(5)), &[], t0);
         assert_eq!(h.advice(slow, TTL, true, t0).delay, Some(ADAPTIVE_MAX));
     }
 
@@ -511,7 +555,7 @@ mod tests {
             h.won(
                 Key::new(&target, &[], Family::Any),
                 ip("::1"),
-                Duration::ZERO,
+                Some(Duration::ZERO),
                 &[],
                 t0,
             );

@@ -136,8 +136,11 @@ pub(crate) struct RaceConfig {
 pub(crate) struct Won<T> {
     pub(crate) value: T,
     pub(crate) addr: SocketAddr,
-    /// How long the winning attempt ran, from its start.
-    pub(crate) elapsed: Duration,
+    /// When the winning attempt started, counted from the call's start.
+    pub(crate) started: Duration,
+    /// How long it ran, where the race read the clock when it won (a TLS
+    /// handshake's end is not read: the clock is read only where needed).
+    pub(crate) elapsed: Option<Duration>,
     /// The attempts that failed before the race was won.
     pub(crate) failed: Vec<Attempt>,
 }
@@ -216,6 +219,8 @@ pub(crate) struct Begun<F> {
     /// Whether the history was asked already (`prefer`, `avoid`, `delay`
     /// are its advice).
     pub(crate) advised: bool,
+    /// Whether another win of `prefer` need not be recorded.
+    pub(crate) settled: bool,
     /// The addresses the address policy refused so far.
     pub(crate) denied: Vec<DeniedAddress>,
 }
@@ -226,6 +231,7 @@ impl<F> Begun<F> {
         self.prefer = advice.first;
         self.avoid = advice.last;
         self.delay = advice.delay;
+        self.settled = advice.settled;
         self.advised = true;
     }
 
@@ -247,6 +253,7 @@ impl<F> Begun<F> {
             avoid: Vec::new(),
             delay: None,
             advised: false,
+            settled: false,
             denied: Vec::new(),
         }
     }
@@ -613,10 +620,12 @@ where
                 }
                 match result {
                     Ok(conn) => {
-                        let elapsed = now.unwrap_or_else(Instant::now) - start - started;
+                        let elapsed = now.map(|now| now - start - started);
                         tracing::debug!(
                             %addr,
-                            elapsed = %crate::shared::report::Dur(elapsed),
+                            elapsed = %crate::shared::report::Dur(
+                                now.unwrap_or_else(Instant::now) - start - started
+                            ),
                             "attempt won"
                         );
                         // The losers are closed before the caller sees the
@@ -626,6 +635,7 @@ where
                         return Poll::Ready(Ok(Won {
                             value: conn,
                             addr,
+                            started,
                             elapsed,
                             failed: std::mem::take(this.failed),
                         }));
@@ -803,7 +813,8 @@ where
                 Ok(Won {
                     value: conn,
                     addr,
-                    elapsed: Instant::now() - start - started,
+                    started,
+                    elapsed: None,
                     failed: Vec::new(),
                 })
             }
@@ -980,6 +991,7 @@ mod tests {
             first: prefer.map(|p| addr(p).ip()),
             last: avoid.iter().map(|a| addr(a).ip()).collect(),
             delay: None,
+            settled: false,
         });
         let finish = |_, conn| std::future::ready(Ok(conn));
         race_staged(
