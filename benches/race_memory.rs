@@ -445,13 +445,14 @@ fn burst() {
     connector.set_nodelay(true);
     let uri: http::Uri = format!("http://{NAME}:{port}/").parse().unwrap();
 
-    const NAMES: [&str; 6] = [
+    const NAMES: [&str; 7] = [
         "tokio::net::TcpStream::connect, [::1]",
         "ConnectionBuilder, name, 2-address resolver",
         "ConnectionBuilder, literal [v6, v4] list",
         "hyper-util HttpConnector, 2 addresses",
         "tokio connect + set_nodelay(true), [::1]",
         "ConnectionBuilder, one literal [::1]",
+        "ConnectionBuilder, name, .history(false)",
     ];
     fn is_v6(s: &tokio::net::TcpStream) -> bool {
         s.peer_addr().unwrap().is_ipv6()
@@ -482,8 +483,15 @@ fn burst() {
                 s.set_nodelay(true).unwrap();
                 is_v6(&s)
             })),
-            _ => tokio::spawn(
+            5 => tokio::spawn(
                 ConnectionBuilder::new(v6)
+                    .connect()
+                    .map(|r| is_v6(&r.unwrap())),
+            ),
+            _ => tokio::spawn(
+                ConnectionBuilder::new((NAME, port))
+                    .resolver(resolver.clone())
+                    .history(false)
                     .connect()
                     .map(|r| is_v6(&r.unwrap())),
             ),
