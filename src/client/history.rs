@@ -16,7 +16,7 @@
 
 use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::{BuildHasher, Hasher};
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -47,12 +47,46 @@ pub(crate) struct History {
     inner: Arc<Inner>,
 }
 
-#[derive(Default)]
 struct Inner {
     table: Mutex<Table>,
-    /// Keys are hashed with a random key of this history's own, so targets
-    /// a program is made to connect to cannot be chosen to collide.
-    seed: RandomState,
+    /// Keys are hashed from a random seed of this history's own, so the
+    /// slots targets land in differ from process to process. (A program
+    /// made to connect to chosen names could still make them collide: the
+    /// table's bound, 1024 targets, bounds what that costs.)
+    seed: u64,
+}
+
+impl Default for Inner {
+    fn default() -> Inner {
+        Inner {
+            table: Mutex::default(),
+            seed: RandomState::new().hash_one(0u64) | 1,
+        }
+    }
+}
+
+/// FxHash's mixing (rustc's), eight bytes at a time: a few instructions
+/// per word, where SipHash takes hundreds per key. A lookup runs on every
+/// connect.
+struct Fx(u64);
+
+impl Fx {
+    const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(Fx::K);
+    }
+
+    /// A host name (already lower-cased by the target), eight bytes a
+    /// word, then its length.
+    fn name(&mut self, name: &[u8]) {
+        for chunk in name.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.add(u64::from_le_bytes(word));
+        }
+        self.add(name.len() as u64);
+    }
 }
 
 impl std::fmt::Debug for History {
@@ -63,9 +97,32 @@ impl std::fmt::Debug for History {
     }
 }
 
+/// The table is keyed by the key's hash (already SipHash with the
+/// history's random key): hashing it again would only cost.
+#[derive(Default)]
+struct Prehashed(u64);
+
+impl Hasher for Prehashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `u64` keys are hashed here (`write_u64`); anything else
+        // still spreads.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
 #[derive(Default)]
 struct Table {
-    map: HashMap<u64, Entry>,
+    map: HashMap<u64, Entry, std::hash::BuildHasherDefault<Prehashed>>,
     /// A counter for least-recently-used eviction.
     clock: u64,
 }
@@ -115,7 +172,7 @@ struct Winner {
 /// What makes a target's history its own, owned.
 #[derive(PartialEq, Eq)]
 struct Id {
-    host: Option<Box<str>>,
+    host: Option<Box<[u8]>>,
     addrs: Box<[SocketAddr]>,
     port: u16,
     locals: Box<[SocketAddr]>,
@@ -125,7 +182,9 @@ struct Id {
 /// The same, borrowed from a call: looking a target up allocates nothing.
 #[derive(Clone, Copy)]
 pub(crate) struct Key<'a> {
-    host: Option<&'a str>,
+    /// The host name as the target keeps it: lower-cased, without a
+    /// trailing dot.
+    host: Option<&'a [u8]>,
     addrs: &'a [SocketAddr],
     port: u16,
     locals: &'a [SocketAddr],
@@ -134,7 +193,7 @@ pub(crate) struct Key<'a> {
 
 impl<'a> Key<'a> {
     pub(crate) fn new(target: &'a Target, locals: &'a [SocketAddr], family: Family) -> Key<'a> {
-        let host = target.host();
+        let host = target.host_bytes();
         Key {
             host,
             addrs: if host.is_some() { &[] } else { target.addrs() },
@@ -144,47 +203,53 @@ impl<'a> Key<'a> {
         }
     }
 
-    fn hash(&self, seed: &RandomState) -> u64 {
-        let mut h = seed.build_hasher();
+    fn hash(&self, seed: u64) -> u64 {
+        let mut h = Fx(seed);
         match self.host {
-            // One write for a name as most are written (the hash is the
-            // same as byte by byte: SipHash streams).
-            Some(host) if !host.ends_with('.') && !host.bytes().any(|b| b.is_ascii_uppercase()) => {
-                h.write(host.as_bytes());
-            }
-            Some(host) => {
-                for b in host.trim_end_matches('.').bytes() {
-                    h.write_u8(b.to_ascii_lowercase());
+            Some(host) => h.name(host),
+            None => {
+                for addr in self.addrs {
+                    h.add(addr_word(addr));
                 }
             }
-            None => self.addrs.hash(&mut h),
         }
-        self.port.hash(&mut h);
-        self.locals.hash(&mut h);
-        (self.family as u8).hash(&mut h);
-        h.finish()
+        h.add(u64::from(self.port) | (self.family as u64) << 16 | (self.locals.len() as u64) << 24);
+        for local in self.locals {
+            h.add(addr_word(local));
+        }
+        h.0
     }
 
     fn matches(&self, id: &Id) -> bool {
-        let host = match (self.host, &id.host) {
-            (Some(a), Some(b)) => a.trim_end_matches('.').eq_ignore_ascii_case(b),
+        let target = match (self.host, &id.host) {
+            (Some(a), Some(b)) => a == &**b,
             (None, None) => self.addrs == &*id.addrs,
             _ => false,
         };
-        host && self.port == id.port && self.locals == &*id.locals && self.family == id.family
+        target && self.port == id.port && self.locals == &*id.locals && self.family == id.family
     }
 
     fn to_id(self) -> Id {
         Id {
-            host: self
-                .host
-                .map(|h| h.trim_end_matches('.').to_ascii_lowercase().into()),
+            host: self.host.map(Into::into),
             addrs: self.addrs.into(),
             port: self.port,
             locals: self.locals.into(),
             family: self.family,
         }
     }
+}
+
+/// An address as one word for [`Fx`]: its bits folded, and its port.
+fn addr_word(addr: &SocketAddr) -> u64 {
+    let ip = match addr.ip() {
+        IpAddr::V4(v4) => u64::from(u32::from(v4)),
+        IpAddr::V6(v6) => {
+            let bits = u128::from(v6);
+            (bits >> 64) as u64 ^ bits as u64
+        }
+    };
+    ip.rotate_left(16) ^ u64::from(addr.port())
 }
 
 /// What the history says about the next race to a target.
@@ -213,7 +278,7 @@ impl Advice {
     /// out recently, else the first.
     pub(crate) fn pick(
         &self,
-        usable: impl Iterator<Item = SocketAddr> + Clone,
+        mut usable: impl Iterator<Item = SocketAddr> + Clone,
     ) -> Option<SocketAddr> {
         if let Some(first) = self.first {
             if let Some(addr) = usable.clone().find(|a| a.ip() == first) {
@@ -225,7 +290,7 @@ impl Advice {
                 return Some(addr);
             }
         }
-        usable.clone().next()
+        usable.next()
     }
 }
 
@@ -248,7 +313,7 @@ impl History {
         adaptive: bool,
         now: Instant,
     ) -> Advice {
-        let hash = key.hash(&self.inner.seed);
+        let hash = key.hash(self.inner.seed);
         let mut table = lock(&self.inner.table);
         table.clock += 1;
         let clock = table.clock;
@@ -365,7 +430,7 @@ impl History {
     }
 
     fn update(&self, key: Key<'_>, _now: Instant, f: impl FnOnce(&mut Entry)) {
-        let hash = key.hash(&self.inner.seed);
+        let hash = key.hash(self.inner.seed);
         let mut table = lock(&self.inner.table);
         table.clock += 1;
         let clock = table.clock;
@@ -411,7 +476,7 @@ impl History {
         let table = lock(&self.inner.table);
         let entry = table
             .map
-            .get(&key.hash(&self.inner.seed))
+            .get(&key.hash(self.inner.seed))
             .filter(|e| key.matches(&e.id))?;
         let w = entry.winner.as_ref()?;
         let took = w

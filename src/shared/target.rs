@@ -117,6 +117,18 @@ impl Target {
         }
     }
 
+    /// [`host`](Self::host)'s bytes, without the UTF-8 check `host` makes
+    /// of an inline name: for hashing and comparing on hot paths.
+    pub(crate) fn host_bytes(&self) -> Option<&[u8]> {
+        match &self.kind {
+            Kind::Host { host, .. } => Some(match host {
+                HostName::Inline { len, bytes } => &bytes[..usize::from(*len)],
+                HostName::Heap(name) => name.as_bytes(),
+            }),
+            Kind::Addr { .. } | Kind::Addrs { .. } => None,
+        }
+    }
+
     /// The port: the one given with the host, or the first address's.
     pub fn port(&self) -> u16 {
         match &self.kind {
