@@ -370,7 +370,7 @@ impl History {
         slow: &[IpAddr],
         now: Instant,
     ) {
-        self.update(key, now, |entry| {
+        self.update(key, |entry| {
             entry.failures.retain(|&(ip, _, _)| ip != addr);
             let keep_old = match &mut entry.winner {
                 // An IPv6 (or IPv4) winner that was only slow this time,
@@ -414,7 +414,7 @@ impl History {
         if failures.is_empty() {
             return;
         }
-        self.update(key, now, |entry| {
+        self.update(key, |entry| {
             for &(ip, kind) in failures {
                 entry.failures.retain(|&(other, _, _)| other != ip);
                 if entry.failures.len() == MAX_FAILURES {
@@ -429,7 +429,7 @@ impl History {
         });
     }
 
-    fn update(&self, key: Key<'_>, _now: Instant, f: impl FnOnce(&mut Entry)) {
+    fn update(&self, key: Key<'_>, f: impl FnOnce(&mut Entry)) {
         let hash = key.hash(self.inner.seed);
         let mut table = lock(&self.inner.table);
         table.clock += 1;

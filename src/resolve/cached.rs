@@ -169,19 +169,6 @@ impl Conf {
         names
     }
 
-    /// Whether the hosts table names `host` (then its HTTPS records are
-    /// not asked for: a name pinned locally is not sent to the network).
-    #[cfg(test)]
-    pub(crate) fn in_hosts_file(&self, host: &str) -> bool {
-        let Ok(name) = hickory_resolver::proto::rr::Name::from_ascii(host) else {
-            return false;
-        };
-        [RecordType::A, RecordType::AAAA].into_iter().any(|rtype| {
-            let query = hickory_resolver::proto::op::Query::query(name.clone(), rtype);
-            self.hosts.lookup_static_host(&query).is_some()
-        })
-    }
-
     /// The name servers asked and how long each is waited for, to say so
     /// in an error.
     pub(crate) fn servers(&self) -> super::servers::Servers {
@@ -947,10 +934,11 @@ mod tests {
             ResolverOpts::default(),
             Some(hosts),
         );
-        assert!(conf.in_hosts_file("pinned.test"));
-        assert!(conf.in_hosts_file("PINNED.test."));
-        assert!(conf.in_hosts_file("v6only.test"));
-        assert!(!conf.in_hosts_file("other.test"));
-        assert!(!conf.in_hosts_file("not a name!"));
+        let any = crate::Family::Any;
+        assert!(conf.pinned("pinned.test", any).is_some());
+        assert!(conf.pinned("PINNED.test.", any).is_some());
+        assert!(conf.pinned("v6only.test", any).is_some());
+        assert!(conf.pinned("other.test", any).is_none());
+        assert!(conf.pinned("not a name!", any).is_none());
     }
 }

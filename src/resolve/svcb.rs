@@ -16,7 +16,9 @@
 //! * The HTTPS query goes out beside AAAA and A, at once. Its name is the
 //!   host for port 443, `_PORT._https.HOST` otherwise (RFC 9460 §9.1). A
 //!   name the resolver's hosts file pins is not asked for (it is not sent
-//!   to the network), nor are `localhost` names (hickory answers them).
+//!   to the network), nor are `localhost` names (loopback, RFC 6761). Every
+//!   name asked is absolute: a TargetName is never completed with the
+//!   search list.
 //! * AliasMode is followed up to [`MAX_ALIAS_DEPTH`] names; a loop, a
 //!   deeper chain or an alias to "." ends with no records (the host's own
 //!   A and AAAA are used, as RFC 9460 §3 asks of SVCB-optional clients).

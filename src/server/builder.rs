@@ -999,15 +999,9 @@ fn check_listening(listener: &std::net::TcpListener) -> Result<(), String> {
                 .to_string(),
         );
     }
-    #[cfg(any(
-        target_os = "android",
-        target_os = "freebsd",
-        target_os = "fuchsia",
-        target_os = "linux"
-    ))]
-    match sock.is_listener() {
-        Ok(true) => {}
-        Ok(false) => return Err(
+    match crate::shared::sys::is_listening(&sock) {
+        Ok(Some(true) | None) => {}
+        Ok(Some(false)) => return Err(
             "the socket is not listening (SO_ACCEPTCONN is off): call listen() before adopting it"
                 .to_string(),
         ),

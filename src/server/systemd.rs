@@ -136,15 +136,9 @@ fn check(fd: RawFd, name: &str) -> Result<(Kind, OwnedFd), String> {
             "is not a stream socket ({ty:?}; ListenDatagram= sockets are for DatagramBuilder)"
         )));
     }
-    #[cfg(any(
-        target_os = "android",
-        target_os = "freebsd",
-        target_os = "fuchsia",
-        target_os = "linux"
-    ))]
-    match sock.is_listener() {
-        Ok(true) => {}
-        Ok(false) => {
+    match crate::shared::sys::is_listening(&sock) {
+        Ok(Some(true) | None) => {}
+        Ok(Some(false)) => {
             return Err(refused(
                 "is not listening (SO_ACCEPTCONN is off): with Accept=yes systemd passes one \
                  connection, not a listening socket; use Accept=no"

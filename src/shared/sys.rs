@@ -1,10 +1,34 @@
 //! Platform facts shared by the socket builders: one list of the platforms
-//! with `SO_REUSEPORT`, so the datagram and the server builders agree, and
-//! the stale Unix socket file check they share.
+//! with `SO_REUSEPORT`, so the datagram and the server builders agree, one
+//! of those that can tell a listening socket (`SO_ACCEPTCONN`), and the
+//! stale Unix socket file check they share.
 
 use std::io;
 
-use socket2::Socket;
+use socket2::{SockRef, Socket};
+
+/// Whether `sock` listens (`SO_ACCEPTCONN`), or `None` where the platform
+/// cannot tell: adopted sockets (`from_listener`, systemd's) are checked
+/// with it.
+pub(crate) fn is_listening(sock: &SockRef<'_>) -> io::Result<Option<bool>> {
+    #[cfg(any(
+        target_os = "android",
+        target_os = "freebsd",
+        target_os = "fuchsia",
+        target_os = "linux"
+    ))]
+    return sock.is_listener().map(Some);
+    #[cfg(not(any(
+        target_os = "android",
+        target_os = "freebsd",
+        target_os = "fuchsia",
+        target_os = "linux"
+    )))]
+    {
+        let _ = sock;
+        Ok(None)
+    }
+}
 
 /// Whether this platform has `SO_REUSEPORT` (where socket2 offers it).
 pub(crate) const HAS_REUSE_PORT: bool = cfg!(all(
