@@ -48,6 +48,7 @@ const NAME: &str = "bench.test";
 const CONNECTS: usize = 200;
 const HTTP_ROUNDS: usize = 15;
 const HTTP_REQUESTS: usize = 200;
+#[cfg(target_os = "linux")]
 const RESOLV_CONF: &str = "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n";
 
 /// Enters a private mount namespace and puts a resolv.conf naming

@@ -106,6 +106,10 @@ static GLOBAL: allocs::Counting = allocs::Counting;
 const MEMORY_VARIANTS: [&str; 4] = ["ours", "ours-literal", "hyper-util", "tokio"];
 
 fn main() {
+    if !cfg!(target_os = "linux") {
+        eprintln!("race_memory: not run, it needs Linux (/proc, RLIMIT_NOFILE)");
+        return;
+    }
     let args: Vec<String> = std::env::args().collect();
     if let Some(i) = args.iter().position(|a| a == "--race-memory-child") {
         child(&args[i + 1]);
@@ -227,6 +231,23 @@ fn resident_bytes() -> usize {
     pages * page_size()
 }
 
+/// Windows has none of the calls below; `main` returns before them.
+#[cfg(windows)]
+mod libc_less {
+    pub(crate) fn page_size() -> usize {
+        unreachable!("Linux only")
+    }
+    pub(crate) fn raise_fd_limit() -> usize {
+        unreachable!("Linux only")
+    }
+    pub(crate) fn thread_cpu() -> std::time::Duration {
+        unreachable!("Linux only")
+    }
+}
+#[cfg(windows)]
+use libc_less::{page_size, raise_fd_limit, thread_cpu};
+
+#[cfg(unix)]
 fn page_size() -> usize {
     // SAFETY: sysconf has no preconditions.
     unsafe { libc::sysconf(libc::_SC_PAGESIZE) as usize }
@@ -236,6 +257,7 @@ fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd").unwrap().count()
 }
 
+#[cfg(unix)]
 fn raise_fd_limit() -> usize {
     let mut lim = libc::rlimit {
         rlim_cur: 0,
@@ -574,6 +596,7 @@ fn burst() {
 }
 
 /// The CPU time of the calling thread.
+#[cfg(unix)]
 fn thread_cpu() -> Duration {
     let mut ts = libc::timespec {
         tv_sec: 0,

@@ -22,8 +22,7 @@ use tokio_endpoints::hickory_resolver::proto::op::ResponseCode;
 use tokio_endpoints::hickory_resolver::proto::rr::rdata::{A, AAAA, CNAME};
 use tokio_endpoints::hickory_resolver::proto::rr::{Name, RData, Record, RecordType};
 use tokio_endpoints::{
-    ConnectErrorKind, ConnectionBuilder, Family, HickoryResolver, Resolve, ResolveErrorKind,
-    Resolver,
+    ConnectErrorKind, ConnectionBuilder, Family, Resolve, ResolveErrorKind, Resolver,
 };
 
 fn v6(ip: Ipv6Addr) -> RData {
@@ -554,6 +553,7 @@ async fn invalid_names_never_reach_the_server() {
 #[cfg(all(unix, not(any(target_os = "android", target_vendor = "apple"))))]
 mod conf_files {
     use super::*;
+    use tokio_endpoints::HickoryResolver;
 
     fn temp_dir(name: &str) -> std::path::PathBuf {
         let dir =

@@ -41,24 +41,41 @@
 //! One child runs one case, so our default resolver's cache lives across
 //! the steps of a case and no further.
 
+#[cfg(target_os = "linux")]
 mod conformance;
 
+#[cfg(target_os = "linux")]
 use std::collections::BTreeMap;
+#[cfg(target_os = "linux")]
 use std::fmt::Write as _;
+#[cfg(target_os = "linux")]
 use std::process::{Command, Stdio};
+#[cfg(target_os = "linux")]
 use std::time::{Duration, Instant};
 
+#[cfg(target_os = "linux")]
 use libtest_mimic::{Arguments, Failed, Trial};
 
+#[cfg(target_os = "linux")]
 use conformance::{cases, child, Case, Expect, Report, Step};
 
+#[cfg(target_os = "linux")]
 /// The variable naming the case a child runs.
 const CASE_VAR: &str = "CONFORMANCE_CASE";
+#[cfg(target_os = "linux")]
 /// Set (to anything) to print every case's reports, passed or not.
 const VERBOSE_VAR: &str = "CONFORMANCE_VERBOSE";
+#[cfg(target_os = "linux")]
 /// How long a child may take before it is killed.
 const CHILD_LIMIT: Duration = Duration::from_secs(120);
 
+/// Elsewhere there is no glibc to compare with, and no namespaces.
+#[cfg(not(target_os = "linux"))]
+fn main() {
+    eprintln!("!!! getaddrinfo conformance suite NOT RUN: it needs Linux (glibc, unshare(1))");
+}
+
+#[cfg(target_os = "linux")]
 fn main() {
     if let Ok(name) = std::env::var(CASE_VAR) {
         std::process::exit(run_child(&name));
@@ -92,6 +109,7 @@ fn main() {
     libtest_mimic::run(&args, trials).exit();
 }
 
+#[cfg(target_os = "linux")]
 /// Whether the suite can run here: root, and `unshare` can make the
 /// namespaces in which `ip` brings the loopback interface up.
 fn preflight() -> Result<(), String> {
@@ -118,6 +136,7 @@ fn preflight() -> Result<(), String> {
     Ok(())
 }
 
+#[cfg(target_os = "linux")]
 /// The child's side: run the case named `name`.
 fn run_child(name: &str) -> i32 {
     let Some(case) = cases::all().into_iter().find(|c| c.name == name) else {
@@ -133,6 +152,7 @@ fn run_child(name: &str) -> i32 {
     }
 }
 
+#[cfg(target_os = "linux")]
 /// The parent's side: run the case in a child and compare its reports.
 fn run_case(case: Case) -> Result<(), Failed> {
     let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
@@ -144,6 +164,7 @@ fn run_case(case: Case) -> Result<(), Failed> {
     result
 }
 
+#[cfg(target_os = "linux")]
 /// Runs the child for `case` (its files in `dir`) and judges its reports.
 fn run_child_of(
     case: &Case,
@@ -205,6 +226,7 @@ fn run_child_of(
     })
 }
 
+#[cfg(target_os = "linux")]
 /// Whether the reports meet the case's expectation; `Err` says why not.
 fn judge(case: &Case, reports: &[Report]) -> Result<(), String> {
     let mut by_step: BTreeMap<usize, (Option<&Report>, Option<&Report>)> = BTreeMap::new();
@@ -272,6 +294,7 @@ fn judge(case: &Case, reports: &[Report]) -> Result<(), String> {
     }
 }
 
+#[cfg(target_os = "linux")]
 /// The case's files and every report, for a human.
 fn describe(case: &Case, reports: &[Report]) -> String {
     let mut s = String::new();

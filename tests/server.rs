@@ -195,6 +195,8 @@ async fn unavailable_addresses_are_skipped_while_one_binds() {
     assert!(err.to_string().contains("192.0.2.1:0"), "{err}");
 }
 
+/// Windows has no SO_REUSEPORT: see `reuse_port_is_unsupported_here`.
+#[cfg(unix)]
 #[tokio::test]
 async fn reuse_port_lets_two_servers_share_a_port() {
     let a = bind(ServerBuilder::new(("localhost", 0)).reuse_port(true)).await;
@@ -205,13 +207,24 @@ async fn reuse_port_lets_two_servers_share_a_port() {
     assert_eq!(err.io_kind(), io::ErrorKind::AddrInUse);
 }
 
+/// Where there is no SO_REUSEPORT, asking for it fails before any bind.
+#[cfg(windows)]
+#[tokio::test]
+async fn reuse_port_is_unsupported_here() {
+    let err = refused(ServerBuilder::new("127.0.0.1:0").reuse_port(true)).await;
+    assert_eq!(err.kind(), ServerErrorKind::Unsupported, "{err}");
+}
+
 #[tokio::test]
 async fn options_round_trip_through_getsockopt() {
     let l = bind(ServerBuilder::new("127.0.0.1:0")).await;
     let s = SockRef::from(&l.listeners()[0]);
     assert!(s.reuse_address().unwrap());
+    #[cfg(unix)]
     assert!(!s.reuse_port().unwrap());
     assert!(!s.keepalive().unwrap());
+    // socket2 reads SO_ACCEPTCONN on these; the crate reads it everywhere.
+    #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
     assert!(s.is_listener().unwrap());
 
     let hooked = Arc::new(AtomicUsize::new(0));
@@ -219,7 +232,7 @@ async fn options_round_trip_through_getsockopt() {
     let l = bind(
         ServerBuilder::new(("localhost", 0))
             .reuse_address(false)
-            .reuse_port(true)
+            .reuse_port(cfg!(unix))
             .keep_alive(true)
             .backlog(7)
             .socket_hook(move |s| {
@@ -232,6 +245,7 @@ async fn options_round_trip_through_getsockopt() {
     for listener in l.listeners() {
         let s = SockRef::from(listener);
         assert!(!s.reuse_address().unwrap());
+        #[cfg(unix)]
         assert!(s.reuse_port().unwrap());
         assert!(s.keepalive().unwrap());
     }

@@ -448,14 +448,15 @@ impl ConnectionBuilder {
     /// `None` leaves the system's default (retransmissions for about 15
     /// minutes on Linux). Default is `None`.
     ///
-    /// Only Linux, Android and Fuchsia have it.
+    /// Only Linux, Android and Fuchsia have it, and only there is this
+    /// method compiled (as hyper-util's and socket2's), so a program that
+    /// needs it does not build where it would be dropped.
     ///
     /// # Errors
     ///
-    /// Elsewhere, `Some(..)` fails the call with
-    /// [`ConnectErrorKind::Unsupported`] before anything is sent, rather
-    /// than connecting without it; `Duration::ZERO` (which the kernel reads
-    /// as "the default") is refused with [`ConnectErrorKind::InvalidInput`].
+    /// `Duration::ZERO` (which the kernel reads as "the default") is
+    /// refused with [`ConnectErrorKind::InvalidInput`] before anything is
+    /// sent.
     ///
     /// # Examples
     ///
@@ -473,6 +474,11 @@ impl ConnectionBuilder {
     ///     Ok(())
     /// }
     /// ```
+    #[cfg(any(target_os = "android", target_os = "fuchsia", target_os = "linux"))]
+    #[cfg_attr(
+        docsrs,
+        doc(cfg(any(target_os = "android", target_os = "fuchsia", target_os = "linux")))
+    )]
     pub fn tcp_user_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
         self.opts.sockopts_mut().user_timeout = timeout.into();
         self.connecting("tcp_user_timeout")

@@ -319,12 +319,12 @@ impl Connector {
     /// unacknowledged. `None` leaves the system's default. Default is
     /// `None`.
     ///
+    /// Compiled only where there is `TCP_USER_TIMEOUT`: Linux, Android,
+    /// Fuchsia.
+    ///
     /// # Errors
     ///
-    /// Where the platform has no `TCP_USER_TIMEOUT` (all but Linux,
-    /// Android, Fuchsia), each call fails with
-    /// [`ConnectErrorKind::Unsupported`](crate::ConnectErrorKind::Unsupported)
-    /// before anything is sent; zero is refused with `InvalidInput`.
+    /// Zero is refused with `InvalidInput`, before anything is sent.
     ///
     /// # Examples
     ///
@@ -335,6 +335,11 @@ impl Connector {
     /// let connector = Connector::new().tcp_user_timeout(Some(Duration::from_secs(30)));
     /// # drop(connector);
     /// ```
+    #[cfg(any(target_os = "android", target_os = "fuchsia", target_os = "linux"))]
+    #[cfg_attr(
+        docsrs,
+        doc(cfg(any(target_os = "android", target_os = "fuchsia", target_os = "linux")))
+    )]
     pub fn tcp_user_timeout(self, timeout: impl Into<Option<Duration>>) -> Self {
         let timeout = timeout.into();
         self.set(|o| o.sockopts_mut().user_timeout = timeout)

@@ -838,7 +838,9 @@ fn load_system_parts() -> io::Result<Conf> {
     Ok(Conf::new(config, options, Some(hosts)))
 }
 
-fn conf_error(what: &str, e: NetError) -> io::Error {
+/// Off Linux, hickory reads the system configuration with a `ProtoError`.
+fn conf_error(what: &str, e: impl Into<NetError>) -> io::Error {
+    let e = e.into();
     let kind = match &e {
         NetError::Io(io) => io.kind(),
         _ => io::ErrorKind::InvalidData,

@@ -137,7 +137,7 @@ pub(super) enum Source {
     Any(u16),
     Listener(std::net::TcpListener),
     /// `from_systemd` (the name asked for, if any): the sockets, or why not.
-    #[cfg(unix)]
+    #[cfg(target_os = "linux")]
     Systemd(Option<String>, Result<Vec<std::net::TcpListener>, String>),
 }
 
@@ -686,9 +686,9 @@ impl ServerBuilder {
                 Ok(a) => format!("adopted listener {a}"),
                 Err(_) => "adopted listener".to_string(),
             },
-            #[cfg(unix)]
+            #[cfg(target_os = "linux")]
             Source::Systemd(None, _) => "sockets from systemd".to_string(),
-            #[cfg(unix)]
+            #[cfg(target_os = "linux")]
             Source::Systemd(Some(name), _) => format!("sockets from systemd named {name:?}"),
         }
     }
@@ -700,7 +700,7 @@ impl ServerBuilder {
     async fn bind_inner(self) -> Result<Vec<TcpListener>, ServerError> {
         match self.source {
             Source::Listener(_) => return self.adopt(),
-            #[cfg(unix)]
+            #[cfg(target_os = "linux")]
             Source::Systemd(..) => return self.adopt(),
             _ => {}
         }
@@ -735,7 +735,7 @@ impl ServerBuilder {
                     .map_err(|f| self.resolve_failed(f))?
             }
             Source::Listener(_) => unreachable!("adopted above"),
-            #[cfg(unix)]
+            #[cfg(target_os = "linux")]
             Source::Systemd(..) => unreachable!("adopted above"),
         };
         self.listen_all(&addrs)
@@ -798,7 +798,7 @@ impl ServerBuilder {
 
     fn adopt(mut self) -> Result<Vec<TcpListener>, ServerError> {
         let how = match &self.source {
-            #[cfg(unix)]
+            #[cfg(target_os = "linux")]
             Source::Systemd(..) => "from_systemd",
             _ => "from_listener",
         };
@@ -814,7 +814,7 @@ impl ServerBuilder {
                     return Err(self.invalid(format!("from_listener: {why}")));
                 }
             }
-            #[cfg(unix)]
+            #[cfg(target_os = "linux")]
             Source::Systemd(_, Err(why)) => return Err(self.invalid(why.clone())),
             // Checked when they were taken from systemd.
             _ => {}
@@ -823,7 +823,7 @@ impl ServerBuilder {
         let source = std::mem::replace(&mut self.source, Source::Any(0));
         let listeners = match source {
             Source::Listener(listener) => vec![listener],
-            #[cfg(unix)]
+            #[cfg(target_os = "linux")]
             Source::Systemd(_, Ok(listeners)) => listeners,
             _ => unreachable!("adopt is only called for adopted listeners"),
         };

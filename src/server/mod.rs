@@ -25,7 +25,7 @@ mod proxy_header;
 #[cfg(feature = "self-signed")]
 mod self_signed;
 mod serve;
-#[cfg(unix)]
+#[cfg(target_os = "linux")]
 mod systemd;
 #[cfg(feature = "tls")]
 mod tls;

@@ -283,7 +283,7 @@ impl ServerBuilder {
     /// server.wait_closed().await;
     /// # Ok(()) }
     /// ```
-    #[cfg_attr(docsrs, doc(cfg(unix)))]
+    #[cfg_attr(docsrs, doc(cfg(target_os = "linux")))]
     pub fn from_systemd() -> ServerBuilder {
         ServerBuilder::systemd(None)
     }
@@ -317,7 +317,7 @@ impl ServerBuilder {
     /// web.wait_closed().await;
     /// # Ok(()) }
     /// ```
-    #[cfg_attr(docsrs, doc(cfg(unix)))]
+    #[cfg_attr(docsrs, doc(cfg(target_os = "linux")))]
     pub fn from_systemd_named(name: &str) -> ServerBuilder {
         ServerBuilder::systemd(Some(name))
     }
@@ -360,7 +360,7 @@ impl ServerBuilder {
     /// }
     /// # Ok(()) }
     /// ```
-    #[cfg_attr(docsrs, doc(cfg(unix)))]
+    #[cfg_attr(docsrs, doc(cfg(target_os = "linux")))]
     pub fn systemd_unix_listeners() -> Result<Vec<std::os::unix::net::UnixListener>, ServerError> {
         unix_listeners(None)
     }
@@ -383,7 +383,7 @@ impl ServerBuilder {
     /// # drop(api);
     /// # Ok(()) }
     /// ```
-    #[cfg_attr(docsrs, doc(cfg(unix)))]
+    #[cfg_attr(docsrs, doc(cfg(target_os = "linux")))]
     pub fn systemd_unix_listeners_named(
         name: &str,
     ) -> Result<Vec<std::os::unix::net::UnixListener>, ServerError> {

@@ -1348,6 +1348,14 @@ impl std::os::windows::io::AsRawSocket for ServerTlsStream {
     }
 }
 
+#[cfg(windows)]
+#[cfg_attr(docsrs, doc(cfg(windows)))]
+impl std::os::windows::io::AsSocket for ServerTlsStream {
+    fn as_socket(&self) -> std::os::windows::io::BorrowedSocket<'_> {
+        std::os::windows::io::AsSocket::as_socket(self.inner.get_ref().0)
+    }
+}
+
 impl fmt::Debug for ServerTlsStream {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (tcp, tls) = self.inner.get_ref();

@@ -1,5 +1,6 @@
 //! macOS, iOS and the other Apple systems: `IP_BOUND_IF` /
-//! `IPV6_BOUND_IF` bind to an interface; there is no `TCP_USER_TIMEOUT`,
+//! `IPV6_BOUND_IF` bind to an interface, `SO_ACCEPTCONN` tells a listening
+//! socket; there is no `TCP_USER_TIMEOUT`,
 //! no `SOCK_NONBLOCK` and no abstract Unix names.
 
 use std::io;
@@ -44,11 +45,11 @@ pub(crate) fn bind_interface(socket: &Socket, name: &str, addr: SocketAddr) -> i
     }
 }
 
-/// Whether `sock` listens (`SO_ACCEPTCONN`), `None` where the platform
-/// cannot tell.
+/// Whether `sock` listens (`SO_ACCEPTCONN`, readable here though socket2
+/// offers no getter): adopted sockets (`from_listener`) are checked with
+/// it.
 pub(crate) fn is_listening(sock: &SockRef<'_>) -> io::Result<Option<bool>> {
-    let _ = sock;
-    Ok(None)
+    super::unix::socket_flag(sock, libc::SOL_SOCKET, libc::SO_ACCEPTCONN).map(Some)
 }
 
 /// The protocol of `sock`: Apple systems have no `SO_PROTOCOL`.

@@ -82,10 +82,16 @@ pub(crate) fn is_listening(sock: &SockRef<'_>) -> io::Result<Option<bool>> {
     }
 }
 
-/// The protocol of `sock`, `None` where the platform cannot tell.
+/// The protocol of `sock` (`SO_PROTOCOL`), `None` where the platform
+/// cannot tell: an adopted UDP socket is checked with it.
 pub(crate) fn protocol(sock: &SockRef<'_>) -> io::Result<Option<Protocol>> {
-    let _ = sock;
-    Ok(None)
+    #[cfg(target_os = "freebsd")]
+    return sock.protocol();
+    #[cfg(not(target_os = "freebsd"))]
+    {
+        let _ = sock;
+        Ok(None)
+    }
 }
 
 /// A TCP socket for `addr`, non-blocking and close-on-exec, as

@@ -14,6 +14,35 @@ pub(crate) fn interface_index(name: &str) -> Option<NonZeroU32> {
     NonZeroU32::new(index)
 }
 
+/// An `int` socket option read as a flag (`getsockopt(2)`), for the options
+/// socket2 has no getter for on some systems.
+#[cfg_attr(not(target_vendor = "apple"), allow(dead_code))]
+pub(super) fn socket_flag(
+    sock: &socket2::SockRef<'_>,
+    level: libc::c_int,
+    name: libc::c_int,
+) -> io::Result<bool> {
+    use std::os::fd::AsRawFd;
+
+    let mut value: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: the descriptor is open (borrowed for the call); `value` and
+    // `len` are valid for writes of the sizes given.
+    let r = unsafe {
+        libc::getsockopt(
+            sock.as_raw_fd(),
+            level,
+            name,
+            (&mut value as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    if r == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(value != 0)
+}
+
 /// Whether `connect(2)` on a non-blocking socket failed only because the
 /// handshake is under way (`EINPROGRESS`).
 pub(crate) fn connect_in_progress(e: &io::Error) -> bool {
