@@ -380,3 +380,14 @@ async fn the_handshake_cap_holds_new_connections_in_the_kernel_queue() {
         "{err}"
     );
 }
+
+/// The socket under a `ServerTlsStream` is at hand on every platform, as
+/// the client's `TlsStream`'s is (for socket options on an accepted
+/// stream); the cross checks compile this for each of them.
+#[allow(dead_code)]
+fn the_socket_of_a_tls_stream_is_at_hand(server: &ServerTlsStream) {
+    #[cfg(unix)]
+    let _ = std::os::fd::AsFd::as_fd(server);
+    #[cfg(windows)]
+    let _ = std::os::windows::io::AsSocket::as_socket(server);
+}

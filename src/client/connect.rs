@@ -539,7 +539,10 @@ impl ConnectionBuilder {
     /// packets leave through that interface whatever the routing table
     /// says: `SO_BINDTODEVICE` on Linux and Android (see `socket(7)`; it
     /// needs `CAP_NET_RAW` before Linux 5.7), `IP_BOUND_IF` /
-    /// `IPV6_BOUND_IF` on Apple platforms (see `ip(4)`, `ip6(4)`).
+    /// `IPV6_BOUND_IF` on Apple platforms (see `ip(4)`, `ip6(4)`),
+    /// `IP_UNICAST_IF` / `IPV6_UNICAST_IF` on Windows, where `name` is the
+    /// interface's name (`ethernet_32768`) or the alias Windows shows
+    /// (`Ethernet`, `Wi-Fi`).
     /// hyper-util's `HttpConnector::set_interface`, reqwest's `interface`,
     /// curl's `--interface` (a name, not an address: for a source address
     /// use [`local_addr`](Self::local_addr)). Default is not set.
@@ -549,8 +552,8 @@ impl ConnectionBuilder {
     /// The name is looked up (`if_nametoindex(3)`) before anything is
     /// sent: a name that no interface has fails the call with
     /// [`ConnectErrorKind::InvalidInput`], naming it. On other platforms
-    /// the call fails with [`ConnectErrorKind::Unsupported`], before
-    /// anything is sent.
+    /// (FreeBSD and the other BSDs) the call fails with
+    /// [`ConnectErrorKind::Unsupported`], before anything is sent.
     ///
     /// # Examples
     ///

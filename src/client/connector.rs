@@ -379,7 +379,8 @@ impl Connector {
 
     /// As [`ConnectionBuilder::interface`]: binds each attempt's socket to
     /// the network interface `name` (`SO_BINDTODEVICE` on Linux and
-    /// Android, `IP_BOUND_IF` / `IPV6_BOUND_IF` on Apple platforms).
+    /// Android, `IP_BOUND_IF` / `IPV6_BOUND_IF` on Apple platforms,
+    /// `IP_UNICAST_IF` / `IPV6_UNICAST_IF` on Windows).
     /// Default is not set.
     ///
     /// # Errors

@@ -66,7 +66,7 @@ impl SocketOptions {
                     ConnectErrorKind::Unsupported,
                     format!(
                         "interface({name:?}): this platform cannot bind a socket to an interface \
-                         (SO_BINDTODEVICE, IP_BOUND_IF)"
+                         (SO_BINDTODEVICE, IP_BOUND_IF, IP_UNICAST_IF)"
                     ),
                 ));
             }

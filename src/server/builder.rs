@@ -189,7 +189,8 @@ impl ServerBuilder {
     /// Adopts a listening socket made elsewhere (asyncio's `sock=`; a
     /// socket passed by systemd or a parent process). It must be listening
     /// (`SO_ACCEPTCONN`, checked where the platform reports it: Linux,
-    /// Android, FreeBSD, Fuchsia), and over IPv4 or IPv6. As asyncio does,
+    /// Android, Fuchsia, FreeBSD, macOS and the other Apple systems,
+    /// Windows), and over IPv4 or IPv6. As asyncio does,
     /// the options that make a socket ([`family`](Self::family),
     /// [`backlog`](Self::backlog), [`reuse_address`](Self::reuse_address),
     /// [`reuse_port`](Self::reuse_port), [`socket_hook`](Self::socket_hook),

@@ -29,7 +29,12 @@
 //!   ([`HAS_PRECISE_TIMER`], [`PreciseTimer`]).
 //!
 //! A new platform is one more file here; nothing else in the crate names an
-//! operating system in a `cfg` list.
+//! operating system in a `cfg` list for these facts. Public items that exist
+//! on some systems only carry their own `#[cfg]` and
+//! `#[cfg_attr(docsrs, doc(cfg(..)))]` where they are declared, so docs.rs
+//! shows the label: systemd activation (Linux), `tcp_user_timeout` (Linux,
+//! Android, Fuchsia), Unix sockets (Unix), `from_conf_files` (where hickory
+//! reads `resolv.conf`).
 
 #[cfg(any(target_os = "android", target_os = "fuchsia", target_os = "linux"))]
 #[path = "linux.rs"]
@@ -93,5 +98,138 @@ mod no_timerfd {
         pub(crate) fn poll_expired(&self, _: &mut Context<'_>) -> Poll<()> {
             match *self {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The layer's promises, on real loopback sockets, on every platform:
+    //! what each family says it can do, it does.
+
+    use std::io;
+    use std::net::{SocketAddr, TcpListener};
+
+    use socket2::{Domain, SockRef, Socket, Type};
+
+    use super::*;
+
+    /// The loopback interface, by the name each system gives it (on
+    /// Windows its alias depends on the installation: not tested there).
+    const LOOPBACK: &str = if cfg!(any(target_vendor = "apple", target_os = "freebsd")) {
+        "lo0"
+    } else {
+        "lo"
+    };
+
+    /// IPv4 and (where the host has it) IPv6 loopback, port 0.
+    fn loopbacks() -> Vec<SocketAddr> {
+        ["127.0.0.1:0", "[::1]:0"]
+            .into_iter()
+            .map(|a| a.parse().unwrap())
+            .filter(|a: &SocketAddr| TcpListener::bind(a).is_ok())
+            .collect()
+    }
+
+    #[test]
+    fn a_listening_socket_is_told_from_one_that_is_not() {
+        // The platforms the crate claims can all tell (SO_ACCEPTCONN).
+        let tells = cfg!(any(
+            target_os = "android",
+            target_os = "freebsd",
+            target_os = "fuchsia",
+            target_os = "linux",
+            target_vendor = "apple",
+            windows
+        ));
+        for addr in loopbacks() {
+            let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None).unwrap();
+            socket.bind(&addr.into()).unwrap();
+            let seen = is_listening(&SockRef::from(&socket)).unwrap();
+            assert_eq!(seen, tells.then_some(false), "{addr} bound");
+            socket.listen(8).unwrap();
+            let seen = is_listening(&SockRef::from(&socket)).unwrap();
+            assert_eq!(seen, tells.then_some(true), "{addr} listening");
+        }
+    }
+
+    #[test]
+    fn the_loopback_interface_is_found_and_a_socket_bound_to_it_connects() {
+        assert_eq!(interface_index("no-such-if9"), None);
+        if cfg!(windows) {
+            let socket = tcp_socket("127.0.0.1:1".parse().unwrap()).unwrap();
+            let e = bind_interface(&socket, "no-such-if9", "127.0.0.1:1".parse().unwrap());
+            assert_eq!(e.unwrap_err().kind(), io::ErrorKind::NotFound);
+            return;
+        }
+        for addr in loopbacks() {
+            let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None).unwrap();
+            let bound = bind_interface(&socket, LOOPBACK, addr);
+            if !HAS_INTERFACE {
+                assert_eq!(bound.unwrap_err().kind(), io::ErrorKind::Unsupported);
+                continue;
+            }
+            let index = interface_index(LOOPBACK).expect("the loopback interface");
+            bound.unwrap();
+            #[cfg(any(target_os = "android", target_os = "linux"))]
+            assert_eq!(
+                socket.device().unwrap().as_deref(),
+                Some(LOOPBACK.as_bytes())
+            );
+            #[cfg(target_vendor = "apple")]
+            assert_eq!(
+                if addr.is_ipv4() {
+                    socket.device_index_v4()
+                } else {
+                    socket.device_index_v6()
+                }
+                .unwrap(),
+                Some(index)
+            );
+            let _ = index;
+            // Bound to loopback, it still reaches a loopback listener.
+            let listener = TcpListener::bind(addr).unwrap();
+            socket
+                .connect(&listener.local_addr().unwrap().into())
+                .unwrap();
+        }
+    }
+
+    #[test]
+    fn a_tcp_socket_is_non_blocking_and_its_connect_is_in_progress() {
+        for addr in loopbacks() {
+            // A listener that never accepts still completes handshakes,
+            // but a non-blocking connect returns before that.
+            let listener = TcpListener::bind(addr).unwrap();
+            let socket = tcp_socket(addr).unwrap();
+            match socket.connect(&listener.local_addr().unwrap().into()) {
+                Ok(()) => {}
+                Err(e) => assert!(connect_in_progress(&e), "{addr}: {e}"),
+            }
+            // Nothing to read yet: a blocking socket would wait here.
+            let mut buf = [std::mem::MaybeUninit::new(0u8); 1];
+            let read = socket.recv(&mut buf);
+            assert!(read.is_err(), "{addr}: {read:?}");
+        }
+    }
+
+    #[test]
+    fn error_codes_are_read_as_the_platform_writes_them() {
+        let os = io::Error::from_raw_os_error;
+        #[cfg(unix)]
+        {
+            assert!(family_unsupported(&os(libc::EAFNOSUPPORT)));
+            assert!(accept_out_of_resources(&os(libc::EMFILE)));
+            assert!(accept_connection_failed(&os(libc::EPROTO)));
+            assert!(!accept_connection_failed(&os(libc::EBADF)));
+            assert!(connect_in_progress(&os(libc::EINPROGRESS)));
+        }
+        #[cfg(windows)]
+        {
+            assert!(family_unsupported(&os(10047)));
+            assert!(accept_out_of_resources(&os(10024)));
+            assert!(connect_in_progress(&os(10035)));
+        }
+        assert!(!family_unsupported(&io::Error::other("no code")));
+        assert!(!accept_out_of_resources(&io::Error::other("no code")));
     }
 }
