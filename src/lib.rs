@@ -277,6 +277,9 @@ pub use client::Connector;
 pub use client::UnixConnectionBuilder;
 pub use client::{Attempt, AttemptStage, ConnectError, ConnectErrorKind};
 pub use client::{ConnectionBuilder, IntoLocalAddrs, DEFAULT_HAPPY_EYEBALLS_DELAY};
+pub use client::{
+    AttemptOutcome, AttemptReport, Establishment, QlogSink, ResolutionStep, TlsReport,
+};
 #[cfg(feature = "hyper")]
 #[cfg_attr(docsrs, doc(cfg(feature = "hyper")))]
 pub use client::{HttpConnecting, HttpInfo, HttpStream};

@@ -17,6 +17,8 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use crate::client::error::{Attempt, AttemptStage, ConnectError, ConnectErrorKind};
+use crate::client::establishment::{Establishment, Recorder};
+use crate::client::qlog::QlogSink;
 use crate::client::history::{Advice, Failure, History, Key, DEFAULT_HISTORY_TTL};
 use crate::client::race::{
     failed_attempt, race_staged, single, Begun, RaceConfig, RaceFailure, Won,
@@ -113,6 +115,40 @@ pub(crate) struct Options {
     pub(crate) adaptive_delay: bool,
     /// How long an outcome is trusted, in milliseconds.
     pub(crate) history_ttl_ms: u32,
+    /// Who is told of each connection made ([`Connector::on_established`],
+    /// [`Connector::qlog`]); `None`: nobody, and nothing is recorded.
+    ///
+    /// [`Connector::on_established`]: crate::Connector::on_established
+    /// [`Connector::qlog`]: crate::Connector::qlog
+    pub(crate) report: Option<Arc<Reporting>>,
+}
+
+/// Who is told of each connection a connector makes.
+#[derive(Clone, Default)]
+pub(crate) struct Reporting {
+    pub(crate) on_established: Option<Arc<dyn Fn(&Establishment) + Send + Sync>>,
+    pub(crate) qlog: Option<QlogSink>,
+}
+
+impl Reporting {
+    /// Tells them of `report`.
+    pub(crate) fn tell(&self, report: &Establishment) {
+        if let Some(sink) = &self.qlog {
+            sink.write(report);
+        }
+        if let Some(callback) = &self.on_established {
+            callback(report);
+        }
+    }
+}
+
+impl fmt::Debug for Reporting {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Reporting")
+            .field("on_established", &self.on_established.is_some())
+            .field("qlog", &self.qlog)
+            .finish()
+    }
 }
 
 impl Options {
@@ -147,6 +183,7 @@ impl Default for Options {
             history_off: false,
             adaptive_delay: false,
             history_ttl_ms: DEFAULT_HISTORY_TTL.as_millis() as u32,
+            report: None,
         }
     }
 }
@@ -189,7 +226,8 @@ impl Options {
             )
             .field("history_ttl", &self.history_ttl())
             .field("adaptive_delay", &self.adaptive_delay)
-            .field("address_policy", &self.policy);
+            .field("address_policy", &self.policy)
+            .field("report", &self.report);
         #[cfg(feature = "tls")]
         self.tls.debug_fields(d);
     }
@@ -850,6 +888,92 @@ impl ConnectionBuilder {
         connect
     }
 
+    /// [`connect`](Self::connect), and what it went through: the
+    /// [`Establishment`] report of the resolution, each attempt and the
+    /// delays between them. The race runs as for `connect`, with each
+    /// event recorded as it happens (the report costs a few microseconds,
+    /// see `BENCHMARKS.md`; a plain `connect` records nothing). A
+    /// [`Connector`](crate::Connector)'s
+    /// [`on_established`](crate::Connector::on_established) and
+    /// [`qlog`](crate::Connector::qlog) are told of the connection too.
+    ///
+    /// # Errors
+    ///
+    /// As [`connect`](Self::connect): a failed call has no report, its
+    /// [`ConnectError`] says what was tried.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`connect`](Self::connect): dropping the future closes every
+    /// socket it opened.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use tokio_endpoints::ConnectionBuilder;
+    ///
+    /// # #[tokio::main] async fn main() -> std::io::Result<()> {
+    /// let (stream, report) = ConnectionBuilder::new("localhost:8080").connect_reported().await?;
+    /// println!("{report}");
+    /// assert_eq!(report.winner().addr(), stream.peer_addr()?);
+    /// # Ok(()) }
+    /// ```
+    pub fn connect_reported(
+        self,
+    ) -> impl Future<Output = Result<(TcpStream, Establishment), ConnectError>> + Send {
+        let span = tracing::debug_span!("connect", target = %self.describe());
+        tracing::Instrument::instrument(self.reported(true), span)
+    }
+
+    /// The reported connect: the race, recorded, and whoever is to be told
+    /// of it told. `refuse_tls`: TLS options are refused (not checked again
+    /// when `Connect` sends a connect here).
+    pub(crate) async fn reported(
+        self,
+        refuse_tls: bool,
+    ) -> Result<(TcpStream, Establishment), ConnectError> {
+        #[cfg(feature = "tls")]
+        if let Some(given) = self.opts.tls.given().filter(|_| refuse_tls) {
+            return Err(self.invalid(format!(
+                "TLS options given to connect_reported(): {given}; use connect_tls_reported()"
+            )));
+        }
+        #[cfg(not(feature = "tls"))]
+        let _ = refuse_tls;
+        let start = Instant::now();
+        if let Source::Stream(..) = &self.source {
+            let name = self.describe();
+            let report_to = self.opts.report.clone();
+            let stream = self.adopt()?;
+            let peer = stream.peer_addr().map_err(|e| {
+                ConnectError::invalid(name.clone(), format!("the adopted stream is not connected: {e}"))
+            })?;
+            let report = Establishment::adopted(name, peer);
+            if let Some(to) = report_to {
+                to.tell(&report);
+            }
+            return Ok((stream, report));
+        }
+        let (target, locals) = self.checked()?;
+        let services = self
+            .opts
+            .svcb
+            .unwrap_or(false)
+            .then(ServiceOptions::default);
+        let mut begun = Begun::nothing();
+        begun.recorder = Some(Recorder::new(start));
+        let identity = |_, tcp| std::future::ready(Ok(tcp));
+        let (stream, recorder) = self
+            .race(start, target, locals, services, begun, None, identity)
+            .await?;
+        let recorder = recorder.expect("a recorded race gives its recorder back");
+        let report = recorder.finish(self.describe(), start.elapsed(), None);
+        if let Some(to) = &self.opts.report {
+            to.tell(&report);
+        }
+        Ok((stream, report))
+    }
+
     /// The target's host name, if it is one.
     fn host(&self) -> Option<&str> {
         match &self.source {
@@ -912,6 +1036,10 @@ impl ConnectionBuilder {
         let _ = refuse_tls;
         if let Source::Stream(..) = &self.source {
             return Started::Adopt;
+        }
+        // Someone is told of every connection: the reported race.
+        if self.opts.report.is_some() {
+            return Started::Reported;
         }
         let start = Instant::now();
         let (target, locals) = match self.checked() {
@@ -1025,8 +1153,9 @@ impl ConnectionBuilder {
     pub(crate) fn establish<'a, T, H, G>(
         &'a self,
         services: Option<ServiceOptions>,
+        recorder: Option<Box<Recorder>>,
         finish: H,
-    ) -> impl Future<Output = Result<T, ConnectError>> + 'a
+    ) -> impl Future<Output = Result<(T, Option<Box<Recorder>>), ConnectError>> + 'a
     where
         T: 'a,
         H: FnMut(SocketAddr, TcpStream) -> G + 'a,
@@ -1037,8 +1166,9 @@ impl ConnectionBuilder {
             Ok(checked) => checked,
             Err(e) => return Either::Left(std::future::ready(Err(e))),
         };
-        // One literal address and no deadline: nothing to race.
-        if target.host().is_none() && self.opts.connect_timeout.is_none() {
+        // One literal address and no deadline: nothing to race (unless it
+        // is recorded: the race records).
+        if target.host().is_none() && self.opts.connect_timeout.is_none() && recorder.is_none() {
             let mut usable = target.addrs().iter().filter(|a| self.permitted(&a.ip()));
             if let (Some(&addr), None) = (usable.next(), usable.next()) {
                 let fut = single(
@@ -1049,7 +1179,7 @@ impl ConnectionBuilder {
                     finish,
                 )
                 .map(move |result| match result {
-                    Ok(won) => Ok(won.value),
+                    Ok(won) => Ok((won.value, None)),
                     Err(failure) => Err(self.failed(failure)),
                 });
                 return Either::Right(Either::Left(fut));
@@ -1058,15 +1188,12 @@ impl ConnectionBuilder {
         // Boxed: the race's state (the attempts, the timer, the resolver
         // stream) kept inline would make every connect future that large,
         // the one-address case above included.
-        let race = self.race(
-            start,
-            target,
-            locals,
-            services,
-            Begun::nothing(),
-            None,
-            finish,
-        );
+        let mut begun = Begun::nothing();
+        begun.recorder = recorder.map(|mut rec| {
+            rec.restart(start);
+            rec
+        });
+        let race = self.race(start, target, locals, services, begun, None, finish);
         Either::Right(Either::Right(Box::pin(race)))
     }
 
@@ -1087,13 +1214,23 @@ impl ConnectionBuilder {
         mut begun: Begun<TcpConnect>,
         resolving: Option<Addrs>,
         finish: H,
-    ) -> impl Future<Output = Result<T, ConnectError>> + 'a
+    ) -> impl Future<Output = Result<(T, Option<Box<Recorder>>), ConnectError>> + 'a
     where
         T: 'a,
         H: FnMut(SocketAddr, TcpStream) -> G + 'a,
         G: Future<Output = io::Result<T>> + 'a,
     {
         let port = target.port();
+        if let Some(rec) = begun.recorder.as_deref_mut() {
+            match target.host() {
+                Some(host) => rec.resolving(host, &*self.name_resolver(), services.is_some()),
+                None => {
+                    let at = rec.now();
+                    let addrs = target.addrs().to_vec();
+                    rec.push(at, crate::client::establishment::Event::Literal { addrs });
+                }
+            }
+        }
         let addrs = match target.host() {
             None => {
                 if begun.addrs.is_empty() {
@@ -1105,6 +1242,9 @@ impl ConnectionBuilder {
                         .zip(self.admit(ips, port, &mut denied))
                         .filter_map(|(literal, admitted)| admitted.map(|_| *literal))
                         .collect();
+                    if let Some(rec) = begun.recorder.as_deref_mut() {
+                        rec.refused(&denied);
+                    }
                     if begun.addrs.is_empty() && !denied.is_empty() {
                         let refused = self.denied(denied);
                         return Either::Left(std::future::ready(Err(refused)));
@@ -1169,6 +1309,11 @@ impl ConnectionBuilder {
         }
         let preferred = begun.prefer;
         let settled = begun.settled;
+        if let Some(rec) = begun.recorder.as_deref_mut() {
+            let delay = self.opts.delay.map(|d| begun.delay.unwrap_or(d));
+            let adaptive = self.opts.delay.is_some() && begun.delay.is_some();
+            rec.advised(begun.prefer, &begun.avoid, delay, adaptive);
+        }
         let config = RaceConfig {
             delay: self.opts.delay.map(|d| begun.delay.unwrap_or(d)),
             interleave: self.opts.interleave,
@@ -1183,7 +1328,11 @@ impl ConnectionBuilder {
                 if !known {
                     self.remember_won(target, locals, &won, preferred, start);
                 }
-                Ok(won.value)
+                let recorder = won.recorder.map(|mut rec| {
+                    rec.failed = won.failed;
+                    rec
+                });
+                Ok((won.value, recorder))
             }
             Err(failure) => {
                 // What the history said, before this failure changes it.
@@ -1553,6 +1702,8 @@ enum Started {
     Done(Result<TcpStream, ConnectError>),
     /// Return the adopted stream (the builder's).
     Adopt,
+    /// Run the reported race: someone is told of the connection.
+    Reported,
     First(First),
     Race {
         start: Instant,
@@ -1607,6 +1758,7 @@ impl State {
             builder
                 .race(start, target, locals, services, begun, resolving, identity)
                 .await
+                .map(|(stream, _)| stream)
         }))
     }
 }
@@ -1676,6 +1828,12 @@ impl<Y: Future<Output = ()>> Future for Connect<Y> {
                         Started::Adopt => {
                             let builder = this.builder.take().expect("checked above");
                             return Poll::Ready(builder.adopt());
+                        }
+                        Started::Reported => {
+                            let builder = this.builder.take().expect("checked above");
+                            State::Race(Box::pin(async move {
+                                builder.reported(false).await.map(|(stream, _)| stream)
+                            }))
                         }
                         Started::First(first) => State::First(first),
                         Started::Race {

@@ -12,9 +12,11 @@
 mod connect;
 mod connector;
 mod error;
+mod establishment;
 mod history;
 #[cfg(feature = "hyper")]
 mod http_service;
+mod qlog;
 mod race;
 mod sockopts;
 mod streams;
@@ -29,8 +31,10 @@ mod unix;
 pub use connect::{ConnectionBuilder, IntoLocalAddrs, DEFAULT_HAPPY_EYEBALLS_DELAY};
 pub use connector::Connector;
 pub use error::{Attempt, AttemptStage, ConnectError, ConnectErrorKind};
+pub use establishment::{AttemptOutcome, AttemptReport, Establishment, ResolutionStep, TlsReport};
 #[cfg(feature = "hyper")]
 pub use http_service::{HttpConnecting, HttpInfo, HttpStream};
+pub use qlog::QlogSink;
 #[cfg(feature = "tls")]
 pub use tls::TlsStream;
 #[cfg(unix)]
