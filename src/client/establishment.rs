@@ -658,6 +658,9 @@ impl Why {
 #[derive(Debug)]
 pub(crate) struct Recorder {
     start: Instant,
+    /// The attempts are TCP and then TLS (`connect_tls`); otherwise the
+    /// race's second stage is nothing and every attempt is TCP only.
+    pub(crate) tls: bool,
     events: Vec<Stamped>,
     steps: Vec<ResolutionStep>,
     /// Which step each error of the race's `resolve_errors` became.
@@ -688,6 +691,7 @@ impl Recorder {
     pub(crate) fn new(start: Instant) -> Box<Recorder> {
         Box::new(Recorder {
             start,
+            tls: false,
             events: Vec::new(),
             steps: Vec::new(),
             error_steps: Vec::new(),
@@ -843,17 +847,21 @@ impl Recorder {
     /// An attempt's TCP handshake completed at `at`, after `took`.
     pub(crate) fn connected(&mut self, addr: SocketAddr, at: Duration, took: Duration, extended: bool) {
         self.connected.push((addr, took));
-        self.push(at, Event::Connected { addr, extended });
+        if self.tls {
+            self.push(at, Event::Connected { addr, extended });
+        }
     }
 
     /// An attempt failed at `at`; `waiting`: the next starts at once.
     pub(crate) fn failed(&mut self, addr: SocketAddr, stage: AttemptStage, at: Duration, waiting: bool) {
+        let stage = self.stage(stage);
         self.after_failure |= waiting;
         self.push(at, Event::Failed { addr, stage });
     }
 
     /// The attempt that started at `started` won at `at`.
     pub(crate) fn won(&mut self, addr: SocketAddr, started: Duration, stage: AttemptStage, at: Duration) {
+        let stage = self.stage(stage);
         self.won = Some((addr, started, stage, at));
         self.push(at, Event::Won { addr, stage });
     }
@@ -866,8 +874,19 @@ impl Recorder {
         stage: AttemptStage,
         at: Duration,
     ) {
+        let stage = self.stage(stage);
         self.cancelled.push((addr, started, stage, at));
         self.push(at, Event::Cancelled { addr, stage });
+    }
+
+    /// The stage as the report says it: TCP for a plain connect, whose
+    /// second stage is nothing.
+    fn stage(&self, stage: AttemptStage) -> AttemptStage {
+        if self.tls {
+            stage
+        } else {
+            AttemptStage::Tcp
+        }
     }
 
     /// The report, once the race was won: `duration` is the call's, `tls`
@@ -887,7 +906,7 @@ impl Recorder {
                 started: a.started,
                 elapsed: a.elapsed,
                 connected: (a.stage == AttemptStage::Tls).then(|| tcp(a.addr)).flatten(),
-                stage: a.stage,
+                stage: if self.tls { a.stage } else { AttemptStage::Tcp },
                 outcome: AttemptOutcome::Failed(a.error),
             });
         }

@@ -451,7 +451,11 @@ impl ConnectionBuilder {
             });
             let handshake = &handshake;
             let ech = ech.as_ref();
-            let recorder = record.then(|| Recorder::new(tokio::time::Instant::now()));
+            let recorder = record.then(|| {
+                let mut rec = Recorder::new(tokio::time::Instant::now());
+                rec.tls = true;
+                rec
+            });
             let (tls, recorder) = self
                 .establish(services, recorder, |addr, tcp| {
                     handshake.attempt(addr, tcp, ech.and_then(|e| e.get(addr)))
