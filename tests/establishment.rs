@@ -9,6 +9,8 @@
 
 mod common;
 mod dns_server;
+#[cfg(feature = "tls")]
+mod support;
 
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -368,5 +370,77 @@ mod through_hyper {
         let response = plain.get(uri).await.unwrap();
         let info = response.extensions().get::<HttpInfo>().unwrap();
         assert!(info.establishment().is_none());
+    }
+}
+
+#[cfg(feature = "tls")]
+mod over_tls {
+    use super::*;
+
+    use crate::support;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio_endpoints::Resolver;
+
+    /// `connect_tls_reported`: each attempt is TCP then TLS; the report
+    /// has the winner's handshake (version, ALPN, time), and the second
+    /// connection with the same configuration resumes.
+    #[tokio::test]
+    async fn a_tls_connect_reports_its_handshake() {
+        let ca = support::Ca::new("report test CA");
+        let config = ca.leaf(&["dual.test"]).server_config(&["h2"]);
+        let (listener, _blackhole, port) = dual_stack_blackholed_v6();
+        tokio::spawn(async move {
+            let acceptor = tokio_rustls::TlsAcceptor::from(config);
+            loop {
+                let Ok((tcp, _)) = listener.accept().await else {
+                    return;
+                };
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    if let Ok(mut tls) = acceptor.accept(tcp).await {
+                        let _ = tls.write_all(b"hi").await;
+                        let _ = tls.flush().await;
+                        let mut rest = Vec::new();
+                        let _ = tls.read_to_end(&mut rest).await;
+                    }
+                });
+            }
+        });
+        let qlog = Shared::default();
+        let connector = Connector::new()
+            .tls_config(ca.client_config())
+            .alpn(["h2"])
+            .resolver(Resolver::fixed([("dual.test", vec![V6, V4])]))
+            .qlog(QlogSink::new(qlog.clone()));
+        let v4 = SocketAddr::new(V4, port);
+        let mut reports = Vec::new();
+        for _ in 0..2 {
+            let (mut tls, report) = connector
+                .builder(("dual.test", port))
+                .connect_tls_reported()
+                .await
+                .unwrap();
+            let mut hi = [0u8; 2];
+            tls.read_exact(&mut hi).await.unwrap();
+            assert_eq!(tls.peer_addr().unwrap(), v4);
+            assert_eq!(report.winner().addr(), v4);
+            assert_eq!(report.winner().stage(), AttemptStage::Tls);
+            let tcp = report.winner().tcp_handshake().expect("TCP completed");
+            let tls_info = report.tls().expect("a TLS report");
+            assert_eq!(tls_info.version(), Some("TLSv1_3"));
+            assert_eq!(tls_info.alpn(), Some(&b"h2"[..]));
+            assert_eq!(tls_info.handshake() + tcp, report.winner().elapsed());
+            let text = report.to_string();
+            assert!(text.contains(&format!("to {v4}: TCP connected after ")), "{text}");
+            assert!(text.contains("TLSv1_3, ALPN h2, "), "{text}");
+            reports.push(report);
+            tls.shutdown().await.unwrap();
+        }
+        assert!(!reports[0].tls().unwrap().resumed());
+        assert!(reports[1].tls().unwrap().resumed(), "{}", reports[1]);
+        let text = String::from_utf8(qlog.0.lock().unwrap().clone()).unwrap();
+        assert!(text.contains("\"protocol\":\"tcp+tls\""), "{text}");
+        assert!(text.contains("\"tls\":{\"version\":\"TLSv1_3\",\"alpn\":\"h2\""), "{text}");
+        parse_with_python(&text);
     }
 }
