@@ -100,8 +100,22 @@ impl QlogSink {
         }
     }
 
-    /// Writes `report` as one trace.
-    pub(crate) fn write(&self, report: &Establishment) {
+    /// Writes `report` as one trace, as a connector with this sink does
+    /// for each of its connections (failures logged, never returned): for
+    /// a report of [`connect_reported`](crate::ConnectionBuilder::connect_reported).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use tokio_endpoints::{ConnectionBuilder, QlogSink};
+    ///
+    /// # #[tokio::main] async fn main() -> std::io::Result<()> {
+    /// let sink = QlogSink::file("connect.sqlog")?;
+    /// let (_stream, report) = ConnectionBuilder::new("localhost:8080").connect_reported().await?;
+    /// sink.write(&report);
+    /// # Ok(()) }
+    /// ```
+    pub fn write(&self, report: &Establishment) {
         let text = trace(report, SystemTime::now());
         let mut out = match self.out.lock() {
             Ok(out) => out,
@@ -147,6 +161,31 @@ fn string(s: &str) -> String {
     out
 }
 
+/// A time since the Unix epoch as RFC 3339 in UTC, to the millisecond
+/// (`2026-12-06T22:03:59.123Z`): the civil date from the day count
+/// (Howard Hinnant's `civil_from_days`).
+fn rfc3339(since_epoch: Duration) -> String {
+    let secs = since_epoch.as_secs();
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3_600,
+        rem % 3_600 / 60,
+        rem % 60,
+        since_epoch.subsec_millis()
+    )
+}
+
 fn millis(d: Duration) -> String {
     format!("{:.3}", d.as_secs_f64() * 1e3)
 }
@@ -171,10 +210,9 @@ pub(crate) fn trace(report: &Establishment, now: SystemTime) -> String {
              \"vantage_point\":{{\"type\":\"client\",\"name\":\"tokio-endpoints\"}},\
              \"event_schemas\":[\"{HEV3}\"],\
              \"common_fields\":{{\"group_id\":{group},\"time_format\":\"relative_to_epoch\",\
-             \"reference_time\":{{\"clock_type\":\"system\",\"epoch\":\"1970-01-01T00:00:00.000Z\",\
-             \"wall_clock_time\":{epoch}}}}}}}}}",
+             \"reference_time\":{{\"clock_type\":\"system\",\"epoch\":\"{epoch}\"}}}}}}}}",
             title = string(&format!("connect to {}", report.target())),
-            epoch = millis(started),
+            epoch = rfc3339(started),
         ),
     );
     let event = |out: &mut String, at: Duration, name: &str, data: String| {
@@ -364,6 +402,19 @@ pub(crate) fn trace(report: &Establishment, now: SystemTime) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reference_times_read_as_rfc3339() {
+        assert_eq!(rfc3339(Duration::ZERO), "1970-01-01T00:00:00.000Z");
+        assert_eq!(
+            rfc3339(Duration::from_millis(1_796_594_677_688)),
+            "2026-12-06T22:04:37.688Z"
+        );
+        assert_eq!(
+            rfc3339(Duration::from_secs(951_782_400)),
+            "2000-02-29T00:00:00.000Z"
+        );
+    }
 
     #[test]
     fn strings_are_escaped() {
