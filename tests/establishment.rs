@@ -97,7 +97,7 @@ async fn the_report_says_what_happened_and_the_qlog_too() {
     let v6 = SocketAddr::new(V6, port);
     assert_eq!(stream.peer_addr().unwrap(), v4);
     assert_eq!(report.winner().addr(), v4);
-    assert_eq!(report.target(), format!("dual.test:{port}"));
+    assert_eq!(report.target().to_string(), format!("dual.test:{port}"));
     let steps = report.resolution();
     assert_eq!(steps.len(), 2, "{report}");
     assert_eq!(steps[0].query(), "AAAA", "{report}");

@@ -948,7 +948,7 @@ impl ConnectionBuilder {
             let peer = stream.peer_addr().map_err(|e| {
                 ConnectError::invalid(name.clone(), format!("the adopted stream is not connected: {e}"))
             })?;
-            let report = Establishment::adopted(name, peer);
+            let report = Establishment::adopted(peer);
             if let Some(to) = report_to {
                 to.tell(&report);
             }
@@ -967,7 +967,7 @@ impl ConnectionBuilder {
             .race(start, target, locals, services, begun, None, identity)
             .await?;
         let recorder = recorder.expect("a recorded race gives its recorder back");
-        let report = recorder.finish(self.describe(), start.elapsed(), None);
+        let report = recorder.finish(target.clone(), start.elapsed(), None);
         if let Some(to) = &self.opts.report {
             to.tell(&report);
         }
@@ -1223,7 +1223,10 @@ impl ConnectionBuilder {
         let port = target.port();
         if let Some(rec) = begun.recorder.as_deref_mut() {
             match target.host() {
-                Some(host) => rec.resolving(host, &*self.name_resolver(), services.is_some()),
+                Some(host) => {
+                    let resolver = self.name_resolver().into_owned();
+                    rec.resolving(host, resolver, services.is_some());
+                }
                 None => {
                     let at = rec.now();
                     let addrs = target.addrs().to_vec();

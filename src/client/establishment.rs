@@ -20,16 +20,17 @@
 use std::fmt;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use tokio::time::Instant;
 
 use crate::client::error::{Attempt, AttemptStage};
 use crate::resolve::svcb::Batch;
-use crate::resolve::ResolveError;
+use crate::resolve::{ResolveError, Resolver};
 use crate::shared::policy::DeniedAddress;
 use crate::shared::report::{full, Dur};
+use crate::shared::target::Target;
 
 /// What a successful connect went through: how the name was resolved, each
 /// attempt (the one that won, those that failed, those cancelled when it
@@ -70,7 +71,8 @@ pub struct Establishment {
 }
 
 struct Inner {
-    target: String,
+    target: Target,
+    asked: Option<Arc<Asked>>,
     duration: Duration,
     events: Vec<Stamped>,
     attempts: Vec<AttemptReport>,
@@ -85,8 +87,8 @@ struct Inner {
 }
 
 impl Establishment {
-    /// The target as given (`example.com:443`).
-    pub fn target(&self) -> &str {
+    /// The target, as it reads in messages (`example.com:443`).
+    pub fn target(&self) -> &Target {
         &self.inner.target
     }
 
@@ -151,6 +153,14 @@ impl Establishment {
         &self.inner.denied
     }
 
+    /// The name resolved and the resolver's name, if a name was resolved.
+    pub(crate) fn asked(&self) -> Option<(&str, &str)> {
+        self.inner
+            .asked
+            .as_deref()
+            .map(|a| (&*a.host, a.resolver_name()))
+    }
+
     /// The events, for the qlog trace.
     pub(crate) fn events(&self) -> &[Stamped] {
         &self.inner.events
@@ -158,7 +168,8 @@ impl Establishment {
 
     /// The report of an adopted stream: no resolution, one attempt, won at
     /// once.
-    pub(crate) fn adopted(target: String, peer: SocketAddr) -> Establishment {
+    pub(crate) fn adopted(peer: SocketAddr) -> Establishment {
+        let target = crate::IntoTarget::into_target(peer).expect("a peer address is a target");
         let mut rec = Recorder::new(Instant::now());
         rec.push(Duration::ZERO, Event::Literal { addrs: vec![peer] });
         rec.started(peer, Duration::ZERO, false);
@@ -244,19 +255,18 @@ impl Establishment {
     fn line(&self, f: &mut fmt::Formatter<'_>, e: &Stamped) -> fmt::Result {
         let i = &*self.inner;
         match &e.event {
-            Event::Resolving {
-                name,
-                resolver,
-                services,
-            } => write!(
-                f,
-                "resolving {name} ({}) with {resolver}",
-                if *services {
-                    "HTTPS, AAAA and A"
-                } else {
-                    "AAAA and A"
-                }
-            ),
+            Event::Resolving { services } => {
+                let (name, resolver) = self.asked().unwrap_or_default();
+                write!(
+                    f,
+                    "resolving {name} ({}) with {resolver}",
+                    if *services {
+                        "HTTPS, AAAA and A"
+                    } else {
+                        "AAAA and A"
+                    }
+                )
+            }
             Event::Literal { addrs } => {
                 f.write_str("addresses given: ")?;
                 list(f, addrs.iter())
@@ -478,8 +488,7 @@ pub enum AttemptOutcome {
 /// ```
 #[derive(Debug)]
 pub struct ResolutionStep {
-    name: String,
-    resolver: String,
+    asked: Arc<Asked>,
     query: String,
     at: Duration,
     cached: bool,
@@ -490,13 +499,13 @@ pub struct ResolutionStep {
 impl ResolutionStep {
     /// The name that was resolved.
     pub fn name(&self) -> &str {
-        &self.name
+        &self.asked.host
     }
 
     /// The resolver that was asked: its type's name (`HickoryResolver`,
     /// `SystemResolver`, or the name of your own [`Resolve`](crate::Resolve)).
     pub fn resolver(&self) -> &str {
-        &self.resolver
+        self.asked.resolver_name()
     }
 
     /// What the step answered: `AAAA` or `A` (an answer's addresses all of
@@ -528,6 +537,29 @@ impl ResolutionStep {
     /// The error of a step that failed.
     pub fn error(&self) -> Option<&ResolveError> {
         self.error.as_ref()
+    }
+}
+
+/// What was asked of whom: the name and the resolver, whose name is read
+/// (from its `Debug`) only when a report is read.
+pub(crate) struct Asked {
+    host: Box<str>,
+    resolver: Resolver,
+    name: OnceLock<String>,
+}
+
+impl Asked {
+    fn resolver_name(&self) -> &str {
+        self.name.get_or_init(|| resolver_name(&self.resolver))
+    }
+}
+
+impl fmt::Debug for Asked {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Asked")
+            .field("host", &self.host)
+            .field("resolver", &self.resolver_name())
+            .finish()
     }
 }
 
@@ -606,11 +638,7 @@ pub(crate) struct Stamped {
 #[derive(Debug)]
 pub(crate) enum Event {
     /// The resolution of a name started.
-    Resolving {
-        name: String,
-        resolver: String,
-        services: bool,
-    },
+    Resolving { services: bool },
     /// The target's literal addresses.
     Literal { addrs: Vec<SocketAddr> },
     /// An answer: the step it became.
@@ -666,8 +694,7 @@ pub(crate) struct Recorder {
     /// Which step each error of the race's `resolve_errors` became.
     error_steps: Vec<usize>,
     /// The name being resolved and the resolver, for the steps.
-    name: String,
-    resolver: String,
+    asked: Option<Arc<Asked>>,
     /// The resolution stream has made the race wait.
     waited: bool,
     /// An attempt failed while addresses waited: the next starts now.
@@ -692,11 +719,10 @@ impl Recorder {
         Box::new(Recorder {
             start,
             tls: false,
-            events: Vec::new(),
+            events: Vec::with_capacity(12),
             steps: Vec::new(),
             error_steps: Vec::new(),
-            name: String::new(),
-            resolver: String::new(),
+            asked: None,
             waited: false,
             after_failure: false,
             any_started: false,
@@ -728,19 +754,27 @@ impl Recorder {
         self.events.push(Stamped { at, event });
     }
 
-    /// The resolution of `name` with `resolver` (its `Debug`) starts.
-    pub(crate) fn resolving(&mut self, name: &str, resolver: &dyn fmt::Debug, services: bool) {
-        self.name = name.to_string();
-        self.resolver = resolver_name(resolver);
+    /// The resolution of `name` with `resolver` starts.
+    pub(crate) fn resolving(&mut self, name: &str, resolver: Resolver, services: bool) {
+        self.asked = Some(Arc::new(Asked {
+            host: name.into(),
+            resolver,
+            name: OnceLock::new(),
+        }));
         let at = self.now();
-        self.push(
-            at,
-            Event::Resolving {
-                name: self.name.clone(),
-                resolver: self.resolver.clone(),
-                services,
-            },
-        );
+        self.push(at, Event::Resolving { services });
+    }
+
+    /// What was asked, for a step.
+    fn asked(&self) -> Arc<Asked> {
+        match &self.asked {
+            Some(asked) => asked.clone(),
+            None => Arc::new(Asked {
+                host: "".into(),
+                resolver: Resolver::system(),
+                name: OnceLock::new(),
+            }),
+        }
     }
 
     /// The history's advice and the delay the race runs with.
@@ -798,8 +832,7 @@ impl Recorder {
             (false, false) => "address",
         };
         self.steps.push(ResolutionStep {
-            name: self.name.clone(),
-            resolver: self.resolver.clone(),
+            asked: self.asked(),
             query: query.to_string(),
             at,
             cached: !self.waited,
@@ -815,8 +848,7 @@ impl Recorder {
     pub(crate) fn resolve_failed(&mut self, e: &ResolveError) {
         let at = self.now();
         self.steps.push(ResolutionStep {
-            name: self.name.clone(),
-            resolver: self.resolver.clone(),
+            asked: self.asked(),
             query: e.query().unwrap_or("address").to_string(),
             at,
             cached: !self.waited,
@@ -893,7 +925,7 @@ impl Recorder {
     /// the winner's handshake.
     pub(crate) fn finish(
         mut self,
-        target: String,
+        target: Target,
         duration: Duration,
         tls: Option<TlsReport>,
     ) -> Establishment {
@@ -954,6 +986,7 @@ impl Recorder {
         Establishment {
             inner: Arc::new(Inner {
                 target,
+                asked: self.asked,
                 duration,
                 events: self.events,
                 attempts,
@@ -971,18 +1004,45 @@ impl Recorder {
 }
 
 /// A resolver's name from its `Debug`: `Resolver { inner: HickoryResolver
-/// { .. } }` reads `HickoryResolver`.
+/// { .. } }` reads `HickoryResolver`. Only the start of the `Debug` is
+/// formatted: the writer stops it after the name (a resolver's whole
+/// `Debug`, its configuration or table, would cost a report more than the
+/// rest of it).
 fn resolver_name(resolver: &dyn fmt::Debug) -> String {
-    let text = format!("{resolver:?}");
-    let text = text.strip_prefix("Resolver { inner: ").unwrap_or(&text);
-    let name: String = text
-        .chars()
-        .take_while(|c| c.is_alphanumeric() || *c == '_')
-        .collect();
-    if name.is_empty() {
+    const WRAPPER: &str = "Resolver { inner: ";
+    struct Name {
+        seen: usize,
+        name: String,
+    }
+    impl fmt::Write for Name {
+        fn write_str(&mut self, s: &str) -> fmt::Result {
+            for c in s.chars() {
+                // The wrapper's text, skipped.
+                if self.seen < WRAPPER.len() && self.name.is_empty() {
+                    if WRAPPER[self.seen..].starts_with(c) {
+                        self.seen += c.len_utf8();
+                        continue;
+                    }
+                    self.seen = WRAPPER.len();
+                }
+                if c.is_alphanumeric() || c == '_' {
+                    self.name.push(c);
+                } else {
+                    return Err(fmt::Error);
+                }
+            }
+            Ok(())
+        }
+    }
+    let mut name = Name {
+        seen: 0,
+        name: String::new(),
+    };
+    let _ = fmt::write(&mut name, format_args!("{resolver:?}"));
+    if name.name.is_empty() {
         "resolver".to_string()
     } else {
-        name
+        name.name
     }
 }
 
@@ -1005,7 +1065,7 @@ mod tests {
         let v6 = addr("[::1]:8443");
         let v4 = addr("127.0.0.1:8443");
         let mut rec = Recorder::new(Instant::now());
-        rec.resolving("dual.test", &Named("HickoryResolver { .. }"), false);
+        rec.resolving("dual.test", Resolver::new(Named("HickoryResolver { .. }")), false);
         rec.advised(None, &[], Some(ms(250)), false);
         tokio::time::advance(ms(30)).await;
         rec.waiting();
@@ -1025,7 +1085,8 @@ mod tests {
         rec.started(v4, ms(280), true);
         rec.won(v4, ms(280), AttemptStage::Tcp, ms(281));
         rec.cancelled(v6, ms(30), AttemptStage::Tcp, ms(281));
-        let report = rec.finish("dual.test:8443".into(), ms(281), None);
+        let target = crate::IntoTarget::into_target("dual.test:8443").unwrap();
+        let report = rec.finish(target, ms(281), None);
         assert_eq!(
             report.to_string(),
             "connect to dual.test:8443: 127.0.0.1:8443 won after 281 ms (2 attempts)\n\
@@ -1049,6 +1110,12 @@ mod tests {
     /// Prints its text as its `Debug`, as a resolver's derive would.
     struct Named(&'static str);
 
+    impl crate::Resolve for Named {
+        fn resolve(&self, _: &str, _: crate::Family) -> crate::Addrs {
+            unreachable!("only named")
+        }
+    }
+
     impl fmt::Debug for Named {
         fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             f.write_str(self.0)
@@ -1061,5 +1128,6 @@ mod tests {
         assert_eq!(name("Resolver { inner: SystemResolver }"), "SystemResolver");
         assert_eq!(name("Fixed { map: {} }"), "Fixed");
         assert_eq!(name("{}"), "resolver");
+        assert_eq!(name("Resolver { inner: Fixed(Table { .. }) }"), "Fixed");
     }
 }

@@ -199,7 +199,8 @@ pub(crate) fn trace(report: &Establishment, now: SystemTime) -> String {
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
     let mut out = String::new();
-    let group = string(report.target());
+    let target = report.target().to_string();
+    let group = string(&target);
     record(
         &mut out,
         &format!(
@@ -211,7 +212,7 @@ pub(crate) fn trace(report: &Establishment, now: SystemTime) -> String {
              \"event_schemas\":[\"{HEV3}\"],\
              \"common_fields\":{{\"group_id\":{group},\"time_format\":\"relative_to_epoch\",\
              \"reference_time\":{{\"clock_type\":\"system\",\"epoch\":\"{epoch}\"}}}}}}}}",
-            title = string(&format!("connect to {}", report.target())),
+            title = string(&format!("connect to {target}")),
             epoch = rfc3339(started),
         ),
     );
@@ -234,11 +235,8 @@ pub(crate) fn trace(report: &Establishment, now: SystemTime) -> String {
     };
     for e in report.events() {
         match &e.event {
-            Event::Resolving {
-                name,
-                resolver,
-                services,
-            } => {
+            Event::Resolving { services } => {
+                let (name, resolver) = report.asked().unwrap_or_default();
                 let types = if *services {
                     "[\"HTTPS\",\"AAAA\",\"A\"]"
                 } else {

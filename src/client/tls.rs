@@ -432,7 +432,7 @@ impl ConnectionBuilder {
                 let tcp = self.connect_inner().await?;
                 let tls = handshake.run(tcp, name.clone(), all_errors).await?;
                 let report = match (record, tls.peer_addr()) {
-                    (true, Ok(peer)) => Some(Establishment::adopted(name, peer)),
+                    (true, Ok(peer)) => Some(Establishment::adopted(peer)),
                     _ => None,
                 };
                 if let (Some(report), Some(to)) = (&report, report_to) {
@@ -463,7 +463,11 @@ impl ConnectionBuilder {
                 .await?;
             let report = recorder.map(|rec| {
                 let took = rec.now();
-                rec.finish(self.describe(), took, Some(tls_report(&tls)))
+                let target = match &self.source {
+                    Source::Target(Ok(target)) => target.clone(),
+                    _ => unreachable!("a race was run for a target"),
+                };
+                rec.finish(target, took, Some(tls_report(&tls)))
             });
             if let (Some(report), Some(to)) = (&report, &self.opts.report) {
                 to.tell(report);
