@@ -1306,7 +1306,10 @@ impl ConnectionBuilder {
                 })
             }
         };
-        if !begun.advised {
+        // Nothing to learn, nor to advise, for one literal address (as
+        // `start` and `Connect` do).
+        let alone = target.host().is_none() && target.addrs().len() == 1;
+        if !begun.advised && !alone {
             let advice = self.advice(target, locals, start);
             begun.advise(advice);
         }
@@ -1328,7 +1331,7 @@ impl ConnectionBuilder {
         Either::Right(race.map(move |result| match result {
             Ok(won) => {
                 let known = settled && preferred == Some(won.addr.ip()) && won.failed.is_empty();
-                if !known {
+                if !known && !alone {
                     self.remember_won(target, locals, &won, preferred, start);
                 }
                 let recorder = won.recorder.map(|mut rec| {

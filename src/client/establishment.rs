@@ -797,6 +797,9 @@ impl Recorder {
 
     /// The address policy refused these.
     pub(crate) fn refused(&mut self, denied: &[DeniedAddress]) {
+        if denied.is_empty() {
+            return;
+        }
         let at = self.now();
         for d in denied {
             self.push(
@@ -1105,6 +1108,96 @@ mod tests {
         assert!(!report.resolution()[0].cached());
         assert_eq!(report.resolution()[0].resolver(), "HickoryResolver");
         assert_eq!(report.delay(), Some(ms(250)));
+    }
+
+    /// The race records what it does, at the instants it does it: on fake
+    /// attempts and paused time, `[::1]` hangs, `1.0.0.1` is refused after
+    /// 10 ms, `[::2]` connects in 10 ms; the second batch arrives at 100 ms.
+    #[tokio::test(start_paused = true)]
+    async fn the_race_records_each_event_at_its_instant() {
+        use crate::client::race::{race_staged, Begun, RaceConfig};
+        use futures_util::stream::{self, StreamExt};
+
+        let t0 = Instant::now();
+        let v6 = addr("[::1]:80");
+        let refused = addr("1.0.0.1:80");
+        let v6b = addr("[::2]:80");
+        let attempt = |a: SocketAddr| async move {
+            match a {
+                a if a == refused => {
+                    tokio::time::sleep(ms(10)).await;
+                    Err(io::Error::from(io::ErrorKind::ConnectionRefused))
+                }
+                a if a == v6b => {
+                    tokio::time::sleep(ms(10)).await;
+                    Ok(a)
+                }
+                _ => std::future::pending().await,
+            }
+        };
+        let batches = stream::iter([(0, vec![v6, refused]), (100, vec![v6b])]).then(
+            move |(at, batch)| async move {
+                tokio::time::sleep_until(t0 + ms(at)).await;
+                Ok::<_, ResolveError>(batch)
+            },
+        );
+        let mut begun = Begun::nothing();
+        let mut rec = Recorder::new(t0);
+        rec.advised(None, &[], Some(ms(250)), false);
+        begun.recorder = Some(rec);
+        let config = RaceConfig {
+            delay: Some(ms(250)),
+            interleave: 1,
+            attempt_timeout: None,
+            deadline: None,
+        };
+        let finish = |_, conn| std::future::ready(Ok(conn));
+        let won = race_staged(Some(batches), begun, config, t0, attempt, finish)
+            .await
+            .unwrap();
+        assert_eq!(won.value, v6b);
+        let mut rec = won.recorder.unwrap();
+        rec.failed = won.failed;
+        let target = crate::IntoTarget::into_target("h.test:80").unwrap();
+        let report = rec.finish(target, ms(270), None);
+        let got: Vec<_> = report
+            .attempts()
+            .iter()
+            .map(|a| {
+                let outcome = match a.outcome() {
+                    AttemptOutcome::Won => "won",
+                    AttemptOutcome::Failed(_) => "failed",
+                    AttemptOutcome::Cancelled => "cancelled",
+                };
+                (a.addr(), a.started(), a.elapsed(), outcome)
+            })
+            .collect();
+        // [::1] at 0; 1.0.0.1 one delay later, refused at 260, which starts
+        // [::2] at once; it wins at 270 and [::1] is cancelled.
+        assert_eq!(
+            got,
+            vec![
+                (v6, ms(0), ms(270), "cancelled"),
+                (refused, ms(250), ms(10), "failed"),
+                (v6b, ms(260), ms(10), "won"),
+            ]
+        );
+        let text = report.to_string();
+        let lines: Vec<&str> = text.lines().skip(1).collect();
+        assert_eq!(
+            lines,
+            vec![
+                "    0.000 ms  AAAA+A answer: [::1]:80, 1.0.0.1:80 (at once)",
+                "    0.000 ms  attempt 1 to [::1]:80 started",
+                "  100.000 ms  AAAA answer: [::2]:80",
+                "  250.000 ms  attempt 2 to 1.0.0.1:80 started: the 250 ms delay passed",
+                "  260.000 ms  attempt 2 to 1.0.0.1:80 failed (TCP, after 10 ms): connection refused",
+                "  260.000 ms  attempt 3 to [::2]:80 started: the one before failed",
+                "  270.000 ms  attempt 3 to [::2]:80 won (TCP, after 10 ms)",
+                "  270.000 ms  attempt 1 to [::1]:80 cancelled (TCP, after 270 ms)",
+            ],
+            "{text}"
+        );
     }
 
     /// Prints its text as its `Debug`, as a resolver's derive would.

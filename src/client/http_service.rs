@@ -58,6 +58,17 @@ pub struct HttpInfo {
     establishment: Option<Establishment>,
 }
 
+/// Equal when the addresses and the kind of connection are: the report
+/// of how each was made is not compared.
+impl PartialEq for HttpInfo {
+    fn eq(&self, other: &HttpInfo) -> bool {
+        (self.peer, self.local, self.tls, self.unix)
+            == (other.peer, other.local, other.tls, other.unix)
+    }
+}
+
+impl Eq for HttpInfo {}
+
 /// What [`HttpInfo`] reports as the addresses of a Unix socket connection,
 /// which has none: `0.0.0.0:0`.
 const NO_IP: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), 0);
