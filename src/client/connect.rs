@@ -879,7 +879,7 @@ impl ConnectionBuilder {
     // every connect future.
     pub fn connect(self) -> impl Future<Output = Result<TcpStream, ConnectError>> + Send {
         let span = tracing::debug_span!("connect", target = %self.describe());
-        let mut connect = self.connect_checked(true);
+        let mut connect = self.connect_checked(true, None);
         // Boxed, and only when a subscriber wants it: a disabled span is
         // 40 bytes of every connect future for nothing.
         if !span.is_disabled() {
@@ -932,15 +932,6 @@ impl ConnectionBuilder {
         self,
         refuse_tls: bool,
     ) -> Result<(TcpStream, Establishment), ConnectError> {
-        #[cfg(feature = "tls")]
-        if let Some(given) = self.opts.tls.given().filter(|_| refuse_tls) {
-            return Err(self.invalid(format!(
-                "TLS options given to connect_reported(): {given}; use connect_tls_reported()"
-            )));
-        }
-        #[cfg(not(feature = "tls"))]
-        let _ = refuse_tls;
-        let start = Instant::now();
         if let Source::Stream(..) = &self.source {
             let name = self.describe();
             let report_to = self.opts.report.clone();
@@ -954,21 +945,22 @@ impl ConnectionBuilder {
             }
             return Ok((stream, report));
         }
-        let (target, locals) = self.checked()?;
-        let services = self
-            .opts
-            .svcb
-            .unwrap_or(false)
-            .then(ServiceOptions::default);
-        let mut begun = Begun::nothing();
-        begun.recorder = Some(Recorder::new(start));
-        let identity = |_, tcp| std::future::ready(Ok(tcp));
-        let (stream, recorder) = self
-            .race(start, target, locals, services, begun, None, identity)
-            .await?;
-        let recorder = recorder.expect("a recorded race gives its recorder back");
-        let report = recorder.finish(target.clone(), start.elapsed(), None);
-        if let Some(to) = &self.opts.report {
+        // The connect as `connect` runs it (its first attempt started at
+        // once, the race only when needed), recording as it goes.
+        let target = match &self.source {
+            Source::Target(Ok(target)) => Some(target.clone()),
+            _ => None,
+        };
+        let report_to = self.opts.report.clone();
+        let recorder = Recorder::new(Instant::now());
+        let mut connect = std::pin::pin!(self.connect_checked(refuse_tls, Some(recorder)));
+        let stream = connect.as_mut().await?;
+        let recorder = connect.project().recorder.take();
+        let recorder = recorder.expect("a recorded connect keeps its recorder");
+        let target = target.expect("a connect that succeeded had a target");
+        let took = recorder.now();
+        let report = recorder.finish(target, took, None);
+        if let Some(to) = &report_to {
             to.tell(&report);
         }
         Ok((stream, report))
@@ -1008,24 +1000,35 @@ impl ConnectionBuilder {
 
     #[cfg(feature = "tls")]
     pub(crate) fn connect_inner(self) -> impl Future<Output = Result<TcpStream, ConnectError>> {
-        self.connect_checked(false)
+        self.connect_checked(false, None)
     }
 
     /// `connect`, refusing TLS options if `refuse_tls`: a [`Connect`].
-    fn connect_checked(self, refuse_tls: bool) -> Connect<impl Future<Output = ()> + Send> {
+    /// `recorder`: what happens is recorded there (`connect_reported`).
+    fn connect_checked(
+        self,
+        refuse_tls: bool,
+        recorder: Option<Box<Recorder>>,
+    ) -> Connect<impl Future<Output = ()> + Send> {
         Connect {
             span: None,
             yield_first: Some(tokio::task::yield_now()),
             builder: Some(self),
             refuse_tls,
             state: State::Start,
+            recorder,
         }
     }
 
     /// The first poll of a [`Connect`]: the checks, then the first attempt
     /// started here when the call is a plain race whose first address is
     /// known at once, or else the whole race, boxed.
-    fn start(&self, refuse_tls: bool, cx: &mut Context<'_>) -> Started {
+    fn start(
+        &self,
+        refuse_tls: bool,
+        cx: &mut Context<'_>,
+        mut rec: Option<&mut Recorder>,
+    ) -> Started {
         #[cfg(feature = "tls")]
         if let Some(given) = self.opts.tls.given().filter(|_| refuse_tls) {
             return Started::Done(Err(self.invalid(format!(
@@ -1037,8 +1040,8 @@ impl ConnectionBuilder {
         if let Source::Stream(..) = &self.source {
             return Started::Adopt;
         }
-        // Someone is told of every connection: the reported race.
-        if self.opts.report.is_some() {
+        // Someone is told of every connection: the reported connect.
+        if self.opts.report.is_some() && rec.is_none() {
             return Started::Reported;
         }
         let start = Instant::now();
@@ -1046,6 +1049,9 @@ impl ConnectionBuilder {
             Ok(checked) => checked,
             Err(e) => return Started::Done(Err(e)),
         };
+        if let Some(rec) = rec.as_deref_mut() {
+            rec.restart(start);
+        }
         let services = self.opts.svcb.unwrap_or(false);
         // What earlier connections to this target taught (nothing to learn
         // for one literal address).
@@ -1053,6 +1059,9 @@ impl ConnectionBuilder {
             [_] => Advice::default(),
             _ => self.advice(target, locals, start),
         };
+        if let Some(rec) = rec.as_deref_mut() {
+            self.record_opening(rec, target, services, &advice);
+        }
         let begun = || {
             let mut begun = Begun::nothing();
             begun.advise(advice.clone());
@@ -1092,6 +1101,9 @@ impl ConnectionBuilder {
                 let ips = match resolving.poll_next_unpin(cx) {
                     Poll::Ready(Some(Ok(ips))) => ips,
                     Poll::Ready(Some(Err(e))) => {
+                        if let Some(rec) = rec.as_deref_mut() {
+                            rec.resolve_failed(&e);
+                        }
                         let mut begun = begun();
                         begun.resolve_errors.push(e);
                         return Started::race(start, begun, Some(resolving));
@@ -1102,8 +1114,25 @@ impl ConnectionBuilder {
                         let ended = futures_util::stream::empty().boxed();
                         return Started::race(start, begun(), Some(ended));
                     }
-                    Poll::Pending => return Started::race(start, begun(), Some(resolving)),
+                    Poll::Pending => {
+                        if let Some(rec) = rec.as_deref_mut() {
+                            rec.waiting();
+                        }
+                        return Started::race(start, begun(), Some(resolving));
+                    }
                 };
+                if let Some(rec) = rec.as_deref_mut() {
+                    let mut denied = Vec::new();
+                    let port = target.port();
+                    let add = self.admit(ips.iter().copied(), port, &mut denied).flatten().collect();
+                    let batch = Batch {
+                        seen: ips.len(),
+                        add,
+                        withdraw: Vec::new(),
+                        denied,
+                    };
+                    rec.answer(&batch);
+                }
                 // The answer is kept as it came: the race, if there is one,
                 // makes the socket addresses.
                 let port = target.port();
@@ -1124,6 +1153,13 @@ impl ConnectionBuilder {
             }
         };
         tracing::debug!(%addr, started = %crate::shared::report::Dur(FIRST_STARTED), "attempt started");
+        if let Some(rec) = rec {
+            // The attempt's record says `FIRST_STARTED`; the report, when
+            // it really started (see `Recorder::first`).
+            let at = rec.now();
+            rec.first = Some((addr, at));
+            rec.started(addr, at, false);
+        }
         let attempt = self.attempt(locals, addr);
         Started::First(First {
             start,
@@ -1136,6 +1172,26 @@ impl ConnectionBuilder {
             // carries its `First` inline.
             advice: (!advice.last.is_empty() || advice.delay.is_some()).then(|| Box::new(advice)),
         })
+    }
+
+    /// Records how the call begins: the resolution it starts (or the
+    /// literal addresses), and the history's advice with the delay.
+    fn record_opening(&self, rec: &mut Recorder, target: &Target, services: bool, advice: &Advice) {
+        rec.opened = true;
+        match target.host() {
+            Some(host) => {
+                let resolver = self.name_resolver().into_owned();
+                rec.resolving(host, resolver, services);
+            }
+            None => {
+                let at = rec.now();
+                let addrs = target.addrs().to_vec();
+                rec.push(at, crate::client::establishment::Event::Literal { addrs });
+            }
+        }
+        let delay = self.opts.delay.map(|d| advice.delay.unwrap_or(d));
+        let adaptive = self.opts.delay.is_some() && advice.delay.is_some();
+        rec.advised(advice.first, &advice.last, delay, adaptive);
     }
 
     /// Resolves the target and races its addresses; each attempt is a TCP
@@ -1221,7 +1277,7 @@ impl ConnectionBuilder {
         G: Future<Output = io::Result<T>> + 'a,
     {
         let port = target.port();
-        if let Some(rec) = begun.recorder.as_deref_mut() {
+        if let Some(rec) = begun.recorder.as_deref_mut().filter(|r| !r.opened) {
             match target.host() {
                 Some(host) => {
                     let resolver = self.name_resolver().into_owned();
@@ -1315,7 +1371,8 @@ impl ConnectionBuilder {
         }
         let preferred = begun.prefer;
         let settled = begun.settled;
-        if let Some(rec) = begun.recorder.as_deref_mut() {
+        if let Some(rec) = begun.recorder.as_deref_mut().filter(|r| !r.opened) {
+            rec.opened = true;
             let delay = self.opts.delay.map(|d| begun.delay.unwrap_or(d));
             let adaptive = self.opts.delay.is_some() && begun.delay.is_some();
             rec.advised(begun.prefer, &begun.avoid, delay, adaptive);
@@ -1660,13 +1717,25 @@ pin_project! {
         builder: Option<ConnectionBuilder>,
         refuse_tls: bool,
         state: State,
+        // Where the call records what happens (`connect_reported`); `None`
+        // for a plain connect.
+        recorder: Option<Box<Recorder>>,
     }
 }
 
 pub(crate) enum State {
     Start,
     First(First),
-    Race(Pin<Box<dyn Future<Output = Result<TcpStream, ConnectError>> + Send>>),
+    /// The race; it gives back the recorder it was given.
+    #[allow(clippy::type_complexity)]
+    Race(
+        Pin<
+            Box<
+                dyn Future<Output = Result<(TcpStream, Option<Box<Recorder>>), ConnectError>>
+                    + Send,
+            >,
+        >,
+    ),
     /// The result was returned.
     Done,
 }
@@ -1764,7 +1833,6 @@ impl State {
             builder
                 .race(start, target, locals, services, begun, resolving, identity)
                 .await
-                .map(|(stream, _)| stream)
         }))
     }
 }
@@ -1772,7 +1840,12 @@ impl State {
 impl First {
     /// The race, going on with this attempt still running, or with its
     /// record if it `failed`.
-    fn into_race(self, builder: ConnectionBuilder, failed: Option<Attempt>) -> State {
+    fn into_race(
+        self,
+        builder: ConnectionBuilder,
+        failed: Option<Attempt>,
+        recorder: Option<Box<Recorder>>,
+    ) -> State {
         let First {
             start,
             addr,
@@ -1803,6 +1876,7 @@ impl First {
         begun.seen = seen;
         begun.denied = denied;
         begun.yielded = true;
+        begun.recorder = recorder;
         match failed {
             None => begun.running = Some((addr, FIRST_STARTED, attempt)),
             Some(failed) => begun.failed.push(failed),
@@ -1826,7 +1900,7 @@ impl<Y: Future<Output = ()>> Future for Connect<Y> {
                     let Some(builder) = this.builder.as_ref() else {
                         panic!("`connect`'s future polled after it completed")
                     };
-                    *this.state = match builder.start(*this.refuse_tls, cx) {
+                    *this.state = match builder.start(*this.refuse_tls, cx, this.recorder.as_deref_mut()) {
                         Started::Done(result) => {
                             *this.builder = None;
                             return Poll::Ready(result);
@@ -1838,22 +1912,32 @@ impl<Y: Future<Output = ()>> Future for Connect<Y> {
                         Started::Reported => {
                             let builder = this.builder.take().expect("checked above");
                             State::Race(Box::pin(async move {
-                                builder.reported(false).await.map(|(stream, _)| stream)
+                                builder.reported(false).await.map(|(stream, _)| (stream, None))
                             }))
                         }
                         Started::First(first) => State::First(first),
                         Started::Race {
                             start,
-                            begun,
+                            mut begun,
                             resolving,
                         } => {
                             let builder = this.builder.take().expect("checked above");
+                            begun.recorder = this.recorder.take();
                             State::race(builder, start, begun, resolving)
                         }
                     };
                     continue;
                 }
-                State::Race(race) => return race.as_mut().poll(cx),
+                State::Race(race) => {
+                    return race.as_mut().poll(cx).map(|result| {
+                        result.map(|(stream, recorder)| {
+                            if recorder.is_some() {
+                                *this.recorder = recorder;
+                            }
+                            stream
+                        })
+                    })
+                }
                 State::Done => panic!("`connect`'s future polled after it completed"),
                 State::First(first) => first,
             };
@@ -1875,7 +1959,7 @@ impl<Y: Future<Output = ()>> Future for Connect<Y> {
                     // needed, and the race takes over.
                     let first = this.state.take_first();
                     let builder = this.builder.take().expect("held until the race");
-                    *this.state = first.into_race(builder, None);
+                    *this.state = first.into_race(builder, None, this.recorder.take());
                     continue;
                 }
             };
@@ -1883,6 +1967,11 @@ impl<Y: Future<Output = ()>> Future for Connect<Y> {
             match result {
                 Ok(stream) => {
                     tracing::debug!(%addr, "attempt won");
+                    if let Some(rec) = this.recorder.as_deref_mut() {
+                        let at = rec.now();
+                        rec.connected(addr, at, at, false);
+                        rec.won(addr, FIRST_STARTED, AttemptStage::Tcp, at);
+                    }
                     let start = first.start;
                     // Nothing to learn from one address, nor from the
                     // winner the history already has, won again.
@@ -1897,6 +1986,10 @@ impl<Y: Future<Output = ()>> Future for Connect<Y> {
                 }
                 Err(error) => {
                     let elapsed = Instant::now() - first.start - FIRST_STARTED;
+                    if let Some(rec) = this.recorder.as_deref_mut() {
+                        let waiting = !matches!(first.rest, Rest::Nothing);
+                        rec.failed(addr, AttemptStage::Tcp, elapsed, waiting);
+                    }
                     let failed =
                         failed_attempt(addr, FIRST_STARTED, elapsed, error, AttemptStage::Tcp);
                     let first = this.state.take_first();
@@ -1906,7 +1999,7 @@ impl<Y: Future<Output = ()>> Future for Connect<Y> {
                         return Poll::Ready(Err(builder.failed(failure)));
                     }
                     // The next address starts at once, in the race.
-                    *this.state = first.into_race(builder, Some(failed));
+                    *this.state = first.into_race(builder, Some(failed), this.recorder.take());
                 }
             }
         }

@@ -689,6 +689,13 @@ pub(crate) struct Recorder {
     /// The attempts are TCP and then TLS (`connect_tls`); otherwise the
     /// race's second stage is nothing and every attempt is TCP only.
     pub(crate) tls: bool,
+    /// The call's beginning (its resolution or literal addresses, the
+    /// history's advice) is recorded: the race does not record it again.
+    pub(crate) opened: bool,
+    /// The first attempt of a plain connect, started before the race
+    /// (its records say it started at +0, `FIRST_STARTED`), and when it
+    /// really started.
+    pub(crate) first: Option<(SocketAddr, Duration)>,
     events: Vec<Stamped>,
     steps: Vec<ResolutionStep>,
     /// Which step each error of the race's `resolve_errors` became.
@@ -719,6 +726,8 @@ impl Recorder {
         Box::new(Recorder {
             start,
             tls: false,
+            opened: false,
+            first: None,
             events: Vec::with_capacity(12),
             steps: Vec::new(),
             error_steps: Vec::new(),
@@ -964,6 +973,15 @@ impl Recorder {
             stage,
             outcome: AttemptOutcome::Won,
         });
+        // The first attempt of a plain connect reads when it started.
+        if let Some((addr, at)) = self.first {
+            for a in attempts.iter_mut() {
+                if a.addr == addr && a.started.is_zero() {
+                    a.elapsed = a.elapsed.saturating_sub(at);
+                    a.started = at;
+                }
+            }
+        }
         attempts.sort_by_key(|a| a.started);
         let winner = attempts
             .iter()
