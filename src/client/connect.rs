@@ -1185,8 +1185,7 @@ impl ConnectionBuilder {
             }
             None => {
                 let at = rec.now();
-                let addrs = target.addrs().to_vec();
-                rec.push(at, crate::client::establishment::Event::Literal { addrs });
+                rec.push(at, crate::client::establishment::Event::Literal);
             }
         }
         let delay = self.opts.delay.map(|d| advice.delay.unwrap_or(d));
@@ -1285,8 +1284,7 @@ impl ConnectionBuilder {
                 }
                 None => {
                     let at = rec.now();
-                    let addrs = target.addrs().to_vec();
-                    rec.push(at, crate::client::establishment::Event::Literal { addrs });
+                    rec.push(at, crate::client::establishment::Event::Literal);
                 }
             }
         }

@@ -171,7 +171,7 @@ impl Establishment {
     pub(crate) fn adopted(peer: SocketAddr) -> Establishment {
         let target = crate::IntoTarget::into_target(peer).expect("a peer address is a target");
         let mut rec = Recorder::new(Instant::now());
-        rec.push(Duration::ZERO, Event::Literal { addrs: vec![peer] });
+        rec.push(Duration::ZERO, Event::Literal);
         rec.started(peer, Duration::ZERO, false);
         rec.won(peer, Duration::ZERO, AttemptStage::Tcp, Duration::ZERO);
         rec.finish(target, Duration::ZERO, None)
@@ -267,9 +267,9 @@ impl Establishment {
                     }
                 )
             }
-            Event::Literal { addrs } => {
+            Event::Literal => {
                 f.write_str("addresses given: ")?;
-                list(f, addrs.iter())
+                list(f, i.target.addrs().iter())
             }
             Event::Answer { step } => {
                 let s = &i.resolution[*step];
@@ -639,8 +639,8 @@ pub(crate) struct Stamped {
 pub(crate) enum Event {
     /// The resolution of a name started.
     Resolving { services: bool },
-    /// The target's literal addresses.
-    Literal { addrs: Vec<SocketAddr> },
+    /// The target's literal addresses (the report's target has them).
+    Literal,
     /// An answer: the step it became.
     Answer { step: usize },
     /// An error of the resolver: the step it became.

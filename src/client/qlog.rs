@@ -253,8 +253,8 @@ pub(crate) fn trace(report: &Establishment, now: SystemTime) -> String {
                     ),
                 );
             }
-            Event::Literal { addrs } => {
-                for a in addrs {
+            Event::Literal => {
+                for a in report.target().addrs() {
                     event(
                         &mut out,
                         e.at,
