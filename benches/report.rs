@@ -43,7 +43,12 @@ async fn one(v: usize, rig: &Rig) {
     match v {
         0 => drop(tokio::net::TcpStream::connect(addr).await.unwrap()),
         1 => drop(ConnectionBuilder::new(addr).connect().await.unwrap()),
-        2 => drop(ConnectionBuilder::new(addr).connect_reported().await.unwrap()),
+        2 => drop(
+            ConnectionBuilder::new(addr)
+                .connect_reported()
+                .await
+                .unwrap(),
+        ),
         3 => drop(
             ConnectionBuilder::new(name)
                 .resolver(rig.resolver.clone())

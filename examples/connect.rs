@@ -89,15 +89,18 @@ async fn main() -> ExitCode {
 
     let t0 = Instant::now();
     let connected = if report || qlog.is_some() {
-        builder.connect_reported().await.map(|(stream, established)| {
-            if report {
-                println!("{established}");
-            }
-            if let Some(sink) = &qlog {
-                sink.write(&established);
-            }
-            stream
-        })
+        builder
+            .connect_reported()
+            .await
+            .map(|(stream, established)| {
+                if report {
+                    println!("{established}");
+                }
+                if let Some(sink) = &qlog {
+                    sink.write(&established);
+                }
+                stream
+            })
     } else {
         builder.connect().await
     };

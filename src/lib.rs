@@ -277,10 +277,10 @@ pub use client::Connector;
 #[cfg_attr(docsrs, doc(cfg(unix)))]
 pub use client::UnixConnectionBuilder;
 pub use client::{Attempt, AttemptStage, ConnectError, ConnectErrorKind};
-pub use client::{ConnectionBuilder, IntoLocalAddrs, DEFAULT_HAPPY_EYEBALLS_DELAY};
 pub use client::{
     AttemptOutcome, AttemptReport, Establishment, QlogSink, ResolutionStep, TlsReport,
 };
+pub use client::{ConnectionBuilder, IntoLocalAddrs, DEFAULT_HAPPY_EYEBALLS_DELAY};
 #[cfg(feature = "hyper")]
 #[cfg_attr(docsrs, doc(cfg(feature = "hyper")))]
 pub use client::{HttpConnecting, HttpInfo, HttpStream};

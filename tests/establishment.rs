@@ -28,7 +28,10 @@ use tokio_endpoints::{
 /// The AAAA answer after 30 ms, the A answer at once, both loopback.
 async fn dns() -> DnsServer {
     DnsServer::start(|_, rtype| match rtype {
-        RecordType::AAAA => (30, Reply::Records(vec![RData::AAAA(AAAA(Ipv6Addr::LOCALHOST))])),
+        RecordType::AAAA => (
+            30,
+            Reply::Records(vec![RData::AAAA(AAAA(Ipv6Addr::LOCALHOST))]),
+        ),
         RecordType::A => (0, Reply::Records(vec![RData::A(A(Ipv4Addr::LOCALHOST))])),
         _ => (0, Reply::Records(Vec::new())),
     })
@@ -104,7 +107,9 @@ async fn the_report_says_what_happened_and_the_qlog_too() {
     assert_eq!(steps[0].addrs(), &[v6]);
     assert_eq!(steps[1].query(), "A");
     assert_eq!(steps[1].addrs(), &[v4]);
-    assert!(steps.iter().all(|s| s.name() == "dual.test" && s.resolver() == "HickoryResolver"));
+    assert!(steps
+        .iter()
+        .all(|s| s.name() == "dual.test" && s.resolver() == "HickoryResolver"));
     assert!(steps.iter().all(|s| !s.cached()), "{report}");
     // The AAAA answer took its 30 ms.
     assert!(steps[0].at() >= Duration::from_millis(30), "{report}");
@@ -131,7 +136,10 @@ async fn the_report_says_what_happened_and_the_qlog_too() {
     // The timeline: in order, each offset where the report says.
     let text = report.to_string();
     let lines: Vec<&str> = text.lines().collect();
-    assert!(lines[0].starts_with(&format!("connect to dual.test:{port}: {v4} won after ")), "{text}");
+    assert!(
+        lines[0].starts_with(&format!("connect to dual.test:{port}: {v4} won after ")),
+        "{text}"
+    );
     let at = offsets(&report);
     assert!(at.windows(2).all(|w| w[0] <= w[1]), "{text}");
     let order: Vec<&str> = lines[1..]
@@ -149,7 +157,10 @@ async fn the_report_says_what_happened_and_the_qlog_too() {
     ];
     assert_eq!(order.len(), expect.len(), "{text}");
     for (line, want) in order.iter().zip(&expect) {
-        assert!(line.starts_with(want.as_str()), "{line:?} is not {want:?}\n{text}");
+        assert!(
+            line.starts_with(want.as_str()),
+            "{line:?} is not {want:?}\n{text}"
+        );
     }
     assert!((at[4] - ms(attempts[1].started())).abs() < 0.001, "{text}");
     assert!(lines.len() <= 15);
@@ -167,11 +178,21 @@ async fn the_report_says_what_happened_and_the_qlog_too() {
     assert_eq!(stream.peer_addr().unwrap(), v4);
     assert_eq!(again.resolution().len(), 2, "{again}");
     assert!(again.resolution().iter().all(|s| s.cached()), "{again}");
-    assert!(again.resolution()[0].at() < Duration::from_millis(20), "{again}");
+    assert!(
+        again.resolution()[0].at() < Duration::from_millis(20),
+        "{again}"
+    );
     assert!(again.to_string().contains("answer: [::1]"), "{again}");
     assert!(again.to_string().contains(" (at once)"), "{again}");
-    assert_eq!(again.preferred(), Some(IpAddr::V4(Ipv4Addr::LOCALHOST)), "{again}");
-    assert!(again.to_string().contains("history: 127.0.0.1 first"), "{again}");
+    assert_eq!(
+        again.preferred(),
+        Some(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+        "{again}"
+    );
+    assert!(
+        again.to_string().contains("history: 127.0.0.1 first"),
+        "{again}"
+    );
     assert_eq!(again.winner().addr(), v4);
     assert_eq!(dns.count("dual.test", RecordType::AAAA), 1);
     assert_eq!(dns.count("dual.test", RecordType::A), 1);
@@ -224,7 +245,10 @@ async fn the_report_says_what_happened_and_the_qlog_too() {
         "hev3:attempt_outcome",
         "hev3:connection_selected",
     ];
-    assert!(names.iter().all(|n| allowed.contains(&n.as_str())), "{names:?}");
+    assert!(
+        names.iter().all(|n| allowed.contains(&n.as_str())),
+        "{names:?}"
+    );
     assert_eq!(names[0], "hev3:dns_query_started");
     assert_eq!(names.last().unwrap(), "hev3:attempt_outcome");
     let selected: Vec<&&str> = first
@@ -291,7 +315,10 @@ print("ok")
 async fn a_literal_connect_reports_one_attempt() {
     let l = tokio::net::TcpListener::bind((V4, 0)).await.unwrap();
     let addr = l.local_addr().unwrap();
-    let (stream, report) = ConnectionBuilder::new(addr).connect_reported().await.unwrap();
+    let (stream, report) = ConnectionBuilder::new(addr)
+        .connect_reported()
+        .await
+        .unwrap();
     assert_eq!(stream.peer_addr().unwrap(), addr);
     assert!(report.resolution().is_empty());
     assert_eq!(report.attempts().len(), 1);
@@ -299,10 +326,16 @@ async fn a_literal_connect_reports_one_attempt() {
     assert!(report.winner().started() < Duration::from_millis(20));
     let text = report.to_string();
     assert!(text.contains(&format!("addresses given: {addr}")), "{text}");
-    assert!(text.contains(&format!("attempt 1 to {addr} won (TCP")), "{text}");
+    assert!(
+        text.contains(&format!("attempt 1 to {addr} won (TCP")),
+        "{text}"
+    );
     // A failed call has no report: its error.
     let refused = common::refused(V4);
-    let err = ConnectionBuilder::new(refused).connect_reported().await.unwrap_err();
+    let err = ConnectionBuilder::new(refused)
+        .connect_reported()
+        .await
+        .unwrap_err();
     assert_eq!(err.attempts().len(), 1);
 }
 
@@ -319,7 +352,9 @@ mod through_hyper {
     use hyper_util::rt::{TokioExecutor, TokioIo};
     use tokio_endpoints::HttpInfo;
 
-    async fn hello(_: hyper::Request<Incoming>) -> Result<hyper::Response<Full<Bytes>>, Infallible> {
+    async fn hello(
+        _: hyper::Request<Incoming>,
+    ) -> Result<hyper::Response<Full<Bytes>>, Infallible> {
         Ok(hyper::Response::new(Full::new(Bytes::from("hi"))))
     }
 
@@ -431,7 +466,10 @@ mod over_tls {
             assert_eq!(tls_info.alpn(), Some(&b"h2"[..]));
             assert_eq!(tls_info.handshake() + tcp, report.winner().elapsed());
             let text = report.to_string();
-            assert!(text.contains(&format!("to {v4}: TCP connected after ")), "{text}");
+            assert!(
+                text.contains(&format!("to {v4}: TCP connected after ")),
+                "{text}"
+            );
             assert!(text.contains("TLSv1_3, ALPN h2, "), "{text}");
             reports.push(report);
             tls.shutdown().await.unwrap();
@@ -440,7 +478,10 @@ mod over_tls {
         assert!(reports[1].tls().unwrap().resumed(), "{}", reports[1]);
         let text = String::from_utf8(qlog.0.lock().unwrap().clone()).unwrap();
         assert!(text.contains("\"protocol\":\"tcp+tls\""), "{text}");
-        assert!(text.contains("\"tls\":{\"version\":\"TLSv1_3\",\"alpn\":\"h2\""), "{text}");
+        assert!(
+            text.contains("\"tls\":{\"version\":\"TLSv1_3\",\"alpn\":\"h2\""),
+            "{text}"
+        );
         parse_with_python(&text);
     }
 }

@@ -18,8 +18,8 @@ use tokio::time::Instant;
 
 use crate::client::error::{Attempt, AttemptStage, ConnectError, ConnectErrorKind};
 use crate::client::establishment::{Establishment, Recorder};
-use crate::client::qlog::QlogSink;
 use crate::client::history::{Advice, Failure, History, Key, DEFAULT_HISTORY_TTL};
+use crate::client::qlog::QlogSink;
 use crate::client::race::{
     failed_attempt, race_staged, single, Begun, RaceConfig, RaceFailure, Won,
 };
@@ -123,10 +123,13 @@ pub(crate) struct Options {
     pub(crate) report: Option<Arc<Reporting>>,
 }
 
+/// A connector's `on_established` callback.
+pub(crate) type OnEstablished = Arc<dyn Fn(&Establishment) + Send + Sync>;
+
 /// Who is told of each connection a connector makes.
 #[derive(Clone, Default)]
 pub(crate) struct Reporting {
-    pub(crate) on_established: Option<Arc<dyn Fn(&Establishment) + Send + Sync>>,
+    pub(crate) on_established: Option<OnEstablished>,
     pub(crate) qlog: Option<QlogSink>,
 }
 
@@ -937,7 +940,10 @@ impl ConnectionBuilder {
             let report_to = self.opts.report.clone();
             let stream = self.adopt()?;
             let peer = stream.peer_addr().map_err(|e| {
-                ConnectError::invalid(name.clone(), format!("the adopted stream is not connected: {e}"))
+                ConnectError::invalid(
+                    name.clone(),
+                    format!("the adopted stream is not connected: {e}"),
+                )
             })?;
             let report = Establishment::adopted(peer);
             if let Some(to) = report_to {
@@ -1124,7 +1130,10 @@ impl ConnectionBuilder {
                 if let Some(rec) = rec.as_deref_mut() {
                     let mut denied = Vec::new();
                     let port = target.port();
-                    let add = self.admit(ips.iter().copied(), port, &mut denied).flatten().collect();
+                    let add = self
+                        .admit(ips.iter().copied(), port, &mut denied)
+                        .flatten()
+                        .collect();
                     let batch = Batch {
                         seen: ips.len(),
                         add,
@@ -1898,32 +1907,36 @@ impl<Y: Future<Output = ()>> Future for Connect<Y> {
                     let Some(builder) = this.builder.as_ref() else {
                         panic!("`connect`'s future polled after it completed")
                     };
-                    *this.state = match builder.start(*this.refuse_tls, cx, this.recorder.as_deref_mut()) {
-                        Started::Done(result) => {
-                            *this.builder = None;
-                            return Poll::Ready(result);
-                        }
-                        Started::Adopt => {
-                            let builder = this.builder.take().expect("checked above");
-                            return Poll::Ready(builder.adopt());
-                        }
-                        Started::Reported => {
-                            let builder = this.builder.take().expect("checked above");
-                            State::Race(Box::pin(async move {
-                                builder.reported(false).await.map(|(stream, _)| (stream, None))
-                            }))
-                        }
-                        Started::First(first) => State::First(first),
-                        Started::Race {
-                            start,
-                            mut begun,
-                            resolving,
-                        } => {
-                            let builder = this.builder.take().expect("checked above");
-                            begun.recorder = this.recorder.take();
-                            State::race(builder, start, begun, resolving)
-                        }
-                    };
+                    *this.state =
+                        match builder.start(*this.refuse_tls, cx, this.recorder.as_deref_mut()) {
+                            Started::Done(result) => {
+                                *this.builder = None;
+                                return Poll::Ready(result);
+                            }
+                            Started::Adopt => {
+                                let builder = this.builder.take().expect("checked above");
+                                return Poll::Ready(builder.adopt());
+                            }
+                            Started::Reported => {
+                                let builder = this.builder.take().expect("checked above");
+                                State::Race(Box::pin(async move {
+                                    builder
+                                        .reported(false)
+                                        .await
+                                        .map(|(stream, _)| (stream, None))
+                                }))
+                            }
+                            Started::First(first) => State::First(first),
+                            Started::Race {
+                                start,
+                                mut begun,
+                                resolving,
+                            } => {
+                                let builder = this.builder.take().expect("checked above");
+                                begun.recorder = this.recorder.take();
+                                State::race(builder, start, begun, resolving)
+                            }
+                        };
                     continue;
                 }
                 State::Race(race) => {

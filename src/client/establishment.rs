@@ -344,7 +344,9 @@ impl Establishment {
                 }
                 Ok(())
             }
-            Event::Failed { addr, .. } | Event::Won { addr, .. } | Event::Cancelled { addr, .. } => {
+            Event::Failed { addr, .. }
+            | Event::Won { addr, .. }
+            | Event::Cancelled { addr, .. } => {
                 let (n, a) = self.attempt_at(*addr, e.at);
                 let (what, stage) = match &e.event {
                     Event::Failed { stage, .. } => ("failed", stage),
@@ -357,7 +359,8 @@ impl Establishment {
                     "attempt {n} to {addr} {what} ({stage}, after {})",
                     Dur(e.at.saturating_sub(a.started))
                 )?;
-                if let (Event::Failed { .. }, AttemptOutcome::Failed(err)) = (&e.event, &a.outcome) {
+                if let (Event::Failed { .. }, AttemptOutcome::Failed(err)) = (&e.event, &a.outcome)
+                {
                     write!(f, ": {}", full(err))?;
                 }
                 if let (Event::Won { .. }, Some(tls)) = (&e.event, &i.tls) {
@@ -370,7 +373,10 @@ impl Establishment {
 }
 
 /// `a, b, c`
-fn list<T: fmt::Display>(f: &mut fmt::Formatter<'_>, items: impl Iterator<Item = T>) -> fmt::Result {
+fn list<T: fmt::Display>(
+    f: &mut fmt::Formatter<'_>,
+    items: impl Iterator<Item = T>,
+) -> fmt::Result {
     for (n, item) in items.enumerate() {
         if n > 0 {
             f.write_str(", ")?;
@@ -638,24 +644,48 @@ pub(crate) struct Stamped {
 #[derive(Debug)]
 pub(crate) enum Event {
     /// The resolution of a name started.
-    Resolving { services: bool },
+    Resolving {
+        services: bool,
+    },
     /// The target's literal addresses (the report's target has them).
     Literal,
     /// An answer: the step it became.
-    Answer { step: usize },
+    Answer {
+        step: usize,
+    },
     /// An error of the resolver: the step it became.
-    ResolveFailed { step: usize },
+    ResolveFailed {
+        step: usize,
+    },
     /// The history's advice (in the report's fields).
     Advice,
     /// The address policy refused an address.
-    Denied { addr: IpAddr, reason: String },
-    Started { addr: SocketAddr, why: Why },
+    Denied {
+        addr: IpAddr,
+        reason: String,
+    },
+    Started {
+        addr: SocketAddr,
+        why: Why,
+    },
     /// TCP connected; the TLS handshake starts. `extended`: the next
     /// attempt's start was pushed back (HEv3 §6.1).
-    Connected { addr: SocketAddr, extended: bool },
-    Failed { addr: SocketAddr, stage: AttemptStage },
-    Won { addr: SocketAddr, stage: AttemptStage },
-    Cancelled { addr: SocketAddr, stage: AttemptStage },
+    Connected {
+        addr: SocketAddr,
+        extended: bool,
+    },
+    Failed {
+        addr: SocketAddr,
+        stage: AttemptStage,
+    },
+    Won {
+        addr: SocketAddr,
+        stage: AttemptStage,
+    },
+    Cancelled {
+        addr: SocketAddr,
+        stage: AttemptStage,
+    },
 }
 
 /// Why an attempt started when it did.
@@ -834,8 +864,10 @@ impl Recorder {
         if batch.add.is_empty() && batch.seen == 0 && !batch.denied.is_empty() {
             return;
         }
-        let v6 = batch.add.iter().any(|a| a.is_ipv6()) || batch.denied.iter().any(|d| d.addr().is_ipv6());
-        let v4 = batch.add.iter().any(|a| a.is_ipv4()) || batch.denied.iter().any(|d| d.addr().is_ipv4());
+        let v6 = batch.add.iter().any(|a| a.is_ipv6())
+            || batch.denied.iter().any(|d| d.addr().is_ipv6());
+        let v4 = batch.add.iter().any(|a| a.is_ipv4())
+            || batch.denied.iter().any(|d| d.addr().is_ipv4());
         let query = match (v6, v4) {
             (true, false) => "AAAA",
             (false, true) => "A",
@@ -889,7 +921,13 @@ impl Recorder {
     }
 
     /// An attempt's TCP handshake completed at `at`, after `took`.
-    pub(crate) fn connected(&mut self, addr: SocketAddr, at: Duration, took: Duration, extended: bool) {
+    pub(crate) fn connected(
+        &mut self,
+        addr: SocketAddr,
+        at: Duration,
+        took: Duration,
+        extended: bool,
+    ) {
         self.connected.push((addr, took));
         if self.tls {
             self.push(at, Event::Connected { addr, extended });
@@ -897,14 +935,26 @@ impl Recorder {
     }
 
     /// An attempt failed at `at`; `waiting`: the next starts at once.
-    pub(crate) fn failed(&mut self, addr: SocketAddr, stage: AttemptStage, at: Duration, waiting: bool) {
+    pub(crate) fn failed(
+        &mut self,
+        addr: SocketAddr,
+        stage: AttemptStage,
+        at: Duration,
+        waiting: bool,
+    ) {
         let stage = self.stage(stage);
         self.after_failure |= waiting;
         self.push(at, Event::Failed { addr, stage });
     }
 
     /// The attempt that started at `started` won at `at`.
-    pub(crate) fn won(&mut self, addr: SocketAddr, started: Duration, stage: AttemptStage, at: Duration) {
+    pub(crate) fn won(
+        &mut self,
+        addr: SocketAddr,
+        started: Duration,
+        stage: AttemptStage,
+        at: Duration,
+    ) {
         let stage = self.stage(stage);
         self.won = Some((addr, started, stage, at));
         self.push(at, Event::Won { addr, stage });
@@ -943,13 +993,21 @@ impl Recorder {
     ) -> Establishment {
         let mut attempts: Vec<AttemptReport> = Vec::new();
         let connected = std::mem::take(&mut self.connected);
-        let tcp = |addr: SocketAddr| connected.iter().rev().find(|(a, _)| *a == addr).map(|c| c.1);
+        let tcp = |addr: SocketAddr| {
+            connected
+                .iter()
+                .rev()
+                .find(|(a, _)| *a == addr)
+                .map(|c| c.1)
+        };
         for a in std::mem::take(&mut self.failed) {
             attempts.push(AttemptReport {
                 addr: a.addr,
                 started: a.started,
                 elapsed: a.elapsed,
-                connected: (a.stage == AttemptStage::Tls).then(|| tcp(a.addr)).flatten(),
+                connected: (a.stage == AttemptStage::Tls)
+                    .then(|| tcp(a.addr))
+                    .flatten(),
                 stage: if self.tls { a.stage } else { AttemptStage::Tcp },
                 outcome: AttemptOutcome::Failed(a.error),
             });
@@ -969,7 +1027,8 @@ impl Recorder {
             addr,
             started,
             elapsed: at.saturating_sub(started),
-            connected: tcp(addr).or((stage == AttemptStage::Tcp).then(|| at.saturating_sub(started))),
+            connected: tcp(addr)
+                .or((stage == AttemptStage::Tcp).then(|| at.saturating_sub(started))),
             stage,
             outcome: AttemptOutcome::Won,
         });
@@ -1086,7 +1145,11 @@ mod tests {
         let v6 = addr("[::1]:8443");
         let v4 = addr("127.0.0.1:8443");
         let mut rec = Recorder::new(Instant::now());
-        rec.resolving("dual.test", Resolver::new(Named("HickoryResolver { .. }")), false);
+        rec.resolving(
+            "dual.test",
+            Resolver::new(Named("HickoryResolver { .. }")),
+            false,
+        );
         rec.advised(None, &[], Some(ms(250)), false);
         tokio::time::advance(ms(30)).await;
         rec.waiting();
@@ -1121,7 +1184,10 @@ mod tests {
         );
         assert_eq!(report.winner().addr(), v4);
         assert_eq!(report.attempts().len(), 2);
-        assert!(matches!(report.attempts()[0].outcome(), AttemptOutcome::Cancelled));
+        assert!(matches!(
+            report.attempts()[0].outcome(),
+            AttemptOutcome::Cancelled
+        ));
         assert_eq!(report.resolution()[0].query(), "AAAA");
         assert!(!report.resolution()[0].cached());
         assert_eq!(report.resolution()[0].resolver(), "HickoryResolver");

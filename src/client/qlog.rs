@@ -271,7 +271,11 @@ pub(crate) fn trace(report: &Establishment, now: SystemTime) -> String {
                     string(s.query()),
                     s.cached()
                 );
-                let ips: Vec<String> = s.addrs().iter().map(|a| string(&a.ip().to_string())).collect();
+                let ips: Vec<String> = s
+                    .addrs()
+                    .iter()
+                    .map(|a| string(&a.ip().to_string()))
+                    .collect();
                 let _ = write!(data, ",\"answers\":[{}]", ips.join(","));
                 if let Some(error) = s.error() {
                     let _ = write!(data, ",\"error\":{}", string(&error.to_string()));
@@ -282,7 +286,11 @@ pub(crate) fn trace(report: &Establishment, now: SystemTime) -> String {
                         &mut out,
                         e.at,
                         "candidate_discovered",
-                        format!("{},\"source\":\"dns\",\"record_type\":{}", addr(a), string(s.query())),
+                        format!(
+                            "{},\"source\":\"dns\",\"record_type\":{}",
+                            addr(a),
+                            string(s.query())
+                        ),
                     );
                 }
             }
@@ -291,7 +299,11 @@ pub(crate) fn trace(report: &Establishment, now: SystemTime) -> String {
                 if let Some(p) = report.preferred() {
                     let _ = write!(data, ",\"preferred\":{}", string(&p.to_string()));
                 }
-                let avoided: Vec<String> = report.avoided().iter().map(|a| string(&a.to_string())).collect();
+                let avoided: Vec<String> = report
+                    .avoided()
+                    .iter()
+                    .map(|a| string(&a.to_string()))
+                    .collect();
                 let _ = write!(data, ",\"deprioritized\":[{}]", avoided.join(","));
                 if let (true, Some(d)) = (report.adaptive_delay(), report.delay()) {
                     let _ = write!(data, ",\"adaptive_delay_ms\":{}", millis(d));
@@ -319,7 +331,11 @@ pub(crate) fn trace(report: &Establishment, now: SystemTime) -> String {
                     format!(
                         "\"attempt_id\":{n},{},\"protocol\":\"{}\",\"trigger\":\"{}\"",
                         addr(a),
-                        if report.tls().is_some() { "tcp+tls" } else { "tcp" },
+                        if report.tls().is_some() {
+                            "tcp+tls"
+                        } else {
+                            "tcp"
+                        },
                         why.as_str()
                     ),
                 );
@@ -349,7 +365,9 @@ pub(crate) fn trace(report: &Establishment, now: SystemTime) -> String {
                     );
                 }
             }
-            Event::Failed { addr: a, stage } | Event::Won { addr: a, stage } | Event::Cancelled { addr: a, stage } => {
+            Event::Failed { addr: a, stage }
+            | Event::Won { addr: a, stage }
+            | Event::Cancelled { addr: a, stage } => {
                 let (n, attempt) = report.attempt_at(*a, e.at);
                 let outcome = match &e.event {
                     Event::Failed { .. } => "failure",
@@ -368,8 +386,14 @@ pub(crate) fn trace(report: &Establishment, now: SystemTime) -> String {
                 if let Some(tcp) = attempt.tcp_handshake() {
                     let _ = write!(data, ",\"tcp_handshake_ms\":{}", millis(tcp));
                 }
-                if let (Event::Failed { .. }, AttemptOutcome::Failed(err)) = (&e.event, attempt.outcome()) {
-                    let _ = write!(data, ",\"error\":{}", string(&crate::shared::report::full(err)));
+                if let (Event::Failed { .. }, AttemptOutcome::Failed(err)) =
+                    (&e.event, attempt.outcome())
+                {
+                    let _ = write!(
+                        data,
+                        ",\"error\":{}",
+                        string(&crate::shared::report::full(err))
+                    );
                 }
                 if let (Event::Won { .. }, Some(tls)) = (&e.event, report.tls()) {
                     let _ = write!(

@@ -486,10 +486,7 @@ fn tls_report(tls: &TlsStream) -> TlsReport {
         handshake: Duration::ZERO,
         version: conn.protocol_version().map(|v| format!("{v:?}")),
         alpn: conn.alpn_protocol().map(<[u8]>::to_vec),
-        resumed: matches!(
-            conn.handshake_kind(),
-            Some(rustls::HandshakeKind::Resumed)
-        ),
+        resumed: matches!(conn.handshake_kind(), Some(rustls::HandshakeKind::Resumed)),
     }
 }
 
