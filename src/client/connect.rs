@@ -957,6 +957,8 @@ impl ConnectionBuilder {
                 }
             }
             Some(host) => {
+                // An absolute name keeps its dot: it is not searched.
+                let host = target.host_name().unwrap_or(host);
                 let mut resolving = self.name_resolver().resolve(host, self.opts.family);
                 // A resolver that answers at once (a literal list pinned
                 // with `Resolver::fixed`, a cached answer) gives the first
@@ -1118,6 +1120,8 @@ impl ConnectionBuilder {
             }
             Some(host) => {
                 let family = self.opts.family;
+                // An absolute name keeps its dot: it is not searched.
+                let host = target.host_name().unwrap_or(host);
                 Some(match services {
                     None => resolving
                         .unwrap_or_else(|| self.name_resolver().resolve(host, family))

@@ -843,7 +843,8 @@ async fn resolve(
             .collect();
         return Ok(Some(addrs));
     };
-    let mut batches = resolver.resolve(host, family);
+    // An absolute name keeps its dot: it is not searched.
+    let mut batches = resolver.resolve(target.host_name().unwrap_or(host), family);
     let mut ips: Vec<IpAddr> = Vec::new();
     let mut errors = Vec::new();
     while let Some(batch) = batches.next().await {

@@ -466,8 +466,19 @@ impl fmt::Debug for HickoryResolver {
     }
 }
 
+/// Why `host` is no name to ask DNS for, as [`IntoTarget`](crate::IntoTarget)
+/// would refuse it: `resolve` is public, and a caller may give it
+/// anything (not ASCII, empty, too long). Nothing is sent for it.
+fn malformed(host: &str) -> Option<ResolveError> {
+    let e = crate::shared::target::check_host(host).err()?;
+    Some(ResolveError::new(host, ResolveErrorKind::Other).with_reason(e.reason().to_string()))
+}
+
 impl Resolve for HickoryResolver {
     fn resolve(&self, host: &str, family: Family) -> Addrs {
+        if let Some(e) = malformed(host) {
+            return stream::iter([Err(e)]).boxed();
+        }
         let lookups = match self.lookups() {
             Ok(lookups) => lookups,
             Err(e) => {
@@ -490,6 +501,9 @@ impl Resolve for HickoryResolver {
 
     /// HTTPS, AAAA and A asked at once (Happy Eyeballs v3); see `svcb.rs`.
     fn resolve_service(&self, host: &str, port: u16, family: Family) -> Resolution {
+        if let Some(e) = malformed(host) {
+            return stream::iter([Err(e)]).boxed();
+        }
         let lookups = match self.lookups() {
             Ok(lookups) => lookups,
             Err(e) => {
