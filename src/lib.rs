@@ -264,6 +264,10 @@ pub struct ReadmeDoctests;
 
 mod client;
 mod datagram;
+// The fuzz targets' entry points (`fuzz/`; cargo-fuzz sets `--cfg fuzzing`).
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub mod fuzzing;
 mod resolve;
 mod server;
 mod shared;
