@@ -18,9 +18,16 @@
 //!   entries: expired ones go first, then the one that expires soonest.
 //!
 //! On a miss, the query runs on a hickory resolver made for that one call
-//! on the caller's runtime, and dropped with it: nothing bound to a runtime
-//! is shared. Making one costs microseconds and sends nothing; it happens
-//! only on a miss.
+//! on the caller's runtime, and dropped with it. Making one costs
+//! microseconds and sends nothing; it happens only on a miss. A miss for a
+//! name and record type already being asked joins that query instead
+//! (Go's `lookupGroup`): the query is a `Shared` future that its callers
+//! poll, kept weakly in a table while it is in flight, so a dropped caller
+//! leaves it to the others and the last one's drop cancels it; no task
+//! runs it. (A query joined from another runtime is driven by whichever
+//! caller polls, on the sockets of the runtime that started it: should
+//! that runtime shut down first, the query fails and is not cached.) At
+//! most [`MAX_QUERIES`] queries are asked at once.
 //!
 //! The system configuration (`/etc/resolv.conf`, `/etc/hosts`) is checked
 //! at most every [`RECHECK`] (one `stat(2)` of each file): when either

@@ -108,6 +108,16 @@ pub const DEFAULT_RESOLUTION_DELAY: Duration = Duration::from_millis(50);
 /// `ip_strategy` option is not used: this resolver always makes its own two
 /// queries.
 ///
+/// Concurrent resolutions of one name share its queries, as Go's resolver
+/// does: a query for a name and record type that is already in flight is
+/// joined, not sent again (500 connects at once to a new name send one
+/// AAAA and one A query). Each caller still gets each answer as it
+/// arrives; a caller that is dropped leaves the query running for the
+/// others, and the query is dropped with its last caller. At most 256
+/// queries are asked at once (hickory opens a UDP socket for each); a
+/// burst of more names waits its turn. A name with a trailing dot is
+/// absolute: asked as it is, never with the search list.
+///
 /// # Examples
 ///
 /// ```no_run
