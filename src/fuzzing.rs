@@ -23,7 +23,10 @@ fn check(t: Result<Target, crate::TargetError>) {
             assert!(crate::shared::target::check_host(host).is_ok(), "{host:?}");
             assert!(!host.ends_with('.'), "{host:?}");
             assert!(!host.bytes().any(|b| b.is_ascii_uppercase()), "{host:?}");
-            assert!(host.parse::<IpAddr>().is_err(), "a literal kept as a name: {host:?}");
+            assert!(
+                host.parse::<IpAddr>().is_err(),
+                "a literal kept as a name: {host:?}"
+            );
             // What it prints parses back to the same target.
             let again = t.to_string().into_target().expect("Display parses back");
             assert_eq!(again, t);
@@ -36,14 +39,17 @@ fn check(t: Result<Target, crate::TargetError>) {
 /// candidates and the hosts-table check.
 #[cfg(feature = "hickory")]
 pub fn resolv_conf(text: &[u8], name: &str) {
-    use crate::resolve::fuzzing::Conf;
+    use crate::resolve::Conf;
     let Ok((config, options)) = hickory_resolver::system_conf::parse_resolv_conf(text) else {
         return;
     };
     let conf = Conf::new(config, options, Some(hickory_resolver::Hosts::default()));
     let candidates = conf.candidates(name);
     assert!(!candidates.is_empty());
-    assert!(candidates.iter().all(|c| c.ends_with('.')), "{candidates:?}");
+    assert!(
+        candidates.iter().all(|c| c.ends_with('.')),
+        "{candidates:?}"
+    );
     if name.ends_with('.') {
         assert_eq!(candidates, [name], "an absolute name was searched");
     }
@@ -54,7 +60,7 @@ pub fn resolv_conf(text: &[u8], name: &str) {
 /// hosts-file contents, then a name looked up in them.
 #[cfg(feature = "hickory")]
 pub fn hosts(text: &[u8], name: &str) {
-    use crate::resolve::fuzzing::Conf;
+    use crate::resolve::Conf;
     let mut hosts = hickory_resolver::Hosts::default();
     if hosts.read_hosts_conf(text).is_err() {
         return;
@@ -95,7 +101,10 @@ pub fn uri(s: &str) {
             [IpAddr::from([192, 0, 2, 1])],
         )]));
     let result = runtime.block_on(connector.call(uri));
-    assert!(result.is_err(), "connected with a policy that allows nothing");
+    assert!(
+        result.is_err(),
+        "connected with a policy that allows nothing"
+    );
 }
 
 /// A PROXY protocol header (v1 text or v2 binary) as the server's parser

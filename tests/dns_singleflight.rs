@@ -97,20 +97,14 @@ async fn a_dropped_caller_does_not_cancel_the_query_for_the_others() {
     drop(first);
     let got: Vec<_> = second.collect().await;
     assert_eq!(got.len(), 1, "{got:?}");
-    assert_eq!(
-        got[0].as_ref().unwrap(),
-        &[IpAddr::V4(Ipv4Addr::LOCALHOST)]
-    );
+    assert_eq!(got[0].as_ref().unwrap(), &[IpAddr::V4(Ipv4Addr::LOCALHOST)]);
     assert_eq!(dns.asked("shared.test", RecordType::A), 1);
     // Every caller gone: the query is dropped, not kept waiting for
     // someone; the next caller asks again.
     let mut third = resolver.resolve("dropped.test", Family::V4);
     let _ = tokio::time::timeout(Duration::from_millis(50), third.next()).await;
     drop(third);
-    let got: Vec<_> = resolver
-        .resolve("dropped.test", Family::V4)
-        .collect()
-        .await;
+    let got: Vec<_> = resolver.resolve("dropped.test", Family::V4).collect().await;
     assert!(got[0].is_ok(), "{got:?}");
     assert_eq!(dns.asked("dropped.test", RecordType::A), 2);
 }

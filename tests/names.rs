@@ -29,9 +29,12 @@ fn zone(name: &str, rtype: RecordType) -> (u64, Reply) {
     let ip = match name {
         "api.example" => Ipv4Addr::LOCALHOST,
         n if n.ends_with(".corp.test") => Ipv4Addr::new(127, 0, 0, 2),
-        _ => return (0, Reply::Code(
-            tokio_endpoints::hickory_resolver::proto::op::ResponseCode::NXDomain,
-        )),
+        _ => {
+            return (
+                0,
+                Reply::Code(tokio_endpoints::hickory_resolver::proto::op::ResponseCode::NXDomain),
+            )
+        }
     };
     match rtype {
         RecordType::A => (0, Reply::Records(vec![RData::A(A(ip))])),
@@ -133,7 +136,10 @@ async fn an_absolute_name_reaches_a_custom_resolver_with_its_dot() {
     }
     let seen = Seen::default();
     let (_l, port) = listener().await;
-    for target in [format!("Api.Example.:{port}"), format!("api.example:{port}")] {
+    for target in [
+        format!("Api.Example.:{port}"),
+        format!("api.example:{port}"),
+    ] {
         ConnectionBuilder::new(target)
             .resolver(seen.clone())
             .connect()
@@ -172,10 +178,21 @@ async fn ipv4_number_forms_are_the_addresses_they_denote() {
     let want = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     // A resolver that must never be asked.
     let nobody = Resolver::fixed(Vec::<(&str, Vec<IpAddr>)>::new());
-    for form in ["0x7f000001", "127.1", "2130706433", "0177.0.0.1", "0x7f.0.0.1", "127.0.1"] {
+    for form in [
+        "0x7f000001",
+        "127.1",
+        "2130706433",
+        "0177.0.0.1",
+        "0x7f.0.0.1",
+        "127.0.1",
+    ] {
         let t = format!("{form}:{port}").into_target().unwrap();
         assert_eq!(t.addrs(), [want], "{form}");
-        assert_eq!((form, port).into_target().unwrap().addrs(), [want], "{form}");
+        assert_eq!(
+            (form, port).into_target().unwrap().addrs(),
+            [want],
+            "{form}"
+        );
         let s = ConnectionBuilder::new(t)
             .resolver(nobody.clone())
             .connect()
@@ -197,7 +214,13 @@ async fn ipv4_number_forms_are_the_addresses_they_denote() {
         assert_eq!(e.kind(), ConnectErrorKind::Denied, "{form}: {e}");
     }
     // Not addresses, and not names either: one message.
-    for bad in ["256.0.0.1", "1.2.3.4.5", "08.0.0.1", "4294967296", "127.0.0.1."] {
+    for bad in [
+        "256.0.0.1",
+        "1.2.3.4.5",
+        "08.0.0.1",
+        "4294967296",
+        "127.0.0.1.",
+    ] {
         let e = format!("{bad}:80").into_target().unwrap_err();
         assert_eq!(e.reason(), "not a valid IPv4 address", "{bad}");
     }

@@ -308,7 +308,11 @@ struct Landing {
 impl Drop for Landing {
     fn drop(&mut self) {
         let mut flights = lock(&self.cached.flights);
-        if flights.map.get(&self.key).is_some_and(|(id, _)| *id == self.id) {
+        if flights
+            .map
+            .get(&self.key)
+            .is_some_and(|(id, _)| *id == self.id)
+        {
             flights.map.remove(&self.key);
         }
     }
@@ -1131,7 +1135,15 @@ mod tests {
             ResolverOpts::default(),
             Some(Hosts::default()),
         );
-        for name in ["éabcdefghi", "éabcdefghij", "élocalhost", "é", "", ".", "\0"] {
+        for name in [
+            "éabcdefghi",
+            "éabcdefghij",
+            "élocalhost",
+            "é",
+            "",
+            ".",
+            "\0",
+        ] {
             assert_eq!(conf.pinned(name, crate::Family::Any), None, "{name:?}");
             let _ = conf.candidates(name);
         }
@@ -1150,19 +1162,43 @@ mod tests {
             cache.insert(&name, RecordType::A, &positive(&name, 1000 + i), &opts, t0);
         }
         // n0 is replaced by a longer-lived answer: n1 is now the soonest.
-        cache.insert("N0.test.", RecordType::A, &positive("n0.test.", 5000), &opts, t0);
+        cache.insert(
+            "N0.test.",
+            RecordType::A,
+            &positive("n0.test.", 5000),
+            &opts,
+            t0,
+        );
         assert_eq!(cache.len(), 100);
-        cache.insert("new.test.", RecordType::A, &positive("new.test.", 9000), &opts, t0);
+        cache.insert(
+            "new.test.",
+            RecordType::A,
+            &positive("new.test.", 9000),
+            &opts,
+            t0,
+        );
         assert_eq!(cache.len(), 100);
         assert!(cache.get("n1.test.", RecordType::A, t0).is_none());
         assert!(cache.get("n0.test.", RecordType::A, t0).is_some());
         assert!(cache.get("n2.test.", RecordType::A, t0).is_some());
         // Past the expiry of n2..n9: all of them go at the next insert.
         let later = t0 + Duration::from_secs(1010);
-        cache.insert("late.test.", RecordType::A, &positive("late.test.", 9000), &opts, later);
+        cache.insert(
+            "late.test.",
+            RecordType::A,
+            &positive("late.test.", 9000),
+            &opts,
+            later,
+        );
         assert_eq!(cache.len(), 100 - 8 + 1 - 1);
         // Another record type of a name is its own entry.
-        cache.insert("n50.test.", RecordType::AAAA, &positive("n50.test.", 9000), &opts, later);
+        cache.insert(
+            "n50.test.",
+            RecordType::AAAA,
+            &positive("n50.test.", 9000),
+            &opts,
+            later,
+        );
         assert!(cache.get("n50.test.", RecordType::A, later).is_some());
         assert!(cache.get("n50.test.", RecordType::AAAA, later).is_some());
         cache.clear();

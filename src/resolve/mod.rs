@@ -35,9 +35,7 @@ pub(crate) use error::{resolve_io_kind, write_resolve_failure};
 
 /// What the fuzz targets reach of the resolver (see `src/fuzzing.rs`).
 #[cfg(all(fuzzing, feature = "hickory"))]
-pub(crate) mod fuzzing {
-    pub(crate) use super::cached::Conf;
-}
+pub(crate) use cached::Conf;
 pub use error::{ResolveError, ResolveErrorKind};
 #[cfg(feature = "hickory")]
 pub use hickory::{HickoryResolver, DEFAULT_RESOLUTION_DELAY};

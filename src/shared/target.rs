@@ -1009,9 +1009,31 @@ mod tests {
         assert_eq!(v4("1.16777215").as_deref(), Some("1.255.255.255"));
         assert_eq!(v4("1.2.65535").as_deref(), Some("1.2.255.255"));
         for s in [
-            "", ".", "1.", ".1", "1..2", "1.2.3.4.", "1.2.3.4.5", "256.0.0.1", "1.256.0.1",
-            "1.2.3.256", "1.2.65536", "1.16777216", "4294967296", "0x", "0x1g", "08", "09.1",
-            "0x100.1", "-1", "+1", " 1", "1 ", "1e5", "0x7f000001x", "99999999999999999999",
+            "",
+            ".",
+            "1.",
+            ".1",
+            "1..2",
+            "1.2.3.4.",
+            "1.2.3.4.5",
+            "256.0.0.1",
+            "1.256.0.1",
+            "1.2.3.256",
+            "1.2.65536",
+            "1.16777216",
+            "4294967296",
+            "0x",
+            "0x1g",
+            "08",
+            "09.1",
+            "0x100.1",
+            "-1",
+            "+1",
+            " 1",
+            "1 ",
+            "1e5",
+            "0x7f000001x",
+            "99999999999999999999",
             "é",
         ] {
             assert_eq!(v4(s), None, "{s:?}");
@@ -1019,14 +1041,25 @@ mod tests {
         // Leading zeros of a hexadecimal part are no overflow.
         assert_eq!(v4("0x0000007f.1").as_deref(), Some("127.0.0.1"));
         // Through the target: the address it denotes, never a name.
-        for s in ["0x7f000001:80", "127.1:80", "2130706433:80", "0177.0.0.1:80"] {
-            assert_eq!(ok(s).addrs(), &["127.0.0.1:80".parse::<SocketAddr>().unwrap()]);
+        for s in [
+            "0x7f000001:80",
+            "127.1:80",
+            "2130706433:80",
+            "0177.0.0.1:80",
+        ] {
+            assert_eq!(
+                ok(s).addrs(),
+                &["127.0.0.1:80".parse::<SocketAddr>().unwrap()]
+            );
         }
         let t = ("0x7f000001", 80).into_target().unwrap();
         assert_eq!(t.host(), None);
         // A name that starts with a digit is still a name.
         assert_eq!(ok("1password.com:443").host(), Some("1password.com"));
-        assert_eq!(ok("0xdeadbeef.example:443").host(), Some("0xdeadbeef.example"));
+        assert_eq!(
+            ok("0xdeadbeef.example:443").host(),
+            Some("0xdeadbeef.example")
+        );
     }
 
     #[test]

@@ -372,7 +372,10 @@ async fn connect(via: Via, host: &str) -> (Outcome, String) {
         Ok(stream) => {
             return (
                 Outcome::Failed,
-                format!("connected to {:?}: something listens on port {PORT}", stream.peer_addr()),
+                format!(
+                    "connected to {:?}: something listens on port {PORT}",
+                    stream.peer_addr()
+                ),
             )
         }
         Err(e) => e,
