@@ -1137,6 +1137,9 @@ mod tests {
         );
         for name in [
             "éabcdefghi",
+            // What the hosts fuzz target found in seconds with the old
+            // slice (fuzz/corpus/hosts/regression-pinned-char-boundary).
+            "\u{c1}\u{3c9}\u{2}\u{2}\u{2}\u{2}\u{2}\u{2}\u{2}",
             "éabcdefghij",
             "élocalhost",
             "é",
