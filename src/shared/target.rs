@@ -713,6 +713,14 @@ impl std::error::Error for TargetError {}
 /// `(host, port)` pair, a [`SocketAddr`], or a list of addresses (raced in
 /// the list's order, after interleaving).
 ///
+/// A host with a trailing dot (`"api.example.com.:443"`) is absolute: the
+/// resolver gets it with its dot and never completes it with a search list
+/// ([`Target::is_absolute`]). IPv4 addresses are read as getaddrinfo
+/// (`inet_aton(3)`), curl and WHATWG URLs read them: `127.1`,
+/// `0x7f000001`, `2130706433` and `0177.0.0.1` are all 127.0.0.1, a
+/// literal address that no resolver is asked for and that the address
+/// policy judges as such.
+///
 /// # Examples
 ///
 /// ```
@@ -725,6 +733,7 @@ impl std::error::Error for TargetError {}
 /// let list: Vec<SocketAddr> = vec!["[::1]:80".parse().unwrap(), "127.0.0.1:80".parse().unwrap()];
 /// assert_eq!(list.clone().into_target().unwrap().addrs(), &list[..]);
 /// assert!(Vec::<SocketAddr>::new().into_target().is_err());
+/// assert_eq!("127.1:80".into_target().unwrap().addrs(), &["127.0.0.1:80".parse().unwrap()]);
 /// ```
 pub trait IntoTarget {
     /// Checks and converts `self`.
