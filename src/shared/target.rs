@@ -595,6 +595,7 @@ static BYTE_CLASS: [u8; 256] = {
 
 /// Whether a resolver may be asked for `host`: a valid host name (the
 /// one-pass check first: this runs on every resolution), or an IP literal.
+#[cfg(any(feature = "hickory", fuzzing))]
 pub(crate) fn check_host(host: &str) -> Result<(), TargetError> {
     if plain_host_name(host).is_some() || host.parse::<IpAddr>().is_ok() {
         return Ok(());
