@@ -166,7 +166,9 @@ impl Listener {
 
     /// Reads a PROXY header on every connection before handing it on.
     #[cfg(feature = "proxy-protocol")]
-    pub(crate) fn with_proxy(mut self, settings: super::proxy::ProxySettings) -> Listener {
+    pub(crate) fn with_proxy(mut self, mut settings: super::proxy::ProxySettings) -> Listener {
+        // Clients the client policy refuses count with the refused peers.
+        settings.denied = self.denied.clone();
         self.proxy = Some(super::proxy::Proxy::new(settings));
         self
     }
