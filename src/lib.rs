@@ -314,6 +314,9 @@ pub use server::{
 };
 pub use shared::policy::{AddressPolicy, DeniedAddress};
 pub use shared::stream::{StreamReader, StreamWriter};
+#[cfg(unix)]
+#[cfg_attr(docsrs, doc(cfg(unix)))]
+pub use shared::systemd::unset_systemd_environment;
 pub use shared::target::{Family, IntoTarget, Target, TargetError};
 
 /// The hickory-resolver version [`HickoryResolver`] is built on, for its
