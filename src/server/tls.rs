@@ -120,7 +120,15 @@ impl ServerBuilder {
     /// 8443))`) or its IP address is logged at `WARN`, not refused:
     /// clients may reach the server by another name.
     ///
-    /// A certificate that works for local development (a leaf, not a CA):
+    /// A CA certificate served as the server's own (`basicConstraints
+    /// CA:TRUE`, what OpenSSL 3's `openssl req -x509` makes unless told
+    /// otherwise) is served, with a `WARN` that says how to make a leaf:
+    /// curl, OpenSSL and other clients that trust it accept it, but clients
+    /// that verify with webpki (rustls, and this crate's
+    /// [`ConnectionBuilder`](crate::ConnectionBuilder)) refuse it
+    /// (`CaUsedAsEndEntity`) even when they trust it.
+    ///
+    /// A certificate that works for every client (a leaf, not a CA):
     ///
     /// ```text
     /// openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
@@ -144,10 +152,6 @@ impl ServerBuilder {
     ///   swapped, or the key encrypted, is said so);
     /// * the key does not belong to the certificate;
     /// * the certificate has expired or is not valid yet;
-    /// * the certificate is a CA certificate (`basicConstraints CA:TRUE`,
-    ///   what `openssl req -x509` makes unless told otherwise), which every
-    ///   client refuses as a server's own: the message says how to make a
-    ///   leaf instead;
     /// * the certificate is not for TLS servers (an extendedKeyUsage
     ///   without serverAuth);
     /// * another certificate option (`tls_config`, `tls_self_signed`) was
