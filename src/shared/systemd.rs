@@ -285,7 +285,7 @@ fn sort(fd: RawFd) -> Found {
         ));
     };
     if kind != Kind::Udp {
-        match crate::shared::sys::is_listening(&sock) {
+        match crate::sys::is_listening(&sock) {
             Ok(Some(true) | None) => {}
             Ok(Some(false)) => {
                 return Found::Refused(
