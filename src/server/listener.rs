@@ -175,7 +175,7 @@ impl Listener {
 
     /// The PROXY protocol's settings and failures, for a listener that
     /// reads the header itself (TLS: header and handshake in one task).
-    #[cfg(feature = "proxy-protocol")]
+    #[cfg(all(feature = "proxy-protocol", feature = "tls"))]
     pub(crate) fn proxy_parts(
         &self,
     ) -> Option<(

@@ -267,9 +267,11 @@ fn sort(fd: RawFd) -> Found {
             ))
         }
     };
-    let domain = match sock.domain() {
-        Ok(domain) => domain,
-        Err(e) => return Found::Other(format!("SO_DOMAIN: {}", brief(&e))),
+    // The family of its address (getsockname), which every platform has;
+    // `SO_DOMAIN` is Linux's.
+    let domain = match sock.local_addr() {
+        Ok(addr) => addr.domain(),
+        Err(e) => return Found::Other(format!("getsockname: {}", brief(&e))),
     };
     let ip = domain == Domain::IPV4 || domain == Domain::IPV6;
     let kind = if ty == Type::STREAM && ip {
