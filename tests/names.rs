@@ -104,6 +104,17 @@ async fn a_trailing_dot_is_never_searched_whichever_api_is_used() {
         .await
         .unwrap();
     assert_eq!(udp.peer_addr().unwrap(), want);
+    // A server's own address.
+    let server = tokio_endpoints::ServerBuilder::new("api.example.:0")
+        .resolver(resolver.clone())
+        .family(Family::V4)
+        .bind()
+        .await
+        .unwrap();
+    assert_eq!(
+        server.local_addrs()[0].ip(),
+        std::net::IpAddr::V4(Ipv4Addr::LOCALHOST)
+    );
     assert_eq!(
         dns.count("api.example.corp.test", RecordType::A),
         0,

@@ -1054,7 +1054,8 @@ async fn resolve(
                     &default
                 }
             };
-            let mut batches = resolver.resolve(host, family);
+            // An absolute name keeps its dot: the resolver must not search it.
+            let mut batches = resolver.resolve(target.host_name().unwrap_or(host), family);
             let mut ips = Vec::new();
             let mut errors = Vec::new();
             while let Some(batch) = batches.next().await {
