@@ -249,7 +249,8 @@
         feature = "codec",
         feature = "hickory",
         feature = "hyper",
-        feature = "self-signed"
+        feature = "self-signed",
+        feature = "proxy"
     )),
     allow(rustdoc::broken_intra_doc_links)
 )]
@@ -276,6 +277,9 @@ pub use client::Connector;
 #[cfg_attr(docsrs, doc(cfg(unix)))]
 pub use client::UnixConnectionBuilder;
 pub use client::{Attempt, AttemptStage, ConnectError, ConnectErrorKind};
+#[cfg(feature = "proxy")]
+#[cfg_attr(docsrs, doc(cfg(feature = "proxy")))]
+pub use client::{Proxy, ProxyStage, DEFAULT_PROXY_HANDSHAKE_TIMEOUT};
 pub use client::{ConnectionBuilder, IntoLocalAddrs, DEFAULT_HAPPY_EYEBALLS_DELAY};
 #[cfg(feature = "hyper")]
 #[cfg_attr(docsrs, doc(cfg(feature = "hyper")))]

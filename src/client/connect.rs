@@ -113,6 +113,9 @@ pub(crate) struct Options {
     pub(crate) adaptive_delay: bool,
     /// How long an outcome is trusted, in milliseconds.
     pub(crate) history_ttl_ms: u32,
+    /// The proxy connections go through; `None`: directly.
+    #[cfg(feature = "proxy")]
+    pub(crate) proxy: Option<crate::Proxy>,
 }
 
 impl Options {
@@ -147,6 +150,8 @@ impl Default for Options {
             history_off: false,
             adaptive_delay: false,
             history_ttl_ms: DEFAULT_HISTORY_TTL.as_millis() as u32,
+            #[cfg(feature = "proxy")]
+            proxy: None,
         }
     }
 }
@@ -190,6 +195,8 @@ impl Options {
             .field("history_ttl", &self.history_ttl())
             .field("adaptive_delay", &self.adaptive_delay)
             .field("address_policy", &self.policy);
+        #[cfg(feature = "proxy")]
+        d.field("proxy", &self.proxy);
         #[cfg(feature = "tls")]
         self.tls.debug_fields(d);
     }
@@ -264,7 +271,7 @@ impl ConnectionBuilder {
     // Inline: every builder method goes through here, and a call would
     // copy the whole builder in and out.
     #[inline]
-    fn connecting(mut self, option: &'static str) -> Self {
+    pub(crate) fn connecting(mut self, option: &'static str) -> Self {
         if let Source::Stream(_, needs_connect) = &mut self.source {
             if !needs_connect.contains(&option) {
                 needs_connect.push(option);
@@ -860,7 +867,7 @@ impl ConnectionBuilder {
 
     /// The resolver that host names are given to: the one set, or the
     /// process-wide default (borrowed, not cloned, when set).
-    fn name_resolver(&self) -> std::borrow::Cow<'_, Resolver> {
+    pub(crate) fn name_resolver(&self) -> std::borrow::Cow<'_, Resolver> {
         match &self.opts.resolver {
             Some(resolver) => std::borrow::Cow::Borrowed(resolver),
             None => std::borrow::Cow::Owned(Resolver::default()),
@@ -912,6 +919,10 @@ impl ConnectionBuilder {
         let _ = refuse_tls;
         if let Source::Stream(..) = &self.source {
             return Started::Adopt;
+        }
+        #[cfg(feature = "proxy")]
+        if let Some(hop) = crate::client::proxy::route(self, false) {
+            return Started::Proxy(hop);
         }
         let start = Instant::now();
         let (target, locals) = match self.checked() {
@@ -1285,7 +1296,7 @@ impl ConnectionBuilder {
 
     /// The target and the local addresses, or the error that refuses them
     /// before anything is sent.
-    fn checked(&self) -> Result<(&Target, &[SocketAddr]), ConnectError> {
+    pub(crate) fn checked(&self) -> Result<(&Target, &[SocketAddr]), ConnectError> {
         let target = match &self.source {
             Source::Stream(..) => {
                 return Err(self.invalid("an adopted stream is already connected"))
@@ -1345,7 +1356,7 @@ impl ConnectionBuilder {
     /// goes to `denied`. The one place where candidate addresses
     /// (answers, hints, service targets, literals) meet the policy on
     /// their way into the race: what it lets through is what is connected.
-    fn admit<'s, I>(
+    pub(crate) fn admit<'s, I>(
         &'s self,
         ips: I,
         port: u16,
@@ -1371,7 +1382,7 @@ impl ConnectionBuilder {
     }
 
     /// The error for a call whose every address the policy refused.
-    fn denied(&self, denied: Vec<DeniedAddress>) -> ConnectError {
+    pub(crate) fn denied(&self, denied: Vec<DeniedAddress>) -> ConnectError {
         ConnectError::new(ConnectErrorKind::Denied, self.describe())
             .with_denied(denied)
             .with_all_errors(self.opts.all_errors)
@@ -1554,6 +1565,9 @@ enum Started {
     /// Return the adopted stream (the builder's).
     Adopt,
     First(First),
+    /// Through a proxy (`proxy.rs`).
+    #[cfg(feature = "proxy")]
+    Proxy(crate::client::proxy::Hop),
     Race {
         start: Instant,
         begun: Begun<TcpConnect>,
@@ -1678,6 +1692,11 @@ impl<Y: Future<Output = ()>> Future for Connect<Y> {
                             return Poll::Ready(builder.adopt());
                         }
                         Started::First(first) => State::First(first),
+                        #[cfg(feature = "proxy")]
+                        Started::Proxy(hop) => {
+                            let builder = this.builder.take().expect("checked above");
+                            State::Race(Box::pin(crate::client::proxy::connect(builder, hop)))
+                        }
                         Started::Race {
                             start,
                             begun,
@@ -2020,8 +2039,10 @@ mod tests {
     fn the_builder_carries_no_tls_options_inline() {
         let builder = std::mem::size_of::<ConnectionBuilder>();
         // 200 before the socket options' pointer, the address policy's
-        // pointer and the history's handle and settings.
-        assert!(builder <= 232, "builder {builder} B");
+        // pointer and the history's handle and settings; the feature
+        // `proxy` adds one pointer.
+        let proxy = if cfg!(feature = "proxy") { 8 } else { 0 };
+        assert!(builder <= 232 + proxy, "builder {builder} B");
         let sockopts = std::mem::size_of::<Option<Arc<SocketOptions>>>();
         assert_eq!(sockopts, std::mem::size_of::<usize>());
     }

@@ -76,6 +76,11 @@ pub enum AttemptStage {
     Tcp,
     /// The TLS handshake on a connected TCP stream.
     Tls,
+    /// The exchange with a proxy on a connected stream (HTTP `CONNECT`,
+    /// SOCKS5), with [`Proxy`](crate::Proxy): its address is the proxy's.
+    #[cfg(feature = "proxy")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "proxy")))]
+    Proxy,
 }
 
 impl fmt::Display for AttemptStage {
@@ -83,6 +88,8 @@ impl fmt::Display for AttemptStage {
         f.write_str(match self {
             AttemptStage::Tcp => "TCP",
             AttemptStage::Tls => "TLS",
+            #[cfg(feature = "proxy")]
+            AttemptStage::Proxy => "proxy",
         })
     }
 }
@@ -188,6 +195,17 @@ pub enum ConnectErrorKind {
     /// [`denied`](ConnectError::denied) lists each address and why.
     /// Converts to `io::ErrorKind::PermissionDenied`.
     Denied,
+    /// The connection to the [`Proxy`](crate::Proxy) was made, but the
+    /// proxy did not open the tunnel: a `CONNECT` answered with a status
+    /// other than 2xx (`407`: it wants credentials), a SOCKS5 reply code
+    /// other than success, refused credentials, a malformed answer, or no
+    /// answer within the proxy's handshake timeout.
+    /// [`attempts`](ConnectError::attempts) has the exchange as an attempt
+    /// of stage [`AttemptStage::Proxy`]; [`proxy_status`](ConnectError::proxy_status)
+    /// gives the status or reply code.
+    #[cfg(feature = "proxy")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "proxy")))]
+    Proxy,
 }
 
 /// The error of a connect call: it names the target and keeps every attempt.
@@ -258,6 +276,9 @@ struct Inner {
     history: Option<String>,
     /// The addresses the address policy refused.
     denied: Vec<DeniedAddress>,
+    /// The proxy the call went through, and the hop that failed.
+    #[cfg(feature = "proxy")]
+    proxy: Option<Box<crate::client::proxy::ProxyNote>>,
 }
 
 impl ConnectError {
@@ -281,6 +302,8 @@ impl ConnectError {
                 source: None,
                 history: None,
                 denied: Vec::new(),
+                #[cfg(feature = "proxy")]
+                proxy: None,
             }),
         }
     }
@@ -415,6 +438,72 @@ impl ConnectError {
         }
     }
 
+    /// Marks the error as one of a call through `note`'s proxy, for the
+    /// origin `target`.
+    #[cfg(feature = "proxy")]
+    pub(crate) fn through_proxy(
+        mut self,
+        target: String,
+        note: crate::client::proxy::ProxyNote,
+    ) -> Self {
+        self.inner.target = target;
+        if note.stage == crate::ProxyStage::OriginTls {
+            self.inner.peer = None;
+        }
+        self.inner.proxy = Some(Box::new(note));
+        self
+    }
+
+    /// Which hop of a connection through a [`Proxy`](crate::Proxy) failed:
+    /// the connection to the proxy, the tunnel exchange, or TLS with the
+    /// origin inside the tunnel. `None` for a call without a proxy.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use tokio_endpoints::{ConnectionBuilder, Proxy, ProxyStage};
+    ///
+    /// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let err = ConnectionBuilder::new("example.com:443")
+    ///     .proxy(Proxy::http("http://127.0.0.1:3128")?)
+    ///     .connect_tls()
+    ///     .await
+    ///     .unwrap_err();
+    /// if err.proxy_stage() == Some(ProxyStage::Tunnel) {
+    ///     eprintln!("the proxy refused: {err} (status {:?})", err.proxy_status());
+    /// }
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "proxy")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "proxy")))]
+    pub fn proxy_stage(&self) -> Option<crate::ProxyStage> {
+        self.inner.proxy.as_ref().map(|note| note.stage)
+    }
+
+    /// The proxy's answer, for a [`ConnectErrorKind::Proxy`] failure: the
+    /// HTTP status of its `CONNECT` response (`407`, `502`, ...) or the
+    /// SOCKS5 reply code (`5`: connection refused; for refused SOCKS5
+    /// credentials, the status of the username/password exchange).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use tokio_endpoints::{ConnectionBuilder, Proxy};
+    ///
+    /// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let proxy = Proxy::http("http://127.0.0.1:3128")?;
+    /// match ConnectionBuilder::new("example.com:443").proxy(proxy).connect().await {
+    ///     Err(e) if e.proxy_status() == Some(407) => eprintln!("the proxy wants credentials"),
+    ///     other => drop(other?),
+    /// }
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "proxy")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "proxy")))]
+    pub fn proxy_status(&self) -> Option<u16> {
+        self.inner.proxy.as_ref().and_then(|note| note.status)
+    }
+
     /// What kind of failure this is.
     pub fn kind(&self) -> ConnectErrorKind {
         self.inner.kind
@@ -491,6 +580,8 @@ impl ConnectError {
                 .or_else(|| self.inner.source.as_ref().map(io::Error::kind))
                 .unwrap_or(io::ErrorKind::Other),
             ConnectErrorKind::Denied => io::ErrorKind::PermissionDenied,
+            #[cfg(feature = "proxy")]
+            ConnectErrorKind::Proxy => self.common_kind().unwrap_or(io::ErrorKind::Other),
         }
     }
 
@@ -558,12 +649,21 @@ impl ConnectError {
 
 impl fmt::Display for ConnectError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "connect to {}: ", self.inner.target)?;
+        write!(f, "connect to {}", self.inner.target)?;
+        #[cfg(feature = "proxy")]
+        if let Some(note) = &self.inner.proxy {
+            write!(f, " {note}")?;
+        }
+        f.write_str(": ")?;
         match self.inner.kind {
             ConnectErrorKind::InvalidInput
             | ConnectErrorKind::NoUsableAddress
             | ConnectErrorKind::Unsupported => {
                 f.write_str(self.inner.message.as_deref().unwrap_or("invalid input"))
+            }
+            #[cfg(feature = "proxy")]
+            ConnectErrorKind::Proxy => {
+                f.write_str(self.inner.message.as_deref().unwrap_or("the proxy refused"))
             }
             ConnectErrorKind::Resolve => crate::resolve::write_resolve_failure(
                 f,
@@ -634,6 +734,7 @@ impl fmt::Debug for ConnectError {
                 .field("peer", &self.inner.peer)
                 .field("source", &self.inner.source)
                 .field("denied", &self.inner.denied)
+                .field("proxy", &self.proxy_field())
                 .finish();
         }
         report::debug_report(f, self, &self.inner.attempts, &self.inner.resolve_errors)?;
@@ -641,6 +742,18 @@ impl fmt::Debug for ConnectError {
             write!(f, "\n  history: {history}")?;
         }
         Ok(())
+    }
+}
+
+impl ConnectError {
+    #[cfg(feature = "proxy")]
+    fn proxy_field(&self) -> Option<String> {
+        self.inner.proxy.as_ref().map(|note| note.to_string())
+    }
+
+    #[cfg(not(feature = "proxy"))]
+    fn proxy_field(&self) -> Option<String> {
+        None
     }
 }
 

@@ -13,6 +13,8 @@ mod connect;
 mod connector;
 mod error;
 mod history;
+#[cfg(feature = "proxy")]
+mod proxy;
 #[cfg(feature = "hyper")]
 mod http_service;
 mod race;
@@ -31,6 +33,8 @@ pub use connector::Connector;
 pub use error::{Attempt, AttemptStage, ConnectError, ConnectErrorKind};
 #[cfg(feature = "hyper")]
 pub use http_service::{HttpConnecting, HttpInfo, HttpStream};
+#[cfg(feature = "proxy")]
+pub use proxy::{Proxy, ProxyStage, DEFAULT_PROXY_HANDSHAKE_TIMEOUT};
 #[cfg(feature = "tls")]
 pub use tls::TlsStream;
 #[cfg(unix)]

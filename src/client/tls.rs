@@ -384,6 +384,10 @@ impl ConnectionBuilder {
                 let tcp = self.connect_inner().await?;
                 return handshake.run(tcp, name, all_errors).await;
             }
+            #[cfg(feature = "proxy")]
+            if let Some(hop) = crate::client::proxy::route(&self, true) {
+                return crate::client::proxy::connect_tls(self, hop, handshake).await;
+            }
             // Happy Eyeballs v3: the handshake runs inside the race, and
             // HTTPS records are asked for unless turned off.
             // (Literal addresses have no records: nothing to set up.)
@@ -405,11 +409,11 @@ impl ConnectionBuilder {
 }
 
 /// Everything a handshake needs, checked before anything is sent.
-struct Handshake {
+pub(crate) struct Handshake {
     /// The configuration, with the ALPN list applied.
     connector: TlsConnector,
     /// `None`: the address of the connection that won.
-    server_name: Option<ServerName<'static>>,
+    pub(crate) server_name: Option<ServerName<'static>>,
     /// The ALPN list the client asked for, if it set one.
     alpn: Option<Vec<Vec<u8>>>,
     handshake_timeout: Option<Duration>,
@@ -535,7 +539,7 @@ impl Handshake {
         }
     }
 
-    async fn run(
+    pub(crate) async fn run(
         self,
         tcp: TcpStream,
         target: String,

@@ -116,6 +116,9 @@ struct Rules {
     base: Base,
     allow: Vec<IpNet>,
     deny: Vec<IpNet>,
+    /// Whether a host name may go to a proxy that resolves it.
+    #[cfg_attr(not(feature = "proxy"), allow(dead_code))]
+    proxy_names: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -132,6 +135,7 @@ impl AddressPolicy {
                 base,
                 allow: Vec::new(),
                 deny: Vec::new(),
+                proxy_names: true,
             }),
         }
     }
@@ -251,6 +255,35 @@ impl AddressPolicy {
     pub fn deny(mut self, net: IpNet) -> Self {
         Arc::make_mut(&mut self.rules).deny.push(net.trunc());
         self
+    }
+
+    /// Whether a host name may be sent to a [`Proxy`](crate::Proxy) that
+    /// resolves it ([`Proxy::http`](crate::Proxy::http),
+    /// [`Proxy::socks5h`](crate::Proxy::socks5h)), where this policy never
+    /// sees the addresses the proxy connects to. With `false`, such a call
+    /// fails with [`ConnectErrorKind::Denied`](crate::ConnectErrorKind::Denied)
+    /// before anything is sent; [`Proxy::socks5`](crate::Proxy::socks5)
+    /// resolves here, and its addresses are judged. Default is `true`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tokio_endpoints::AddressPolicy;
+    ///
+    /// let policy = AddressPolicy::public_only().allow_proxy_names(false);
+    /// # drop(policy);
+    /// ```
+    #[cfg(feature = "proxy")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "proxy")))]
+    pub fn allow_proxy_names(mut self, allowed: bool) -> Self {
+        Arc::make_mut(&mut self.rules).proxy_names = allowed;
+        self
+    }
+
+    /// Whether a host name may go to a proxy that resolves it.
+    #[cfg(feature = "proxy")]
+    pub(crate) fn allows_proxy_names(&self) -> bool {
+        self.rules.proxy_names
     }
 
     /// Whether the policy allows `ip`.
