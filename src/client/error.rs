@@ -694,6 +694,13 @@ impl fmt::Display for ConnectError {
                 }
                 Ok(())
             }
+            // Refused before any address was known (a name a proxy would
+            // resolve): the message says why.
+            ConnectErrorKind::Denied
+                if self.inner.denied.is_empty() && self.inner.message.is_some() =>
+            {
+                f.write_str(self.inner.message.as_deref().unwrap_or_default())
+            }
             ConnectErrorKind::Denied => DeniedAddress::write_list(f, &self.inner.denied),
             ConnectErrorKind::Tls | ConnectErrorKind::TlsHandshakeTimeout => {
                 f.write_str("TLS handshake")?;

@@ -13,10 +13,10 @@ mod connect;
 mod connector;
 mod error;
 mod history;
-#[cfg(feature = "proxy")]
-mod proxy;
 #[cfg(feature = "hyper")]
 mod http_service;
+#[cfg(feature = "proxy")]
+mod proxy;
 mod race;
 mod sockopts;
 mod streams;

@@ -146,10 +146,7 @@ fn parse(head: &[u8]) -> Result<Answer, Refusal> {
 
 /// At most `max` characters of `text`, without control characters.
 fn printable(text: &str, max: usize) -> String {
-    text.chars()
-        .filter(|c| !c.is_control())
-        .take(max)
-        .collect()
+    text.chars().filter(|c| !c.is_control()).take(max).collect()
 }
 
 /// Any 2xx opens the tunnel; every other status is named.
@@ -164,11 +161,12 @@ fn judge(answer: &Answer, authority: &str, sent_credentials: bool) -> Result<(),
         format!("{status} {}", answer.reason)
     };
     let (kind, message) = match status {
-        407 if sent_credentials => (
+        // tinyproxy answers wrong credentials with `401 Unauthorized`.
+        401 | 407 if sent_credentials => (
             io::ErrorKind::PermissionDenied,
             format!("the proxy refused the credentials ({said})"),
         ),
-        407 => (
+        401 | 407 => (
             io::ErrorKind::PermissionDenied,
             format!(
                 "the proxy wants credentials ({said}{}): give them with Proxy::basic_auth \
@@ -210,7 +208,10 @@ mod tests {
     #[test]
     fn status_lines_of_both_versions_parse() {
         let a = answer("HTTP/1.0 200 Connection established\r\n\r\n").unwrap();
-        assert_eq!((a.status, a.reason.as_str()), (200, "Connection established"));
+        assert_eq!(
+            (a.status, a.reason.as_str()),
+            (200, "Connection established")
+        );
         let a = answer("HTTP/1.1 201\r\n\r\n").unwrap();
         assert_eq!((a.status, a.reason.as_str()), (201, ""));
         let a = answer(
@@ -219,9 +220,15 @@ mod tests {
         .unwrap();
         assert_eq!(a.status, 407);
         assert_eq!(a.authenticate.as_deref(), Some("Basic realm=\"corp\""));
-        assert!(answer("SSH-2.0-OpenSSH\r\n\r\n").unwrap_err().contains("not HTTP"));
-        assert!(answer("HTTP/1.1 20 OK\r\n\r\n").unwrap_err().contains("not HTTP"));
-        assert!(answer("HTTP/2 200\r\n\r\n").unwrap_err().contains("not HTTP"));
+        assert!(answer("SSH-2.0-OpenSSH\r\n\r\n")
+            .unwrap_err()
+            .contains("not HTTP"));
+        assert!(answer("HTTP/1.1 20 OK\r\n\r\n")
+            .unwrap_err()
+            .contains("not HTTP"));
+        assert!(answer("HTTP/2 200\r\n\r\n")
+            .unwrap_err()
+            .contains("not HTTP"));
     }
 
     #[test]
@@ -232,14 +239,17 @@ mod tests {
         assert!(judged("HTTP/1.1 200 OK\r\n\r\n", false).is_ok());
         assert!(judged("HTTP/1.1 201 Created\r\n\r\n", false).is_ok());
         assert!(judged("HTTP/1.0 299 Whatever\r\n\r\n", false).is_ok());
-        let (status, message) = judged("HTTP/1.0 407 Proxy Authentication Required\r\n\r\n", false)
-            .unwrap_err();
+        let (status, message) =
+            judged("HTTP/1.0 407 Proxy Authentication Required\r\n\r\n", false).unwrap_err();
         assert_eq!(status, Some(407));
         assert!(message.contains("wants credentials"), "{message}");
         let (_, message) = judged("HTTP/1.1 407 Nope\r\n\r\n", true).unwrap_err();
         assert!(message.contains("refused the credentials"), "{message}");
         let (status, message) = judged("HTTP/1.1 502 Bad Gateway\r\n\r\n", false).unwrap_err();
         assert_eq!(status, Some(502));
-        assert_eq!(message, "the proxy answered CONNECT origin:443 with 502 Bad Gateway");
+        assert_eq!(
+            message,
+            "the proxy answered CONNECT origin:443 with 502 Bad Gateway"
+        );
     }
 }

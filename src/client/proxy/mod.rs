@@ -52,8 +52,8 @@ use tokio::time::Instant;
 use crate::client::connect::{ConnectionBuilder, Source};
 use crate::client::connector::Connector;
 use crate::client::error::{Attempt, AttemptStage, ConnectError, ConnectErrorKind};
-use crate::shared::report::Dur;
 use crate::resolve::Resolve;
+use crate::shared::report::Dur;
 use crate::shared::target::{IntoTarget, Target};
 
 /// How long the exchange that opens a tunnel (the `CONNECT` request and
@@ -925,15 +925,15 @@ impl Hop {
         match &endpoint.auth {
             Some(Auth::UserPass(user, pass)) if endpoint.scheme.is_socks() => {
                 if user.len() > 255 || pass.len() > 255 {
-                    return Err(builder.invalid(
-                        "SOCKS5 credentials are at most 255 bytes each (RFC 1929)",
-                    ));
+                    return Err(
+                        builder.invalid("SOCKS5 credentials are at most 255 bytes each (RFC 1929)")
+                    );
                 }
             }
             Some(Auth::UserPass(user, _)) if user.contains(':') => {
-                return Err(builder.invalid(
-                    "an HTTP Basic user name cannot contain ':' (RFC 7617)",
-                ));
+                return Err(
+                    builder.invalid("an HTTP Basic user name cannot contain ':' (RFC 7617)")
+                );
             }
             Some(Auth::Header(_)) if endpoint.scheme.is_socks() => {
                 return Err(builder.invalid("a SOCKS5 proxy takes a user name and password"));
@@ -942,12 +942,14 @@ impl Hop {
         }
         if endpoint.scheme == Scheme::Https {
             let call = if tls { "connect_tls" } else { "connect" };
-            return Err(ConnectError::new(ConnectErrorKind::Unsupported, builder.describe())
-                .with_message(format!(
-                    "{call} through the https proxy {endpoint}: a tunnel inside TLS is not a \
+            return Err(
+                ConnectError::new(ConnectErrorKind::Unsupported, builder.describe())
+                    .with_message(format!(
+                        "{call} through the https proxy {endpoint}: a tunnel inside TLS is not a \
                      TcpStream, and TLS inside TLS is not offered; use an http:// proxy"
-                ))
-                .with_all_errors(builder.opts.all_errors));
+                    ))
+                    .with_all_errors(builder.opts.all_errors),
+            );
         }
         Ok(endpoint)
     }
@@ -962,11 +964,20 @@ impl Hop {
 }
 
 /// `connect` through the proxy of `hop`: the tunnel.
-pub(crate) async fn connect(builder: ConnectionBuilder, hop: Hop) -> Result<TcpStream, ConnectError> {
+pub(crate) async fn connect(
+    builder: ConnectionBuilder,
+    hop: Hop,
+) -> Result<TcpStream, ConnectError> {
     let endpoint = hop.checked(&builder, false)?;
     builder.checked()?;
     let stage = AtomicU8::new(AT_CONNECT);
-    let tunnel = bounded(&builder, &hop, endpoint, &stage, tunnel(&builder, &hop, endpoint, &stage));
+    let tunnel = bounded(
+        &builder,
+        &hop,
+        endpoint,
+        &stage,
+        tunnel(&builder, &hop, endpoint, &stage),
+    );
     Ok(tunnel.await?.stream)
 }
 
@@ -987,7 +998,8 @@ pub(crate) async fn connect_tls(
         // A literal target is verified as the address it named, not the
         // proxy's.
         if let (None, Dest::Addr(addr)) = (&handshake.server_name, &tunnel.dest) {
-            handshake.server_name = Some(rustls::pki_types::ServerName::IpAddress(addr.ip().into()));
+            handshake.server_name =
+                Some(rustls::pki_types::ServerName::IpAddress(addr.ip().into()));
         }
         handshake
             .run(tunnel.stream, builder.describe(), builder.opts.all_errors)
@@ -1017,10 +1029,12 @@ async fn bounded<T>(
         Ok(result) => result,
         Err(_) => {
             let stage = ProxyStage::from_u8(stage.load(Ordering::Relaxed));
-            Err(ConnectError::new(ConnectErrorKind::TimedOut, builder.describe())
-                .with_message(format!("timed out after {}", Dur(timeout)))
-                .with_all_errors(builder.opts.all_errors)
-                .through_proxy(builder.describe(), hop.note(endpoint, stage, None)))
+            Err(
+                ConnectError::new(ConnectErrorKind::TimedOut, builder.describe())
+                    .with_message(format!("timed out after {}", Dur(timeout)))
+                    .with_all_errors(builder.opts.all_errors)
+                    .through_proxy(builder.describe(), hop.note(endpoint, stage, None)),
+            )
         }
     }
 }
@@ -1059,13 +1073,15 @@ async fn destinations(
     let addrs: Vec<SocketAddr> = match target.host() {
         Some(name) if endpoint.scheme != Scheme::Socks5 => {
             if policy.is_some_and(|p| !p.allows_proxy_names()) {
-                return Err(ConnectError::new(ConnectErrorKind::Denied, builder.describe())
-                    .with_message(format!(
-                        "the proxy {endpoint} would resolve {name} itself, and the address \
+                return Err(
+                    ConnectError::new(ConnectErrorKind::Denied, builder.describe())
+                        .with_message(format!(
+                            "the proxy {endpoint} would resolve {name} itself, and the address \
                          policy must see every address (allow_proxy_names(false)); use \
                          Proxy::socks5, which resolves here"
-                    ))
-                    .with_all_errors(builder.opts.all_errors));
+                        ))
+                        .with_all_errors(builder.opts.all_errors),
+                );
             }
             return Ok(vec![Dest::Name(name.to_string(), port)]);
         }
@@ -1080,10 +1096,12 @@ async fn destinations(
                 }
             }
             if ips.is_empty() {
-                return Err(ConnectError::new(ConnectErrorKind::Resolve, builder.describe())
-                    .with_resolve_errors(errors)
-                    .with_message("the resolver returned no address")
-                    .with_all_errors(builder.opts.all_errors));
+                return Err(
+                    ConnectError::new(ConnectErrorKind::Resolve, builder.describe())
+                        .with_resolve_errors(errors)
+                        .with_message("the resolver returned no address")
+                        .with_all_errors(builder.opts.all_errors),
+                );
             }
             let seen = ips.len();
             let admitted: Vec<SocketAddr> =
@@ -1134,12 +1152,16 @@ async fn one_tunnel(
     opts.tls.forget_given();
     let to_proxy = (endpoint.host.as_str(), endpoint.port).into_target();
     let to_proxy = ConnectionBuilder::with_options(Source::Target(to_proxy), opts);
-    let mut stream = to_proxy
-        .connect()
-        .await
-        .map_err(|e| e.through_proxy(origin.clone(), hop.note(endpoint, ProxyStage::Connect, None)))?;
+    let mut stream = to_proxy.connect().await.map_err(|e| {
+        e.through_proxy(
+            origin.clone(),
+            hop.note(endpoint, ProxyStage::Connect, None),
+        )
+    })?;
     stage.fetch_max(AT_TUNNEL, Ordering::Relaxed);
-    let peer = stream.peer_addr().unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+    let peer = stream
+        .peer_addr()
+        .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
     let started = start.elapsed();
     let exchange = async {
         match endpoint.scheme {
@@ -1157,15 +1179,17 @@ async fn one_tunnel(
         }
     };
     let result = match hop.shared.handshake_timeout {
-        Some(timeout) => tokio::time::timeout(timeout, exchange).await.unwrap_or_else(|_| {
-            Err(Refusal::new(
-                io::ErrorKind::TimedOut,
-                format!(
-                    "the proxy did not open the tunnel within {} (Proxy::handshake_timeout)",
-                    Dur(timeout)
-                ),
-            ))
-        }),
+        Some(timeout) => tokio::time::timeout(timeout, exchange)
+            .await
+            .unwrap_or_else(|_| {
+                Err(Refusal::new(
+                    io::ErrorKind::TimedOut,
+                    format!(
+                        "the proxy did not open the tunnel within {} (Proxy::handshake_timeout)",
+                        Dur(timeout)
+                    ),
+                ))
+            }),
         None => exchange.await,
     };
     match result {
@@ -1198,7 +1222,11 @@ async fn one_tunnel(
 /// running one fails (only then, with no delay: `sequential`). The first
 /// to succeed wins and the others are dropped (their sockets closed);
 /// when all fail, their errors, in the order they ended.
-async fn race<T, E, F, Fut>(dests: Vec<Dest>, delay: Option<Duration>, mut start: F) -> Result<T, Vec<E>>
+async fn race<T, E, F, Fut>(
+    dests: Vec<Dest>,
+    delay: Option<Duration>,
+    mut start: F,
+) -> Result<T, Vec<E>>
 where
     F: FnMut(Dest) -> Fut,
     Fut: Future<Output = Result<T, E>>,
@@ -1266,12 +1294,30 @@ mod tests {
             let e = parse_url(url, scheme).unwrap_or_else(|e| panic!("{url}: {e}"));
             (e.to_string(), e.auth.map(|a| a.header()))
         };
-        assert_eq!(ok("http://proxy.corp:3128", Scheme::Http).0, "http://proxy.corp:3128");
-        assert_eq!(ok("proxy.corp:3128", Scheme::Http).0, "http://proxy.corp:3128");
-        assert_eq!(ok("http://Proxy.Corp/", Scheme::Http).0, "http://proxy.corp:80");
-        assert_eq!(ok("https://proxy.corp", Scheme::Https).0, "https://proxy.corp:443");
-        assert_eq!(ok("socks5h://[::1]", Scheme::Socks5h).0, "socks5h://[::1]:1080");
-        assert_eq!(ok("SOCKS5://127.0.0.1:9050", Scheme::Socks5).0, "socks5://127.0.0.1:9050");
+        assert_eq!(
+            ok("http://proxy.corp:3128", Scheme::Http).0,
+            "http://proxy.corp:3128"
+        );
+        assert_eq!(
+            ok("proxy.corp:3128", Scheme::Http).0,
+            "http://proxy.corp:3128"
+        );
+        assert_eq!(
+            ok("http://Proxy.Corp/", Scheme::Http).0,
+            "http://proxy.corp:80"
+        );
+        assert_eq!(
+            ok("https://proxy.corp", Scheme::Https).0,
+            "https://proxy.corp:443"
+        );
+        assert_eq!(
+            ok("socks5h://[::1]", Scheme::Socks5h).0,
+            "socks5h://[::1]:1080"
+        );
+        assert_eq!(
+            ok("SOCKS5://127.0.0.1:9050", Scheme::Socks5).0,
+            "socks5://127.0.0.1:9050"
+        );
         assert_eq!(
             ok("http://Aladdin:open%20sesame@proxy:8080", Scheme::Http).1,
             Some("Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==".into())
@@ -1295,16 +1341,27 @@ mod tests {
             ("NO_PROXY", "internal.test, 10.0.0.0/8, ::1"),
         ]);
         let route = |host: &str, tls| proxy.route(host, 443, tls).map(|r| r.unwrap().to_string());
-        assert_eq!(route("example.com", true).as_deref(), Some("http://tls-proxy:3128"));
-        assert_eq!(route("example.com", false).as_deref(), Some("socks5h://plain-proxy:1080"));
+        assert_eq!(
+            route("example.com", true).as_deref(),
+            Some("http://tls-proxy:3128")
+        );
+        assert_eq!(
+            route("example.com", false).as_deref(),
+            Some("socks5h://plain-proxy:1080")
+        );
         assert_eq!(route("a.internal.test", true), None);
         assert_eq!(route("10.1.2.3", true), None);
         assert_eq!(route("[::1]", true), None);
-        assert_eq!(route("[::2]", true).as_deref(), Some("http://tls-proxy:3128"));
+        assert_eq!(
+            route("[::2]", true).as_deref(),
+            Some("http://tls-proxy:3128")
+        );
         // ALL_PROXY for a scheme that has none of its own.
         let all = Proxy::from_env_vars([("ALL_PROXY", "socks5://all:1"), ("HTTP_PROXY", "h:2")]);
         assert_eq!(
-            all.route("x.test", 443, true).map(|r| r.unwrap().to_string()).as_deref(),
+            all.route("x.test", 443, true)
+                .map(|r| r.unwrap().to_string())
+                .as_deref(),
             Some("socks5://all:1")
         );
         // CGI: none of them.

@@ -78,7 +78,9 @@ pub(super) async fn open(
         (method, _) => {
             return Err(Refusal::new(
                 io::ErrorKind::InvalidData,
-                format!("the SOCKS5 proxy chose authentication method {method}, which was not offered"),
+                format!(
+                    "the SOCKS5 proxy chose authentication method {method}, which was not offered"
+                ),
             ))
         }
     }
@@ -109,14 +111,20 @@ pub(super) async fn open(
     if reply[0] != VERSION {
         return Err(Refusal::new(
             io::ErrorKind::InvalidData,
-            format!("the SOCKS5 proxy answered CONNECT with version {}", reply[0]),
+            format!(
+                "the SOCKS5 proxy answered CONNECT with version {}",
+                reply[0]
+            ),
         ));
     }
     if reply[1] != 0 {
         let (kind, what) = reply_words(reply[1]);
         return Err(Refusal::new(
             kind,
-            format!("the SOCKS5 proxy could not connect to {dest}: {what} (reply {})", reply[1]),
+            format!(
+                "the SOCKS5 proxy could not connect to {dest}: {what} (reply {})",
+                reply[1]
+            ),
         )
         .with_status(u16::from(reply[1])));
     }
@@ -145,7 +153,10 @@ pub(super) async fn open(
 fn reply_words(code: u8) -> (io::ErrorKind, &'static str) {
     match code {
         1 => (io::ErrorKind::Other, "general SOCKS server failure"),
-        2 => (io::ErrorKind::PermissionDenied, "connection not allowed by ruleset"),
+        2 => (
+            io::ErrorKind::PermissionDenied,
+            "connection not allowed by ruleset",
+        ),
         3 => (io::ErrorKind::NetworkUnreachable, "network unreachable"),
         4 => (io::ErrorKind::HostUnreachable, "host unreachable"),
         5 => (io::ErrorKind::ConnectionRefused, "connection refused"),
