@@ -259,7 +259,13 @@
 /// doc test, so `cargo test --all-features` fails when the README goes
 /// stale. Its examples use the `tls`, `codec` and `hyper` features, so it
 /// is tested where they are on (the test command turns every feature on).
-#[cfg(all(doctest, feature = "tls", feature = "codec", feature = "hyper"))]
+#[cfg(all(
+    doctest,
+    feature = "tls",
+    feature = "codec",
+    feature = "hyper",
+    feature = "proxy"
+))]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
 

@@ -236,6 +236,18 @@ async fn tls_to_an_origin_through_microsocks_socks5h_and_socks5() {
         .unwrap();
     round_trip(stream).await;
     assert_eq!(server.await.unwrap().sni.as_deref(), Some("origin.test"));
+    // The addresses resolved here are raced through tunnels of their
+    // own: [::1] is refused at the origin (reply 5), 127.0.0.1 wins.
+    let (origin, server, _) = tls_origin(&ca).await;
+    let stream = ConnectionBuilder::new(("origin.test", origin.port()))
+        .resolver(Resolver::fixed([("origin.test", vec![V6, V4])]))
+        .proxy(Proxy::socks5(format!("socks5://127.0.0.1:{}", daemon.port)).unwrap())
+        .tls_config(config.clone())
+        .connect_tls()
+        .await
+        .unwrap();
+    round_trip(stream).await;
+    assert!(server.await.unwrap().handshake_ok);
     // A literal origin is verified as the address it is.
     let (origin, server, _) = tls_origin(&ca).await;
     let stream = ConnectionBuilder::new(origin)
@@ -856,4 +868,38 @@ async fn no_socket_is_left_open() {
     // Give the runtime a moment to close what the tasks dropped.
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert_eq!(common::fd_count(), before);
+}
+
+#[tokio::test]
+async fn framed_and_stream_halves_run_tls_inside_the_tunnel() {
+    use futures::{SinkExt, StreamExt};
+    use tokio_endpoints::tokio_util::codec::LinesCodec;
+    if !installed("tinyproxy", "framed_and_stream_halves_run_tls_inside_the_tunnel") {
+        return;
+    }
+    let daemon = tinyproxy(free_port(), "").await;
+    let proxy = Proxy::http(format!("http://127.0.0.1:{}", daemon.port)).unwrap();
+    let ca = Ca::new("origin CA");
+    let (origin, server, config) = tls_origin(&ca).await;
+    let mut lines = ConnectionBuilder::new(("localhost", origin.port()))
+        .proxy(proxy.clone())
+        .tls_config(config.clone())
+        .connect_tls_framed(LinesCodec::new())
+        .await
+        .unwrap();
+    lines.send("a line, framed").await.unwrap();
+    assert_eq!(lines.next().await.unwrap().unwrap(), "a line, framed");
+    drop(lines);
+    server.await.unwrap();
+    let (origin, server, _) = tls_origin(&ca).await;
+    let (reader, writer) = ConnectionBuilder::new(("localhost", origin.port()))
+        .proxy(proxy)
+        .tls_config(config)
+        .open_connection_tls()
+        .await
+        .unwrap();
+    assert!(reader.is_tls() && writer.is_tls());
+    assert_eq!(writer.peer_addr().unwrap().port(), daemon.port);
+    drop((reader, writer));
+    assert!(server.await.unwrap().handshake_ok);
 }

@@ -731,9 +731,8 @@ impl fmt::Display for ConnectError {
 impl fmt::Debug for ConnectError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if f.alternate() {
-            return f
-                .debug_struct("ConnectError")
-                .field("kind", &self.inner.kind)
+            let mut d = f.debug_struct("ConnectError");
+            d.field("kind", &self.inner.kind)
                 .field("target", &self.inner.target)
                 .field("message", &self.inner.message)
                 .field("attempts", &self.inner.attempts)
@@ -741,26 +740,16 @@ impl fmt::Debug for ConnectError {
                 .field("peer", &self.inner.peer)
                 .field("source", &self.inner.source)
                 .field("denied", &self.inner.denied)
-                .field("proxy", &self.proxy_field())
-                .finish();
+;
+            #[cfg(feature = "proxy")]
+            d.field("proxy", &self.inner.proxy);
+            return d.finish();
         }
         report::debug_report(f, self, &self.inner.attempts, &self.inner.resolve_errors)?;
         if let Some(history) = &self.inner.history {
             write!(f, "\n  history: {history}")?;
         }
         Ok(())
-    }
-}
-
-impl ConnectError {
-    #[cfg(feature = "proxy")]
-    fn proxy_field(&self) -> Option<String> {
-        self.inner.proxy.as_ref().map(|note| note.to_string())
-    }
-
-    #[cfg(not(feature = "proxy"))]
-    fn proxy_field(&self) -> Option<String> {
-        None
     }
 }
 

@@ -76,9 +76,12 @@ use ipnet::IpNet;
 ///
 /// # What it does not cover
 ///
-/// - A proxy resolves names itself: a connection to a proxy is checked (the
-///   proxy's address), the proxy's own connections are not. Run the policy
-///   where the names are resolved.
+/// - A proxy that resolves names itself ([`Proxy::http`](crate::Proxy::http),
+///   [`Proxy::socks5h`](crate::Proxy::socks5h)): the connection to the
+///   proxy is checked (the proxy's address), the proxy's own connections
+///   are not. [`allow_proxy_names(false)`](Self::allow_proxy_names)
+///   refuses that combination; [`Proxy::socks5`](crate::Proxy::socks5)
+///   resolves here, and its addresses are checked.
 /// - A [`socket_hook`](crate::ConnectionBuilder::socket_hook) runs on each
 ///   attempt's socket before it connects, and only on allowed addresses.
 /// - A UDP socket's `send_to` is the kernel's: the policy covers the

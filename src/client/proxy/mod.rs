@@ -1272,6 +1272,45 @@ where
 mod tests {
     use super::*;
 
+    /// The destinations of a `socks5` call are raced as addresses are:
+    /// the next one delay after the last start, or at once when one
+    /// fails; the first success wins and the rest are dropped.
+    #[tokio::test(start_paused = true)]
+    async fn destinations_are_staggered_and_a_failure_starts_the_next() {
+        for (delay, starts, won_at) in [
+            (Some(250), vec![("a", 0), ("b", 250), ("c", 260)], 360),
+            (None, vec![("a", 0), ("b", 1000), ("c", 1010)], 1110),
+        ] {
+            let t0 = Instant::now();
+            let starts_seen = std::sync::Mutex::new(Vec::new());
+            let dests = ["a", "b", "c"].map(|n| Dest::Name(n.to_string(), 1)).to_vec();
+            let won = race(dests, delay.map(Duration::from_millis), |dest| {
+                let Dest::Name(name, _) = dest else { unreachable!() };
+                let at = t0.elapsed().as_millis() as u64;
+                starts_seen.lock().unwrap().push((name.clone(), at));
+                async move {
+                    let (runs, ok) = match name.as_str() {
+                        "a" => (1000, false),
+                        "b" => (10, false),
+                        _ => (100, true),
+                    };
+                    tokio::time::sleep(Duration::from_millis(runs)).await;
+                    if ok {
+                        Ok(name)
+                    } else {
+                        Err(name)
+                    }
+                }
+            })
+            .await;
+            assert_eq!(won.as_deref(), Ok("c"));
+            assert_eq!(t0.elapsed(), Duration::from_millis(won_at));
+            let seen: Vec<(String, u64)> = starts_seen.into_inner().unwrap();
+            let want: Vec<(String, u64)> = starts.iter().map(|(n, t)| (n.to_string(), *t)).collect();
+            assert_eq!(seen, want, "delay {delay:?}");
+        }
+    }
+
     #[test]
     fn base64_is_rfc_4648() {
         for (plain, encoded) in [
