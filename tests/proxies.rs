@@ -874,7 +874,10 @@ async fn no_socket_is_left_open() {
 async fn framed_and_stream_halves_run_tls_inside_the_tunnel() {
     use futures::{SinkExt, StreamExt};
     use tokio_endpoints::tokio_util::codec::LinesCodec;
-    if !installed("tinyproxy", "framed_and_stream_halves_run_tls_inside_the_tunnel") {
+    if !installed(
+        "tinyproxy",
+        "framed_and_stream_halves_run_tls_inside_the_tunnel",
+    ) {
         return;
     }
     let daemon = tinyproxy(free_port(), "").await;

@@ -739,8 +739,7 @@ impl fmt::Debug for ConnectError {
                 .field("resolve_errors", &self.inner.resolve_errors)
                 .field("peer", &self.inner.peer)
                 .field("source", &self.inner.source)
-                .field("denied", &self.inner.denied)
-;
+                .field("denied", &self.inner.denied);
             #[cfg(feature = "proxy")]
             d.field("proxy", &self.inner.proxy);
             return d.finish();

@@ -1283,9 +1283,13 @@ mod tests {
         ] {
             let t0 = Instant::now();
             let starts_seen = std::sync::Mutex::new(Vec::new());
-            let dests = ["a", "b", "c"].map(|n| Dest::Name(n.to_string(), 1)).to_vec();
+            let dests = ["a", "b", "c"]
+                .map(|n| Dest::Name(n.to_string(), 1))
+                .to_vec();
             let won = race(dests, delay.map(Duration::from_millis), |dest| {
-                let Dest::Name(name, _) = dest else { unreachable!() };
+                let Dest::Name(name, _) = dest else {
+                    unreachable!()
+                };
                 let at = t0.elapsed().as_millis() as u64;
                 starts_seen.lock().unwrap().push((name.clone(), at));
                 async move {
@@ -1306,7 +1310,8 @@ mod tests {
             assert_eq!(won.as_deref(), Ok("c"));
             assert_eq!(t0.elapsed(), Duration::from_millis(won_at));
             let seen: Vec<(String, u64)> = starts_seen.into_inner().unwrap();
-            let want: Vec<(String, u64)> = starts.iter().map(|(n, t)| (n.to_string(), *t)).collect();
+            let want: Vec<(String, u64)> =
+                starts.iter().map(|(n, t)| (n.to_string(), *t)).collect();
             assert_eq!(seen, want, "delay {delay:?}");
         }
     }
