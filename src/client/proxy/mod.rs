@@ -922,20 +922,19 @@ impl Hop {
             .map_err(|e| builder.invalid(e.clone()))?;
         crate::shared::clock::positive("Proxy::handshake_timeout", self.shared.handshake_timeout)
             .map_err(|e| builder.invalid(e))?;
+        let socks = endpoint.scheme.is_socks();
         match &endpoint.auth {
-            Some(Auth::UserPass(user, pass)) if endpoint.scheme.is_socks() => {
-                if user.len() > 255 || pass.len() > 255 {
-                    return Err(
-                        builder.invalid("SOCKS5 credentials are at most 255 bytes each (RFC 1929)")
-                    );
-                }
+            Some(Auth::UserPass(user, pass)) if socks && (user.len() > 255 || pass.len() > 255) => {
+                return Err(
+                    builder.invalid("SOCKS5 credentials are at most 255 bytes each (RFC 1929)")
+                );
             }
-            Some(Auth::UserPass(user, _)) if user.contains(':') => {
+            Some(Auth::UserPass(user, _)) if !socks && user.contains(':') => {
                 return Err(
                     builder.invalid("an HTTP Basic user name cannot contain ':' (RFC 7617)")
                 );
             }
-            Some(Auth::Header(_)) if endpoint.scheme.is_socks() => {
+            Some(Auth::Header(_)) if socks => {
                 return Err(builder.invalid("a SOCKS5 proxy takes a user name and password"));
             }
             _ => {}
