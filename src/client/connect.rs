@@ -29,6 +29,38 @@ use crate::shared::policy::{AddressPolicy, DeniedAddress};
 use crate::shared::target::{Family, IntoTarget, Target, TargetError};
 use crate::SocketHook;
 
+/// A hop a connection goes through before its target: a proxy. The
+/// proxy's own module (`client::proxy`) implements it, so that this one,
+/// below it, never names it: `connect` asks whether the call goes through
+/// it and returns its tunnel; `connect_tls` runs its handshake on the
+/// tunnel (`client::tls`).
+#[cfg(feature = "proxy")]
+pub(crate) trait Via: fmt::Debug + Send + Sync + 'static {
+    /// Whether `builder`'s call (`tls`: `connect_tls`) goes through this
+    /// hop; `false`: directly.
+    fn applies(&self, builder: &ConnectionBuilder, tls: bool) -> bool;
+
+    /// The tunnel to `builder`'s target, within its `connect_timeout`.
+    fn tunnel<'a>(
+        &'a self,
+        builder: &'a ConnectionBuilder,
+        tls: bool,
+    ) -> Pin<Box<dyn Future<Output = Result<Tunnel, ConnectError>> + Send + 'a>>;
+}
+
+/// A tunnel a [`Via`] opened to the target.
+#[cfg(feature = "proxy")]
+pub(crate) struct Tunnel {
+    pub(crate) stream: TcpStream,
+    /// The target's address, when the tunnel went to an address (not a
+    /// name the proxy resolved): what TLS verifies without a server name.
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
+    pub(crate) origin_ip: Option<IpAddr>,
+    /// What errors past the tunnel say about the proxy.
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
+    pub(crate) note: crate::client::error::ProxyNote,
+}
+
 /// The default connection attempt delay (RFC 8305 §8, asyncio, trio).
 pub const DEFAULT_HAPPY_EYEBALLS_DELAY: Duration = Duration::from_millis(250);
 
@@ -115,7 +147,7 @@ pub(crate) struct Options {
     pub(crate) history_ttl_ms: u32,
     /// The proxy connections go through; `None`: directly.
     #[cfg(feature = "proxy")]
-    pub(crate) proxy: Option<crate::Proxy>,
+    pub(crate) via: Option<Arc<dyn Via>>,
 }
 
 impl Options {
@@ -151,7 +183,7 @@ impl Default for Options {
             adaptive_delay: false,
             history_ttl_ms: DEFAULT_HISTORY_TTL.as_millis() as u32,
             #[cfg(feature = "proxy")]
-            proxy: None,
+            via: None,
         }
     }
 }
@@ -196,7 +228,7 @@ impl Options {
             .field("adaptive_delay", &self.adaptive_delay)
             .field("address_policy", &self.policy);
         #[cfg(feature = "proxy")]
-        d.field("proxy", &self.proxy);
+        d.field("proxy", &self.via);
         #[cfg(feature = "tls")]
         self.tls.debug_fields(d);
     }
@@ -921,8 +953,13 @@ impl ConnectionBuilder {
             return Started::Adopt;
         }
         #[cfg(feature = "proxy")]
-        if let Some(hop) = crate::client::proxy::route(self, false) {
-            return Started::Proxy(hop);
+        if self
+            .opts
+            .via
+            .as_ref()
+            .is_some_and(|via| via.applies(self, false))
+        {
+            return Started::Via;
         }
         let start = Instant::now();
         let (target, locals) = match self.checked() {
@@ -1565,9 +1602,9 @@ enum Started {
     /// Return the adopted stream (the builder's).
     Adopt,
     First(First),
-    /// Through a proxy (`proxy.rs`).
+    /// Through a proxy ([`Via`]).
     #[cfg(feature = "proxy")]
-    Proxy(crate::client::proxy::Hop),
+    Via,
     Race {
         start: Instant,
         begun: Begun<TcpConnect>,
@@ -1693,9 +1730,12 @@ impl<Y: Future<Output = ()>> Future for Connect<Y> {
                         }
                         Started::First(first) => State::First(first),
                         #[cfg(feature = "proxy")]
-                        Started::Proxy(hop) => {
+                        Started::Via => {
                             let builder = this.builder.take().expect("checked above");
-                            State::Race(Box::pin(crate::client::proxy::connect(builder, hop)))
+                            State::Race(Box::pin(async move {
+                                let via = builder.opts.via.clone().expect("checked above");
+                                Ok(via.tunnel(&builder, false).await?.stream)
+                            }))
                         }
                         Started::Race {
                             start,
@@ -2014,8 +2054,8 @@ mod tests {
         let builder = std::mem::size_of::<ConnectionBuilder>();
         // 200 before the socket options' pointer, the address policy's
         // pointer and the history's handle and settings; the feature
-        // `proxy` adds one pointer.
-        let proxy = if cfg!(feature = "proxy") { 8 } else { 0 };
+        // `proxy` adds one pointer to a trait object (two words).
+        let proxy = if cfg!(feature = "proxy") { 16 } else { 0 };
         assert!(builder <= 232 + proxy, "builder {builder} B");
         let sockopts = std::mem::size_of::<Option<Arc<SocketOptions>>>();
         assert_eq!(sockopts, std::mem::size_of::<usize>());

@@ -278,7 +278,7 @@ struct Inner {
     denied: Vec<DeniedAddress>,
     /// The proxy the call went through, and the hop that failed.
     #[cfg(feature = "proxy")]
-    proxy: Option<Box<crate::client::proxy::ProxyNote>>,
+    proxy: Option<Box<ProxyNote>>,
 }
 
 impl ConnectError {
@@ -441,13 +441,9 @@ impl ConnectError {
     /// Marks the error as one of a call through `note`'s proxy, for the
     /// origin `target`.
     #[cfg(feature = "proxy")]
-    pub(crate) fn through_proxy(
-        mut self,
-        target: String,
-        note: crate::client::proxy::ProxyNote,
-    ) -> Self {
+    pub(crate) fn through_proxy(mut self, target: String, note: ProxyNote) -> Self {
         self.inner.target = target;
-        if note.stage == crate::ProxyStage::OriginTls {
+        if note.stage == ProxyStage::OriginTls {
             self.inner.peer = None;
         }
         self.inner.proxy = Some(Box::new(note));
@@ -476,7 +472,7 @@ impl ConnectError {
     /// ```
     #[cfg(feature = "proxy")]
     #[cfg_attr(docsrs, doc(cfg(feature = "proxy")))]
-    pub fn proxy_stage(&self) -> Option<crate::ProxyStage> {
+    pub fn proxy_stage(&self) -> Option<ProxyStage> {
         self.inner.proxy.as_ref().map(|note| note.stage)
     }
 
@@ -763,6 +759,73 @@ impl StdError for ConnectError {
             self.inner.attempts.first().map(|a| &a.error),
             &self.inner.resolve_errors,
         )
+    }
+}
+
+/// Which hop of a connection through a [`Proxy`](crate::Proxy) failed
+/// ([`ConnectError::proxy_stage`]).
+///
+/// # Examples
+///
+/// ```no_run
+/// use tokio_endpoints::{ConnectionBuilder, Proxy, ProxyStage};
+///
+/// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let proxy = Proxy::socks5h("socks5h://127.0.0.1:1080")?;
+/// match ConnectionBuilder::new("example.com:443").proxy(proxy).connect_tls().await {
+///     Ok(_) => {}
+///     Err(e) if e.proxy_stage() == Some(ProxyStage::Connect) => eprintln!("no proxy: {e}"),
+///     Err(e) => eprintln!("{e}"),
+/// }
+/// # Ok(()) }
+/// ```
+#[cfg(feature = "proxy")]
+#[cfg_attr(docsrs, doc(cfg(feature = "proxy")))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ProxyStage {
+    /// Reaching the proxy: resolving its name and racing its addresses
+    /// (the error's [`attempts`](ConnectError::attempts) are the proxy's).
+    Connect,
+    /// The exchange that opens the tunnel: the `CONNECT` request and its
+    /// answer, or the SOCKS5 greeting, authentication and request
+    /// ([`ConnectErrorKind::Proxy`]).
+    Tunnel,
+    /// The TLS handshake with the origin, inside the tunnel
+    /// ([`ConnectErrorKind::Tls`] or
+    /// [`ConnectErrorKind::TlsHandshakeTimeout`]).
+    OriginTls,
+}
+
+/// What a [`ConnectError`] says about the proxy: its URL, the hop that
+/// failed, and the proxy's answer.
+#[cfg(feature = "proxy")]
+#[derive(Debug, Clone)]
+pub(crate) struct ProxyNote {
+    pub(crate) url: String,
+    pub(crate) stage: ProxyStage,
+    pub(crate) status: Option<u16>,
+}
+
+#[cfg(feature = "proxy")]
+impl ProxyNote {
+    /// The same proxy, for a failure at `stage`.
+    pub(crate) fn at(mut self, stage: ProxyStage) -> ProxyNote {
+        self.stage = stage;
+        self.status = None;
+        self
+    }
+}
+
+#[cfg(feature = "proxy")]
+impl fmt::Display for ProxyNote {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "through proxy {}", self.url)?;
+        f.write_str(match self.stage {
+            ProxyStage::Connect => " (connecting to the proxy)",
+            ProxyStage::Tunnel => "",
+            ProxyStage::OriginTls => " (TLS with the origin, inside the tunnel)",
+        })
     }
 }
 

@@ -40,6 +40,7 @@ use std::fmt;
 use std::future::Future;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -49,9 +50,11 @@ use hyper_util::client::proxy::matcher::Matcher;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-use crate::client::connect::{ConnectionBuilder, Source};
+use crate::client::connect::{ConnectionBuilder, Source, Tunnel, Via};
 use crate::client::connector::Connector;
-use crate::client::error::{Attempt, AttemptStage, ConnectError, ConnectErrorKind};
+use crate::client::error::{
+    Attempt, AttemptStage, ConnectError, ConnectErrorKind, ProxyNote, ProxyStage,
+};
 use crate::resolve::Resolve;
 use crate::shared::report::Dur;
 use crate::shared::target::{IntoTarget, Target};
@@ -480,8 +483,19 @@ impl Proxy {
     /// form) and `port`, for a TLS connection or not: `None` to connect
     /// directly; an error for a proxy of the environment that is not
     /// supported.
+    #[cfg(test)]
     fn route(&self, host: &str, port: u16, tls: bool) -> Option<Result<Endpoint, String>> {
-        let mut endpoint = match &self.shared.route {
+        self.shared.route(host, port, tls)
+    }
+}
+
+impl Shared {
+    /// The proxy for the origin `host` (a name, or an IP address in URL
+    /// form) and `port`, for a TLS connection or not: `None` to connect
+    /// directly; an error for a proxy of the environment that is not
+    /// supported.
+    fn route(&self, host: &str, port: u16, tls: bool) -> Option<Result<Endpoint, String>> {
+        let mut endpoint = match &self.route {
             Route::One(endpoint) => endpoint.clone(),
             Route::Env(matcher) => {
                 let scheme = if tls { "https" } else { "http" };
@@ -493,7 +507,7 @@ impl Proxy {
                 }
             }
         };
-        if let Some(auth) = &self.shared.auth {
+        if let Some(auth) = &self.auth {
             endpoint.auth = Some(auth.clone());
         }
         Some(Ok(endpoint))
@@ -502,21 +516,27 @@ impl Proxy {
 
 impl fmt::Debug for Proxy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.shared.fmt(f)
+    }
+}
+
+impl fmt::Debug for Shared {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("Proxy");
-        match &self.shared.route {
+        match &self.route {
             Route::One(endpoint) => {
                 d.field("url", &endpoint.to_string());
-                let credentials = endpoint.auth.is_some() || self.shared.auth.is_some();
+                let credentials = endpoint.auth.is_some() || self.auth.is_some();
                 d.field("credentials", &credentials);
             }
             // The matcher's `Debug` prints the proxies' URLs, never their
             // credentials.
             Route::Env(matcher) => {
                 d.field("from_env", &**matcher);
-                d.field("credentials", &self.shared.auth.is_some());
+                d.field("credentials", &self.auth.is_some());
             }
         }
-        d.field("handshake_timeout", &self.shared.handshake_timeout)
+        d.field("handshake_timeout", &self.handshake_timeout)
             .finish()
     }
 }
@@ -677,69 +697,6 @@ fn base64(input: &[u8]) -> String {
     out
 }
 
-/// Which hop of a connection through a [`Proxy`] failed
-/// ([`ConnectError::proxy_stage`]).
-///
-/// # Examples
-///
-/// ```no_run
-/// use tokio_endpoints::{ConnectionBuilder, Proxy, ProxyStage};
-///
-/// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// let proxy = Proxy::socks5h("socks5h://127.0.0.1:1080")?;
-/// match ConnectionBuilder::new("example.com:443").proxy(proxy).connect_tls().await {
-///     Ok(_) => {}
-///     Err(e) if e.proxy_stage() == Some(ProxyStage::Connect) => eprintln!("no proxy: {e}"),
-///     Err(e) => eprintln!("{e}"),
-/// }
-/// # Ok(()) }
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum ProxyStage {
-    /// Reaching the proxy: resolving its name and racing its addresses
-    /// (the error's [`attempts`](ConnectError::attempts) are the proxy's).
-    Connect,
-    /// The exchange that opens the tunnel: the `CONNECT` request and its
-    /// answer, or the SOCKS5 greeting, authentication and request
-    /// ([`ConnectErrorKind::Proxy`]).
-    Tunnel,
-    /// The TLS handshake with the origin, inside the tunnel
-    /// ([`ConnectErrorKind::Tls`] or
-    /// [`ConnectErrorKind::TlsHandshakeTimeout`]).
-    OriginTls,
-}
-
-impl ProxyStage {
-    fn from_u8(v: u8) -> ProxyStage {
-        match v {
-            0 => ProxyStage::Connect,
-            1 => ProxyStage::Tunnel,
-            _ => ProxyStage::OriginTls,
-        }
-    }
-}
-
-/// What a [`ConnectError`] says about the proxy: its URL, the hop that
-/// failed, and the proxy's answer.
-#[derive(Debug, Clone)]
-pub(crate) struct ProxyNote {
-    url: String,
-    pub(crate) stage: ProxyStage,
-    pub(crate) status: Option<u16>,
-}
-
-impl fmt::Display for ProxyNote {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "through proxy {}", self.url)?;
-        f.write_str(match self.stage {
-            ProxyStage::Connect => " (connecting to the proxy)",
-            ProxyStage::Tunnel => "",
-            ProxyStage::OriginTls => " (TLS with the origin, inside the tunnel)",
-        })
-    }
-}
-
 /// Proxies: [`Proxy`], behind the feature `proxy`.
 #[cfg_attr(docsrs, doc(cfg(feature = "proxy")))]
 impl ConnectionBuilder {
@@ -776,7 +733,7 @@ impl ConnectionBuilder {
     /// }
     /// ```
     pub fn proxy(mut self, proxy: Proxy) -> Self {
-        self.opts.proxy = Some(proxy);
+        self.opts.via = Some(proxy.shared);
         self.connecting("proxy")
     }
 }
@@ -801,36 +758,71 @@ impl Connector {
     /// # Ok(()) }
     /// ```
     pub fn proxy(self, proxy: Proxy) -> Self {
-        self.set(|opts| opts.proxy = Some(proxy))
+        self.set(|opts| opts.via = Some(proxy.shared))
     }
 }
 
 /// The proxy a call goes through, picked for its target.
-pub(crate) struct Hop {
+struct Hop {
     endpoint: Result<Endpoint, String>,
-    shared: Arc<Shared>,
+    handshake_timeout: Option<Duration>,
 }
 
-/// The proxy `builder`'s call to its target goes through (`tls`: for
-/// `connect_tls`), or `None` to connect directly (no proxy, a target the
-/// environment's `NO_PROXY` names, or a malformed target, which the
-/// direct path reports).
-pub(crate) fn route(builder: &ConnectionBuilder, tls: bool) -> Option<Hop> {
-    let proxy = builder.opts.proxy.as_ref()?;
-    let Source::Target(Ok(target)) = &builder.source else {
-        return None;
-    };
-    let host = match (target.host(), target.addrs().first()) {
-        (Some(host), _) => host.to_string(),
-        (None, Some(SocketAddr::V6(a))) => format!("[{}]", a.ip()),
-        (None, Some(SocketAddr::V4(a))) => a.ip().to_string(),
-        (None, None) => return None,
-    };
-    let endpoint = proxy.route(&host, target.port(), tls)?;
-    Some(Hop {
-        endpoint,
-        shared: proxy.shared.clone(),
-    })
+impl Shared {
+    /// The proxy `builder`'s call to its target goes through (`tls`: for
+    /// `connect_tls`), or `None` to connect directly (a target the
+    /// environment's `NO_PROXY` names, or a malformed target, which the
+    /// direct path reports).
+    fn hop(&self, builder: &ConnectionBuilder, tls: bool) -> Option<Hop> {
+        let Source::Target(Ok(target)) = &builder.source else {
+            return None;
+        };
+        let host = match (target.host(), target.addrs().first()) {
+            (Some(host), _) => host.to_string(),
+            (None, Some(SocketAddr::V6(a))) => format!("[{}]", a.ip()),
+            (None, Some(SocketAddr::V4(a))) => a.ip().to_string(),
+            (None, None) => return None,
+        };
+        let endpoint = self.route(&host, target.port(), tls)?;
+        Some(Hop {
+            endpoint,
+            handshake_timeout: self.handshake_timeout,
+        })
+    }
+}
+
+/// A `Proxy` is what the connect path knows as a [`Via`]: it decides per
+/// call, and opens the tunnel; `connect` returns it, `connect_tls` runs
+/// its handshake on it (`client::tls`).
+impl Via for Shared {
+    fn applies(&self, builder: &ConnectionBuilder, tls: bool) -> bool {
+        self.hop(builder, tls).is_some()
+    }
+
+    fn tunnel<'a>(
+        &'a self,
+        builder: &'a ConnectionBuilder,
+        tls: bool,
+    ) -> Pin<Box<dyn Future<Output = Result<Tunnel, ConnectError>> + Send + 'a>> {
+        Box::pin(async move {
+            let Some(hop) = self.hop(builder, tls) else {
+                return Err(builder.invalid("no proxy for this target"));
+            };
+            let endpoint = hop.checked(builder, tls)?;
+            builder.checked()?;
+            let stage = AtomicU8::new(AT_CONNECT);
+            let work = tunnel(builder, &hop, endpoint, &stage);
+            let opened = bounded(builder, &hop, endpoint, &stage, work).await?;
+            Ok(Tunnel {
+                stream: opened.stream,
+                origin_ip: match opened.dest {
+                    Dest::Addr(addr) => Some(addr.ip()),
+                    Dest::Name(..) => None,
+                },
+                note: hop.note(endpoint, ProxyStage::Tunnel, None),
+            })
+        })
+    }
 }
 
 /// Where the tunnel goes: a name the proxy resolves, or an address.
@@ -851,7 +843,7 @@ impl fmt::Display for Dest {
 }
 
 /// A tunnel that the proxy opened, and where it goes.
-struct Tunnel {
+struct Opened {
     stream: TcpStream,
     dest: Dest,
 }
@@ -909,7 +901,13 @@ impl std::error::Error for Refusal {}
 /// The numbering of [`ProxyStage`] in the stage a call has reached.
 const AT_CONNECT: u8 = 0;
 const AT_TUNNEL: u8 = 1;
-const AT_ORIGIN_TLS: u8 = 2;
+
+fn stage_of(at: u8) -> ProxyStage {
+    match at {
+        AT_CONNECT => ProxyStage::Connect,
+        _ => ProxyStage::Tunnel,
+    }
+}
 
 impl Hop {
     /// The proxy, checked before anything is sent: the environment's
@@ -920,7 +918,7 @@ impl Hop {
             .endpoint
             .as_ref()
             .map_err(|e| builder.invalid(e.clone()))?;
-        crate::shared::clock::positive("Proxy::handshake_timeout", self.shared.handshake_timeout)
+        crate::shared::clock::positive("Proxy::handshake_timeout", self.handshake_timeout)
             .map_err(|e| builder.invalid(e))?;
         let socks = endpoint.scheme.is_socks();
         match &endpoint.auth {
@@ -962,57 +960,6 @@ impl Hop {
     }
 }
 
-/// `connect` through the proxy of `hop`: the tunnel.
-pub(crate) async fn connect(
-    builder: ConnectionBuilder,
-    hop: Hop,
-) -> Result<TcpStream, ConnectError> {
-    let endpoint = hop.checked(&builder, false)?;
-    builder.checked()?;
-    let stage = AtomicU8::new(AT_CONNECT);
-    let tunnel = bounded(
-        &builder,
-        &hop,
-        endpoint,
-        &stage,
-        tunnel(&builder, &hop, endpoint, &stage),
-    );
-    Ok(tunnel.await?.stream)
-}
-
-/// `connect_tls` through the proxy of `hop`: TLS with the origin inside
-/// the tunnel, with `handshake` (the builder's settings, checked).
-#[cfg(feature = "tls")]
-pub(crate) async fn connect_tls(
-    builder: ConnectionBuilder,
-    hop: Hop,
-    mut handshake: crate::client::tls::Handshake,
-) -> Result<crate::TlsStream, ConnectError> {
-    let endpoint = hop.checked(&builder, true)?;
-    builder.checked()?;
-    let stage = AtomicU8::new(AT_CONNECT);
-    let all = async {
-        let tunnel = tunnel(&builder, &hop, endpoint, &stage).await?;
-        stage.store(AT_ORIGIN_TLS, Ordering::Relaxed);
-        // A literal target is verified as the address it named, not the
-        // proxy's.
-        if let (None, Dest::Addr(addr)) = (&handshake.server_name, &tunnel.dest) {
-            handshake.server_name =
-                Some(rustls::pki_types::ServerName::IpAddress(addr.ip().into()));
-        }
-        handshake
-            .run(tunnel.stream, builder.describe(), builder.opts.all_errors)
-            .await
-            .map_err(|e| {
-                e.through_proxy(
-                    builder.describe(),
-                    hop.note(endpoint, ProxyStage::OriginTls, None),
-                )
-            })
-    };
-    bounded(&builder, &hop, endpoint, &stage, all).await
-}
-
 /// `work` within the builder's `connect_timeout`, if it has one.
 async fn bounded<T>(
     builder: &ConnectionBuilder,
@@ -1027,7 +974,7 @@ async fn bounded<T>(
     match tokio::time::timeout(timeout, work).await {
         Ok(result) => result,
         Err(_) => {
-            let stage = ProxyStage::from_u8(stage.load(Ordering::Relaxed));
+            let stage = stage_of(stage.load(Ordering::Relaxed));
             Err(
                 ConnectError::new(ConnectErrorKind::TimedOut, builder.describe())
                     .with_message(format!("timed out after {}", Dur(timeout)))
@@ -1046,7 +993,7 @@ async fn tunnel(
     hop: &Hop,
     endpoint: &Endpoint,
     stage: &AtomicU8,
-) -> Result<Tunnel, ConnectError> {
+) -> Result<Opened, ConnectError> {
     let start = Instant::now();
     let (target, _) = builder.checked()?;
     let dests = destinations(builder, target, endpoint).await?;
@@ -1141,10 +1088,10 @@ async fn one_tunnel(
     dest: Dest,
     start: Instant,
     stage: &AtomicU8,
-) -> Result<Tunnel, ConnectError> {
+) -> Result<Opened, ConnectError> {
     let origin = builder.describe();
     let mut opts = builder.opts.clone();
-    opts.proxy = None;
+    opts.via = None;
     // The proxy's name has no HTTPS records of the origin's service.
     opts.svcb = Some(false);
     #[cfg(feature = "tls")]
@@ -1177,7 +1124,7 @@ async fn one_tunnel(
             }
         }
     };
-    let result = match hop.shared.handshake_timeout {
+    let result = match hop.handshake_timeout {
         Some(timeout) => tokio::time::timeout(timeout, exchange)
             .await
             .unwrap_or_else(|_| {
@@ -1194,7 +1141,7 @@ async fn one_tunnel(
     match result {
         Ok(()) => {
             tracing::debug!(proxy = %endpoint, %dest, "tunnel open");
-            Ok(Tunnel { stream, dest })
+            Ok(Opened { stream, dest })
         }
         Err(refusal) => {
             tracing::debug!(proxy = %endpoint, %dest, error = %refusal, "tunnel refused");
