@@ -810,6 +810,7 @@ pub(crate) struct ProxyNote {
 #[cfg(feature = "proxy")]
 impl ProxyNote {
     /// The same proxy, for a failure at `stage`.
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
     pub(crate) fn at(mut self, stage: ProxyStage) -> ProxyNote {
         self.stage = stage;
         self.status = None;
