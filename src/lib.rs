@@ -136,8 +136,8 @@
 //! A server takes its certificate and key from PEM files with
 //! [`tls_pem_files`](ServerBuilder::tls_pem_files), checked before it
 //! serves (a missing file, a key that does not match, an expired
-//! certificate, a CA certificate used as the server's own: each refused
-//! with what to do); a client trusts a private CA, or a self-signed
+//! certificate: each refused with what to do; a CA certificate used as the
+//! server's own is served with a warning); a client trusts a private CA, or a self-signed
 //! certificate, with [`tls_ca_file`](ConnectionBuilder::tls_ca_file) (like
 //! `curl --cacert`). Handshake failures read in plain words on both sides
 //! (the rustls error stays the `source()`), and a server keeps its last
@@ -325,6 +325,9 @@ pub use server::{
 };
 pub use shared::policy::{AddressPolicy, DeniedAddress};
 pub use shared::stream::{StreamReader, StreamWriter};
+#[cfg(unix)]
+#[cfg_attr(docsrs, doc(cfg(unix)))]
+pub use shared::systemd::unset_systemd_environment;
 pub use shared::target::{Family, IntoTarget, Target, TargetError};
 
 /// The hickory-resolver version [`HickoryResolver`] is built on, for its
