@@ -249,7 +249,8 @@
         feature = "codec",
         feature = "hickory",
         feature = "hyper",
-        feature = "self-signed"
+        feature = "self-signed",
+        feature = "proxy"
     )),
     allow(rustdoc::broken_intra_doc_links)
 )]
@@ -258,7 +259,13 @@
 /// doc test, so `cargo test --all-features` fails when the README goes
 /// stale. Its examples use the `tls`, `codec` and `hyper` features, so it
 /// is tested where they are on (the test command turns every feature on).
-#[cfg(all(doctest, feature = "tls", feature = "codec", feature = "hyper"))]
+#[cfg(all(
+    doctest,
+    feature = "tls",
+    feature = "codec",
+    feature = "hyper",
+    feature = "proxy"
+))]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
 
@@ -285,6 +292,9 @@ pub use client::{ConnectionBuilder, IntoLocalAddrs, DEFAULT_HAPPY_EYEBALLS_DELAY
 #[cfg(feature = "hyper")]
 #[cfg_attr(docsrs, doc(cfg(feature = "hyper")))]
 pub use client::{HttpConnecting, HttpInfo, HttpStream};
+#[cfg(feature = "proxy")]
+#[cfg_attr(docsrs, doc(cfg(feature = "proxy")))]
+pub use client::{Proxy, ProxyStage, DEFAULT_PROXY_HANDSHAKE_TIMEOUT};
 #[cfg(unix)]
 #[cfg_attr(docsrs, doc(cfg(unix)))]
 pub use datagram::UnixDatagramBuilder;
