@@ -31,6 +31,38 @@ use crate::shared::policy::{AddressPolicy, DeniedAddress};
 use crate::shared::target::{Family, IntoTarget, Target, TargetError};
 use crate::SocketHook;
 
+/// A hop a connection goes through before its target: a proxy. The
+/// proxy's own module (`client::proxy`) implements it, so that this one,
+/// below it, never names it: `connect` asks whether the call goes through
+/// it and returns its tunnel; `connect_tls` runs its handshake on the
+/// tunnel (`client::tls`).
+#[cfg(feature = "proxy")]
+pub(crate) trait Via: fmt::Debug + Send + Sync + 'static {
+    /// Whether `builder`'s call (`tls`: `connect_tls`) goes through this
+    /// hop; `false`: directly.
+    fn applies(&self, builder: &ConnectionBuilder, tls: bool) -> bool;
+
+    /// The tunnel to `builder`'s target, within its `connect_timeout`.
+    fn tunnel<'a>(
+        &'a self,
+        builder: &'a ConnectionBuilder,
+        tls: bool,
+    ) -> Pin<Box<dyn Future<Output = Result<Tunnel, ConnectError>> + Send + 'a>>;
+}
+
+/// A tunnel a [`Via`] opened to the target.
+#[cfg(feature = "proxy")]
+pub(crate) struct Tunnel {
+    pub(crate) stream: TcpStream,
+    /// The target's address, when the tunnel went to an address (not a
+    /// name the proxy resolved): what TLS verifies without a server name.
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
+    pub(crate) origin_ip: Option<IpAddr>,
+    /// What errors past the tunnel say about the proxy.
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
+    pub(crate) note: crate::client::error::ProxyNote,
+}
+
 /// The default connection attempt delay (RFC 8305 §8, asyncio, trio).
 pub const DEFAULT_HAPPY_EYEBALLS_DELAY: Duration = Duration::from_millis(250);
 
@@ -121,6 +153,9 @@ pub(crate) struct Options {
     /// [`Connector::on_established`]: crate::Connector::on_established
     /// [`Connector::qlog`]: crate::Connector::qlog
     pub(crate) report: Option<Arc<Reporting>>,
+    /// The proxy connections go through; `None`: directly.
+    #[cfg(feature = "proxy")]
+    pub(crate) via: Option<Arc<dyn Via>>,
 }
 
 /// A connector's `on_established` callback.
@@ -187,6 +222,8 @@ impl Default for Options {
             adaptive_delay: false,
             history_ttl_ms: DEFAULT_HISTORY_TTL.as_millis() as u32,
             report: None,
+            #[cfg(feature = "proxy")]
+            via: None,
         }
     }
 }
@@ -231,6 +268,8 @@ impl Options {
             .field("adaptive_delay", &self.adaptive_delay)
             .field("address_policy", &self.policy)
             .field("report", &self.report);
+        #[cfg(feature = "proxy")]
+        d.field("proxy", &self.via);
         #[cfg(feature = "tls")]
         self.tls.debug_fields(d);
     }
@@ -305,7 +344,7 @@ impl ConnectionBuilder {
     // Inline: every builder method goes through here, and a call would
     // copy the whole builder in and out.
     #[inline]
-    fn connecting(mut self, option: &'static str) -> Self {
+    pub(crate) fn connecting(mut self, option: &'static str) -> Self {
         if let Source::Stream(_, needs_connect) = &mut self.source {
             if !needs_connect.contains(&option) {
                 needs_connect.push(option);
@@ -962,8 +1001,21 @@ impl ConnectionBuilder {
         let mut connect = std::pin::pin!(self.connect_checked(refuse_tls, Some(recorder)));
         let stream = connect.as_mut().await?;
         let recorder = connect.project().recorder.take();
-        let recorder = recorder.expect("a recorded connect keeps its recorder");
+        let mut recorder = recorder.expect("a recorded connect keeps its recorder");
         let target = target.expect("a connect that succeeded had a target");
+        if !recorder.has_won() {
+            // Through a proxy: the hop to it, one attempt (the race to the
+            // proxy is not recorded).
+            let peer = stream.peer_addr().map_err(|e| {
+                ConnectError::invalid(
+                    target.to_string(),
+                    format!("the connection closed at once: {e}"),
+                )
+            })?;
+            let at = recorder.now();
+            recorder.started(peer, Duration::ZERO, false);
+            recorder.won(peer, Duration::ZERO, AttemptStage::Tcp, at);
+        }
         let took = recorder.now();
         let report = recorder.finish(target, took, None);
         if let Some(to) = &report_to {
@@ -982,7 +1034,7 @@ impl ConnectionBuilder {
 
     /// The resolver that host names are given to: the one set, or the
     /// process-wide default (borrowed, not cloned, when set).
-    fn name_resolver(&self) -> std::borrow::Cow<'_, Resolver> {
+    pub(crate) fn name_resolver(&self) -> std::borrow::Cow<'_, Resolver> {
         match &self.opts.resolver {
             Some(resolver) => std::borrow::Cow::Borrowed(resolver),
             None => std::borrow::Cow::Owned(Resolver::default()),
@@ -1050,6 +1102,15 @@ impl ConnectionBuilder {
         if self.opts.report.is_some() && rec.is_none() {
             return Started::Reported;
         }
+        #[cfg(feature = "proxy")]
+        if self
+            .opts
+            .via
+            .as_ref()
+            .is_some_and(|via| via.applies(self, false))
+        {
+            return Started::Via;
+        }
         let start = Instant::now();
         let (target, locals) = match self.checked() {
             Ok(checked) => checked,
@@ -1100,6 +1161,8 @@ impl ConnectionBuilder {
                 }
             }
             Some(host) => {
+                // An absolute name keeps its dot: it is not searched.
+                let host = target.host_name().unwrap_or(host);
                 let mut resolving = self.name_resolver().resolve(host, self.opts.family);
                 // A resolver that answers at once (a literal list pinned
                 // with `Resolver::fixed`, a cached answer) gives the first
@@ -1324,6 +1387,8 @@ impl ConnectionBuilder {
             }
             Some(host) => {
                 let family = self.opts.family;
+                // An absolute name keeps its dot: it is not searched.
+                let host = target.host_name().unwrap_or(host);
                 Some(match services {
                     None => resolving
                         .unwrap_or_else(|| self.name_resolver().resolve(host, family))
@@ -1504,7 +1569,7 @@ impl ConnectionBuilder {
 
     /// The target and the local addresses, or the error that refuses them
     /// before anything is sent.
-    fn checked(&self) -> Result<(&Target, &[SocketAddr]), ConnectError> {
+    pub(crate) fn checked(&self) -> Result<(&Target, &[SocketAddr]), ConnectError> {
         let target = match &self.source {
             Source::Stream(..) => {
                 return Err(self.invalid("an adopted stream is already connected"))
@@ -1564,7 +1629,7 @@ impl ConnectionBuilder {
     /// goes to `denied`. The one place where candidate addresses
     /// (answers, hints, service targets, literals) meet the policy on
     /// their way into the race: what it lets through is what is connected.
-    fn admit<'s, I>(
+    pub(crate) fn admit<'s, I>(
         &'s self,
         ips: I,
         port: u16,
@@ -1590,7 +1655,7 @@ impl ConnectionBuilder {
     }
 
     /// The error for a call whose every address the policy refused.
-    fn denied(&self, denied: Vec<DeniedAddress>) -> ConnectError {
+    pub(crate) fn denied(&self, denied: Vec<DeniedAddress>) -> ConnectError {
         ConnectError::new(ConnectErrorKind::Denied, self.describe())
             .with_denied(denied)
             .with_all_errors(self.opts.all_errors)
@@ -1787,6 +1852,9 @@ enum Started {
     /// Run the reported race: someone is told of the connection.
     Reported,
     First(First),
+    /// Through a proxy ([`Via`]).
+    #[cfg(feature = "proxy")]
+    Via,
     Race {
         start: Instant,
         begun: Begun<TcpConnect>,
@@ -1927,6 +1995,14 @@ impl<Y: Future<Output = ()>> Future for Connect<Y> {
                                 }))
                             }
                             Started::First(first) => State::First(first),
+                            #[cfg(feature = "proxy")]
+                            Started::Via => {
+                                let builder = this.builder.take().expect("checked above");
+                                State::Race(Box::pin(async move {
+                                    let via = builder.opts.via.clone().expect("checked above");
+                                    Ok((via.tunnel(&builder, false).await?.stream, None))
+                                }))
+                            }
                             Started::Race {
                                 start,
                                 mut begun,
@@ -2263,8 +2339,10 @@ mod tests {
         let builder = std::mem::size_of::<ConnectionBuilder>();
         // 200 before the socket options' pointer, the address policy's
         // pointer, the history's handle and settings, and the pointer to
-        // whom a connector tells of its connections (`report`, 8 bytes).
-        assert!(builder <= 240, "builder {builder} B");
+        // whom a connector tells of its connections (`report`, 8 bytes); the
+        // feature `proxy` adds one pointer to a trait object (two words).
+        let proxy = if cfg!(feature = "proxy") { 16 } else { 0 };
+        assert!(builder <= 240 + proxy, "builder {builder} B");
         let sockopts = std::mem::size_of::<Option<Arc<SocketOptions>>>();
         assert_eq!(sockopts, std::mem::size_of::<usize>());
     }

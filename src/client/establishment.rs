@@ -960,6 +960,11 @@ impl Recorder {
         self.push(at, Event::Won { addr, stage });
     }
 
+    /// Whether an attempt was recorded winning.
+    pub(crate) fn has_won(&self) -> bool {
+        self.won.is_some()
+    }
+
     /// An attempt still running when another won is closed.
     pub(crate) fn cancelled(
         &mut self,
