@@ -283,6 +283,9 @@ pub use client::{HttpConnecting, HttpInfo, HttpStream};
 #[cfg(unix)]
 #[cfg_attr(docsrs, doc(cfg(unix)))]
 pub use datagram::UnixDatagramBuilder;
+#[cfg(feature = "batch")]
+#[cfg_attr(docsrs, doc(cfg(feature = "batch")))]
+pub use datagram::{BatchedSocket, Ecn, RecvBatch, RecvBatchIter, RecvDatagram, SendOptions};
 pub use datagram::{BindAttempt, DatagramBuilder, DatagramError, DatagramErrorKind};
 pub use resolve::{
     Addrs, Resolution, Resolve, ResolveError, ResolveErrorKind, Resolved, Resolver, ServiceRecord,
