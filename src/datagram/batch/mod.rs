@@ -132,7 +132,7 @@ impl Ecn {
 /// use tokio_endpoints::{Ecn, SendOptions};
 ///
 /// let options = SendOptions::new().ecn(Ecn::Ect0).source_ip(Ipv4Addr::LOCALHOST.into());
-/// # drop(options);
+/// assert_ne!(options, SendOptions::default());
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 #[must_use]
@@ -156,7 +156,7 @@ impl SendOptions {
     /// use tokio_endpoints::{Ecn, SendOptions};
     ///
     /// let options = SendOptions::new().ecn(Ecn::Ect1);
-    /// # drop(options);
+    /// assert_ne!(options, SendOptions::new());
     /// ```
     pub fn ecn(mut self, ecn: Ecn) -> SendOptions {
         self.ecn = Some(ecn);
@@ -177,7 +177,7 @@ impl SendOptions {
     /// use tokio_endpoints::SendOptions;
     ///
     /// let options = SendOptions::new().source_ip(Ipv6Addr::LOCALHOST.into());
-    /// # drop(options);
+    /// assert_ne!(options, SendOptions::new());
     /// ```
     pub fn source_ip(mut self, ip: IpAddr) -> SendOptions {
         self.source_ip = Some(ip);

@@ -251,7 +251,7 @@ impl<'a> Iterator for RecvBatchIter<'a> {
 /// # Examples
 ///
 /// ```no_run
-/// use tokio_endpoints::{BatchedSocket, RecvBatch, SendOptions};
+/// use tokio_endpoints::{BatchedSocket, RecvBatch};
 ///
 /// // An echo server bound to [::]: each answer leaves from the address
 /// // the question was sent to.
