@@ -43,10 +43,9 @@
 //! large for the path, as the kernel knows it, fails with `EMSGSIZE` and is
 //! reported instead of being fragmented or dropped, and turns receive
 //! timestamps off, which would push the ECN mark of a GRO message out of
-//! quinn-udp's control buffer (see `sys::udp_prepare`).
+//! quinn-udp's control buffer (see `sys::udp_prepare`, `src/sys/udp_batch.rs`).
 
 mod recv;
-mod sys;
 
 use std::fmt;
 use std::io;
@@ -61,6 +60,7 @@ use tokio::net::UdpSocket;
 use super::builder::DatagramBuilder;
 use super::error::{BindAttempt, DatagramError, DatagramErrorKind};
 use crate::shared::report::Brief;
+use crate::sys;
 
 pub use recv::{RecvBatch, RecvBatchIter, RecvDatagram};
 

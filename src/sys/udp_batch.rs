@@ -1,5 +1,9 @@
-//! Platform facts of batched sockets: which systems read many messages per
-//! receive call, and the socket options quinn-udp leaves to us.
+//! Platform facts of batched UDP sockets (feature `batch`, quinn-udp):
+//! which systems read many messages per receive call, the socket options
+//! this crate changes after quinn-udp's setup (Linux and Android only),
+//! and the error of a destination on a connected socket. One file for all
+//! families: the facts are few, and quinn-udp's own `cfg` lists are what
+//! they follow.
 
 use std::io;
 
@@ -8,7 +12,7 @@ use socket2::SockRef;
 /// Whether quinn-udp receives with `recvmmsg(2)` here (many messages a
 /// call); elsewhere each receive call reads one message, so a batch reads
 /// on until the socket has nothing left. The list is quinn-udp's.
-pub(super) const UDP_RECVMMSG: bool = cfg!(all(
+pub(crate) const UDP_RECVMMSG: bool = cfg!(all(
     unix,
     not(any(
         target_vendor = "apple",
@@ -34,7 +38,7 @@ pub(super) const UDP_RECVMMSG: bool = cfg!(all(
 ///   cannot hold a GRO message's control messages (`UDP_GRO`, timestamp,
 ///   `IP_PKTINFO`, `IP_TOS`: 112 bytes), so the kernel cuts the last one,
 ///   the ECN mark.
-pub(super) fn udp_prepare(socket: &SockRef<'_>, v6: bool) {
+pub(crate) fn udp_prepare(socket: &SockRef<'_>, v6: bool) {
     #[cfg(any(target_os = "linux", target_os = "android"))]
     {
         use std::os::fd::AsRawFd;
@@ -76,7 +80,7 @@ pub(super) fn udp_prepare(socket: &SockRef<'_>, v6: bool) {
 }
 
 /// Turns receive offload (`UDP_GRO`) on or off, where the system has it.
-pub(super) fn udp_set_gro(socket: &SockRef<'_>, on: bool) -> io::Result<()> {
+pub(crate) fn udp_set_gro(socket: &SockRef<'_>, on: bool) -> io::Result<()> {
     #[cfg(any(target_os = "linux", target_os = "android"))]
     {
         use std::os::fd::AsRawFd;
@@ -121,7 +125,7 @@ fn set_int(
 
 /// Whether `e` is the refusal of a destination on a connected socket
 /// (`EISCONN`; Winsock's `WSAEISCONN`).
-pub(super) fn is_already_connected(e: &io::Error) -> bool {
+pub(crate) fn is_already_connected(e: &io::Error) -> bool {
     #[cfg(unix)]
     return e.raw_os_error() == Some(libc::EISCONN);
     #[cfg(windows)]
@@ -133,7 +137,8 @@ pub(super) fn is_already_connected(e: &io::Error) -> bool {
     }
 }
 
-/// Whether `e` says the datagram was too large (`EMSGSIZE`).
-pub(super) fn is_message_too_long(e: &io::Error) -> bool {
+/// Whether `e` says the datagram was too large (`EMSGSIZE`, Winsock's
+/// `WSAEMSGSIZE`).
+pub(crate) fn is_message_too_long(e: &io::Error) -> bool {
     quinn_udp::is_msg_size_err(e)
 }
