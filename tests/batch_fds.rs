@@ -57,7 +57,10 @@ fn batched_sockets_leave_no_descriptor_open() {
             .bind_batched()
             .await
             .unwrap_err();
-        assert_eq!(e.attempts()[0].error().kind(), std::io::ErrorKind::AddrInUse);
+        assert_eq!(
+            e.attempts()[0].error().kind(),
+            std::io::ErrorKind::AddrInUse
+        );
         DatagramBuilder::new()
             .local_addr("nope")
             .bind_batched()
