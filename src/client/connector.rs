@@ -191,7 +191,7 @@ impl Connector {
         }
     }
 
-    fn set(mut self, f: impl FnOnce(&mut Options)) -> Self {
+    pub(crate) fn set(mut self, f: impl FnOnce(&mut Options)) -> Self {
         f(Arc::make_mut(&mut self.opts));
         self
     }
