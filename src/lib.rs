@@ -214,6 +214,10 @@
 //! * `codec` (default): `connect_framed`, `connect_tls_framed` and
 //!   `DatagramBuilder::bind_framed`, on tokio-util (re-exported as
 //!   `tokio_util`).
+//! * `batch`: `DatagramBuilder::bind_batched` and `BatchedSocket`, a UDP
+//!   socket that sends and receives many datagrams per system call
+//!   (segmentation and receive offload, `recvmmsg`), with ECN marks and
+//!   the destination address of each datagram, on quinn-udp.
 //! * `hyper`: [`Connector`] implements `tower_service::Service<http::Uri>`,
 //!   for hyper-util's legacy `Client` and tonic's
 //!   `Endpoint::connect_with_connector` (`HttpStream`, `HttpInfo`,
@@ -257,13 +261,14 @@
 
 /// Every Rust block of README.md, compiled (and run, unless `no_run`) as a
 /// doc test, so `cargo test --all-features` fails when the README goes
-/// stale. Its examples use the `tls`, `codec` and `hyper` features, so it
+/// stale. Its examples use the `tls`, `codec`, `hyper`, `batch` and `proxy` features, so it
 /// is tested where they are on (the test command turns every feature on).
 #[cfg(all(
     doctest,
     feature = "tls",
     feature = "codec",
     feature = "hyper",
+    feature = "batch",
     feature = "proxy"
 ))]
 #[doc = include_str!("../README.md")]
@@ -301,6 +306,9 @@ pub use client::{Proxy, ProxyStage, DEFAULT_PROXY_HANDSHAKE_TIMEOUT};
 #[cfg(unix)]
 #[cfg_attr(docsrs, doc(cfg(unix)))]
 pub use datagram::UnixDatagramBuilder;
+#[cfg(feature = "batch")]
+#[cfg_attr(docsrs, doc(cfg(feature = "batch")))]
+pub use datagram::{BatchedSocket, Ecn, RecvBatch, RecvBatchIter, RecvDatagram, SendOptions};
 pub use datagram::{BindAttempt, DatagramBuilder, DatagramError, DatagramErrorKind};
 pub use resolve::{
     Addrs, Resolution, Resolve, ResolveError, ResolveErrorKind, Resolved, Resolver, ServiceRecord,
