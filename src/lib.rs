@@ -136,8 +136,8 @@
 //! A server takes its certificate and key from PEM files with
 //! [`tls_pem_files`](ServerBuilder::tls_pem_files), checked before it
 //! serves (a missing file, a key that does not match, an expired
-//! certificate, a CA certificate used as the server's own: each refused
-//! with what to do); a client trusts a private CA, or a self-signed
+//! certificate: each refused with what to do; a CA certificate used as the
+//! server's own is served with a warning); a client trusts a private CA, or a self-signed
 //! certificate, with [`tls_ca_file`](ConnectionBuilder::tls_ca_file) (like
 //! `curl --cacert`). Handshake failures read in plain words on both sides
 //! (the rustls error stays the `source()`), and a server keeps its last
@@ -214,6 +214,10 @@
 //! * `codec` (default): `connect_framed`, `connect_tls_framed` and
 //!   `DatagramBuilder::bind_framed`, on tokio-util (re-exported as
 //!   `tokio_util`).
+//! * `batch`: `DatagramBuilder::bind_batched` and `BatchedSocket`, a UDP
+//!   socket that sends and receives many datagrams per system call
+//!   (segmentation and receive offload, `recvmmsg`), with ECN marks and
+//!   the destination address of each datagram, on quinn-udp.
 //! * `hyper`: [`Connector`] implements `tower_service::Service<http::Uri>`,
 //!   for hyper-util's legacy `Client` and tonic's
 //!   `Endpoint::connect_with_connector` (`HttpStream`, `HttpInfo`,
@@ -249,21 +253,33 @@
         feature = "codec",
         feature = "hickory",
         feature = "hyper",
-        feature = "self-signed"
+        feature = "self-signed",
+        feature = "proxy"
     )),
     allow(rustdoc::broken_intra_doc_links)
 )]
 
 /// Every Rust block of README.md, compiled (and run, unless `no_run`) as a
 /// doc test, so `cargo test --all-features` fails when the README goes
-/// stale. Its examples use the `tls`, `codec` and `hyper` features, so it
+/// stale. Its examples use the `tls`, `codec`, `hyper`, `batch` and `proxy` features, so it
 /// is tested where they are on (the test command turns every feature on).
-#[cfg(all(doctest, feature = "tls", feature = "codec", feature = "hyper"))]
+#[cfg(all(
+    doctest,
+    feature = "tls",
+    feature = "codec",
+    feature = "hyper",
+    feature = "batch",
+    feature = "proxy"
+))]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
 
 mod client;
 mod datagram;
+// The fuzz targets' entry points (`fuzz/`; cargo-fuzz sets `--cfg fuzzing`).
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub mod fuzzing;
 mod resolve;
 mod server;
 mod shared;
@@ -277,13 +293,22 @@ pub use client::Connector;
 #[cfg_attr(docsrs, doc(cfg(unix)))]
 pub use client::UnixConnectionBuilder;
 pub use client::{Attempt, AttemptStage, ConnectError, ConnectErrorKind};
+pub use client::{
+    AttemptOutcome, AttemptReport, Establishment, QlogSink, ResolutionStep, TlsReport,
+};
 pub use client::{ConnectionBuilder, IntoLocalAddrs, DEFAULT_HAPPY_EYEBALLS_DELAY};
 #[cfg(feature = "hyper")]
 #[cfg_attr(docsrs, doc(cfg(feature = "hyper")))]
 pub use client::{HttpConnecting, HttpInfo, HttpStream};
+#[cfg(feature = "proxy")]
+#[cfg_attr(docsrs, doc(cfg(feature = "proxy")))]
+pub use client::{Proxy, ProxyStage, DEFAULT_PROXY_HANDSHAKE_TIMEOUT};
 #[cfg(unix)]
 #[cfg_attr(docsrs, doc(cfg(unix)))]
 pub use datagram::UnixDatagramBuilder;
+#[cfg(feature = "batch")]
+#[cfg_attr(docsrs, doc(cfg(feature = "batch")))]
+pub use datagram::{BatchedSocket, Ecn, RecvBatch, RecvBatchIter, RecvDatagram, SendOptions};
 pub use datagram::{BindAttempt, DatagramBuilder, DatagramError, DatagramErrorKind};
 pub use resolve::{
     Addrs, Resolution, Resolve, ResolveError, ResolveErrorKind, Resolved, Resolver, ServiceRecord,
@@ -315,6 +340,9 @@ pub use server::{
 };
 pub use shared::policy::{AddressPolicy, DeniedAddress};
 pub use shared::stream::{StreamReader, StreamWriter};
+#[cfg(target_os = "linux")]
+#[cfg_attr(docsrs, doc(cfg(target_os = "linux")))]
+pub use shared::systemd::unset_systemd_environment;
 pub use shared::target::{Family, IntoTarget, Target, TargetError};
 
 /// The hickory-resolver version [`HickoryResolver`] is built on, for its
