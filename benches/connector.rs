@@ -214,6 +214,27 @@ async fn name_resolution(system: Result<(), String>) {
             }),
         ));
     }
+    {
+        // Issue 32's figure: a cached name through a `Connector` (its
+        // resolver a hickory one, cached after the warm-up), against the
+        // same `Connector` to the literal address.
+        let by_name = Connector::new().resolver(hickory(dns));
+        let literal_connector = by_name.clone();
+        cases.push((
+            "Connector, hickory resolver (cached)",
+            Box::new(move || {
+                let c = by_name.clone();
+                Box::pin(async move { c.connect((NAME, port)).await.unwrap() })
+            }),
+        ));
+        cases.push((
+            "Connector, literal address",
+            Box::new(move || {
+                let c = literal_connector.clone();
+                Box::pin(async move { c.connect(literal).await.unwrap() })
+            }),
+        ));
+    }
     cases.push((
         "fresh resolver per call (before)",
         Box::new(move || {
@@ -286,6 +307,17 @@ async fn name_resolution(system: Result<(), String>) {
             m / base
         );
     }
+    let at = |name: &str| cases.iter().position(|(n, _)| *n == name).unwrap();
+    let mut ratios: Vec<f64> = times[at("Connector, hickory resolver (cached)")]
+        .iter()
+        .zip(&times[at("Connector, literal address")])
+        .map(|(a, b)| a / b)
+        .collect();
+    println!(
+        "cached name through a Connector against a literal through it: {:.3}x \
+         (median of per-round ratios; target <= 1.05x)",
+        median(&mut ratios)
+    );
 }
 
 async fn hello(_req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
