@@ -267,6 +267,7 @@ mod datagram;
 mod resolve;
 mod server;
 mod shared;
+mod sys;
 
 /// A socket option hook, shared by the TCP and UDP builders.
 type SocketHook = std::sync::Arc<dyn Fn(&socket2::Socket) -> std::io::Result<()> + Send + Sync>;

@@ -12,7 +12,7 @@ use std::time::Duration;
 use futures_util::future::{Either, FutureExt};
 use futures_util::stream::StreamExt;
 use pin_project_lite::pin_project;
-use socket2::{Domain, Protocol, SockRef, Socket, Type};
+use socket2::{SockRef, Socket};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
@@ -1906,10 +1906,7 @@ impl TcpConnect {
         let started = socket.and_then(|socket| {
             match socket.connect(&addr.into()) {
                 Ok(()) => {}
-                #[cfg(unix)]
-                Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
-                #[cfg(not(unix))]
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) if crate::sys::connect_in_progress(&e) => {}
                 Err(e) => return Err(e),
             }
             TcpStream::from_std(socket.into())
@@ -1954,30 +1951,7 @@ fn prepare(
     sockopts: Option<&SocketOptions>,
     hook: Option<&SocketHook>,
 ) -> io::Result<Socket> {
-    let ty = Type::STREAM;
-    #[cfg(any(
-        target_os = "android",
-        target_os = "dragonfly",
-        target_os = "freebsd",
-        target_os = "fuchsia",
-        target_os = "illumos",
-        target_os = "linux",
-        target_os = "netbsd",
-        target_os = "openbsd",
-    ))]
-    let ty = ty.nonblocking();
-    let socket = Socket::new(Domain::for_address(addr), ty, Some(Protocol::TCP))?;
-    #[cfg(not(any(
-        target_os = "android",
-        target_os = "dragonfly",
-        target_os = "freebsd",
-        target_os = "fuchsia",
-        target_os = "illumos",
-        target_os = "linux",
-        target_os = "netbsd",
-        target_os = "openbsd",
-    )))]
-    socket.set_nonblocking(true)?;
+    let socket = crate::sys::tcp_socket(addr)?;
     if nodelay {
         socket.set_tcp_nodelay(true)?;
     }

@@ -24,22 +24,9 @@ use socket2::{Socket, TcpKeepalive};
 
 use crate::client::error::ConnectErrorKind;
 use crate::shared::report::Brief;
-
-/// Whether this platform has `TCP_USER_TIMEOUT` (where socket2 sets it).
-const HAS_USER_TIMEOUT: bool = cfg!(any(
-    target_os = "android",
-    target_os = "fuchsia",
-    target_os = "linux"
-));
-
-/// Whether this platform can bind a socket to an interface:
-/// `SO_BINDTODEVICE` (Linux, Android) or `IP_BOUND_IF` / `IPV6_BOUND_IF`
-/// (Apple platforms).
-const HAS_INTERFACE: bool = cfg!(any(
-    target_os = "android",
-    target_os = "linux",
-    target_vendor = "apple"
-));
+use crate::sys::{
+    bind_interface, interface_index, set_user_timeout, HAS_INTERFACE, HAS_USER_TIMEOUT,
+};
 
 /// The options of this module, boxed behind an `Arc` in the connect
 /// options once one is set: a builder without them carries one pointer.
@@ -140,59 +127,6 @@ impl fmt::Debug for SocketOptions {
             .field("interface", &self.interface)
             .finish()
     }
-}
-
-#[cfg(any(target_os = "android", target_os = "fuchsia", target_os = "linux"))]
-fn set_user_timeout(socket: &Socket, timeout: Duration) -> io::Result<()> {
-    socket.set_tcp_user_timeout(Some(timeout))
-}
-
-#[cfg(not(any(target_os = "android", target_os = "fuchsia", target_os = "linux")))]
-fn set_user_timeout(_: &Socket, _: Duration) -> io::Result<()> {
-    // `check` refused it before any socket was made.
-    Err(io::Error::new(
-        io::ErrorKind::Unsupported,
-        "this platform has no TCP_USER_TIMEOUT",
-    ))
-}
-
-/// `if_nametoindex(3)`: the index of the interface `name`, or `None`.
-#[cfg(unix)]
-fn interface_index(name: &str) -> Option<std::num::NonZeroU32> {
-    let name = std::ffi::CString::new(name).ok()?;
-    // SAFETY: `name` is a valid NUL-terminated string for the call.
-    let index = unsafe { libc::if_nametoindex(name.as_ptr()) };
-    std::num::NonZeroU32::new(index)
-}
-
-#[cfg(not(unix))]
-fn interface_index(_: &str) -> Option<std::num::NonZeroU32> {
-    None
-}
-
-#[cfg(any(target_os = "android", target_os = "linux"))]
-fn bind_interface(socket: &Socket, name: &str, _: SocketAddr) -> io::Result<()> {
-    socket.bind_device(Some(name.as_bytes()))
-}
-
-#[cfg(target_vendor = "apple")]
-fn bind_interface(socket: &Socket, name: &str, addr: SocketAddr) -> io::Result<()> {
-    let index = interface_index(name)
-        .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "the interface is gone"))?;
-    if addr.is_ipv4() {
-        socket.bind_device_by_index_v4(Some(index))
-    } else {
-        socket.bind_device_by_index_v6(Some(index))
-    }
-}
-
-#[cfg(not(any(target_os = "android", target_os = "linux", target_vendor = "apple")))]
-fn bind_interface(_: &Socket, _: &str, _: SocketAddr) -> io::Result<()> {
-    // `check` refused it before any socket was made.
-    Err(io::Error::new(
-        io::ErrorKind::Unsupported,
-        "this platform cannot bind a socket to an interface",
-    ))
 }
 
 #[cfg(test)]

@@ -30,7 +30,8 @@
 //! ready once `tokio::time::Instant::now() >= deadline`, so a paused clock
 //! sees exact instants and a real one never wakes early.
 //!
-//! Other platforms use Tokio's timer alone.
+//! Other platforms use Tokio's timer alone (`crate::sys::PreciseTimer`
+//! is the timerfd, where there is one).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -61,8 +62,7 @@ pub(crate) struct Stagger {
     /// When the coarse phase began, on the real clock and on Tokio's.
     real_anchor: std::time::Instant,
     tokio_anchor: Instant,
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    fine: Option<precise::TimerFd>,
+    fine: Option<crate::sys::PreciseTimer>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,7 +86,6 @@ impl Stagger {
             phase: Phase::Exact,
             real_anchor: std::time::Instant::now(),
             tokio_anchor: now,
-            #[cfg(any(target_os = "linux", target_os = "android"))]
             fine: None,
         }
     }
@@ -99,12 +98,9 @@ impl Stagger {
         self.deadline = deadline;
         self.tokio_anchor = now;
         self.real_anchor = std::time::Instant::now();
-        #[cfg(any(target_os = "linux", target_os = "android"))]
-        {
-            self.fine = None;
-        }
-        let precise = cfg!(any(target_os = "linux", target_os = "android"))
-            && deadline.saturating_duration_since(now) >= PRECISE_MIN;
+        self.fine = None;
+        let precise =
+            crate::sys::HAS_PRECISE_TIMER && deadline.saturating_duration_since(now) >= PRECISE_MIN;
         let (phase, wake) = if precise {
             (Phase::Coarse, deadline - COARSE_MARGIN)
         } else {
@@ -122,10 +118,7 @@ impl Stagger {
     pub(crate) fn disarm(&mut self) {
         self.sleep = None;
         self.phase = Phase::Exact;
-        #[cfg(any(target_os = "linux", target_os = "android"))]
-        {
-            self.fine = None;
-        }
+        self.fine = None;
     }
 
     fn exact(&mut self, cx: &mut Context<'_>) -> Poll<()> {
@@ -162,7 +155,6 @@ impl Stagger {
                     }
                 }
                 Phase::Fine => {
-                    #[cfg(any(target_os = "linux", target_os = "android"))]
                     if let Some(fine) = &self.fine {
                         ready!(fine.poll_expired(cx));
                     }
@@ -180,73 +172,16 @@ impl Stagger {
 
     /// Moves to the precise phase; `false` where there is no timerfd.
     fn start_fine(&mut self) -> bool {
-        #[cfg(any(target_os = "linux", target_os = "android"))]
-        {
-            let remaining = self.deadline.saturating_duration_since(Instant::now());
-            match precise::TimerFd::new(remaining) {
-                Ok(fd) => {
-                    self.fine = Some(fd);
-                    self.phase = Phase::Fine;
-                    return true;
-                }
-                Err(e) => tracing::trace!(error = %e, "no timerfd; using Tokio's timer"),
+        let remaining = self.deadline.saturating_duration_since(Instant::now());
+        match crate::sys::PreciseTimer::new(remaining) {
+            Ok(fd) => {
+                self.fine = Some(fd);
+                self.phase = Phase::Fine;
+                true
             }
-        }
-        false
-    }
-}
-
-#[cfg(any(target_os = "linux", target_os = "android"))]
-mod precise {
-    use std::io;
-    use std::os::fd::OwnedFd;
-    use std::task::{Context, Poll};
-    use std::time::Duration;
-
-    use rustix::time::{
-        timerfd_create, timerfd_settime, Itimerspec, TimerfdClockId, TimerfdFlags,
-        TimerfdTimerFlags, Timespec,
-    };
-    use tokio::io::unix::AsyncFd;
-    use tokio::io::Interest;
-
-    /// A one-shot monotonic timerfd in Tokio's reactor.
-    #[derive(Debug)]
-    pub(super) struct TimerFd {
-        fd: AsyncFd<OwnedFd>,
-    }
-
-    impl TimerFd {
-        pub(super) fn new(after: Duration) -> io::Result<TimerFd> {
-            let fd = timerfd_create(
-                TimerfdClockId::Monotonic,
-                TimerfdFlags::CLOEXEC | TimerfdFlags::NONBLOCK,
-            )?;
-            // A zero it_value disarms a timerfd: wait at least 1 ns.
-            let after = after.max(Duration::from_nanos(1));
-            let spec = Itimerspec {
-                it_interval: Timespec::default(),
-                it_value: Timespec {
-                    tv_sec: after.as_secs() as _,
-                    tv_nsec: after.subsec_nanos() as _,
-                },
-            };
-            timerfd_settime(&fd, TimerfdTimerFlags::empty(), &spec)?;
-            // Tokio 1.54 deprecates `with_interest` because a generic
-            // `AsRawFd` may hand out a different fd over time; an `OwnedFd`
-            // cannot, so the call is sound. Its replacement,
-            // `register_with_interest`, only exists from Tokio 1.54.
-            #[allow(deprecated)]
-            let fd = AsyncFd::with_interest(fd, Interest::READABLE)?;
-            Ok(TimerFd { fd })
-        }
-
-        /// Ready when the timer has expired (the fd is readable). Errors
-        /// count as expired: the caller then checks the clock itself.
-        pub(super) fn poll_expired(&self, cx: &mut Context<'_>) -> Poll<()> {
-            match self.fd.poll_read_ready(cx) {
-                Poll::Ready(_) => Poll::Ready(()),
-                Poll::Pending => Poll::Pending,
+            Err(e) => {
+                tracing::trace!(error = %e, "no timerfd; using Tokio's timer");
+                false
             }
         }
     }

@@ -290,14 +290,12 @@ impl UnixConnectionBuilder {
         }
         let abstract_name = match bytes {
             [0, ..] => Some(&bytes[1..]),
-            [b'@', ..] if cfg!(any(target_os = "linux", target_os = "android")) => {
-                Some(&bytes[1..])
-            }
+            [b'@', ..] if crate::sys::HAS_ABSTRACT_NAMES => Some(&bytes[1..]),
             _ => None,
         };
         let addr = match abstract_name {
             Some(name) => {
-                if !cfg!(any(target_os = "linux", target_os = "android")) {
+                if !crate::sys::HAS_ABSTRACT_NAMES {
                     return Err("abstract Unix socket names exist on Linux and Android only".into());
                 }
                 let mut kernel = vec![0u8];
@@ -391,7 +389,7 @@ mod tests {
     fn abstract_names_are_written_with_an_at_sign() {
         let b = ConnectionBuilder::unix("@tokio-endpoints-test");
         let addr = b.address().unwrap();
-        if cfg!(any(target_os = "linux", target_os = "android")) {
+        if crate::sys::HAS_ABSTRACT_NAMES {
             assert_eq!(
                 addr.as_abstract_namespace(),
                 Some(&b"tokio-endpoints-test"[..])

@@ -31,8 +31,8 @@ use tokio::net::UdpSocket;
 
 use crate::resolve::{ResolveError, Resolver};
 use crate::shared::policy::AddressPolicy;
-use crate::shared::sys::{set_reuse_port, HAS_REUSE_PORT};
 use crate::shared::target::{Family, IntoTarget, Target, TargetError};
+use crate::sys::{set_reuse_port, HAS_REUSE_PORT};
 use crate::{Resolve, SocketHook};
 
 use super::error::{BindAttempt, DatagramError, DatagramErrorKind};
@@ -784,8 +784,7 @@ fn check_udp(socket: &std::net::UdpSocket) -> Result<(), String> {
                 .to_string(),
         );
     }
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    if let Ok(Some(protocol)) = sock.protocol() {
+    if let Ok(Some(protocol)) = crate::sys::protocol(&sock) {
         if protocol != Protocol::UDP {
             return Err(format!("wrong socket protocol: {protocol:?}, expected UDP"));
         }

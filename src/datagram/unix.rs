@@ -203,7 +203,7 @@ impl UnixDatagramBuilder {
         remote: Option<&SockAddr>,
     ) -> io::Result<std::os::unix::net::UnixDatagram> {
         if let Some(path) = &self.local {
-            crate::shared::sys::remove_stale_socket(path, Type::DGRAM, "a socket is bound there")?;
+            crate::sys::remove_stale_socket(path, Type::DGRAM, "a socket is bound there")?;
         }
         let socket = Socket::new(Domain::UNIX, Type::DGRAM, None)?;
         socket.set_nonblocking(true)?;

@@ -44,8 +44,8 @@ use tokio::net::TcpListener;
 
 use crate::resolve::{ResolveError, Resolver};
 use crate::shared::policy::AddressPolicy;
-use crate::shared::sys::{set_reuse_port, HAS_REUSE_PORT};
 use crate::shared::target::{Family, IntoTarget, Target, TargetError};
+use crate::sys::{set_reuse_port, HAS_REUSE_PORT};
 use crate::{Resolve, SocketHook};
 
 use super::error::{ListenAttempt, ServerError, ServerErrorKind};
@@ -954,22 +954,7 @@ fn unavailable(error: &io::Error) -> bool {
     if error.kind() == io::ErrorKind::AddrNotAvailable {
         return true;
     }
-    #[cfg(unix)]
-    {
-        matches!(
-            error.raw_os_error(),
-            Some(libc::EAFNOSUPPORT) | Some(libc::EPROTONOSUPPORT)
-        )
-    }
-    #[cfg(windows)]
-    {
-        // WSAEAFNOSUPPORT
-        error.raw_os_error() == Some(10047)
-    }
-    #[cfg(not(any(unix, windows)))]
-    {
-        false
-    }
+    crate::sys::family_unsupported(error)
 }
 
 /// A `std::net::TcpListener` can be made from any descriptor: refuse what
@@ -999,7 +984,7 @@ fn check_listening(listener: &std::net::TcpListener) -> Result<(), String> {
                 .to_string(),
         );
     }
-    match crate::shared::sys::is_listening(&sock) {
+    match crate::sys::is_listening(&sock) {
         Ok(Some(true) | None) => {}
         Ok(Some(false)) => return Err(
             "the socket is not listening (SO_ACCEPTCONN is off): call listen() before adopting it"

@@ -534,35 +534,13 @@ pub(crate) fn classify(e: &io::Error) -> AcceptError {
         OutOfMemory => return AcceptError::Resources,
         _ => {}
     }
-    #[cfg(unix)]
-    {
-        match e.raw_os_error() {
-            Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM) => {
-                return AcceptError::Resources
-            }
-            Some(libc::EPROTO | libc::EPERM) => return AcceptError::Connection,
-            // Linux passes on the pending network errors of the new socket.
-            #[cfg(any(target_os = "linux", target_os = "android"))]
-            Some(
-                libc::ENETDOWN
-                | libc::ENOPROTOOPT
-                | libc::EHOSTDOWN
-                | libc::ENONET
-                | libc::EHOSTUNREACH
-                | libc::EOPNOTSUPP
-                | libc::ENETUNREACH,
-            ) => return AcceptError::Connection,
-            _ => {}
-        }
+    if crate::sys::accept_out_of_resources(e) {
+        AcceptError::Resources
+    } else if crate::sys::accept_connection_failed(e) {
+        AcceptError::Connection
+    } else {
+        AcceptError::Fatal
     }
-    #[cfg(windows)]
-    {
-        // WSAEMFILE, WSAENOBUFS
-        if matches!(e.raw_os_error(), Some(10024 | 10055)) {
-            return AcceptError::Resources;
-        }
-    }
-    AcceptError::Fatal
 }
 
 impl Stream for Listener {

@@ -136,7 +136,7 @@ fn check(fd: RawFd, name: &str) -> Result<(Kind, OwnedFd), String> {
             "is not a stream socket ({ty:?}; ListenDatagram= sockets are for DatagramBuilder)"
         )));
     }
-    match crate::shared::sys::is_listening(&sock) {
+    match crate::sys::is_listening(&sock) {
         Ok(Some(true) | None) => {}
         Ok(Some(false)) => {
             return Err(refused(

@@ -226,11 +226,7 @@ impl UnixServerBuilder {
     }
 
     fn open(&self, addr: &SockAddr) -> io::Result<std::os::unix::net::UnixListener> {
-        crate::shared::sys::remove_stale_socket(
-            &self.path,
-            Type::STREAM,
-            "a server is listening there",
-        )?;
+        crate::sys::remove_stale_socket(&self.path, Type::STREAM, "a server is listening there")?;
         let socket = Socket::new(Domain::UNIX, Type::STREAM, None)?;
         socket.set_nonblocking(true)?;
         if let Some(hook) = &self.hook {

@@ -2,7 +2,7 @@
 //! what a target is (`target`), the order addresses are tried in
 //! (`order`, also used by the resolver to sort its answers), how errors
 //! read (`report`), the stream halves (`stream`), the bounded TLS shutdown
-//! (`tls`: the default timeouts and the bounded shutdown) platform facts (`sys`), and TLS failures in plain words
+//! (`tls`: the default timeouts and the bounded shutdown), TLS failures in plain words
 //! (`tls_words`), and the address policy every side applies (`policy`).
 //! Nothing here imports a side.
 
@@ -11,7 +11,6 @@ pub(crate) mod order;
 pub(crate) mod policy;
 pub(crate) mod report;
 pub(crate) mod stream;
-pub(crate) mod sys;
 pub(crate) mod target;
 #[cfg(feature = "tls")]
 pub(crate) mod tls;
