@@ -628,7 +628,7 @@ impl ConnectionBuilder {
     /// }
     /// ```
     pub fn interface(mut self, name: impl Into<String>) -> Self {
-        self.opts.sockopts_mut().interface = Some(name.into());
+        self.opts.sockopts_mut().set_interface(name.into());
         self.connecting("interface")
     }
 

@@ -402,7 +402,7 @@ impl Connector {
     /// ```
     pub fn interface(self, name: impl Into<String>) -> Self {
         let name = name.into();
-        self.set(|o| o.sockopts_mut().interface = Some(name))
+        self.set(|o| o.sockopts_mut().set_interface(name))
     }
 
     /// As [`ConnectionBuilder::connect_timeout`]: bounds each whole call,
