@@ -563,10 +563,7 @@ impl Connector {
         // A shallow copy: what is large (the local addresses, the TLS
         // options, the socket options, the policy, the resolver, the
         // history) is shared, and copied only if the builder changes it.
-        ConnectionBuilder::with_options(
-            Source::target(target),
-            Options::clone(&self.opts),
-        )
+        ConnectionBuilder::with_options(Source::target(target), Options::clone(&self.opts))
     }
 
     /// Connects to `target` as [`ConnectionBuilder::connect`] does, with

@@ -759,7 +759,11 @@ mod tests {
         assert_eq!(h.len(), CAPACITY);
         assert!(h.advice(key(2), TTL, false, t0).is_empty());
         for i in [0, 1, 3, CAPACITY] {
-            assert_eq!(h.advice(key(i), TTL, false, t0).first, Some(ip("::1")), "h{i}");
+            assert_eq!(
+                h.advice(key(i), TTL, false, t0).first,
+                Some(ip("::1")),
+                "h{i}"
+            );
         }
         // Then h4, h5 go, in that order (h3 was just read).
         win(CAPACITY + 1);

@@ -197,7 +197,11 @@ impl TlsOptions {
     }
 
     /// `config` with the ALPN list `alpn` applied: made once, then shared.
-    pub(crate) fn with_alpn(&self, config: Arc<ClientConfig>, alpn: &[Vec<u8>]) -> Arc<ClientConfig> {
+    pub(crate) fn with_alpn(
+        &self,
+        config: Arc<ClientConfig>,
+        alpn: &[Vec<u8>],
+    ) -> Arc<ClientConfig> {
         let apply = |config: &ClientConfig| {
             let mut config = config.clone();
             config.alpn_protocols = alpn.to_vec();

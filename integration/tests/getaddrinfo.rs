@@ -41,6 +41,8 @@
 //! One child runs one case, so our default resolver's cache lives across
 //! the steps of a case and no further.
 
+// Shared with the root package's tests.
+#[path = "../../tests/conformance/mod.rs"]
 mod conformance;
 
 use std::collections::BTreeMap;

@@ -120,8 +120,13 @@ where
     REQUESTS as f64 / t0.elapsed().as_secs_f64()
 }
 
-async fn compare<A, B>(what: &str, uri: &Uri, ours: Client<A, Empty<Bytes>>, peer: &str, theirs: Client<B, Empty<Bytes>>)
-where
+async fn compare<A, B>(
+    what: &str,
+    uri: &Uri,
+    ours: Client<A, Empty<Bytes>>,
+    peer: &str,
+    theirs: Client<B, Empty<Bytes>>,
+) where
     A: Connect + Clone + Send + Sync + 'static,
     B: Connect + Clone + Send + Sync + 'static,
 {
@@ -177,13 +182,27 @@ fn main() {
             .https_only()
             .enable_http1()
             .wrap_connector(http);
-        compare("https://", &uri, ours, "hyper-rustls HttpsConnector<HttpConnector>", client(https)).await;
+        compare(
+            "https://",
+            &uri,
+            ours,
+            "hyper-rustls HttpsConnector<HttpConnector>",
+            client(https),
+        )
+        .await;
 
         let plain_addr = server(None).await;
         let uri: Uri = format!("http://{plain_addr}/").parse().unwrap();
         let mut http = HttpConnector::new();
         http.set_nodelay(true);
         println!();
-        compare("http://", &uri, client(Connector::new()), "hyper-util HttpConnector", client(http)).await;
+        compare(
+            "http://",
+            &uri,
+            client(Connector::new()),
+            "hyper-util HttpConnector",
+            client(http),
+        )
+        .await;
     });
 }

@@ -16,9 +16,11 @@
 //!    (a new connection per request) against a hyper server on loopback:
 //!    `Connector` against hyper-util's `HttpConnector`.
 //!
-//! Run with `cargo bench --bench connector --features hyper` (a few
+//! Run with `cargo bench -p tokio-endpoints-integration --bench connector` (a few
 //! seconds).
 
+// Shared with the root package's benches.
+#[path = "../../benches/support/mod.rs"]
 mod support;
 
 use std::convert::Infallible;
