@@ -2,7 +2,8 @@
 //! certificate signed by it (with rcgen, as `openssl` would), writes them
 //! to a temporary directory, serves with `tls_pem_files`, connects with
 //! `tls_ca_file`, and shows what the crate says about the usual mistake: a
-//! CA certificate used as the server's own.
+//! CA certificate used as the server's own (served with a warning; this
+//! crate's client refuses it, and says why).
 //!
 //! ```text
 //! cargo run --example tls_files
@@ -79,18 +80,27 @@ async fn run(dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
         answer.trim()
     );
 
-    // The usual mistake: serving the CA certificate itself (what `openssl
-    // req -x509` makes by default). Refused before serving, with advice.
+    // The usual mistake: serving the CA certificate itself (what OpenSSL 3's
+    // `openssl req -x509` makes by default). It is served, with a WARN that
+    // says how to make a leaf: curl and OpenSSL clients that trust it accept
+    // it, but clients that verify with webpki (rustls, this crate) refuse it.
     let ca_key_pem = dir.join("ca-key.pem");
     std::fs::write(&ca_key_pem, pem("PRIVATE KEY", &ca_key.serialize_der()))?;
-    match ServerBuilder::new(("localhost", 0))
+    let ca_server = ServerBuilder::new(("localhost", 0))
         .tls_pem_files(&ca_pem, &ca_key_pem)
-        .bind_tls()
+        .serve_tls(|_stream, _peer| async {})
+        .await?;
+    match ConnectionBuilder::new(("localhost", ca_server.local_addrs()[0].port()))
+        .tls_ca_file(&ca_pem)
+        .connect_tls()
         .await
     {
-        Ok(_) => println!("unexpected: the CA certificate was accepted"),
-        Err(e) => println!("serving the CA certificate itself is refused:\n  {e}"),
+        Ok(_) => println!("unexpected: this crate's client accepted a CA certificate"),
+        Err(e) => {
+            println!("the CA certificate itself, served: this crate's client refuses it:\n  {e}")
+        }
     }
+    ca_server.abort();
 
     // A client that does not trust the CA is told what to do.
     if let Err(e) = ConnectionBuilder::new(("localhost", port))

@@ -136,8 +136,8 @@
 //! A server takes its certificate and key from PEM files with
 //! [`tls_pem_files`](ServerBuilder::tls_pem_files), checked before it
 //! serves (a missing file, a key that does not match, an expired
-//! certificate, a CA certificate used as the server's own: each refused
-//! with what to do); a client trusts a private CA, or a self-signed
+//! certificate: each refused with what to do; a CA certificate used as the
+//! server's own is served with a warning); a client trusts a private CA, or a self-signed
 //! certificate, with [`tls_ca_file`](ConnectionBuilder::tls_ca_file) (like
 //! `curl --cacert`). Handshake failures read in plain words on both sides
 //! (the rustls error stays the `source()`), and a server keeps its last
@@ -249,7 +249,8 @@
         feature = "codec",
         feature = "hickory",
         feature = "hyper",
-        feature = "self-signed"
+        feature = "self-signed",
+        feature = "proxy"
     )),
     allow(rustdoc::broken_intra_doc_links)
 )]
@@ -260,6 +261,10 @@
 
 mod client;
 mod datagram;
+// The fuzz targets' entry points (`fuzz/`; cargo-fuzz sets `--cfg fuzzing`).
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub mod fuzzing;
 mod resolve;
 mod server;
 mod shared;
@@ -277,6 +282,9 @@ pub use client::{ConnectionBuilder, IntoLocalAddrs, DEFAULT_HAPPY_EYEBALLS_DELAY
 #[cfg(feature = "hyper")]
 #[cfg_attr(docsrs, doc(cfg(feature = "hyper")))]
 pub use client::{HttpConnecting, HttpInfo, HttpStream};
+#[cfg(feature = "proxy")]
+#[cfg_attr(docsrs, doc(cfg(feature = "proxy")))]
+pub use client::{Proxy, ProxyStage, DEFAULT_PROXY_HANDSHAKE_TIMEOUT};
 #[cfg(unix)]
 #[cfg_attr(docsrs, doc(cfg(unix)))]
 pub use datagram::UnixDatagramBuilder;
@@ -311,6 +319,9 @@ pub use server::{
 };
 pub use shared::policy::{AddressPolicy, DeniedAddress};
 pub use shared::stream::{StreamReader, StreamWriter};
+#[cfg(unix)]
+#[cfg_attr(docsrs, doc(cfg(unix)))]
+pub use shared::systemd::unset_systemd_environment;
 pub use shared::target::{Family, IntoTarget, Target, TargetError};
 
 /// The hickory-resolver version [`HickoryResolver`] is built on, for its

@@ -589,3 +589,143 @@ async fn serve_tls_with_info_behind_a_balancer_beside_500_silent_clients() {
     assert_eq!(server.tls_handshake_failures(), 0);
     drop(silent);
 }
+
+/// A balancer sends the header with its first packet: when it is waiting
+/// on the socket at accept, the connection is handed on in the same poll,
+/// without a task. (Through a task it could not be: on this
+/// current-thread runtime the task runs only after the poll returns.)
+#[tokio::test]
+async fn a_header_waiting_at_accept_is_read_without_a_task() {
+    let mut l = listener(loopback()).await;
+    let v2 = v2(
+        Command::Proxy,
+        (addr("203.0.113.9:1234"), addr("198.51.100.1:443")),
+        &[],
+    );
+    let cases: [(&[u8], &str); 2] = [
+        (
+            b"PROXY TCP4 192.0.2.1 198.51.100.7 56324 443\r\nhello",
+            "192.0.2.1:56324",
+        ),
+        (&[&v2[..], b"hello"].concat(), "203.0.113.9:1234"),
+    ];
+    for to in l.local_addrs() {
+        for (bytes, peer) in &cases {
+            let mut client = TcpStream::connect(to).await.unwrap();
+            client.write_all(bytes).await.unwrap();
+            // The bytes reach the accepted socket's queue (loopback), and
+            // the reactor sees the listener readable.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let mut accepting = std::pin::pin!(l.accept_with_info());
+            let std::task::Poll::Ready(accepted) = futures::poll!(accepting.as_mut()) else {
+                panic!("the header was waiting, yet the first poll did not return the connection (read in a task)");
+            };
+            let (mut conn, info) = accepted.unwrap();
+            assert_eq!(info.peer(), addr(peer));
+            let mut buf = [0; 5];
+            conn.read_exact(&mut buf).await.unwrap();
+            assert_eq!(&buf, b"hello");
+        }
+    }
+    assert_eq!(l.proxy_header_failures(), 0);
+}
+
+/// `peer_policy` judges the balancer (the socket's peer), `client_policy`
+/// the client a header names, on the fast path, through a task (a split
+/// header) and with TLS; a header without a client address keeps the
+/// balancer as the peer, which only the peer policy judges.
+#[tokio::test]
+async fn client_policy_judges_the_headers_client_and_peer_policy_the_balancer() {
+    use tokio_endpoints::AddressPolicy;
+    let proxy = loopback().client_policy(AddressPolicy::public_only());
+    // The balancer is on loopback: a public_only peer policy would refuse
+    // it, so the peer policy allows the balancer's network only.
+    let balancers = AddressPolicy::allow_only(["127.0.0.0/8".parse().unwrap()]);
+    let handled = Arc::new(AtomicUsize::new(0));
+    let seen = handled.clone();
+    let server = ServerBuilder::new("127.0.0.1:0")
+        .peer_policy(balancers.clone())
+        .proxy_protocol(proxy.clone())
+        .serve(move |mut stream, peer| {
+            seen.fetch_add(1, Ordering::SeqCst);
+            async move {
+                let _ = stream.write_all(peer.to_string().as_bytes()).await;
+            }
+        })
+        .await
+        .unwrap();
+    let to = server.local_addrs()[0];
+    let said = |bytes: Vec<u8>, split: bool| async move {
+        let mut client = TcpStream::connect(to).await.unwrap();
+        client.set_nodelay(true).unwrap();
+        if split {
+            for b in &bytes {
+                client.write_all(&[*b]).await.unwrap();
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        } else {
+            client.write_all(&bytes).await.unwrap();
+        }
+        let mut said = String::new();
+        let _ = tokio::time::timeout(Duration::from_secs(5), client.read_to_string(&mut said))
+            .await
+            .expect("neither served nor closed");
+        said
+    };
+    for split in [false, true] {
+        // A public client: served, with its address.
+        let public = said(
+            b"PROXY TCP4 93.184.216.34 10.0.0.1 4000 80\r\n".to_vec(),
+            split,
+        )
+        .await;
+        assert_eq!(public, "93.184.216.34:4000");
+        // A private client, and one in a documentation range: closed.
+        for refused in [
+            b"PROXY TCP4 10.1.2.3 10.0.0.1 4000 80\r\n".to_vec(),
+            v2(
+                Command::Proxy,
+                (addr("[::ffff:192.168.1.1]:1"), addr("[::1]:2")),
+                &[],
+            ),
+        ] {
+            assert_eq!(said(refused, split).await, "");
+        }
+        // LOCAL (a health check): the balancer is the peer, judged by the
+        // peer policy only.
+        let local = said(
+            v2(Command::Local, ppp::v2::Addresses::Unspecified, &[]),
+            split,
+        )
+        .await;
+        assert!(local.starts_with("127.0.0.1:"), "{local}");
+    }
+    assert_eq!(server.denied_peers(), 4);
+    assert_eq!(server.proxy_header_failures(), 0);
+    assert_eq!(handled.load(Ordering::SeqCst), 4);
+
+    // With TLS: the same, before the handshake.
+    let ca = Ca::new("test CA");
+    let mut tls = ServerBuilder::new("127.0.0.1:0")
+        .peer_policy(balancers)
+        .proxy_protocol(proxy)
+        .tls_config(ca.leaf(&["localhost"]).server_config(&[]))
+        .bind_tls()
+        .await
+        .unwrap();
+    let to = tls.local_addrs()[0];
+    let mut refused = TcpStream::connect(to).await.unwrap();
+    refused
+        .write_all(b"PROXY TCP4 10.1.2.3 10.0.0.1 4000 80\r\n")
+        .await
+        .unwrap();
+    let (gone, ()) = tokio::join!(closed(&mut refused), async {
+        tokio::select! {
+            _ = tls.accept() => panic!("a refused client was handed on"),
+            () = tokio::time::sleep(Duration::from_millis(500)) => {}
+        }
+    });
+    assert!(gone);
+    assert_eq!(tls.denied_peers(), 1);
+    assert_eq!(tls.handshake_failures(), 0);
+}

@@ -97,6 +97,43 @@ async fn round(ca: &Ca) {
     server.shutdown(Duration::from_secs(1)).await;
     drop(server);
 
+    // PROXY headers naming clients the client policy refuses, read at
+    // once and through a task (split), and accepted ones.
+    #[cfg(feature = "proxy-protocol")]
+    {
+        use tokio_endpoints::{AddressPolicy, ProxyProtocol};
+        let mut listener = ServerBuilder::new("127.0.0.1:0")
+            .proxy_protocol(
+                ProxyProtocol::new()
+                    .trusted(["127.0.0.0/8".parse().unwrap()])
+                    .client_policy(AddressPolicy::public_only()),
+            )
+            .bind()
+            .await
+            .unwrap();
+        let addr = listener.local_addrs()[0];
+        for i in 0..100 {
+            let mut refused = TcpStream::connect(addr).await.unwrap();
+            let header = b"PROXY TCP4 10.1.2.3 10.0.0.1 4000 80\r\n";
+            if i % 2 == 0 {
+                refused.write_all(header).await.unwrap();
+            } else {
+                refused.write_all(&header[..9]).await.unwrap();
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                refused.write_all(&header[9..]).await.unwrap();
+            }
+            let mut ok = TcpStream::connect(addr).await.unwrap();
+            ok.write_all(b"PROXY TCP4 93.184.216.34 10.0.0.1 4000 80\r\n")
+                .await
+                .unwrap();
+            let (conn, peer) = listener.accept().await.unwrap();
+            assert_eq!(peer.ip().to_string(), "93.184.216.34");
+            assert_eq!(refused.read(&mut [0; 1]).await.unwrap(), 0);
+            drop((conn, ok));
+        }
+        assert_eq!(listener.denied_peers(), 100);
+    }
+
     // Refused binds.
     let held = ServerBuilder::new("127.0.0.1:0").bind().await.unwrap();
     let busy = held.local_addrs()[0];

@@ -3,8 +3,11 @@
 //! own pid: `exec` keeps it) with listening sockets on fd 3 and 4, the way
 //! systemd starts a service, and the child serves them. Also a wrong
 //! `LISTEN_PID` (refused, nothing taken), sockets that are not listening
-//! or not stream sockets (errors naming the fd), and a Unix socket beside
-//! a TCP one.
+//! or not stream sockets (errors naming the fd, close-on-exec all the
+//! same), a Unix socket beside a TCP one, UDP sockets for
+//! `DatagramBuilder` among stream sockets and a pipe (each side skips what
+//! is not its kind), a corrupt `LISTEN_FDS`, and the environment left as
+//! it is until the program unsets it.
 
 #![cfg(target_os = "linux")]
 
@@ -16,10 +19,14 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio_endpoints::{ProxyProtocol, ServerBuilder, ServerErrorKind};
+use tokio_endpoints::{
+    DatagramBuilder, DatagramErrorKind, ProxyProtocol, ServerBuilder, ServerErrorKind,
+};
 
 /// The child's mode, in its environment.
 const MODE: &str = "TOKIO_ENDPOINTS_SYSTEMD_CHILD";
+
+const VARIABLES: [&str; 3] = ["LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"];
 
 /// Runs this test binary's `child` test in a child process with `fds` on
 /// fd 3, 4, ... and `env`; `LISTEN_PID` is the child's pid unless `env`
@@ -221,7 +228,77 @@ fn sockets_that_are_not_listening_stream_sockets_are_named() {
     let child = spawn(
         "not_listening",
         &[bound.as_raw_fd(), udp.as_raw_fd()],
-        &[("LISTEN_FDNAMES", "a:b".to_string())],
+        &[
+            ("LISTEN_FDNAMES", "a:b".to_string()),
+            ("TE_UDP_ADDR", udp.local_addr().unwrap().to_string()),
+        ],
+    );
+    finish(child);
+}
+
+#[test]
+fn udp_sockets_for_datagram_builder_among_stream_sockets_and_a_pipe() {
+    let (udp, udp2) = (
+        std::net::UdpSocket::bind("127.0.0.1:0").unwrap(),
+        std::net::UdpSocket::bind("127.0.0.1:0").unwrap(),
+    );
+    let tcp = tcp_listener();
+    let path = std::env::temp_dir().join(format!("te-systemd-mixed-{}.sock", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let unix = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    let mut pipe = [0; 2];
+    assert_eq!(
+        unsafe { libc::pipe2(pipe.as_mut_ptr(), libc::O_CLOEXEC) },
+        0
+    );
+    let child = spawn(
+        "mixed",
+        &[
+            udp.as_raw_fd(),
+            tcp.as_raw_fd(),
+            unix.as_raw_fd(),
+            pipe[0],
+            udp2.as_raw_fd(),
+        ],
+        &[
+            (
+                "LISTEN_FDNAMES",
+                "unknown:unknown:unknown:pipe:unknown".to_string(),
+            ),
+            ("TE_UDP_ADDR", udp.local_addr().unwrap().to_string()),
+            ("TE_UDP2_ADDR", udp2.local_addr().unwrap().to_string()),
+            ("TE_TCP_ADDR", tcp.local_addr().unwrap().to_string()),
+        ],
+    );
+    drop((udp, udp2, tcp, unix));
+    unsafe { libc::close(pipe[0]) };
+    unsafe { libc::close(pipe[1]) };
+    finish(child);
+    let _ = std::fs::remove_file(&path);
+}
+
+#[test]
+fn a_corrupt_listen_fds_is_refused() {
+    let tcp = tcp_listener();
+    // Two billion: refused at once, nothing touched.
+    let child = spawn(
+        "corrupt",
+        &[tcp.as_raw_fd()],
+        &[
+            ("LISTEN_FDS", "2000000000".to_string()),
+            ("TE_EXPECT", "huge".to_string()),
+        ],
+    );
+    finish(child);
+    // More sockets than were passed: the descriptors past them are not
+    // open, and the error says so.
+    let child = spawn(
+        "corrupt",
+        &[tcp.as_raw_fd()],
+        &[
+            ("LISTEN_FDS", "200".to_string()),
+            ("TE_EXPECT", "closed".to_string()),
+        ],
     );
     finish(child);
 }
@@ -232,6 +309,21 @@ fn child() {
     let Ok(mode) = std::env::var(MODE) else {
         return;
     };
+    // Before any runtime thread: take the TCP sockets, then unset the
+    // environment, which is sound only while no other thread runs.
+    let early = (mode == "all").then(|| {
+        let tcp = ServerBuilder::from_systemd();
+        for var in ["LISTEN_PID", "LISTEN_FDS"] {
+            assert!(std::env::var_os(var).is_some(), "{var} was removed");
+        }
+        // SAFETY: this thread is the child's only one (libtest runs the
+        // test on the main thread with --test-threads=1; no runtime yet).
+        unsafe { tokio_endpoints::unset_systemd_environment() };
+        for var in VARIABLES {
+            assert!(std::env::var_os(var).is_none(), "{var} was not removed");
+        }
+        tcp
+    });
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -239,9 +331,11 @@ fn child() {
         .unwrap();
     match mode.as_str() {
         "named" => rt.block_on(named()),
-        "all" => rt.block_on(all()),
+        "all" => rt.block_on(all(early.unwrap())),
         "wrong_pid" => rt.block_on(wrong_pid()),
         "not_listening" => rt.block_on(not_listening()),
+        "mixed" => rt.block_on(mixed()),
+        "corrupt" => rt.block_on(corrupt()),
         other => panic!("unknown mode {other}"),
     }
 }
@@ -255,8 +349,10 @@ async fn named() {
     use tokio::io::AsyncWriteExt;
     let web = ServerBuilder::from_systemd_named("web");
     let admin = ServerBuilder::from_systemd_named("admin");
-    for var in ["LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"] {
-        assert!(std::env::var_os(var).is_none(), "{var} was not removed");
+    // Reading the sockets leaves the environment alone (other threads may
+    // be reading it).
+    for var in VARIABLES {
+        assert!(std::env::var_os(var).is_some(), "{var} was removed");
     }
     assert!(
         cloexec(3) && cloexec(4),
@@ -307,8 +403,10 @@ async fn named() {
     println!("child: served both");
 }
 
-async fn all() {
-    let listener = ServerBuilder::from_systemd().bind().await.unwrap();
+async fn all(early: ServerBuilder) {
+    // Taken before the environment was unset: the table keeps what was
+    // read, for every later call.
+    let listener = early.bind().await.unwrap();
     let expected: SocketAddr = std::env::var("TE_TCP_ADDR").unwrap().parse().unwrap();
     assert_eq!(listener.local_addrs(), vec![expected]);
     let unix = ServerBuilder::systemd_unix_listeners().unwrap();
@@ -330,7 +428,8 @@ async fn wrong_pid() {
     let err = ServerBuilder::from_systemd().bind().await.unwrap_err();
     assert_eq!(err.kind(), ServerErrorKind::InvalidInput);
     assert!(err.to_string().contains("LISTEN_PID is 1"), "{err}");
-    assert!(std::env::var_os("LISTEN_FDS").is_none());
+    // The environment is left as it is.
+    assert!(std::env::var_os("LISTEN_FDS").is_some());
     // Nothing was taken: fd 3 is still there, untouched.
     assert!(!cloexec(3));
     assert!(unsafe { libc::fcntl(3, libc::F_GETFD) } >= 0);
@@ -349,5 +448,98 @@ async fn not_listening() {
         .await
         .unwrap_err();
     assert!(b.to_string().contains("fd 4 (b)"), "{b}");
-    assert!(b.to_string().contains("not a stream socket"), "{b}");
+    assert!(
+        b.to_string()
+            .contains("is a UDP socket: take it with DatagramBuilder::from_systemd"),
+        "{b}"
+    );
+    // Without a name, the TCP side refuses the socket that is not
+    // listening (Accept=yes), and the datagram side takes the UDP one.
+    let all = ServerBuilder::from_systemd().bind().await.unwrap_err();
+    assert!(all.to_string().contains("fd 3 (a)"), "{all}");
+    assert!(all.to_string().contains("Accept=yes"), "{all}");
+    let udp = DatagramBuilder::from_systemd().bind().await.unwrap();
+    assert_eq!(
+        udp.local_addr().unwrap().to_string(),
+        std::env::var("TE_UDP_ADDR").unwrap()
+    );
+    // Close-on-exec was set on both before any check refused one.
+    assert!(cloexec(3) && cloexec(4));
+}
+
+/// UDP, TCP, a Unix stream socket, a pipe and another UDP socket, without
+/// names: each side takes its own kind and skips the rest.
+async fn mixed() {
+    let addr = |var: &str| -> SocketAddr { std::env::var(var).unwrap().parse().unwrap() };
+    let listener = ServerBuilder::from_systemd().bind().await.unwrap();
+    assert_eq!(listener.local_addrs(), vec![addr("TE_TCP_ADDR")]);
+    let first = DatagramBuilder::from_systemd().bind().await.unwrap();
+    assert_eq!(first.local_addr().unwrap(), addr("TE_UDP_ADDR"));
+    let second = DatagramBuilder::from_systemd().bind().await.unwrap();
+    assert_eq!(second.local_addr().unwrap(), addr("TE_UDP2_ADDR"));
+    // Served: a datagram to each comes back.
+    let client = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    for socket in [&first, &second] {
+        client
+            .send_to(b"ping", socket.local_addr().unwrap())
+            .await
+            .unwrap();
+        let mut buf = [0; 8];
+        let (n, from) = socket.recv_from(&mut buf).await.unwrap();
+        assert_eq!(&buf[..n], b"ping");
+        assert_eq!(from, client.local_addr().unwrap());
+    }
+    let none_left = DatagramBuilder::from_systemd().bind().await.unwrap_err();
+    assert_eq!(none_left.kind(), DatagramErrorKind::InvalidInput);
+    assert!(
+        none_left.to_string().contains("taken by an earlier call"),
+        "{none_left}"
+    );
+    // Options that make a socket belong in the .socket unit.
+    let options = DatagramBuilder::from_systemd()
+        .reuse_port(true)
+        .bind()
+        .await
+        .unwrap_err();
+    assert!(
+        options
+            .to_string()
+            .contains("cannot be used with from_systemd"),
+        "{options}"
+    );
+    let unix = ServerBuilder::systemd_unix_listeners().unwrap();
+    assert_eq!(unix.len(), 1);
+    // The pipe (fd 6) is nobody's: asked for by name, it is named.
+    let pipe = ServerBuilder::from_systemd_named("pipe")
+        .bind()
+        .await
+        .unwrap_err();
+    assert!(
+        pipe.to_string()
+            .contains("fd 6 (pipe) from systemd is not a socket"),
+        "{pipe}"
+    );
+    // Every passed descriptor is close-on-exec, the pipe too.
+    assert!((3..8).all(cloexec));
+}
+
+/// LISTEN_FDS that cannot describe this process.
+async fn corrupt() {
+    let err = ServerBuilder::from_systemd().bind().await.unwrap_err();
+    assert_eq!(err.kind(), ServerErrorKind::InvalidInput);
+    let said = err.to_string();
+    match std::env::var("TE_EXPECT").unwrap().as_str() {
+        "huge" => {
+            assert!(
+                said.contains("LISTEN_FDS is 2000000000, more than the 4096"),
+                "{said}"
+            );
+            // Nothing was touched.
+            assert!(!cloexec(3));
+        }
+        "closed" => assert!(said.contains("is not open"), "{said}"),
+        other => panic!("unknown expectation {other}"),
+    }
+    let udp = DatagramBuilder::from_systemd().bind().await.unwrap_err();
+    assert_eq!(udp.kind(), DatagramErrorKind::InvalidInput);
 }

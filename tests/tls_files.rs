@@ -305,20 +305,186 @@ async fn a_certificate_not_valid_yet() {
     assert!(msg.contains("not valid until 2090-01-01"), "{msg}");
 }
 
+/// Runs `f` with WARN and above captured; returns what was logged.
+async fn warnings<F: std::future::Future>(f: F) -> (F::Output, String) {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::WARN)
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let out = f.await;
+    let logged = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    (out, logged)
+}
+
+/// A CA certificate as the server's own is served, with a warning that
+/// says which clients refuse it and how to make a leaf.
+fn assert_ca_warning(logged: &str) {
+    assert!(logged.contains("WARN"), "{logged}");
+    assert!(logged.contains("is a CA certificate"), "{logged}");
+    assert!(
+        logged.contains("clients that verify with webpki"),
+        "{logged}"
+    );
+    assert!(logged.contains("CaUsedAsEndEntity"), "{logged}");
+    assert!(logged.contains("curl, OpenSSL"), "{logged}");
+    assert!(
+        logged.contains("-addext basicConstraints=critical,CA:FALSE"),
+        "{logged}"
+    );
+    assert!(!logged.contains("every client would refuse"), "{logged}");
+}
+
 #[tokio::test]
-async fn a_ca_certificate_as_the_servers_own_says_how_to_make_a_leaf() {
+async fn a_ca_certificate_as_the_servers_own_is_served_with_a_warning() {
     let dir = Dir::new("ca-as-leaf");
     let made = openssl_default(&["localhost"]);
     let cert = dir.write("cert.pem", &made.cert_pem());
     let key = dir.write("key.pem", &made.key_pem());
+    let (listener, logged) = warnings(
+        ServerBuilder::new(("localhost", 0))
+            .tls_pem_files(&cert, &key)
+            .bind_tls(),
+    )
+    .await;
+    listener.unwrap();
+    assert_ca_warning(&logged);
+    assert!(logged.contains("sign a leaf with this CA"), "{logged}");
+    // The other checks still run on a CA certificate: an expired one is
+    // refused.
+    let mut params = leaf_params(&["localhost"]);
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.not_before = rcgen::date_time_ymd(2000, 1, 1);
+    params.not_after = rcgen::date_time_ymd(2001, 1, 1);
+    let key_pair = KeyPair::generate().unwrap();
+    let expired = Made {
+        cert: params.self_signed(&key_pair).unwrap(),
+        key: key_pair,
+    };
+    let cert = dir.write("expired.pem", &expired.cert_pem());
+    let key = dir.write("expired-key.pem", &expired.key_pem());
     let msg = bind_err(&cert, &key).await;
-    assert!(msg.contains("is a CA certificate"), "{msg}");
+    assert!(msg.contains("expired on 2001-01-01"), "{msg}");
+}
+
+/// Whether `tool` runs here (`tool version_arg`); prints why a test
+/// is skipped when not.
+fn have(tool: &str, version_arg: &str) -> bool {
+    let ok = std::process::Command::new(tool)
+        .arg(version_arg)
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        println!("skipped: {tool} is not installed (.ci/run installs it)");
+    }
+    ok
+}
+
+/// The certificate a newcomer makes with OpenSSL 3's documented command
+/// (CA:TRUE, which OpenSSL 3 sets by default): served with a warning;
+/// curl and OpenSSL trusting it connect, this crate's client (webpki)
+/// refuses it, as the warning says.
+#[tokio::test]
+async fn the_certificate_openssl_req_x509_makes_is_served() {
+    if !have("openssl", "version") {
+        return;
+    }
+    let dir = Dir::new("openssl-req-x509");
+    let (cert, key) = (dir.0.join("cert.pem"), dir.0.join("key.pem"));
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=localhost",
+        ])
+        .args(["-addext", "subjectAltName=DNS:localhost", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap();
     assert!(
-        msg.contains("-addext basicConstraints=critical,CA:FALSE"),
-        "{msg}"
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
     );
-    assert!(msg.contains("subjectAltName=DNS:localhost"), "{msg}");
-    assert!(msg.contains("sign a leaf with this CA"), "{msg}");
+    let text = std::process::Command::new("openssl")
+        .args(["x509", "-noout", "-text", "-in"])
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&text.stdout).contains("CA:TRUE"),
+        "this OpenSSL does not make CA:TRUE certificates: the test would prove nothing"
+    );
+    let (server, logged) = warnings(
+        ServerBuilder::new("127.0.0.1:0")
+            .tls_pem_files(&cert, &key)
+            .serve_tls(|mut stream, _| async move {
+                let mut buf = [0; 1024];
+                let _ = tokio::io::AsyncReadExt::read(&mut stream, &mut buf).await;
+                let _ = stream
+                    .write_all(b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                    .await;
+                let _ = stream.shutdown().await;
+            }),
+    )
+    .await;
+    let server = server.unwrap();
+    assert_ca_warning(&logged);
+    let port = server.local_addrs()[0].port();
+
+    // OpenSSL's client, trusting it, verifies it.
+    let s_client = tokio::process::Command::new("openssl")
+        .args(["s_client", "-connect", &format!("127.0.0.1:{port}")])
+        .args(["-servername", "localhost", "-verify_hostname", "localhost"])
+        .args(["-verify_return_error", "-CAfile"])
+        .arg(&cert)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .unwrap();
+    let said = String::from_utf8_lossy(&s_client.stdout);
+    assert!(
+        said.contains("Verify return code: 0 (ok)"),
+        "{said}{}",
+        String::from_utf8_lossy(&s_client.stderr)
+    );
+    // curl too.
+    if have("curl", "--version") {
+        let curl = tokio::process::Command::new("curl")
+            .args(["-sS", "--max-time", "10", "--cacert"])
+            .arg(&cert)
+            .args(["--resolve", &format!("localhost:{port}:127.0.0.1")])
+            .arg(format!("https://localhost:{port}/"))
+            .output()
+            .await
+            .unwrap();
+        assert!(
+            curl.status.success(),
+            "curl: {}",
+            String::from_utf8_lossy(&curl.stderr)
+        );
+        assert_eq!(curl.stdout, b"ok");
+    }
+    // This crate's client, as every webpki client, refuses it.
+    let err = ConnectionBuilder::new(("localhost", port))
+        .resolver(tokio_endpoints::Resolver::fixed([(
+            "localhost",
+            vec![std::net::Ipv4Addr::LOCALHOST.into()],
+        )]))
+        .tls_ca_file(&cert)
+        .connect_tls()
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("CaUsedAsEndEntity"), "{err}");
 }
 
 #[tokio::test]
@@ -375,26 +541,154 @@ async fn names_the_server_is_not_reached_by_are_a_warning() {
     let made = leaf(&ca("test CA"), leaf_params(&["other.example"]));
     let cert = dir.write("cert.pem", &made.cert_pem());
     let key = dir.write("key.pem", &made.key_pem());
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::WARN)
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
-    let listener = ServerBuilder::new(("localhost", 0))
-        .tls_pem_files(&cert, &key)
-        .bind_tls()
-        .await
-        .unwrap();
-    drop(listener);
-    let logged = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let (listener, logged) = warnings(
+        ServerBuilder::new(("localhost", 0))
+            .tls_pem_files(&cert, &key)
+            .bind_tls(),
+    )
+    .await;
+    drop(listener.unwrap());
     assert!(logged.contains("WARN"), "{logged}");
     assert!(
         logged.contains("valid for other.example, not for localhost"),
         "{logged}"
     );
+}
+
+/// The leaf certificate a TLS client was served.
+async fn served_leaf(
+    addr: SocketAddr,
+    ca_file: &Path,
+    alpn: &[&str],
+) -> (Vec<u8>, Option<Vec<u8>>) {
+    use tokio_endpoints::rustls::pki_types::{pem::PemObject, CertificateDer};
+    use tokio_endpoints::rustls::{self, ClientConfig, RootCertStore};
+    let mut roots = RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_file(ca_file).unwrap())
+        .unwrap();
+    let mut config =
+        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+    config.alpn_protocols = alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
+    let stream = ConnectionBuilder::new(addr)
+        .server_name("localhost")
+        .tls_config(Arc::new(config))
+        .connect_tls()
+        .await
+        .unwrap();
+    let (_, conn) = stream.get_ref();
+    (
+        conn.peer_certificates().unwrap()[0].to_vec(),
+        conn.alpn_protocol().map(<[u8]>::to_vec),
+    )
+}
+
+/// A running server reloads its PEM files: the new certificate for new
+/// handshakes, the rest of its configuration (ALPN) kept; files that
+/// `tls_pem_files` would refuse are refused with the same words, and the
+/// server goes on with the certificate it had.
+#[tokio::test]
+async fn reload_tls_pem_files_swaps_the_certificate_with_the_same_checks() {
+    use tokio_endpoints::rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+    use tokio_endpoints::rustls::{self, ServerConfig};
+    let dir = Dir::new("reload");
+    let ca = ca("test CA");
+    let ca_file = dir.write("ca.pem", &ca.cert_pem());
+    let (first, second) = (
+        leaf(&ca, leaf_params(&["localhost"])),
+        leaf(&ca, leaf_params(&["localhost"])),
+    );
+    // A server from tls_config with ALPN: the reload keeps the ALPN.
+    let mut config =
+        ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![first.cert.der().clone()],
+                PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(first.key.serialize_der())),
+            )
+            .unwrap();
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    let server = ServerBuilder::new("127.0.0.1:0")
+        .tls_config(Arc::new(config))
+        .serve_tls(|_, _| async {})
+        .await
+        .unwrap();
+    let addr = server.local_addrs()[0];
+    let (cert, alpn) = served_leaf(addr, &ca_file, &["h2"]).await;
+    assert_eq!(cert, first.cert.der().to_vec());
+    assert_eq!(alpn.as_deref(), Some(&b"h2"[..]));
+
+    let cert_file = dir.write("cert.pem", &second.cert_pem());
+    let key_file = dir.write("key.pem", &second.key_pem());
+    server.reload_tls_pem_files(&cert_file, &key_file).unwrap();
+    let (cert, alpn) = served_leaf(addr, &ca_file, &["h2"]).await;
+    assert_eq!(cert, second.cert.der().to_vec());
+    assert_eq!(alpn.as_deref(), Some(&b"h2"[..]));
+
+    // What tls_pem_files refuses, a reload refuses, naming the file.
+    let mut expired_params = leaf_params(&["localhost"]);
+    expired_params.not_before = rcgen::date_time_ymd(2000, 1, 1);
+    expired_params.not_after = rcgen::date_time_ymd(2001, 1, 1);
+    let expired = leaf(&ca, expired_params);
+    let expired_cert = dir.write("expired.pem", &expired.cert_pem());
+    let expired_key = dir.write("expired-key.pem", &expired.key_pem());
+    let missing = dir.0.join("missing.pem");
+    for (cert, key, says) in [
+        (
+            &expired_cert,
+            &expired_key,
+            "expired on 2001-01-01".to_string(),
+        ),
+        (
+            &cert_file,
+            &expired_key,
+            "does not belong to the certificate".to_string(),
+        ),
+        (
+            &missing,
+            &key_file,
+            format!("cannot read the certificate file {}", missing.display()),
+        ),
+        (
+            &key_file,
+            &cert_file,
+            "are the two files swapped?".to_string(),
+        ),
+    ] {
+        let err = server.reload_tls_pem_files(cert, key).unwrap_err();
+        assert_eq!(err.kind(), ServerErrorKind::InvalidInput, "{err}");
+        assert!(err.to_string().contains(&says), "{err}");
+    }
+    let (cert, _) = served_leaf(addr, &ca_file, &["h2"]).await;
+    assert_eq!(
+        cert,
+        second.cert.der().to_vec(),
+        "a failed reload changed nothing"
+    );
+
+    // A TlsListener reloads too.
+    let mut listener = ServerBuilder::new("127.0.0.1:0")
+        .tls_pem_files(&cert_file, &key_file)
+        .bind_tls()
+        .await
+        .unwrap();
+    let to = listener.local_addrs()[0];
+    let first_cert = dir.write("first.pem", &first.cert_pem());
+    let first_key = dir.write("first-key.pem", &first.key_pem());
+    listener
+        .reload_tls_pem_files(&first_cert, &first_key)
+        .unwrap();
+    let ((cert, alpn), accepted) = tokio::join!(served_leaf(to, &ca_file, &[]), listener.accept());
+    accepted.unwrap();
+    assert_eq!(cert, first.cert.der().to_vec());
+    assert_eq!(alpn, None);
+    assert_eq!(server.tls_handshake_failures(), 0);
 }
 
 // ---- the client's errors, in plain words ----
@@ -491,6 +785,92 @@ async fn a_stale_ca_of_the_same_name_is_explained() {
         "{msg}"
     );
     assert!(has_rustls_source(&err));
+    // The client's rustls sent decrypt_error: the server says what it
+    // means, as it does for unknown_ca and bad_certificate.
+    let failures = wait_for_failures(&server, 1).await;
+    let said = failures[0].to_string();
+    assert!(said.contains("fatal alert decrypt_error"), "{said}");
+    assert!(said.contains("refused this server's certificate"), "{said}");
+    assert!(said.contains("another CA of the same name"), "{said}");
+}
+
+/// A server that asks for client certificates says what is wrong with a
+/// refused one in its own terms: the roots it trusts for clients, and
+/// clientAuth; never the advice a client gets about a server.
+#[tokio::test]
+async fn a_refused_client_certificate_is_explained_in_the_servers_words() {
+    use rcgen::ExtendedKeyUsagePurpose;
+    use tokio_endpoints::rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+    use tokio_endpoints::rustls::server::WebPkiClientVerifier;
+    use tokio_endpoints::rustls::{self, ClientConfig, RootCertStore, ServerConfig};
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let key_der = |m: &Made| PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(m.key.serialize_der()));
+    let server_ca = ca("test CA");
+    let client_ca = ca("client CA");
+    let server_leaf = leaf(&server_ca, leaf_params(&["localhost"]));
+    let mut client_roots = RootCertStore::empty();
+    client_roots.add(client_ca.cert.der().clone()).unwrap();
+    let verifier =
+        WebPkiClientVerifier::builder_with_provider(Arc::new(client_roots), provider.clone())
+            .build()
+            .unwrap();
+    let config = ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(vec![server_leaf.cert.der().clone()], key_der(&server_leaf))
+        .unwrap();
+    let server = ServerBuilder::new("127.0.0.1:0")
+        .tls_config(Arc::new(config))
+        .serve_tls(|_, _| async {})
+        .await
+        .unwrap();
+    let addr = server.local_addrs()[0];
+    let mut for_clients = leaf_params(&["client.test"]);
+    for_clients.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    let mut for_servers = leaf_params(&["client.test"]);
+    for_servers.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    let cases = [
+        (
+            leaf(&ca("other CA"), for_clients),
+            "not signed by a CA this server trusts for client certificates",
+        ),
+        (
+            leaf(&client_ca, for_servers),
+            "its extendedKeyUsage lacks clientAuth",
+        ),
+    ];
+    for (i, (client_cert, says)) in cases.into_iter().enumerate() {
+        let mut roots = RootCertStore::empty();
+        roots.add(server_ca.cert.der().clone()).unwrap();
+        let config = ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_client_auth_cert(vec![client_cert.cert.der().clone()], key_der(&client_cert))
+            .unwrap();
+        // TLS 1.3: the client may finish before the server refuses; the
+        // server's record is what counts.
+        if let Ok(mut stream) = ConnectionBuilder::new(addr)
+            .server_name("localhost")
+            .tls_config(Arc::new(config))
+            .connect_tls()
+            .await
+        {
+            let _ = tokio::io::AsyncReadExt::read(&mut stream, &mut [0; 1]).await;
+        }
+        let failures = wait_for_failures(&server, i + 1).await;
+        let said = failures[i].to_string();
+        assert!(
+            said.contains("the client certificate of 127.0.0.1:"),
+            "{said}"
+        );
+        assert!(said.contains(says), "{said}");
+        for advice in ["tls_ca_file", "serverAuth", "server_name"] {
+            assert!(!said.contains(advice), "{said}");
+        }
+        assert!(failures[i].tls_error().is_some());
+    }
 }
 
 #[tokio::test]

@@ -12,7 +12,7 @@ use std::time::Duration;
 use support::Ca;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_endpoints::rustls::pki_types::CertificateDer;
-use tokio_endpoints::{ConnectionBuilder, ServerBuilder};
+use tokio_endpoints::{ConnectionBuilder, ServerBuilder, ServerErrorKind};
 
 async fn client(ca: &Ca, to: SocketAddr) -> tokio_endpoints::TlsStream {
     ConnectionBuilder::new(to)
@@ -91,7 +91,7 @@ async fn a_swap_under_1000_handshakes_loses_none() {
                 } else {
                     &config_a
                 };
-                server.set_tls_config(next.clone());
+                server.set_tls_config(next.clone()).unwrap();
                 swaps += 1;
                 tokio::time::sleep(Duration::from_millis(2)).await;
             }
@@ -135,12 +135,22 @@ async fn a_swap_under_1000_handshakes_loses_none() {
 }
 
 #[tokio::test]
-async fn a_plain_server_ignores_a_swap() {
+async fn a_plain_server_refuses_a_swap_with_an_error() {
     let ca = Ca::new("test CA");
     let server = ServerBuilder::new("127.0.0.1:0")
         .serve(|_, _| async {})
         .await
         .unwrap();
-    server.set_tls_config(ca.leaf(&["localhost"]).server_config(&[]));
+    let err = server
+        .set_tls_config(ca.leaf(&["localhost"]).server_config(&[]))
+        .unwrap_err();
+    assert_eq!(err.kind(), ServerErrorKind::InvalidInput);
+    assert!(err.to_string().contains("does not serve TLS"), "{err}");
+    assert!(err.to_string().contains("set_tls_config"), "{err}");
+    let err = server
+        .reload_tls_pem_files("cert.pem", "key.pem")
+        .unwrap_err();
+    assert_eq!(err.kind(), ServerErrorKind::InvalidInput);
+    assert!(err.to_string().contains("reload_tls_pem_files"), "{err}");
     assert!(server.is_serving());
 }

@@ -30,6 +30,16 @@
 //! passed. `CONFORMANCE_VERBOSE=1` prints every case's files, results and
 //! the queries the server saw, passed or not (a failure always does).
 //!
+//! Each `Resolve` step also runs through the APIs users call, so that
+//! they cannot drift from the resolver (a trailing dot lost on the way):
+//! `ConnectionBuilder::new((host, 9)).connect()` and
+//! `Connector::new().connect((host, 9))`, reported as `builder` and
+//! `connector`. Nothing listens on port 9 and only loopback has a route,
+//! so every address fails at once: the attempts in the `ConnectError`
+//! are the addresses the resolution gave, and without any its resolver
+//! errors decide, as below. Each must agree with getaddrinfo as `ours`
+//! does (a `Differ` case expects some report to differ).
+//!
 //! Our side of a step is the union of the `Ok` batches of
 //! `resolve(host, Family::Any)`; with none, the first error's kind
 //! decides, as it decides the `io::ErrorKind` of the `ConnectError` a user
@@ -209,12 +219,14 @@ fn run_child_of(
 
 /// Whether the reports meet the case's expectation; `Err` says why not.
 fn judge(case: &Case, reports: &[Report]) -> Result<(), String> {
-    let mut by_step: BTreeMap<usize, (Option<&Report>, Option<&Report>)> = BTreeMap::new();
+    // Per step: getaddrinfo's report, and ours (`resolve`), then the
+    // builder's and the connector's for a `Resolve` step.
+    let mut by_step: BTreeMap<usize, (Option<&Report>, Vec<&Report>)> = BTreeMap::new();
     for r in reports {
         let entry = by_step.entry(r.step).or_default();
         match r.who.as_str() {
             "getaddrinfo" => entry.0 = Some(r),
-            _ => entry.1 = Some(r),
+            _ => entry.1.push(r),
         }
     }
     let mut problems = Vec::new();
@@ -223,15 +235,25 @@ fn judge(case: &Case, reports: &[Report]) -> Result<(), String> {
         if matches!(step, Step::Recover) {
             continue;
         }
+        let wanted: &[&str] = match step {
+            Step::Resolve(_) => &["ours", "builder", "connector"],
+            _ => &["ours"],
+        };
         match by_step.get(&i) {
-            Some((Some(gai), Some(ours))) => {
-                if gai.outcome != ours.outcome {
-                    differing.push(format!(
-                        "step {i} ({}): getaddrinfo {} but ours {}",
-                        step.label(),
-                        gai.outcome,
-                        ours.outcome
-                    ));
+            Some((Some(gai), others)) => {
+                for who in wanted {
+                    let Some(r) = others.iter().find(|r| r.who == *who) else {
+                        problems.push(format!("step {i}: no report from {who}"));
+                        continue;
+                    };
+                    if gai.outcome != r.outcome {
+                        differing.push(format!(
+                            "step {i} ({}): getaddrinfo {} but {who} {}",
+                            step.label(),
+                            gai.outcome,
+                            r.outcome
+                        ));
+                    }
                 }
             }
             _ => problems.push(format!("step {i}: no report from the child")),

@@ -201,6 +201,8 @@ async fn check_connect(
             prop_assert_ne!(err.kind(), ConnectErrorKind::InvalidInput, "{}", err);
             prop_assert_eq!(err.target(), t.to_string());
             match t.host() {
+                // An absolute name reaches the resolver with its dot.
+                Some(host) if t.is_absolute() => prop_assert_eq!(asked, vec![format!("{host}.")]),
                 Some(host) => prop_assert_eq!(asked, vec![host.to_string()]),
                 None => prop_assert!(asked.is_empty(), "a literal reached the resolver"),
             }

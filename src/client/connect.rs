@@ -29,6 +29,38 @@ use crate::shared::policy::{AddressPolicy, DeniedAddress};
 use crate::shared::target::{Family, IntoTarget, Target, TargetError};
 use crate::SocketHook;
 
+/// A hop a connection goes through before its target: a proxy. The
+/// proxy's own module (`client::proxy`) implements it, so that this one,
+/// below it, never names it: `connect` asks whether the call goes through
+/// it and returns its tunnel; `connect_tls` runs its handshake on the
+/// tunnel (`client::tls`).
+#[cfg(feature = "proxy")]
+pub(crate) trait Via: fmt::Debug + Send + Sync + 'static {
+    /// Whether `builder`'s call (`tls`: `connect_tls`) goes through this
+    /// hop; `false`: directly.
+    fn applies(&self, builder: &ConnectionBuilder, tls: bool) -> bool;
+
+    /// The tunnel to `builder`'s target, within its `connect_timeout`.
+    fn tunnel<'a>(
+        &'a self,
+        builder: &'a ConnectionBuilder,
+        tls: bool,
+    ) -> Pin<Box<dyn Future<Output = Result<Tunnel, ConnectError>> + Send + 'a>>;
+}
+
+/// A tunnel a [`Via`] opened to the target.
+#[cfg(feature = "proxy")]
+pub(crate) struct Tunnel {
+    pub(crate) stream: TcpStream,
+    /// The target's address, when the tunnel went to an address (not a
+    /// name the proxy resolved): what TLS verifies without a server name.
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
+    pub(crate) origin_ip: Option<IpAddr>,
+    /// What errors past the tunnel say about the proxy.
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
+    pub(crate) note: crate::client::error::ProxyNote,
+}
+
 /// The default connection attempt delay (RFC 8305 §8, asyncio, trio).
 pub const DEFAULT_HAPPY_EYEBALLS_DELAY: Duration = Duration::from_millis(250);
 
@@ -116,6 +148,9 @@ pub(crate) struct Options {
 pub(crate) struct Rare {
     /// `local_addr`'s addresses, or why they are refused.
     pub(crate) local: Result<Locals, Arc<str>>,
+    /// The proxy connections go through; `None`: directly.
+    #[cfg(feature = "proxy")]
+    pub(crate) via: Option<Arc<dyn Via>>,
     pub(crate) connect_timeout: Option<Duration>,
     pub(crate) attempt_timeout: Option<Duration>,
     pub(crate) hook: Option<SocketHook>,
@@ -131,6 +166,8 @@ pub(crate) struct Rare {
 /// What an [`Options`] without a [`Rare`] of its own reads.
 static DEFAULT_RARE: Rare = Rare {
     local: Ok(Locals(None)),
+    #[cfg(feature = "proxy")]
+    via: None,
     connect_timeout: None,
     attempt_timeout: None,
     hook: None,
@@ -229,6 +266,8 @@ impl Options {
             .field("history_ttl", &self.history_ttl())
             .field("adaptive_delay", &self.adaptive_delay)
             .field("address_policy", &self.policy);
+        #[cfg(feature = "proxy")]
+        d.field("proxy", &self.via);
         #[cfg(feature = "tls")]
         self.tls.debug_fields(d);
     }
@@ -334,7 +373,7 @@ impl ConnectionBuilder {
     // Inline: every builder method goes through here, and a call would
     // copy the whole builder in and out.
     #[inline]
-    fn connecting(mut self, option: &'static str) -> Self {
+    pub(crate) fn connecting(mut self, option: &'static str) -> Self {
         if let Source::Stream(_, needs_connect) = &mut self.source {
             if !needs_connect.contains(&option) {
                 needs_connect.push(option);
@@ -930,7 +969,7 @@ impl ConnectionBuilder {
 
     /// The resolver that host names are given to: the one set, or the
     /// process-wide default (borrowed, not cloned, when set).
-    fn name_resolver(&self) -> std::borrow::Cow<'_, Resolver> {
+    pub(crate) fn name_resolver(&self) -> std::borrow::Cow<'_, Resolver> {
         match &self.opts.resolver {
             Some(resolver) => std::borrow::Cow::Borrowed(resolver),
             None => std::borrow::Cow::Owned(Resolver::default()),
@@ -983,6 +1022,15 @@ impl ConnectionBuilder {
         let _ = refuse_tls;
         if let Source::Stream(..) = &self.source {
             return Started::Adopt;
+        }
+        #[cfg(feature = "proxy")]
+        if self
+            .opts
+            .via
+            .as_ref()
+            .is_some_and(|via| via.applies(self, false))
+        {
+            return Started::Via;
         }
         let start = Instant::now();
         let (target, locals) = match self.checked() {
@@ -1039,6 +1087,8 @@ impl ConnectionBuilder {
                 }
             }
             Some(host) => {
+                // An absolute name keeps its dot: it is not searched.
+                let host = target.host_name().unwrap_or(host);
                 let mut resolving = self.name_resolver().resolve(host, self.opts.family);
                 // A resolver that answers at once (a literal list pinned
                 // with `Resolver::fixed`, a cached answer) gives the first
@@ -1210,6 +1260,8 @@ impl ConnectionBuilder {
             }
             Some(host) => {
                 let family = self.opts.family;
+                // An absolute name keeps its dot: it is not searched.
+                let host = target.host_name().unwrap_or(host);
                 Some(match services {
                     None => resolving
                         .unwrap_or_else(|| self.name_resolver().resolve(host, family))
@@ -1377,7 +1429,7 @@ impl ConnectionBuilder {
 
     /// The target and the local addresses, or the error that refuses them
     /// before anything is sent.
-    fn checked(&self) -> Result<(&Target, &[SocketAddr]), ConnectError> {
+    pub(crate) fn checked(&self) -> Result<(&Target, &[SocketAddr]), ConnectError> {
         let target = match &self.source {
             Source::Stream(..) => {
                 return Err(self.invalid("an adopted stream is already connected"))
@@ -1447,7 +1499,7 @@ impl ConnectionBuilder {
     /// goes to `denied`. The one place where candidate addresses
     /// (answers, hints, service targets, literals) meet the policy on
     /// their way into the race: what it lets through is what is connected.
-    fn admit<'s, I>(
+    pub(crate) fn admit<'s, I>(
         &'s self,
         ips: I,
         port: u16,
@@ -1473,7 +1525,7 @@ impl ConnectionBuilder {
     }
 
     /// The error for a call whose every address the policy refused.
-    fn denied(&self, denied: Vec<DeniedAddress>) -> ConnectError {
+    pub(crate) fn denied(&self, denied: Vec<DeniedAddress>) -> ConnectError {
         ConnectError::new(ConnectErrorKind::Denied, self.describe())
             .with_denied(denied)
             .with_all_errors(self.opts.all_errors)
@@ -1660,6 +1712,9 @@ enum Started {
     /// Return the adopted stream (the builder's).
     Adopt,
     First(First),
+    /// Through a proxy ([`Via`]).
+    #[cfg(feature = "proxy")]
+    Via,
     /// The race takes over (its state boxed: `Started` is returned by
     /// value, and the common `First` should not be copied at the size of
     /// a `Begun`).
@@ -1789,6 +1844,14 @@ impl<Y: Future<Output = ()>> Future for Connect<Y> {
                             return Poll::Ready(builder.adopt());
                         }
                         Started::First(first) => State::First(first),
+                        #[cfg(feature = "proxy")]
+                        Started::Via => {
+                            let builder = this.builder.take().expect("checked above");
+                            State::Race(Box::pin(async move {
+                                let via = builder.opts.via.clone().expect("checked above");
+                                Ok(via.tunnel(&builder, false).await?.stream)
+                            }))
+                        }
                         Started::Race {
                             start,
                             begun,

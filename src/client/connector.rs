@@ -191,7 +191,7 @@ impl Connector {
         }
     }
 
-    fn set(mut self, f: impl FnOnce(&mut Options)) -> Self {
+    pub(crate) fn set(mut self, f: impl FnOnce(&mut Options)) -> Self {
         let opts = Arc::make_mut(&mut self.opts);
         f(opts);
         // The TLS options a connector holds are its `connect_tls`'s: its

@@ -76,6 +76,11 @@ pub enum AttemptStage {
     Tcp,
     /// The TLS handshake on a connected TCP stream.
     Tls,
+    /// The exchange with a proxy on a connected stream (HTTP `CONNECT`,
+    /// SOCKS5), with [`Proxy`](crate::Proxy): its address is the proxy's.
+    #[cfg(feature = "proxy")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "proxy")))]
+    Proxy,
 }
 
 impl fmt::Display for AttemptStage {
@@ -83,6 +88,8 @@ impl fmt::Display for AttemptStage {
         f.write_str(match self {
             AttemptStage::Tcp => "TCP",
             AttemptStage::Tls => "TLS",
+            #[cfg(feature = "proxy")]
+            AttemptStage::Proxy => "proxy",
         })
     }
 }
@@ -188,6 +195,17 @@ pub enum ConnectErrorKind {
     /// [`denied`](ConnectError::denied) lists each address and why.
     /// Converts to `io::ErrorKind::PermissionDenied`.
     Denied,
+    /// The connection to the [`Proxy`](crate::Proxy) was made, but the
+    /// proxy did not open the tunnel: a `CONNECT` answered with a status
+    /// other than 2xx (`407`: it wants credentials), a SOCKS5 reply code
+    /// other than success, refused credentials, a malformed answer, or no
+    /// answer within the proxy's handshake timeout.
+    /// [`attempts`](ConnectError::attempts) has the exchange as an attempt
+    /// of stage [`AttemptStage::Proxy`]; [`proxy_status`](ConnectError::proxy_status)
+    /// gives the status or reply code.
+    #[cfg(feature = "proxy")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "proxy")))]
+    Proxy,
 }
 
 /// The error of a connect call: it names the target and keeps every attempt.
@@ -258,6 +276,9 @@ struct Inner {
     history: Option<String>,
     /// The addresses the address policy refused.
     denied: Vec<DeniedAddress>,
+    /// The proxy the call went through, and the hop that failed.
+    #[cfg(feature = "proxy")]
+    proxy: Option<Box<ProxyNote>>,
 }
 
 impl ConnectError {
@@ -281,6 +302,8 @@ impl ConnectError {
                 source: None,
                 history: None,
                 denied: Vec::new(),
+                #[cfg(feature = "proxy")]
+                proxy: None,
             }),
         }
     }
@@ -415,6 +438,68 @@ impl ConnectError {
         }
     }
 
+    /// Marks the error as one of a call through `note`'s proxy, for the
+    /// origin `target`.
+    #[cfg(feature = "proxy")]
+    pub(crate) fn through_proxy(mut self, target: String, note: ProxyNote) -> Self {
+        self.inner.target = target;
+        if note.stage == ProxyStage::OriginTls {
+            self.inner.peer = None;
+        }
+        self.inner.proxy = Some(Box::new(note));
+        self
+    }
+
+    /// Which hop of a connection through a [`Proxy`](crate::Proxy) failed:
+    /// the connection to the proxy, the tunnel exchange, or TLS with the
+    /// origin inside the tunnel. `None` for a call without a proxy.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use tokio_endpoints::{ConnectionBuilder, Proxy, ProxyStage};
+    ///
+    /// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let err = ConnectionBuilder::new("example.com:443")
+    ///     .proxy(Proxy::http("http://127.0.0.1:3128")?)
+    ///     .connect_tls()
+    ///     .await
+    ///     .unwrap_err();
+    /// if err.proxy_stage() == Some(ProxyStage::Tunnel) {
+    ///     eprintln!("the proxy refused: {err} (status {:?})", err.proxy_status());
+    /// }
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "proxy")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "proxy")))]
+    pub fn proxy_stage(&self) -> Option<ProxyStage> {
+        self.inner.proxy.as_ref().map(|note| note.stage)
+    }
+
+    /// The proxy's answer, for a [`ConnectErrorKind::Proxy`] failure: the
+    /// HTTP status of its `CONNECT` response (`407`, `502`, ...) or the
+    /// SOCKS5 reply code (`5`: connection refused; for refused SOCKS5
+    /// credentials, the status of the username/password exchange).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use tokio_endpoints::{ConnectionBuilder, Proxy};
+    ///
+    /// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let proxy = Proxy::http("http://127.0.0.1:3128")?;
+    /// match ConnectionBuilder::new("example.com:443").proxy(proxy).connect().await {
+    ///     Err(e) if e.proxy_status() == Some(407) => eprintln!("the proxy wants credentials"),
+    ///     other => drop(other?),
+    /// }
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "proxy")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "proxy")))]
+    pub fn proxy_status(&self) -> Option<u16> {
+        self.inner.proxy.as_ref().and_then(|note| note.status)
+    }
+
     /// What kind of failure this is.
     pub fn kind(&self) -> ConnectErrorKind {
         self.inner.kind
@@ -491,6 +576,8 @@ impl ConnectError {
                 .or_else(|| self.inner.source.as_ref().map(io::Error::kind))
                 .unwrap_or(io::ErrorKind::Other),
             ConnectErrorKind::Denied => io::ErrorKind::PermissionDenied,
+            #[cfg(feature = "proxy")]
+            ConnectErrorKind::Proxy => self.common_kind().unwrap_or(io::ErrorKind::Other),
         }
     }
 
@@ -558,12 +645,21 @@ impl ConnectError {
 
 impl fmt::Display for ConnectError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "connect to {}: ", self.inner.target)?;
+        write!(f, "connect to {}", self.inner.target)?;
+        #[cfg(feature = "proxy")]
+        if let Some(note) = &self.inner.proxy {
+            write!(f, " {note}")?;
+        }
+        f.write_str(": ")?;
         match self.inner.kind {
             ConnectErrorKind::InvalidInput
             | ConnectErrorKind::NoUsableAddress
             | ConnectErrorKind::Unsupported => {
                 f.write_str(self.inner.message.as_deref().unwrap_or("invalid input"))
+            }
+            #[cfg(feature = "proxy")]
+            ConnectErrorKind::Proxy => {
+                f.write_str(self.inner.message.as_deref().unwrap_or("the proxy refused"))
             }
             ConnectErrorKind::Resolve => crate::resolve::write_resolve_failure(
                 f,
@@ -593,6 +689,13 @@ impl fmt::Display for ConnectError {
                     DeniedAddress::write_list(f, &self.inner.denied)?;
                 }
                 Ok(())
+            }
+            // Refused before any address was known (a name a proxy would
+            // resolve): the message says why.
+            ConnectErrorKind::Denied
+                if self.inner.denied.is_empty() && self.inner.message.is_some() =>
+            {
+                f.write_str(self.inner.message.as_deref().unwrap_or_default())
             }
             ConnectErrorKind::Denied => DeniedAddress::write_list(f, &self.inner.denied),
             ConnectErrorKind::Tls | ConnectErrorKind::TlsHandshakeTimeout => {
@@ -624,17 +727,18 @@ impl fmt::Display for ConnectError {
 impl fmt::Debug for ConnectError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if f.alternate() {
-            return f
-                .debug_struct("ConnectError")
-                .field("kind", &self.inner.kind)
+            let mut d = f.debug_struct("ConnectError");
+            d.field("kind", &self.inner.kind)
                 .field("target", &self.inner.target)
                 .field("message", &self.inner.message)
                 .field("attempts", &self.inner.attempts)
                 .field("resolve_errors", &self.inner.resolve_errors)
                 .field("peer", &self.inner.peer)
                 .field("source", &self.inner.source)
-                .field("denied", &self.inner.denied)
-                .finish();
+                .field("denied", &self.inner.denied);
+            #[cfg(feature = "proxy")]
+            d.field("proxy", &self.inner.proxy);
+            return d.finish();
         }
         report::debug_report(f, self, &self.inner.attempts, &self.inner.resolve_errors)?;
         if let Some(history) = &self.inner.history {
@@ -655,6 +759,74 @@ impl StdError for ConnectError {
             self.inner.attempts.first().map(|a| &a.error),
             &self.inner.resolve_errors,
         )
+    }
+}
+
+/// Which hop of a connection through a [`Proxy`](crate::Proxy) failed
+/// ([`ConnectError::proxy_stage`]).
+///
+/// # Examples
+///
+/// ```no_run
+/// use tokio_endpoints::{ConnectionBuilder, Proxy, ProxyStage};
+///
+/// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let proxy = Proxy::socks5h("socks5h://127.0.0.1:1080")?;
+/// match ConnectionBuilder::new("example.com:443").proxy(proxy).connect_tls().await {
+///     Ok(_) => {}
+///     Err(e) if e.proxy_stage() == Some(ProxyStage::Connect) => eprintln!("no proxy: {e}"),
+///     Err(e) => eprintln!("{e}"),
+/// }
+/// # Ok(()) }
+/// ```
+#[cfg(feature = "proxy")]
+#[cfg_attr(docsrs, doc(cfg(feature = "proxy")))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ProxyStage {
+    /// Reaching the proxy: resolving its name and racing its addresses
+    /// (the error's [`attempts`](ConnectError::attempts) are the proxy's).
+    Connect,
+    /// The exchange that opens the tunnel: the `CONNECT` request and its
+    /// answer, or the SOCKS5 greeting, authentication and request
+    /// ([`ConnectErrorKind::Proxy`]).
+    Tunnel,
+    /// The TLS handshake with the origin, inside the tunnel
+    /// ([`ConnectErrorKind::Tls`] or
+    /// [`ConnectErrorKind::TlsHandshakeTimeout`]).
+    OriginTls,
+}
+
+/// What a [`ConnectError`] says about the proxy: its URL, the hop that
+/// failed, and the proxy's answer.
+#[cfg(feature = "proxy")]
+#[derive(Debug, Clone)]
+pub(crate) struct ProxyNote {
+    pub(crate) url: String,
+    pub(crate) stage: ProxyStage,
+    pub(crate) status: Option<u16>,
+}
+
+#[cfg(feature = "proxy")]
+impl ProxyNote {
+    /// The same proxy, for a failure at `stage`.
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
+    pub(crate) fn at(mut self, stage: ProxyStage) -> ProxyNote {
+        self.stage = stage;
+        self.status = None;
+        self
+    }
+}
+
+#[cfg(feature = "proxy")]
+impl fmt::Display for ProxyNote {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "through proxy {}", self.url)?;
+        f.write_str(match self.stage {
+            ProxyStage::Connect => " (connecting to the proxy)",
+            ProxyStage::Tunnel => "",
+            ProxyStage::OriginTls => " (TLS with the origin, inside the tunnel)",
+        })
     }
 }
 

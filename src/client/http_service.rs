@@ -411,6 +411,10 @@ fn port_text(authority: &str) -> Option<&str> {
 /// [`ConnectErrorKind::InvalidInput`](crate::ConnectErrorKind::InvalidInput)
 /// before anything is sent.
 ///
+/// With a [`proxy`](Connector::proxy) (feature `proxy`), both schemes are
+/// tunnelled, and `https://` runs TLS with the origin inside the tunnel;
+/// [`HttpInfo::peer_addr`] is then the proxy's address.
+///
 /// For HTTP/2 over TLS, offer it with [`alpn`](Connector::alpn)
 /// (`["h2", "http/1.1"]`): the stream reports `negotiated_h2` when the
 /// server chose it.

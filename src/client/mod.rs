@@ -15,6 +15,8 @@ mod error;
 mod history;
 #[cfg(feature = "hyper")]
 mod http_service;
+#[cfg(feature = "proxy")]
+mod proxy;
 mod race;
 mod sockopts;
 mod streams;
@@ -28,9 +30,13 @@ mod unix;
 
 pub use connect::{ConnectionBuilder, IntoLocalAddrs, DEFAULT_HAPPY_EYEBALLS_DELAY};
 pub use connector::Connector;
+#[cfg(feature = "proxy")]
+pub use error::ProxyStage;
 pub use error::{Attempt, AttemptStage, ConnectError, ConnectErrorKind};
 #[cfg(feature = "hyper")]
 pub use http_service::{HttpConnecting, HttpInfo, HttpStream};
+#[cfg(feature = "proxy")]
+pub use proxy::{Proxy, DEFAULT_PROXY_HANDSHAKE_TIMEOUT};
 #[cfg(feature = "tls")]
 pub use tls::TlsStream;
 #[cfg(unix)]

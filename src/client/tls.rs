@@ -385,6 +385,13 @@ impl ConnectionBuilder {
                 let tcp = self.connect_inner().await?;
                 return handshake.run(tcp, name, all_errors).await;
             }
+            // Through a proxy: one handshake, with the origin, in the tunnel.
+            #[cfg(feature = "proxy")]
+            if let Some(via) = self.opts.via.clone().filter(|via| via.applies(&self, true)) {
+                let started = tokio::time::Instant::now();
+                let tunnel = via.tunnel(&self, true).await?;
+                return handshake.run_in_tunnel(tunnel, &self, started).await;
+            }
             // Happy Eyeballs v3: the handshake runs inside the race, and
             // HTTPS records are asked for unless turned off.
             // (Literal addresses have no records: nothing to set up.)
@@ -537,6 +544,37 @@ impl Handshake {
                 }
             }
         }
+    }
+
+    /// The handshake with the origin inside a proxy's tunnel, within what
+    /// is left of the `connect_timeout` since `started`; a literal target
+    /// is verified as the address it named, not the proxy's.
+    #[cfg(feature = "proxy")]
+    async fn run_in_tunnel(
+        mut self,
+        tunnel: crate::client::connect::Tunnel,
+        builder: &ConnectionBuilder,
+        started: tokio::time::Instant,
+    ) -> Result<TlsStream, ConnectError> {
+        if let (None, Some(ip)) = (&self.server_name, tunnel.origin_ip) {
+            self.server_name = Some(ServerName::IpAddress(ip.into()));
+        }
+        let target = builder.describe();
+        let all_errors = builder.opts.all_errors;
+        let note = tunnel.note.at(crate::client::error::ProxyStage::OriginTls);
+        let run = self.run(tunnel.stream, target.clone(), all_errors);
+        let result = match builder.opts.connect_timeout {
+            None => run.await,
+            Some(t) => match tokio::time::timeout(t.saturating_sub(started.elapsed()), run).await {
+                Ok(result) => result,
+                Err(_) => Err(
+                    ConnectError::new(ConnectErrorKind::TimedOut, target.clone())
+                        .with_message(format!("timed out after {}", crate::shared::report::Dur(t)))
+                        .with_all_errors(all_errors),
+                ),
+            },
+        };
+        result.map_err(|e| e.through_proxy(target, note))
     }
 
     async fn run(

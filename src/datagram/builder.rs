@@ -111,6 +111,9 @@ pub struct DatagramBuilder {
 enum Source {
     New,
     Socket(std::net::UdpSocket),
+    /// `from_systemd`: the name asked for, and the socket or why not.
+    #[cfg(unix)]
+    Systemd(Option<String>, Result<std::net::UdpSocket, String>),
 }
 
 impl Default for DatagramBuilder {
@@ -162,6 +165,85 @@ impl DatagramBuilder {
     /// ```
     pub fn from_socket(socket: std::net::UdpSocket) -> DatagramBuilder {
         DatagramBuilder::with_source(Source::Socket(socket))
+    }
+
+    /// Adopts the next UDP socket systemd passed this process (socket
+    /// activation, `ListenDatagram=5353` in the `.socket` unit) and not
+    /// taken yet, in the order they were passed; [`bind`](Self::bind)
+    /// returns it as a Tokio socket. As with
+    /// [`from_socket`](Self::from_socket), the options that make a socket
+    /// belong in the `.socket` unit and are refused.
+    ///
+    /// The sockets are read once per process, with those of
+    /// [`ServerBuilder::from_systemd`](crate::ServerBuilder::from_systemd)
+    /// (see there: `LISTEN_PID` must be this process, every passed
+    /// descriptor is made close-on-exec, the environment is left as it
+    /// is); descriptors of other kinds are skipped. The same
+    /// precondition: no other code in the process adopted them.
+    ///
+    /// # Errors
+    ///
+    /// [`bind`](Self::bind) fails with
+    /// [`DatagramErrorKind::InvalidInput`] when the process was not
+    /// socket-activated (`LISTEN_FDS`, `LISTEN_PID` missing, or
+    /// `LISTEN_PID` another process's), the variables are malformed, a
+    /// passed descriptor is not open, systemd passed no UDP socket (the
+    /// error lists what it passed), or every one was taken by an earlier
+    /// call.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use tokio_endpoints::DatagramBuilder;
+    ///
+    /// // dns.socket: [Socket] ListenDatagram=5353
+    /// # #[tokio::main] async fn main() -> std::io::Result<()> {
+    /// let socket = DatagramBuilder::from_systemd().bind().await?;
+    /// let mut buf = [0; 1500];
+    /// let (n, from) = socket.recv_from(&mut buf).await?;
+    /// socket.send_to(&buf[..n], from).await?;
+    /// # Ok(()) }
+    /// ```
+    #[cfg(unix)]
+    #[cfg_attr(docsrs, doc(cfg(unix)))]
+    pub fn from_systemd() -> DatagramBuilder {
+        DatagramBuilder::systemd(None)
+    }
+
+    /// Adopts the next UDP socket systemd passed under this name
+    /// (`FileDescriptorName=` in the `.socket` unit; `LISTEN_FDNAMES`), as
+    /// [`from_systemd`](Self::from_systemd) does.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`from_systemd`](Self::from_systemd), and no socket of
+    /// that name (the error lists the names passed), or one of that name
+    /// that is not a UDP socket.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use tokio_endpoints::DatagramBuilder;
+    ///
+    /// // syslog.socket: ListenDatagram=514, FileDescriptorName=syslog
+    /// # #[tokio::main] async fn main() -> std::io::Result<()> {
+    /// let syslog = DatagramBuilder::from_systemd_named("syslog").bind().await?;
+    /// # drop(syslog);
+    /// # Ok(()) }
+    /// ```
+    #[cfg(unix)]
+    #[cfg_attr(docsrs, doc(cfg(unix)))]
+    pub fn from_systemd_named(name: &str) -> DatagramBuilder {
+        DatagramBuilder::systemd(Some(name))
+    }
+
+    #[cfg(unix)]
+    fn systemd(name: Option<&str>) -> DatagramBuilder {
+        use crate::shared::systemd::{take, Kind};
+        let socket = take(name, Kind::Udp, true)
+            .map(|fds| fds.into_iter().next().map(std::net::UdpSocket::from))
+            .and_then(|one| one.ok_or_else(|| "systemd passed no UDP socket".to_string()));
+        DatagramBuilder::with_source(Source::Systemd(name.map(str::to_string), socket))
     }
 
     /// A builder for a Unix domain datagram socket (asyncio's
@@ -488,6 +570,17 @@ impl DatagramBuilder {
                 Ok(a) => format!("adopted socket {a}"),
                 Err(_) => "adopted socket".to_string(),
             },
+            #[cfg(unix)]
+            Source::Systemd(name, socket) => {
+                let named = name
+                    .as_ref()
+                    .map(|n| format!(" named {n:?}"))
+                    .unwrap_or_default();
+                match socket.as_ref().map(|s| s.local_addr()) {
+                    Ok(Ok(a)) => format!("UDP socket from systemd{named} {a}"),
+                    _ => format!("UDP socket from systemd{named}"),
+                }
+            }
             Source::New => match (&self.local, &self.remote) {
                 (None, None) => format!("unspecified {}", unspecified(self.family)),
                 (Some(l), None) => format!("local {}", show(l)),
@@ -501,7 +594,26 @@ impl DatagramBuilder {
         DatagramError::invalid(self.describe(), message)
     }
 
-    async fn bind_inner(self) -> Result<UdpSocket, DatagramError> {
+    #[cfg_attr(not(unix), allow(unused_mut))]
+    async fn bind_inner(mut self) -> Result<UdpSocket, DatagramError> {
+        #[cfg(unix)]
+        if let Source::Systemd(_, socket) = &self.source {
+            if !self.making.is_empty() {
+                return Err(self.invalid(format!(
+                    "{} cannot be used with from_systemd: systemd made the socket; set its \
+                     options in the .socket unit",
+                    self.making.join(", ")
+                )));
+            }
+            if let Err(why) = socket {
+                return Err(self.invalid(why.clone()));
+            }
+            let Source::Systemd(_, Ok(socket)) = std::mem::replace(&mut self.source, Source::New)
+            else {
+                unreachable!("checked above")
+            };
+            self.source = Source::Socket(socket);
+        }
         if let Source::Socket(_) = self.source {
             return self.adopt();
         }
@@ -842,7 +954,8 @@ async fn resolve(
             .collect();
         return Ok(Some(addrs));
     };
-    let mut batches = resolver.resolve(host, family);
+    // An absolute name keeps its dot: it is not searched.
+    let mut batches = resolver.resolve(target.host_name().unwrap_or(host), family);
     let mut ips: Vec<IpAddr> = Vec::new();
     let mut errors = Vec::new();
     while let Some(batch) = batches.next().await {

@@ -20,7 +20,9 @@ pub type Addrs = BoxStream<'static, Result<Vec<IpAddr>, ResolveError>>;
 /// Implement it to plug in your own resolution (a service registry, a test
 /// double); most users pick one of the [`Resolver`](crate::Resolver) constructors instead.
 /// `host` has been validated (see [`IntoTarget`](crate::IntoTarget)) and is
-/// never an IP literal. `family` is what the caller asked for; returning
+/// never an IP literal. A name the user wrote with a trailing dot
+/// (`"api.example.com."`) keeps it: it is absolute, and a resolver with a
+/// search list must ask it as it is. `family` is what the caller asked for; returning
 /// addresses of the other family is allowed (they are filtered out) but
 /// wasteful.
 ///

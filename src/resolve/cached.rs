@@ -18,15 +18,22 @@
 //!   entries: expired ones go first, then the one that expires soonest.
 //!
 //! On a miss, the query runs on a hickory resolver made for that one call
-//! on the caller's runtime, and dropped with it: nothing bound to a runtime
-//! is shared. Making one costs microseconds and sends nothing; it happens
-//! only on a miss.
+//! on the caller's runtime, and dropped with it. Making one costs
+//! microseconds and sends nothing; it happens only on a miss. A miss for a
+//! name and record type already being asked joins that query instead
+//! (Go's `lookupGroup`): the query is a `Shared` future that its callers
+//! poll, kept weakly in a table while it is in flight, so a dropped caller
+//! leaves it to the others and the last one's drop cancels it; no task
+//! runs it. (A query joined from another runtime is driven by whichever
+//! caller polls, on the sockets of the runtime that started it: should
+//! that runtime shut down first, the query fails and is not cached.) At
+//! most [`MAX_QUERIES`] queries are asked at once.
 //!
 //! The system configuration (`/etc/resolv.conf`, `/etc/hosts`) is checked
 //! at most every [`RECHECK`] (one `stat(2)` of each file): when either
 //! changed, it is read again and the cache is flushed.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
@@ -119,9 +126,11 @@ impl Conf {
             }
         }
         if ips.is_empty() {
-            let name = host.trim_end_matches('.');
-            if name.eq_ignore_ascii_case("localhost")
-                || name.len() > 10 && name[name.len() - 10..].eq_ignore_ascii_case(".localhost")
+            // Compared as bytes: `host` may be anything a caller of
+            // `resolve` gave (not ASCII, not on a char boundary).
+            let name = host.trim_end_matches('.').as_bytes();
+            if name.eq_ignore_ascii_case(b"localhost")
+                || name.len() > 10 && name[name.len() - 10..].eq_ignore_ascii_case(b".localhost")
             {
                 ips = vec![Ipv6Addr::LOCALHOST.into(), Ipv4Addr::LOCALHOST.into()];
             }
@@ -256,6 +265,57 @@ fn stamp(path: &PathBuf) -> Option<Stamp> {
 pub(crate) struct Cached {
     source: Source,
     cache: DnsCache,
+    /// The queries in flight, which a lookup of the same key joins.
+    flights: Mutex<Flights>,
+    /// One permit per query being asked: [`MAX_QUERIES`].
+    queries: tokio::sync::Semaphore,
+}
+
+/// The most queries one resolver asks at once (each on a UDP socket of its
+/// own, as hickory asks); more wait for one to end. A burst of a thousand
+/// different names so opens at most this many sockets, while any number
+/// of callers of one name share one query.
+pub(crate) const MAX_QUERIES: usize = 256;
+
+/// One query, as the callers that share it poll it.
+type Query = BoxFuture<'static, Result<Lookup, NetError>>;
+
+#[derive(Default)]
+struct Flights {
+    /// Each query's id (see [`Landing`]) and a weak handle to it.
+    map: HashMap<Flight, (u64, futures_util::future::WeakShared<Query>)>,
+    next_id: u64,
+}
+
+/// What a query in flight answers: a name (lower case, as asked) and a
+/// record type, under one configuration.
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct Flight {
+    generation: u64,
+    name: String,
+    rtype: RecordType,
+}
+
+/// Owned by a query in flight: when the query ends or is dropped (its
+/// last caller gone), its entry leaves the table, unless a newer query
+/// took the key meanwhile.
+struct Landing {
+    cached: Arc<Cached>,
+    key: Flight,
+    id: u64,
+}
+
+impl Drop for Landing {
+    fn drop(&mut self) {
+        let mut flights = lock(&self.cached.flights);
+        if flights
+            .map
+            .get(&self.key)
+            .is_some_and(|(id, _)| *id == self.id)
+        {
+            flights.map.remove(&self.key);
+        }
+    }
 }
 
 impl Cached {
@@ -263,6 +323,8 @@ impl Cached {
         Cached {
             source: Source::Fixed(Arc::new(conf)),
             cache: DnsCache::new(CAPACITY),
+            flights: Mutex::default(),
+            queries: tokio::sync::Semaphore::new(MAX_QUERIES),
         }
     }
 
@@ -279,6 +341,8 @@ impl Cached {
                 recheck,
             },
             cache: DnsCache::new(CAPACITY),
+            flights: Mutex::default(),
+            queries: tokio::sync::Semaphore::new(MAX_QUERIES),
         }
     }
 
@@ -339,8 +403,18 @@ impl Cached {
         state.as_ref().expect("just set").conf()
     }
 
-    /// One query: from the cache, or on `resolver` (made at the first miss
-    /// of the call, on the caller's runtime), and then kept.
+    /// One query: from the cache; else joined to the same query already in
+    /// flight (same name, record type and configuration: Go's
+    /// `lookupGroup`), else asked on `resolver` (made at the first miss of
+    /// the call, on the caller's runtime) and then kept.
+    ///
+    /// The query in flight is a [`Shared`] future that every caller
+    /// polls: whoever polls drives it, a caller that is dropped leaves
+    /// the others waiting on the same query, and when the last one is
+    /// dropped the query is dropped with it (no task runs it). The table
+    /// of queries in flight holds only weak handles. Each query holds one
+    /// of [`MAX_QUERIES`] permits while it is asked (hickory opens a UDP
+    /// socket per query): a burst of different names waits its turn.
     pub(crate) fn lookup(
         self: &Arc<Self>,
         conf: &Arc<Conf>,
@@ -351,11 +425,35 @@ impl Cached {
         if let Some(hit) = self.cache.get(host, rtype, Instant::now()) {
             return futures_util::future::ready(hit).boxed();
         }
+        let key = Flight {
+            generation: conf.generation,
+            name: lowercase(host).into_owned(),
+            rtype,
+        };
+        let mut flights = lock(&self.flights);
+        if let Some(joined) = flights.map.get(&key).and_then(|(_, weak)| weak.upgrade()) {
+            drop(flights);
+            tracing::trace!(name = host, %rtype, "joined the query in flight");
+            return joined.boxed();
+        }
+        // An answer that came in since the first look.
+        if let Some(hit) = self.cache.get(host, rtype, Instant::now()) {
+            return futures_util::future::ready(hit).boxed();
+        }
+        let id = flights.next_id;
+        flights.next_id += 1;
+        let landing = Landing {
+            cached: self.clone(),
+            key: key.clone(),
+            id,
+        };
         let this = self.clone();
         let conf = conf.clone();
         let resolver = resolver.clone();
         let host = host.to_owned();
-        async move {
+        let query = async move {
+            let _landing = landing;
+            let _permit = this.queries.acquire().await;
             let resolver = resolver.get_or_init(|| conf.build()).clone()?;
             let result = resolver.lookup(host.as_str(), rtype).await;
             this.cache.insert_for(
@@ -369,6 +467,12 @@ impl Cached {
             result
         }
         .boxed()
+        .shared();
+        if let Some(weak) = query.downgrade() {
+            flights.map.insert(key, (id, weak));
+        }
+        drop(flights);
+        query.boxed()
     }
 
     #[cfg(test)]
@@ -382,29 +486,118 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// `name` as the cache keys it: lower case, copied only when it is not
+/// already (a target's host always is).
+fn lowercase(name: &str) -> std::borrow::Cow<'_, str> {
+    if name.bytes().any(|b| b.is_ascii_uppercase()) {
+        std::borrow::Cow::Owned(name.to_ascii_lowercase())
+    } else {
+        std::borrow::Cow::Borrowed(name)
+    }
+}
+
 struct Entry {
+    rtype: RecordType,
     result: Result<Lookup, NetError>,
     expires: Instant,
+    /// Its place in [`Table::order`] (with `expires`).
+    seq: u64,
 }
 
 /// A bounded TTL cache of DNS answers, keyed by (lowercased name, record
 /// type). The clock is an argument, so tests move it.
+///
+/// A hit costs one FxHash of the name (eight bytes a word, from a random
+/// seed; SipHash takes hundreds of instructions per key), no allocation
+/// (names come lower-cased), and a look at the name's few record types.
+/// Eviction takes the entries in the order they expire from a `BTreeMap`
+/// beside the table: every expired entry, then the one that expires
+/// soonest, each in O(log n), never a scan of the table under the lock.
 pub(crate) struct DnsCache {
     entries: Mutex<Table>,
     capacity: usize,
 }
 
-#[derive(Default)]
 struct Table {
-    map: HashMap<(String, RecordType), Entry>,
+    /// Each name's answers, one per record type asked (a few at most).
+    map: HashMap<Arc<str>, Vec<Entry>, FxBuild>,
+    /// Every entry by (expiry, sequence number): the soonest first.
+    order: BTreeMap<(Instant, u64), (Arc<str>, RecordType)>,
+    next_seq: u64,
     /// Bumped by every `clear`: an answer obtained before it is not kept.
     generation: u64,
 }
 
+impl Table {
+    /// Drops the entry of `name` and `rtype`, if there is one, from both
+    /// the table and the order.
+    fn remove(&mut self, name: &str, rtype: RecordType) {
+        if let Some(entries) = self.map.get_mut(name) {
+            if let Some(i) = entries.iter().position(|e| e.rtype == rtype) {
+                let e = entries.swap_remove(i);
+                self.order.remove(&(e.expires, e.seq));
+            }
+            if entries.is_empty() {
+                self.map.remove(name);
+            }
+        }
+    }
+}
+
+/// FxHash's mixing (rustc's), from a random seed per cache.
+#[derive(Clone)]
+struct FxBuild(u64);
+
+impl std::hash::BuildHasher for FxBuild {
+    type Hasher = FxHasher;
+
+    fn build_hasher(&self) -> FxHasher {
+        FxHasher(self.0)
+    }
+}
+
+struct FxHasher(u64);
+
+impl FxHasher {
+    const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(FxHasher::K);
+    }
+}
+
+impl std::hash::Hasher for FxHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            self.add(u64::from_le_bytes(chunk.try_into().unwrap_or_default()));
+        }
+        let rest = chunks.remainder();
+        let mut word = [0u8; 8];
+        word[..rest.len()].copy_from_slice(rest);
+        self.add(u64::from_le_bytes(word) ^ ((bytes.len() as u64) << 56));
+    }
+
+    fn write_u8(&mut self, n: u8) {
+        self.add(u64::from(n));
+    }
+}
+
 impl DnsCache {
     pub(crate) fn new(capacity: usize) -> DnsCache {
+        use std::hash::BuildHasher;
+        let seed = std::collections::hash_map::RandomState::new().hash_one(0u64);
         DnsCache {
-            entries: Mutex::new(Table::default()),
+            entries: Mutex::new(Table {
+                map: HashMap::with_hasher(FxBuild(seed)),
+                order: BTreeMap::new(),
+                next_seq: 0,
+                generation: 0,
+            }),
             capacity,
         }
     }
@@ -415,16 +608,14 @@ impl DnsCache {
         rtype: RecordType,
         now: Instant,
     ) -> Option<Result<Lookup, NetError>> {
-        let entries = &mut lock(&self.entries).map;
-        let key = (name.to_ascii_lowercase(), rtype);
-        match entries.get(&key) {
-            Some(entry) if now < entry.expires => Some(entry.result.clone()),
-            Some(_) => {
-                entries.remove(&key);
-                None
-            }
-            None => None,
+        let name = lowercase(name);
+        let mut table = lock(&self.entries);
+        let entry = table.map.get(&*name)?.iter().find(|e| e.rtype == rtype)?;
+        if now < entry.expires {
+            return Some(entry.result.clone());
         }
+        table.remove(&name, rtype);
+        None
     }
 
     /// Keeps `result` for as long as its TTL says, if it is an answer
@@ -461,35 +652,41 @@ impl DnsCache {
         if ttl.is_zero() || self.capacity == 0 {
             return;
         }
+        let name = lowercase(name);
+        let expires = now.checked_add(ttl).unwrap_or(now + MAX_TTL);
         let mut table = lock(&self.entries);
         if table.generation != generation {
             tracing::debug!(
-                name,
+                name = &*name,
                 "an answer for a configuration since replaced is not kept"
             );
             return;
         }
-        let entries = &mut table.map;
-        let key = (name.to_ascii_lowercase(), rtype);
-        if entries.len() >= self.capacity && !entries.contains_key(&key) {
-            entries.retain(|_, e| now < e.expires);
-            if entries.len() >= self.capacity {
-                let soonest = entries
-                    .iter()
-                    .min_by_key(|(_, e)| e.expires)
-                    .map(|(k, _)| k.clone());
-                if let Some(k) = soonest {
-                    entries.remove(&k);
-                }
+        table.remove(&name, rtype);
+        // Expired entries go first, then (when full) the soonest to expire:
+        // both are at the front of `order`.
+        while let Some((&(at, _), _)) = table.order.first_key_value() {
+            if now < at && table.order.len() < self.capacity {
+                break;
+            }
+            if let Some((_, (old, old_type))) = table.order.pop_first() {
+                // Out of `order` already; now out of the table.
+                table.remove(&old, old_type);
             }
         }
-        entries.insert(
-            key,
-            Entry {
-                result: result.clone(),
-                expires: now.checked_add(ttl).unwrap_or(now + MAX_TTL),
-            },
-        );
+        let seq = table.next_seq;
+        table.next_seq += 1;
+        let key: Arc<str> = match table.map.get_key_value(&*name) {
+            Some((key, _)) => key.clone(),
+            None => Arc::from(&*name),
+        };
+        table.order.insert((expires, seq), (key.clone(), rtype));
+        table.map.entry(key).or_default().push(Entry {
+            rtype,
+            result: result.clone(),
+            expires,
+            seq,
+        });
     }
 
     /// Forgets every answer and starts a new generation, which it
@@ -497,13 +694,19 @@ impl DnsCache {
     pub(crate) fn clear(&self) -> u64 {
         let mut table = lock(&self.entries);
         table.map.clear();
+        table.order.clear();
         table.generation += 1;
         table.generation
     }
 
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        lock(&self.entries).map.len()
+        let table = lock(&self.entries);
+        debug_assert_eq!(
+            table.order.len(),
+            table.map.values().map(Vec::len).sum::<usize>()
+        );
+        table.order.len()
     }
 }
 
@@ -921,6 +1124,88 @@ mod tests {
         );
         assert_eq!(conf.pinned("notlocalhost", crate::Family::Any), None);
         assert_eq!(conf.pinned("other.test", crate::Family::Any), None);
+    }
+
+    /// Any string, not only a valid name: compared as bytes, never sliced
+    /// inside a character (`"éabcdefghi"` panicked).
+    #[test]
+    fn pinned_takes_any_string() {
+        let conf = Conf::new(
+            ResolverConfig::default(),
+            ResolverOpts::default(),
+            Some(Hosts::default()),
+        );
+        for name in [
+            "éabcdefghi",
+            // What the hosts fuzz target found in seconds with the old
+            // slice (fuzz/corpus/hosts/regression-pinned-char-boundary).
+            "\u{c1}\u{3c9}\u{2}\u{2}\u{2}\u{2}\u{2}\u{2}\u{2}",
+            "éabcdefghij",
+            "élocalhost",
+            "é",
+            "",
+            ".",
+            "\0",
+        ] {
+            assert_eq!(conf.pinned(name, crate::Family::Any), None, "{name:?}");
+            let _ = conf.candidates(name);
+        }
+        assert!(conf.pinned("é.localhost", crate::Family::Any).is_some());
+    }
+
+    /// Eviction takes the soonest to expire from the order beside the
+    /// table, whatever the table's size; replacing an answer moves it.
+    #[test]
+    fn eviction_follows_the_expiry_order() {
+        let cache = DnsCache::new(100);
+        let t0 = Instant::now();
+        let opts = ResolverOpts::default();
+        for i in 0..100u32 {
+            let name = format!("n{i}.test.");
+            cache.insert(&name, RecordType::A, &positive(&name, 1000 + i), &opts, t0);
+        }
+        // n0 is replaced by a longer-lived answer: n1 is now the soonest.
+        cache.insert(
+            "N0.test.",
+            RecordType::A,
+            &positive("n0.test.", 5000),
+            &opts,
+            t0,
+        );
+        assert_eq!(cache.len(), 100);
+        cache.insert(
+            "new.test.",
+            RecordType::A,
+            &positive("new.test.", 9000),
+            &opts,
+            t0,
+        );
+        assert_eq!(cache.len(), 100);
+        assert!(cache.get("n1.test.", RecordType::A, t0).is_none());
+        assert!(cache.get("n0.test.", RecordType::A, t0).is_some());
+        assert!(cache.get("n2.test.", RecordType::A, t0).is_some());
+        // Past the expiry of n2..n9: all of them go at the next insert.
+        let later = t0 + Duration::from_secs(1010);
+        cache.insert(
+            "late.test.",
+            RecordType::A,
+            &positive("late.test.", 9000),
+            &opts,
+            later,
+        );
+        assert_eq!(cache.len(), 100 - 8 + 1 - 1);
+        // Another record type of a name is its own entry.
+        cache.insert(
+            "n50.test.",
+            RecordType::AAAA,
+            &positive("n50.test.", 9000),
+            &opts,
+            later,
+        );
+        assert!(cache.get("n50.test.", RecordType::A, later).is_some());
+        assert!(cache.get("n50.test.", RecordType::AAAA, later).is_some());
+        cache.clear();
+        assert_eq!(cache.len(), 0);
     }
 
     #[test]

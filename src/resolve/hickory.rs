@@ -108,6 +108,16 @@ pub const DEFAULT_RESOLUTION_DELAY: Duration = Duration::from_millis(50);
 /// `ip_strategy` option is not used: this resolver always makes its own two
 /// queries.
 ///
+/// Concurrent resolutions of one name share its queries, as Go's resolver
+/// does: a query for a name and record type that is already in flight is
+/// joined, not sent again (500 connects at once to a new name send one
+/// AAAA and one A query). Each caller still gets each answer as it
+/// arrives; a caller that is dropped leaves the query running for the
+/// others, and the query is dropped with its last caller. At most 256
+/// queries are asked at once (hickory opens a UDP socket for each); a
+/// burst of more names waits its turn. A name with a trailing dot is
+/// absolute: asked as it is, never with the search list.
+///
 /// # Examples
 ///
 /// ```no_run
@@ -466,8 +476,19 @@ impl fmt::Debug for HickoryResolver {
     }
 }
 
+/// Why `host` is no name to ask DNS for, as [`IntoTarget`](crate::IntoTarget)
+/// would refuse it: `resolve` is public, and a caller may give it
+/// anything (not ASCII, empty, too long). Nothing is sent for it.
+fn malformed(host: &str) -> Option<ResolveError> {
+    let e = crate::shared::target::check_host(host).err()?;
+    Some(ResolveError::new(host, ResolveErrorKind::Other).with_reason(e.reason().to_string()))
+}
+
 impl Resolve for HickoryResolver {
     fn resolve(&self, host: &str, family: Family) -> Addrs {
+        if let Some(e) = malformed(host) {
+            return stream::iter([Err(e)]).boxed();
+        }
         let lookups = match self.lookups() {
             Ok(lookups) => lookups,
             Err(e) => {
@@ -490,6 +511,9 @@ impl Resolve for HickoryResolver {
 
     /// HTTPS, AAAA and A asked at once (Happy Eyeballs v3); see `svcb.rs`.
     fn resolve_service(&self, host: &str, port: u16, family: Family) -> Resolution {
+        if let Some(e) = malformed(host) {
+            return stream::iter([Err(e)]).boxed();
+        }
         let lookups = match self.lookups() {
             Ok(lookups) => lookups,
             Err(e) => {

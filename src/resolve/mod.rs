@@ -32,6 +32,10 @@ mod system;
 
 pub use api::{Addrs, Resolve};
 pub(crate) use error::{resolve_io_kind, write_resolve_failure};
+
+/// What the fuzz targets reach of the resolver (see `src/fuzzing.rs`).
+#[cfg(all(fuzzing, feature = "hickory"))]
+pub(crate) use cached::Conf;
 pub use error::{ResolveError, ResolveErrorKind};
 #[cfg(feature = "hickory")]
 pub use hickory::{HickoryResolver, DEFAULT_RESOLUTION_DELAY};

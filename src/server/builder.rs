@@ -528,6 +528,12 @@ impl ServerBuilder {
     /// `DEBUG`. The kernel completes the TCP handshake first: a refused peer
     /// sees its connection accepted, then closed. Default is no policy.
     ///
+    /// The peer is the socket's: behind a load balancer
+    /// ([`proxy_protocol`](Self::proxy_protocol)) that is the balancer,
+    /// never the client its PROXY header names. To judge the clients, set
+    /// [`ProxyProtocol::client_policy`](crate::ProxyProtocol::client_policy)
+    /// (its refusals count here too).
+    ///
     /// # Examples
     ///
     /// ```
@@ -561,6 +567,14 @@ impl ServerBuilder {
     /// then the handshake are read in the same task. Applies to TCP
     /// servers (not [`ServerBuilder::unix`]). Default is no PROXY protocol:
     /// a header is application data.
+    ///
+    /// Who judges whom: [`peer_policy`](Self::peer_policy) judges the
+    /// socket's peer, which here is the balancer (and is checked before
+    /// the header is read), never the client the header names;
+    /// [`ProxyProtocol::trusted`](crate::ProxyProtocol::trusted) says
+    /// which balancers may send a header, and
+    /// [`ProxyProtocol::client_policy`](crate::ProxyProtocol::client_policy)
+    /// judges the client address in it.
     ///
     /// # Errors
     ///
@@ -677,7 +691,7 @@ impl ServerBuilder {
         }
     }
 
-    fn describe(&self) -> String {
+    pub(super) fn describe(&self) -> String {
         match &self.source {
             Source::Target(Ok(t)) => t.to_string(),
             Source::Target(Err(e)) => e.input().to_string(),
@@ -1040,7 +1054,8 @@ async fn resolve(
                     &default
                 }
             };
-            let mut batches = resolver.resolve(host, family);
+            // An absolute name keeps its dot: the resolver must not search it.
+            let mut batches = resolver.resolve(target.host_name().unwrap_or(host), family);
             let mut ips = Vec::new();
             let mut errors = Vec::new();
             while let Some(batch) = batches.next().await {

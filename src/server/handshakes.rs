@@ -13,9 +13,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
-use rustls::{AlertDescription, Error as E};
+use rustls::{AlertDescription, CertificateError as C, Error as E};
 
-use crate::shared::tls_words::{explain, rustls_error, Side, TlsContext};
+use crate::shared::tls_words::{date, explain, rustls_error, with_words, Side, TlsContext};
 
 /// How many failed handshakes a [`TlsListener`](crate::TlsListener) or
 /// [`Server`](crate::Server) keeps for
@@ -225,8 +225,13 @@ fn kind_of(error: &io::Error) -> &'static str {
     match rustls_error(error) {
         Some(E::InvalidMessage(_)) => "not TLS",
         Some(E::AlertReceived(
-            A::BadCertificate | A::UnknownCA | A::CertificateUnknown | A::UnsupportedCertificate,
+            A::BadCertificate
+            | A::UnknownCA
+            | A::CertificateUnknown
+            | A::UnsupportedCertificate
+            | A::DecryptError,
         )) => "certificate refused",
+        Some(E::InvalidCertificate(_) | E::NoCertificatesPresented) => "client certificate",
         Some(E::AlertReceived(_)) => "alert",
         Some(E::PeerIncompatible(_) | E::NoApplicationProtocol) => "incompatible",
         Some(_) => "TLS error",
@@ -243,7 +248,10 @@ fn kind_of(error: &io::Error) -> &'static str {
 
 /// A server's handshake error in plain words, naming the client.
 fn words(error: io::Error, peer: SocketAddr) -> io::Error {
-    if rustls_error(&error).is_some() {
+    if let Some(tls) = rustls_error(&error) {
+        if let Some(words) = server_words(tls, peer) {
+            return with_words(error, words);
+        }
         let cx = TlsContext {
             side: Side::Server,
             name: None,
@@ -262,4 +270,175 @@ fn words(error: io::Error, peer: SocketAddr) -> io::Error {
         _ => return error,
     };
     io::Error::new(error.kind(), said)
+}
+
+/// The words only a server says: about the client's certificate (checked
+/// against the roots this server trusts for clients, for clientAuth), and
+/// about alerts that refuse this server's certificate. `None`: the words
+/// both sides share fit.
+fn server_words(e: &rustls::Error, peer: SocketAddr) -> Option<String> {
+    match e {
+        E::InvalidCertificate(c) => Some(client_certificate_words(c, peer)),
+        E::AlertReceived(AlertDescription::DecryptError) => Some(format!(
+            "the client at {peer} ended the handshake with the fatal alert decrypt_error: \
+             usually it refused this server's certificate because the signature on it does \
+             not verify with the CA the client trusts under its issuer's name (the client \
+             holds another CA of the same name, such as a regenerated test CA: give it the CA \
+             that signed this certificate, or serve a chain from the CA it has); else a \
+             handshake signature did not verify"
+        )),
+        _ => None,
+    }
+}
+
+/// A client certificate this server refused, in words for the server's
+/// operator: what to change in the client verifier's roots, or what the
+/// client must change.
+fn client_certificate_words(c: &C, peer: SocketAddr) -> String {
+    let cert = format!("the client certificate of {peer}");
+    let not_for_clients = || {
+        format!(
+            "{cert} is not for TLS client authentication: its extendedKeyUsage lacks \
+             clientAuth (the client needs a certificate made with \
+             -addext extendedKeyUsage=clientAuth, or without the extension)"
+        )
+    };
+    #[allow(deprecated)]
+    match c {
+        C::UnknownIssuer => format!(
+            "{cert} is not signed by a CA this server trusts for client certificates \
+             (UnknownIssuer): add the CA that signed it to the roots of the server's client \
+             verifier (WebPkiClientVerifier::builder(roots)), or give the client a \
+             certificate from one of those CAs"
+        ),
+        C::BadSignature | C::UnsupportedSignatureAlgorithmForPublicKeyContext { .. } => format!(
+            "{cert} is signed with a key that does not match the CA of that name this server \
+             trusts for clients (a regenerated CA of the same name among the client roots?)"
+        ),
+        C::Expired => format!("{cert} has expired (Expired): the client must renew it"),
+        C::ExpiredContext { not_after, .. } => format!(
+            "{cert} expired on {} (Expired): the client must renew it",
+            date(*not_after)
+        ),
+        C::NotValidYet => format!(
+            "{cert} is not valid yet (NotValidYet): is this machine's clock right, or the \
+             client's CA's?"
+        ),
+        C::NotValidYetContext { not_before, .. } => format!(
+            "{cert} is not valid until {} (NotValidYet): is this machine's clock right?",
+            date(*not_before)
+        ),
+        C::Revoked => {
+            format!("{cert} was revoked (Revoked) by a revocation list this server checks")
+        }
+        C::InvalidPurpose | C::InvalidPurposeContext { .. } => not_for_clients(),
+        C::ApplicationVerificationFailure => format!(
+            "{cert} was refused by this server's client certificate verifier \
+             (ApplicationVerificationFailure)"
+        ),
+        C::BadEncoding => format!("{cert} is malformed (BadEncoding)"),
+        C::UnhandledCriticalExtension => format!(
+            "{cert} has a critical extension this server does not understand \
+             (UnhandledCriticalExtension)"
+        ),
+        C::UnsupportedSignatureAlgorithm | C::UnsupportedSignatureAlgorithmContext { .. } => {
+            format!(
+                "{cert} is signed with an algorithm this server does not support \
+                 (UnsupportedSignatureAlgorithm)"
+            )
+        }
+        C::UnknownRevocationStatus => format!(
+            "the revocation status of {cert} is unknown (UnknownRevocationStatus): the \
+             server's revocation lists do not cover its CA"
+        ),
+        C::ExpiredRevocationList | C::ExpiredRevocationListContext { .. } => format!(
+            "the revocation list this server checks {cert} against has expired \
+             (ExpiredRevocationList)"
+        ),
+        C::Other(other) => match other.0.downcast_ref::<webpki::Error>() {
+            Some(webpki::Error::CaUsedAsEndEntity) => format!(
+                "{cert} is a CA certificate, not a client certificate (CaUsedAsEndEntity): the \
+                 client must present a leaf certificate signed by that CA"
+            ),
+            Some(
+                webpki::Error::RequiredEkuNotFound | webpki::Error::RequiredEkuNotFoundContext(_),
+            ) => not_for_clients(),
+            _ => format!("{cert} was refused ({other})"),
+        },
+        other => format!("{cert} was refused ({other:?})"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn said(e: rustls::Error) -> String {
+        let peer: SocketAddr = "192.0.2.7:4000".parse().unwrap();
+        words(io::Error::new(io::ErrorKind::InvalidData, e), peer).to_string()
+    }
+
+    /// A server speaks of the client's certificate in its own terms:
+    /// clientAuth and the roots it trusts for clients, never the advice a
+    /// client gets about a server certificate.
+    #[test]
+    fn client_certificate_failures_read_as_the_servers() {
+        #[allow(deprecated)]
+        let errors = [
+            C::UnknownIssuer,
+            C::BadSignature,
+            C::Expired,
+            C::NotValidYet,
+            C::Revoked,
+            C::InvalidPurpose,
+            C::ApplicationVerificationFailure,
+            C::BadEncoding,
+            C::UnhandledCriticalExtension,
+            C::Other(rustls::OtherError(Arc::new(
+                webpki::Error::CaUsedAsEndEntity,
+            ))),
+            C::Other(rustls::OtherError(Arc::new(
+                webpki::Error::RequiredEkuNotFound,
+            ))),
+        ];
+        for c in errors {
+            let words = said(E::InvalidCertificate(c.clone()));
+            assert!(
+                words.contains("the client certificate of 192.0.2.7:4000"),
+                "{c:?}: {words}"
+            );
+            for client_advice in [
+                "tls_ca_file",
+                "serverAuth",
+                "server_name",
+                "server certificate",
+            ] {
+                assert!(!words.contains(client_advice), "{c:?}: {words}");
+            }
+        }
+        let unknown = said(E::InvalidCertificate(C::UnknownIssuer));
+        assert!(
+            unknown.contains("trusts for client certificates"),
+            "{unknown}"
+        );
+        assert!(unknown.contains("client verifier"), "{unknown}");
+        let eku = said(E::InvalidCertificate(C::InvalidPurpose));
+        assert!(eku.contains("clientAuth"), "{eku}");
+    }
+
+    #[test]
+    fn decrypt_error_is_explained_like_the_certificate_alerts() {
+        let words = said(E::AlertReceived(AlertDescription::DecryptError));
+        assert!(words.contains("decrypt_error"), "{words}");
+        assert!(
+            words.contains("refused this server's certificate"),
+            "{words}"
+        );
+        assert!(words.contains("CA of the same name"), "{words}");
+        let e = io::Error::new(
+            io::ErrorKind::InvalidData,
+            E::AlertReceived(AlertDescription::DecryptError),
+        );
+        assert_eq!(kind_of(&e), "certificate refused");
+    }
 }

@@ -166,14 +166,16 @@ impl Listener {
 
     /// Reads a PROXY header on every connection before handing it on.
     #[cfg(feature = "proxy-protocol")]
-    pub(crate) fn with_proxy(mut self, settings: super::proxy::ProxySettings) -> Listener {
+    pub(crate) fn with_proxy(mut self, mut settings: super::proxy::ProxySettings) -> Listener {
+        // Clients the client policy refuses count with the refused peers.
+        settings.denied = self.denied.clone();
         self.proxy = Some(super::proxy::Proxy::new(settings));
         self
     }
 
     /// The PROXY protocol's settings and failures, for a listener that
     /// reads the header itself (TLS: header and handshake in one task).
-    #[cfg(feature = "proxy-protocol")]
+    #[cfg(all(feature = "proxy-protocol", feature = "tls"))]
     pub(crate) fn proxy_parts(
         &self,
     ) -> Option<(

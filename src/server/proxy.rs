@@ -22,11 +22,22 @@
 //!   ([`ProxyProtocol::trusted`]); an untrusted peer that sends one is
 //!   closed, and without [`optional`](ProxyProtocol::optional) an
 //!   untrusted peer is closed at once (it could never send a valid
-//!   header).
+//!   header). Two policies judge two different addresses: the server's
+//!   [`peer_policy`](crate::ServerBuilder::peer_policy) judges the
+//!   socket's peer, which behind a balancer is the balancer, never the
+//!   client the header names; [`ProxyProtocol::client_policy`] judges the
+//!   header's client address.
 //! * **A client that sends nothing must delay no one.** The header is read
 //!   in a task per connection, bounded by
 //!   [`header_timeout`](ProxyProtocol::header_timeout), like the TLS
-//!   handshake and in the same task, header first.
+//!   handshake and in the same task, header first. A balancer sends the
+//!   header with its first packet, so a plain listener first looks at
+//!   what is already waiting when the connection is accepted, and a
+//!   complete header is read then, without a task (`try_now`). That read
+//!   goes to the socket itself (`recv`), not through tokio's `try_read`:
+//!   tokio knows a fresh stream is readable only once its reactor has
+//!   polled it, so `try_read` refuses with `WouldBlock` however many bytes
+//!   are waiting.
 //!
 //! The bytes are parsed by the `ppp` crate; this module only decides how
 //! many bytes are the header. A connection that fails (untrusted, timed
@@ -49,6 +60,7 @@ use tokio::net::TcpStream;
 use super::info::ConnectionInfo;
 pub use super::proxy_header::ProxyHeader;
 use crate::shared::clock::positive;
+use crate::shared::policy::AddressPolicy;
 
 /// The default [`header_timeout`](ProxyProtocol::header_timeout): 5 s.
 /// A load balancer sends the header with its first packet; a client that
@@ -122,6 +134,7 @@ pub struct ProxyProtocol {
     header_timeout: Result<Option<Duration>, String>,
     optional: bool,
     max_pending: Result<usize, String>,
+    client_policy: Option<AddressPolicy>,
 }
 
 impl ProxyProtocol {
@@ -144,12 +157,18 @@ impl ProxyProtocol {
             header_timeout: Ok(Some(DEFAULT_PROXY_HEADER_TIMEOUT)),
             optional: false,
             max_pending: Ok(DEFAULT_MAX_PENDING_HEADERS),
+            client_policy: None,
         }
     }
 
     /// Adds the networks whose peers may send a header (the load
     /// balancers' addresses, as the server's socket sees them). A header
     /// from any other peer closes the connection. Calls add up.
+    ///
+    /// These are the balancers' own addresses. The server's
+    /// [`peer_policy`](crate::ServerBuilder::peer_policy) judges the same
+    /// socket peer (the balancer), never the client a header names; the
+    /// clients are judged by [`client_policy`](Self::client_policy).
     ///
     /// Required: a server whose `ProxyProtocol` trusts no network is
     /// refused by `bind` with
@@ -250,6 +269,52 @@ impl ProxyProtocol {
         self
     }
 
+    /// Accepts only the clients `policy` allows, judged by the client
+    /// address a header names ([`ProxyHeader::source`]; an IPv4 client
+    /// written as `::ffff:10.0.0.5` is judged as `10.0.0.5`). A connection
+    /// whose header names a refused client is closed once its header is
+    /// read, before a TLS handshake or a handler, counted with the peers
+    /// the peer policy refused ([`Listener::denied_peers`](crate::Listener::denied_peers),
+    /// [`Server::denied_peers`](crate::Server::denied_peers)) and logged
+    /// at `DEBUG`.
+    ///
+    /// Behind a balancer the two policies judge two addresses: the
+    /// server's [`peer_policy`](crate::ServerBuilder::peer_policy) judges
+    /// the socket's peer, which is the balancer (and is judged before
+    /// anything is read), this one the client the balancer speaks for. A
+    /// connection without a client address in its header (a v2 `LOCAL`
+    /// health check, `UNKNOWN`, `UNSPEC`, `UNIX`, or no header under
+    /// [`optional`](Self::optional)) keeps the socket's peer as its peer,
+    /// which only the peer policy judges.
+    ///
+    /// Default is no policy: every client a trusted balancer names is
+    /// accepted.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use tokio_endpoints::{AddressPolicy, ProxyProtocol, ServerBuilder};
+    ///
+    /// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let server = ServerBuilder::any(8080)
+    ///     // Only the balancers may connect ...
+    ///     .peer_policy(AddressPolicy::allow_only(["10.0.0.0/24".parse()?]))
+    ///     .proxy_protocol(
+    ///         ProxyProtocol::new()
+    ///             .trusted(["10.0.0.0/24".parse()?])
+    ///             // ... and they may speak only for clients on the internet.
+    ///             .client_policy(AddressPolicy::public_only()),
+    ///     )
+    ///     .serve(|_stream, client| async move { println!("{client}") })
+    ///     .await?;
+    /// server.wait_closed().await;
+    /// # Ok(()) }
+    /// ```
+    pub fn client_policy(mut self, policy: AddressPolicy) -> Self {
+        self.client_policy = Some(policy);
+        self
+    }
+
     /// Whether a peer at `ip` may send a header.
     ///
     /// # Examples
@@ -280,6 +345,8 @@ impl ProxyProtocol {
             timeout: self.header_timeout.clone()?,
             optional: self.optional,
             max_pending: self.max_pending.clone()?,
+            client_policy: self.client_policy.clone(),
+            denied: Arc::default(),
         })
     }
 }
@@ -298,6 +365,10 @@ pub(crate) struct ProxySettings {
     timeout: Option<Duration>,
     optional: bool,
     pub(crate) max_pending: usize,
+    client_policy: Option<AddressPolicy>,
+    /// The listener's count of refused peers, which the clients the
+    /// client policy refuses join.
+    pub(crate) denied: Arc<AtomicU64>,
 }
 
 /// The failed headers of one server: a count, and which kinds were
@@ -397,7 +468,11 @@ pub(crate) fn try_now(
         return Now::Later(stream, Vec::new());
     }
     let mut bytes = vec![0; total];
-    match stream.try_read(&mut bytes) {
+    // From the socket itself, not `stream.try_read`: on a stream just
+    // accepted tokio has no readiness yet, and `try_read` would refuse
+    // with `WouldBlock` although the bytes were just peeked (see the
+    // module docs). The bytes are there, so this does not block.
+    match io::Read::read(&mut &*socket2::SockRef::from(&stream), &mut bytes) {
         Ok(k) if k == total => {}
         Ok(k) => {
             bytes.truncate(k);
@@ -411,7 +486,9 @@ pub(crate) fn try_now(
         parse_v1(bytes, socket_peer)
     };
     match parsed {
-        Ok(header) => Now::Done(Some((stream, info(header, socket_peer, local)))),
+        Ok(header) => {
+            Now::Done(info(header, socket_peer, local, settings).map(|info| (stream, info)))
+        }
         Err(failure) => {
             failures.failed(socket_peer, failure);
             Now::Done(None)
@@ -419,9 +496,31 @@ pub(crate) fn try_now(
     }
 }
 
-fn info(header: ProxyHeader, socket_peer: SocketAddr, local: SocketAddr) -> ConnectionInfo {
-    let peer = header.source().unwrap_or(socket_peer);
-    ConnectionInfo::proxied(peer, socket_peer, local, header)
+/// What is known of a connection whose header was read, or `None` when
+/// the client policy refuses the client it names (counted with the
+/// refused peers and logged).
+fn info(
+    header: ProxyHeader,
+    socket_peer: SocketAddr,
+    local: SocketAddr,
+    settings: &ProxySettings,
+) -> Option<ConnectionInfo> {
+    let client = header.source();
+    if let (Some(policy), Some(client)) = (&settings.client_policy, client) {
+        if let Err(refused) = policy.check(client.ip()) {
+            let count = settings.denied.fetch_add(1, Ordering::Relaxed) + 1;
+            tracing::debug!(
+                %client,
+                balancer = %socket_peer,
+                %refused,
+                denied_peers = count,
+                "connection closed: the client its PROXY header names is refused by the client policy"
+            );
+            return None;
+        }
+    }
+    let peer = client.unwrap_or(socket_peer);
+    Some(ConnectionInfo::proxied(peer, socket_peer, local, header))
 }
 
 /// Reads the header of a connection just accepted (trust, timeout,
@@ -439,7 +538,7 @@ pub(crate) async fn accept(
         Ok(header) => {
             let info = match header {
                 None => ConnectionInfo::direct(socket_peer, local),
-                Some(header) => info(header, socket_peer, local),
+                Some(header) => info(header, socket_peer, local, settings)?,
             };
             Some((stream, info))
         }
@@ -717,6 +816,53 @@ impl Proxy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The header already waiting when the connection is accepted is read
+    /// at once, and no task is spawned, whatever readiness tokio has for
+    /// the stream: `from_std` registers it with none, as `accept` did
+    /// before tokio 1.54 (which starts accepted streams as readable), so
+    /// `try_read` would refuse here with `WouldBlock`.
+    #[tokio::test]
+    async fn a_waiting_header_is_read_without_a_task() {
+        use std::io::Write;
+        use tokio::io::AsyncReadExt;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let local = listener.local_addr().unwrap();
+        let cases: [(&[u8], &str); 2] = [
+            (
+                b"PROXY TCP4 192.0.2.1 198.51.100.7 56324 443\r\nhello",
+                "192.0.2.1:56324",
+            ),
+            (
+                b"PROXY TCP6 2001:db8::1 2001:db8::2 4000 443\r\nhello",
+                "[2001:db8::1]:4000",
+            ),
+        ];
+        for (bytes, client) in cases {
+            let mut c = std::net::TcpStream::connect(local).unwrap();
+            c.write_all(bytes).unwrap();
+            let (accepted, peer) = listener.accept().unwrap();
+            // Wait (blocking) until every byte is in the socket's queue.
+            let mut buf = [0; 128];
+            while accepted.peek(&mut buf).unwrap() < bytes.len() {}
+            accepted.set_nonblocking(true).unwrap();
+            let stream = TcpStream::from_std(accepted).unwrap();
+            let settings = ProxyProtocol::new()
+                .trusted(["127.0.0.0/8".parse().unwrap()])
+                .settings()
+                .unwrap();
+            let mut proxy = Proxy::new(settings);
+            let ready = proxy.start(stream, peer, local);
+            assert!(proxy.pending.is_empty(), "a task was spawned for {client}");
+            let (mut stream, info) = ready.expect("the connection, at once");
+            assert_eq!(info.peer(), client.parse().unwrap());
+            assert_eq!(info.socket_peer(), peer);
+            let mut hello = [0; 5];
+            stream.read_exact(&mut hello).await.unwrap();
+            assert_eq!(&hello, b"hello");
+            assert_eq!(proxy.failures.count(), 0);
+        }
+    }
 
     #[test]
     fn signatures() {

@@ -261,10 +261,16 @@ impl Server {
     /// without a restart: handshakes that start after the call use
     /// `config`; those in flight finish with the old one, and connections
     /// already open are untouched. No connection fails for the swap. See
-    /// [`TlsListener::set_tls_config`](crate::TlsListener::set_tls_config).
+    /// [`TlsListener::set_tls_config`](crate::TlsListener::set_tls_config);
+    /// to reload PEM files with their checks, see
+    /// [`reload_tls_pem_files`](Self::reload_tls_pem_files).
     ///
-    /// A server that does not serve TLS has no configuration to swap: the
-    /// call is logged at `WARN` and does nothing.
+    /// # Errors
+    ///
+    /// [`ServerErrorKind::InvalidInput`](crate::ServerErrorKind::InvalidInput)
+    /// for a server that does not serve TLS (from [`serve`](ServerBuilder::serve),
+    /// not [`serve_tls`](ServerBuilder::serve_tls)): it has no configuration
+    /// to swap, and `config` is dropped.
     ///
     /// # Examples
     ///
@@ -273,7 +279,7 @@ impl Server {
     /// use tokio_endpoints::rustls::ServerConfig;
     /// use tokio_endpoints::ServerBuilder;
     ///
-    /// # #[tokio::main] async fn main() -> std::io::Result<()> {
+    /// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// # fn load() -> Arc<ServerConfig> { unimplemented!() }
     /// let server = ServerBuilder::any(8443)
     ///     .tls_config(load())
@@ -282,19 +288,75 @@ impl Server {
     /// let mut renewals = tokio::time::interval(std::time::Duration::from_secs(24 * 3600));
     /// loop {
     ///     renewals.tick().await;
-    ///     server.set_tls_config(load()); // e.g. from the renewed PEM files
+    ///     server.set_tls_config(load())?;
     /// }
     /// # }
     /// ```
     #[cfg(feature = "tls")]
     #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
-    pub fn set_tls_config(&self, config: Arc<rustls::ServerConfig>) {
-        match &self.tls_config {
-            Some(cell) => super::tls_options::swap(cell, config),
-            None => tracing::warn!(
-                "set_tls_config on a server that does not serve TLS (not from serve_tls); ignored"
-            ),
-        }
+    pub fn set_tls_config(&self, config: Arc<rustls::ServerConfig>) -> Result<(), ServerError> {
+        self.tls_cell("set_tls_config")?.swap(config);
+        Ok(())
+    }
+
+    /// Reloads the certificate chain and key of a server from
+    /// [`serve_tls`](ServerBuilder::serve_tls) from PEM files, checked as
+    /// [`tls_pem_files`](ServerBuilder::tls_pem_files) checks them, keeping
+    /// the rest of its configuration: see
+    /// [`TlsListener::reload_tls_pem_files`](crate::TlsListener::reload_tls_pem_files).
+    /// Handshakes that start after the call serve the new certificate; on
+    /// an error the server goes on with the one it had.
+    ///
+    /// # Errors
+    ///
+    /// [`ServerErrorKind::InvalidInput`](crate::ServerErrorKind::InvalidInput),
+    /// naming the file, for what `tls_pem_files` refuses, and for a server
+    /// that does not serve TLS.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use tokio_endpoints::ServerBuilder;
+    ///
+    /// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let (cert, key) = ("/etc/tls/cert.pem", "/etc/tls/key.pem");
+    /// let server = ServerBuilder::any(8443)
+    ///     .tls_pem_files(cert, key)
+    ///     .serve_tls(|_stream, _peer| async {})
+    ///     .await?;
+    /// let mut renewals = tokio::time::interval(std::time::Duration::from_secs(24 * 3600));
+    /// loop {
+    ///     renewals.tick().await;
+    ///     if let Err(e) = server.reload_tls_pem_files(cert, key) {
+    ///         eprintln!("still serving the old certificate: {e}");
+    ///     }
+    /// }
+    /// # }
+    /// ```
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+    pub fn reload_tls_pem_files(
+        &self,
+        cert: impl AsRef<std::path::Path>,
+        key: impl AsRef<std::path::Path>,
+    ) -> Result<(), ServerError> {
+        self.tls_cell("reload_tls_pem_files")?
+            .reload(cert.as_ref(), key.as_ref())
+    }
+
+    /// The TLS configuration to swap, or why there is none.
+    #[cfg(feature = "tls")]
+    fn tls_cell(&self, call: &str) -> Result<&super::tls_options::TlsConfigCell, ServerError> {
+        self.tls_config.as_ref().ok_or_else(|| {
+            let addrs: Vec<String> = self.addrs.iter().map(|a| a.to_string()).collect();
+            ServerError::invalid(
+                format!("server on {}", addrs.join(", ")),
+                format!(
+                    "{call}: this server does not serve TLS (it was started with serve, not \
+                     serve_tls), so it has no TLS configuration to swap"
+                ),
+            )
+        })
     }
 
     /// How many TLS handshakes have failed or timed out, for a server from

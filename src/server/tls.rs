@@ -30,7 +30,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::pin::Pin;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -40,7 +40,6 @@ use rustls::{ProtocolVersion, ServerConfig};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::task::JoinSet;
-use tokio_rustls::TlsAcceptor;
 
 use super::builder::ServerBuilder;
 use super::error::ServerError;
@@ -49,7 +48,7 @@ use super::info::ConnectionInfo;
 use super::listener::Listener;
 use super::serve::{Accept, Server, WithInfo};
 pub use super::tls_options::DEFAULT_MAX_TLS_HANDSHAKES;
-use super::tls_options::{swap, CertSource, TlsConfigCell, TlsOptions};
+use super::tls_options::{CertSource, TlsCell, TlsConfigCell, TlsOptions};
 use crate::shared::clock::positive;
 use crate::shared::stream::{StreamReader, StreamWriter};
 use crate::shared::tls::ShutdownState;
@@ -121,7 +120,15 @@ impl ServerBuilder {
     /// 8443))`) or its IP address is logged at `WARN`, not refused:
     /// clients may reach the server by another name.
     ///
-    /// A certificate that works for local development (a leaf, not a CA):
+    /// A CA certificate served as the server's own (`basicConstraints
+    /// CA:TRUE`, what OpenSSL 3's `openssl req -x509` makes unless told
+    /// otherwise) is served, with a `WARN` that says how to make a leaf:
+    /// curl, OpenSSL and other clients that trust it accept it, but clients
+    /// that verify with webpki (rustls, and this crate's
+    /// [`ConnectionBuilder`](crate::ConnectionBuilder)) refuse it
+    /// (`CaUsedAsEndEntity`) even when they trust it.
+    ///
+    /// A certificate that works for every client (a leaf, not a CA):
     ///
     /// ```text
     /// openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
@@ -145,10 +152,6 @@ impl ServerBuilder {
     ///   swapped, or the key encrypted, is said so);
     /// * the key does not belong to the certificate;
     /// * the certificate has expired or is not valid yet;
-    /// * the certificate is a CA certificate (`basicConstraints CA:TRUE`,
-    ///   what `openssl req -x509` makes unless told otherwise), which every
-    ///   client refuses as a server's own: the message says how to make a
-    ///   leaf instead;
     /// * the certificate is not for TLS servers (an extendedKeyUsage
     ///   without serverAuth);
     /// * another certificate option (`tls_config`, `tls_self_signed`) was
@@ -544,7 +547,7 @@ impl ServerBuilder {
         let max_handshakes = self.tls.max_handshakes.clone();
         match (handshake_timeout, shutdown_timeout, max_handshakes) {
             (Ok(handshake_timeout), Ok(shutdown_timeout), Ok(max_handshakes)) => Ok(Settings {
-                acceptor: Arc::new(RwLock::new(TlsAcceptor::from(config))),
+                acceptor: TlsCell::new(config, self.reached_by(), self.describe()),
                 handshake_timeout,
                 shutdown_timeout,
                 max_handshakes,
@@ -836,7 +839,50 @@ impl TlsListener {
     /// # Ok(()) }
     /// ```
     pub fn set_tls_config(&self, config: Arc<ServerConfig>) {
-        swap(&self.settings.acceptor, config);
+        self.settings.acceptor.swap(config);
+    }
+
+    /// Reloads the certificate chain and key from PEM files (a renewed
+    /// certificate, as `nginx -s reload` does), checked as
+    /// [`tls_pem_files`](ServerBuilder::tls_pem_files) checks them, and
+    /// swaps them in as [`set_tls_config`](Self::set_tls_config) does:
+    /// handshakes that start after the call serve the new certificate,
+    /// those in flight and connections already open are untouched. The
+    /// rest of the configuration (protocol versions, ALPN protocols, client
+    /// authentication, the session cache) is kept; the certificate serves
+    /// every client (it replaces the configuration's certificate resolver,
+    /// SNI included). The files are read in the calling thread.
+    ///
+    /// # Errors
+    ///
+    /// [`ServerErrorKind::InvalidInput`](crate::ServerErrorKind::InvalidInput),
+    /// naming the file, for what [`tls_pem_files`](ServerBuilder::tls_pem_files)
+    /// refuses (a missing file, no certificate or key, a key of another
+    /// certificate, an expired certificate, ...). The server then goes on
+    /// with the configuration it had.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use tokio_endpoints::ServerBuilder;
+    ///
+    /// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let listener = ServerBuilder::any(8443)
+    ///     .tls_pem_files("/etc/tls/cert.pem", "/etc/tls/key.pem")
+    ///     .bind_tls()
+    ///     .await?;
+    /// // ... certbot renewed the files:
+    /// if let Err(e) = listener.reload_tls_pem_files("/etc/tls/cert.pem", "/etc/tls/key.pem") {
+    ///     eprintln!("still serving the old certificate: {e}");
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn reload_tls_pem_files(
+        &self,
+        cert: impl AsRef<Path>,
+        key: impl AsRef<Path>,
+    ) -> Result<(), ServerError> {
+        self.settings.acceptor.reload(cert.as_ref(), key.as_ref())
     }
 
     /// How many connections were closed because of their PROXY header
@@ -963,7 +1009,7 @@ impl TlsListener {
             let peer = info.peer();
             // The configuration when this handshake starts: a swap applies
             // to the handshakes after it.
-            let acceptor = cell.read().unwrap_or_else(|e| e.into_inner()).clone();
+            let acceptor = cell.current();
             let accepting = acceptor.accept(tcp);
             let result = match timeout {
                 None => accepting.await,

@@ -6,13 +6,21 @@
 //!   in it, the two files swapped, an encrypted key;
 //! * a key that does not belong to the certificate (rustls'
 //!   `CertifiedKey::keys_match`);
-//! * a certificate that has expired or is not valid yet, a CA certificate
-//!   used as the server's own (what `openssl req -x509` makes by default:
-//!   every client then fails with `CaUsedAsEndEntity`), a certificate not
-//!   for TLS servers: webpki's own checks of an end-entity certificate, the
-//!   ones every client runs, so the server fails where its clients would;
+//! * a certificate that has expired or is not valid yet, or is not for TLS
+//!   servers: webpki's own checks of an end-entity certificate, the ones
+//!   every client runs, so the server fails where its clients would;
+//! * a CA certificate used as the server's own (`basicConstraints
+//!   CA:TRUE`, what OpenSSL 3's `openssl req -x509` makes unless told
+//!   otherwise) is a `WARN` with the fix, not an error: clients that
+//!   verify with webpki (rustls, and this crate's own) refuse it with
+//!   `CaUsedAsEndEntity` even when they trust it, but curl, OpenSSL and
+//!   the other clients that trust it accept it, so it is served;
 //! * names: a certificate without the name the server is reached by is a
 //!   `WARN`, not an error (clients may connect by another name).
+//!
+//! The same checks run when a running server reloads its files
+//! (`reload_tls_pem_files`); the reload keeps the rest of the server's
+//! configuration and swaps the certificate.
 //!
 //! PEM is read by rustls-pki-types (`PemObject`); the checks use
 //! rustls-webpki, the version rustls verifies with, so they add nothing to
@@ -50,29 +58,8 @@ pub(crate) fn load_pem_files(
     key_file: &Path,
     reached_by: &[ServerName<'static>],
 ) -> Result<Arc<ServerConfig>, String> {
-    let chain = read_chain(cert_file, key_file)?;
-    let key = read_key(key_file, cert_file)?;
     let provider = provider();
-    let signing = provider
-        .key_provider
-        .load_private_key(key.clone_key())
-        .map_err(|e| {
-            format!(
-                "the private key in {} is not usable: {e}",
-                key_file.display()
-            )
-        })?;
-    if let Err(rustls::Error::InconsistentKeys(_)) =
-        CertifiedKey::new(chain.clone(), signing).keys_match()
-    {
-        return Err(format!(
-            "the private key in {} does not belong to the certificate in {} (their public \
-             keys differ): pass the key that was made together with this certificate",
-            key_file.display(),
-            cert_file.display()
-        ));
-    }
-    check_leaf(&chain, cert_file, &provider, reached_by)?;
+    let (chain, key, _) = load_checked(cert_file, key_file, reached_by, &provider)?;
     let config = ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("the crypto provider cannot make a TLS configuration: {e}"))?
@@ -86,6 +73,71 @@ pub(crate) fn load_pem_files(
             )
         })?;
     Ok(Arc::new(config))
+}
+
+/// `current` with its certificate from these PEM files, checked as
+/// `tls_pem_files` checks them; everything else (protocol versions, ALPN,
+/// client authentication, the session cache) is kept. The key is loaded
+/// with `current`'s crypto provider.
+pub(crate) fn reload_pem_files(
+    current: &ServerConfig,
+    cert_file: &Path,
+    key_file: &Path,
+    reached_by: &[ServerName<'static>],
+) -> Result<Arc<ServerConfig>, String> {
+    let provider = current.crypto_provider().clone();
+    let (_, _, certified) = load_checked(cert_file, key_file, reached_by, &provider)?;
+    let mut config = current.clone();
+    config.cert_resolver = Arc::new(OneCertificate(Arc::new(certified)));
+    Ok(Arc::new(config))
+}
+
+/// Serves one certificate to every client, as `with_single_cert` does.
+#[derive(Debug)]
+struct OneCertificate(Arc<CertifiedKey>);
+
+impl rustls::server::ResolvesServerCert for OneCertificate {
+    fn resolve(&self, _: rustls::server::ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.0.clone())
+    }
+}
+
+/// The chain and key of the PEM files, checked (see the module docs).
+fn load_checked(
+    cert_file: &Path,
+    key_file: &Path,
+    reached_by: &[ServerName<'static>],
+    provider: &CryptoProvider,
+) -> Result<
+    (
+        Vec<CertificateDer<'static>>,
+        PrivateKeyDer<'static>,
+        CertifiedKey,
+    ),
+    String,
+> {
+    let chain = read_chain(cert_file, key_file)?;
+    let key = read_key(key_file, cert_file)?;
+    let signing = provider
+        .key_provider
+        .load_private_key(key.clone_key())
+        .map_err(|e| {
+            format!(
+                "the private key in {} is not usable: {e}",
+                key_file.display()
+            )
+        })?;
+    let certified = CertifiedKey::new(chain.clone(), signing);
+    if let Err(rustls::Error::InconsistentKeys(_)) = certified.keys_match() {
+        return Err(format!(
+            "the private key in {} does not belong to the certificate in {} (their public \
+             keys differ): pass the key that was made together with this certificate",
+            key_file.display(),
+            cert_file.display()
+        ));
+    }
+    check_leaf(&chain, cert_file, provider, reached_by)?;
+    Ok((chain, key, certified))
 }
 
 /// What a PEM file holds, for a hint when it is not what was expected.
@@ -167,8 +219,9 @@ fn read_key(key_file: &Path, cert_file: &Path) -> Result<PrivateKeyDer<'static>,
 }
 
 /// The checks every client runs on the server's certificate, run here
-/// first: webpki's checks of an end-entity certificate (validity, not a
-/// CA, for TLS servers), which come before it looks for the issuer. The
+/// first: webpki's checks of an end-entity certificate (validity, for TLS
+/// servers; a CA certificate is a warning), which come before it looks for
+/// the issuer. The
 /// chain is built towards the file's last certificate; a missing root
 /// (`UnknownIssuer`) is no error here, since the clients hold the roots.
 fn check_leaf(
@@ -194,15 +247,21 @@ fn check_leaf(
         None,
     );
     match verified {
+        // Validity is checked before this (webpki checks the dates, then
+        // basicConstraints, then extendedKeyUsage), so only the usage is
+        // left unchecked for a CA certificate.
         Err(webpki::Error::CaUsedAsEndEntity) => {
-            return Err(format!(
+            tracing::warn!(
                 "the certificate in {shown} is a CA certificate (basicConstraints CA:TRUE, \
-                 which `openssl req -x509` makes by default), not a server certificate: every \
-                 client would refuse it (CaUsedAsEndEntity). Make a leaf certificate instead, \
-                 with `{OPENSSL_LEAF}`, and give clients cert.pem (tls_ca_file); or sign a \
-                 leaf with this CA (openssl x509 -req -CA ... with -extfile setting \
+                 which OpenSSL 3's `openssl req -x509` makes unless told otherwise), served \
+                 as the server's own: clients that verify with webpki (rustls, and \
+                 tokio-endpoints' own ConnectionBuilder) refuse it even when they trust it \
+                 (CaUsedAsEndEntity), while curl, OpenSSL and other clients that trust it \
+                 accept it. For every client, serve a leaf: make one with `{OPENSSL_LEAF}` \
+                 and give clients cert.pem (tls_ca_file), or sign a leaf with this CA \
+                 (openssl x509 -req -CA ... with -extfile setting \
                  basicConstraints=critical,CA:FALSE and subjectAltName) and serve that"
-            ))
+            );
         }
         Err(webpki::Error::CertExpired { not_after, .. }) => {
             return Err(format!(

@@ -3,12 +3,15 @@
 //! (which stores them) and `tls` (which adds their methods to the builder
 //! and runs the handshakes).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use rustls::pki_types::ServerName;
 use rustls::ServerConfig;
 use tokio_rustls::TlsAcceptor;
+
+use super::error::ServerError;
 
 use crate::shared::tls::{DEFAULT_TLS_HANDSHAKE_TIMEOUT, DEFAULT_TLS_SHUTDOWN_TIMEOUT};
 
@@ -67,11 +70,55 @@ impl TlsOptions {
 
 /// The configuration handshakes start with, shared by a
 /// [`TlsListener`](crate::TlsListener) and its [`Server`](crate::Server)
-/// so either can swap it.
-pub(crate) type TlsConfigCell = Arc<RwLock<TlsAcceptor>>;
+/// so either can swap it, with what a reload from PEM files needs.
+pub(crate) struct TlsCell {
+    acceptor: RwLock<TlsAcceptor>,
+    /// The names clients reach the server by, for the warnings of a
+    /// reload (as `tls_pem_files` gives them).
+    reached_by: Vec<ServerName<'static>>,
+    /// The endpoint as the builder named it, for errors.
+    endpoint: String,
+}
 
-/// Handshakes that start from now on use `config`.
-pub(crate) fn swap(cell: &TlsConfigCell, config: Arc<ServerConfig>) {
-    *cell.write().unwrap_or_else(|e| e.into_inner()) = TlsAcceptor::from(config);
-    tracing::debug!("TLS configuration swapped; new handshakes use it");
+/// A [`TlsCell`], shared.
+pub(crate) type TlsConfigCell = Arc<TlsCell>;
+
+impl TlsCell {
+    pub(crate) fn new(
+        config: Arc<ServerConfig>,
+        reached_by: Vec<ServerName<'static>>,
+        endpoint: String,
+    ) -> TlsConfigCell {
+        Arc::new(TlsCell {
+            acceptor: RwLock::new(TlsAcceptor::from(config)),
+            reached_by,
+            endpoint,
+        })
+    }
+
+    /// The configuration a handshake starting now uses.
+    pub(crate) fn current(&self) -> TlsAcceptor {
+        self.acceptor
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Handshakes that start from now on use `config`.
+    pub(crate) fn swap(&self, config: Arc<ServerConfig>) {
+        *self.acceptor.write().unwrap_or_else(|e| e.into_inner()) = TlsAcceptor::from(config);
+        tracing::debug!("TLS configuration swapped; new handshakes use it");
+    }
+
+    /// Handshakes that start from now on use the certificate of these PEM
+    /// files, checked as `tls_pem_files` checks them, with the rest of the
+    /// current configuration; on an error nothing changes.
+    pub(crate) fn reload(&self, cert: &Path, key: &Path) -> Result<(), ServerError> {
+        let current = self.current();
+        let config =
+            super::tls_files::reload_pem_files(current.config(), cert, key, &self.reached_by)
+                .map_err(|e| ServerError::invalid(&self.endpoint, e))?;
+        self.swap(config);
+        Ok(())
+    }
 }

@@ -3,7 +3,9 @@
 //! (`order`, also used by the resolver to sort its answers), how errors
 //! read (`report`), the stream halves (`stream`), the bounded TLS shutdown
 //! (`tls`: the default timeouts and the bounded shutdown), TLS failures in plain words
-//! (`tls_words`), and the address policy every side applies (`policy`).
+//! (`tls_words`), the address policy every side applies (`policy`), and
+//! the sockets systemd passed, which the server and datagram sides take
+//! (`systemd`).
 //! Nothing here imports a side.
 
 pub(crate) mod clock;
@@ -11,6 +13,8 @@ pub(crate) mod order;
 pub(crate) mod policy;
 pub(crate) mod report;
 pub(crate) mod stream;
+#[cfg(unix)]
+pub(crate) mod systemd;
 pub(crate) mod target;
 #[cfg(feature = "tls")]
 pub(crate) mod tls;

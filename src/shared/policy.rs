@@ -76,9 +76,12 @@ use ipnet::IpNet;
 ///
 /// # What it does not cover
 ///
-/// - A proxy resolves names itself: a connection to a proxy is checked (the
-///   proxy's address), the proxy's own connections are not. Run the policy
-///   where the names are resolved.
+/// - A proxy that resolves names itself ([`Proxy::http`](crate::Proxy::http),
+///   [`Proxy::socks5h`](crate::Proxy::socks5h)): the connection to the
+///   proxy is checked (the proxy's address), the proxy's own connections
+///   are not. [`allow_proxy_names(false)`](Self::allow_proxy_names)
+///   refuses that combination; [`Proxy::socks5`](crate::Proxy::socks5)
+///   resolves here, and its addresses are checked.
 /// - A [`socket_hook`](crate::ConnectionBuilder::socket_hook) runs on each
 ///   attempt's socket before it connects, and only on allowed addresses.
 /// - A UDP socket's `send_to` is the kernel's: the policy covers the
@@ -116,6 +119,9 @@ struct Rules {
     base: Base,
     allow: Vec<IpNet>,
     deny: Vec<IpNet>,
+    /// Whether a host name may go to a proxy that resolves it.
+    #[cfg_attr(not(feature = "proxy"), allow(dead_code))]
+    proxy_names: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -132,6 +138,7 @@ impl AddressPolicy {
                 base,
                 allow: Vec::new(),
                 deny: Vec::new(),
+                proxy_names: true,
             }),
         }
     }
@@ -251,6 +258,35 @@ impl AddressPolicy {
     pub fn deny(mut self, net: IpNet) -> Self {
         Arc::make_mut(&mut self.rules).deny.push(net.trunc());
         self
+    }
+
+    /// Whether a host name may be sent to a [`Proxy`](crate::Proxy) that
+    /// resolves it ([`Proxy::http`](crate::Proxy::http),
+    /// [`Proxy::socks5h`](crate::Proxy::socks5h)), where this policy never
+    /// sees the addresses the proxy connects to. With `false`, such a call
+    /// fails with [`ConnectErrorKind::Denied`](crate::ConnectErrorKind::Denied)
+    /// before anything is sent; [`Proxy::socks5`](crate::Proxy::socks5)
+    /// resolves here, and its addresses are judged. Default is `true`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tokio_endpoints::AddressPolicy;
+    ///
+    /// let policy = AddressPolicy::public_only().allow_proxy_names(false);
+    /// # drop(policy);
+    /// ```
+    #[cfg(feature = "proxy")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "proxy")))]
+    pub fn allow_proxy_names(mut self, allowed: bool) -> Self {
+        Arc::make_mut(&mut self.rules).proxy_names = allowed;
+        self
+    }
+
+    /// Whether a host name may go to a proxy that resolves it.
+    #[cfg(feature = "proxy")]
+    pub(crate) fn allows_proxy_names(&self) -> bool {
+        self.rules.proxy_names
     }
 
     /// Whether the policy allows `ip`.

@@ -108,23 +108,71 @@ impl fmt::Debug for HostName {
 }
 
 impl Target {
-    /// The host name to resolve (validated, lower-cased, without a trailing
-    /// dot), or `None` for a target of literal addresses.
+    /// The host name (validated, lower-cased, without a trailing dot), or
+    /// `None` for a target of literal addresses: the name that TLS
+    /// verifies and sends as SNI, as browsers and curl do. What is asked
+    /// of the resolver keeps an absolute name's dot: see
+    /// [`is_absolute`](Self::is_absolute).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tokio_endpoints::IntoTarget;
+    ///
+    /// let t = "API.example.com.:443".into_target().unwrap();
+    /// assert_eq!(t.host(), Some("api.example.com"));
+    /// assert!(t.is_absolute());
+    /// ```
     pub fn host(&self) -> Option<&str> {
+        match &self.kind {
+            Kind::Host { host, .. } => {
+                let name = host.as_str();
+                Some(name.strip_suffix('.').unwrap_or(name))
+            }
+            Kind::Addr { .. } | Kind::Addrs { .. } => None,
+        }
+    }
+
+    /// Whether the host name was written with a trailing dot
+    /// (`"api.example.com.:443"`, `("api.example.com.", 443)`,
+    /// `https://api.example.com./`): an absolute name, which the resolver
+    /// is asked as it is, never completed with the search list of
+    /// resolv.conf (Kubernetes' `ndots:5` makes this the usual way to skip
+    /// it). `false` for a relative name and for literal addresses.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tokio_endpoints::IntoTarget;
+    ///
+    /// assert!(("db.internal.", 5432).into_target().unwrap().is_absolute());
+    /// assert!(!"db.internal:5432".into_target().unwrap().is_absolute());
+    /// ```
+    pub fn is_absolute(&self) -> bool {
+        self.host_name().is_some_and(|name| name.ends_with('.'))
+    }
+
+    /// The name to give the resolver: [`host`](Self::host), with its
+    /// trailing dot when it is absolute, so that it is not searched.
+    pub(crate) fn host_name(&self) -> Option<&str> {
         match &self.kind {
             Kind::Host { host, .. } => Some(host.as_str()),
             Kind::Addr { .. } | Kind::Addrs { .. } => None,
         }
     }
 
-    /// [`host`](Self::host)'s bytes, without the UTF-8 check `host` makes
-    /// of an inline name: for hashing and comparing on hot paths.
+    /// [`host`](Self::host)'s bytes (without the dot), without the UTF-8
+    /// check `host` makes of an inline name: for hashing and comparing on
+    /// hot paths.
     pub(crate) fn host_bytes(&self) -> Option<&[u8]> {
         match &self.kind {
-            Kind::Host { host, .. } => Some(match host {
-                HostName::Inline { len, bytes } => &bytes[..usize::from(*len)],
-                HostName::Heap(name) => name.as_bytes(),
-            }),
+            Kind::Host { host, .. } => {
+                let bytes = match host {
+                    HostName::Inline { len, bytes } => &bytes[..usize::from(*len)],
+                    HostName::Heap(name) => name.as_bytes(),
+                };
+                Some(bytes.strip_suffix(b".").unwrap_or(bytes))
+            }
             Kind::Addr { .. } | Kind::Addrs { .. } => None,
         }
     }
@@ -168,13 +216,23 @@ impl Target {
         // name. It has no ':', '%', '[' or '/', so it is no IP literal or
         // URL, and the checks below would accept it as it is.
         if let Some(lowercase) = plain_host_name(host) {
-            let name = host.strip_suffix('.').unwrap_or(host);
+            // A name that starts with a digit may be an IPv4 address in
+            // one of the forms inet_aton(3) reads ("0x7f000001").
+            if host.as_bytes()[0].is_ascii_digit() {
+                if let Some(ip) = inet_aton(host) {
+                    return Ok(Target::from(SocketAddr::new(ip.into(), port)));
+                }
+            }
+            // The trailing dot is kept: an absolute name is not searched.
             return Ok(Target {
                 kind: Kind::Host {
-                    host: HostName::lowercase(name, lowercase),
+                    host: HostName::lowercase(host, lowercase),
                     port,
                 },
             });
+        }
+        if let Some(ip) = inet_aton(host) {
+            return Ok(Target::from(SocketAddr::new(ip.into(), port)));
         }
         // A bracketed IPv6 literal given as a host: "[::1]".
         let unbracketed = host
@@ -196,7 +254,7 @@ impl Target {
         validate_host(host)?;
         Ok(Target {
             kind: Kind::Host {
-                host: HostName::lowercase(host.trim_end_matches('.'), false),
+                host: HostName::lowercase(host, false),
                 port,
             },
         })
@@ -382,6 +440,57 @@ impl<'a> Url<'a> {
     }
 }
 
+/// An IPv4 address in any form `inet_aton(3)` reads, as getaddrinfo,
+/// curl and WHATWG URLs read it: one to four parts separated by dots, each
+/// decimal, octal (a leading `0`) or hexadecimal (`0x`), the last filling
+/// the bytes that remain (`127.1` is 127.0.0.1, `2130706433` and
+/// `0x7f000001` are too, `0177.0.0.1` is 127.0.0.1). Nothing else: no
+/// sign, no space, no empty part, no trailing dot (glibc's
+/// `inet_aton_exact`, which getaddrinfo uses).
+pub(crate) fn inet_aton(s: &str) -> Option<Ipv4Addr> {
+    let mut parts = [0u32; 4];
+    let mut n = 0;
+    for part in s.split('.') {
+        if n == 4 {
+            return None;
+        }
+        let b = part.as_bytes();
+        let (digits, radix) = match b {
+            [b'0', b'x' | b'X', rest @ ..] => (rest, 16),
+            [b'0', rest @ ..] => (rest, 8),
+            [b'1'..=b'9', ..] => (b, 10),
+            _ => return None,
+        };
+        if radix == 16 && digits.is_empty() {
+            return None;
+        }
+        let mut value: u64 = 0;
+        for &d in digits {
+            let digit = char::from(d).to_digit(radix)?;
+            value = value * u64::from(radix) + u64::from(digit);
+            if value > u64::from(u32::MAX) {
+                return None;
+            }
+        }
+        parts[n] = value as u32;
+        n += 1;
+    }
+    // Every part but the last is one byte; the last fills the rest.
+    let (head, last) = (&parts[..n - 1], parts[n - 1]);
+    if head.iter().any(|&p| p > 0xff) {
+        return None;
+    }
+    let rest_bits = 8 * (4 - head.len() as u32);
+    if rest_bits < 32 && last >> rest_bits != 0 {
+        return None;
+    }
+    let mut value = last;
+    for (i, &p) in head.iter().enumerate() {
+        value |= p << (24 - 8 * i as u32);
+    }
+    Some(Ipv4Addr::from(value))
+}
+
 /// `"fe80::1%3"`: a link-local literal with a numeric scope id.
 fn parse_scoped_v6(host: &str, port: u16) -> Option<SocketAddrV6> {
     let (ip, scope) = host.split_once('%')?;
@@ -483,6 +592,16 @@ static BYTE_CLASS: [u8; 256] = {
     }
     table
 };
+
+/// Whether a resolver may be asked for `host`: a valid host name (the
+/// one-pass check first: this runs on every resolution), or an IP literal.
+#[cfg(any(feature = "hickory", fuzzing))]
+pub(crate) fn check_host(host: &str) -> Result<(), TargetError> {
+    if plain_host_name(host).is_some() || host.parse::<IpAddr>().is_ok() {
+        return Ok(());
+    }
+    validate_host(host)
+}
 
 /// Checks a host name as resolvers expect it (RFC 1035 and RFC 1123, with
 /// the underscore that real DNS names carry): at most 253 characters without
@@ -595,6 +714,14 @@ impl std::error::Error for TargetError {}
 /// `(host, port)` pair, a [`SocketAddr`], or a list of addresses (raced in
 /// the list's order, after interleaving).
 ///
+/// A host with a trailing dot (`"api.example.com.:443"`) is absolute: the
+/// resolver gets it with its dot and never completes it with a search list
+/// ([`Target::is_absolute`]). IPv4 addresses are read as getaddrinfo
+/// (`inet_aton(3)`), curl and WHATWG URLs read them: `127.1`,
+/// `0x7f000001`, `2130706433` and `0177.0.0.1` are all 127.0.0.1, a
+/// literal address that no resolver is asked for and that the address
+/// policy judges as such.
+///
 /// # Examples
 ///
 /// ```
@@ -607,6 +734,7 @@ impl std::error::Error for TargetError {}
 /// let list: Vec<SocketAddr> = vec!["[::1]:80".parse().unwrap(), "127.0.0.1:80".parse().unwrap()];
 /// assert_eq!(list.clone().into_target().unwrap().addrs(), &list[..]);
 /// assert!(Vec::<SocketAddr>::new().into_target().is_err());
+/// assert_eq!("127.1:80".into_target().unwrap().addrs(), &["127.0.0.1:80".parse().unwrap()]);
 /// ```
 pub trait IntoTarget {
     /// Checks and converts `self`.
@@ -788,7 +916,7 @@ mod tests {
         let long = vec!["a".repeat(50); 6].join(".");
         assert!(reason(&format!("{long}:80")).contains("at most 253"));
         assert_eq!(reason("256.1.1.1:80"), "not a valid IPv4 address");
-        assert_eq!(reason("127.1:80"), "not a valid IPv4 address");
+        assert_eq!(reason("1.2.3.4.5:80"), "not a valid IPv4 address");
         assert!(reason("host\0:80").contains("'\\0'"));
         assert!(Vec::<SocketAddr>::new().into_target().is_err());
     }
@@ -841,6 +969,107 @@ mod tests {
         );
         // Not URLs: a scheme must start with a letter and be followed by "://".
         assert!(!reason("1http://x:80").contains("URL"));
+    }
+
+    /// A trailing dot makes the name absolute: kept for the resolver,
+    /// left out of `host()` (TLS, the history), however it was given.
+    #[test]
+    fn a_trailing_dot_is_kept_for_the_resolver_only() {
+        let given = [
+            "API.example.com.:443".into_target().unwrap(),
+            ("api.example.com.", 443).into_target().unwrap(),
+            ("API.EXAMPLE.COM.".to_string(), 443).into_target().unwrap(),
+        ];
+        for t in &given {
+            assert_eq!(t.host(), Some("api.example.com"));
+            assert_eq!(t.host_name(), Some("api.example.com."));
+            assert!(t.is_absolute());
+            assert_eq!(t.to_string(), "api.example.com.:443");
+        }
+        let relative = ("api.example.com", 443).into_target().unwrap();
+        assert!(!relative.is_absolute());
+        assert_eq!(relative.host_name(), Some("api.example.com"));
+        assert_eq!(relative.host_bytes(), given[0].host_bytes());
+        assert!(!"[::1]:80".into_target().unwrap().is_absolute());
+        // Two dots are an empty label, still.
+        assert!(reason("a.com..:80").contains("empty label"));
+    }
+
+    /// inet_aton's forms, as glibc reads them (`inet_aton_exact`).
+    #[test]
+    fn ipv4_numbers_read_as_inet_aton_does() {
+        let v4 = |s: &str| inet_aton(s).map(|ip| ip.to_string());
+        let same = [
+            "127.0.0.1",
+            "127.1",
+            "127.0.1",
+            "2130706433",
+            "0x7f000001",
+            "0X7F000001",
+            "0177.0.0.1",
+            "0x7f.0x0.0.01",
+            "017700000001",
+        ];
+        for s in same {
+            assert_eq!(v4(s).as_deref(), Some("127.0.0.1"), "{s}");
+        }
+        assert_eq!(v4("0").as_deref(), Some("0.0.0.0"));
+        assert_eq!(v4("00").as_deref(), Some("0.0.0.0"));
+        assert_eq!(v4("4294967295").as_deref(), Some("255.255.255.255"));
+        assert_eq!(v4("1.16777215").as_deref(), Some("1.255.255.255"));
+        assert_eq!(v4("1.2.65535").as_deref(), Some("1.2.255.255"));
+        for s in [
+            "",
+            ".",
+            "1.",
+            ".1",
+            "1..2",
+            "1.2.3.4.",
+            "1.2.3.4.5",
+            "256.0.0.1",
+            "1.256.0.1",
+            "1.2.3.256",
+            "1.2.65536",
+            "1.16777216",
+            "4294967296",
+            "0x",
+            "0x1g",
+            "08",
+            "09.1",
+            "0x100.1",
+            "-1",
+            "+1",
+            " 1",
+            "1 ",
+            "1e5",
+            "0x7f000001x",
+            "99999999999999999999",
+            "é",
+        ] {
+            assert_eq!(v4(s), None, "{s:?}");
+        }
+        // Leading zeros of a hexadecimal part are no overflow.
+        assert_eq!(v4("0x0000007f.1").as_deref(), Some("127.0.0.1"));
+        // Through the target: the address it denotes, never a name.
+        for s in [
+            "0x7f000001:80",
+            "127.1:80",
+            "2130706433:80",
+            "0177.0.0.1:80",
+        ] {
+            assert_eq!(
+                ok(s).addrs(),
+                &["127.0.0.1:80".parse::<SocketAddr>().unwrap()]
+            );
+        }
+        let t = ("0x7f000001", 80).into_target().unwrap();
+        assert_eq!(t.host(), None);
+        // A name that starts with a digit is still a name.
+        assert_eq!(ok("1password.com:443").host(), Some("1password.com"));
+        assert_eq!(
+            ok("0xdeadbeef.example:443").host(),
+            Some("0xdeadbeef.example")
+        );
     }
 
     #[test]
@@ -903,10 +1132,14 @@ mod fast_path_tests {
             for given in [name.clone(), format!("{name}.")] {
                 let target = Target::from_host_port(&given, 443).unwrap();
                 let want = name.to_ascii_lowercase();
+                let written = given.to_ascii_lowercase();
                 assert_eq!(target.host(), Some(want.as_str()), "{given:?}");
-                assert_eq!(target.to_string(), format!("{want}:443"));
-                assert!(format!("{target:?}").contains(&format!("host: {want:?}")));
-                let lower = Target::from_host_port(&want, 443).unwrap();
+                assert_eq!(target.host_bytes(), Some(want.as_bytes()), "{given:?}");
+                assert_eq!(target.host_name(), Some(written.as_str()), "{given:?}");
+                assert_eq!(target.is_absolute(), given.ends_with('.'));
+                assert_eq!(target.to_string(), format!("{written}:443"));
+                assert!(format!("{target:?}").contains(&format!("host: {written:?}")));
+                let lower = Target::from_host_port(&written, 443).unwrap();
                 assert_eq!(target, lower);
                 assert_eq!(target.clone(), lower);
             }

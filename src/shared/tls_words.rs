@@ -99,6 +99,16 @@ pub(crate) fn explain(e: io::Error, cx: &TlsContext<'_>) -> io::Error {
     }
 }
 
+/// `e`, a rustls error, with its message replaced by `words` (a side's
+/// own words for it); the kind is kept, and the rustls error stays the
+/// payload's `source()`. `e` as it is when it holds no rustls error.
+pub(crate) fn with_words(e: io::Error, words: String) -> io::Error {
+    let Some(error) = rustls_error(&e).cloned() else {
+        return e;
+    };
+    io::Error::new(e.kind(), TlsFailure { words, error })
+}
+
 /// The rustls error of a handshake's `io::Error`, explained or not.
 pub(crate) fn rustls_error(e: &io::Error) -> Option<&rustls::Error> {
     let payload = e.get_ref()?;

@@ -15,7 +15,10 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use tokio_endpoints::{Family, Resolve, ResolveError, ResolveErrorKind, Resolved, Resolver};
+use tokio_endpoints::{
+    ConnectErrorKind, ConnectionBuilder, Connector, Family, Resolve, ResolveError,
+    ResolveErrorKind, Resolved, Resolver,
+};
 
 use super::dns::Server;
 use super::{Case, Outcome, Report, Step};
@@ -74,6 +77,19 @@ pub fn run(case: Case) -> Result<(), String> {
             let (outcome, detail) =
                 ours.unwrap_or_else(|_| (Outcome::Failed, format!("hung for {STEP_LIMIT:?}")));
             report(i, "ours", outcome, detail, started, &server);
+
+            // The same name through the APIs users call, so that they
+            // cannot drift from `resolve` (a trailing dot lost on the way).
+            if let Step::Resolve(host) = step {
+                for who in [Via::Builder, Via::Connector] {
+                    server.new_run();
+                    let started = Instant::now();
+                    let got = tokio::time::timeout(STEP_LIMIT, connect(who, host)).await;
+                    let (outcome, detail) = got
+                        .unwrap_or_else(|_| (Outcome::Failed, format!("hung for {STEP_LIMIT:?}")));
+                    report(i, who.name(), outcome, detail, started, &server);
+                }
+            }
         }
         Ok(())
     })
@@ -322,4 +338,55 @@ async fn service(resolver: &Resolver, host: &str) -> (Outcome, String) {
         return (classify(&errors), detail);
     }
     (Outcome::Addrs(chosen), detail)
+}
+
+/// The user-facing ways to connect that each `Resolve` step also takes.
+#[derive(Clone, Copy)]
+enum Via {
+    /// `ConnectionBuilder::new((host, port)).connect()`.
+    Builder,
+    /// `Connector::new().connect((host, port))`.
+    Connector,
+}
+
+impl Via {
+    fn name(self) -> &'static str {
+        match self {
+            Via::Builder => "builder",
+            Via::Connector => "connector",
+        }
+    }
+}
+
+/// A connect to `host` on a port where nothing listens, in a namespace
+/// where only loopback has a route: every address fails at once (refused
+/// or unreachable), so the attempts are every address the resolution
+/// gave, and with none the resolver's errors decide, as in [`resolve`].
+async fn connect(via: Via, host: &str) -> (Outcome, String) {
+    const PORT: u16 = 9;
+    let result = match via {
+        Via::Builder => ConnectionBuilder::new((host, PORT)).connect().await,
+        Via::Connector => Connector::new().connect((host, PORT)).await,
+    };
+    let e = match result {
+        Ok(stream) => {
+            return (
+                Outcome::Failed,
+                format!(
+                    "connected to {:?}: something listens on port {PORT}",
+                    stream.peer_addr()
+                ),
+            )
+        }
+        Err(e) => e,
+    };
+    let tried: BTreeSet<IpAddr> = e.attempts().iter().map(|a| a.addr().ip()).collect();
+    let detail = format!("{e}");
+    if !tried.is_empty() {
+        return (Outcome::Addrs(tried), detail);
+    }
+    if e.kind() == ConnectErrorKind::InvalidInput {
+        return (Outcome::Failed, detail);
+    }
+    (classify(e.resolve_errors()), detail)
 }

@@ -40,6 +40,21 @@ pub type Zone = dyn Fn(&str, RecordType) -> (u64, Reply) + Send + Sync;
 pub struct DnsServer {
     pub addr: SocketAddr,
     queries: Arc<Mutex<HashMap<(String, RecordType), usize>>>,
+    sockets: Arc<Sockets>,
+}
+
+/// The client sockets queries came from: each distinct source address is
+/// a socket of the resolver's; and how many queries were waiting for
+/// their answer at once, at most (each holds a socket open meanwhile).
+#[derive(Default)]
+struct Sockets {
+    seen: Mutex<std::collections::HashSet<SocketAddr>>,
+    /// Each query by name, type and message id: a retransmission (hickory
+    /// sends one after 333 ms without an answer, from a new socket) keeps
+    /// its id.
+    ids: Mutex<std::collections::HashSet<(String, RecordType, u16)>>,
+    waiting: std::sync::atomic::AtomicUsize,
+    most_waiting: std::sync::atomic::AtomicUsize,
 }
 
 /// The TTL of the records [`DnsServer::start`] serves.
@@ -61,6 +76,8 @@ impl DnsServer {
         let queries = Arc::new(Mutex::new(HashMap::new()));
         let zone: Arc<Zone> = Arc::new(zone);
         let counts = queries.clone();
+        let sockets = Arc::new(Sockets::default());
+        let seen = sockets.clone();
         tokio::spawn(async move {
             let mut buf = vec![0u8; 4096];
             loop {
@@ -86,8 +103,21 @@ impl DnsServer {
                     .or_insert(0) += 1;
                 let (delay, reply) = zone(&name, rtype);
                 let socket = socket.clone();
+                {
+                    use std::sync::atomic::Ordering::SeqCst;
+                    seen.seen.lock().unwrap().insert(peer);
+                    seen.ids
+                        .lock()
+                        .unwrap()
+                        .insert((name.clone(), rtype, request.metadata.id));
+                    let now = seen.waiting.fetch_add(1, SeqCst) + 1;
+                    seen.most_waiting.fetch_max(now, SeqCst);
+                }
+                let done = seen.clone();
                 tokio::spawn(async move {
                     tokio::time::sleep(Duration::from_millis(delay)).await;
+                    done.waiting
+                        .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
                     let mut response =
                         Message::response(request.metadata.id, request.metadata.op_code);
                     response.metadata.recursion_desired = request.metadata.recursion_desired;
@@ -127,7 +157,38 @@ impl DnsServer {
                 });
             }
         });
-        DnsServer { addr, queries }
+        DnsServer {
+            addr,
+            queries,
+            sockets,
+        }
+    }
+
+    /// How many queries came for `name` and `rtype`, retransmissions not
+    /// counted (the messages with distinct ids).
+    pub fn asked(&self, name: &str, rtype: RecordType) -> usize {
+        let ids = self.sockets.ids.lock().unwrap();
+        ids.iter()
+            .filter(|(n, t, _)| n == name && *t == rtype)
+            .count()
+    }
+
+    /// How many queries came in all, retransmissions not counted.
+    pub fn queries(&self) -> usize {
+        self.sockets.ids.lock().unwrap().len()
+    }
+
+    /// How many client sockets (distinct source addresses) queries came
+    /// from.
+    pub fn sockets(&self) -> usize {
+        self.sockets.seen.lock().unwrap().len()
+    }
+
+    /// The most queries that waited for their answer at once.
+    pub fn most_waiting(&self) -> usize {
+        self.sockets
+            .most_waiting
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Resolver options for this server: one attempt, this timeout, no
