@@ -3,19 +3,23 @@
 //! ```text
 //! cargo run --example connect -- HOST:PORT [--delay MS] [--interleave N] [--sequential]
 //!                                [--timeout MS] [--attempt-timeout MS] [--v4 | --v6]
+//!                                [--report] [--qlog FILE]
 //! ```
+//!
+//! `--report` prints the connection's timeline (its `Establishment`);
+//! `--qlog FILE` writes it as a qlog trace of Happy Eyeballs events.
 //!
 //! Exits 0 when a connection was made, 1 when not, 2 on bad arguments.
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use tokio_endpoints::{ConnectionBuilder, Family};
+use tokio_endpoints::{ConnectionBuilder, Family, QlogSink};
 
 fn usage() -> ExitCode {
     eprintln!(
         "usage: connect HOST:PORT [--delay MS] [--interleave N] [--sequential] \
-         [--timeout MS] [--attempt-timeout MS] [--v4 | --v6]"
+         [--timeout MS] [--attempt-timeout MS] [--v4 | --v6] [--report] [--qlog FILE]"
     );
     ExitCode::from(2)
 }
@@ -27,7 +31,26 @@ async fn main() -> ExitCode {
         return usage();
     };
     let mut builder = ConnectionBuilder::new(target.as_str()).all_errors(true);
+    let mut report = false;
+    let mut qlog = None;
     while let Some(flag) = args.next() {
+        if flag == "--report" {
+            report = true;
+            continue;
+        }
+        if flag == "--qlog" {
+            let Some(path) = args.next() else {
+                return usage();
+            };
+            match QlogSink::file(&path) {
+                Ok(sink) => qlog = Some(sink),
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::from(2);
+                }
+            }
+            continue;
+        }
         let mut number = || args.next().and_then(|v| v.parse::<u64>().ok());
         builder = match flag.as_str() {
             "--delay" => match number() {
@@ -73,7 +96,23 @@ async fn main() -> ExitCode {
         .init();
 
     let t0 = Instant::now();
-    match builder.connect().await {
+    let connected = if report || qlog.is_some() {
+        builder
+            .connect_reported()
+            .await
+            .map(|(stream, established)| {
+                if report {
+                    println!("{established}");
+                }
+                if let Some(sink) = &qlog {
+                    sink.write(&established);
+                }
+                stream
+            })
+    } else {
+        builder.connect().await
+    };
+    match connected {
         Ok(stream) => {
             let peer = stream
                 .peer_addr()

@@ -214,6 +214,10 @@
 //! * `codec` (default): `connect_framed`, `connect_tls_framed` and
 //!   `DatagramBuilder::bind_framed`, on tokio-util (re-exported as
 //!   `tokio_util`).
+//! * `batch`: `DatagramBuilder::bind_batched` and `BatchedSocket`, a UDP
+//!   socket that sends and receives many datagrams per system call
+//!   (segmentation and receive offload, `recvmmsg`), with ECN marks and
+//!   the destination address of each datagram, on quinn-udp.
 //! * `hyper`: [`Connector`] implements `tower_service::Service<http::Uri>`,
 //!   for hyper-util's legacy `Client` and tonic's
 //!   `Endpoint::connect_with_connector` (`HttpStream`, `HttpInfo`,
@@ -278,6 +282,9 @@ pub use client::Connector;
 #[cfg_attr(docsrs, doc(cfg(unix)))]
 pub use client::UnixConnectionBuilder;
 pub use client::{Attempt, AttemptStage, ConnectError, ConnectErrorKind};
+pub use client::{
+    AttemptOutcome, AttemptReport, Establishment, QlogSink, ResolutionStep, TlsReport,
+};
 pub use client::{ConnectionBuilder, IntoLocalAddrs, DEFAULT_HAPPY_EYEBALLS_DELAY};
 #[cfg(feature = "hyper")]
 #[cfg_attr(docsrs, doc(cfg(feature = "hyper")))]
@@ -288,6 +295,9 @@ pub use client::{Proxy, ProxyStage, DEFAULT_PROXY_HANDSHAKE_TIMEOUT};
 #[cfg(unix)]
 #[cfg_attr(docsrs, doc(cfg(unix)))]
 pub use datagram::UnixDatagramBuilder;
+#[cfg(feature = "batch")]
+#[cfg_attr(docsrs, doc(cfg(feature = "batch")))]
+pub use datagram::{BatchedSocket, Ecn, RecvBatch, RecvBatchIter, RecvDatagram, SendOptions};
 pub use datagram::{BindAttempt, DatagramBuilder, DatagramError, DatagramErrorKind};
 pub use resolve::{
     Addrs, Resolution, Resolve, ResolveError, ResolveErrorKind, Resolved, Resolver, ServiceRecord,

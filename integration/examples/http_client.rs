@@ -61,10 +61,11 @@ async fn main() -> Result<(), Box<dyn Error>> {
             let uri = format!("{scheme}://app.test:{port}{path}").parse()?;
             println!("{} GET {uri}", at());
             let response = client.get(uri).await?;
-            let info = *response
+            let info = response
                 .extensions()
                 .get::<HttpInfo>()
-                .expect("our HttpInfo");
+                .expect("our HttpInfo")
+                .clone();
             let version = response.version();
             let body = response.into_body().collect().await?.to_bytes();
             println!(

@@ -134,7 +134,7 @@ async fn http1_over_tcp_with_pooling() {
     for path in ["/a", "/b", "/c"] {
         let uri: Uri = format!("http://{addr}{path}").parse().unwrap();
         let response = client.get(uri).await.unwrap();
-        let info = *response.extensions().get::<HttpInfo>().unwrap();
+        let info = response.extensions().get::<HttpInfo>().unwrap().clone();
         assert_eq!(info.peer_addr(), addr);
         assert_eq!(info.local_addr().ip(), V4);
         assert!(!info.is_tls());

@@ -153,7 +153,7 @@ async fn http_connect_tunnel_over_our_connector() {
         let uri: Uri = format!("http://{target}/through-connect").parse().unwrap();
         let response = client.get(uri).await.unwrap();
         // The connection is the one our connector made: to the proxy.
-        let info = *response.extensions().get::<HttpInfo>().unwrap();
+        let info = response.extensions().get::<HttpInfo>().unwrap().clone();
         assert_eq!(info.peer_addr().port(), proxy.port());
         assert_eq!(body_of(response).await, "origin /through-connect");
     }

@@ -233,7 +233,7 @@ async fn hyper_client_over_unix_socket() {
     let client = Client::builder(TokioExecutor::new()).build::<_, Empty<Bytes>>(connector.clone());
     for uri in ["http://docker/v1.45/version", "http://localhost:8080/_ping"] {
         let response = client.get(uri.parse().unwrap()).await.unwrap();
-        let info = *response.extensions().get::<HttpInfo>().unwrap();
+        let info = response.extensions().get::<HttpInfo>().unwrap().clone();
         assert!(info.is_unix() && !info.is_tls());
         assert!(info.peer_addr().ip().is_unspecified());
         let body = response.into_body().collect().await.unwrap().to_bytes();

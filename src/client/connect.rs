@@ -17,7 +17,9 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use crate::client::error::{Attempt, AttemptStage, ConnectError, ConnectErrorKind};
+use crate::client::establishment::{Establishment, Recorder};
 use crate::client::history::{Advice, Failure, History, Key, DEFAULT_HISTORY_TTL};
+use crate::client::qlog::QlogSink;
 use crate::client::race::{
     failed_attempt, race_staged, single, Begun, RaceConfig, RaceFailure, Won,
 };
@@ -148,6 +150,12 @@ pub(crate) struct Options {
 pub(crate) struct Rare {
     /// `local_addr`'s addresses, or why they are refused.
     pub(crate) local: Result<Locals, Arc<str>>,
+    /// Who is told of each connection made ([`Connector::on_established`],
+    /// [`Connector::qlog`]); `None`: nobody, and nothing is recorded.
+    ///
+    /// [`Connector::on_established`]: crate::Connector::on_established
+    /// [`Connector::qlog`]: crate::Connector::qlog
+    pub(crate) report: Option<Arc<Reporting>>,
     /// The proxy connections go through; `None`: directly.
     #[cfg(feature = "proxy")]
     pub(crate) via: Option<Arc<dyn Via>>,
@@ -166,6 +174,7 @@ pub(crate) struct Rare {
 /// What an [`Options`] without a [`Rare`] of its own reads.
 static DEFAULT_RARE: Rare = Rare {
     local: Ok(Locals(None)),
+    report: None,
     #[cfg(feature = "proxy")]
     via: None,
     connect_timeout: None,
@@ -194,6 +203,37 @@ impl std::ops::DerefMut for Options {
             self.rare
                 .get_or_insert_with(|| Arc::new(DEFAULT_RARE.clone())),
         )
+    }
+}
+
+/// A connector's `on_established` callback.
+pub(crate) type OnEstablished = Arc<dyn Fn(&Establishment) + Send + Sync>;
+
+/// Who is told of each connection a connector makes.
+#[derive(Clone, Default)]
+pub(crate) struct Reporting {
+    pub(crate) on_established: Option<OnEstablished>,
+    pub(crate) qlog: Option<QlogSink>,
+}
+
+impl Reporting {
+    /// Tells them of `report`.
+    pub(crate) fn tell(&self, report: &Establishment) {
+        if let Some(sink) = &self.qlog {
+            sink.write(report);
+        }
+        if let Some(callback) = &self.on_established {
+            callback(report);
+        }
+    }
+}
+
+impl fmt::Debug for Reporting {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Reporting")
+            .field("on_established", &self.on_established.is_some())
+            .field("qlog", &self.qlog)
+            .finish()
     }
 }
 
@@ -265,7 +305,8 @@ impl Options {
             )
             .field("history_ttl", &self.history_ttl())
             .field("adaptive_delay", &self.adaptive_delay)
-            .field("address_policy", &self.policy);
+            .field("address_policy", &self.policy)
+            .field("report", &self.report);
         #[cfg(feature = "proxy")]
         d.field("proxy", &self.via);
         #[cfg(feature = "tls")]
@@ -950,13 +991,107 @@ impl ConnectionBuilder {
     // every connect future.
     pub fn connect(self) -> impl Future<Output = Result<TcpStream, ConnectError>> + Send {
         let span = tracing::debug_span!("connect", target = %self.describe());
-        let mut connect = self.connect_checked(true);
+        let mut connect = self.connect_checked(true, None);
         // Boxed, and only when a subscriber wants it: a disabled span is
         // 40 bytes of every connect future for nothing.
         if !span.is_disabled() {
             connect.span = Some(Box::new(span));
         }
         connect
+    }
+
+    /// [`connect`](Self::connect), and what it went through: the
+    /// [`Establishment`] report of the resolution, each attempt and the
+    /// delays between them. The race runs as for `connect`, with each
+    /// event recorded as it happens (the report costs a few microseconds,
+    /// see `BENCHMARKS.md`; a plain `connect` records nothing). A
+    /// [`Connector`](crate::Connector)'s
+    /// [`on_established`](crate::Connector::on_established) and
+    /// [`qlog`](crate::Connector::qlog) are told of the connection too.
+    ///
+    /// # Errors
+    ///
+    /// As [`connect`](Self::connect): a failed call has no report, its
+    /// [`ConnectError`] says what was tried.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`connect`](Self::connect): dropping the future closes every
+    /// socket it opened.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use tokio_endpoints::ConnectionBuilder;
+    ///
+    /// # #[tokio::main] async fn main() -> std::io::Result<()> {
+    /// let (stream, report) = ConnectionBuilder::new("localhost:8080").connect_reported().await?;
+    /// println!("{report}");
+    /// assert_eq!(report.winner().addr(), stream.peer_addr()?);
+    /// # Ok(()) }
+    /// ```
+    pub fn connect_reported(
+        self,
+    ) -> impl Future<Output = Result<(TcpStream, Establishment), ConnectError>> + Send {
+        let span = tracing::debug_span!("connect", target = %self.describe());
+        tracing::Instrument::instrument(self.reported(true), span)
+    }
+
+    /// The reported connect: the race, recorded, and whoever is to be told
+    /// of it told. `refuse_tls`: TLS options are refused (not checked again
+    /// when `Connect` sends a connect here).
+    pub(crate) async fn reported(
+        self,
+        refuse_tls: bool,
+    ) -> Result<(TcpStream, Establishment), ConnectError> {
+        if let Source::Stream(..) = &self.source {
+            let name = self.describe();
+            let report_to = self.opts.report.clone();
+            let stream = self.adopt()?;
+            let peer = stream.peer_addr().map_err(|e| {
+                ConnectError::invalid(
+                    name.clone(),
+                    format!("the adopted stream is not connected: {e}"),
+                )
+            })?;
+            let report = Establishment::adopted(peer);
+            if let Some(to) = report_to {
+                to.tell(&report);
+            }
+            return Ok((stream, report));
+        }
+        // The connect as `connect` runs it (its first attempt started at
+        // once, the race only when needed), recording as it goes.
+        let target = match &self.source {
+            Source::Target(Ok(target)) => Some(target.clone()),
+            _ => None,
+        };
+        let report_to = self.opts.report.clone();
+        let recorder = Recorder::new(Instant::now());
+        let mut connect = std::pin::pin!(self.connect_checked(refuse_tls, Some(recorder)));
+        let stream = connect.as_mut().await?;
+        let recorder = connect.project().recorder.take();
+        let mut recorder = recorder.expect("a recorded connect keeps its recorder");
+        let target = target.expect("a connect that succeeded had a target");
+        if !recorder.has_won() {
+            // Through a proxy: the hop to it, one attempt (the race to the
+            // proxy is not recorded).
+            let peer = stream.peer_addr().map_err(|e| {
+                ConnectError::invalid(
+                    target.to_string(),
+                    format!("the connection closed at once: {e}"),
+                )
+            })?;
+            let at = recorder.now();
+            recorder.started(peer, Duration::ZERO, false);
+            recorder.won(peer, Duration::ZERO, AttemptStage::Tcp, at);
+        }
+        let took = recorder.now();
+        let report = recorder.finish(target, took, None);
+        if let Some(to) = &report_to {
+            to.tell(&report);
+        }
+        Ok((stream, report))
     }
 
     /// The target's host name, if it is one.
@@ -993,24 +1128,35 @@ impl ConnectionBuilder {
 
     #[cfg(feature = "tls")]
     pub(crate) fn connect_inner(self) -> impl Future<Output = Result<TcpStream, ConnectError>> {
-        self.connect_checked(false)
+        self.connect_checked(false, None)
     }
 
     /// `connect`, refusing TLS options if `refuse_tls`: a [`Connect`].
-    fn connect_checked(self, refuse_tls: bool) -> Connect<impl Future<Output = ()> + Send> {
+    /// `recorder`: what happens is recorded there (`connect_reported`).
+    fn connect_checked(
+        self,
+        refuse_tls: bool,
+        recorder: Option<Box<Recorder>>,
+    ) -> Connect<impl Future<Output = ()> + Send> {
         Connect {
             span: None,
             yield_first: Some(tokio::task::yield_now()),
             builder: Some(self),
             refuse_tls,
             state: State::Start,
+            recorder,
         }
     }
 
     /// The first poll of a [`Connect`]: the checks, then the first attempt
     /// started here when the call is a plain race whose first address is
     /// known at once, or else the whole race, boxed.
-    fn start(&self, refuse_tls: bool, cx: &mut Context<'_>) -> Started {
+    fn start(
+        &self,
+        refuse_tls: bool,
+        cx: &mut Context<'_>,
+        mut rec: Option<&mut Recorder>,
+    ) -> Started {
         #[cfg(feature = "tls")]
         if refuse_tls && self.opts.tls.any_given() {
             let given = self.opts.tls.given().unwrap_or_default();
@@ -1022,6 +1168,10 @@ impl ConnectionBuilder {
         let _ = refuse_tls;
         if let Source::Stream(..) = &self.source {
             return Started::Adopt;
+        }
+        // Someone is told of every connection: the reported connect.
+        if self.opts.report.is_some() && rec.is_none() {
+            return Started::Reported;
         }
         #[cfg(feature = "proxy")]
         if self
@@ -1037,6 +1187,9 @@ impl ConnectionBuilder {
             Ok(checked) => checked,
             Err(e) => return Started::Done(Err(e)),
         };
+        if let Some(rec) = rec.as_deref_mut() {
+            rec.restart(start);
+        }
         let services = self.opts.svcb.unwrap_or(false);
         // What earlier connections to this target taught (nothing to learn
         // for one literal address).
@@ -1044,6 +1197,9 @@ impl ConnectionBuilder {
             [_] => Advice::default(),
             _ => self.advice(target, locals, start),
         };
+        if let Some(rec) = rec.as_deref_mut() {
+            self.record_opening(rec, target, services, &advice);
+        }
         let begun = || {
             let mut begun = Begun::nothing();
             begun.advise(advice.clone());
@@ -1096,6 +1252,9 @@ impl ConnectionBuilder {
                 let ips = match resolving.poll_next_unpin(cx) {
                     Poll::Ready(Some(Ok(ips))) => ips,
                     Poll::Ready(Some(Err(e))) => {
+                        if let Some(rec) = rec.as_deref_mut() {
+                            rec.resolve_failed(&e);
+                        }
                         let mut begun = begun();
                         begun.resolve_errors.push(e);
                         return Started::race(start, begun, Some(resolving));
@@ -1106,8 +1265,28 @@ impl ConnectionBuilder {
                         let ended = futures_util::stream::empty().boxed();
                         return Started::race(start, begun(), Some(ended));
                     }
-                    Poll::Pending => return Started::race(start, begun(), Some(resolving)),
+                    Poll::Pending => {
+                        if let Some(rec) = rec.as_deref_mut() {
+                            rec.waiting();
+                        }
+                        return Started::race(start, begun(), Some(resolving));
+                    }
                 };
+                if let Some(rec) = rec.as_deref_mut() {
+                    let mut denied = Vec::new();
+                    let port = target.port();
+                    let add = self
+                        .admit(ips.iter().copied(), port, &mut denied)
+                        .flatten()
+                        .collect();
+                    let batch = Batch {
+                        seen: ips.len(),
+                        add,
+                        withdraw: Vec::new(),
+                        denied,
+                    };
+                    rec.answer(&batch);
+                }
                 // The answer is kept as it came: the race, if there is one,
                 // makes the socket addresses.
                 let port = target.port();
@@ -1134,6 +1313,13 @@ impl ConnectionBuilder {
             }
         };
         tracing::debug!(%addr, started = %crate::shared::report::Dur(FIRST_STARTED), "attempt started");
+        if let Some(rec) = rec {
+            // The attempt's record says `FIRST_STARTED`; the report, when
+            // it really started (see `Recorder::first`).
+            let at = rec.now();
+            rec.first = Some((addr, at));
+            rec.started(addr, at, false);
+        }
         let attempt = self.attempt(locals, addr);
         let preferred = advice.first == Some(addr.ip());
         Started::First(First {
@@ -1152,6 +1338,25 @@ impl ConnectionBuilder {
         })
     }
 
+    /// Records how the call begins: the resolution it starts (or the
+    /// literal addresses), and the history's advice with the delay.
+    fn record_opening(&self, rec: &mut Recorder, target: &Target, services: bool, advice: &Advice) {
+        rec.opened = true;
+        match target.host() {
+            Some(host) => {
+                let resolver = self.name_resolver().into_owned();
+                rec.resolving(host, resolver, services);
+            }
+            None => {
+                let at = rec.now();
+                rec.push(at, crate::client::establishment::Event::Literal);
+            }
+        }
+        let delay = self.opts.delay.map(|d| advice.delay.unwrap_or(d));
+        let adaptive = self.opts.delay.is_some() && advice.delay.is_some();
+        rec.advised(advice.first, &advice.last, delay, adaptive);
+    }
+
     /// Resolves the target and races its addresses; each attempt is a TCP
     /// connect and then `finish` on the connection (the TLS handshake of
     /// `connect_tls`, Happy Eyeballs v3), and wins when `finish` does.
@@ -1167,8 +1372,9 @@ impl ConnectionBuilder {
     pub(crate) fn establish<'a, T, H, G>(
         &'a self,
         services: Option<ServiceOptions>,
+        recorder: Option<Box<Recorder>>,
         finish: H,
-    ) -> impl Future<Output = Result<T, ConnectError>> + 'a
+    ) -> impl Future<Output = Result<(T, Option<Box<Recorder>>), ConnectError>> + 'a
     where
         T: 'a,
         H: FnMut(SocketAddr, TcpStream) -> G + 'a,
@@ -1179,8 +1385,9 @@ impl ConnectionBuilder {
             Ok(checked) => checked,
             Err(e) => return Either::Left(std::future::ready(Err(e))),
         };
-        // One literal address and no deadline: nothing to race.
-        if target.host().is_none() && self.opts.connect_timeout.is_none() {
+        // One literal address and no deadline: nothing to race (unless it
+        // is recorded: the race records).
+        if target.host().is_none() && self.opts.connect_timeout.is_none() && recorder.is_none() {
             let mut usable = target.addrs().iter().filter(|a| self.permitted(&a.ip()));
             if let (Some(&addr), None) = (usable.next(), usable.next()) {
                 let fut = single(
@@ -1191,7 +1398,7 @@ impl ConnectionBuilder {
                     finish,
                 )
                 .map(move |result| match result {
-                    Ok(won) => Ok(won.value),
+                    Ok(won) => Ok((won.value, None)),
                     Err(failure) => Err(self.failed(failure)),
                 });
                 return Either::Right(Either::Left(fut));
@@ -1200,15 +1407,12 @@ impl ConnectionBuilder {
         // Boxed: the race's state (the attempts, the timer, the resolver
         // stream) kept inline would make every connect future that large,
         // the one-address case above included.
-        let race = self.race(
-            start,
-            target,
-            locals,
-            services,
-            Begun::nothing(),
-            None,
-            finish,
-        );
+        let mut begun = Begun::nothing();
+        begun.recorder = recorder.map(|mut rec| {
+            rec.restart(start);
+            rec
+        });
+        let race = self.race(start, target, locals, services, begun, None, finish);
         Either::Right(Either::Right(Box::pin(race)))
     }
 
@@ -1229,13 +1433,25 @@ impl ConnectionBuilder {
         mut begun: Begun<TcpConnect>,
         resolving: Option<Addrs>,
         finish: H,
-    ) -> impl Future<Output = Result<T, ConnectError>> + 'a
+    ) -> impl Future<Output = Result<(T, Option<Box<Recorder>>), ConnectError>> + 'a
     where
         T: 'a,
         H: FnMut(SocketAddr, TcpStream) -> G + 'a,
         G: Future<Output = io::Result<T>> + 'a,
     {
         let port = target.port();
+        if let Some(rec) = begun.recorder.as_deref_mut().filter(|r| !r.opened) {
+            match target.host() {
+                Some(host) => {
+                    let resolver = self.name_resolver().into_owned();
+                    rec.resolving(host, resolver, services.is_some());
+                }
+                None => {
+                    let at = rec.now();
+                    rec.push(at, crate::client::establishment::Event::Literal);
+                }
+            }
+        }
         let addrs = match target.host() {
             None => {
                 if begun.addrs.is_empty() {
@@ -1247,6 +1463,9 @@ impl ConnectionBuilder {
                         .zip(self.admit(ips, port, &mut denied))
                         .filter_map(|(literal, admitted)| admitted.map(|_| *literal))
                         .collect();
+                    if let Some(rec) = begun.recorder.as_deref_mut() {
+                        rec.refused(&denied);
+                    }
                     if begun.addrs.is_empty() && !denied.is_empty() {
                         let refused = self.denied(denied);
                         return Either::Left(std::future::ready(Err(refused)));
@@ -1307,12 +1526,21 @@ impl ConnectionBuilder {
                 })
             }
         };
-        if !begun.advised {
+        // Nothing to learn, nor to advise, for one literal address (as
+        // `start` and `Connect` do).
+        let alone = target.host().is_none() && target.addrs().len() == 1;
+        if !begun.advised && !alone {
             let advice = self.advice(target, locals, start);
             begun.advise(advice);
         }
         let preferred = begun.prefer;
         let settled = begun.settled;
+        if let Some(rec) = begun.recorder.as_deref_mut().filter(|r| !r.opened) {
+            rec.opened = true;
+            let delay = self.opts.delay.map(|d| begun.delay.unwrap_or(d));
+            let adaptive = self.opts.delay.is_some() && begun.delay.is_some();
+            rec.advised(begun.prefer, &begun.avoid, delay, adaptive);
+        }
         let config = RaceConfig {
             delay: self.opts.delay.map(|d| begun.delay.unwrap_or(d)),
             interleave: self.opts.interleave,
@@ -1324,10 +1552,14 @@ impl ConnectionBuilder {
         Either::Right(race.map(move |result| match result {
             Ok(won) => {
                 let known = settled && preferred == Some(won.addr.ip()) && won.failed.is_empty();
-                if !known {
+                if !known && !alone {
                     self.remember_won(target, locals, &won, preferred, start);
                 }
-                Ok(won.value)
+                let recorder = won.recorder.map(|mut rec| {
+                    rec.failed = won.failed;
+                    rec
+                });
+                Ok((won.value, recorder))
             }
             Err(failure) => {
                 // What the history said, before this failure changes it.
@@ -1659,13 +1891,25 @@ pin_project! {
         builder: Option<ConnectionBuilder>,
         refuse_tls: bool,
         state: State,
+        // Where the call records what happens (`connect_reported`); `None`
+        // for a plain connect.
+        recorder: Option<Box<Recorder>>,
     }
 }
 
 pub(crate) enum State {
     Start,
     First(First),
-    Race(Pin<Box<dyn Future<Output = Result<TcpStream, ConnectError>> + Send>>),
+    /// The race; it gives back the recorder it was given.
+    #[allow(clippy::type_complexity)]
+    Race(
+        Pin<
+            Box<
+                dyn Future<Output = Result<(TcpStream, Option<Box<Recorder>>), ConnectError>>
+                    + Send,
+            >,
+        >,
+    ),
     /// The result was returned.
     Done,
 }
@@ -1711,6 +1955,8 @@ enum Started {
     Done(Result<TcpStream, ConnectError>),
     /// Return the adopted stream (the builder's).
     Adopt,
+    /// Run the reported race: someone is told of the connection.
+    Reported,
     First(First),
     /// Through a proxy ([`Via`]).
     #[cfg(feature = "proxy")]
@@ -1777,7 +2023,12 @@ impl State {
 impl First {
     /// The race, going on with this attempt still running, or with its
     /// record if it `failed`.
-    fn into_race(self, builder: ConnectionBuilder, failed: Option<Attempt>) -> State {
+    fn into_race(
+        self,
+        builder: ConnectionBuilder,
+        failed: Option<Attempt>,
+        recorder: Option<Box<Recorder>>,
+    ) -> State {
         let First {
             start,
             addr,
@@ -1811,6 +2062,7 @@ impl First {
         begun.seen = seen;
         begun.denied = denied;
         begun.yielded = true;
+        begun.recorder = recorder;
         match failed {
             None => begun.running = Some((addr, FIRST_STARTED, attempt)),
             Some(failed) => begun.failed.push(failed),
@@ -1834,36 +2086,56 @@ impl<Y: Future<Output = ()>> Future for Connect<Y> {
                     let Some(builder) = this.builder.as_ref() else {
                         panic!("`connect`'s future polled after it completed")
                     };
-                    *this.state = match builder.start(*this.refuse_tls, cx) {
-                        Started::Done(result) => {
-                            *this.builder = None;
-                            return Poll::Ready(result);
-                        }
-                        Started::Adopt => {
-                            let builder = this.builder.take().expect("checked above");
-                            return Poll::Ready(builder.adopt());
-                        }
-                        Started::First(first) => State::First(first),
-                        #[cfg(feature = "proxy")]
-                        Started::Via => {
-                            let builder = this.builder.take().expect("checked above");
-                            State::Race(Box::pin(async move {
-                                let via = builder.opts.via.clone().expect("checked above");
-                                Ok(via.tunnel(&builder, false).await?.stream)
-                            }))
-                        }
-                        Started::Race {
-                            start,
-                            begun,
-                            resolving,
-                        } => {
-                            let builder = this.builder.take().expect("checked above");
-                            State::race(builder, start, begun, resolving)
-                        }
-                    };
+                    *this.state =
+                        match builder.start(*this.refuse_tls, cx, this.recorder.as_deref_mut()) {
+                            Started::Done(result) => {
+                                *this.builder = None;
+                                return Poll::Ready(result);
+                            }
+                            Started::Adopt => {
+                                let builder = this.builder.take().expect("checked above");
+                                return Poll::Ready(builder.adopt());
+                            }
+                            Started::Reported => {
+                                let builder = this.builder.take().expect("checked above");
+                                State::Race(Box::pin(async move {
+                                    builder
+                                        .reported(false)
+                                        .await
+                                        .map(|(stream, _)| (stream, None))
+                                }))
+                            }
+                            Started::First(first) => State::First(first),
+                            #[cfg(feature = "proxy")]
+                            Started::Via => {
+                                let builder = this.builder.take().expect("checked above");
+                                State::Race(Box::pin(async move {
+                                    let via = builder.opts.via.clone().expect("checked above");
+                                    Ok((via.tunnel(&builder, false).await?.stream, None))
+                                }))
+                            }
+                            Started::Race {
+                                start,
+                                mut begun,
+                                resolving,
+                            } => {
+                                let builder = this.builder.take().expect("checked above");
+                                begun.recorder = this.recorder.take();
+                                State::race(builder, start, begun, resolving)
+                            }
+                        };
                     continue;
                 }
-                State::Race(race) => return race.as_mut().poll(cx),
+                State::Race(race) => {
+                    return race.as_mut().poll(cx).map(|result| {
+                        result.map(|(stream, recorder)| {
+                            if recorder.is_some() {
+                                *this.recorder = recorder;
+                            }
+                            stream
+                        })
+                    })
+                }
                 State::Done => panic!("`connect`'s future polled after it completed"),
                 State::First(first) => first,
             };
@@ -1885,7 +2157,7 @@ impl<Y: Future<Output = ()>> Future for Connect<Y> {
                     // needed, and the race takes over.
                     let first = this.state.take_first();
                     let builder = this.builder.take().expect("held until the race");
-                    *this.state = first.into_race(builder, None);
+                    *this.state = first.into_race(builder, None, this.recorder.take());
                     continue;
                 }
             };
@@ -1893,6 +2165,11 @@ impl<Y: Future<Output = ()>> Future for Connect<Y> {
             match result {
                 Ok(stream) => {
                     tracing::debug!(%addr, "attempt won");
+                    if let Some(rec) = this.recorder.as_deref_mut() {
+                        let at = rec.now();
+                        rec.connected(addr, at, at, false);
+                        rec.won(addr, FIRST_STARTED, AttemptStage::Tcp, at);
+                    }
                     let start = first.start;
                     // Nothing to learn from one address, nor from the
                     // winner the history already has, won again.
@@ -1907,6 +2184,10 @@ impl<Y: Future<Output = ()>> Future for Connect<Y> {
                 }
                 Err(error) => {
                     let elapsed = Instant::now() - first.start - FIRST_STARTED;
+                    if let Some(rec) = this.recorder.as_deref_mut() {
+                        let waiting = !matches!(first.rest, Rest::Nothing);
+                        rec.failed(addr, AttemptStage::Tcp, elapsed, waiting);
+                    }
                     let failed =
                         failed_attempt(addr, FIRST_STARTED, elapsed, error, AttemptStage::Tcp);
                     let first = this.state.take_first();
@@ -1916,7 +2197,7 @@ impl<Y: Future<Output = ()>> Future for Connect<Y> {
                         return Poll::Ready(Err(builder.failed(failure)));
                     }
                     // The next address starts at once, in the race.
-                    *this.state = first.into_race(builder, Some(failed));
+                    *this.state = first.into_race(builder, Some(failed), this.recorder.take());
                 }
             }
         }

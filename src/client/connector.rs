@@ -14,7 +14,9 @@ use tokio::net::TcpStream;
 
 use crate::client::connect::{ConnectionBuilder, IntoLocalAddrs, Options, Source};
 use crate::client::error::ConnectError;
+use crate::client::establishment::Establishment;
 use crate::client::history::History;
+use crate::client::qlog::QlogSink;
 use crate::resolve::{Resolve, Resolver};
 use crate::shared::policy::AddressPolicy;
 use crate::shared::target::{Family, IntoTarget};
@@ -793,6 +795,78 @@ impl Connector {
     pub fn unix_socket(mut self, path: impl AsRef<std::path::Path>) -> Self {
         self.unix = Some(Arc::from(path.as_ref()));
         self
+    }
+}
+
+/// What a connector tells of each connection it makes.
+impl Connector {
+    /// Calls `callback` with the [`Establishment`] of every connection this
+    /// connector (its clones, and builders made with
+    /// [`builder`](Self::builder)) makes: [`connect`](Self::connect),
+    /// [`connect_tls`](Self::connect_tls), and the connections of hyper-util's
+    /// `Client` and tonic through it (whose responses then carry it in
+    /// [`HttpInfo::establishment`](crate::HttpInfo::establishment)). Never
+    /// for a call that failed: its [`ConnectError`] says what was tried.
+    ///
+    /// The callback runs on the task that connected, as the connect
+    /// returns: keep it short (count, log, send to a channel). A
+    /// connection is recorded only when a callback or a
+    /// [`qlog`](Self::qlog) sink is set; recording costs a few
+    /// microseconds per connect (see `BENCHMARKS.md`). Setting another
+    /// callback replaces this one. Default is none.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    /// use std::sync::Arc;
+    /// use tokio_endpoints::{Connector, Establishment};
+    ///
+    /// # #[tokio::main] async fn main() -> std::io::Result<()> {
+    /// let fallbacks = Arc::new(AtomicU64::new(0));
+    /// let counter = fallbacks.clone();
+    /// let connector = Connector::new().on_established(move |r: &Establishment| {
+    ///     if r.attempts().len() > 1 {
+    ///         counter.fetch_add(1, Ordering::Relaxed);
+    ///     }
+    ///     tracing::debug!("{r}");
+    /// });
+    /// let stream = connector.connect("localhost:8080").await?;
+    /// # drop(stream); Ok(()) }
+    /// ```
+    pub fn on_established<F>(self, callback: F) -> Self
+    where
+        F: Fn(&Establishment) + Send + Sync + 'static,
+    {
+        self.set(|o| {
+            let mut report = o.report.as_deref().cloned().unwrap_or_default();
+            report.on_established = Some(Arc::new(callback));
+            o.report = Some(Arc::new(report));
+        })
+    }
+
+    /// Writes every connection this connector makes as a qlog trace of
+    /// Happy Eyeballs events to `sink` (see [`QlogSink`] for the format),
+    /// as [`on_established`](Self::on_established) is told of them (the
+    /// two work together). Setting another sink replaces this one. Default
+    /// is none.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use tokio_endpoints::{Connector, QlogSink};
+    ///
+    /// # #[tokio::main] async fn main() -> std::io::Result<()> {
+    /// let connector = Connector::new().qlog(QlogSink::file("connects.sqlog")?);
+    /// let stream = connector.connect("localhost:8080").await?;
+    /// # drop(stream); Ok(()) }
+    /// ```
+    pub fn qlog(self, sink: QlogSink) -> Self {
+        self.set(|o| {
+            let mut report = o.report.as_deref().cloned().unwrap_or_default();
+            report.qlog = Some(sink);
+            o.report = Some(Arc::new(report));
+        })
     }
 }
 

@@ -24,6 +24,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
 use crate::client::error::ConnectError;
+use crate::client::establishment::Establishment;
 use crate::Connector;
 
 /// What an [`HttpStream`] is connected to: hyper-util puts it into the
@@ -48,13 +49,25 @@ use crate::Connector;
 /// # Ok(()) }
 /// ```
 #[cfg_attr(docsrs, doc(cfg(feature = "hyper")))]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct HttpInfo {
     peer: SocketAddr,
     local: SocketAddr,
     tls: bool,
     unix: bool,
+    establishment: Option<Establishment>,
 }
+
+/// Equal when the addresses and the kind of connection are: the report
+/// of how each was made is not compared.
+impl PartialEq for HttpInfo {
+    fn eq(&self, other: &HttpInfo) -> bool {
+        (self.peer, self.local, self.tls, self.unix)
+            == (other.peer, other.local, other.tls, other.unix)
+    }
+}
+
+impl Eq for HttpInfo {}
 
 /// What [`HttpInfo`] reports as the addresses of a Unix socket connection,
 /// which has none: `0.0.0.0:0`.
@@ -97,6 +110,34 @@ impl HttpInfo {
     pub fn is_unix(&self) -> bool {
         self.unix
     }
+
+    /// What the connection went through (the resolution, each attempt,
+    /// the TLS handshake), when the connector records its connections:
+    /// with [`Connector::on_established`] or [`Connector::qlog`] set;
+    /// `None` otherwise, and over a Unix socket.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use http_body_util::Empty;
+    /// use hyper::body::Bytes;
+    /// use hyper_util::client::legacy::Client;
+    /// use hyper_util::rt::TokioExecutor;
+    /// use tokio_endpoints::{Connector, HttpInfo};
+    ///
+    /// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let connector = Connector::new().on_established(|_| {});
+    /// let client = Client::builder(TokioExecutor::new()).build::<_, Empty<Bytes>>(connector);
+    /// let response = client.get("http://localhost:8080/".parse()?).await?;
+    /// let info = response.extensions().get::<HttpInfo>().unwrap();
+    /// if let Some(report) = info.establishment() {
+    ///     println!("{report}");
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn establishment(&self) -> Option<&Establishment> {
+        self.establishment.as_ref()
+    }
 }
 
 /// The stream a [`Connector`] gives hyper for one URI: TCP for `http://`,
@@ -124,7 +165,7 @@ pub struct HttpStream {
 }
 
 impl HttpStream {
-    fn new(conn: Conn) -> io::Result<HttpStream> {
+    fn new(conn: Conn, establishment: Option<Establishment>) -> io::Result<HttpStream> {
         let (tcp, tls, h2) = match &conn {
             Conn::Tcp(s) => (Some(s), false, false),
             #[cfg(feature = "tls")]
@@ -138,12 +179,14 @@ impl HttpStream {
                 local: tcp.local_addr()?,
                 tls,
                 unix: false,
+                establishment,
             },
             None => HttpInfo {
                 peer: NO_IP,
                 local: NO_IP,
                 tls: false,
                 unix: true,
+                establishment: None,
             },
         };
         Ok(HttpStream {
@@ -167,7 +210,7 @@ impl HttpStream {
     /// # Ok(()) }
     /// ```
     pub fn info(&self) -> HttpInfo {
-        self.info
+        self.info.clone()
     }
 
     /// Whether ALPN chose HTTP/2 (`h2`) on a TLS connection.
@@ -200,7 +243,7 @@ impl fmt::Debug for HttpStream {
 
 impl Connection for HttpStream {
     fn connected(&self) -> Connected {
-        let connected = Connected::new().extra(self.info);
+        let connected = Connected::new().extra(self.info.clone());
         if self.h2 {
             connected.negotiated_h2()
         } else {
@@ -461,12 +504,19 @@ impl tower_service::Service<Uri> for Connector {
             return self.call_unix(path, tls, uri);
         }
         let builder = self.builder((host, port));
+        // Recorded when someone is told of each connection; the report then
+        // rides in `HttpInfo` too.
+        let reported = self.opts.report.is_some();
         let inner: Pin<Box<dyn Future<Output = _> + Send>> = if tls {
             #[cfg(feature = "tls")]
             {
                 Box::pin(async move {
+                    if reported {
+                        let (stream, report) = builder.connect_tls_reported().await?;
+                        return new_stream(Conn::Tls(Box::new(stream)), Some(report), &uri);
+                    }
                     let stream = builder.connect_tls().await?;
-                    new_stream(Conn::Tls(Box::new(stream)), &uri)
+                    new_stream(Conn::Tls(Box::new(stream)), None, &uri)
                 })
             }
             #[cfg(not(feature = "tls"))]
@@ -480,8 +530,12 @@ impl tower_service::Service<Uri> for Connector {
             }
         } else {
             Box::pin(async move {
+                if reported {
+                    let (stream, report) = builder.connect_reported().await?;
+                    return new_stream(Conn::Tcp(stream), Some(report), &uri);
+                }
                 let stream = builder.connect().await?;
-                new_stream(Conn::Tcp(stream), &uri)
+                new_stream(Conn::Tcp(stream), None, &uri)
             })
         };
         HttpConnecting { inner }
@@ -508,14 +562,18 @@ impl Connector {
         HttpConnecting {
             inner: Box::pin(async move {
                 let stream = builder.connect().await?;
-                new_stream(Conn::Unix(stream), &uri)
+                new_stream(Conn::Unix(stream), None, &uri)
             }),
         }
     }
 }
 
-fn new_stream(conn: Conn, uri: &Uri) -> Result<HttpStream, ConnectError> {
-    HttpStream::new(conn).map_err(|e| {
+fn new_stream(
+    conn: Conn,
+    establishment: Option<Establishment>,
+    uri: &Uri,
+) -> Result<HttpStream, ConnectError> {
+    HttpStream::new(conn, establishment).map_err(|e| {
         ConnectError::new(crate::ConnectErrorKind::AllAttemptsFailed, uri.to_string())
             .with_message(format!("the connection closed at once: {e}"))
     })

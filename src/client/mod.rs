@@ -12,11 +12,13 @@
 mod connect;
 mod connector;
 mod error;
+mod establishment;
 mod history;
 #[cfg(feature = "hyper")]
 mod http_service;
 #[cfg(feature = "proxy")]
 mod proxy;
+mod qlog;
 mod race;
 mod sockopts;
 mod streams;
@@ -33,10 +35,12 @@ pub use connector::Connector;
 #[cfg(feature = "proxy")]
 pub use error::ProxyStage;
 pub use error::{Attempt, AttemptStage, ConnectError, ConnectErrorKind};
+pub use establishment::{AttemptOutcome, AttemptReport, Establishment, ResolutionStep, TlsReport};
 #[cfg(feature = "hyper")]
 pub use http_service::{HttpConnecting, HttpInfo, HttpStream};
 #[cfg(feature = "proxy")]
 pub use proxy::{Proxy, DEFAULT_PROXY_HANDSHAKE_TIMEOUT};
+pub use qlog::QlogSink;
 #[cfg(feature = "tls")]
 pub use tls::TlsStream;
 #[cfg(unix)]

@@ -111,6 +111,7 @@ use crate::client::timer::Stagger;
 use crate::shared::clock::later;
 
 use crate::client::error::{Attempt, AttemptStage};
+use crate::client::establishment::Recorder;
 use crate::resolve::svcb::Batch;
 use crate::resolve::ResolveError;
 use crate::shared::order::Queue;
@@ -143,6 +144,8 @@ pub(crate) struct Won<T> {
     pub(crate) elapsed: Option<Duration>,
     /// The attempts that failed before the race was won.
     pub(crate) failed: Vec<Attempt>,
+    /// What the race recorded, if it was asked to (`connect_reported`).
+    pub(crate) recorder: Option<Box<Recorder>>,
 }
 
 /// Why a race ended without a winner.
@@ -223,6 +226,9 @@ pub(crate) struct Begun<F> {
     pub(crate) settled: bool,
     /// The addresses the address policy refused so far.
     pub(crate) denied: Vec<DeniedAddress>,
+    /// Where the race records what happens; `None` (a plain connect):
+    /// nothing is recorded.
+    pub(crate) recorder: Option<Box<Recorder>>,
 }
 
 impl<F> Begun<F> {
@@ -255,6 +261,7 @@ impl<F> Begun<F> {
             advised: false,
             settled: false,
             denied: Vec::new(),
+            recorder: None,
         }
     }
 }
@@ -357,6 +364,7 @@ where
         start,
         seen: begun.seen,
         denied: begun.denied,
+        recorder: begun.recorder,
     }
 }
 
@@ -400,6 +408,8 @@ pin_project! {
         seen: usize,
         // The addresses the address policy refused.
         denied: Vec<DeniedAddress>,
+        // What happens, when recorded: one test of this per event.
+        recorder: Option<Box<Recorder>>,
     }
 }
 
@@ -519,6 +529,10 @@ where
                         started,
                         stage,
                     };
+                    if let Some(rec) = this.recorder.as_deref_mut() {
+                        let running = !(this.first.is_none() && this.running.is_empty());
+                        rec.started(addr, started, running);
+                    }
                     if this.first.is_none() && this.running.is_empty() {
                         this.first.set(Some(attempt));
                     } else {
@@ -595,11 +609,17 @@ where
                     Step::Tcp(Ok(conn)) => {
                         let now = now.expect("read for a TCP stage");
                         tracing::debug!(%addr, elapsed = %crate::shared::report::Dur(now - start - started), "TCP connected");
+                        let mut extended = false;
                         if let Some(delay) = config.delay {
                             if *this.last_started == Some((addr, started)) && now < *this.next_start
                             {
                                 *this.next_start = later(now, delay);
+                                extended = true;
                             }
+                        }
+                        if let Some(rec) = this.recorder.as_deref_mut() {
+                            let at = now - start;
+                            rec.connected(addr, at, at.saturating_sub(started), extended);
                         }
                         // The handshake takes the connect's place, in the
                         // same slot.
@@ -628,6 +648,19 @@ where
                             ),
                             "attempt won"
                         );
+                        let mut recorder = this.recorder.take();
+                        if let Some(rec) = recorder.as_deref_mut() {
+                            let at = rec.now();
+                            rec.won(addr, started, stage, at);
+                            let first = this.first.as_ref().get_ref().as_ref();
+                            for r in first.into_iter().chain(this.running.iter().map(|r| &**r)) {
+                                rec.cancelled(r.addr, r.started, r.stage(), at);
+                            }
+                            rec.resolve_errors = std::mem::take(this.resolve_errors);
+                            for d in this.denied.iter() {
+                                d.clone().push_to(&mut rec.denied);
+                            }
+                        }
                         // The losers are closed before the caller sees the
                         // winner.
                         this.first.set(None);
@@ -638,11 +671,15 @@ where
                             started,
                             elapsed,
                             failed: std::mem::take(this.failed),
+                            recorder,
                         }));
                     }
                     Err(error) => {
                         let now = now.expect("read for a failure");
                         let elapsed = now - start - started;
+                        if let Some(rec) = this.recorder.as_deref_mut() {
+                            rec.failed(addr, stage, now - start, !this.queue.is_empty());
+                        }
                         this.failed
                             .push(failed_attempt(addr, started, elapsed, error, stage));
                         // A failure starts the next attempt at once, if
@@ -662,6 +699,9 @@ where
                     match item {
                         Some(Ok(batch)) => {
                             let batch: Batch = batch.into();
+                            if let Some(rec) = this.recorder.as_deref_mut() {
+                                rec.answer(&batch);
+                            }
                             *this.seen += batch.seen;
                             for refused in batch.denied {
                                 refused.push_to(this.denied);
@@ -671,12 +711,18 @@ where
                         }
                         Some(Err(e)) => {
                             tracing::debug!(error = %e, "resolution failed");
+                            if let Some(rec) = this.recorder.as_deref_mut() {
+                                rec.resolve_failed(&e);
+                            }
                             this.resolve_errors.push(e);
                         }
                         // Ended: the stream and what it holds are freed.
                         None => this.addrs.set(None),
                     }
                     continue;
+                }
+                if let Some(rec) = this.recorder.as_deref_mut() {
+                    rec.waiting();
                 }
             }
 
@@ -816,6 +862,7 @@ where
                     started,
                     elapsed: None,
                     failed: Vec::new(),
+                    recorder: None,
                 })
             }
             Err((error, stage)) => {

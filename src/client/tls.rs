@@ -45,6 +45,7 @@ use tracing::Instrument;
 
 use crate::client::connect::{ConnectionBuilder, Source};
 use crate::client::error::{ConnectError, ConnectErrorKind, HandshakeTimedOut};
+use crate::client::establishment::{Establishment, Recorder, TlsReport};
 use crate::resolve::svcb::{EchMap, ServiceOptions};
 use crate::shared::tls::ShutdownState;
 use crate::shared::tls_words::{explain, Side, TlsContext};
@@ -349,7 +350,53 @@ impl ConnectionBuilder {
     /// ```
     // A plain `fn` returning an `async` block, not an `async fn`, which
     // would hold the builder twice (the argument, and the block's copy).
-    pub fn connect_tls(mut self) -> impl Future<Output = Result<TlsStream, ConnectError>> + Send {
+    pub fn connect_tls(self) -> impl Future<Output = Result<TlsStream, ConnectError>> + Send {
+        // A connector's `on_established` or `qlog` is told of every
+        // connection: recorded then, and only then.
+        let record = self.opts.report.is_some();
+        futures_util::FutureExt::map(self.tls_connect(record), |r| r.map(|(tls, _)| tls))
+    }
+
+    /// [`connect_tls`](Self::connect_tls), and what it went through: the
+    /// [`Establishment`] report of the resolution, each attempt (TCP, then
+    /// its TLS handshake), the delays between them, and the winner's TLS
+    /// handshake (its time, version, ALPN, whether it resumed). A
+    /// [`Connector`](crate::Connector)'s
+    /// [`on_established`](crate::Connector::on_established) and
+    /// [`qlog`](crate::Connector::qlog) are told of the connection too.
+    ///
+    /// # Errors
+    ///
+    /// As [`connect_tls`](Self::connect_tls).
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future closes every socket it opened.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use tokio_endpoints::ConnectionBuilder;
+    ///
+    /// # #[tokio::main] async fn main() -> std::io::Result<()> {
+    /// let (tls, report) = ConnectionBuilder::new("example.com:443").connect_tls_reported().await?;
+    /// println!("{report}");
+    /// println!("handshake: {:?}", report.tls().map(|t| t.handshake()));
+    /// # drop(tls); Ok(()) }
+    /// ```
+    pub fn connect_tls_reported(
+        self,
+    ) -> impl Future<Output = Result<(TlsStream, Establishment), ConnectError>> + Send {
+        futures_util::FutureExt::map(self.tls_connect(true), |r| {
+            r.map(|(tls, report)| (tls, report.expect("a recorded connect has its report")))
+        })
+    }
+
+    /// `connect_tls`, recorded if `record`.
+    fn tls_connect(
+        mut self,
+        record: bool,
+    ) -> impl Future<Output = Result<(TlsStream, Option<Establishment>), ConnectError>> + Send {
         let span = tracing::debug_span!("connect_tls", target = %self.describe());
         async move {
             // Read where they are (a connector's calls share them).
@@ -382,15 +429,34 @@ impl ConnectionBuilder {
             if let Source::Stream(..) = &self.source {
                 let name = self.describe();
                 let all_errors = self.opts.all_errors;
+                let report_to = self.opts.report.clone();
                 let tcp = self.connect_inner().await?;
-                return handshake.run(tcp, name, all_errors).await;
+                let tls = handshake.run(tcp, name.clone(), all_errors).await?;
+                let report = match (record, tls.peer_addr()) {
+                    (true, Ok(peer)) => Some(Establishment::adopted(peer)),
+                    _ => None,
+                };
+                if let (Some(report), Some(to)) = (&report, report_to) {
+                    to.tell(report);
+                }
+                return Ok((tls, report));
             }
             // Through a proxy: one handshake, with the origin, in the tunnel.
             #[cfg(feature = "proxy")]
             if let Some(via) = self.opts.via.clone().filter(|via| via.applies(&self, true)) {
                 let started = tokio::time::Instant::now();
                 let tunnel = via.tunnel(&self, true).await?;
-                return handshake.run_in_tunnel(tunnel, &self, started).await;
+                let tls = handshake.run_in_tunnel(tunnel, &self, started).await?;
+                // The report of a proxied connection: the hop to the proxy,
+                // one attempt (the race to the proxy is not recorded).
+                let report = match (record, tls.peer_addr()) {
+                    (true, Ok(peer)) => Some(Establishment::adopted(peer)),
+                    _ => None,
+                };
+                if let (Some(report), Some(to)) = (&report, &self.opts.report) {
+                    to.tell(report);
+                }
+                return Ok((tls, report));
             }
             // Happy Eyeballs v3: the handshake runs inside the race, and
             // HTTPS records are asked for unless turned off.
@@ -406,12 +472,42 @@ impl ConnectionBuilder {
             });
             let handshake = &handshake;
             let ech = ech.as_ref();
-            self.establish(services, |addr, tcp| {
-                handshake.attempt(addr, tcp, ech.and_then(|e| e.get(addr)))
-            })
-            .await
+            let recorder = record.then(|| {
+                let mut rec = Recorder::new(tokio::time::Instant::now());
+                rec.tls = true;
+                rec
+            });
+            let (tls, recorder) = self
+                .establish(services, recorder, |addr, tcp| {
+                    handshake.attempt(addr, tcp, ech.and_then(|e| e.get(addr)))
+                })
+                .await?;
+            let report = recorder.map(|rec| {
+                let took = rec.now();
+                let target = match &self.source {
+                    Source::Target(Ok(target)) => target.clone(),
+                    _ => unreachable!("a race was run for a target"),
+                };
+                rec.finish(target, took, Some(tls_report(&tls)))
+            });
+            if let (Some(report), Some(to)) = (&report, &self.opts.report) {
+                to.tell(report);
+            }
+            Ok((tls, report))
         }
         .instrument(span)
+    }
+}
+
+/// What the report says of the winner's handshake (its time is the
+/// report's: from the TCP connection to the win).
+fn tls_report(tls: &TlsStream) -> TlsReport {
+    let (_, conn) = tls.get_ref();
+    TlsReport {
+        handshake: Duration::ZERO,
+        version: conn.protocol_version().map(|v| format!("{v:?}")),
+        alpn: conn.alpn_protocol().map(<[u8]>::to_vec),
+        resumed: matches!(conn.handshake_kind(), Some(rustls::HandshakeKind::Resumed)),
     }
 }
 

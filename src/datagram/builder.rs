@@ -558,7 +558,7 @@ impl DatagramBuilder {
         Ok(tokio_util::udp::UdpFramed::new(self.bind().await?, codec))
     }
 
-    fn describe(&self) -> String {
+    pub(super) fn describe(&self) -> String {
         fn show(t: &Result<Target, TargetError>) -> String {
             match t {
                 Ok(t) => t.to_string(),

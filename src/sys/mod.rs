@@ -26,7 +26,9 @@
 //!   errors ([`accept_out_of_resources`], [`accept_connection_failed`]);
 //! * Unix socket names: abstract names (`HAS_ABSTRACT_NAMES`);
 //! * timers: a kernel timer for the race's sub-millisecond wake-ups
-//!   ([`HAS_PRECISE_TIMER`], [`PreciseTimer`]).
+//!   ([`HAS_PRECISE_TIMER`], [`PreciseTimer`]);
+//! * batched UDP (feature `batch`, `udp_batch.rs`, one file with quinn-udp's
+//!   lists): `recvmmsg`, `UDP_GRO`, path MTU, `EISCONN`.
 //!
 //! A new platform is one more file here; nothing else in the crate names an
 //! operating system in a `cfg` list.
@@ -57,6 +59,11 @@ mod imp;
 
 #[cfg(unix)]
 mod unix;
+
+#[cfg(feature = "batch")]
+mod udp_batch;
+#[cfg(feature = "batch")]
+pub(crate) use udp_batch::*;
 
 pub(crate) use imp::*;
 #[cfg(unix)]
