@@ -172,7 +172,7 @@ fn memory() {
             sizes[v]
         );
     }
-    println!("  target for a two-address race: <= 3072 B\n");
+    println!("  target for a two-address race: <= 2048 B (issue 32)\n");
 }
 
 fn describe(variant: &str) -> &'static str {

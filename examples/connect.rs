@@ -77,14 +77,22 @@ async fn main() -> ExitCode {
     }
 
     // Every attempt's start, failure and win is a tracing event.
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     tracing_subscriber::fmt()
-        .with_env_filter("tokio_endpoints=debug")
+        .with_max_level(tracing::Level::DEBUG)
         // Started just before the connect: log times count from its start.
         .with_timer(tracing_subscriber::fmt::time::uptime())
         .with_target(false)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .compact()
+        .finish()
+        // This crate's events only (`Targets`: no regex engine to build).
+        .with(
+            tracing_subscriber::filter::Targets::new()
+                .with_target("tokio_endpoints", tracing::Level::DEBUG),
+        )
         .init();
 
     let t0 = Instant::now();

@@ -259,20 +259,9 @@
     allow(rustdoc::broken_intra_doc_links)
 )]
 
-/// Every Rust block of README.md, compiled (and run, unless `no_run`) as a
-/// doc test, so `cargo test --all-features` fails when the README goes
-/// stale. Its examples use the `tls`, `codec`, `hyper`, `batch` and `proxy` features, so it
-/// is tested where they are on (the test command turns every feature on).
-#[cfg(all(
-    doctest,
-    feature = "tls",
-    feature = "codec",
-    feature = "hyper",
-    feature = "batch",
-    feature = "proxy"
-))]
-#[doc = include_str!("../README.md")]
-pub struct ReadmeDoctests;
+// README.md's Rust blocks are doc tests of the `integration/` member
+// (`integration/src/lib.rs`), whose dev-dependencies (tonic, hyper's
+// server) they use.
 
 mod client;
 mod datagram;

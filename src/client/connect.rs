@@ -115,38 +115,41 @@ pub struct ConnectionBuilder {
 /// The options of a connection that do not depend on its target: what a
 /// [`ConnectionBuilder`] holds besides the target, and what a
 /// [`Connector`](crate::Connector) shares between its connections.
+///
+/// The options most calls never set are in [`Rare`], behind one shared
+/// pointer (`None` until one is set): every plain connect future holds its
+/// builder, and tokio copies a task's future several times (into the task,
+/// its output over it); each byte of a builder costs about 2.7
+/// instructions per connect in the burst of `benches/race_memory.rs`. A
+/// `Connector`'s calls share its `Rare` (copied only when a builder made
+/// from it changes one of them). Fields of `Rare` read and write as if
+/// they were this struct's own (`Deref`, `DerefMut`).
 #[derive(Clone)]
 pub(crate) struct Options {
     pub(crate) delay: Option<Duration>,
     pub(crate) interleave: usize,
     pub(crate) family: Family,
-    pub(crate) local: Result<Vec<SocketAddr>, String>,
     pub(crate) nodelay: bool,
-    pub(crate) connect_timeout: Option<Duration>,
-    pub(crate) attempt_timeout: Option<Duration>,
-    pub(crate) hook: Option<SocketHook>,
-    /// Keepalive, user timeout, buffer sizes, interface: `None` until one
-    /// is set, so a builder without them carries one pointer.
-    pub(crate) sockopts: Option<Arc<SocketOptions>>,
     pub(crate) all_errors: bool,
-    pub(crate) resolver: Option<Resolver>,
     /// Whether to ask for HTTPS records; `None`: for `connect_tls` only.
     pub(crate) svcb: Option<bool>,
-    /// Where connections may go; `None`: anywhere.
-    pub(crate) policy: Option<AddressPolicy>,
-    /// The TLS options, used by `connect_tls` (see `tls.rs`); boxed once
-    /// one is set, so a plain `connect` future does not carry them.
-    #[cfg(feature = "tls")]
-    pub(crate) tls: super::tls_options::TlsSlot,
-    /// The history of earlier connections the call reads and writes: a
-    /// connector's own, or (`None`) the process-wide one of one-shot
-    /// builders; none at all with `history_off`. Kept small: every plain
-    /// connect future holds its builder.
-    pub(crate) history: Option<History>,
     pub(crate) history_off: bool,
     pub(crate) adaptive_delay: bool,
     /// How long an outcome is trusted, in milliseconds.
     pub(crate) history_ttl_ms: u32,
+    pub(crate) resolver: Option<Resolver>,
+    /// The history of earlier connections the call reads and writes: a
+    /// connector's own, or (`None`) the process-wide one of one-shot
+    /// builders; none at all with `history_off`.
+    pub(crate) history: Option<History>,
+    pub(crate) rare: Option<Arc<Rare>>,
+}
+
+/// The options of [`Options`] that most calls leave as they are.
+#[derive(Clone)]
+pub(crate) struct Rare {
+    /// `local_addr`'s addresses, or why they are refused.
+    pub(crate) local: Result<Locals, Arc<str>>,
     /// Who is told of each connection made ([`Connector::on_established`],
     /// [`Connector::qlog`]); `None`: nobody, and nothing is recorded.
     ///
@@ -156,6 +159,51 @@ pub(crate) struct Options {
     /// The proxy connections go through; `None`: directly.
     #[cfg(feature = "proxy")]
     pub(crate) via: Option<Arc<dyn Via>>,
+    pub(crate) connect_timeout: Option<Duration>,
+    pub(crate) attempt_timeout: Option<Duration>,
+    pub(crate) hook: Option<SocketHook>,
+    /// Keepalive, user timeout, buffer sizes, interface.
+    pub(crate) sockopts: Option<Arc<SocketOptions>>,
+    /// Where connections may go; `None`: anywhere.
+    pub(crate) policy: Option<AddressPolicy>,
+    /// The TLS options, used by `connect_tls` (see `tls.rs`).
+    #[cfg(feature = "tls")]
+    pub(crate) tls: super::tls_options::TlsSlot,
+}
+
+/// What an [`Options`] without a [`Rare`] of its own reads.
+static DEFAULT_RARE: Rare = Rare {
+    local: Ok(Locals(None)),
+    report: None,
+    #[cfg(feature = "proxy")]
+    via: None,
+    connect_timeout: None,
+    attempt_timeout: None,
+    hook: None,
+    sockopts: None,
+    policy: None,
+    #[cfg(feature = "tls")]
+    tls: super::tls_options::TlsSlot::EMPTY,
+};
+
+impl std::ops::Deref for Options {
+    type Target = Rare;
+
+    #[inline]
+    fn deref(&self) -> &Rare {
+        self.rare.as_deref().unwrap_or(&DEFAULT_RARE)
+    }
+}
+
+impl std::ops::DerefMut for Options {
+    /// The rare options, to change one: made on the first change, copied
+    /// first if shared (with a `Connector`, or its other builders).
+    fn deref_mut(&mut self) -> &mut Rare {
+        Arc::make_mut(
+            self.rare
+                .get_or_insert_with(|| Arc::new(DEFAULT_RARE.clone())),
+        )
+    }
 }
 
 /// A connector's `on_established` callback.
@@ -205,25 +253,15 @@ impl Default for Options {
             delay: Some(DEFAULT_HAPPY_EYEBALLS_DELAY),
             interleave: 1,
             family: Family::Any,
-            local: Ok(Vec::new()),
             nodelay: true,
-            connect_timeout: None,
-            attempt_timeout: None,
-            hook: None,
-            sockopts: None,
             all_errors: false,
-            resolver: None,
             svcb: None,
-            policy: None,
-            #[cfg(feature = "tls")]
-            tls: super::tls_options::TlsSlot::default(),
-            history: None,
             history_off: false,
             adaptive_delay: false,
             history_ttl_ms: DEFAULT_HISTORY_TTL.as_millis() as u32,
-            report: None,
-            #[cfg(feature = "proxy")]
-            via: None,
+            resolver: None,
+            history: None,
+            rare: None,
         }
     }
 }
@@ -231,10 +269,11 @@ impl Default for Options {
 impl Options {
     /// `local_addr`, validated once for the builder and the connector.
     pub(crate) fn set_local(&mut self, local: impl IntoLocalAddrs) {
-        self.local = local.into_local_addrs();
-        if matches!(&self.local, Ok(v) if v.is_empty()) {
-            self.local = Err("local_addr was given an empty list".into());
-        }
+        self.local = match local.into_local_addrs() {
+            Ok(v) if v.is_empty() => Err("local_addr was given an empty list".into()),
+            Ok(v) => Ok(Locals(Some(v.into()))),
+            Err(e) => Err(e.into()),
+        };
     }
 
     /// The socket options, to change one (copied first if shared).
@@ -275,12 +314,43 @@ impl Options {
     }
 }
 
+/// The local addresses of `local_addr`: none (no allocation), or a list
+/// shared by every call of a [`Connector`](crate::Connector).
+#[derive(Clone, Default)]
+pub(crate) struct Locals(Option<Arc<[SocketAddr]>>);
+
+impl std::ops::Deref for Locals {
+    type Target = [SocketAddr];
+
+    fn deref(&self) -> &[SocketAddr] {
+        self.0.as_deref().unwrap_or_default()
+    }
+}
+
+impl fmt::Debug for Locals {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}
+
 pub(crate) enum Source {
-    Target(Result<Target, TargetError>),
+    /// The target, or why it is refused (boxed: its two strings would
+    /// double the size of every builder).
+    Target(Result<Target, Box<TargetError>>),
     /// An adopted stream, and the options given that only make sense when
     /// we connect ourselves (refused, in the order given). Kept here, not
     /// in the builder, so that every other builder is smaller.
-    Stream(TcpStream, Vec<&'static str>),
+    // Boxed, though a `Vec` is on the heap already: inline, its three
+    // words would make this the largest variant, and every builder (every
+    // plain connect future) that large.
+    #[allow(clippy::box_collection)]
+    Stream(TcpStream, Box<Vec<&'static str>>),
+}
+
+impl Source {
+    pub(crate) fn target(target: impl IntoTarget) -> Source {
+        Source::Target(target.into_target().map_err(Box::new))
+    }
 }
 
 impl ConnectionBuilder {
@@ -307,7 +377,7 @@ impl ConnectionBuilder {
     /// # drop(by_list);
     /// ```
     pub fn new(target: impl IntoTarget) -> ConnectionBuilder {
-        ConnectionBuilder::with_source(Source::Target(target.into_target()))
+        ConnectionBuilder::with_source(Source::target(target))
     }
 
     /// Adopts a connected stream: asyncio's `sock=`. [`connect`](Self::connect)
@@ -330,7 +400,7 @@ impl ConnectionBuilder {
     /// # Ok(()) }
     /// ```
     pub fn from_stream(stream: TcpStream) -> ConnectionBuilder {
-        ConnectionBuilder::with_source(Source::Stream(stream, Vec::new()))
+        ConnectionBuilder::with_source(Source::Stream(stream, Box::default()))
     }
 
     fn with_source(source: Source) -> ConnectionBuilder {
@@ -651,7 +721,7 @@ impl ConnectionBuilder {
     /// }
     /// ```
     pub fn interface(mut self, name: impl Into<String>) -> Self {
-        self.opts.sockopts_mut().interface = Some(name.into());
+        self.opts.sockopts_mut().set_interface(name.into());
         self.connecting("interface")
     }
 
@@ -1097,7 +1167,8 @@ impl ConnectionBuilder {
         mut rec: Option<&mut Recorder>,
     ) -> Started {
         #[cfg(feature = "tls")]
-        if let Some(given) = self.opts.tls.given().filter(|_| refuse_tls) {
+        if refuse_tls && self.opts.tls.any_given() {
+            let given = self.opts.tls.given().unwrap_or_default();
             return Started::Done(Err(self.invalid(format!(
                 "TLS options given to connect(): {given}; use connect_tls()"
             ))));
@@ -1152,7 +1223,18 @@ impl ConnectionBuilder {
         {
             return Started::race(start, begun(), None);
         }
+        // No local address, no policy, any family: every address is usable
+        // (what `permitted` would say for each, without asking).
+        let all_usable = self.opts.rare.is_none() && self.opts.family == Family::Any;
         let (addr, rest) = match target.host() {
+            None if all_usable => match target.addrs() {
+                [addr] => (*addr, Rest::Nothing),
+                addrs => {
+                    let first = addrs[0];
+                    let picked = advice.pick(addrs.iter().copied()).unwrap_or(first);
+                    (picked, Rest::Literal)
+                }
+            },
             None => {
                 let mut usable = target.addrs().iter().filter(|a| self.permitted(&a.ip()));
                 match (usable.next(), usable.next()) {
@@ -1222,7 +1304,13 @@ impl ConnectionBuilder {
                     .filter(|ip| self.permitted(ip))
                     .map(|&ip| SocketAddr::new(ip, port));
                 match advice.pick(usable) {
-                    Some(addr) => (addr, Rest::Name { ips, resolving }),
+                    Some(addr) => (
+                        addr,
+                        Rest::Name {
+                            ips: ips.into_boxed_slice(),
+                            resolving,
+                        },
+                    ),
                     None => {
                         let mut begun = begun();
                         begun.seen = ips.len();
@@ -1242,16 +1330,20 @@ impl ConnectionBuilder {
             rec.started(addr, at, false);
         }
         let attempt = self.attempt(locals, addr);
+        let preferred = advice.first == Some(addr.ip());
         Started::First(First {
             start,
             addr,
             attempt,
             rest,
-            prefer: advice.first,
-            settled: advice.settled,
-            // Boxed only with more than a winner to say: a connect future
-            // carries its `First` inline.
-            advice: (!advice.last.is_empty() || advice.delay.is_some()).then(|| Box::new(advice)),
+            preferred,
+            known: preferred && advice.settled,
+            // Boxed only with more to say than that `addr` won: a connect
+            // future carries its `First` inline.
+            advice: (!advice.last.is_empty()
+                || advice.delay.is_some()
+                || (advice.first.is_some() && !preferred))
+                .then(|| Box::new(advice)),
         })
     }
 
@@ -1592,8 +1684,8 @@ impl ConnectionBuilder {
         let locals = self
             .opts
             .local
-            .as_ref()
-            .map_err(|e| self.invalid(e.clone()))?;
+            .as_deref()
+            .map_err(|e| self.invalid(e.to_string()))?;
         for local in locals {
             if !self.opts.family.matches(&local.ip()) {
                 return Err(self.invalid(format!(
@@ -1616,6 +1708,16 @@ impl ConnectionBuilder {
             })?;
         }
         Ok((target, locals))
+    }
+
+    /// The target and the local addresses of a builder that
+    /// [`checked`](Self::checked) passed already: the race that `start`
+    /// hands over to does not check them twice.
+    fn checked_already(&self) -> (&Target, &[SocketAddr]) {
+        match (&self.source, self.opts.local.as_deref()) {
+            (Source::Target(Ok(target)), Ok(locals)) => (target, locals),
+            _ => unreachable!("`start` checks the builder before the race"),
+        }
     }
 
     /// Whether this call can use `ip`: of the family asked for, and of the
@@ -1828,10 +1930,11 @@ pub(crate) struct First {
     addr: SocketAddr,
     attempt: TcpConnect,
     rest: Rest,
-    /// The address the history says won last.
-    prefer: Option<IpAddr>,
-    /// Whether another win of `prefer` need not be recorded.
-    settled: bool,
+    /// Whether `addr` is the history's winner.
+    preferred: bool,
+    /// Whether another win of `addr` need not be recorded: the history's
+    /// settled winner.
+    known: bool,
     /// The rest of the history's advice, when it has more to say (boxed:
     /// most calls have none, and every connect future would carry it).
     advice: Option<Box<Advice>>,
@@ -1850,7 +1953,10 @@ enum Rest {
     Literal,
     /// The resolver's first answer (the attempt's address its first
     /// usable one) and the rest of its resolution.
-    Name { ips: Vec<IpAddr>, resolving: Addrs },
+    Name {
+        ips: Box<[IpAddr]>,
+        resolving: Addrs,
+    },
 }
 
 /// What the first poll of a [`Connect`] found to do.
@@ -1864,9 +1970,12 @@ enum Started {
     /// Through a proxy ([`Via`]).
     #[cfg(feature = "proxy")]
     Via,
+    /// The race takes over (its state boxed: `Started` is returned by
+    /// value, and the common `First` should not be copied at the size of
+    /// a `Begun`).
     Race {
         start: Instant,
-        begun: Begun<TcpConnect>,
+        begun: Box<Begun<TcpConnect>>,
         resolving: Option<Addrs>,
     },
 }
@@ -1875,7 +1984,7 @@ impl Started {
     fn race(start: Instant, begun: Begun<TcpConnect>, resolving: Option<Addrs>) -> Started {
         Started::Race {
             start,
-            begun,
+            begun: Box::new(begun),
             resolving,
         }
     }
@@ -1894,20 +2003,19 @@ impl State {
     fn race(
         builder: ConnectionBuilder,
         start: Instant,
-        begun: Begun<TcpConnect>,
+        begun: Box<Begun<TcpConnect>>,
         resolving: Option<Addrs>,
     ) -> State {
         // An async block keeps what it captures for as long as it runs:
         // `begun` (about 200 bytes), which moves into the race at once, is
         // captured boxed, and the box is freed as it is unpacked.
-        let begun = Box::new(begun);
         State::Race(Box::pin(async move {
             let builder = builder;
             let begun = {
                 let boxed = begun;
                 *boxed
             };
-            let (target, locals) = builder.checked()?;
+            let (target, locals) = builder.checked_already();
             let services = builder
                 .opts
                 .svcb
@@ -1935,8 +2043,8 @@ impl First {
             addr,
             attempt,
             rest,
-            prefer,
-            settled,
+            preferred,
+            known,
             advice,
         } = self;
         let mut denied = Vec::new();
@@ -1944,7 +2052,7 @@ impl First {
             Rest::Name { ips, resolving } => {
                 let seen = ips.len();
                 let batch = builder
-                    .admit(ips, addr.port(), &mut denied)
+                    .admit(ips.into_vec(), addr.port(), &mut denied)
                     .flatten()
                     .collect();
                 (batch, Some(resolving), seen)
@@ -1953,9 +2061,12 @@ impl First {
             Rest::Literal | Rest::Nothing => (Vec::new(), None, 0),
         };
         let mut begun = Begun::with(addrs);
-        let mut advice = advice.map(|a| *a).unwrap_or_default();
-        advice.first = prefer;
-        advice.settled = settled;
+        // Unboxed, the advice was at most that `addr` won.
+        let advice = advice.map(|a| *a).unwrap_or_else(|| Advice {
+            first: preferred.then(|| addr.ip()),
+            settled: known,
+            ..Advice::default()
+        });
         begun.advise(advice);
         begun.seen = seen;
         begun.denied = denied;
@@ -1965,7 +2076,7 @@ impl First {
             None => begun.running = Some((addr, FIRST_STARTED, attempt)),
             Some(failed) => begun.failed.push(failed),
         }
-        State::race(builder, start, begun, resolving)
+        State::race(builder, start, Box::new(begun), resolving)
     }
 }
 
@@ -2071,7 +2182,7 @@ impl<Y: Future<Output = ()>> Future for Connect<Y> {
                     let start = first.start;
                     // Nothing to learn from one address, nor from the
                     // winner the history already has, won again.
-                    let known = first.settled && first.prefer == Some(addr.ip());
+                    let known = first.known;
                     let alone = matches!(first.rest, Rest::Nothing);
                     *this.state = State::Done;
                     let builder = this.builder.take().expect("held until the end");
@@ -2346,12 +2457,12 @@ mod tests {
     #[test]
     fn the_builder_carries_no_tls_options_inline() {
         let builder = std::mem::size_of::<ConnectionBuilder>();
-        // 200 before the socket options' pointer, the address policy's
-        // pointer, the history's handle and settings, and the pointer to
-        // whom a connector tells of its connections (`report`, 8 bytes); the
-        // feature `proxy` adds one pointer to a trait object (two words).
-        let proxy = if cfg!(feature = "proxy") { 16 } else { 0 };
-        assert!(builder <= 240 + proxy, "builder {builder} B");
+        // 232 before the rarely set options moved behind one pointer
+        // (issue 32), 200 before the socket options, the address policy
+        // and the history.
+        assert!(builder <= 128, "builder {builder} B");
+        let rare = std::mem::size_of::<Option<Arc<Rare>>>();
+        assert_eq!(rare, std::mem::size_of::<usize>());
         let sockopts = std::mem::size_of::<Option<Arc<SocketOptions>>>();
         assert_eq!(sockopts, std::mem::size_of::<usize>());
     }

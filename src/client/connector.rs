@@ -194,7 +194,15 @@ impl Connector {
     }
 
     pub(crate) fn set(mut self, f: impl FnOnce(&mut Options)) -> Self {
-        f(Arc::make_mut(&mut self.opts));
+        let opts = Arc::make_mut(&mut self.opts);
+        f(opts);
+        // The TLS options a connector holds are its `connect_tls`'s: its
+        // plain `connect` does not refuse them (a builder's does), so the
+        // builders it makes carry no list of them.
+        #[cfg(feature = "tls")]
+        if opts.tls.any_given() {
+            opts.tls.forget_given();
+        }
         self
     }
 
@@ -402,7 +410,7 @@ impl Connector {
     /// ```
     pub fn interface(self, name: impl Into<String>) -> Self {
         let name = name.into();
-        self.set(|o| o.sockopts_mut().interface = Some(name))
+        self.set(|o| o.sockopts_mut().set_interface(name))
     }
 
     /// As [`ConnectionBuilder::connect_timeout`]: bounds each whole call,
@@ -560,11 +568,10 @@ impl Connector {
     /// # Ok(()) }
     /// ```
     pub fn builder(&self, target: impl IntoTarget) -> ConnectionBuilder {
-        #[allow(unused_mut)]
-        let mut opts = Options::clone(&self.opts);
-        #[cfg(feature = "tls")]
-        opts.tls.forget_given();
-        ConnectionBuilder::with_options(Source::Target(target.into_target()), opts)
+        // A shallow copy: what is large (the local addresses, the TLS
+        // options, the socket options, the policy, the resolver, the
+        // history) is shared, and copied only if the builder changes it.
+        ConnectionBuilder::with_options(Source::target(target), Options::clone(&self.opts))
     }
 
     /// Connects to `target` as [`ConnectionBuilder::connect`] does, with
@@ -876,5 +883,50 @@ impl fmt::Debug for Connector {
         #[cfg(all(unix, feature = "hyper"))]
         d.field("unix_socket", &self.unix);
         d.finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A `Connector`'s calls share its rarely set options (local
+    /// addresses, timeouts, socket options, policy, TLS options): a
+    /// builder it makes points at the same allocation, and gets a copy of
+    /// its own only when it changes one of them (copy on write), which
+    /// leaves the connector's as they were.
+    #[test]
+    fn builders_share_the_connectors_options_until_they_change_one() {
+        let connector = Connector::new()
+            .local_addr(std::net::Ipv4Addr::LOCALHOST)
+            .connect_timeout(Duration::from_secs(5))
+            .tcp_keepalive(socket2::TcpKeepalive::new());
+        #[cfg(feature = "tls")]
+        let connector = connector.alpn(["h2"]);
+        let shared = connector.opts.rare.as_ref().expect("set above");
+        let a = connector.builder("example.test:443");
+        let b = connector.builder(("example.test", 80));
+        for builder in [&a, &b] {
+            let rare = builder.opts.rare.as_ref().expect("shared");
+            assert!(Arc::ptr_eq(rare, shared));
+        }
+        let changed = a.connect_timeout(Duration::from_secs(1));
+        let rare = changed.opts.rare.as_ref().expect("copied");
+        assert!(!Arc::ptr_eq(rare, shared));
+        assert_eq!(changed.opts.connect_timeout, Some(Duration::from_secs(1)));
+        assert_eq!(connector.opts.connect_timeout, Some(Duration::from_secs(5)));
+        // The copy is shallow: the local addresses and the socket options
+        // are still the connector's.
+        assert!(std::ptr::eq(
+            changed.opts.local.as_deref().unwrap(),
+            connector.opts.local.as_deref().unwrap()
+        ));
+        assert!(Arc::ptr_eq(
+            changed.opts.sockopts.as_ref().unwrap(),
+            connector.opts.sockopts.as_ref().unwrap()
+        ));
+        // A plain builder carries none of it.
+        let plain = Connector::new().builder("example.test:443");
+        assert!(plain.opts.rare.is_none());
     }
 }

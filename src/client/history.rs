@@ -92,7 +92,7 @@ impl Fx {
 impl std::fmt::Debug for History {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("History")
-            .field("targets", &lock(&self.inner.table).map.len())
+            .field("targets", &lock(&self.inner.table).len())
             .finish()
     }
 }
@@ -120,11 +120,118 @@ impl Hasher for Prehashed {
     }
 }
 
-#[derive(Default)]
+/// The end of [`Table`]'s list.
+const NIL: u32 = u32::MAX;
+
+/// The targets, most recently used first: a map from a key's hash to a
+/// slot, and the slots in a doubly linked list threaded through a `Vec`.
+/// A use moves its slot to the front and a new target at capacity takes
+/// the back one's place, each in a few instructions: nothing scans the
+/// table (which is up to [`CAPACITY`] entries long, and is locked).
 struct Table {
-    map: HashMap<u64, Entry, std::hash::BuildHasherDefault<Prehashed>>,
-    /// A counter for least-recently-used eviction.
-    clock: u64,
+    map: HashMap<u64, u32, std::hash::BuildHasherDefault<Prehashed>>,
+    slots: Vec<Slot>,
+    /// The most and the least recently used slots.
+    head: u32,
+    tail: u32,
+}
+
+struct Slot {
+    hash: u64,
+    prev: u32,
+    next: u32,
+    entry: Entry,
+}
+
+impl Default for Table {
+    fn default() -> Table {
+        Table {
+            map: HashMap::default(),
+            slots: Vec::new(),
+            head: NIL,
+            tail: NIL,
+        }
+    }
+}
+
+impl Table {
+    fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    fn clear(&mut self) {
+        self.map.clear();
+        self.slots.clear();
+        self.head = NIL;
+        self.tail = NIL;
+    }
+
+    fn unlink(&mut self, i: u32) {
+        let Slot { prev, next, .. } = self.slots[i as usize];
+        match prev {
+            NIL => self.head = next,
+            p => self.slots[p as usize].next = next,
+        }
+        match next {
+            NIL => self.tail = prev,
+            n => self.slots[n as usize].prev = prev,
+        }
+    }
+
+    fn push_front(&mut self, i: u32) {
+        let old = self.head;
+        let slot = &mut self.slots[i as usize];
+        slot.prev = NIL;
+        slot.next = old;
+        match old {
+            NIL => self.tail = i,
+            h => self.slots[h as usize].prev = i,
+        }
+        self.head = i;
+    }
+
+    /// The entry of `hash`, without marking it used.
+    fn get(&self, hash: u64) -> Option<&Entry> {
+        let i = *self.map.get(&hash)?;
+        Some(&self.slots[i as usize].entry)
+    }
+
+    /// The entry of `hash`, marked as the most recently used.
+    fn get_mut(&mut self, hash: u64) -> Option<&mut Entry> {
+        let i = *self.map.get(&hash)?;
+        if self.head != i {
+            self.unlink(i);
+            self.push_front(i);
+        }
+        Some(&mut self.slots[i as usize].entry)
+    }
+
+    /// The entry of `hash`, made by `new` if there is none; at capacity,
+    /// in the place of the least recently used.
+    fn get_or_insert(&mut self, hash: u64, new: impl FnOnce() -> Entry) -> &mut Entry {
+        if self.map.contains_key(&hash) {
+            return self.get_mut(hash).expect("just found");
+        }
+        let slot = Slot {
+            hash,
+            prev: NIL,
+            next: NIL,
+            entry: new(),
+        };
+        let i = if self.slots.len() < CAPACITY {
+            self.slots.push(slot);
+            (self.slots.len() - 1) as u32
+        } else {
+            let i = self.tail;
+            self.unlink(i);
+            let old = std::mem::replace(&mut self.slots[i as usize], slot);
+            self.map.remove(&old.hash);
+            i
+        };
+        self.map.insert(hash, i);
+        self.push_front(i);
+        &mut self.slots[i as usize].entry
+    }
 }
 
 /// How an attempt failed, as far as the order of the next race goes.
@@ -150,7 +257,6 @@ impl Failure {
 struct Entry {
     /// The target the hash stands for, to tell collisions apart.
     id: Id,
-    used: u64,
     winner: Option<Winner>,
     failures: Vec<(IpAddr, Failure, Instant)>,
     /// Smoothed round-trip time and its variation (RFC 6298), from the
@@ -221,12 +327,17 @@ impl<'a> Key<'a> {
     }
 
     fn matches(&self, id: &Id) -> bool {
+        // The cheap fields first.
+        if self.port != id.port || self.family != id.family || self.locals.len() != id.locals.len()
+        {
+            return false;
+        }
         let target = match (self.host, &id.host) {
             (Some(a), Some(b)) => a == &**b,
             (None, None) => self.addrs == &*id.addrs,
             _ => false,
         };
-        target && self.port == id.port && self.locals == &*id.locals && self.family == id.family
+        target && self.locals == &*id.locals
     }
 
     fn to_id(self) -> Id {
@@ -302,7 +413,7 @@ impl History {
     }
 
     pub(crate) fn clear(&self) {
-        lock(&self.inner.table).map.clear();
+        lock(&self.inner.table).clear();
     }
 
     /// The advice for `key`, from outcomes younger than `ttl`.
@@ -315,29 +426,40 @@ impl History {
     ) -> Advice {
         let hash = key.hash(self.inner.seed);
         let mut table = lock(&self.inner.table);
-        table.clock += 1;
-        let clock = table.clock;
-        let Some(entry) = table.map.get_mut(&hash) else {
+        let Some(entry) = table.get_mut(hash) else {
             return Advice::default();
         };
         if !key.matches(&entry.id) {
             return Advice::default();
         }
-        entry.used = clock;
-        let fresh = |at: Instant| now.saturating_duration_since(at) < ttl;
+        // Freshness as a comparison with one instant worked out once (an
+        // `Instant` difference per outcome cost more than the lookup):
+        // `at` is fresh when `now - at < ttl`, i.e. `at > now - ttl`; with
+        // no such instant (a clock younger than the TTL), everything is.
+        let younger_than = |age: Duration| {
+            let cutoff = now.checked_sub(age);
+            move |at: Instant| cutoff.is_none_or(|c| at > c)
+        };
+        let fresh = younger_than(ttl);
         if entry.winner.as_ref().is_some_and(|w| !fresh(w.at)) {
             entry.winner = None;
             entry.srtt = None;
         }
-        entry.failures.retain(|&(_, _, at)| fresh(at));
+        if !entry.failures.is_empty() {
+            entry.failures.retain(|&(_, _, at)| fresh(at));
+        }
         let first = entry.winner.as_ref().map(|w| w.addr);
-        let mut last: Vec<IpAddr> = entry
-            .failures
-            .iter()
-            .filter(|&&(ip, kind, _)| kind == Failure::TimedOut && Some(ip) != first)
-            .map(|&(ip, _, _)| ip)
-            .collect();
-        last.dedup();
+        let mut last: Vec<IpAddr> = Vec::new();
+        if !entry.failures.is_empty() {
+            last.extend(
+                entry
+                    .failures
+                    .iter()
+                    .filter(|&&(ip, kind, _)| kind == Failure::TimedOut && Some(ip) != first)
+                    .map(|&(ip, _, _)| ip),
+            );
+            last.dedup();
+        }
         let delay = if adaptive {
             entry
                 .srtt
@@ -347,9 +469,10 @@ impl History {
         };
         let settled = !adaptive
             && entry.failures.is_empty()
-            && entry.winner.as_ref().is_some_and(|w| {
-                w.lost_to_other_family == 0 && now.saturating_duration_since(w.at) < ttl / 8
-            });
+            && entry
+                .winner
+                .as_ref()
+                .is_some_and(|w| w.lost_to_other_family == 0 && younger_than(ttl / 8)(w.at));
         Advice {
             first,
             last,
@@ -432,51 +555,31 @@ impl History {
     fn update(&self, key: Key<'_>, f: impl FnOnce(&mut Entry)) {
         let hash = key.hash(self.inner.seed);
         let mut table = lock(&self.inner.table);
-        table.clock += 1;
-        let clock = table.clock;
-        if !table.map.contains_key(&hash) && table.map.len() >= CAPACITY {
-            if let Some(oldest) = table
-                .map
-                .iter()
-                .min_by_key(|(_, e)| e.used)
-                .map(|(k, _)| *k)
-            {
-                table.map.remove(&oldest);
-            }
-        }
-        let entry = table.map.entry(hash).or_insert_with(|| Entry {
+        let new = || Entry {
             id: key.to_id(),
-            used: clock,
             winner: None,
             failures: Vec::new(),
             srtt: None,
-        });
+        };
+        let entry = table.get_or_insert(hash, new);
         if !key.matches(&entry.id) {
             // Another target with the same hash: this one takes its place.
-            *entry = Entry {
-                id: key.to_id(),
-                used: clock,
-                winner: None,
-                failures: Vec::new(),
-                srtt: None,
-            };
+            *entry = new();
         }
-        entry.used = clock;
         f(entry);
     }
 
     /// The number of targets remembered.
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        lock(&self.inner.table).map.len()
+        lock(&self.inner.table).len()
     }
 
     /// What the history holds for a target, in words, for an error report.
     pub(crate) fn describe(&self, key: Key<'_>, now: Instant) -> Option<String> {
         let table = lock(&self.inner.table);
         let entry = table
-            .map
-            .get(&key.hash(self.inner.seed))
+            .get(key.hash(self.inner.seed))
             .filter(|e| key.matches(&e.id))?;
         let w = entry.winner.as_ref()?;
         let took = w
@@ -631,5 +734,46 @@ mod tests {
         assert!(h
             .advice(Key::new(&first, &[], Family::Any), TTL, false, t0)
             .is_empty());
+    }
+
+    /// Eviction follows use, not insertion: a target read (or written)
+    /// again moves to the front and outlives those added after it, and
+    /// each new target at capacity replaces exactly the least recently
+    /// used one (taken from the list's end, not found by a scan).
+    #[tokio::test(start_paused = true)]
+    async fn eviction_takes_the_least_recently_used_in_order() {
+        let h = History::default();
+        let t0 = Instant::now();
+        let targets: Vec<Target> = (0..CAPACITY + 3)
+            .map(|i| format!("h{i}.test:443").into_target().unwrap())
+            .collect();
+        let key = |i: usize| Key::new(&targets[i], &[], Family::Any);
+        let win = |i: usize| h.won(key(i), ip("::1"), None, &[], t0);
+        for i in 0..CAPACITY {
+            win(i);
+        }
+        // h0 read again, h1 written again: h2 is now the oldest.
+        assert_eq!(h.advice(key(0), TTL, false, t0).first, Some(ip("::1")));
+        h.failed(key(1), &[(ip("127.0.0.1"), Failure::Refused)], t0);
+        win(CAPACITY);
+        assert_eq!(h.len(), CAPACITY);
+        assert!(h.advice(key(2), TTL, false, t0).is_empty());
+        for i in [0, 1, 3, CAPACITY] {
+            assert_eq!(
+                h.advice(key(i), TTL, false, t0).first,
+                Some(ip("::1")),
+                "h{i}"
+            );
+        }
+        // Then h4, h5 go, in that order (h3 was just read).
+        win(CAPACITY + 1);
+        assert!(h.advice(key(4), TTL, false, t0).is_empty());
+        win(CAPACITY + 2);
+        assert!(h.advice(key(5), TTL, false, t0).is_empty());
+        assert_eq!(h.advice(key(3), TTL, false, t0).first, Some(ip("::1")));
+        h.clear();
+        assert_eq!(h.len(), 0);
+        win(7);
+        assert_eq!(h.advice(key(7), TTL, false, t0).first, Some(ip("::1")));
     }
 }

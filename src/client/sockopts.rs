@@ -37,9 +37,20 @@ pub(crate) struct SocketOptions {
     pub(crate) send_buffer: Option<usize>,
     pub(crate) recv_buffer: Option<usize>,
     pub(crate) interface: Option<String>,
+    /// The interface name `check` found (`if_nametoindex(3)`), so that the
+    /// calls of a `Connector` look it up once, not once each (it takes a
+    /// socket and an ioctl). A name that stops naming an interface later
+    /// fails each attempt's bind, naming it.
+    interface_found: std::sync::OnceLock<String>,
 }
 
 impl SocketOptions {
+    /// Sets `interface`, forgetting the one found before.
+    pub(crate) fn set_interface(&mut self, name: String) {
+        self.interface = Some(name);
+        self.interface_found = Default::default();
+    }
+
     /// Refuses what cannot be applied, before anything is sent: an option
     /// this platform lacks (`Unsupported`), a zero user timeout, an
     /// interface name that is empty, holds a NUL, or names no interface
@@ -73,10 +84,13 @@ impl SocketOptions {
             if name.is_empty() || name.contains('\0') {
                 return invalid(format!("interface({name:?}) is not an interface name"));
             }
-            if interface_index(name).is_none() {
-                return invalid(format!(
-                    "interface({name:?}): there is no network interface named {name:?}"
-                ));
+            if self.interface_found.get() != Some(name) {
+                if interface_index(name).is_none() {
+                    return invalid(format!(
+                        "interface({name:?}): there is no network interface named {name:?}"
+                    ));
+                }
+                let _ = self.interface_found.set(name.clone());
             }
         }
         Ok(())
@@ -146,6 +160,23 @@ mod tests {
         } else {
             assert_eq!(kind, ConnectErrorKind::Unsupported);
         }
+    }
+
+    /// An interface found once is not looked up again by the calls that
+    /// share these options (a `Connector`'s); a new name is.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn an_interface_is_looked_up_once_per_name() {
+        let mut opts = SocketOptions::default();
+        opts.set_interface("lo".into());
+        assert!(opts.check().is_ok());
+        assert_eq!(opts.interface_found.get().map(String::as_str), Some("lo"));
+        let shared = opts.clone();
+        assert_eq!(shared.interface_found.get().map(String::as_str), Some("lo"));
+        opts.set_interface("no-such-if0".into());
+        assert!(opts.interface_found.get().is_none());
+        assert!(opts.check().is_err());
+        assert!(shared.check().is_ok());
     }
 
     #[test]

@@ -399,8 +399,9 @@ impl ConnectionBuilder {
     ) -> impl Future<Output = Result<(TlsStream, Option<Establishment>), ConnectError>> + Send {
         let span = tracing::debug_span!("connect_tls", target = %self.describe());
         async move {
-            let mut options = self.opts.tls.take();
-            if options.config.is_none() && options.ca_file.is_none() {
+            // Read where they are (a connector's calls share them).
+            let mut default = None;
+            if self.opts.tls.config.is_none() && self.opts.tls.ca_file.is_none() {
                 // The platform's trust roots, read once per process on the
                 // blocking pool, inside `connect_timeout`: what the read
                 // takes is taken from what the race gets.
@@ -415,7 +416,7 @@ impl ConnectionBuilder {
                     },
                     None => loading.await,
                 };
-                options.config = Some(loaded.map_err(|e| self.invalid(e))?);
+                default = Some(loaded.map_err(|e| self.invalid(e))?);
                 if let Some(t) = bound {
                     let left = t.saturating_sub(started.elapsed());
                     if left.is_zero() {
@@ -424,7 +425,7 @@ impl ConnectionBuilder {
                     self.opts.connect_timeout = Some(left);
                 }
             }
-            let handshake = Handshake::prepare(options, &self)?;
+            let handshake = Handshake::prepare(&self.opts.tls, default, &self)?;
             if let Source::Stream(..) = &self.source {
                 let name = self.describe();
                 let all_errors = self.opts.all_errors;
@@ -463,7 +464,10 @@ impl ConnectionBuilder {
             let named = matches!(&self.source, Source::Target(Ok(t)) if t.host().is_some());
             let ech = (named && self.opts.svcb.unwrap_or(true)).then(EchMap::default);
             let services = ech.as_ref().map(|ech| ServiceOptions {
-                alpn: handshake.alpn.clone(),
+                alpn: match &self.opts.tls.alpn {
+                    Some(Ok(alpn)) => Some(alpn.clone()),
+                    _ => None,
+                },
                 ech: ech.clone(),
             });
             let handshake = &handshake;
@@ -513,15 +517,15 @@ struct Handshake {
     connector: TlsConnector,
     /// `None`: the address of the connection that won.
     server_name: Option<ServerName<'static>>,
-    /// The ALPN list the client asked for, if it set one.
-    alpn: Option<Vec<Vec<u8>>>,
     handshake_timeout: Option<Duration>,
     shutdown_timeout: Option<Duration>,
 }
 
 impl Handshake {
+    /// `default`: the platform's configuration, for options that name none.
     fn prepare(
-        options: TlsOptions,
+        options: &TlsOptions,
+        default: Option<Arc<ClientConfig>>,
         builder: &ConnectionBuilder,
     ) -> Result<Handshake, ConnectError> {
         let invalid = |message: String| builder.invalid(message);
@@ -529,11 +533,15 @@ impl Handshake {
             // The target's own error comes first.
             return Err(invalid(e.reason().to_string()));
         }
-        let handshake_timeout = options.handshake_timeout.map_err(invalid)?;
-        let shutdown_timeout = options.shutdown_timeout.map_err(invalid)?;
-        let alpn = options.alpn.transpose().map_err(invalid)?;
-        let server_name = match options.server_name {
-            Some(name) => Some(name.map_err(invalid)?),
+        let handshake_timeout = options.handshake_timeout.clone().map_err(invalid)?;
+        let shutdown_timeout = options.shutdown_timeout.clone().map_err(invalid)?;
+        let alpn = match &options.alpn {
+            Some(Ok(alpn)) => Some(alpn),
+            Some(Err(e)) => return Err(invalid(e.clone())),
+            None => None,
+        };
+        let server_name = match &options.server_name {
+            Some(name) => Some(name.clone().map_err(invalid)?),
             None => match &builder.source {
                 Source::Target(Ok(target)) => match target.host() {
                     Some(host) => Some(ServerName::try_from(host.to_string()).map_err(|e| {
@@ -551,7 +559,7 @@ impl Handshake {
                 }
             },
         };
-        let config = match (options.config, options.ca_file) {
+        let config = match (options.config.clone().or(default), &options.ca_file) {
             (Some(_), Some(_)) => {
                 return Err(invalid(
                     "tls_ca_file and tls_config were both given: add the CA to the \
@@ -568,19 +576,15 @@ impl Handshake {
             // Loaded by `connect_tls` before it prepares the handshake.
             (None, None) => return Err(invalid("no TLS configuration".into())),
         };
-        let config = match alpn.clone() {
-            Some(alpn) => {
-                let mut config = (*config).clone();
-                config.alpn_protocols = alpn;
-                Arc::new(config)
-            }
+        // Built once per set of options, not per call.
+        let config = match alpn {
+            Some(alpn) => options.with_alpn(config, alpn),
             None => config,
         };
         let connector = TlsConnector::from(config);
         Ok(Handshake {
             connector,
             server_name,
-            alpn,
             handshake_timeout,
             shutdown_timeout,
         })

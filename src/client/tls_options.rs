@@ -26,7 +26,16 @@ pub(crate) struct TlsOptions {
     pub(super) shutdown_timeout: Result<Option<Duration>, String>,
     /// The TLS options given, in order, to refuse them on a plain `connect`.
     given: Vec<&'static str>,
+    /// The configuration with the ALPN list applied, made at the first
+    /// `connect_tls` and shared by every later call (and every call of a
+    /// [`Connector`](crate::Connector)): a `ClientConfig` is a deep copy
+    /// of several hundred bytes. Kept with the configuration it was made
+    /// from; a fresh slot whenever the configuration or the list changes.
+    alpn_config: Option<Arc<OnceLock<AlpnConfig>>>,
 }
+
+/// A configuration (`.0`) and the same with the ALPN list applied (`.1`).
+type AlpnConfig = (Arc<ClientConfig>, Arc<ClientConfig>);
 
 impl Default for TlsOptions {
     fn default() -> Self {
@@ -43,6 +52,7 @@ static DEFAULT_TLS_OPTIONS: TlsOptions = TlsOptions {
     handshake_timeout: Ok(Some(DEFAULT_TLS_HANDSHAKE_TIMEOUT)),
     shutdown_timeout: Ok(Some(DEFAULT_TLS_SHUTDOWN_TIMEOUT)),
     given: Vec::new(),
+    alpn_config: None,
 };
 
 /// A `tls_ca_file`: its path, and the configuration made from it, loaded
@@ -54,23 +64,28 @@ pub(crate) struct CaFile {
     pub(super) loaded: OnceLock<Result<Arc<ClientConfig>, String>>,
 }
 
-/// The [`TlsOptions`] of a builder or connector, boxed only once one is
-/// set: every plain `connect` future holds its builder, and 144 bytes of
+/// The [`TlsOptions`] of a builder or connector, allocated only once one
+/// is set: every plain `connect` future holds its builder, and 144 bytes of
 /// TLS options it never reads would be copied with it (into the task, and
 /// by every builder method). Reads of an empty slot see the defaults.
+/// Shared, not copied, by the calls of a [`Connector`](crate::Connector):
+/// copied only when a builder made from it changes one (copy on write).
 #[derive(Clone, Debug, Default)]
-pub(crate) struct TlsSlot(Option<Box<TlsOptions>>);
+pub(crate) struct TlsSlot(Option<Arc<TlsOptions>>);
 
 impl TlsSlot {
-    /// The options, leaving the defaults behind.
-    pub(crate) fn take(&mut self) -> TlsOptions {
-        self.0.take().map_or_else(TlsOptions::default, |b| *b)
+    /// No options of its own: the defaults.
+    pub(crate) const EMPTY: TlsSlot = TlsSlot(None);
+
+    /// Whether any TLS option was given (see [`TlsOptions::given`]).
+    pub(crate) fn any_given(&self) -> bool {
+        self.0.as_ref().is_some_and(|o| !o.given.is_empty())
     }
 
-    /// [`TlsOptions::forget_given`], without boxing the defaults.
+    /// [`TlsOptions::forget_given`], without allocating the defaults.
     pub(crate) fn forget_given(&mut self) {
-        if let Some(options) = &mut self.0 {
-            options.forget_given();
+        if self.any_given() {
+            (**self).forget_given();
         }
     }
 }
@@ -85,7 +100,7 @@ impl std::ops::Deref for TlsSlot {
 
 impl std::ops::DerefMut for TlsSlot {
     fn deref_mut(&mut self) -> &mut TlsOptions {
-        self.0.get_or_insert_with(Default::default)
+        Arc::make_mut(self.0.get_or_insert_with(Default::default))
     }
 }
 
@@ -132,6 +147,7 @@ impl TlsOptions {
 
     pub(crate) fn set_config(&mut self, config: Arc<ClientConfig>) {
         self.config = Some(config);
+        self.fresh_alpn_config();
         self.give("tls_config");
     }
 
@@ -140,6 +156,7 @@ impl TlsOptions {
             path,
             loaded: OnceLock::new(),
         }));
+        self.fresh_alpn_config();
         self.give("tls_ca_file");
     }
 
@@ -158,6 +175,7 @@ impl TlsOptions {
                 None => Ok(protocols),
             },
         );
+        self.fresh_alpn_config();
         self.give("alpn");
     }
 
@@ -172,7 +190,82 @@ impl TlsOptions {
     }
 
     /// The TLS options given, as a list for an error message, if any.
+    /// A new, empty [`alpn_config`](Self::alpn_config) slot, when there
+    /// is an ALPN list to apply.
+    fn fresh_alpn_config(&mut self) {
+        self.alpn_config = matches!(self.alpn, Some(Ok(_))).then(Default::default);
+    }
+
+    /// `config` with the ALPN list `alpn` applied: made once, then shared.
+    pub(crate) fn with_alpn(
+        &self,
+        config: Arc<ClientConfig>,
+        alpn: &[Vec<u8>],
+    ) -> Arc<ClientConfig> {
+        let apply = |config: &ClientConfig| {
+            let mut config = config.clone();
+            config.alpn_protocols = alpn.to_vec();
+            Arc::new(config)
+        };
+        let Some(slot) = &self.alpn_config else {
+            return apply(&config);
+        };
+        let (base, applied) = slot.get_or_init(|| (config.clone(), apply(&config)));
+        if Arc::ptr_eq(base, &config) {
+            applied.clone()
+        } else {
+            // Another configuration than the one the slot was filled for
+            // (not made by these options' setters): not cached.
+            apply(&config)
+        }
+    }
+
     pub(crate) fn given(&self) -> Option<String> {
         (!self.given.is_empty()).then(|| self.given.join(", "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> Arc<ClientConfig> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        Arc::new(
+            ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_root_certificates(rustls::RootCertStore::empty())
+                .with_no_client_auth(),
+        )
+    }
+
+    /// The configuration with the ALPN list applied is made once per set
+    /// of options and shared by every later call (and every clone, as a
+    /// `Connector`'s calls are), not cloned per `connect_tls`; a new list
+    /// or configuration makes a new one.
+    #[test]
+    fn the_alpn_configuration_is_built_once() {
+        let base = config();
+        let mut options = TlsOptions::default();
+        options.set_config(base.clone());
+        options.set_alpn(["h2", "http/1.1"]);
+        let alpn = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        let first = options.with_alpn(base.clone(), &alpn);
+        assert_eq!(first.alpn_protocols, alpn);
+        assert!(base.alpn_protocols.is_empty());
+        let clone = options.clone();
+        assert!(Arc::ptr_eq(&first, &options.with_alpn(base.clone(), &alpn)));
+        assert!(Arc::ptr_eq(&first, &clone.with_alpn(base.clone(), &alpn)));
+        // Another configuration (not set through these options): not
+        // taken from the cache.
+        let other = config();
+        assert!(!Arc::ptr_eq(&first, &options.with_alpn(other, &alpn)));
+        options.set_alpn(["h2"]);
+        let h2 = options.with_alpn(base.clone(), &[b"h2".to_vec()]);
+        assert_eq!(h2.alpn_protocols, vec![b"h2".to_vec()]);
+        assert!(!Arc::ptr_eq(&first, &h2));
+        // The clone made before keeps its own.
+        assert!(Arc::ptr_eq(&first, &clone.with_alpn(base, &alpn)));
     }
 }

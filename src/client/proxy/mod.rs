@@ -1097,7 +1097,8 @@ async fn one_tunnel(
     #[cfg(feature = "tls")]
     opts.tls.forget_given();
     let to_proxy = (endpoint.host.as_str(), endpoint.port).into_target();
-    let to_proxy = ConnectionBuilder::with_options(Source::Target(to_proxy), opts);
+    let to_proxy =
+        ConnectionBuilder::with_options(Source::Target(to_proxy.map_err(Box::new)), opts);
     let mut stream = to_proxy.connect().await.map_err(|e| {
         e.through_proxy(
             origin.clone(),

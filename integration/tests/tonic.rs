@@ -4,7 +4,11 @@
 //! TLS with ALPN `h2`. The service is hand-written (a unary echo with a
 //! bytes codec), so nothing needs protoc or generated code.
 
+// Shared with the root package's tests.
+#[path = "../../tests/common/mod.rs"]
 mod common;
+// Shared with the root package's tests.
+#[path = "../../tests/support/mod.rs"]
 mod support;
 
 use std::convert::Infallible;

@@ -12,6 +12,8 @@
 //! failing hook. The HTTPS-record property connects for real, but its
 //! records' hints and ports are loopback ones only.
 
+// Shared with the root package's tests.
+#[path = "../../tests/support/mod.rs"]
 mod support;
 
 use std::io;

@@ -6,7 +6,7 @@
 //! the next request at once.
 //!
 //! ```text
-//! cargo run --example http_client --features hyper
+//! cargo run -p tokio-endpoints-integration --example http_client
 //! ```
 
 use std::convert::Infallible;

@@ -5,7 +5,11 @@
 //! scripted proxy for what real ones rarely do (a status line one byte at
 //! a time, `201`, `HTTP/1.0 407`, bytes after the head, silence).
 
+// Shared with the root package's tests.
+#[path = "../../tests/common/mod.rs"]
 mod common;
+// Shared with the root package's tests.
+#[path = "../../tests/support/mod.rs"]
 mod support;
 
 use std::net::{IpAddr, SocketAddr};

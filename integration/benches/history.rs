@@ -9,9 +9,10 @@
 //! * hyper-util's `HttpConnector` (its 300 ms happy eyeballs timeout):
 //!   every connection pays it.
 //!
-//! `cargo bench --bench history --features hyper`
+//! `cargo bench -p tokio-endpoints-integration --bench history`
 
-#[path = "support/mod.rs"]
+// Shared with the root package's benches.
+#[path = "../../benches/support/mod.rs"]
 #[allow(dead_code)]
 mod support;
 

@@ -51,7 +51,9 @@
 //! One child runs one case, so our default resolver's cache lives across
 //! the steps of a case and no further.
 
+// Shared with the root package's tests.
 #[cfg(target_os = "linux")]
+#[path = "../../tests/conformance/mod.rs"]
 mod conformance;
 
 #[cfg(target_os = "linux")]

@@ -16,9 +16,11 @@
 //!    (a new connection per request) against a hyper server on loopback:
 //!    `Connector` against hyper-util's `HttpConnector`.
 //!
-//! Run with `cargo bench --bench connector --features hyper` (a few
+//! Run with `cargo bench -p tokio-endpoints-integration --bench connector` (a few
 //! seconds).
 
+// Shared with the root package's benches.
+#[path = "../../benches/support/mod.rs"]
 mod support;
 
 use std::convert::Infallible;
@@ -215,6 +217,27 @@ async fn name_resolution(system: Result<(), String>) {
             }),
         ));
     }
+    {
+        // Issue 32's figure: a cached name through a `Connector` (its
+        // resolver a hickory one, cached after the warm-up), against the
+        // same `Connector` to the literal address.
+        let by_name = Connector::new().resolver(hickory(dns));
+        let literal_connector = by_name.clone();
+        cases.push((
+            "Connector, hickory resolver (cached)",
+            Box::new(move || {
+                let c = by_name.clone();
+                Box::pin(async move { c.connect((NAME, port)).await.unwrap() })
+            }),
+        ));
+        cases.push((
+            "Connector, literal address",
+            Box::new(move || {
+                let c = literal_connector.clone();
+                Box::pin(async move { c.connect(literal).await.unwrap() })
+            }),
+        ));
+    }
     cases.push((
         "fresh resolver per call (before)",
         Box::new(move || {
@@ -287,6 +310,17 @@ async fn name_resolution(system: Result<(), String>) {
             m / base
         );
     }
+    let at = |name: &str| cases.iter().position(|(n, _)| *n == name).unwrap();
+    let mut ratios: Vec<f64> = times[at("Connector, hickory resolver (cached)")]
+        .iter()
+        .zip(&times[at("Connector, literal address")])
+        .map(|(a, b)| a / b)
+        .collect();
+    println!(
+        "cached name through a Connector against a literal through it: {:.3}x \
+         (median of per-round ratios; target <= 1.05x)",
+        median(&mut ratios)
+    );
 }
 
 async fn hello(_req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {

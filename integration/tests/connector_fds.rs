@@ -5,9 +5,11 @@
 //! One test in this binary on purpose (see `tls_fds.rs`): `/proc/self/fd`
 //! counts the whole process.
 
-#![cfg(all(feature = "hickory", feature = "hyper"))]
-
+// Shared with the root package's tests.
+#[path = "../../tests/common/mod.rs"]
 mod common;
+// Shared with the root package's tests.
+#[path = "../../tests/counting_dns/mod.rs"]
 mod counting_dns;
 
 use std::convert::Infallible;

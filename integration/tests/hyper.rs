@@ -2,7 +2,11 @@
 //! HTTP/1.1 over TCP and HTTP/2 over TLS (rcgen certificate, ALPN h2),
 //! pooling, fallback from a blackholed address, bad URIs, and errors.
 
+// Shared with the root package's tests.
+#[path = "../../tests/common/mod.rs"]
 mod common;
+// Shared with the root package's tests.
+#[path = "../../tests/support/mod.rs"]
 mod support;
 
 use std::convert::Infallible;
