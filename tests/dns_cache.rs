@@ -7,11 +7,13 @@
 
 #![cfg(feature = "hickory")]
 
+mod common;
 mod counting_dns;
 
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
+use common::{dual_stack_blackholed_v6, V4};
 use counting_dns::DnsServer;
 
 use futures::StreamExt;
@@ -43,6 +45,30 @@ async fn a_second_connect_to_the_same_name_sends_no_query() {
     let both = connector.clone().family(Family::Any);
     let _ = both.connect(("AGAIN.test", port)).await;
     assert_eq!(dns.count("again.test", RecordType::AAAA), 1);
+}
+
+/// A cached name's AAAA and A answers come as one batch, so the history's
+/// advice (IPv4 won last time) applies to the next connect: with IPv6
+/// blackholed, it starts IPv4 at once instead of after the Happy Eyeballs
+/// delay (paused clock for the second connect; the sockets are real).
+#[tokio::test]
+async fn a_cached_name_follows_the_history_at_once() {
+    let dns = DnsServer::start();
+    let (v4, _blackhole, port) = dual_stack_blackholed_v6();
+    let connector = Connector::new()
+        .resolver(dns.resolver())
+        .happy_eyeballs(Duration::from_millis(100));
+    let first = connector.connect(("held.test", port)).await.unwrap();
+    assert_eq!(first.peer_addr().unwrap().ip(), V4);
+    let _accepted = v4.accept().await.unwrap();
+    tokio::time::pause();
+    let t0 = tokio::time::Instant::now();
+    let second = connector.connect(("held.test", port)).await.unwrap();
+    assert_eq!(second.peer_addr().unwrap().ip(), V4);
+    assert_eq!(t0.elapsed(), Duration::ZERO, "IPv4 waited for IPv6");
+    // Both answers came from the cache.
+    assert_eq!(dns.count("held.test", RecordType::AAAA), 1);
+    assert_eq!(dns.count("held.test", RecordType::A), 1);
 }
 
 #[tokio::test]

@@ -24,6 +24,9 @@
 //! * an AAAA answer whose best address RFC 6724 ranks below IPv4 (no route
 //!   to it, or only 6to4, Teredo, unique-local or site-local addresses) is
 //!   held the same way, so that IPv4 leads;
+//! * two answers there at the first poll (both cached, or a name the hosts
+//!   file pins) are handed over as one batch, so that the caller sees both
+//!   families at once (the history's advice picks among them all);
 //! * a failed query is handed over at once as an error batch, with its
 //!   reason (no such name, no records, server failure, timeout), and
 //!   releases an answer held for it.
@@ -751,6 +754,7 @@ where
     U: Fn(&IpAddr) -> bool + Send + Sync + 'static,
 {
     let state = Dual {
+        first: v6.is_some() && v4.is_some(),
         v6,
         v4,
         held: None,
@@ -766,6 +770,11 @@ where
 }
 
 struct Dual<U> {
+    /// Whether both lookups are yet to be polled: when both answer at the
+    /// first poll (a cache hit, a hosts-file name), their addresses go out
+    /// as one batch, so that the caller sees both families at once (the
+    /// history's advice picks among all of them).
+    first: bool,
     v6: Option<BoxFuture<'static, Answer>>,
     v4: Option<BoxFuture<'static, Answer>>,
     /// An answer waiting for the other family's, and until when it waits.
@@ -778,6 +787,9 @@ struct Dual<U> {
 
 impl<U: Fn(&IpAddr) -> bool> Dual<U> {
     async fn next(&mut self) -> Option<Answer> {
+        if std::mem::take(&mut self.first) {
+            self.both_at_once().await;
+        }
         loop {
             if let Some(item) = self.ready.pop_front() {
                 return Some(item);
@@ -801,6 +813,52 @@ impl<U: Fn(&IpAddr) -> bool> Dual<U> {
                     self.ready.push_back(Ok(ips));
                 }
             }
+        }
+    }
+
+    /// Polls both lookups once: two answers at once become one batch,
+    /// sorted after RFC 6724 across the families; one answer is taken as
+    /// `next` would take it.
+    async fn both_at_once(&mut self) {
+        let (Some(v6), Some(v4)) = (self.v6.as_mut(), self.v4.as_mut()) else {
+            return;
+        };
+        let (a6, a4) = std::future::poll_fn(|cx| {
+            std::task::Poll::Ready((v6.poll_unpin(cx), v4.poll_unpin(cx)))
+        })
+        .await;
+        use std::task::Poll::Ready;
+        match (a6, a4) {
+            (Ready(a6), Ready(a4)) => {
+                self.v6 = None;
+                self.v4 = None;
+                match (a6, a4) {
+                    (Ok(mut ips), Ok(v4)) => {
+                        ips.extend(v4);
+                        sort_destinations(&mut ips, &self.usable);
+                        tracing::debug!(n = ips.len(), "both answers at once");
+                        self.ready.push_back(Ok(ips));
+                    }
+                    (a6, a4) => {
+                        // An answer goes before the other family's failure.
+                        let (first, second) = match a6.is_ok() || a4.is_err() {
+                            true => ((a6, true), (a4, false)),
+                            false => ((a4, false), (a6, true)),
+                        };
+                        self.take(first.0, first.1);
+                        self.take(second.0, second.1);
+                    }
+                }
+            }
+            (Ready(a6), _) => {
+                self.v6 = None;
+                self.take(a6, true);
+            }
+            (_, Ready(a4)) => {
+                self.v4 = None;
+                self.take(a4, false);
+            }
+            _ => {}
         }
     }
 
@@ -1018,6 +1076,48 @@ mod tests {
                 (10, Err(ResolveErrorKind::NoRecords)),
                 (100, Ok(ips("2001:db8::1")))
             ]
+        );
+    }
+
+    /// A cache hit answers both at the first poll: one batch, sorted
+    /// across the families, so that the caller sees both at once.
+    #[tokio::test(start_paused = true)]
+    async fn answers_ready_at_once_are_one_batch() {
+        let now = |answer: Answer| Some(futures_util::future::ready(answer).boxed());
+        let got = run(now(Ok(ips("2001:db8::1"))), now(Ok(ips("192.0.2.1"))), 50).await;
+        assert_eq!(got, vec![(0, Ok(ips("2001:db8::1 192.0.2.1")))]);
+        // IPv6 ranked below IPv4 (no route) goes after it in that batch.
+        let got = run(
+            now(Ok(ips("2001:db8::dead"))),
+            now(Ok(ips("192.0.2.1"))),
+            50,
+        )
+        .await;
+        assert_eq!(got, vec![(0, Ok(ips("192.0.2.1 2001:db8::dead")))]);
+        // A failure goes after the other family's answer, held for nothing.
+        let got = run(
+            now(fail(ResolveErrorKind::NoRecords)),
+            now(Ok(ips("192.0.2.1"))),
+            50,
+        )
+        .await;
+        assert_eq!(
+            got,
+            vec![
+                (0, Ok(ips("192.0.2.1"))),
+                (0, Err(ResolveErrorKind::NoRecords))
+            ]
+        );
+        // One ready, the other not: as before, the A answer waits.
+        let got = run(
+            after(20, Ok(ips("2001:db8::1"))),
+            now(Ok(ips("192.0.2.1"))),
+            50,
+        )
+        .await;
+        assert_eq!(
+            got,
+            vec![(20, Ok(ips("2001:db8::1"))), (20, Ok(ips("192.0.2.1")))]
         );
     }
 
