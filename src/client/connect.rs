@@ -2008,9 +2008,10 @@ impl State {
     ) -> State {
         // An async block keeps what it captures for as long as it runs:
         // `begun` (about 200 bytes), which moves into the race at once, is
-        // captured boxed, and the box is freed as it is unpacked.
+        // captured boxed, and the box is freed as it is unpacked. The race
+        // borrows the captured `builder` itself: moving it into a local
+        // first (`let builder = builder;`) would keep a second copy.
         State::Race(Box::pin(async move {
-            let builder = builder;
             let begun = {
                 let boxed = begun;
                 *boxed
@@ -2426,6 +2427,22 @@ mod tests {
     /// `TcpStream`), a few addresses and instants, and the tracing span. An
     /// `async fn` that moves the builder would hold it twice, and Tokio's
     /// `TcpSocket::connect` future is over 100 bytes.
+    /// A race box holds the builder once (the async block's capture, which
+    /// the race borrows), not a second copy beside it. 792 B on x86-64
+    /// when measured; the bound leaves room for a field or two.
+    #[cfg(target_pointer_width = "64")]
+    #[tokio::test]
+    async fn the_race_box_holds_the_builder_once() {
+        let builder = std::mem::size_of::<ConnectionBuilder>();
+        let b = ConnectionBuilder::new("localhost:1");
+        let State::Race(race) = State::race(b, Instant::now(), Box::new(Begun::nothing()), None)
+        else {
+            unreachable!("a race")
+        };
+        let size = std::mem::size_of_val(&*race);
+        assert!(size <= 840, "race box {size} B, builder {builder} B");
+    }
+
     #[tokio::test]
     async fn the_connect_future_holds_the_builder_and_one_attempt() {
         let v6: SocketAddr = "[::1]:1".parse().unwrap();
