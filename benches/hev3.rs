@@ -27,7 +27,6 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rcgen::{CertificateParams, KeyPair};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio_endpoints::hickory_resolver::config::{
     ConnectionConfig, NameServerConfig, ResolveHosts, ResolverConfig, ResolverOpts,
@@ -40,9 +39,8 @@ use tokio_endpoints::hickory_resolver::proto::rr::rdata::svcb::{
 use tokio_endpoints::hickory_resolver::proto::rr::rdata::{A, HTTPS};
 use tokio_endpoints::hickory_resolver::proto::rr::{Name, RData, Record, RecordType};
 use tokio_endpoints::hickory_resolver::TokioResolver;
-use tokio_endpoints::rustls::client::Resumption;
-use tokio_endpoints::rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
-use tokio_endpoints::rustls::{self, ClientConfig, RootCertStore, ServerConfig};
+use tokio_endpoints::rustls::pki_types::ServerName;
+use tokio_endpoints::rustls::ClientConfig;
 use tokio_endpoints::{ConnectionBuilder, HickoryResolver};
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
@@ -50,33 +48,6 @@ const ROUNDS: usize = 21;
 const CONNECTS_PER_ROUND: usize = 100;
 const ADDRESS_LAG: u64 = 200;
 const DNS_RUNS: usize = 9;
-
-fn configs() -> (Arc<ClientConfig>, Arc<ServerConfig>) {
-    let key = KeyPair::generate().unwrap();
-    let cert = CertificateParams::new(vec!["localhost".to_string()])
-        .unwrap()
-        .self_signed(&key)
-        .unwrap();
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let server = ServerConfig::builder_with_provider(provider.clone())
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(
-            vec![cert.der().clone()],
-            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
-        )
-        .unwrap();
-    let mut roots = RootCertStore::empty();
-    roots.add(cert.der().clone()).unwrap();
-    let mut client = ClientConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    client.resumption = Resumption::disabled();
-    (Arc::new(client), Arc::new(server))
-}
 
 async fn serve(listener: TcpListener, acceptor: TlsAcceptor) {
     loop {
@@ -263,7 +234,7 @@ fn main() {
         .build()
         .unwrap();
     rt.block_on(async {
-        let (client, server) = configs();
+        let (client, server) = support::tls::configs();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(serve(listener, TlsAcceptor::from(server)));

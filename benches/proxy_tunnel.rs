@@ -25,18 +25,14 @@ use support::{median, Shuffled};
 
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use http::Uri;
 use hyper_util::client::legacy::connect::proxy::Tunnel;
 use hyper_util::client::legacy::connect::HttpConnector;
-use rcgen::{CertificateParams, KeyPair};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio_endpoints::rustls::client::Resumption;
-use tokio_endpoints::rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
-use tokio_endpoints::rustls::{self, ClientConfig, RootCertStore, ServerConfig};
+use tokio_endpoints::rustls::pki_types::ServerName;
 use tokio_endpoints::{Connector, Proxy};
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 use tower_service::Service;
@@ -44,33 +40,6 @@ use tower_service::Service;
 const ROUNDS: usize = 31;
 const CONNECTS_PER_ROUND: usize = 100;
 const NAMES: [&str; 3] = ["tokio-endpoints", "hyper-util Tunnel+rustls", "raw tokio"];
-
-fn configs() -> (Arc<ClientConfig>, Arc<ServerConfig>) {
-    let key = KeyPair::generate().unwrap();
-    let cert = CertificateParams::new(vec!["localhost".to_string()])
-        .unwrap()
-        .self_signed(&key)
-        .unwrap();
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let server = ServerConfig::builder_with_provider(provider.clone())
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(
-            vec![cert.der().clone()],
-            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
-        )
-        .unwrap();
-    let mut roots = RootCertStore::empty();
-    roots.add(cert.der().clone()).unwrap();
-    let mut client = ClientConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    client.resumption = Resumption::disabled();
-    (Arc::new(client), Arc::new(server))
-}
 
 struct Tinyproxy(Child, std::path::PathBuf);
 
@@ -175,7 +144,7 @@ async fn main() {
         println!("SKIPPED: tinyproxy is not installed (apt-get install tinyproxy)");
         return;
     };
-    let (client, server) = configs();
+    let (client, server) = support::tls::configs();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let origin = listener.local_addr().unwrap();
     tokio::spawn(serve(listener, TlsAcceptor::from(server)));

@@ -24,41 +24,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rcgen::{CertificateParams, KeyPair};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
-use tokio_endpoints::rustls::client::Resumption;
-use tokio_endpoints::rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
-use tokio_endpoints::rustls::{self, ClientConfig, RootCertStore, ServerConfig};
+use tokio_endpoints::rustls::pki_types::ServerName;
+use tokio_endpoints::rustls::{ClientConfig, ServerConfig};
 use tokio_endpoints::ServerBuilder;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
-
-fn configs() -> (Arc<ClientConfig>, Arc<ServerConfig>) {
-    let key = KeyPair::generate().unwrap();
-    let cert = CertificateParams::new(vec!["localhost".to_string()])
-        .unwrap()
-        .self_signed(&key)
-        .unwrap();
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let server = ServerConfig::builder_with_provider(provider.clone())
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(
-            vec![cert.der().clone()],
-            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
-        )
-        .unwrap();
-    let mut roots = RootCertStore::empty();
-    roots.add(cert.der().clone()).unwrap();
-    let mut client = ClientConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    client.resumption = Resumption::disabled();
-    (Arc::new(client), Arc::new(server))
-}
 
 fn report(title: &str, unit: &str, names: [&str; 2], a: &[f64], b: &[f64], target: &str) {
     let (ma, mb) = (median(&mut a.to_vec()), median(&mut b.to_vec()));
@@ -175,7 +146,7 @@ async fn accepts(quick: bool) {
 
 async fn tls_handshakes(quick: bool) {
     let (rounds, per_round) = if quick { (1, 10) } else { (21, 150) };
-    let (client, server) = configs();
+    let (client, server) = support::tls::configs();
     let (ours_tx, mut ours_rx) = mpsc::unbounded_channel();
     let mut listener = ServerBuilder::new("127.0.0.1:0")
         .tls_config(server.clone())
@@ -289,7 +260,7 @@ async fn with_silent(
 
 async fn silent_clients(quick: bool) {
     let (rounds, silent) = if quick { (1, 20) } else { (5, 500) };
-    let (client, server) = configs();
+    let (client, server) = support::tls::configs();
     let (mut a, mut b) = (Vec::new(), Vec::new());
     for _ in 0..rounds {
         a.push(with_silent(true, silent, &client, &server).await);

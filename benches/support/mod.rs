@@ -1,5 +1,10 @@
 //! Helpers shared by the benchmarks.
 
+/// The TLS setup (certificates and configs) of the TLS benchmarks.
+#[cfg(feature = "tls")]
+#[allow(dead_code)] // not every benchmark built with `tls` makes TLS
+pub mod tls;
+
 /// The median of `v` (sorted in place); the mean of the two middle values
 /// for an even count.
 pub fn median(v: &mut [f64]) -> f64 {

@@ -1,0 +1,38 @@
+//! The TLS setup the TLS benchmarks share: a self-signed certificate for
+//! `localhost`, a server config with it and a client config that trusts
+//! it, TLS 1.3 only, on ring, resumption off (every handshake is a full
+//! one, as a new connection's would be).
+
+use std::sync::Arc;
+
+use rcgen::{CertificateParams, KeyPair};
+use tokio_endpoints::rustls::client::Resumption;
+use tokio_endpoints::rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+use tokio_endpoints::rustls::{self, ClientConfig, RootCertStore, ServerConfig};
+
+pub fn configs() -> (Arc<ClientConfig>, Arc<ServerConfig>) {
+    let key = KeyPair::generate().unwrap();
+    let cert = CertificateParams::new(vec!["localhost".to_string()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let server = ServerConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![cert.der().clone()],
+            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+        )
+        .unwrap();
+    let mut roots = RootCertStore::empty();
+    roots.add(cert.der().clone()).unwrap();
+    let mut client = ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    client.resumption = Resumption::disabled();
+    (Arc::new(client), Arc::new(server))
+}
