@@ -142,7 +142,11 @@ impl Connector {
 
     /// How long an outcome is trusted: a remembered winner or failure older
     /// than this is forgotten, so a repaired IPv6 path is tried first again
-    /// within this time. Default is 10 minutes.
+    /// within this time. Default is 10 minutes. Under 1 ms
+    /// (`Duration::ZERO` too) makes each call fail with
+    /// [`ConnectErrorKind::InvalidInput`](crate::ConnectErrorKind::InvalidInput)
+    /// before anything is sent; [`history(false)`](Self::history) turns
+    /// the history off.
     ///
     /// # Examples
     ///
