@@ -214,3 +214,55 @@ async fn http_info_remote_addr_is_the_server_or_none_over_unix() {
         let _ = std::fs::remove_file(&path);
     }
 }
+
+/// An address policy on a datagram socket without a remote address would
+/// check nothing (`send_to` goes anywhere): refused, no socket opened.
+#[tokio::test]
+async fn a_datagram_policy_without_a_remote_address_is_refused() {
+    use tokio_endpoints::{AddressPolicy, DatagramBuilder, DatagramErrorKind};
+    let err = DatagramBuilder::new()
+        .local_addr((V4, 0))
+        .address_policy(AddressPolicy::public_only())
+        .bind()
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), DatagramErrorKind::InvalidInput, "{err}");
+    assert!(
+        err.to_string().contains("address_policy needs remote_addr"),
+        "{err}"
+    );
+    // With a remote address the policy applies, as before.
+    let peer = std::net::UdpSocket::bind((V4, 0)).unwrap();
+    let err = DatagramBuilder::new()
+        .remote_addr(peer.local_addr().unwrap())
+        .address_policy(AddressPolicy::public_only())
+        .bind()
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), DatagramErrorKind::Denied, "{err}");
+}
+
+/// `unix_socket` with an address policy: the policy cannot check a Unix
+/// socket, so each request is refused rather than sent unchecked.
+#[cfg(all(unix, feature = "hyper"))]
+#[tokio::test]
+async fn a_unix_socket_connector_with_a_policy_is_refused() {
+    use tokio_endpoints::AddressPolicy;
+    use tower_service::Service;
+    let path = std::env::temp_dir().join(format!("hardening-policy-{}", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let listener = tokio::net::UnixListener::bind(&path).unwrap();
+    let mut connector = Connector::new()
+        .address_policy(AddressPolicy::public_only())
+        .unix_socket(&path);
+    let err = match connector.call("http://app/".parse().unwrap()).await {
+        Ok(_) => panic!("the policy was dropped"),
+        Err(e) => e,
+    };
+    assert_eq!(err.kind(), ConnectErrorKind::InvalidInput, "{err}");
+    assert!(err.to_string().contains("address_policy"), "{err}");
+    let accepted = tokio::time::timeout(Duration::from_millis(50), listener.accept()).await;
+    assert!(accepted.is_err(), "the request reached the socket");
+    drop(listener);
+    let _ = std::fs::remove_file(&path);
+}

@@ -778,6 +778,11 @@ impl Connector {
     ///
     /// # Errors
     ///
+    /// With an [`address_policy`](Self::address_policy) set, each request
+    /// fails with [`ConnectErrorKind::InvalidInput`](crate::ConnectErrorKind::InvalidInput)
+    /// before a socket is opened: a policy checks IP addresses, a Unix
+    /// socket has none, and the policy is never dropped silently.
+    ///
     /// Each request's connect fails as
     /// [`UnixConnectionBuilder::connect`](crate::UnixConnectionBuilder::connect)
     /// does, naming the path (`no such file`, `connection refused: nothing

@@ -575,6 +575,21 @@ impl Connector {
                 inner: Box::pin(std::future::ready(Err(e))),
             };
         }
+        // A policy says which IP addresses may be reached; a Unix socket
+        // has none, so it would be dropped silently: refused instead.
+        if self.opts.policy.is_some() {
+            let e = ConnectError::invalid(
+                uri.to_string(),
+                format!(
+                    "address_policy cannot apply to unix_socket ({}): a policy checks IP                      addresses and a Unix socket has none; use a connector without one of them",
+                    path.display()
+                ),
+            )
+            .with_all_errors(self.opts.all_errors);
+            return HttpConnecting {
+                inner: Box::pin(std::future::ready(Err(e))),
+            };
+        }
         let builder = crate::ConnectionBuilder::unix(path)
             .connect_timeout(self.opts.connect_timeout)
             .hook(self.opts.hook.clone());
