@@ -388,7 +388,7 @@ mod through_hyper {
             let response = client.get(uri).await.unwrap();
             let info = response.extensions().get::<HttpInfo>().unwrap().clone();
             let report = info.establishment().expect("the connector records");
-            assert_eq!(report.winner().addr(), info.peer_addr());
+            assert_eq!(Some(report.winner().addr()), info.remote_addr());
             let _ = response.into_body().collect().await.unwrap();
         }
         // One pooled connection, one call.

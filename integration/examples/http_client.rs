@@ -69,9 +69,9 @@ async fn main() -> Result<(), Box<dyn Error>> {
             let version = response.version();
             let body = response.into_body().collect().await?.to_bytes();
             println!(
-                "{} {version:?} from {} (tls: {}): {}",
+                "{} {version:?} from {:?} (tls: {}): {}",
                 at(),
-                info.peer_addr(),
+                info.remote_addr(),
                 info.is_tls(),
                 String::from_utf8_lossy(&body)
             );

@@ -604,9 +604,10 @@ impl ConnectionBuilder {
     ///
     /// # Errors
     ///
-    /// `Duration::ZERO` (which the kernel reads as "the default") is
-    /// refused with [`ConnectErrorKind::InvalidInput`] before anything is
-    /// sent.
+    /// What the kernel would misread is refused with
+    /// [`ConnectErrorKind::InvalidInput`] before anything is sent, naming
+    /// the option: `Duration::ZERO` (read as "the default"), anything under
+    /// 1 ms (its unit: it would round to zero) and over `i32::MAX` ms.
     ///
     /// # Examples
     ///
@@ -641,6 +642,9 @@ impl ConnectionBuilder {
     /// the connect, as it must be for the window scale the handshake
     /// announces. hyper-util's `HttpConnector::set_send_buffer_size`.
     /// Default is not set: the system's default, tuned automatically.
+    /// Over `c_int::MAX` bytes (which the kernel's `int` cannot hold) is
+    /// refused with [`ConnectErrorKind::InvalidInput`] before anything is
+    /// sent, as for [`recv_buffer_size`](Self::recv_buffer_size).
     ///
     /// # Examples
     ///
@@ -849,6 +853,13 @@ impl ConnectionBuilder {
     /// How long an outcome in the history is trusted, for this call. See
     /// [`Connector::history_ttl`](crate::Connector::history_ttl). Default is
     /// 10 minutes.
+    ///
+    /// # Errors
+    ///
+    /// Under 1 ms (`Duration::ZERO` too) is refused with
+    /// [`ConnectErrorKind::InvalidInput`] when the call starts, before
+    /// anything is sent; [`history(false)`](Self::history) turns the
+    /// history off.
     ///
     /// # Examples
     ///
@@ -1699,6 +1710,13 @@ impl ConnectionBuilder {
             ("attempt_timeout", self.opts.attempt_timeout),
         ] {
             positive(option, timeout).map_err(|e| self.invalid(e))?;
+        }
+        // Under 1 ms is stored as 0 (whole milliseconds): refused, not
+        // read as "forget at once".
+        if self.opts.history_ttl_ms == 0 {
+            return Err(self.invalid(
+                "history_ttl must be at least 1 ms (history(false) turns the history off)",
+            ));
         }
         if let Some(sockopts) = &self.opts.sockopts {
             sockopts.check().map_err(|(kind, message)| {

@@ -142,7 +142,11 @@ impl Connector {
 
     /// How long an outcome is trusted: a remembered winner or failure older
     /// than this is forgotten, so a repaired IPv6 path is tried first again
-    /// within this time. Default is 10 minutes.
+    /// within this time. Default is 10 minutes. Under 1 ms
+    /// (`Duration::ZERO` too) makes each call fail with
+    /// [`ConnectErrorKind::InvalidInput`](crate::ConnectErrorKind::InvalidInput)
+    /// before anything is sent; [`history(false)`](Self::history) turns
+    /// the history off.
     ///
     /// # Examples
     ///
@@ -773,6 +777,11 @@ impl Connector {
     /// Default is not set: TCP (or TLS) to the URI's host.
     ///
     /// # Errors
+    ///
+    /// With an [`address_policy`](Self::address_policy) set, each request
+    /// fails with [`ConnectErrorKind::InvalidInput`](crate::ConnectErrorKind::InvalidInput)
+    /// before a socket is opened: a policy checks IP addresses, a Unix
+    /// socket has none, and the policy is never dropped silently.
     ///
     /// Each request's connect fails as
     /// [`UnixConnectionBuilder::connect`](crate::UnixConnectionBuilder::connect)

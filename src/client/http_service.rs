@@ -44,7 +44,7 @@ use crate::Connector;
 /// let client = Client::builder(TokioExecutor::new()).build::<_, Empty<Bytes>>(Connector::new());
 /// let response = client.get("http://localhost:8080/".parse()?).await?;
 /// if let Some(info) = response.extensions().get::<HttpInfo>() {
-///     println!("from {} (local {})", info.peer_addr(), info.local_addr());
+///     println!("from {:?} (local {})", info.remote_addr(), info.local_addr());
 /// }
 /// # Ok(()) }
 /// ```
@@ -74,9 +74,28 @@ impl Eq for HttpInfo {}
 const NO_IP: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), 0);
 
 impl HttpInfo {
-    /// The address of the server: the one that won the race. For a
+    /// The address of the server: the one that won the race; `None` for a
     /// connection over a Unix socket ([`is_unix`](Self::is_unix)), which
-    /// has no IP address, `0.0.0.0:0`.
+    /// has no IP address. hyper-util's `HttpInfo` has the same name.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use tokio_endpoints::Connector;
+    /// use tower_service::Service;
+    ///
+    /// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let mut connector = Connector::new();
+    /// let stream = connector.call("http://localhost:8080/".parse()?).await?;
+    /// assert_eq!(stream.info().remote_addr().map(|a| a.port()), Some(8080));
+    /// # Ok(()) }
+    /// ```
+    pub fn remote_addr(&self) -> Option<SocketAddr> {
+        (!self.unix).then_some(self.peer)
+    }
+
+    /// The address of the server; `0.0.0.0:0` over a Unix socket.
+    #[deprecated(note = "use `remote_addr`, which is `None` over a Unix socket")]
     pub fn peer_addr(&self) -> SocketAddr {
         self.peer
     }
@@ -154,7 +173,7 @@ impl HttpInfo {
 /// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let mut connector = Connector::new();
 /// let stream = connector.call("http://localhost:8080/".parse()?).await?;
-/// println!("{:?} tls: {}", stream.info().peer_addr(), stream.info().is_tls());
+/// println!("{:?} tls: {}", stream.info().remote_addr(), stream.info().is_tls());
 /// # Ok(()) }
 /// ```
 #[cfg_attr(docsrs, doc(cfg(feature = "hyper")))]
@@ -550,6 +569,21 @@ impl Connector {
             let e = ConnectError::invalid(
                 uri.to_string(),
                 "https URIs cannot be sent over unix_socket: TLS over a Unix socket is not offered; use http://",
+            )
+            .with_all_errors(self.opts.all_errors);
+            return HttpConnecting {
+                inner: Box::pin(std::future::ready(Err(e))),
+            };
+        }
+        // A policy says which IP addresses may be reached; a Unix socket
+        // has none, so it would be dropped silently: refused instead.
+        if self.opts.policy.is_some() {
+            let e = ConnectError::invalid(
+                uri.to_string(),
+                format!(
+                    "address_policy cannot apply to unix_socket ({}): a policy checks IP                      addresses and a Unix socket has none; use a connector without one of them",
+                    path.display()
+                ),
             )
             .with_all_errors(self.opts.all_errors);
             return HttpConnecting {

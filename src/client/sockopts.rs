@@ -23,7 +23,7 @@ use std::time::Duration;
 use socket2::{Socket, TcpKeepalive};
 
 use crate::client::error::ConnectErrorKind;
-use crate::shared::report::Brief;
+use crate::shared::report::{buffer_size_error, Brief};
 use crate::sys::{
     bind_interface, interface_index, set_user_timeout, HAS_INTERFACE, HAS_USER_TIMEOUT,
 };
@@ -52,7 +52,9 @@ impl SocketOptions {
     }
 
     /// Refuses what cannot be applied, before anything is sent: an option
-    /// this platform lacks (`Unsupported`), a zero user timeout, an
+    /// this platform lacks (`Unsupported`), a user timeout the kernel
+    /// would misread (under 1 ms, over `i32::MAX` ms), a buffer size over
+    /// `c_int::MAX` (`SO_SNDBUF`/`SO_RCVBUF` take an `int`), an
     /// interface name that is empty, holds a NUL, or names no interface
     /// (`InvalidInput`). The message names the option and the value.
     pub(crate) fn check(&self) -> Result<(), (ConnectErrorKind, String)> {
@@ -69,6 +71,28 @@ impl SocketOptions {
                     "tcp_user_timeout must be greater than zero (None leaves the system's default)"
                         .into(),
                 );
+            }
+            // The kernel takes whole milliseconds in an `int`: less than
+            // one would be read as zero ("the default"), more than
+            // `i32::MAX` is refused by it (or wraps).
+            if timeout < Duration::from_millis(1) {
+                return invalid(format!(
+                    "tcp_user_timeout({timeout:?}) is under one millisecond, the kernel's unit"
+                ));
+            }
+            if timeout.as_millis() > i32::MAX as u128 {
+                return invalid(format!(
+                    "tcp_user_timeout({timeout:?}) is over {} ms, the most the kernel takes",
+                    i32::MAX
+                ));
+            }
+        }
+        for (name, size) in [
+            ("send_buffer_size", self.send_buffer),
+            ("recv_buffer_size", self.recv_buffer),
+        ] {
+            if let Some(message) = buffer_size_error(name, size) {
+                return invalid(message);
             }
         }
         if let Some(name) = &self.interface {

@@ -288,6 +288,12 @@ impl UnixConnectionBuilder {
         if bytes.is_empty() {
             return Err("the Unix socket path is empty".into());
         }
+        if crate::shared::report::nul_in_unix_path(&self.path) {
+            return Err(crate::shared::report::nul_in_unix_path_message(
+                "the Unix socket path",
+                &self.path,
+            ));
+        }
         let abstract_name = match bytes {
             [0, ..] => Some(&bytes[1..]),
             [b'@', ..] if crate::sys::HAS_ABSTRACT_NAMES => Some(&bytes[1..]),

@@ -471,10 +471,12 @@ impl DatagramBuilder {
     /// left the call fails with [`DatagramErrorKind::Denied`]
     /// (`io::ErrorKind::PermissionDenied`). Local addresses are not checked.
     ///
-    /// The policy covers the remote address given to the builder only: a
-    /// socket without a remote address, or a later `send_to` on any socket,
-    /// goes wherever the program says (check those addresses with
-    /// [`AddressPolicy::allows`]). Default is no policy.
+    /// The policy covers the remote address given to the builder only, so
+    /// it needs one: without [`remote_addr`](Self::remote_addr), `bind`
+    /// fails with [`DatagramErrorKind::InvalidInput`] rather than make a
+    /// socket whose `send_to` no policy checks. A later `send_to` on a
+    /// connected socket goes wherever the program says: check such
+    /// addresses with [`AddressPolicy::allows`]. Default is no policy.
     ///
     /// # Examples
     ///
@@ -625,6 +627,13 @@ impl DatagramBuilder {
         }
         let local = self.checked("local_addr", self.local.as_ref())?;
         let remote = self.checked("remote_addr", self.remote.as_ref())?;
+        if self.policy.is_some() && remote.is_none() {
+            return Err(self.invalid(
+                "address_policy needs remote_addr: the policy checks the remote address of a \
+                 connected socket, and send_to cannot be checked for it (check each destination \
+                 with AddressPolicy::allows)",
+            ));
+        }
         if let Some(remote) = remote {
             if let Some(why) = remote.zero_port() {
                 return Err(self.invalid(format!("remote_addr {why}")));

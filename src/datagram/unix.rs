@@ -185,6 +185,12 @@ impl UnixDatagramBuilder {
                 format!("{what} is empty"),
             ));
         }
+        if crate::shared::report::nul_in_unix_path(path) {
+            return Err(DatagramError::invalid(
+                self.describe(),
+                crate::shared::report::nul_in_unix_path_message(what, path),
+            ));
+        }
         SockAddr::unix(path).map(Some).map_err(|e| {
             DatagramError::invalid(
                 self.describe(),

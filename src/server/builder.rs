@@ -394,7 +394,10 @@ impl ServerBuilder {
     /// bytes, which accepted connections inherit. Linux doubles the value
     /// and caps it at `net.core.wmem_max`; setting it turns automatic
     /// tuning off for those sockets. Default is not set: the system's
-    /// default, tuned automatically.
+    /// default, tuned automatically. Over `c_int::MAX` bytes (as for
+    /// [`recv_buffer_size`](Self::recv_buffer_size)) `bind` fails with
+    /// [`ServerErrorKind::InvalidInput`](crate::ServerErrorKind::InvalidInput)
+    /// before a socket is opened.
     ///
     /// # Examples
     ///
@@ -652,6 +655,14 @@ impl ServerBuilder {
     }
 
     pub(super) async fn bind_listener(self) -> Result<Listener, ServerError> {
+        for (name, size) in [
+            ("send_buffer_size", self.send_buffer),
+            ("recv_buffer_size", self.recv_buffer),
+        ] {
+            if let Some(why) = crate::shared::report::buffer_size_error(name, size) {
+                return Err(self.invalid(why));
+            }
+        }
         let span = tracing::debug_span!("bind_server", endpoint = %self.describe());
         let options = AcceptOptions {
             nodelay: self.nodelay,
