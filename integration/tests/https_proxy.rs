@@ -1,7 +1,8 @@
 //! `Proxy::https` through a scripted TLS-terminating proxy on loopback
 //! (see tests/https_proxy_support): TLS to the origin inside TLS to the
 //! proxy, both names verified; a wrong proxy certificate; a 407 inside
-//! TLS; `connect_tunnel` through each kind of proxy; a dropped future.
+//! TLS; `connect_tunnel` through each kind of proxy; a dropped future;
+//! hyper's `Client` with `http://` and `https://` origins.
 
 // Shared with the root package's tests.
 #[path = "../../tests/common/mod.rs"]
@@ -34,4 +35,9 @@ async fn connect_tunnel_through_http_socks5_and_https_proxies() {
 #[tokio::test]
 async fn a_future_dropped_in_the_proxy_handshake_closes_its_socket() {
     https_proxy_support::a_future_dropped_in_the_proxy_handshake_closes_its_socket().await;
+}
+
+#[tokio::test]
+async fn hyper_fetches_http_and_https_origins_through_an_https_proxy() {
+    https_proxy_support::hyper_fetches_http_and_https_origins_through_an_https_proxy().await;
 }

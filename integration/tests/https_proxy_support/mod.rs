@@ -357,3 +357,81 @@ pub async fn a_future_dropped_in_the_proxy_handshake_closes_its_socket() {
     assert_eq!(err.kind(), ConnectErrorKind::TlsHandshakeTimeout, "{err}");
     assert_eq!(err.proxy_stage(), Some(ProxyStage::ProxyTls));
 }
+
+/// An HTTP/1.1 origin on 127.0.0.1 that answers with the request's path,
+/// behind TLS with `config` (or plain for `None`).
+async fn http_origin(config: Option<Arc<ServerConfig>>) -> SocketAddr {
+    use hyper_util::rt::TokioIo;
+    let listener = TcpListener::bind((V4, 0)).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    keep(tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let config = config.clone();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(|req: hyper::Request<_>| async move {
+                    let _: &hyper::body::Incoming = req.body();
+                    Ok::<_, std::convert::Infallible>(hyper::Response::new(
+                        http_body_util::Full::new(hyper::body::Bytes::from(format!(
+                            "origin {}",
+                            req.uri().path()
+                        ))),
+                    ))
+                });
+                let http = hyper::server::conn::http1::Builder::new();
+                match config {
+                    Some(config) => {
+                        if let Ok(tls) = TlsAcceptor::from(config).accept(tcp).await {
+                            let _ = http.serve_connection(TokioIo::new(tls), service).await;
+                        }
+                    }
+                    None => {
+                        let _ = http.serve_connection(TokioIo::new(tcp), service).await;
+                    }
+                }
+            });
+        }
+    }));
+    addr
+}
+
+pub async fn hyper_fetches_http_and_https_origins_through_an_https_proxy() {
+    use http_body_util::{BodyExt, Empty};
+    use hyper_util::client::legacy::Client;
+    use hyper_util::rt::TokioExecutor;
+    let ca = Ca::new("test CA");
+    let (proxy, seen) = connect_proxy(
+        Some(proxy_tls(&ca, &["localhost"])),
+        "HTTP/1.1 200 OK\r\n\r\n",
+    )
+    .await;
+    let plain = http_origin(None).await;
+    let secure = http_origin(Some(ca.leaf(&["origin.test"]).server_config(&[]))).await;
+    let connector = Connector::new()
+        .proxy(https_proxy(proxy))
+        .tls_config(ca.client_config());
+    let client = Client::builder(TokioExecutor::new())
+        .pool_max_idle_per_host(0)
+        .build::<_, Empty<hyper::body::Bytes>>(connector);
+    for (uri, tls) in [
+        (format!("http://origin.test:{}/plain", plain.port()), false),
+        (
+            format!("https://origin.test:{}/secure", secure.port()),
+            true,
+        ),
+    ] {
+        let response = client.get(uri.parse().unwrap()).await.unwrap();
+        let info = response
+            .extensions()
+            .get::<tokio_endpoints::HttpInfo>()
+            .unwrap()
+            .clone();
+        // The connection is to the proxy; TLS is the origin's.
+        assert_eq!(info.peer_addr(), proxy, "{uri}");
+        assert_eq!(info.is_tls(), tls, "{uri}");
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        let path = uri.rsplit('/').next().unwrap();
+        assert_eq!(body, format!("origin /{path}"));
+    }
+    drop(client);
+    assert_eq!(seen.lock().unwrap().requests.len(), 2);
+}
