@@ -2,7 +2,8 @@
 //! (see tests/https_proxy_support): TLS to the origin inside TLS to the
 //! proxy, both names verified; a wrong proxy certificate; a 407 inside
 //! TLS; `connect_tunnel` through each kind of proxy; a dropped future;
-//! hyper's `Client` with `http://` and `https://` origins.
+//! hyper's `Client` with `http://` and `https://` origins; framed and
+//! split streams.
 
 // Shared with the root package's tests.
 #[path = "../../tests/common/mod.rs"]
@@ -40,4 +41,9 @@ async fn a_future_dropped_in_the_proxy_handshake_closes_its_socket() {
 #[tokio::test]
 async fn hyper_fetches_http_and_https_origins_through_an_https_proxy() {
     https_proxy_support::hyper_fetches_http_and_https_origins_through_an_https_proxy().await;
+}
+
+#[tokio::test]
+async fn framed_and_stream_halves_run_inside_an_https_proxy() {
+    https_proxy_support::framed_and_stream_halves_run_inside_an_https_proxy().await;
 }

@@ -23,6 +23,7 @@ async fn no_socket_is_left_open() {
     https_proxy_support::connect_tunnel_through_http_socks5_and_https_proxies().await;
     https_proxy_support::a_future_dropped_in_the_proxy_handshake_closes_its_socket().await;
     https_proxy_support::hyper_fetches_http_and_https_origins_through_an_https_proxy().await;
+    https_proxy_support::framed_and_stream_halves_run_inside_an_https_proxy().await;
     // The scripted servers' connections end with the client's; their
     // listeners are closed here.
     https_proxy_support::stop_servers();

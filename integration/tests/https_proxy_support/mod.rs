@@ -435,3 +435,41 @@ pub async fn hyper_fetches_http_and_https_origins_through_an_https_proxy() {
     drop(client);
     assert_eq!(seen.lock().unwrap().requests.len(), 2);
 }
+
+pub async fn framed_and_stream_halves_run_inside_an_https_proxy() {
+    use futures::{SinkExt, StreamExt};
+    use tokio_endpoints::tokio_util::codec::LinesCodec;
+    let ca = Ca::new("test CA");
+    let (proxy, _) = connect_proxy(
+        Some(proxy_tls(&ca, &["localhost"])),
+        "HTTP/1.1 200 OK\r\n\r\n",
+    )
+    .await;
+    let leaf = ca.leaf(&["origin.test"]);
+    let (origin, server) = echo_server("127.0.0.1:0", leaf.server_config(&[])).await;
+    let mut lines = ConnectionBuilder::new(("origin.test", origin.port()))
+        .proxy(https_proxy(proxy))
+        .tls_config(ca.client_config())
+        .connect_tls_framed(LinesCodec::new())
+        .await
+        .unwrap();
+    lines.send("a line, framed").await.unwrap();
+    assert_eq!(lines.next().await.unwrap().unwrap(), "a line, framed");
+    drop(lines);
+    assert!(server.await.unwrap().handshake_ok);
+    let (origin, server) = echo_server("127.0.0.1:0", leaf.server_config(&[])).await;
+    let (mut reader, mut writer) = ConnectionBuilder::new(("origin.test", origin.port()))
+        .proxy(https_proxy(proxy))
+        .tls_config(ca.client_config())
+        .open_connection_tls()
+        .await
+        .unwrap();
+    assert!(reader.is_tls() && writer.is_tls());
+    assert_eq!(writer.peer_addr().unwrap(), proxy);
+    writer.write_all(b"halves").await.unwrap();
+    let mut buf = [0u8; 6];
+    reader.read_exact(&mut buf).await.unwrap();
+    assert_eq!(&buf, b"halves");
+    drop((reader, writer));
+    assert_eq!(server.await.unwrap().sni.as_deref(), Some("origin.test"));
+}
