@@ -291,7 +291,7 @@ pub use client::{ConnectionBuilder, IntoLocalAddrs, DEFAULT_HAPPY_EYEBALLS_DELAY
 pub use client::{HttpConnecting, HttpInfo, HttpStream};
 #[cfg(feature = "proxy")]
 #[cfg_attr(docsrs, doc(cfg(feature = "proxy")))]
-pub use client::{Proxy, ProxyStage, DEFAULT_PROXY_HANDSHAKE_TIMEOUT};
+pub use client::{Proxy, ProxyStage, ProxyTunnel, DEFAULT_PROXY_HANDSHAKE_TIMEOUT};
 #[cfg(unix)]
 #[cfg_attr(docsrs, doc(cfg(unix)))]
 pub use datagram::UnixDatagramBuilder;

@@ -681,13 +681,15 @@ async fn bad_input_is_refused_before_any_packet() {
         assert_eq!(err.kind(), ConnectErrorKind::InvalidInput, "{err}");
         assert!(err.to_string().contains(why), "{err}");
     }
-    // An https proxy: TLS inside TLS is not offered, and said so.
+    // An https proxy: its tunnel is not a TcpStream, and `connect` says
+    // which call returns it.
     let err = ConnectionBuilder::new("origin.test:443")
         .proxy(Proxy::https(format!("https://{addr}")).unwrap())
-        .connect_tls()
+        .connect()
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ConnectErrorKind::Unsupported, "{err}");
+    assert!(err.to_string().contains("use connect_tunnel"), "{err}");
     // A proxy on an adopted stream.
     let tcp = TcpStream::connect(plain_echo().await.0).await.unwrap();
     let err = ConnectionBuilder::from_stream(tcp)

@@ -46,14 +46,137 @@ pub(crate) trait Via: fmt::Debug + Send + Sync + 'static {
     fn tunnel<'a>(
         &'a self,
         builder: &'a ConnectionBuilder,
-        tls: bool,
+        purpose: Purpose,
     ) -> Pin<Box<dyn Future<Output = Result<Tunnel, ConnectError>> + Send + 'a>>;
+}
+
+/// A connection a tunnel runs on that is not a bare `TcpStream`: TLS to
+/// an https proxy (`client::tls` implements it, so that this module never
+/// names it). What is under it is one TCP connection.
+#[cfg(feature = "proxy")]
+pub(crate) trait Carrier:
+    tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Sync + Unpin + fmt::Debug
+{
+    /// The TCP connection at the bottom.
+    fn tcp(&self) -> &TcpStream;
+    /// The same, mutably (socket options only: its bytes are the carrier's).
+    fn tcp_mut(&mut self) -> &mut TcpStream;
+    /// The TCP connection at the bottom, the carrier's session dropped.
+    fn into_tcp(self: Box<Self>) -> TcpStream;
+}
+
+/// The stream of a tunnel: the TCP connection to the proxy, or that
+/// connection under TLS with the proxy (an https proxy).
+#[cfg(feature = "proxy")]
+#[derive(Debug)]
+pub(crate) enum TunnelStream {
+    Tcp(TcpStream),
+    Carried(Box<dyn Carrier>),
+}
+
+#[cfg(feature = "proxy")]
+impl TunnelStream {
+    /// The TCP connection at the bottom (to the proxy).
+    pub(crate) fn tcp(&self) -> &TcpStream {
+        match self {
+            TunnelStream::Tcp(s) => s,
+            TunnelStream::Carried(c) => c.tcp(),
+        }
+    }
+
+    /// The TCP connection at the bottom, mutably.
+    pub(crate) fn tcp_mut(&mut self) -> &mut TcpStream {
+        match self {
+            TunnelStream::Tcp(s) => s,
+            TunnelStream::Carried(c) => c.tcp_mut(),
+        }
+    }
+
+    /// The TCP connection at the bottom (an https proxy's TLS dropped).
+    pub(crate) fn into_tcp(self) -> TcpStream {
+        match self {
+            TunnelStream::Tcp(s) => s,
+            TunnelStream::Carried(c) => c.into_tcp(),
+        }
+    }
+}
+
+#[cfg(feature = "proxy")]
+impl tokio::io::AsyncRead for TunnelStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            TunnelStream::Tcp(s) => Pin::new(s).poll_read(cx, buf),
+            TunnelStream::Carried(c) => Pin::new(&mut **c).poll_read(cx, buf),
+        }
+    }
+}
+
+#[cfg(feature = "proxy")]
+impl tokio::io::AsyncWrite for TunnelStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            TunnelStream::Tcp(s) => Pin::new(s).poll_write(cx, buf),
+            TunnelStream::Carried(c) => Pin::new(&mut **c).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            TunnelStream::Tcp(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            TunnelStream::Carried(c) => Pin::new(&mut **c).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            TunnelStream::Tcp(s) => s.is_write_vectored(),
+            TunnelStream::Carried(c) => c.is_write_vectored(),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            TunnelStream::Tcp(s) => Pin::new(s).poll_flush(cx),
+            TunnelStream::Carried(c) => Pin::new(&mut **c).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            TunnelStream::Tcp(s) => Pin::new(s).poll_shutdown(cx),
+            TunnelStream::Carried(c) => Pin::new(&mut **c).poll_shutdown(cx),
+        }
+    }
+}
+
+/// What a call through a [`Via`] wants of the tunnel.
+#[cfg(feature = "proxy")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Purpose {
+    /// `connect`: the tunnel must be a `TcpStream`.
+    Tcp,
+    /// `connect_tls`: TLS with the origin runs on it.
+    Tls,
+    /// `connect_tunnel`: any stream.
+    Any,
 }
 
 /// A tunnel a [`Via`] opened to the target.
 #[cfg(feature = "proxy")]
 pub(crate) struct Tunnel {
-    pub(crate) stream: TcpStream,
+    pub(crate) stream: TunnelStream,
     /// The target's address, when the tunnel went to an address (not a
     /// name the proxy resolved): what TLS verifies without a server name.
     #[cfg_attr(not(feature = "tls"), allow(dead_code))]
@@ -2139,7 +2262,10 @@ impl<Y: Future<Output = ()>> Future for Connect<Y> {
                                 let builder = this.builder.take().expect("checked above");
                                 State::Race(Box::pin(async move {
                                     let via = builder.opts.via.clone().expect("checked above");
-                                    Ok((via.tunnel(&builder, false).await?.stream, None))
+                                    let tunnel = via.tunnel(&builder, Purpose::Tcp).await?;
+                                    // (`Purpose::Tcp` refuses a proxy whose
+                                    // tunnel is not a bare TCP connection.)
+                                    Ok((tunnel.stream.into_tcp(), None))
                                 }))
                             }
                             Started::Race {

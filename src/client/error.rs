@@ -791,6 +791,12 @@ pub enum ProxyStage {
     /// answer, or the SOCKS5 greeting, authentication and request
     /// ([`ConnectErrorKind::Proxy`]).
     Tunnel,
+    /// The TLS handshake with the proxy itself, for
+    /// [`Proxy::https`](crate::Proxy::https): its certificate verified for
+    /// the proxy's name ([`ConnectErrorKind::Tls`] or
+    /// [`ConnectErrorKind::TlsHandshakeTimeout`]; the attempts are the
+    /// proxy's). Nothing is ever sent to the proxy in plaintext.
+    ProxyTls,
     /// The TLS handshake with the origin, inside the tunnel
     /// ([`ConnectErrorKind::Tls`] or
     /// [`ConnectErrorKind::TlsHandshakeTimeout`]).
@@ -825,6 +831,7 @@ impl fmt::Display for ProxyNote {
         f.write_str(match self.stage {
             ProxyStage::Connect => " (connecting to the proxy)",
             ProxyStage::Tunnel => "",
+            ProxyStage::ProxyTls => " (TLS with the proxy)",
             ProxyStage::OriginTls => " (TLS with the origin, inside the tunnel)",
         })
     }

@@ -191,6 +191,9 @@ impl HttpStream {
             Conn::Tls(s) => (Some(s.get_ref().0), true, s.alpn_protocol() == Some(b"h2")),
             #[cfg(unix)]
             Conn::Unix(_) => (None, false, false),
+            // TLS with the proxy only: HTTP with the origin is plain.
+            #[cfg(feature = "proxy")]
+            Conn::Tunnel(t) => (Some(t.tcp()), false, false),
         };
         let info = match tcp {
             Some(tcp) => HttpInfo {
@@ -319,6 +322,9 @@ enum Conn {
     Tls(Box<crate::TlsStream>),
     #[cfg(unix)]
     Unix(tokio::net::UnixStream),
+    /// A tunnel inside TLS with an https proxy, for `http://`.
+    #[cfg(feature = "proxy")]
+    Tunnel(Box<crate::ProxyTunnel>),
 }
 
 impl AsyncRead for Conn {
@@ -333,6 +339,8 @@ impl AsyncRead for Conn {
             Conn::Tls(s) => Pin::new(&mut **s).poll_read(cx, buf),
             #[cfg(unix)]
             Conn::Unix(s) => Pin::new(s).poll_read(cx, buf),
+            #[cfg(feature = "proxy")]
+            Conn::Tunnel(s) => Pin::new(&mut **s).poll_read(cx, buf),
         }
     }
 }
@@ -349,6 +357,8 @@ impl AsyncWrite for Conn {
             Conn::Tls(s) => Pin::new(&mut **s).poll_write(cx, buf),
             #[cfg(unix)]
             Conn::Unix(s) => Pin::new(s).poll_write(cx, buf),
+            #[cfg(feature = "proxy")]
+            Conn::Tunnel(s) => Pin::new(&mut **s).poll_write(cx, buf),
         }
     }
 
@@ -359,6 +369,8 @@ impl AsyncWrite for Conn {
             Conn::Tls(s) => Pin::new(&mut **s).poll_flush(cx),
             #[cfg(unix)]
             Conn::Unix(s) => Pin::new(s).poll_flush(cx),
+            #[cfg(feature = "proxy")]
+            Conn::Tunnel(s) => Pin::new(&mut **s).poll_flush(cx),
         }
     }
 
@@ -369,6 +381,8 @@ impl AsyncWrite for Conn {
             Conn::Tls(s) => Pin::new(&mut **s).poll_shutdown(cx),
             #[cfg(unix)]
             Conn::Unix(s) => Pin::new(s).poll_shutdown(cx),
+            #[cfg(feature = "proxy")]
+            Conn::Tunnel(s) => Pin::new(&mut **s).poll_shutdown(cx),
         }
     }
 
@@ -383,6 +397,8 @@ impl AsyncWrite for Conn {
             Conn::Tls(s) => Pin::new(&mut **s).poll_write_vectored(cx, bufs),
             #[cfg(unix)]
             Conn::Unix(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            #[cfg(feature = "proxy")]
+            Conn::Tunnel(s) => Pin::new(&mut **s).poll_write_vectored(cx, bufs),
         }
     }
 
@@ -393,6 +409,8 @@ impl AsyncWrite for Conn {
             Conn::Tls(s) => s.is_write_vectored(),
             #[cfg(unix)]
             Conn::Unix(s) => s.is_write_vectored(),
+            #[cfg(feature = "proxy")]
+            Conn::Tunnel(s) => s.is_write_vectored(),
         }
     }
 }
@@ -549,6 +567,16 @@ impl tower_service::Service<Uri> for Connector {
             }
         } else {
             Box::pin(async move {
+                // Through a proxy: its tunnel, which through an https proxy
+                // runs inside TLS with it (not a `TcpStream`). (A reported
+                // call takes `connect`'s path, which refuses an https proxy.)
+                #[cfg(feature = "proxy")]
+                if builder.opts.via.is_some() && !reported {
+                    return match builder.connect_tunnel().await?.into_tcp() {
+                        Ok(tcp) => new_stream(Conn::Tcp(tcp), None, &uri),
+                        Err(tunnel) => new_stream(Conn::Tunnel(Box::new(tunnel)), None, &uri),
+                    };
+                }
                 if reported {
                     let (stream, report) = builder.connect_reported().await?;
                     return new_stream(Conn::Tcp(stream), Some(report), &uri);

@@ -39,7 +39,7 @@ pub use establishment::{AttemptOutcome, AttemptReport, Establishment, Resolution
 #[cfg(feature = "hyper")]
 pub use http_service::{HttpConnecting, HttpInfo, HttpStream};
 #[cfg(feature = "proxy")]
-pub use proxy::{Proxy, DEFAULT_PROXY_HANDSHAKE_TIMEOUT};
+pub use proxy::{Proxy, ProxyTunnel, DEFAULT_PROXY_HANDSHAKE_TIMEOUT};
 pub use qlog::QlogSink;
 #[cfg(feature = "tls")]
 pub use tls::TlsStream;

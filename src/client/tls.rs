@@ -445,7 +445,9 @@ impl ConnectionBuilder {
             #[cfg(feature = "proxy")]
             if let Some(via) = self.opts.via.clone().filter(|via| via.applies(&self, true)) {
                 let started = tokio::time::Instant::now();
-                let tunnel = via.tunnel(&self, true).await?;
+                let tunnel = via
+                    .tunnel(&self, crate::client::connect::Purpose::Tls)
+                    .await?;
                 let tls = handshake.run_in_tunnel(tunnel, &self, started).await?;
                 // The report of a proxied connection: the hop to the proxy,
                 // one attempt (the race to the proxy is not recorded).
@@ -620,7 +622,7 @@ impl Handshake {
                 Ok(stream) => {
                     tracing::debug!(%addr, "TLS handshake done");
                     Ok(TlsStream {
-                        inner: stream,
+                        inner: Inner::Direct(stream),
                         shutdown_timeout,
                         shutdown: ShutdownState::Open,
                         ech_config_list,
@@ -658,7 +660,16 @@ impl Handshake {
         let target = builder.describe();
         let all_errors = builder.opts.all_errors;
         let note = tunnel.note.at(crate::client::error::ProxyStage::OriginTls);
-        let run = self.run(tunnel.stream, target.clone(), all_errors);
+        let run = async {
+            match tunnel.stream {
+                // An http or SOCKS5 proxy: TLS on its TCP connection.
+                crate::client::connect::TunnelStream::Tcp(tcp) => {
+                    self.run(tcp, target.clone(), all_errors).await
+                }
+                // An https proxy: TLS inside its TLS.
+                carried => self.run(carried, target.clone(), all_errors).await,
+            }
+        };
         let result = match builder.opts.connect_timeout {
             None => run.await,
             Some(t) => match tokio::time::timeout(t.saturating_sub(started.elapsed()), run).await {
@@ -673,13 +684,13 @@ impl Handshake {
         result.map_err(|e| e.through_proxy(target, note))
     }
 
-    async fn run(
+    async fn run<S: Transport>(
         self,
-        tcp: TcpStream,
+        tcp: S,
         target: String,
         all_errors: bool,
     ) -> Result<TlsStream, ConnectError> {
-        let peer = tcp.peer_addr().ok();
+        let peer = tcp.bottom().peer_addr().ok();
         let error = |kind| {
             ConnectError::new(kind, target.clone())
                 .with_peer(peer)
@@ -702,7 +713,7 @@ impl Handshake {
             Ok(Ok(stream)) => {
                 tracing::debug!(?peer, "TLS handshake done");
                 Ok(TlsStream {
-                    inner: stream,
+                    inner: S::wrap(stream),
                     shutdown_timeout: self.shutdown_timeout,
                     shutdown: ShutdownState::Open,
                     ech_config_list: None,
@@ -891,11 +902,161 @@ fn default_roots() -> Result<RootCertStore, String> {
 /// # Ok(()) }
 /// ```
 pub struct TlsStream {
-    inner: tokio_rustls::client::TlsStream<TcpStream>,
+    inner: Inner,
     shutdown_timeout: Option<Duration>,
     shutdown: ShutdownState,
     /// The `ech` of the HTTPS record of the address that won.
     ech_config_list: Option<Arc<[u8]>>,
+}
+
+/// What a [`TlsStream`] runs on: TCP (every connection without a proxy,
+/// or through an http or SOCKS5 proxy), or a tunnel inside TLS with an
+/// https proxy. Without the feature `proxy` the enum has one variant, and
+/// with it the direct path pays one branch per call.
+enum Inner {
+    Direct(tokio_rustls::client::TlsStream<TcpStream>),
+    /// Boxed: rare, and a TLS session is several hundred bytes.
+    #[cfg(feature = "proxy")]
+    Tunnelled(Box<tokio_rustls::client::TlsStream<crate::client::connect::TunnelStream>>),
+}
+
+/// `$body` with `$s` the tokio-rustls stream of either variant of `$inner`.
+macro_rules! each {
+    ($inner:expr, $s:ident => $body:expr) => {
+        match $inner {
+            Inner::Direct($s) => $body,
+            #[cfg(feature = "proxy")]
+            Inner::Tunnelled($s) => $body,
+        }
+    };
+}
+
+impl Inner {
+    /// The TCP connection at the bottom (to the origin, or the proxy), and
+    /// the origin's TLS session.
+    fn get_ref(&self) -> (&TcpStream, &ClientConnection) {
+        match self {
+            Inner::Direct(s) => s.get_ref(),
+            #[cfg(feature = "proxy")]
+            Inner::Tunnelled(s) => {
+                let (io, tls) = s.get_ref();
+                (io.tcp(), tls)
+            }
+        }
+    }
+
+    fn get_mut(&mut self) -> (&mut TcpStream, &mut ClientConnection) {
+        match self {
+            Inner::Direct(s) => s.get_mut(),
+            #[cfg(feature = "proxy")]
+            Inner::Tunnelled(s) => {
+                let (io, tls) = s.get_mut();
+                (io.tcp_mut(), tls)
+            }
+        }
+    }
+
+    fn into_inner(self) -> (TcpStream, ClientConnection) {
+        match self {
+            Inner::Direct(s) => s.into_inner(),
+            #[cfg(feature = "proxy")]
+            Inner::Tunnelled(s) => {
+                let (io, tls) = s.into_inner();
+                (io.into_tcp(), tls)
+            }
+        }
+    }
+}
+
+impl AsyncRead for Inner {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        each!(self.get_mut(), s => Pin::new(s).poll_read(cx, buf))
+    }
+}
+
+impl AsyncWrite for Inner {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        each!(self.get_mut(), s => Pin::new(s).poll_write(cx, buf))
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        each!(self.get_mut(), s => Pin::new(s).poll_write_vectored(cx, bufs))
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        each!(self, s => s.is_write_vectored())
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        each!(self.get_mut(), s => Pin::new(s).poll_flush(cx))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        each!(self.get_mut(), s => Pin::new(s).poll_shutdown(cx))
+    }
+}
+
+impl crate::shared::tls::OverTcp for Inner {
+    fn tcp(&self) -> &TcpStream {
+        self.get_ref().0
+    }
+}
+
+/// What a handshake runs on, and the [`Inner`] it makes.
+trait Transport: AsyncRead + AsyncWrite + Unpin {
+    fn bottom(&self) -> &TcpStream;
+    fn wrap(stream: tokio_rustls::client::TlsStream<Self>) -> Inner
+    where
+        Self: Sized;
+}
+
+impl Transport for TcpStream {
+    fn bottom(&self) -> &TcpStream {
+        self
+    }
+
+    fn wrap(stream: tokio_rustls::client::TlsStream<TcpStream>) -> Inner {
+        Inner::Direct(stream)
+    }
+}
+
+#[cfg(feature = "proxy")]
+impl Transport for crate::client::connect::TunnelStream {
+    fn bottom(&self) -> &TcpStream {
+        self.tcp()
+    }
+
+    fn wrap(stream: tokio_rustls::client::TlsStream<Self>) -> Inner {
+        Inner::Tunnelled(Box::new(stream))
+    }
+}
+
+/// TLS with an https proxy, under a tunnel.
+#[cfg(feature = "proxy")]
+impl crate::client::connect::Carrier for TlsStream {
+    fn tcp(&self) -> &TcpStream {
+        self.inner.get_ref().0
+    }
+
+    fn tcp_mut(&mut self) -> &mut TcpStream {
+        self.inner.get_mut().0
+    }
+
+    fn into_tcp(self: Box<Self>) -> TcpStream {
+        self.inner.into_inner().0
+    }
 }
 
 impl TlsStream {
@@ -936,6 +1097,12 @@ impl TlsStream {
 
     /// The TCP stream and the rustls connection, taking the stream apart
     /// (no close_notify is sent).
+    ///
+    /// Through a [`Proxy::https`](crate::Proxy::https), the TCP stream is
+    /// the one to the proxy and the rustls connection the origin's: the
+    /// proxy's TLS session, which carried the origin's records, is dropped,
+    /// so neither can go on talking to the origin. [`get_ref`](Self::get_ref)
+    /// and [`get_mut`](Self::get_mut) return the same pair, and work.
     ///
     /// # Examples
     ///

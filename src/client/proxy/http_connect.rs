@@ -3,8 +3,10 @@
 
 use std::io;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+
+use crate::client::connect::TunnelStream;
 
 use super::Refusal;
 
@@ -16,7 +18,7 @@ const MAX_HEAD: usize = 16 * 1024;
 /// `[v6]:port`), with a `Proxy-Authorization` value if given. On success
 /// the stream is at the first byte after the answer's head.
 pub(super) async fn open(
-    stream: &mut TcpStream,
+    stream: &mut TunnelStream,
     authority: &str,
     authorization: Option<&str>,
 ) -> Result<(), Refusal> {
@@ -31,7 +33,12 @@ pub(super) async fn open(
         .write_all(request.as_bytes())
         .await
         .map_err(Refusal::io("sending CONNECT to the proxy"))?;
-    let head = read_head(stream).await?;
+    let head = match stream {
+        TunnelStream::Tcp(tcp) => read_head(tcp).await?,
+        // TLS with an https proxy: nothing to peek at, and reading one
+        // byte at a time copies out of rustls's buffer (no system call).
+        TunnelStream::Carried(carried) => read_head_bytewise(carried).await?,
+    };
     let answer = parse(&head)?;
     judge(&answer, authority, authorization.is_some())
 }
@@ -68,6 +75,37 @@ async fn read_head(stream: &mut TcpStream) -> Result<Vec<u8>, Refusal> {
             .await
             .map_err(Refusal::io("reading the proxy's answer to CONNECT"))?;
         if head_end(&head, before.saturating_sub(3)).is_some() {
+            return Ok(head);
+        }
+        if head.len() > MAX_HEAD {
+            return Err(Refusal::new(
+                io::ErrorKind::InvalidData,
+                format!("the proxy's answer to CONNECT has a head over {MAX_HEAD} bytes"),
+            ));
+        }
+    }
+}
+
+/// The answer's head, read one byte at a time up to its blank line.
+async fn read_head_bytewise<S: AsyncRead + Unpin + ?Sized>(
+    stream: &mut S,
+) -> Result<Vec<u8>, Refusal> {
+    let mut head = Vec::with_capacity(256);
+    loop {
+        let mut byte = [0u8; 1];
+        let n = stream
+            .read(&mut byte)
+            .await
+            .map_err(Refusal::io("reading the proxy's answer to CONNECT"))?;
+        if n == 0 {
+            return Err(if head.is_empty() {
+                Refusal::closed("without answering CONNECT")
+            } else {
+                Refusal::closed("in the middle of its answer to CONNECT")
+            });
+        }
+        head.push(byte[0]);
+        if byte[0] == b'\n' && head_end(&head, head.len() - 1).is_some() {
             return Ok(head);
         }
         if head.len() > MAX_HEAD {

@@ -13,7 +13,8 @@
 //!
 //! 1. the hop: a [`ConnectionBuilder`] to the proxy's host and port with the
 //!    call's options (history, address policy, socket options, delays), so
-//!    the proxy's addresses are raced as any target's are;
+//!    the proxy's addresses are raced as any target's are (for an https
+//!    proxy, its `connect_tls`, TLS raced per attempt);
 //! 2. the tunnel: `CONNECT host:port` or the SOCKS5 exchange on the
 //!    winner, bounded by the proxy's handshake timeout;
 //! 3. for `connect_tls`, the TLS handshake with the origin on the tunnel,
@@ -50,7 +51,7 @@ use hyper_util::client::proxy::matcher::Matcher;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-use crate::client::connect::{ConnectionBuilder, Source, Tunnel, Via};
+use crate::client::connect::{ConnectionBuilder, Purpose, Source, Tunnel, TunnelStream, Via};
 use crate::client::connector::Connector;
 use crate::client::error::{
     Attempt, AttemptStage, ConnectError, ConnectErrorKind, ProxyNote, ProxyStage,
@@ -75,8 +76,10 @@ pub const DEFAULT_PROXY_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(60);
 /// addresses, with the call's options (history, address policy, socket
 /// options, timeouts); [`connect`](ConnectionBuilder::connect) returns the
 /// tunnel itself, a `TcpStream` to the proxy that carries the origin's
-/// bytes, and [`connect_tls`](ConnectionBuilder::connect_tls) runs TLS to
-/// the origin inside it, verified for the origin's name.
+/// bytes ([`connect_tunnel`](ConnectionBuilder::connect_tunnel) returns it
+/// for every kind of proxy, [`Proxy::https`] included), and
+/// [`connect_tls`](ConnectionBuilder::connect_tls) runs TLS to the origin
+/// inside it, verified for the origin's name.
 ///
 /// `Clone` is cheap (an `Arc`); `Debug` never prints credentials.
 ///
@@ -240,15 +243,24 @@ impl Proxy {
     }
 
     /// An HTTP proxy reached over TLS (`"https://proxy.corp:443"`), the
-    /// port defaulting to 443: the proxy's certificate is verified for its
-    /// host name with the builder's TLS configuration, then `CONNECT` runs
-    /// inside that TLS session.
+    /// port defaulting to 443: each attempt of the race to the proxy's
+    /// addresses does TCP then TLS, the proxy's certificate verified for
+    /// its host name with the builder's trust roots and TLS configuration
+    /// (ALPN `http/1.1` offered to the proxy; the builder's ALPN list goes
+    /// to the origin), the handshake bounded by the proxy's
+    /// [`handshake_timeout`](Self::handshake_timeout); then `CONNECT` runs
+    /// inside that TLS session. A failure there is at
+    /// [`ProxyStage::ProxyTls`]; nothing is sent to the proxy in plaintext.
     ///
-    /// A tunnel inside TLS is not a `TcpStream`, and TLS to the origin
-    /// inside it would be TLS inside TLS, which [`TlsStream`](crate::TlsStream)
-    /// does not carry: both [`connect`](ConnectionBuilder::connect) and
-    /// [`connect_tls`](ConnectionBuilder::connect_tls) through such a proxy
-    /// fail with [`ConnectErrorKind::Unsupported`] before anything is sent.
+    /// [`connect_tls`](ConnectionBuilder::connect_tls) runs TLS with the
+    /// origin inside the tunnel, and returns the same
+    /// [`TlsStream`](crate::TlsStream) (see its
+    /// [`into_inner`](crate::TlsStream::into_inner));
+    /// [`connect_tunnel`](ConnectionBuilder::connect_tunnel) returns the
+    /// tunnel, a [`ProxyTunnel`]. A tunnel inside TLS is not a `TcpStream`:
+    /// [`connect`](ConnectionBuilder::connect) through such a proxy fails
+    /// with [`ConnectErrorKind::Unsupported`] before anything is sent. The
+    /// feature `tls` is needed (without it every call is refused so).
     ///
     /// # Errors
     ///
@@ -714,8 +726,8 @@ impl ConnectionBuilder {
     /// # Errors
     ///
     /// [`ConnectError::proxy_stage`] says which hop failed: reaching the
-    /// proxy (the error of any connect, for the proxy's addresses), the
-    /// tunnel ([`ConnectErrorKind::Proxy`]: the `CONNECT` status, the
+    /// proxy (the error of any connect, for the proxy's addresses), TLS
+    /// with an https proxy, the tunnel ([`ConnectErrorKind::Proxy`]: the `CONNECT` status, the
     /// SOCKS5 reply), or TLS with the origin.
     ///
     /// # Examples
@@ -740,7 +752,225 @@ impl ConnectionBuilder {
 
 /// Proxies: [`Proxy`], behind the feature `proxy`.
 #[cfg_attr(docsrs, doc(cfg(feature = "proxy")))]
+impl ConnectionBuilder {
+    /// The tunnel through the proxy to the target, for every kind of
+    /// proxy: a [`ProxyTunnel`] that carries the target's bytes. Through a
+    /// [`Proxy::https`] the tunnel runs inside TLS with the proxy, which
+    /// [`connect`](Self::connect) cannot return as a `TcpStream` (it
+    /// refuses that proxy, naming this call); through an http or SOCKS5
+    /// proxy it is the `TcpStream` to the proxy ([`ProxyTunnel::into_tcp`]).
+    /// With no proxy for the target (none given, or `NO_PROXY`), the
+    /// direct connection [`connect`](Self::connect) makes.
+    ///
+    /// # Errors
+    ///
+    /// As [`connect`](Self::connect) through the proxy; TLS with an https
+    /// proxy fails at [`ProxyStage::ProxyTls`].
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use tokio::io::AsyncWriteExt;
+    /// use tokio_endpoints::{ConnectionBuilder, Proxy};
+    ///
+    /// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let proxy = Proxy::https("https://proxy.corp:443")?;
+    /// let mut tunnel = ConnectionBuilder::new("origin:22").proxy(proxy).connect_tunnel().await?;
+    /// assert!(tunnel.is_tls());
+    /// tunnel.write_all(b"SSH-2.0-me\r\n").await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn connect_tunnel(
+        self,
+    ) -> impl Future<Output = Result<ProxyTunnel, ConnectError>> + Send + 'static {
+        async move {
+            match self
+                .opts
+                .via
+                .clone()
+                .filter(|via| via.applies(&self, false))
+            {
+                Some(via) => {
+                    let tunnel = via.tunnel(&self, Purpose::Any).await?;
+                    Ok(ProxyTunnel {
+                        stream: tunnel.stream,
+                    })
+                }
+                None => Ok(ProxyTunnel {
+                    stream: TunnelStream::Tcp(self.connect().await?),
+                }),
+            }
+        }
+    }
+}
+
+/// A tunnel through a proxy, from [`ConnectionBuilder::connect_tunnel`]:
+/// the target's bytes, over TCP to the proxy or, through a
+/// [`Proxy::https`], inside TLS with the proxy. Reads and writes are the
+/// target's; `shutdown` ends the proxy's TLS session (close_notify, within
+/// the builder's [`tls_shutdown_timeout`](ConnectionBuilder::tls_shutdown_timeout))
+/// and shuts the TCP write side.
+///
+/// # Examples
+///
+/// ```no_run
+/// use tokio::io::{AsyncReadExt, AsyncWriteExt};
+/// use tokio_endpoints::{Connector, Proxy};
+///
+/// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let connector = Connector::new().proxy(Proxy::socks5h("socks5h://127.0.0.1:1080")?);
+/// let mut tunnel = connector.connect_tunnel("origin:7").await?;
+/// tunnel.write_all(b"echo").await?;
+/// let mut back = [0; 4];
+/// tunnel.read_exact(&mut back).await?;
+/// println!("through {}", tunnel.tcp().peer_addr()?);
+/// # Ok(()) }
+/// ```
+pub struct ProxyTunnel {
+    stream: TunnelStream,
+}
+
+impl ProxyTunnel {
+    /// The TCP connection at the bottom: to the proxy (or the target, with
+    /// no proxy). Its bytes are the tunnel's: reading or writing it
+    /// directly corrupts a TLS session with the proxy.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use tokio_endpoints::{ConnectionBuilder, Proxy};
+    /// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let proxy = Proxy::http("http://proxy.corp:3128")?;
+    /// let tunnel = ConnectionBuilder::new("origin:22").proxy(proxy).connect_tunnel().await?;
+    /// println!("proxy at {}", tunnel.tcp().peer_addr()?);
+    /// # Ok(()) }
+    /// ```
+    pub fn tcp(&self) -> &TcpStream {
+        self.stream.tcp()
+    }
+
+    /// Whether the tunnel runs inside TLS with the proxy ([`Proxy::https`]).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use tokio_endpoints::{ConnectionBuilder, Proxy};
+    /// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let proxy = Proxy::https("https://proxy.corp")?;
+    /// let tunnel = ConnectionBuilder::new("origin:22").proxy(proxy).connect_tunnel().await?;
+    /// assert!(tunnel.is_tls());
+    /// # Ok(()) }
+    /// ```
+    pub fn is_tls(&self) -> bool {
+        matches!(self.stream, TunnelStream::Carried(_))
+    }
+
+    /// The `TcpStream` that carries the tunnel, for an http or SOCKS5
+    /// proxy (or none); a tunnel inside TLS with the proxy back as `Err`.
+    ///
+    /// # Errors
+    ///
+    /// The tunnel itself, when it [`is_tls`](Self::is_tls).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use tokio_endpoints::{ConnectionBuilder, Proxy};
+    /// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let proxy = Proxy::http("http://proxy.corp:3128")?;
+    /// let tunnel = ConnectionBuilder::new("origin:22").proxy(proxy).connect_tunnel().await?;
+    /// let tcp: tokio::net::TcpStream = tunnel.into_tcp().expect("not inside TLS");
+    /// # drop(tcp);
+    /// # Ok(()) }
+    /// ```
+    pub fn into_tcp(self) -> Result<TcpStream, ProxyTunnel> {
+        match self.stream {
+            TunnelStream::Tcp(tcp) => Ok(tcp),
+            stream => Err(ProxyTunnel { stream }),
+        }
+    }
+}
+
+impl tokio::io::AsyncRead for ProxyTunnel {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for ProxyTunnel {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> std::task::Poll<io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+}
+
+impl fmt::Debug for ProxyTunnel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let tcp = self.tcp();
+        f.debug_struct("ProxyTunnel")
+            .field("local_addr", &tcp.local_addr().ok())
+            .field("peer_addr", &tcp.peer_addr().ok())
+            .field("tls", &self.is_tls())
+            .finish()
+    }
+}
+
+/// Proxies: [`Proxy`], behind the feature `proxy`.
+#[cfg_attr(docsrs, doc(cfg(feature = "proxy")))]
 impl Connector {
+    /// As [`ConnectionBuilder::connect_tunnel`], to `target`.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use tokio_endpoints::{Connector, Proxy};
+    ///
+    /// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let connector = Connector::new().proxy(Proxy::https("https://proxy.corp")?);
+    /// let tunnel = connector.connect_tunnel("origin:22").await?;
+    /// # drop(tunnel);
+    /// # Ok(()) }
+    /// ```
+    pub fn connect_tunnel(
+        &self,
+        target: impl IntoTarget,
+    ) -> impl Future<Output = Result<ProxyTunnel, ConnectError>> + Send + 'static {
+        self.builder(target).connect_tunnel()
+    }
+
     /// As [`ConnectionBuilder::proxy`]: every connection of this connector
     /// goes through `proxy` (with [`Proxy::from_env`], those the
     /// environment says), the hyper `Service`'s too (both `http://` and
@@ -802,13 +1032,14 @@ impl Via for Shared {
     fn tunnel<'a>(
         &'a self,
         builder: &'a ConnectionBuilder,
-        tls: bool,
+        purpose: Purpose,
     ) -> Pin<Box<dyn Future<Output = Result<Tunnel, ConnectError>> + Send + 'a>> {
         Box::pin(async move {
+            let tls = purpose == Purpose::Tls;
             let Some(hop) = self.hop(builder, tls) else {
                 return Err(builder.invalid("no proxy for this target"));
             };
-            let endpoint = hop.checked(builder, tls)?;
+            let endpoint = hop.checked(builder, purpose)?;
             builder.checked()?;
             let stage = AtomicU8::new(AT_CONNECT);
             let work = tunnel(builder, &hop, endpoint, &stage);
@@ -844,7 +1075,7 @@ impl fmt::Display for Dest {
 
 /// A tunnel that the proxy opened, and where it goes.
 struct Opened {
-    stream: TcpStream,
+    stream: TunnelStream,
     dest: Dest,
 }
 
@@ -913,7 +1144,11 @@ impl Hop {
     /// The proxy, checked before anything is sent: the environment's
     /// proxy is supported, the credentials fit the protocol, the
     /// handshake timeout is not zero.
-    fn checked(&self, builder: &ConnectionBuilder, tls: bool) -> Result<&Endpoint, ConnectError> {
+    fn checked(
+        &self,
+        builder: &ConnectionBuilder,
+        purpose: Purpose,
+    ) -> Result<&Endpoint, ConnectError> {
         let endpoint = self
             .endpoint
             .as_ref()
@@ -937,16 +1172,23 @@ impl Hop {
             }
             _ => {}
         }
-        if endpoint.scheme == Scheme::Https {
-            let call = if tls { "connect_tls" } else { "connect" };
-            return Err(
+        let refuse = |why: String| {
+            Err(
                 ConnectError::new(ConnectErrorKind::Unsupported, builder.describe())
-                    .with_message(format!(
-                        "{call} through the https proxy {endpoint}: a tunnel inside TLS is not a \
-                     TcpStream, and TLS inside TLS is not offered; use an http:// proxy"
-                    ))
+                    .with_message(why)
                     .with_all_errors(builder.opts.all_errors),
-            );
+            )
+        };
+        if endpoint.scheme == Scheme::Https && !cfg!(feature = "tls") {
+            return refuse(format!(
+                "the https proxy {endpoint} needs the feature `tls` of tokio-endpoints"
+            ));
+        }
+        if endpoint.scheme == Scheme::Https && purpose == Purpose::Tcp {
+            return refuse(format!(
+                "connect through the https proxy {endpoint}: a tunnel inside TLS with the proxy \
+                 is not a TcpStream; use connect_tunnel (a ProxyTunnel), or connect_tls"
+            ));
         }
         Ok(endpoint)
     }
@@ -1099,14 +1341,10 @@ async fn one_tunnel(
     let to_proxy = (endpoint.host.as_str(), endpoint.port).into_target();
     let to_proxy =
         ConnectionBuilder::with_options(Source::Target(to_proxy.map_err(Box::new)), opts);
-    let mut stream = to_proxy.connect().await.map_err(|e| {
-        e.through_proxy(
-            origin.clone(),
-            hop.note(endpoint, ProxyStage::Connect, None),
-        )
-    })?;
+    let mut stream = hop_to(to_proxy, hop, endpoint, &origin).await?;
     stage.fetch_max(AT_TUNNEL, Ordering::Relaxed);
     let peer = stream
+        .tcp()
         .peer_addr()
         .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
     let started = start.elapsed();
@@ -1121,7 +1359,10 @@ async fn one_tunnel(
                     Some(Auth::UserPass(user, pass)) => Some((user.as_str(), pass.as_str())),
                     _ => None,
                 };
-                socks5::open(&mut stream, &dest, auth).await
+                match &mut stream {
+                    TunnelStream::Tcp(tcp) => socks5::open(tcp, &dest, auth).await,
+                    TunnelStream::Carried(_) => unreachable!("a SOCKS5 proxy over TLS"),
+                }
             }
         }
     };
@@ -1161,6 +1402,45 @@ async fn one_tunnel(
                 .with_all_errors(builder.opts.all_errors)
                 .through_proxy(origin, hop.note(endpoint, ProxyStage::Tunnel, status)))
         }
+    }
+}
+
+/// The connection to the proxy: TCP, or for an https proxy TLS with it
+/// (each attempt of the race does TCP then TLS, as `connect_tls` does),
+/// verified for the proxy's name with the builder's trust roots and TLS
+/// configuration, offering ALPN `http/1.1` (the origin's ALPN list is for
+/// the origin), its handshake bounded by the proxy's handshake timeout.
+async fn hop_to(
+    to_proxy: ConnectionBuilder,
+    hop: &Hop,
+    endpoint: &Endpoint,
+    origin: &str,
+) -> Result<TunnelStream, ConnectError> {
+    let failed = |e: ConnectError, stage| {
+        e.through_proxy(origin.to_string(), hop.note(endpoint, stage, None))
+    };
+    #[cfg(feature = "tls")]
+    if endpoint.scheme == Scheme::Https {
+        let to_proxy = to_proxy
+            .server_name(endpoint.host.as_str())
+            .alpn(["http/1.1"])
+            .tls_handshake_timeout(hop.handshake_timeout);
+        return match to_proxy.connect_tls().await {
+            Ok(tls) => Ok(TunnelStream::Carried(Box::new(tls))),
+            Err(e) => {
+                let stage = match e.kind() {
+                    ConnectErrorKind::Tls | ConnectErrorKind::TlsHandshakeTimeout => {
+                        ProxyStage::ProxyTls
+                    }
+                    _ => ProxyStage::Connect,
+                };
+                Err(failed(e, stage))
+            }
+        };
+    }
+    match to_proxy.connect().await {
+        Ok(tcp) => Ok(TunnelStream::Tcp(tcp)),
+        Err(e) => Err(failed(e, ProxyStage::Connect)),
     }
 }
 
