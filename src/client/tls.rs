@@ -913,6 +913,7 @@ pub struct TlsStream {
 /// or through an http or SOCKS5 proxy), or a tunnel inside TLS with an
 /// https proxy. Without the feature `proxy` the enum has one variant, and
 /// with it the direct path pays one branch per call.
+#[allow(clippy::large_enum_variant)] // the direct stream stays inline: it is the hot path
 enum Inner {
     Direct(tokio_rustls::client::TlsStream<TcpStream>),
     /// Boxed: rare, and a TLS session is several hundred bytes.

@@ -426,7 +426,7 @@ pub async fn hyper_fetches_http_and_https_origins_through_an_https_proxy() {
             .unwrap()
             .clone();
         // The connection is to the proxy; TLS is the origin's.
-        assert_eq!(info.peer_addr(), proxy, "{uri}");
+        assert_eq!(info.remote_addr(), Some(proxy), "{uri}");
         assert_eq!(info.is_tls(), tls, "{uri}");
         let body = response.into_body().collect().await.unwrap().to_bytes();
         let path = uri.rsplit('/').next().unwrap();

@@ -780,6 +780,7 @@ impl ConnectionBuilder {
     /// tunnel.write_all(b"SSH-2.0-me\r\n").await?;
     /// # Ok(()) }
     /// ```
+    #[allow(clippy::manual_async_fn)] // the `Send + 'static` bound is part of the contract
     pub fn connect_tunnel(
         self,
     ) -> impl Future<Output = Result<ProxyTunnel, ConnectError>> + Send + 'static {
