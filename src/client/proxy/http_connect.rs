@@ -51,16 +51,9 @@ async fn read_head(stream: &mut TcpStream) -> Result<Vec<u8>, Refusal> {
     let mut head = Vec::with_capacity(256);
     let mut buf = [0u8; 2048];
     loop {
-        let n = stream
-            .peek(&mut buf)
-            .await
-            .map_err(Refusal::io("reading the proxy's answer to CONNECT"))?;
+        let n = stream.peek(&mut buf).await.map_err(Refusal::io(READING))?;
         if n == 0 {
-            return Err(if head.is_empty() {
-                Refusal::closed("without answering CONNECT")
-            } else {
-                Refusal::closed("in the middle of its answer to CONNECT")
-            });
+            return Err(closed_in(&head));
         }
         // Where the head ends, counted in the peeked bytes.
         let before = head.len();
@@ -73,15 +66,12 @@ async fn read_head(stream: &mut TcpStream) -> Result<Vec<u8>, Refusal> {
         stream
             .read_exact(&mut buf[..take])
             .await
-            .map_err(Refusal::io("reading the proxy's answer to CONNECT"))?;
+            .map_err(Refusal::io(READING))?;
         if head_end(&head, before.saturating_sub(3)).is_some() {
             return Ok(head);
         }
         if head.len() > MAX_HEAD {
-            return Err(Refusal::new(
-                io::ErrorKind::InvalidData,
-                format!("the proxy's answer to CONNECT has a head over {MAX_HEAD} bytes"),
-            ));
+            return Err(head_too_long());
         }
     }
 }
@@ -93,28 +83,38 @@ async fn read_head_bytewise<S: AsyncRead + Unpin + ?Sized>(
     let mut head = Vec::with_capacity(256);
     loop {
         let mut byte = [0u8; 1];
-        let n = stream
-            .read(&mut byte)
-            .await
-            .map_err(Refusal::io("reading the proxy's answer to CONNECT"))?;
+        let n = stream.read(&mut byte).await.map_err(Refusal::io(READING))?;
         if n == 0 {
-            return Err(if head.is_empty() {
-                Refusal::closed("without answering CONNECT")
-            } else {
-                Refusal::closed("in the middle of its answer to CONNECT")
-            });
+            return Err(closed_in(&head));
         }
         head.push(byte[0]);
         if byte[0] == b'\n' && head_end(&head, head.len() - 1).is_some() {
             return Ok(head);
         }
         if head.len() > MAX_HEAD {
-            return Err(Refusal::new(
-                io::ErrorKind::InvalidData,
-                format!("the proxy's answer to CONNECT has a head over {MAX_HEAD} bytes"),
-            ));
+            return Err(head_too_long());
         }
     }
+}
+
+/// What a failed read of the answer was doing.
+const READING: &str = "reading the proxy's answer to CONNECT";
+
+/// The proxy closed the connection with `head` read so far.
+fn closed_in(head: &[u8]) -> Refusal {
+    if head.is_empty() {
+        Refusal::closed("without answering CONNECT")
+    } else {
+        Refusal::closed("in the middle of its answer to CONNECT")
+    }
+}
+
+/// The answer's head grew past [`MAX_HEAD`] without its blank line.
+fn head_too_long() -> Refusal {
+    Refusal::new(
+        io::ErrorKind::InvalidData,
+        format!("the proxy's answer to CONNECT has a head over {MAX_HEAD} bytes"),
+    )
 }
 
 /// The index just past the blank line that ends a head (`\r\n\r\n`, or a

@@ -1360,10 +1360,7 @@ async fn one_tunnel(
                     Some(Auth::UserPass(user, pass)) => Some((user.as_str(), pass.as_str())),
                     _ => None,
                 };
-                match &mut stream {
-                    TunnelStream::Tcp(tcp) => socks5::open(tcp, &dest, auth).await,
-                    TunnelStream::Carried(_) => unreachable!("a SOCKS5 proxy over TLS"),
-                }
+                socks5::open(&mut stream, &dest, auth).await
             }
         }
     };

@@ -5,8 +5,7 @@
 use std::io;
 use std::net::SocketAddr;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::{Dest, Refusal};
 
@@ -17,9 +16,11 @@ const NO_ACCEPTABLE: u8 = 0xff;
 
 /// Asks the SOCKS5 proxy on `stream` for a tunnel to `dest`,
 /// authenticating with `auth` if given (checked already: each at most 255
-/// bytes). On success the stream is at the tunnel's first byte.
-pub(super) async fn open(
-    stream: &mut TcpStream,
+/// bytes). On success the stream is at the tunnel's first byte. `stream`
+/// is the connection to the proxy (a `TcpStream` in practice: SOCKS5 has
+/// no TLS variant).
+pub(super) async fn open<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
     dest: &Dest,
     auth: Option<(&str, &str)>,
 ) -> Result<(), Refusal> {
@@ -167,14 +168,18 @@ fn reply_words(code: u8) -> (io::ErrorKind, &'static str) {
     }
 }
 
-async fn write(stream: &mut TcpStream, bytes: &[u8]) -> Result<(), Refusal> {
+async fn write<S: AsyncWrite + Unpin>(stream: &mut S, bytes: &[u8]) -> Result<(), Refusal> {
     stream
         .write_all(bytes)
         .await
         .map_err(Refusal::io("writing to the SOCKS5 proxy"))
 }
 
-async fn read(stream: &mut TcpStream, buf: &mut [u8], answer_to: &str) -> Result<(), Refusal> {
+async fn read<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    buf: &mut [u8],
+    answer_to: &str,
+) -> Result<(), Refusal> {
     match stream.read_exact(buf).await {
         Ok(_) => Ok(()),
         Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
