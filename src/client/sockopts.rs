@@ -87,13 +87,8 @@ impl SocketOptions {
                 ));
             }
         }
-        for (name, size) in [
-            ("send_buffer_size", self.send_buffer),
-            ("recv_buffer_size", self.recv_buffer),
-        ] {
-            if let Some(message) = buffer_size_error(name, size) {
-                return invalid(message);
-            }
+        if let Some(message) = buffer_size_error(self.send_buffer, self.recv_buffer) {
+            return invalid(message);
         }
         if let Some(name) = &self.interface {
             if !HAS_INTERFACE {

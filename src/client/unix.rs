@@ -288,11 +288,10 @@ impl UnixConnectionBuilder {
         if bytes.is_empty() {
             return Err("the Unix socket path is empty".into());
         }
-        if crate::shared::report::nul_in_unix_path(&self.path) {
-            return Err(crate::shared::report::nul_in_unix_path_message(
-                "the Unix socket path",
-                &self.path,
-            ));
+        if let Some(why) =
+            crate::shared::report::unix_path_nul_error("the Unix socket path", &self.path)
+        {
+            return Err(why);
         }
         let abstract_name = match bytes {
             [0, ..] => Some(&bytes[1..]),

@@ -185,11 +185,8 @@ impl UnixDatagramBuilder {
                 format!("{what} is empty"),
             ));
         }
-        if crate::shared::report::nul_in_unix_path(path) {
-            return Err(DatagramError::invalid(
-                self.describe(),
-                crate::shared::report::nul_in_unix_path_message(what, path),
-            ));
+        if let Some(why) = crate::shared::report::unix_path_nul_error(what, path) {
+            return Err(DatagramError::invalid(self.describe(), why));
         }
         SockAddr::unix(path).map(Some).map_err(|e| {
             DatagramError::invalid(

@@ -655,13 +655,10 @@ impl ServerBuilder {
     }
 
     pub(super) async fn bind_listener(self) -> Result<Listener, ServerError> {
-        for (name, size) in [
-            ("send_buffer_size", self.send_buffer),
-            ("recv_buffer_size", self.recv_buffer),
-        ] {
-            if let Some(why) = crate::shared::report::buffer_size_error(name, size) {
-                return Err(self.invalid(why));
-            }
+        if let Some(why) =
+            crate::shared::report::buffer_size_error(self.send_buffer, self.recv_buffer)
+        {
+            return Err(self.invalid(why));
         }
         let span = tracing::debug_span!("bind_server", endpoint = %self.describe());
         let options = AcceptOptions {

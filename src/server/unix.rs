@@ -162,11 +162,8 @@ impl UnixServerBuilder {
         if self.path.as_os_str().is_empty() {
             return Err(ServerError::invalid(self.describe(), "the path is empty"));
         }
-        if crate::shared::report::nul_in_unix_path(&self.path) {
-            return Err(ServerError::invalid(
-                self.describe(),
-                crate::shared::report::nul_in_unix_path_message("the path", &self.path),
-            ));
+        if let Some(why) = crate::shared::report::unix_path_nul_error("the path", &self.path) {
+            return Err(ServerError::invalid(self.describe(), why));
         }
         let addr = SockAddr::unix(&self.path).map_err(|e| {
             ServerError::invalid(

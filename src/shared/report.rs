@@ -175,39 +175,39 @@ pub(crate) fn full(e: &io::Error) -> String {
     }
 }
 
-/// Why a `SO_SNDBUF` / `SO_RCVBUF` size of `size` bytes cannot be set: the
+/// Why the `SO_SNDBUF` / `SO_RCVBUF` sizes `send` and `recv` (the
+/// builders' `send_buffer_size` and `recv_buffer_size`) cannot be set: the
 /// kernel takes an `int`, so a larger `usize` would wrap (socket2 casts
-/// it). `None` when it fits or is not set. Shared by the client and
-/// server builders (`name` is their option's name).
-pub(crate) fn buffer_size_error(name: &str, size: Option<usize>) -> Option<String> {
-    match size {
-        Some(size) if size > i32::MAX as usize => Some(format!(
-            "{name}({size}) is over {}, the most SO_SNDBUF / SO_RCVBUF take (a C int)",
-            i32::MAX
-        )),
-        _ => None,
-    }
+/// it). `None` when both fit or are not set. Shared by the client and
+/// server builders.
+pub(crate) fn buffer_size_error(send: Option<usize>, recv: Option<usize>) -> Option<String> {
+    [("send_buffer_size", send), ("recv_buffer_size", recv)]
+        .into_iter()
+        .find_map(|(name, size)| match size {
+            Some(size) if size > i32::MAX as usize => Some(format!(
+                "{name}({size}) is over {}, the most SO_SNDBUF / SO_RCVBUF take (a C int)",
+                i32::MAX
+            )),
+            _ => None,
+        })
 }
 
-/// Whether a Unix socket path holds a NUL byte anywhere but first (the
-/// leading NUL is the kernel's mark of an abstract name): the kernel would
-/// read the path only up to it, or take the NUL into an abstract name, so a
-/// different socket than the one named would be used. Refused by every
-/// side before a socket is opened.
+/// Why a Unix socket `path` (`what` names the option) cannot be used: a
+/// NUL byte anywhere but first (the leading NUL is the kernel's mark of an
+/// abstract name), which the kernel would read the path only up to, or
+/// take into an abstract name, so that a different socket than the one
+/// named would be used. `None` when there is none. Refused by every side
+/// before a socket is opened.
 #[cfg(unix)]
-pub(crate) fn nul_in_unix_path(path: &std::path::Path) -> bool {
+pub(crate) fn unix_path_nul_error(what: &str, path: &std::path::Path) -> Option<String> {
     use std::os::unix::ffi::OsStrExt;
-    path.as_os_str().as_bytes().iter().skip(1).any(|&b| b == 0)
-}
-
-/// The message for a path [`nul_in_unix_path`] refuses; `what` names the
-/// option.
-#[cfg(unix)]
-pub(crate) fn nul_in_unix_path_message(what: &str, path: &std::path::Path) -> String {
-    format!(
-        "{what} {:?} holds a NUL byte (only an abstract name's leading NUL may be one)",
-        path.as_os_str()
-    )
+    let nul = path.as_os_str().as_bytes().iter().skip(1).any(|&b| b == 0);
+    nul.then(|| {
+        format!(
+            "{what} {:?} holds a NUL byte (only an abstract name's leading NUL may be one)",
+            path.as_os_str()
+        )
+    })
 }
 
 #[cfg(test)]
