@@ -839,14 +839,14 @@ impl<U: Fn(&IpAddr) -> bool> Dual<U> {
                         tracing::debug!(n = ips.len(), "both answers at once");
                         self.ready.push_back(Ok(ips));
                     }
+                    // An answer goes before the other family's failure.
+                    (a6 @ Err(_), a4 @ Ok(_)) => {
+                        self.take(a4, false);
+                        self.take(a6, true);
+                    }
                     (a6, a4) => {
-                        // An answer goes before the other family's failure.
-                        let (first, second) = match a6.is_ok() || a4.is_err() {
-                            true => ((a6, true), (a4, false)),
-                            false => ((a4, false), (a6, true)),
-                        };
-                        self.take(first.0, first.1);
-                        self.take(second.0, second.1);
+                        self.take(a6, true);
+                        self.take(a4, false);
                     }
                 }
             }
