@@ -266,3 +266,89 @@ async fn a_unix_socket_connector_with_a_policy_is_refused() {
     drop(listener);
     let _ = std::fs::remove_file(&path);
 }
+
+/// Ports: a target port the policy does not list is refused before any
+/// packet; an HTTPS record's port is used only when the policy lists it.
+mod ports {
+    use std::net::{IpAddr, Ipv4Addr};
+
+    use super::*;
+    use tokio_endpoints::{
+        AddressPolicy, DatagramBuilder, DatagramErrorKind, Resolver, ServiceRecord,
+    };
+
+    #[tokio::test]
+    async fn a_target_port_the_policy_does_not_list_is_denied() {
+        let (listener, addr) = untouched_listener().await;
+        let policy = AddressPolicy::allow_all().allow_ports([443]);
+        assert!(!policy.allows_port(addr.port()));
+        let err = ConnectionBuilder::new(addr)
+            .address_policy(policy.clone())
+            .connect()
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ConnectErrorKind::Denied, "{err}");
+        assert!(
+            err.to_string().contains(&format!("port {}", addr.port())),
+            "{err}"
+        );
+        assert_no_connection(&listener).await;
+        let stream = ConnectionBuilder::new(addr)
+            .address_policy(policy.allow_ports([addr.port()]))
+            .connect()
+            .await
+            .unwrap();
+        drop(stream);
+
+        let err = DatagramBuilder::new()
+            .remote_addr((V4, 53))
+            .address_policy(AddressPolicy::allow_all().allow_ports([443]))
+            .bind()
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), DatagramErrorKind::Denied, "{err}");
+        assert!(err.to_string().contains("port 53"), "{err}");
+    }
+
+    fn closed_port() -> u16 {
+        let l = std::net::TcpListener::bind((V4, 0)).unwrap();
+        l.local_addr().unwrap().port()
+    }
+
+    #[tokio::test]
+    async fn an_https_record_port_is_used_only_when_the_policy_lists_it() {
+        let (listener, addr) = untouched_listener().await;
+        let closed = closed_port();
+        let resolver = || {
+            let service = ServiceRecord::new(1, ".")
+                .with_port(addr.port())
+                .with_ipv4_hints([Ipv4Addr::LOCALHOST]);
+            Resolver::fixed_with_services(
+                [("svc.test", vec![IpAddr::from(Ipv4Addr::LOCALHOST)])],
+                [("svc.test", vec![service])],
+            )
+        };
+        let connect = |policy: Option<AddressPolicy>| {
+            let mut b = ConnectionBuilder::new(("svc.test", closed))
+                .resolver(resolver())
+                .svcb(true);
+            if let Some(p) = policy {
+                b = b.address_policy(p);
+            }
+            b.connect()
+        };
+        // No policy: the record moves the connection to its port.
+        let s = connect(None).await.unwrap();
+        assert_eq!(s.peer_addr().unwrap(), addr);
+        drop(s);
+        listener.accept().await.unwrap();
+        // A policy without a port list: the record's port is not used.
+        let err = connect(Some(AddressPolicy::allow_all())).await.unwrap_err();
+        assert_no_connection(&listener).await;
+        assert_ne!(err.kind(), ConnectErrorKind::InvalidInput, "{err}");
+        // Listed: used.
+        let policy = AddressPolicy::allow_all().allow_ports([closed, addr.port()]);
+        let s = connect(Some(policy)).await.unwrap();
+        assert_eq!(s.peer_addr().unwrap(), addr);
+    }
+}

@@ -1655,10 +1655,24 @@ impl ConnectionBuilder {
                                     let add = std::mem::take(&mut batch.add);
                                     let ips = add.iter().map(|a| a.ip());
                                     let mut denied = Vec::new();
+                                    // A record's port is the name's DNS's
+                                    // choice: with a policy, only the
+                                    // target's or one it lists.
+                                    let policy = self.opts.policy.as_ref();
+                                    let moved = |a: &SocketAddr| {
+                                        policy.is_some_and(|p| !p.allows_record_port(a.port(), port))
+                                    };
                                     batch.add = add
                                         .iter()
                                         .zip(self.admit(ips, port, &mut denied))
                                         .filter_map(|(a, admitted)| admitted.map(|_| *a))
+                                        .filter(|a| {
+                                            let moved = moved(a);
+                                            if moved {
+                                                tracing::debug!(%a, "HTTPS record port refused by the address policy");
+                                            }
+                                            !moved
+                                        })
                                         .collect();
                                     batch.denied = denied;
                                     batch
@@ -1833,6 +1847,16 @@ impl ConnectionBuilder {
             ("attempt_timeout", self.opts.attempt_timeout),
         ] {
             positive(option, timeout).map_err(|e| self.invalid(e))?;
+        }
+        if let Some(why) = self
+            .opts
+            .policy
+            .as_ref()
+            .and_then(|p| p.port_refused(target.port()))
+        {
+            return Err(ConnectError::new(ConnectErrorKind::Denied, self.describe())
+                .with_message(why)
+                .with_all_errors(self.opts.all_errors));
         }
         // Under 1 ms is stored as 0 (whole milliseconds): refused, not
         // read as "forget at once".

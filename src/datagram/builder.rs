@@ -638,6 +638,16 @@ impl DatagramBuilder {
             if let Some(why) = remote.zero_port() {
                 return Err(self.invalid(format!("remote_addr {why}")));
             }
+            if let Some(why) = self
+                .policy
+                .as_ref()
+                .and_then(|p| p.port_refused(remote.port()))
+            {
+                return Err(
+                    DatagramError::new(DatagramErrorKind::Denied, self.describe())
+                        .with_message(why),
+                );
+            }
         }
         // Literal addresses of different families: refuse before anything.
         if let (Some(l), Some(r)) = (local, remote) {

@@ -281,6 +281,17 @@ impl fmt::Display for DatagramError {
                     self.inner.attempts.iter().map(|a| &a.error),
                 )
             }
+            // Refused before any address was known (a port the policy
+            // does not list): the message says why.
+            DatagramErrorKind::Denied
+                if self.inner.denied.is_empty() && self.inner.message.is_some() =>
+            {
+                write!(
+                    f,
+                    "remote_addr {}",
+                    self.inner.message.as_deref().unwrap_or_default()
+                )
+            }
             DatagramErrorKind::Denied => {
                 f.write_str("remote_addr ")?;
                 DeniedAddress::write_list(f, &self.inner.denied)

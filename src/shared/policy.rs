@@ -122,6 +122,8 @@ struct Rules {
     /// Whether a host name may go to a proxy that resolves it.
     #[cfg_attr(not(feature = "proxy"), allow(dead_code))]
     proxy_names: bool,
+    /// The destination ports `allow_ports` listed; `None`: any.
+    ports: Option<Vec<u16>>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -139,6 +141,7 @@ impl AddressPolicy {
                 allow: Vec::new(),
                 deny: Vec::new(),
                 proxy_names: true,
+                ports: None,
             }),
         }
     }
@@ -289,6 +292,71 @@ impl AddressPolicy {
         self.rules.proxy_names
     }
 
+    /// Allows connections to these destination ports only (each call adds
+    /// to the list): a target whose port is not listed fails with
+    /// [`ConnectErrorKind::Denied`](crate::ConnectErrorKind::Denied) (or
+    /// [`DatagramErrorKind::Denied`](crate::DatagramErrorKind::Denied))
+    /// before anything is resolved or sent. Without it every port of the
+    /// target is allowed.
+    ///
+    /// An HTTPS record's `port` (which the name's DNS, not the program,
+    /// chooses) is used only when this list names it: with a policy set,
+    /// a record that moves the connection to a port not listed (or to any
+    /// other port than the target's, without a list) is skipped, and its
+    /// addresses are not connected. The ports cover destinations only,
+    /// not the peers of [`ServerBuilder::peer_policy`](crate::ServerBuilder::peer_policy)
+    /// (whose ports are ephemeral); through a proxy, the target's port is
+    /// checked, not the proxy's.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tokio_endpoints::AddressPolicy;
+    ///
+    /// let policy = AddressPolicy::public_only().allow_ports([80, 443]);
+    /// assert!(policy.allows_port(443));
+    /// assert!(!policy.allows_port(6379));
+    /// ```
+    pub fn allow_ports(mut self, ports: impl IntoIterator<Item = u16>) -> Self {
+        Arc::make_mut(&mut self.rules)
+            .ports
+            .get_or_insert_with(Vec::new)
+            .extend(ports);
+        self
+    }
+
+    /// Whether the policy allows connections to destination port `port`:
+    /// always without [`allow_ports`](Self::allow_ports), else when it
+    /// was listed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tokio_endpoints::AddressPolicy;
+    ///
+    /// assert!(AddressPolicy::public_only().allows_port(6379));
+    /// assert!(!AddressPolicy::public_only().allow_ports([443]).allows_port(6379));
+    /// ```
+    pub fn allows_port(&self, port: u16) -> bool {
+        self.rules.ports.as_ref().is_none_or(|p| p.contains(&port))
+    }
+
+    /// Why a connection to the target's `port` is refused, if it is.
+    pub(crate) fn port_refused(&self, port: u16) -> Option<String> {
+        (!self.allows_port(port)).then(|| {
+            format!(
+                "port {port} is not one the address policy allows (allow_ports: {:?})",
+                self.rules.ports.as_deref().unwrap_or_default()
+            )
+        })
+    }
+
+    /// Whether an HTTPS record may move a connection to the target's
+    /// `origin` port to `port`: the same port, or one `allow_ports` listed.
+    pub(crate) fn allows_record_port(&self, port: u16, origin: u16) -> bool {
+        port == origin || self.rules.ports.as_ref().is_some_and(|p| p.contains(&port))
+    }
+
     /// Whether the policy allows `ip`.
     ///
     /// # Examples
@@ -378,11 +446,14 @@ impl fmt::Debug for AddressPolicy {
             Base::Nothing => "allow_only",
             Base::Public => "public_only",
         };
-        f.debug_struct("AddressPolicy")
-            .field("base", &format_args!("{base}"))
+        let mut d = f.debug_struct("AddressPolicy");
+        d.field("base", &format_args!("{base}"))
             .field("allow", &self.rules.allow)
-            .field("deny", &self.rules.deny)
-            .finish()
+            .field("deny", &self.rules.deny);
+        if let Some(ports) = &self.rules.ports {
+            d.field("ports", ports);
+        }
+        d.finish()
     }
 }
 
