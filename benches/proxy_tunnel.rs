@@ -7,6 +7,12 @@
 //! against raw tokio (`TcpStream::connect`, `CONNECT` written and read by
 //! hand, tokio-rustls), the floor.
 //!
+//! Beside them: ours with no proxy (direct), and through an https proxy
+//! (`Proxy::https`: TLS with the proxy, `CONNECT` inside it, TLS with the
+//! origin inside that) against raw tokio doing the same by hand with
+//! tokio-rustls. The https proxy is scripted here (tokio-rustls in front
+//! of a `CONNECT` handler that splices to the origin, in this process).
+//!
 //! Each connect is a full TLS 1.3 handshake (resumption off) with the
 //! origin, inside the tunnel, verified for `localhost`; then the
 //! connection is dropped. Rounds run the three in a fresh order each time;
@@ -39,7 +45,14 @@ use tower_service::Service;
 
 const ROUNDS: usize = 31;
 const CONNECTS_PER_ROUND: usize = 100;
-const NAMES: [&str; 3] = ["tokio-endpoints", "hyper-util Tunnel+rustls", "raw tokio"];
+const NAMES: [&str; 6] = [
+    "tokio-endpoints",
+    "hyper-util Tunnel+rustls",
+    "raw tokio",
+    "ours, direct (no proxy)",
+    "ours, https proxy",
+    "raw tokio, https proxy",
+];
 
 struct Tinyproxy(Child, std::path::PathBuf);
 
@@ -95,6 +108,64 @@ async fn serve(listener: TcpListener, acceptor: TlsAcceptor) {
     }
 }
 
+/// A scripted https proxy: TLS, then `CONNECT host:port` read byte by
+/// byte, `200`, and a splice to the origin.
+async fn https_proxy(listener: TcpListener, acceptor: TlsAcceptor) {
+    loop {
+        let Ok((tcp, _)) = listener.accept().await else {
+            continue;
+        };
+        let acceptor = acceptor.clone();
+        tokio::spawn(async move {
+            let Ok(mut tls) = acceptor.accept(tcp).await else {
+                return;
+            };
+            let mut head = Vec::new();
+            while !head.ends_with(b"\r\n\r\n") {
+                let Ok(b) = tls.read_u8().await else { return };
+                head.push(b);
+            }
+            let head = String::from_utf8(head).unwrap();
+            let target = head[8..].split(' ').next().unwrap().to_string();
+            let Ok(mut up) = TcpStream::connect(&target).await else {
+                return;
+            };
+            up.set_nodelay(true).unwrap();
+            if tls.write_all(b"HTTP/1.1 200 OK\r\n\r\n").await.is_err() {
+                return;
+            }
+            let _ = tokio::io::copy_bidirectional(&mut tls, &mut up).await;
+        });
+    }
+}
+
+async fn raw_https(proxy: SocketAddr, origin: SocketAddr, tls: &TlsConnector) {
+    let tcp = TcpStream::connect(proxy).await.unwrap();
+    tcp.set_nodelay(true).unwrap();
+    let mut outer = tls
+        .connect(ServerName::try_from("127.0.0.1").unwrap(), tcp)
+        .await
+        .unwrap();
+    outer
+        .write_all(format!("CONNECT {origin} HTTP/1.1\r\nHost: {origin}\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    // As `raw`: nothing can follow the head before the ClientHello.
+    let mut head = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !head.ends_with(b"\r\n\r\n") {
+        let n = outer.read(&mut buf).await.unwrap();
+        assert!(n > 0, "the proxy closed");
+        head.extend_from_slice(&buf[..n]);
+    }
+    assert!(head.starts_with(b"HTTP/1.1 200"));
+    let stream = tls
+        .connect(ServerName::try_from("localhost").unwrap(), outer)
+        .await
+        .unwrap();
+    drop(stream);
+}
+
 async fn ours(connector: &Connector, origin: SocketAddr) {
     let stream = connector
         .builder(origin)
@@ -147,7 +218,10 @@ async fn main() {
     let (client, server) = support::tls::configs();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let origin = listener.local_addr().unwrap();
-    tokio::spawn(serve(listener, TlsAcceptor::from(server)));
+    tokio::spawn(serve(listener, TlsAcceptor::from(server.clone())));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let tls_proxy = listener.local_addr().unwrap();
+    tokio::spawn(https_proxy(listener, TlsAcceptor::from(server)));
 
     let connector = Connector::new()
         .proxy(Proxy::http(format!("http://{proxy}")).unwrap())
@@ -156,6 +230,10 @@ async fn main() {
     http.set_nodelay(true);
     let mut tunnel = Tunnel::new(format!("http://{proxy}").parse().unwrap(), http);
     let dst: Uri = format!("https://{origin}").parse().unwrap();
+    let direct = Connector::new().tls_config(client.clone());
+    let through_https = Connector::new()
+        .proxy(Proxy::https(format!("https://{tls_proxy}")).unwrap())
+        .tls_config(client.clone());
     let tls = TlsConnector::from(client);
 
     // Warm up: tinyproxy's threads, the history, the allocator.
@@ -163,21 +241,30 @@ async fn main() {
         ours(&connector, origin).await;
         hyper_util(&mut tunnel, &dst, &tls).await;
         raw(proxy, origin, &tls).await;
+        ours(&direct, origin).await;
+        ours(&through_https, origin).await;
+        raw_https(tls_proxy, origin, &tls).await;
     }
 
-    let mut rates: [Vec<f64>; 3] = Default::default();
+    let mut rates: [Vec<f64>; 6] = Default::default();
     let mut ratio_hyper = Vec::new();
     let mut ratio_raw = Vec::new();
-    let mut order = Shuffled::new(3);
+    let mut ratio_https_raw = Vec::new();
+    let mut ratio_https_http = Vec::new();
+    let mut ratio_http_direct = Vec::new();
+    let mut order = Shuffled::new(6);
     for _ in 0..ROUNDS {
-        let mut round = [0.0; 3];
+        let mut round = [0.0; 6];
         for &variant in order.next_round() {
             let started = Instant::now();
             for _ in 0..CONNECTS_PER_ROUND {
                 match variant {
                     0 => ours(&connector, origin).await,
                     1 => hyper_util(&mut tunnel, &dst, &tls).await,
-                    _ => raw(proxy, origin, &tls).await,
+                    2 => raw(proxy, origin, &tls).await,
+                    3 => ours(&direct, origin).await,
+                    4 => ours(&through_https, origin).await,
+                    _ => raw_https(tls_proxy, origin, &tls).await,
                 }
             }
             round[variant] = CONNECTS_PER_ROUND as f64 / started.elapsed().as_secs_f64();
@@ -187,8 +274,14 @@ async fn main() {
         }
         ratio_hyper.push(round[0] / round[1]);
         ratio_raw.push(round[0] / round[2]);
+        ratio_https_raw.push(round[4] / round[5]);
+        ratio_https_http.push(round[4] / round[0]);
+        ratio_http_direct.push(round[0] / round[3]);
     }
-    println!("TLS connects through tinyproxy ({ROUNDS} rounds of {CONNECTS_PER_ROUND}, medians):");
+    println!(
+        "TLS connects through tinyproxy, direct, and through a scripted https proxy \
+         ({ROUNDS} rounds of {CONNECTS_PER_ROUND}, medians):"
+    );
     for (name, rates) in NAMES.iter().zip(rates.iter_mut()) {
         println!("  {name:<26} {:>8.0} /s", median(rates));
     }
@@ -199,5 +292,17 @@ async fn main() {
     println!(
         "  ours / raw tokio:  {:.3}x (median of per-round ratios)",
         median(&mut ratio_raw)
+    );
+    println!(
+        "  https proxy, ours / raw tokio: {:.3}x",
+        median(&mut ratio_https_raw)
+    );
+    println!(
+        "  ours, https proxy / http proxy (tinyproxy): {:.3}x",
+        median(&mut ratio_https_http)
+    );
+    println!(
+        "  ours, http proxy / direct: {:.3}x",
+        median(&mut ratio_http_direct)
     );
 }

@@ -183,7 +183,9 @@ async fn the_report_says_what_happened_and_the_qlog_too() {
     assert_eq!(again.attempts().len(), 1, "{again}");
     assert_eq!(again.attempts()[0].addr(), v4, "{again}");
     assert!(
-        again.to_string().contains(&format!("AAAA+A answer: {v6}, {v4}")),
+        again
+            .to_string()
+            .contains(&format!("AAAA+A answer: {v6}, {v4}")),
         "{again}"
     );
     assert!(again.to_string().contains(" (at once)"), "{again}");

@@ -1,5 +1,5 @@
 //! The TLS setup the TLS benchmarks share: a self-signed certificate for
-//! `localhost`, a server config with it and a client config that trusts
+//! `localhost` and `127.0.0.1`, a server config with it and a client config that trusts
 //! it, TLS 1.3 only, on ring, resumption off (every handshake is a full
 //! one, as a new connection's would be).
 
@@ -12,7 +12,7 @@ use tokio_endpoints::rustls::{self, ClientConfig, RootCertStore, ServerConfig};
 
 pub fn configs() -> (Arc<ClientConfig>, Arc<ServerConfig>) {
     let key = KeyPair::generate().unwrap();
-    let cert = CertificateParams::new(vec!["localhost".to_string()])
+    let cert = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
         .unwrap()
         .self_signed(&key)
         .unwrap();
