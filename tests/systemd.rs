@@ -93,31 +93,6 @@ fn finish(child: std::process::Child) -> String {
     said
 }
 
-/// PEM for DER (rcgen is built without its `pem` feature here).
-fn pem(label: &str, der: &[u8]) -> String {
-    const B64: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut text = String::new();
-    for chunk in der.chunks(3) {
-        let n = chunk.iter().fold(0u32, |n, b| (n << 8) | u32::from(*b)) << (8 * (3 - chunk.len()));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                text.push(B64[(n >> (18 - 6 * i)) as usize & 63] as char);
-            } else {
-                text.push('=');
-            }
-        }
-    }
-    let lines: Vec<&str> = text
-        .as_bytes()
-        .chunks(64)
-        .map(|l| std::str::from_utf8(l).unwrap())
-        .collect();
-    format!(
-        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
-        lines.join("\n")
-    )
-}
-
 fn tcp_listener() -> std::net::TcpListener {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap()
 }
@@ -133,12 +108,8 @@ fn named_sockets_serve_with_proxy_protocol_and_tls() {
         .unwrap();
     let dir = std::env::temp_dir().join(format!("te-systemd-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("cert.pem"), pem("CERTIFICATE", cert.der())).unwrap();
-    std::fs::write(
-        dir.join("key.pem"),
-        pem("PRIVATE KEY", &key.serialize_der()),
-    )
-    .unwrap();
+    std::fs::write(dir.join("cert.pem"), cert.pem()).unwrap();
+    std::fs::write(dir.join("key.pem"), key.serialize_pem()).unwrap();
     let child = spawn(
         "named",
         &[web.as_raw_fd(), admin.as_raw_fd()],

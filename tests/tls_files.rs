@@ -24,31 +24,6 @@ use tokio_endpoints::{
     RECENT_HANDSHAKE_FAILURES,
 };
 
-/// DER as PEM, for writing test files (reading is the crate's business).
-fn pem(label: &str, der: &[u8]) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut b64 = String::new();
-    for c in der.chunks(3) {
-        let n = c
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
-        for i in 0..4 {
-            b64.push(if i <= c.len() {
-                A[(n >> (18 - 6 * i) & 63) as usize] as char
-            } else {
-                '='
-            });
-        }
-    }
-    let mut out = format!("-----BEGIN {label}-----\n");
-    for line in b64.as_bytes().chunks(64) {
-        out.push_str(std::str::from_utf8(line).unwrap());
-        out.push('\n');
-    }
-    out + &format!("-----END {label}-----\n")
-}
-
 /// A directory of its own for each test, removed at the end.
 struct Dir(PathBuf);
 
@@ -80,11 +55,11 @@ struct Made {
 
 impl Made {
     fn cert_pem(&self) -> String {
-        pem("CERTIFICATE", self.cert.der())
+        self.cert.pem()
     }
 
     fn key_pem(&self) -> String {
-        pem("PRIVATE KEY", &self.key.serialize_der())
+        self.key.serialize_pem()
     }
 }
 

@@ -1,5 +1,6 @@
 //! `Proxy`: connections through real proxies nobody here wrote (tinyproxy
-//! for HTTP CONNECT, microsocks for SOCKS5; `.ci/run` installs both, and
+//! for HTTP CONNECT, microsocks for SOCKS5, stunnel in front of tinyproxy
+//! for an https proxy; `.ci/run` installs them, and
 //! each test that needs one says so and returns when it is missing),
 //! started on loopback with a generated configuration; and through a
 //! scripted proxy for what real ones rarely do (a status line one byte at
@@ -207,6 +208,112 @@ async fn tls_to_an_origin_through_tinyproxy_is_verified_for_the_origin() {
         "{text}"
     );
     assert!(!server.await.unwrap().handshake_ok);
+}
+
+/// stunnel on 127.0.0.1:`port`, in the foreground, terminating TLS with
+/// `leaf` and handing the plaintext to 127.0.0.1:`upstream`: with
+/// tinyproxy behind it, an https proxy nobody here wrote.
+async fn stunnel(port: u16, upstream: u16, leaf: &support::Leaf) -> Daemon {
+    let dir = std::env::temp_dir().join(format!(
+        "tokio-endpoints-stunnel-{}-{port}",
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert, key, conf) = (
+        dir.join("cert.pem"),
+        dir.join("key.pem"),
+        dir.join("stunnel.conf"),
+    );
+    std::fs::write(&cert, &leaf.cert_pem).unwrap();
+    std::fs::write(&key, &leaf.key_pem).unwrap();
+    std::fs::write(
+        &conf,
+        format!(
+            "foreground = yes\npid =\ndebug = 0\n[https-proxy]\naccept = 127.0.0.1:{port}\nconnect = 127.0.0.1:{upstream}\ncert = {}\nkey = {}\n",
+            cert.display(),
+            key.display()
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new("stunnel")
+        .arg(&conf)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_listening(port, &mut child).await;
+    Daemon {
+        child,
+        port,
+        _dir: Some(dir),
+    }
+}
+
+#[tokio::test]
+async fn tls_to_an_origin_through_stunnel_and_tinyproxy_verifies_both() {
+    let test = "tls_to_an_origin_through_stunnel_and_tinyproxy";
+    if !installed("tinyproxy", test) || !installed("stunnel", test) {
+        return;
+    }
+    let tinyproxy = tinyproxy(free_port(), "").await;
+    let proxy_ca = Ca::new("proxy CA");
+    let front = stunnel(free_port(), tinyproxy.port, &proxy_ca.leaf(&["localhost"])).await;
+    let origin_ca = Ca::new("origin CA");
+    let (origin, server, origin_config) = tls_origin(&origin_ca).await;
+    // One client configuration that trusts both CAs: the proxy's name is
+    // verified with it in the first session, the origin's in the second.
+    let mut roots = tokio_endpoints::rustls::RootCertStore::empty();
+    for ca in [&proxy_ca, &origin_ca] {
+        roots.add(ca.root()).unwrap();
+    }
+    let config = Arc::new(
+        tokio_endpoints::rustls::ClientConfig::builder_with_provider(
+            origin_config.crypto_provider().clone(),
+        )
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth(),
+    );
+    // `localhost` is [::1] and 127.0.0.1: stunnel listens on the second,
+    // so the hop to the proxy is a race that [::1] loses at once.
+    // tinyproxy resolves the origin's name itself: `localhost`.
+    let proxy = Proxy::https(format!("https://localhost:{}", front.port)).unwrap();
+    let stream = ConnectionBuilder::new(("localhost", origin.port()))
+        .proxy(proxy.clone())
+        .tls_config(config.clone())
+        .connect_tls()
+        .await
+        .unwrap();
+    assert_eq!(stream.peer_addr().unwrap(), SocketAddr::new(V4, front.port));
+    round_trip(stream).await;
+    assert_eq!(server.await.unwrap().sni.as_deref(), Some("localhost"));
+
+    // The proxy's certificate is verified: trusting only the origin's CA
+    // fails at the proxy's TLS, before any CONNECT.
+    let err = ConnectionBuilder::new(("localhost", origin.port()))
+        .proxy(proxy.clone())
+        .tls_config(origin_config)
+        .connect_tls()
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ConnectErrorKind::Tls, "{err}");
+    assert_eq!(err.proxy_stage(), Some(ProxyStage::ProxyTls), "{err}");
+
+    // The raw tunnel, through both: a plain echo origin behind it.
+    let (echo, _task) = plain_echo().await;
+    let mut tunnel = ConnectionBuilder::new(("127.0.0.1", echo.port()))
+        .proxy(proxy)
+        .tls_config(config)
+        .connect_tunnel()
+        .await
+        .unwrap();
+    assert!(tunnel.is_tls());
+    tunnel.write_all(b"ping").await.unwrap();
+    let mut buf = [0u8; 4];
+    tunnel.read_exact(&mut buf).await.unwrap();
+    assert_eq!(&buf, b"ping");
 }
 
 #[tokio::test]

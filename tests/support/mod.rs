@@ -37,6 +37,9 @@ pub struct Ca {
 pub struct Leaf {
     pub chain: Vec<CertificateDer<'static>>,
     key: PrivatePkcs8KeyDer<'static>,
+    /// The certificate and its key in PEM, for servers nobody here wrote.
+    pub cert_pem: String,
+    pub key_pem: String,
 }
 
 impl Ca {
@@ -75,7 +78,14 @@ impl Ca {
         Leaf {
             chain: vec![cert.der().clone()],
             key: PrivatePkcs8KeyDer::from(key.serialize_der()),
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
         }
+    }
+
+    /// The CA's own certificate, for a root store.
+    pub fn root(&self) -> CertificateDer<'static> {
+        self.cert.der().clone()
     }
 
     /// A client configuration that trusts this CA only.
