@@ -115,6 +115,9 @@ async fn https_proxy(listener: TcpListener, acceptor: TlsAcceptor) {
         let Ok((tcp, _)) = listener.accept().await else {
             continue;
         };
+        // As a real proxy does: without it Nagle holds the relayed
+        // records back for the peer's delayed ACK.
+        tcp.set_nodelay(true).unwrap();
         let acceptor = acceptor.clone();
         tokio::spawn(async move {
             let Ok(mut tls) = acceptor.accept(tcp).await else {
