@@ -25,36 +25,20 @@
 //! }
 //! ```
 //!
-//! [`DatagramBuilder`] is `loop.create_datagram_endpoint`: local and remote
-//! addresses (host names resolved, families matched), `SO_REUSEPORT`,
-//! `SO_BROADCAST`, an adopted socket or a Unix datagram socket, and a plain
-//! [`tokio::net::UdpSocket`] back (or a `UdpFramed` with the `codec`
-//! feature, on by default).
+//! ## What is here
 //!
-//! [`ServerBuilder`] is `loop.create_server` and `asyncio.start_server`:
-//! one listening socket per address of a host (`localhost` is `::1` and
-//! `127.0.0.1`), one port for all of them, and a [`Listener`] of plain
-//! [`tokio::net::TcpStream`]s back, or a running [`Server`] that spawns a
-//! handler per connection. With TLS ([`TlsListener`]), handshakes run
-//! concurrently, each bounded by a timeout, so a client that connects and
-//! says nothing delays no one.
-//!
-//! ```
-//! use tokio::io::AsyncWriteExt;
-//! use tokio_endpoints::ServerBuilder;
-//!
-//! #[tokio::main]
-//! async fn main() -> std::io::Result<()> {
-//!     let server = ServerBuilder::new(("localhost", 0))
-//!         .serve(|mut stream, peer| async move {
-//!             let _ = stream.write_all(format!("hello {peer}\n").as_bytes()).await;
-//!         })
-//!         .await?;
-//!     println!("serving on {:?}", server.local_addrs());
-//!     server.shutdown(std::time::Duration::from_secs(1)).await;
-//!     Ok(())
-//! }
-//! ```
+//! | capability | start with |
+//! |---|---|
+//! | [connections](#many-connections-connector) | [`ConnectionBuilder`], [`Connector`] |
+//! | [TLS](#tls) | [`connect_tls`](ConnectionBuilder::connect_tls), [`TlsStream`] |
+//! | [address policy](#address-policy) | [`AddressPolicy`] |
+//! | [Unix sockets](#unix-sockets) | [`ConnectionBuilder::unix`], [`ServerBuilder::unix`], [`DatagramBuilder::unix`] |
+//! | [proxies](#proxies) | [`Proxy`], [`ProxyProtocol`] |
+//! | [servers](#servers) | [`ServerBuilder`], [`Listener`], [`Server`], [`TlsListener`] |
+//! | [datagrams](#datagrams) | [`DatagramBuilder`], [`BatchedSocket`] |
+//! | [DNS](#dns) | [`Resolver`], [`HickoryResolver`], [`Resolve`] |
+//! | [establishment reports](#establishment-reports) | [`connect_reported`](ConnectionBuilder::connect_reported), [`Establishment`] |
+//! | [errors](#errors) | [`ConnectError`], [`ServerError`], [`DatagramError`], [`ResolveError`]; the details in [`errors`] |
 //!
 //! ## asyncio's parameters here
 //!
@@ -159,6 +143,185 @@
 //!     Ok(())
 //! }
 //! ```
+//!
+//! ## Address policy
+//!
+//! An [`AddressPolicy`] says where connections may go, checked on every
+//! address after resolution and before any packet (so a name that resolves
+//! to `127.0.0.1` or `169.254.169.254` is refused like the literal):
+//! [`public_only`](AddressPolicy::public_only) for fetchers of URLs that
+//! users give, [`allow_only`](AddressPolicy::allow_only) for a fixed set of
+//! networks, and [`allow_ports`](AddressPolicy::allow_ports) for the ports.
+//! A refusal is [`ConnectErrorKind::Denied`], naming each address and why
+//! ([`DeniedAddress`]). The same policy applies to datagram remotes and to
+//! the clients a server behind a PROXY-protocol balancer names.
+//!
+//! ```no_run
+//! use tokio_endpoints::{AddressPolicy, Connector};
+//!
+//! #[tokio::main]
+//! async fn main() -> std::io::Result<()> {
+//!     let fetcher = Connector::new().address_policy(AddressPolicy::public_only());
+//!     let stream = fetcher.connect("example.com:80").await?; // never a private address
+//!     Ok(())
+//! }
+//! ```
+//!
+//! ## Unix sockets
+//!
+//! Each side has its Unix form, with the same options and errors where they
+//! apply: [`ConnectionBuilder::unix`] (`create_unix_connection`),
+//! [`ServerBuilder::unix`] (`create_unix_server`, a stale socket file
+//! removed only when nothing listens on it), [`DatagramBuilder::unix`], and
+//! [`Connector::unix_socket`] to send every HTTP request over one path.
+//! A path that starts with `@` is a Linux abstract name.
+//!
+//! ```no_run
+//! # #[cfg(unix)]
+//! # #[tokio::main]
+//! # async fn main() -> std::io::Result<()> {
+//! use tokio_endpoints::ConnectionBuilder;
+//!
+//! let stream = ConnectionBuilder::unix("/run/app.sock").connect().await?; // a UnixStream
+//! # Ok(()) }
+//! # #[cfg(not(unix))] fn main() {}
+//! ```
+//!
+//! ## Proxies
+//!
+//! With the `proxy` feature, [`ConnectionBuilder::proxy`] takes a [`Proxy`]
+//! (HTTP `CONNECT`, HTTPS, SOCKS5 with names resolved locally or by the
+//! proxy, or the environment's `HTTPS_PROXY`/`ALL_PROXY`/`NO_PROXY` with
+//! [`Proxy::from_env`]); the origin's TLS runs inside the tunnel, and an
+//! error names the hop that failed ([`ProxyStage`]). On the server side,
+//! with `proxy-protocol`, [`ServerBuilder::proxy_protocol`] reads the PROXY
+//! header of HAProxy, cloud load balancers and Envoy ([`ProxyProtocol`]):
+//! only from the balancers its `peer_policy` allows, with a
+//! `client_policy` for the clients they name.
+//!
+//! ```no_run
+//! # #[cfg(feature = "proxy")]
+//! # #[tokio::main]
+//! # async fn main() -> std::io::Result<()> {
+//! use tokio_endpoints::{ConnectionBuilder, Proxy};
+//!
+//! let stream = ConnectionBuilder::new("example.com:443")
+//!     .proxy(Proxy::http("http://proxy.internal:3128")?)
+//!     .connect_tls()
+//!     .await?;
+//! # Ok(()) }
+//! # #[cfg(not(feature = "proxy"))] fn main() {}
+//! ```
+//!
+//! ## Servers
+//!
+//! [`ServerBuilder`] is `loop.create_server` and `asyncio.start_server`:
+//! one listening socket per address of a host (`localhost` is `::1` and
+//! `127.0.0.1`), one port for all of them, and a [`Listener`] of plain
+//! [`tokio::net::TcpStream`]s back, or a running [`Server`] that spawns a
+//! handler per connection. With TLS ([`TlsListener`]), handshakes run
+//! concurrently, each bounded by a timeout, so a client that connects and
+//! says nothing delays no one.
+//!
+//! ```
+//! use tokio::io::AsyncWriteExt;
+//! use tokio_endpoints::ServerBuilder;
+//!
+//! #[tokio::main]
+//! async fn main() -> std::io::Result<()> {
+//!     let server = ServerBuilder::new(("localhost", 0))
+//!         .serve(|mut stream, peer| async move {
+//!             let _ = stream.write_all(format!("hello {peer}\n").as_bytes()).await;
+//!         })
+//!         .await?;
+//!     println!("serving on {:?}", server.local_addrs());
+//!     server.shutdown(std::time::Duration::from_secs(1)).await;
+//!     Ok(())
+//! }
+//! ```
+//!
+//! Servers come from systemd's socket activation too
+//! ([`ServerBuilder::from_systemd`]), and keep going when the process runs
+//! out of descriptors (accepts pause, then resume).
+//!
+//! ## Datagrams
+//!
+//! [`DatagramBuilder`] is `loop.create_datagram_endpoint`: local and remote
+//! addresses (host names resolved, families matched), `SO_REUSEPORT`,
+//! `SO_BROADCAST`, an adopted socket or a Unix datagram socket, and a plain
+//! [`tokio::net::UdpSocket`] back (or a `UdpFramed` with the `codec`
+//! feature, on by default).
+//!
+//! With the `batch` feature, [`DatagramBuilder::bind_batched`] gives a
+//! [`BatchedSocket`]: many datagrams per system call (GSO, GRO,
+//! `recvmmsg`), ECN marks, and each datagram's destination address.
+//!
+//! ```no_run
+//! use tokio_endpoints::DatagramBuilder;
+//!
+//! #[tokio::main]
+//! async fn main() -> std::io::Result<()> {
+//!     let socket = DatagramBuilder::new().remote_addr("localhost:5353").bind().await?;
+//!     socket.send(b"ping").await?; // a plain tokio::net::UdpSocket
+//!     Ok(())
+//! }
+//! ```
+//!
+//! ## DNS
+//!
+//! Names are resolved by the [`Resolver`] a builder is given, by default
+//! one per process: [`HickoryResolver`] (feature `hickory`, on by default)
+//! on the system's configuration (`/etc/resolv.conf`, the hosts file),
+//! asking AAAA and A (and HTTPS records for `connect_tls`) at once and
+//! racing each answer as it arrives, with a cache that honours TTLs and
+//! one query in flight per name however many callers wait for it; or
+//! [`Resolver::system`] (getaddrinfo), [`Resolver::fixed`] (a table), or
+//! a [`Resolve`] of your own. A name with a trailing dot
+//! (`api.example.com.`) is absolute: never completed with the search list,
+//! whichever API it is given to.
+//!
+//! ```no_run
+//! use tokio_endpoints::{ConnectionBuilder, Resolver};
+//!
+//! #[tokio::main]
+//! async fn main() -> std::io::Result<()> {
+//!     let resolver = Resolver::fixed([("db.internal", ["10.0.0.5".parse().unwrap()])]);
+//!     let stream = ConnectionBuilder::new("db.internal:5432").resolver(resolver).connect().await?;
+//!     Ok(())
+//! }
+//! ```
+//!
+//! ## Establishment reports
+//!
+//! [`connect_reported`](ConnectionBuilder::connect_reported) returns, with
+//! the stream, an [`Establishment`]: each resolution step
+//! ([`ResolutionStep`]), each attempt with its start, duration and outcome
+//! ([`AttemptReport`], [`AttemptOutcome`]), the TLS handshake
+//! ([`TlsReport`]), and what the history advised. A [`Connector`] hands one
+//! to [`on_established`](Connector::on_established) for every connection,
+//! or writes them as qlog ([`Connector::qlog`], [`QlogSink`]).
+//!
+//! ```no_run
+//! use tokio_endpoints::ConnectionBuilder;
+//!
+//! #[tokio::main]
+//! async fn main() -> std::io::Result<()> {
+//!     let (stream, report) = ConnectionBuilder::new("example.com:80").connect_reported().await?;
+//!     println!("{report}"); // who won, when each attempt started, how each ended
+//!     Ok(())
+//! }
+//! ```
+//!
+//! ## Errors
+//!
+//! Each side has one error type that says what was tried: [`ConnectError`],
+//! [`ServerError`], [`DatagramError`], and the resolver's
+//! [`ResolveError`]. `Display` is one line that reads on its own; `{:?}`
+//! (what `fn main() -> io::Result<()>` prints) is a report with a line per
+//! attempt; walked through `source()` (`anyhow`'s `{:#}`), each fact is
+//! said once. Each converts to `io::Error` with a matching kind and stays
+//! its payload. Their details (kinds, attempts, denied addresses) are
+//! grouped in [`errors`].
 //!
 //! ## Streams and framing
 //!
@@ -277,11 +440,17 @@ mod sys;
 /// A socket option hook, shared by the TCP and UDP builders.
 type SocketHook = std::sync::Arc<dyn Fn(&socket2::Socket) -> std::io::Result<()> + Send + Sync>;
 
+pub use client::ConnectError;
 pub use client::Connector;
 #[cfg(unix)]
 #[cfg_attr(docsrs, doc(cfg(unix)))]
 pub use client::UnixConnectionBuilder;
-pub use client::{Attempt, AttemptStage, ConnectError, ConnectErrorKind};
+// The error details: documented in `errors`, and reachable here as well.
+#[cfg(feature = "proxy")]
+#[doc(no_inline)]
+pub use client::ProxyStage;
+#[doc(no_inline)]
+pub use client::{Attempt, AttemptStage, ConnectErrorKind};
 pub use client::{
     AttemptOutcome, AttemptReport, Establishment, QlogSink, ResolutionStep, TlsReport,
 };
@@ -291,21 +460,28 @@ pub use client::{ConnectionBuilder, IntoLocalAddrs, DEFAULT_HAPPY_EYEBALLS_DELAY
 pub use client::{HttpConnecting, HttpInfo, HttpStream};
 #[cfg(feature = "proxy")]
 #[cfg_attr(docsrs, doc(cfg(feature = "proxy")))]
-pub use client::{Proxy, ProxyStage, ProxyTunnel, DEFAULT_PROXY_HANDSHAKE_TIMEOUT};
+pub use client::{Proxy, ProxyTunnel, DEFAULT_PROXY_HANDSHAKE_TIMEOUT};
 #[cfg(unix)]
 #[cfg_attr(docsrs, doc(cfg(unix)))]
 pub use datagram::UnixDatagramBuilder;
 #[cfg(feature = "batch")]
 #[cfg_attr(docsrs, doc(cfg(feature = "batch")))]
 pub use datagram::{BatchedSocket, Ecn, RecvBatch, RecvBatchIter, RecvDatagram, SendOptions};
-pub use datagram::{BindAttempt, DatagramBuilder, DatagramError, DatagramErrorKind};
+#[doc(no_inline)]
+pub use datagram::{BindAttempt, DatagramErrorKind};
+pub use datagram::{DatagramBuilder, DatagramError};
+#[doc(no_inline)]
+pub use resolve::ResolveErrorKind;
 pub use resolve::{
-    Addrs, Resolution, Resolve, ResolveError, ResolveErrorKind, Resolved, Resolver, ServiceRecord,
-    SystemResolver, MAX_ALIAS_DEPTH,
+    Addrs, Resolution, Resolve, ResolveError, Resolved, Resolver, ServiceRecord, SystemResolver,
+    MAX_ALIAS_DEPTH,
 };
 #[cfg(feature = "hickory")]
 #[cfg_attr(docsrs, doc(cfg(feature = "hickory")))]
 pub use resolve::{HickoryResolver, DEFAULT_RESOLUTION_DELAY};
+#[cfg(feature = "tls")]
+#[doc(no_inline)]
+pub use server::HandshakeFailure;
 #[cfg(unix)]
 #[cfg_attr(docsrs, doc(cfg(unix)))]
 pub use server::UnixServerBuilder;
@@ -313,26 +489,86 @@ pub use server::UnixServerBuilder;
 #[cfg_attr(docsrs, doc(cfg(feature = "self-signed")))]
 pub use server::{self_signed, SelfSigned};
 pub use server::{
-    ConnectionInfo, ListenAttempt, Listener, Server, ServerBuilder, ServerError, ServerErrorKind,
-    DEFAULT_BACKLOG, PORT_RETRIES,
+    ConnectionInfo, Listener, Server, ServerBuilder, ServerError, DEFAULT_BACKLOG, PORT_RETRIES,
 };
-#[cfg(feature = "tls")]
-#[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
-pub use server::{
-    HandshakeFailure, ServerTlsStream, TlsListener, DEFAULT_MAX_TLS_HANDSHAKES,
-    RECENT_HANDSHAKE_FAILURES,
-};
+#[doc(no_inline)]
+pub use server::{ListenAttempt, ServerErrorKind};
 #[cfg(feature = "proxy-protocol")]
 #[cfg_attr(docsrs, doc(cfg(feature = "proxy-protocol")))]
 pub use server::{
     ProxyHeader, ProxyProtocol, DEFAULT_MAX_PENDING_HEADERS, DEFAULT_PROXY_HEADER_TIMEOUT,
 };
-pub use shared::policy::{AddressPolicy, DeniedAddress};
+#[cfg(feature = "tls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+pub use server::{
+    ServerTlsStream, TlsListener, DEFAULT_MAX_TLS_HANDSHAKES, RECENT_HANDSHAKE_FAILURES,
+};
+pub use shared::policy::AddressPolicy;
+#[doc(no_inline)]
+pub use shared::policy::DeniedAddress;
 pub use shared::stream::{StreamReader, StreamWriter};
 #[cfg(target_os = "linux")]
 #[cfg_attr(docsrs, doc(cfg(target_os = "linux")))]
 pub use shared::systemd::unset_systemd_environment;
-pub use shared::target::{Family, IntoTarget, Target, TargetError};
+#[doc(no_inline)]
+pub use shared::target::TargetError;
+pub use shared::target::{Family, IntoTarget, Target};
+
+/// The details of the crate's errors, in one place: each error's kind,
+/// the attempts it keeps, and the smaller errors it is made of.
+///
+/// Each side has one error type that says what was tried
+/// ([`ConnectError`], [`ServerError`], [`DatagramError`], and the
+/// resolver's [`ResolveError`]); what it holds is here. Every item is
+/// also at the crate root (`tokio_endpoints::ConnectErrorKind` and
+/// `tokio_endpoints::errors::ConnectErrorKind` are one type).
+///
+/// | error | its kind | its attempts, and what else it holds |
+/// |---|---|---|
+/// | [`ConnectError`] | [`ConnectErrorKind`] | [`Attempt`] ([`AttemptStage`]), [`ResolveError`], [`DeniedAddress`], [`ProxyStage`] |
+/// | [`ServerError`] | [`ServerErrorKind`] | [`ListenAttempt`], [`ResolveError`] |
+/// | [`DatagramError`] | [`DatagramErrorKind`] | [`BindAttempt`], [`ResolveError`], [`DeniedAddress`] |
+/// | [`ResolveError`] | [`ResolveErrorKind`] | the query, the resolver's own error |
+/// | [`TargetError`] | | why a target does not parse |
+/// | [`HandshakeFailure`] | | a server's failed TLS handshake, kept by [`TlsListener`] |
+///
+/// Walked through `source()` (`anyhow`'s `{:#}`, `tracing`), each fact is
+/// said once: the errors' one-line messages already quote their attempts
+/// and the resolver, so `source()` does not return them again; the
+/// accessors do.
+///
+/// # Examples
+///
+/// ```no_run
+/// use tokio_endpoints::errors::{AttemptStage, ConnectErrorKind};
+/// use tokio_endpoints::ConnectionBuilder;
+///
+/// # #[tokio::main] async fn main() {
+/// match ConnectionBuilder::new("localhost:443").connect_tls().await {
+///     Ok(_) => {}
+///     Err(e) if e.kind() == ConnectErrorKind::Resolve => eprintln!("DNS: {e}"),
+///     Err(e) => {
+///         for a in e.attempts().iter().filter(|a| a.stage() == AttemptStage::Tls) {
+///             eprintln!("{} took TCP, then: {}", a.addr(), a.error());
+///         }
+///     }
+/// }
+/// # }
+/// ```
+pub mod errors {
+    #[cfg(feature = "proxy")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "proxy")))]
+    pub use crate::client::ProxyStage;
+    pub use crate::client::{Attempt, AttemptStage, ConnectError, ConnectErrorKind};
+    pub use crate::datagram::{BindAttempt, DatagramError, DatagramErrorKind};
+    pub use crate::resolve::{ResolveError, ResolveErrorKind};
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+    pub use crate::server::HandshakeFailure;
+    pub use crate::server::{ListenAttempt, ServerError, ServerErrorKind};
+    pub use crate::shared::policy::DeniedAddress;
+    pub use crate::shared::target::TargetError;
+}
 
 /// The hickory-resolver version [`HickoryResolver`] is built on, for its
 /// configuration types (`config::ResolverConfig`, `config::ResolverOpts`).

@@ -169,3 +169,88 @@ async fn a_failed_remembered_winner_says_so_and_is_no_longer_first() {
         .expect("IPv6 tried");
     assert!(v6.started() < DELAY / 2, "{e:?}");
 }
+
+/// The history is keyed by the path as well as the target (issue 31): a
+/// winner learnt without a socket hook, through the default interface or
+/// one resolver says nothing about a connect with a hook, through an
+/// interface, or with another resolver, and each learns on its own.
+#[tokio::test]
+async fn the_path_is_part_of_the_key() {
+    let (v4, _hole, port) = dual_stack_blackholed_v6();
+    serve(v4);
+    let connector = Connector::new()
+        .resolver(fixed("path.test"))
+        .happy_eyeballs(DELAY);
+    let target = format!("path.test:{port}");
+    assert!(timed(&connector, &target).await.0 >= DELAY);
+    assert!(timed(&connector, &target).await.0 < DELAY / 2);
+    let builders: Vec<(&str, Box<dyn Fn() -> ConnectionBuilder>)> = vec![
+        (
+            "a socket hook",
+            Box::new(|| connector.builder(target.as_str()).socket_hook(|_| Ok(()))),
+        ),
+        (
+            "another resolver",
+            Box::new(|| {
+                static OTHER: std::sync::OnceLock<Resolver> = std::sync::OnceLock::new();
+                let other = OTHER.get_or_init(|| fixed("path.test"));
+                connector.builder(target.as_str()).resolver(other.clone())
+            }),
+        ),
+        #[cfg(target_os = "linux")]
+        (
+            "an interface",
+            Box::new(|| connector.builder(target.as_str()).interface("lo")),
+        ),
+    ];
+    for (what, builder) in &builders {
+        let t0 = Instant::now();
+        let stream = builder().connect().await.unwrap();
+        assert!(
+            t0.elapsed() >= DELAY,
+            "{what}: used the history of another path"
+        );
+        assert_eq!(stream.peer_addr().unwrap().ip(), V4);
+        let t0 = Instant::now();
+        builder().connect().await.unwrap();
+        assert!(t0.elapsed() < DELAY / 2, "{what}: did not learn on its own");
+    }
+    assert!(timed(&connector, &target).await.0 < DELAY / 2);
+}
+
+/// Only what the remote side did is remembered: a socket hook's error (as
+/// out of descriptors, or a fixed local port in use) says nothing about
+/// the address, and does not demote the winner.
+#[tokio::test]
+async fn a_local_failure_does_not_demote_the_winner() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let (v4, _hole, port) = dual_stack_blackholed_v6();
+    serve(v4);
+    let failing = Arc::new(AtomicBool::new(false));
+    let hook_fails = failing.clone();
+    let connector = Connector::new()
+        .resolver(fixed("local.test"))
+        .happy_eyeballs(DELAY)
+        .socket_hook(move |_| {
+            if hook_fails.load(Ordering::SeqCst) {
+                Err(std::io::Error::from_raw_os_error(libc::EMFILE))
+            } else {
+                Ok(())
+            }
+        });
+    let target = format!("local.test:{port}");
+    assert!(timed(&connector, &target).await.0 >= DELAY);
+    assert!(timed(&connector, &target).await.0 < DELAY / 2);
+    failing.store(true, Ordering::SeqCst);
+    let e = connector.connect(target.as_str()).await.unwrap_err();
+    assert!(!e.attempts().is_empty(), "{e:?}");
+    assert!(e.to_string().contains("socket hook"), "{e}");
+    failing.store(false, Ordering::SeqCst);
+    let (took, peer) = timed(&connector, &target).await;
+    assert!(
+        took < DELAY / 2,
+        "{took:?}: the hook's failure demoted the winner"
+    );
+    assert_eq!(peer, V4);
+}

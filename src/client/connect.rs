@@ -368,6 +368,21 @@ impl Options {
     pub(crate) fn set_history_ttl(&mut self, ttl: Duration) {
         self.history_ttl_ms = u32::try_from(ttl.as_millis()).unwrap_or(u32::MAX);
     }
+
+    /// The history key's word for what changes the path besides the
+    /// target and the local addresses (`history::path_id`): 0, read from
+    /// two pointers, without rare options or a resolver of its own.
+    pub(crate) fn path_id(&self) -> u64 {
+        let resolver = self.resolver.as_ref().map_or(0, Resolver::identity);
+        let Some(rare) = self.rare.as_deref() else {
+            return crate::client::history::path_id(resolver, 0, false);
+        };
+        let interface = rare
+            .sockopts
+            .as_deref()
+            .map_or(0, SocketOptions::interface_id);
+        crate::client::history::path_id(resolver, interface, rare.hook.is_some())
+    }
 }
 
 impl Default for Options {
@@ -1741,7 +1756,7 @@ impl ConnectionBuilder {
         let Some(history) = self.history_store() else {
             return Advice::default();
         };
-        let key = Key::new(target, locals, self.opts.family);
+        let key = Key::new(target, locals, self.opts.family, self.opts.path_id());
         let advice = history.advice(key, self.opts.history_ttl(), self.opts.adaptive_delay, now);
         if let Some(first) = advice.first {
             tracing::debug!(%first, "address from history");
@@ -1766,7 +1781,7 @@ impl ConnectionBuilder {
         let Some(history) = self.history_store() else {
             return;
         };
-        let key = Key::new(target, locals, self.opts.family);
+        let key = Key::new(target, locals, self.opts.family, self.opts.path_id());
         // Outcomes are stamped with the call's start, read already: the
         // clock is not read again for the history (only to measure the
         // winner for `adaptive_delay`, when the race did not).
@@ -1792,7 +1807,7 @@ impl ConnectionBuilder {
         start: Instant,
     ) {
         if let Some(history) = self.history_store() {
-            let key = Key::new(target, locals, self.opts.family);
+            let key = Key::new(target, locals, self.opts.family, self.opts.path_id());
             history.failed(key, &failures(attempts), start);
         }
     }
@@ -1800,7 +1815,7 @@ impl ConnectionBuilder {
     /// The history's word on the target, for an error report.
     fn history_note(&self, target: &Target, locals: &[SocketAddr]) -> Option<String> {
         let history = self.history_store()?;
-        let key = Key::new(target, locals, self.opts.family);
+        let key = Key::new(target, locals, self.opts.family, self.opts.path_id());
         history
             .describe(key, Instant::now())
             .map(|said| format!("tried first because {said}"))
@@ -1810,7 +1825,7 @@ impl ConnectionBuilder {
     fn remember_first_won(&self, addr: SocketAddr, start: Instant) {
         if let (Some(history), Source::Target(Ok(target))) = (self.history_store(), &self.source) {
             let locals = self.opts.local.as_deref().unwrap_or_default();
-            let key = Key::new(target, locals, self.opts.family);
+            let key = Key::new(target, locals, self.opts.family, self.opts.path_id());
             let elapsed = self.opts.adaptive_delay.then(|| start.elapsed());
             history.won(key, addr.ip(), elapsed, &[], start);
         }
@@ -2486,10 +2501,9 @@ fn prepare(
     }
     if let Some(hook) = hook {
         hook(&SockRef::from(&socket)).map_err(|e| {
-            io::Error::new(
-                e.kind(),
-                format!("socket hook: {e}", e = crate::shared::report::Brief(&e)),
-            )
+            let text = format!("socket hook: {e}", e = crate::shared::report::Brief(&e));
+            // Marked as ours: the history does not hold it against the address.
+            io::Error::new(e.kind(), crate::client::history::HookError(text))
         })?;
     }
     if let Some(local) = local {

@@ -211,8 +211,11 @@ pub enum ConnectErrorKind {
 /// The error of a connect call: it names the target and keeps every attempt.
 ///
 /// `Display` is one line that names the target and what failed; the details
-/// are behind [`kind`](Self::kind), [`attempts`](Self::attempts),
-/// [`resolve_errors`](Self::resolve_errors) and [`source`](StdError::source).
+/// are behind [`kind`](Self::kind), [`attempts`](Self::attempts) and
+/// [`resolve_errors`](Self::resolve_errors). The line already quotes those
+/// errors, so [`source`](StdError::source) does not return them again
+/// (`anyhow`'s `{:#}` prints each fact once); it gives the rustls error of
+/// a TLS failure, whose message says it in plain words.
 /// `{:?}` (what `fn main() -> std::io::Result<()>` prints) is a report: that
 /// line, then each attempt on a line of its own (address, stage, start,
 /// duration, error), then the resolver's errors; `{:#?}` is the structured
@@ -408,7 +411,7 @@ impl ConnectError {
     /// different stages, the first TLS attempt's): for instance
     /// `rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer)`.
     /// `None` when the handshake failed for an I/O reason (the peer closed
-    /// or reset the connection), which [`source`](StdError::source) gives.
+    /// or reset the connection), which [`attempts`](Self::attempts) give.
     ///
     /// # Examples
     ///
@@ -749,16 +752,23 @@ impl fmt::Debug for ConnectError {
 }
 
 impl StdError for ConnectError {
-    /// Why the TLS handshake failed, the first attempt's error, or the
-    /// resolver's error.
+    /// The rustls error of a TLS failure whose message says it in plain
+    /// words (the words replaced rustls's text); `None` otherwise, since
+    /// the message already quotes every attempt's error and the resolver's
+    /// (each fact said once; see `shared/report.rs`). The errors themselves
+    /// are behind [`attempts`](Self::attempts),
+    /// [`resolve_errors`](Self::resolve_errors) and `tls_error`.
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        if let Some(e) = &self.inner.source {
-            return Some(e);
+        #[cfg(feature = "tls")]
+        if self.inner.kind == ConnectErrorKind::Tls && self.inner.message.is_none() {
+            return self
+                .inner
+                .source
+                .as_ref()
+                .and_then(crate::shared::tls_words::replaced_rustls_error)
+                .map(|e| e as &(dyn StdError + 'static));
         }
-        report::source(
-            self.inner.attempts.first().map(|a| &a.error),
-            &self.inner.resolve_errors,
-        )
+        None
     }
 }
 

@@ -12,7 +12,15 @@
 //!
 //! A target's history is keyed by what makes its addresses and paths the
 //! same: the host name (or the literal list), the port, the local
-//! addresses and the family filter.
+//! addresses, the family filter, and a [path id](path_id) for the rest
+//! (the resolver, the interface, whether a socket hook runs): a winner
+//! learnt through `eth0` or one resolver says nothing about `wg0` or
+//! another resolver's answers.
+//!
+//! Only what the remote side did is remembered. A failure of our own
+//! ([`Failure::Local`]: out of descriptors or buffers, a fixed local port
+//! in use, a socket hook's error) says nothing about the address, and
+//! never demotes a winner.
 
 use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
@@ -241,17 +249,59 @@ pub(crate) enum Failure {
     TimedOut,
     Tls,
     Other,
+    /// Our own failure, not the remote side's: not remembered.
+    Local,
 }
 
 impl Failure {
     pub(crate) fn of(error: &io::Error, in_tls: bool) -> Failure {
+        if crate::sys::accept_out_of_resources(error)
+            || error.get_ref().is_some_and(|e| e.is::<HookError>())
+        {
+            return Failure::Local;
+        }
         match error.kind() {
+            // A fixed local port in use, a local address gone, no
+            // ephemeral port left: from `bind` or `connect`, about us.
+            io::ErrorKind::AddrInUse | io::ErrorKind::AddrNotAvailable => Failure::Local,
             _ if in_tls => Failure::Tls,
             io::ErrorKind::ConnectionRefused => Failure::Refused,
             io::ErrorKind::TimedOut => Failure::TimedOut,
             _ => Failure::Other,
         }
     }
+}
+
+/// The payload of a socket hook's error (`prepare` in `connect.rs`), so
+/// that the history can tell it from the remote side's failures.
+#[derive(Debug)]
+pub(crate) struct HookError(pub(crate) String);
+
+impl std::fmt::Display for HookError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for HookError {}
+
+/// What changes a connection's path besides its target and local
+/// addresses, as one word for the history's key: the resolver (its shared
+/// allocation: clones are one resolver; `0` for the default one), the
+/// interface (`name_id` of its name, worked out when it is set; `0` for
+/// none), and whether a socket hook runs (it may set a mark, a route, a
+/// namespace). Worked out on each connect from what the options hold, in
+/// a few instructions: no string is hashed here.
+pub(crate) fn path_id(resolver: usize, interface: u64, hook: bool) -> u64 {
+    // An allocation's address is even: its low bit holds `hook`.
+    (resolver as u64 | u64::from(hook)) ^ interface.rotate_left(1)
+}
+
+/// An interface name as a `path_id` word, worked out once when it is set.
+pub(crate) fn name_id(name: &str) -> u64 {
+    let mut h = Fx(Fx::K);
+    h.name(name.as_bytes());
+    h.0 | 1
 }
 
 struct Entry {
@@ -283,6 +333,7 @@ struct Id {
     port: u16,
     locals: Box<[SocketAddr]>,
     family: Family,
+    path: u64,
 }
 
 /// The same, borrowed from a call: looking a target up allocates nothing.
@@ -295,10 +346,17 @@ pub(crate) struct Key<'a> {
     port: u16,
     locals: &'a [SocketAddr],
     family: Family,
+    /// [`path_id`].
+    path: u64,
 }
 
 impl<'a> Key<'a> {
-    pub(crate) fn new(target: &'a Target, locals: &'a [SocketAddr], family: Family) -> Key<'a> {
+    pub(crate) fn new(
+        target: &'a Target,
+        locals: &'a [SocketAddr],
+        family: Family,
+        path: u64,
+    ) -> Key<'a> {
         let host = target.host_bytes();
         Key {
             host,
@@ -306,6 +364,7 @@ impl<'a> Key<'a> {
             port: target.port(),
             locals,
             family,
+            path,
         }
     }
 
@@ -323,12 +382,18 @@ impl<'a> Key<'a> {
         for local in self.locals {
             h.add(addr_word(local));
         }
+        if self.path != 0 {
+            h.add(self.path);
+        }
         h.0
     }
 
     fn matches(&self, id: &Id) -> bool {
         // The cheap fields first.
-        if self.port != id.port || self.family != id.family || self.locals.len() != id.locals.len()
+        if self.port != id.port
+            || self.family != id.family
+            || self.path != id.path
+            || self.locals.len() != id.locals.len()
         {
             return false;
         }
@@ -347,6 +412,7 @@ impl<'a> Key<'a> {
             port: self.port,
             locals: self.locals.into(),
             family: self.family,
+            path: self.path,
         }
     }
 }
@@ -537,8 +603,14 @@ impl History {
         if failures.is_empty() {
             return;
         }
+        if failures.iter().all(|&(_, kind)| kind == Failure::Local) {
+            return;
+        }
         self.update(key, |entry| {
             for &(ip, kind) in failures {
+                if kind == Failure::Local {
+                    continue;
+                }
                 entry.failures.retain(|&(other, _, _)| other != ip);
                 if entry.failures.len() == MAX_FAILURES {
                     entry.failures.remove(0);
@@ -613,7 +685,7 @@ mod tests {
     async fn the_winner_leads_and_a_timeout_goes_last_until_they_expire() {
         let h = History::default();
         let target = "host.test:443".into_target().unwrap();
-        let key = Key::new(&target, &[], Family::Any);
+        let key = Key::new(&target, &[], Family::Any, 0);
         let t0 = Instant::now();
         assert!(h.advice(key, TTL, false, t0).is_empty());
         h.failed(key, &[(ip("::1"), Failure::TimedOut)], t0);
@@ -636,18 +708,93 @@ mod tests {
     async fn a_failed_winner_is_not_tried_first() {
         let h = History::default();
         let target = "host.test:443".into_target().unwrap();
-        let key = Key::new(&target, &[], Family::Any);
+        let key = Key::new(&target, &[], Family::Any, 0);
         let t0 = Instant::now();
         h.won(key, ip("::1"), Some(Duration::from_millis(1)), &[], t0);
         h.failed(key, &[(ip("::1"), Failure::Refused)], t0);
         assert_eq!(h.advice(key, TTL, false, t0).first, None);
     }
 
+    /// Out of descriptors or buffers, a fixed local port in use, a socket
+    /// hook's error: ours, not the address's. They neither demote the
+    /// winner nor put the address last.
+    #[tokio::test(start_paused = true)]
+    async fn local_failures_do_not_demote_a_winner() {
+        #[cfg(unix)]
+        let codes = [libc::EMFILE, libc::ENFILE, libc::ENOBUFS];
+        #[cfg(windows)]
+        let codes = [10024, 10055]; // WSAEMFILE, WSAENOBUFS
+        let mut local: Vec<io::Error> = codes.map(io::Error::from_raw_os_error).into();
+        local.push(io::Error::new(
+            io::ErrorKind::AddrInUse,
+            "bind to 127.0.0.1:4000: address in use",
+        ));
+        local.push(io::Error::from(io::ErrorKind::AddrNotAvailable));
+        local.push(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            HookError("socket hook: denied".into()),
+        ));
+        let h = History::default();
+        let target = "host.test:443".into_target().unwrap();
+        let key = Key::new(&target, &[], Family::Any, 0);
+        let t0 = Instant::now();
+        h.won(key, ip("::1"), Some(Duration::from_millis(1)), &[], t0);
+        for e in &local {
+            for in_tls in [false, true] {
+                let kind = Failure::of(e, in_tls);
+                assert_eq!(kind, Failure::Local, "{e}");
+                h.failed(key, &[(ip("::1"), kind)], t0);
+                let advice = h.advice(key, TTL, false, t0);
+                assert_eq!(advice.first, Some(ip("::1")), "{e}");
+                assert!(advice.last.is_empty(), "{e}");
+            }
+        }
+        // What the remote side did still counts.
+        let refused = io::Error::from(io::ErrorKind::ConnectionRefused);
+        h.failed(key, &[(ip("::1"), Failure::of(&refused, false))], t0);
+        assert_eq!(h.advice(key, TTL, false, t0).first, None);
+    }
+
+    /// The resolver, the interface and a socket hook change the path: a
+    /// winner learnt through one says nothing about the others.
+    #[tokio::test(start_paused = true)]
+    async fn targets_are_told_apart_by_resolver_interface_and_hook() {
+        let h = History::default();
+        let t0 = Instant::now();
+        let target = "host.test:443".into_target().unwrap();
+        let resolver = 0x7f00_1000usize;
+        let paths = [
+            0,
+            path_id(resolver, 0, false),
+            path_id(resolver + 16, 0, false),
+            path_id(0, name_id("eth0"), false),
+            path_id(0, name_id("wg0"), false),
+            path_id(0, 0, true),
+            path_id(resolver, name_id("eth0"), true),
+        ];
+        for (i, &path) in paths.iter().enumerate() {
+            let won = [ip("::1"), ip("127.0.0.1")][i % 2];
+            h.won(
+                Key::new(&target, &[], Family::Any, path),
+                won,
+                None,
+                &[],
+                t0,
+            );
+        }
+        for (i, &path) in paths.iter().enumerate() {
+            let want = [ip("::1"), ip("127.0.0.1")][i % 2];
+            let key = Key::new(&target, &[], Family::Any, path);
+            assert_eq!(h.advice(key, TTL, false, t0).first, Some(want), "path {i}");
+        }
+        assert_eq!(h.len(), paths.len());
+    }
+
     #[tokio::test(start_paused = true)]
     async fn one_slow_ipv4_win_does_not_demote_an_ipv6_winner() {
         let h = History::default();
         let target = "host.test:443".into_target().unwrap();
-        let key = Key::new(&target, &[], Family::Any);
+        let key = Key::new(&target, &[], Family::Any, 0);
         let t0 = Instant::now();
         let d = Duration::from_millis(1);
         h.won(key, ip("::1"), Some(d), &[], t0);
@@ -667,25 +814,25 @@ mod tests {
         let b = "host.test:80".into_target().unwrap();
         let local: [SocketAddr; 1] = ["127.0.0.2:0".parse().unwrap()];
         h.won(
-            Key::new(&a, &[], Family::Any),
+            Key::new(&a, &[], Family::Any, 0),
             ip("::1"),
             Some(Duration::ZERO),
             &[],
             t0,
         );
         assert!(h
-            .advice(Key::new(&b, &[], Family::Any), TTL, false, t0)
+            .advice(Key::new(&b, &[], Family::Any, 0), TTL, false, t0)
             .is_empty());
         assert!(h
-            .advice(Key::new(&a, &local, Family::Any), TTL, false, t0)
+            .advice(Key::new(&a, &local, Family::Any, 0), TTL, false, t0)
             .is_empty());
         assert!(h
-            .advice(Key::new(&a, &[], Family::V6), TTL, false, t0)
+            .advice(Key::new(&a, &[], Family::V6, 0), TTL, false, t0)
             .is_empty());
         // The name's case and a trailing dot do not matter.
         let same = "HOST.test.:443".into_target().unwrap();
         assert_eq!(
-            h.advice(Key::new(&same, &[], Family::Any), TTL, false, t0)
+            h.advice(Key::new(&same, &[], Family::Any, 0), TTL, false, t0)
                 .first,
             Some(ip("::1"))
         );
@@ -695,7 +842,7 @@ mod tests {
     async fn the_adaptive_delay_follows_the_round_trip_times_within_rfc_8305_bounds() {
         let h = History::default();
         let target = "host.test:443".into_target().unwrap();
-        let key = Key::new(&target, &[], Family::Any);
+        let key = Key::new(&target, &[], Family::Any, 0);
         let t0 = Instant::now();
         h.won(key, ip("::1"), Some(Duration::from_millis(200)), &[], t0);
         // srtt 200, var 100: 200 + 400.
@@ -705,11 +852,11 @@ mod tests {
         );
         assert_eq!(h.advice(key, TTL, false, t0).delay, None);
         let fast = "fast.test:443".into_target().unwrap();
-        let fast = Key::new(&fast, &[], Family::Any);
+        let fast = Key::new(&fast, &[], Family::Any, 0);
         h.won(fast, ip("::1"), Some(Duration::from_millis(1)), &[], t0);
         assert_eq!(h.advice(fast, TTL, true, t0).delay, Some(ADAPTIVE_MIN));
         let slow = "slow.test:443".into_target().unwrap();
-        let slow = Key::new(&slow, &[], Family::Any);
+        let slow = Key::new(&slow, &[], Family::Any, 0);
         h.won(slow, ip("::1"), Some(Duration::from_secs(5)), &[], t0);
         assert_eq!(h.advice(slow, TTL, true, t0).delay, Some(ADAPTIVE_MAX));
     }
@@ -721,7 +868,7 @@ mod tests {
         for i in 0..CAPACITY + 10 {
             let target = format!("h{i}.test:443").into_target().unwrap();
             h.won(
-                Key::new(&target, &[], Family::Any),
+                Key::new(&target, &[], Family::Any, 0),
                 ip("::1"),
                 Some(Duration::ZERO),
                 &[],
@@ -732,7 +879,7 @@ mod tests {
         // The least recently used went first.
         let first = "h0.test:443".into_target().unwrap();
         assert!(h
-            .advice(Key::new(&first, &[], Family::Any), TTL, false, t0)
+            .advice(Key::new(&first, &[], Family::Any, 0), TTL, false, t0)
             .is_empty());
     }
 
@@ -747,7 +894,7 @@ mod tests {
         let targets: Vec<Target> = (0..CAPACITY + 3)
             .map(|i| format!("h{i}.test:443").into_target().unwrap())
             .collect();
-        let key = |i: usize| Key::new(&targets[i], &[], Family::Any);
+        let key = |i: usize| Key::new(&targets[i], &[], Family::Any, 0);
         let win = |i: usize| h.won(key(i), ip("::1"), None, &[], t0);
         for i in 0..CAPACITY {
             win(i);

@@ -37,6 +37,8 @@ pub(crate) struct SocketOptions {
     pub(crate) send_buffer: Option<usize>,
     pub(crate) recv_buffer: Option<usize>,
     pub(crate) interface: Option<String>,
+    /// `history::name_id` of `interface`, for the history's key; 0: none.
+    interface_id: u64,
     /// The interface name `check` found (`if_nametoindex(3)`), so that the
     /// calls of a `Connector` look it up once, not once each (it takes a
     /// socket and an ioctl). A name that stops naming an interface later
@@ -47,8 +49,14 @@ pub(crate) struct SocketOptions {
 impl SocketOptions {
     /// Sets `interface`, forgetting the one found before.
     pub(crate) fn set_interface(&mut self, name: String) {
+        self.interface_id = crate::client::history::name_id(&name);
         self.interface = Some(name);
         self.interface_found = Default::default();
+    }
+
+    /// The interface as a word of the history's key (0: none).
+    pub(crate) fn interface_id(&self) -> u64 {
+        self.interface_id
     }
 
     /// Refuses what cannot be applied, before anything is sent: an option

@@ -322,15 +322,10 @@ impl fmt::Debug for DatagramError {
     }
 }
 
-impl StdError for DatagramError {
-    /// The first attempt's error, or the resolver's error.
-    fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        report::source(
-            self.inner.attempts.first().map(|a| &a.error),
-            &self.inner.resolve_errors,
-        )
-    }
-}
+/// No `source()`: the message already quotes every attempt's error and the
+/// resolver's (each fact said once; see `shared/report.rs`). The errors
+/// themselves are behind the accessors.
+impl StdError for DatagramError {}
 
 impl From<DatagramError> for io::Error {
     fn from(e: DatagramError) -> io::Error {

@@ -26,7 +26,7 @@ pub enum ResolveErrorKind {
     ServerFailure,
     /// No answer came in time.
     TimedOut,
-    /// Any other failure; see [`ResolveError::source`](StdError::source).
+    /// Any other failure; the error's message says which.
     Other,
 }
 
@@ -48,7 +48,11 @@ impl ResolveErrorKind {
 /// `Display` reads `host: what happened`, in plain words: `nope.test: no
 /// such name (NXDOMAIN)`, `h.test: no AAAA records`, `h.test: A query: DNS
 /// server 127.0.0.1:53 did not answer within 5 s`. The resolver's own error
-/// (hickory's, getaddrinfo's) stays behind [`source`](StdError::source).
+/// (hickory's) stays behind [`source`](StdError::source) where these words
+/// replaced its message; where the message ends with the cause's own text
+/// (a cause given without a [reason](Self::with_reason)), `source` is
+/// `None`: each fact is said once, also by `anyhow`'s `{:#}` (see
+/// [`with_source`](Self::with_source)).
 ///
 /// # Examples
 ///
@@ -88,7 +92,29 @@ impl ResolveError {
     }
 
     /// Attaches the underlying cause. Unless a reason was given
-    /// ([`with_reason`](Self::with_reason)), its message ends this error's.
+    /// ([`with_reason`](Self::with_reason)), its message ends this error's,
+    /// and [`source`](StdError::source) is then `None`, so that a chain
+    /// walked through `source()` says it once; with a reason, the cause is
+    /// the `source()`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::error::Error;
+    /// use std::io;
+    /// use tokio_endpoints::{ResolveError, ResolveErrorKind};
+    ///
+    /// let cause = || io::Error::other("rcode 2");
+    /// let e = ResolveError::new("h.test", ResolveErrorKind::ServerFailure).with_source(cause());
+    /// assert_eq!(e.to_string(), "h.test: name server failure: rcode 2");
+    /// assert!(e.source().is_none());
+    ///
+    /// let e = ResolveError::new("h.test", ResolveErrorKind::ServerFailure)
+    ///     .with_reason("server failure (SERVFAIL)")
+    ///     .with_source(cause());
+    /// assert_eq!(e.to_string(), "h.test: server failure (SERVFAIL)");
+    /// assert_eq!(e.source().unwrap().to_string(), "rcode 2");
+    /// ```
     #[must_use]
     pub fn with_source(
         mut self,
@@ -178,10 +204,21 @@ impl ResolveError {
         if self.kind == ResolveErrorKind::NoRecords && self.query.is_some() {
             return "no records".to_string();
         }
-        match &self.source {
+        match self.quoted_source() {
             Some(source) => format!("{}: {source}", self.kind.as_str()),
             None => self.kind.as_str().to_string(),
         }
+    }
+
+    /// The cause, where the message ends with its text (no reason replaced
+    /// it): then it is not the `source()` as well.
+    fn quoted_source(&self) -> Option<&(dyn StdError + Send + Sync)> {
+        let replaced = self.reason.is_some()
+            || (self.kind == ResolveErrorKind::NoRecords && self.query.is_some());
+        if replaced {
+            return None;
+        }
+        self.source.as_deref()
     }
 
     /// What happened, without the host: the query is named where it is
@@ -246,7 +283,12 @@ impl fmt::Display for ResolveError {
 }
 
 impl StdError for ResolveError {
+    /// The resolver's own error, where this error's words replaced its
+    /// message; `None` where the message ends with it.
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        if self.quoted_source().is_some() {
+            return None;
+        }
         self.source
             .as_deref()
             .map(|e| e as &(dyn StdError + 'static))

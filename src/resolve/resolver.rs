@@ -70,6 +70,12 @@ impl Resolver {
         }
     }
 
+    /// Who this resolver is, for the connection history's key: its shared
+    /// allocation (clones are one resolver). Even, never 0.
+    pub(crate) fn identity(&self) -> usize {
+        Arc::as_ptr(&self.inner) as *const () as usize
+    }
+
     /// The operating system's resolver: `getaddrinfo(3)` on Tokio's blocking
     /// thread pool, as [`tokio::net::lookup_host`] does. It honours
     /// nsswitch (hosts file, mDNS, LDAP, ...), and answers once both

@@ -105,14 +105,15 @@ pub(crate) fn dns_error(
             ResolveErrorKind::Other,
             Some(format!("no connection to {} could be made", servers.who())),
         ),
-        NetError::Io(io) => (
-            ResolveErrorKind::Other,
-            Some(format!("talking to {}: {}", servers.who(), Brief(io))),
-        ),
-        NetError::Proto(p) => (
-            ResolveErrorKind::Other,
-            Some(format!("bad answer{}: {p}", servers.from())),
-        ),
+        // These words quote hickory's message: it is not the source too.
+        NetError::Io(io) => {
+            let reason = format!("talking to {}: {}", servers.who(), Brief(io));
+            return quoted(host, rtype, reason);
+        }
+        NetError::Proto(p) => {
+            let reason = format!("bad answer{}: {p}", servers.from());
+            return quoted(host, rtype, reason);
+        }
         _ => (ResolveErrorKind::Other, None),
     };
     let mut err = ResolveError::new(host, kind).with_query(rtype.to_string());
@@ -120,6 +121,14 @@ pub(crate) fn dns_error(
         err = err.with_reason(reason);
     }
     err.with_source(e)
+}
+
+/// An error whose reason quotes hickory's message, so that hickory's error
+/// is not its source as well (see `shared/report.rs`: said once).
+fn quoted(host: &str, rtype: RecordType, reason: String) -> ResolveError {
+    ResolveError::new(host, ResolveErrorKind::Other)
+        .with_query(rtype.to_string())
+        .with_reason(reason)
 }
 
 /// A response code by its RFC name (`SERVFAIL`), never hickory's `Debug`.

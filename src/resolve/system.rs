@@ -79,9 +79,9 @@ fn gai_error(host: String, e: io::Error) -> ResolveError {
     } else {
         (ResolveErrorKind::Other, "getaddrinfo failed".to_string())
     };
-    ResolveError::new(host, kind)
-        .with_reason(format!("{reason} (getaddrinfo: {why})"))
-        .with_source(e)
+    // The reason quotes getaddrinfo's text, so `e` is not kept as the
+    // source as well (see `shared/report.rs`: each fact said once).
+    ResolveError::new(host, kind).with_reason(format!("{reason} (getaddrinfo: {why})"))
 }
 
 #[cfg(test)]
@@ -119,6 +119,7 @@ mod tests {
             other.to_string(),
             "h.test: getaddrinfo failed (getaddrinfo: System error)"
         );
-        assert!(std::error::Error::source(&other).is_some());
+        // Its text is in the message, so it is not the source too.
+        assert!(std::error::Error::source(&other).is_none());
     }
 }

@@ -8,6 +8,28 @@
 //! [`DatagramError`](crate::DatagramError) and
 //! [`ServerError`](crate::ServerError) build their messages from these, so
 //! that they read alike.
+//!
+//! # Who says what: each fact once
+//!
+//! `anyhow`'s `{:#}`, `tracing` and `eyre` print an error as each link's
+//! `Display` joined with `": "`, walking `source()`. So an error either
+//! says its cause in its `Display` or returns it from `source()`, never
+//! both (the Rust API guidelines' rule). Which layer owns which text:
+//!
+//! * The call errors (`ConnectError`, `DatagramError`, `ServerError`) own
+//!   every attempt's and the resolver's text: their one line must read on
+//!   its own (`connect to localhost:9: connection refused (2 attempts)`),
+//!   so they quote those errors and `source()` is `None`. Programs get the
+//!   pieces from the accessors (`attempts()`, `resolve_errors()`,
+//!   `tls_error()`), not from `source()`.
+//! * The one exception is a TLS failure that reads in plain words
+//!   (`shared/tls_words.rs`): the words replace rustls's message, so the
+//!   `rustls::Error` is the `source()` (programs walk a chain for it), and
+//!   its own text follows the words once.
+//! * A `ResolveError` says what happened in the crate's words; the
+//!   resolver's error (hickory's) is its `source()` where the words
+//!   replaced its message, and `None` where the message quotes it (a cause
+//!   given without a reason, getaddrinfo's text, a hickory I/O error).
 
 use std::fmt;
 use std::io;
@@ -150,20 +172,6 @@ pub(crate) fn write_errors<'a>(
             Ok(())
         }
     }
-}
-
-/// `Error::source` of the crate's errors: the first attempt's error, or the
-/// resolver's first error.
-pub(crate) fn source<'a, R: std::error::Error + 'static>(
-    first_attempt: Option<&'a io::Error>,
-    resolve_errors: &'a [R],
-) -> Option<&'a (dyn std::error::Error + 'static)> {
-    if let Some(e) = first_attempt {
-        return Some(e);
-    }
-    resolve_errors
-        .first()
-        .map(|e| e as &(dyn std::error::Error + 'static))
 }
 
 /// An `io::Error` in a report line: the brief form, with the OS error code

@@ -118,6 +118,19 @@ pub(crate) fn rustls_error(e: &io::Error) -> Option<&rustls::Error> {
     payload.downcast_ref::<rustls::Error>()
 }
 
+/// The rustls error of a handshake's `io::Error` whose message reads in
+/// plain words instead of rustls's text (explained, or words that
+/// `Brief` gives it): the `source()` of a `ConnectError` that quotes those
+/// words. `None` where the message is rustls's own text, said already.
+pub(crate) fn replaced_rustls_error(e: &io::Error) -> Option<&rustls::Error> {
+    let payload = e.get_ref()?;
+    if let Some(failure) = payload.downcast_ref::<TlsFailure>() {
+        return Some(&failure.error);
+    }
+    let tls = payload.downcast_ref::<rustls::Error>()?;
+    tls_words(tls, &TlsContext::CLIENT).map(|_| tls)
+}
+
 /// A copy of an explained error (`io::Error` is not `Clone`), if it is one.
 pub(crate) fn duplicate_explained(e: &io::Error) -> Option<io::Error> {
     let payload = e.get_ref()?;
