@@ -90,6 +90,42 @@ async fn an_expired_answer_is_asked_again() {
     assert_eq!(dns.count("short.test", RecordType::A), 2);
 }
 
+/// A cached name of both families is one batch, sorted (`::1` first), the
+/// same at every call after the first; kept sorted no longer than its answers: once they
+/// expire, both are asked again.
+#[tokio::test]
+async fn a_cached_dual_stack_name_is_one_sorted_batch_until_it_expires() {
+    let dns = DnsServer::start();
+    let resolver = dns.resolver();
+    let expected: Vec<std::net::IpAddr> = vec![common::V6, V4];
+    // Asked: each answer as it comes.
+    let got: Vec<_> = resolver
+        .resolve("short-dual.test", Family::Any)
+        .collect()
+        .await;
+    let ips: Vec<_> = got.into_iter().flat_map(Result::unwrap).collect();
+    assert_eq!(ips.len(), 2, "{ips:?}");
+    for _ in 0..3 {
+        let got: Vec<_> = resolver
+            .resolve("short-dual.test", Family::Any)
+            .collect()
+            .await;
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!(got[0].as_ref().unwrap(), &expected);
+    }
+    assert_eq!(dns.count("short-dual.test", RecordType::AAAA), 1);
+    assert_eq!(dns.count("short-dual.test", RecordType::A), 1);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let got: Vec<_> = resolver
+        .resolve("SHORT-dual.test", Family::Any)
+        .collect()
+        .await;
+    let ips: Vec<_> = got.into_iter().flat_map(Result::unwrap).collect();
+    assert_eq!(ips.len(), 2, "{ips:?}");
+    assert_eq!(dns.count("short-dual.test", RecordType::AAAA), 2);
+    assert_eq!(dns.count("short-dual.test", RecordType::A), 2);
+}
+
 #[tokio::test]
 async fn negative_answers_are_kept_for_the_soa_minimum() {
     let dns = DnsServer::start();

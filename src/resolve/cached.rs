@@ -16,6 +16,9 @@
 //!   `negative_min_ttl` / `negative_max_ttl`, as hickory does. Failures
 //!   (timeouts, server failures) are not kept. At most [`CAPACITY`]
 //!   entries: expired ones go first, then the one that expires soonest.
+//! * beside it, a name's two answers merged and sorted as a resolution
+//!   hands them out, for the next resolution of the name (see
+//!   [`DnsCache::sorted`]), flushed with the cache.
 //!
 //! On a miss, the query runs on a hickory resolver made for that one call
 //! on the caller's runtime, and dropped with it. Making one costs
@@ -55,6 +58,13 @@ pub(crate) const CAPACITY: usize = 1024;
 /// How often, at most, the system configuration files are checked for
 /// changes.
 pub(crate) const RECHECK: Duration = Duration::from_secs(5);
+
+/// How long a name's sorted answer (see [`DnsCache::sorted`]) is used, at
+/// most, before the addresses are sorted again: how long a change of routes
+/// (an interface going down, an IPv6 route gone) may go unseen by the
+/// order of a cached name's addresses. A connect to an address without a
+/// route fails at once, and the race goes on to the next one meanwhile.
+pub(crate) const ROUTE_RECHECK: Duration = Duration::from_secs(5);
 
 /// A resolver configuration, kept apart from any runtime.
 pub(crate) struct Conf {
@@ -475,11 +485,36 @@ impl Cached {
         query.boxed()
     }
 
+    /// Both answers (AAAA, A) of the absolute `name` if the cache has
+    /// both, and when the first of them expires.
+    pub(crate) fn both_cached(&self, name: &str, now: Instant) -> Option<BothCached> {
+        let (aaaa, until6) = self.cache.get_until(name, RecordType::AAAA, now)?;
+        let (a, until4) = self.cache.get_until(name, RecordType::A, now)?;
+        Some((aaaa, a, until6.min(until4)))
+    }
+
+    /// The addresses of `host` (both families) as a resolution under the
+    /// current configuration sorted them a moment ago (see
+    /// [`DnsCache::sorted`]). The configuration is looked at first, so a
+    /// change of the files flushes this too.
+    pub(crate) fn sorted(&self, host: &str, now: Instant) -> Option<Vec<IpAddr>> {
+        self.conf(now).ok()?;
+        self.cache.sorted(host, now)
+    }
+
+    /// Keeps `ips`, the sorted answer of `host` under `conf`, until `until`.
+    pub(crate) fn keep_sorted(&self, conf: &Conf, host: &str, ips: &[IpAddr], until: Instant) {
+        self.cache.keep_sorted(conf.generation, host, ips, until);
+    }
+
     #[cfg(test)]
     pub(crate) fn cache(&self) -> &DnsCache {
         &self.cache
     }
 }
+
+/// The AAAA and A answers of a name, and the sooner of their expiries.
+pub(crate) type BothCached = (Result<Lookup, NetError>, Result<Lookup, NetError>, Instant);
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // A panic while holding the lock cannot leave the map inconsistent.
@@ -521,6 +556,9 @@ pub(crate) struct DnsCache {
 struct Table {
     /// Each name's answers, one per record type asked (a few at most).
     map: HashMap<Arc<str>, Vec<Entry>, FxBuild>,
+    /// Names (as the caller wrote them, lower-cased) whose two answers
+    /// were both cached, merged and sorted: see [`DnsCache::sorted`].
+    sorted: HashMap<Box<str>, Sorted, FxBuild>,
     /// Every entry by (expiry, sequence number): the soonest first.
     order: BTreeMap<(Instant, u64), (Arc<str>, RecordType)>,
     next_seq: u64,
@@ -542,6 +580,13 @@ impl Table {
             }
         }
     }
+}
+
+/// A name's addresses of both families, sorted, and until when they are
+/// used as they are.
+struct Sorted {
+    ips: Box<[IpAddr]>,
+    until: Instant,
 }
 
 /// FxHash's mixing (rustc's), from a random seed per cache.
@@ -594,6 +639,7 @@ impl DnsCache {
         DnsCache {
             entries: Mutex::new(Table {
                 map: HashMap::with_hasher(FxBuild(seed)),
+                sorted: HashMap::with_hasher(FxBuild(seed)),
                 order: BTreeMap::new(),
                 next_seq: 0,
                 generation: 0,
@@ -608,14 +654,68 @@ impl DnsCache {
         rtype: RecordType,
         now: Instant,
     ) -> Option<Result<Lookup, NetError>> {
+        self.get_until(name, rtype, now).map(|(result, _)| result)
+    }
+
+    /// [`get`](Self::get), and when the answer expires.
+    pub(crate) fn get_until(
+        &self,
+        name: &str,
+        rtype: RecordType,
+        now: Instant,
+    ) -> Option<(Result<Lookup, NetError>, Instant)> {
         let name = lowercase(name);
         let mut table = lock(&self.entries);
         let entry = table.map.get(&*name)?.iter().find(|e| e.rtype == rtype)?;
         if now < entry.expires {
-            return Some(entry.result.clone());
+            return Some((entry.result.clone(), entry.expires));
         }
         table.remove(&name, rtype);
         None
+    }
+
+    /// The addresses of both families of `host` (as a caller wrote it:
+    /// the search list is not applied again), merged and sorted by an
+    /// earlier resolution from two cached answers, until the sooner of
+    /// their expiries and at most [`ROUTE_RECHECK`] after the sort: a
+    /// cached name costs one lookup here, not two lookups, a merge, a sort
+    /// and a route check per address.
+    pub(crate) fn sorted(&self, host: &str, now: Instant) -> Option<Vec<IpAddr>> {
+        let host = lowercase(host);
+        let mut table = lock(&self.entries);
+        let sorted = table.sorted.get(&*host)?;
+        if now < sorted.until {
+            return Some(sorted.ips.to_vec());
+        }
+        table.sorted.remove(&*host);
+        None
+    }
+
+    /// Keeps the sorted answer of `host` until `until`, if the cache is
+    /// still the `generation` it was sorted in. At most `capacity` names:
+    /// when full, the expired ones go, or else all of them (they are
+    /// sorted again from the answers, which stay).
+    pub(crate) fn keep_sorted(&self, generation: u64, host: &str, ips: &[IpAddr], until: Instant) {
+        if self.capacity == 0 {
+            return;
+        }
+        let host = lowercase(host);
+        let mut table = lock(&self.entries);
+        if table.generation != generation {
+            return;
+        }
+        if table.sorted.len() >= self.capacity && !table.sorted.contains_key(&*host) {
+            let now = Instant::now();
+            table.sorted.retain(|_, s| now < s.until);
+            if table.sorted.len() >= self.capacity {
+                table.sorted.clear();
+            }
+        }
+        let sorted = Sorted {
+            ips: ips.into(),
+            until,
+        };
+        table.sorted.insert(host.into(), sorted);
     }
 
     /// Keeps `result` for as long as its TTL says, if it is an answer
@@ -695,6 +795,7 @@ impl DnsCache {
         let mut table = lock(&self.entries);
         table.map.clear();
         table.order.clear();
+        table.sorted.clear();
         table.generation += 1;
         table.generation
     }
@@ -780,6 +881,41 @@ mod tests {
         let after = t0 + Duration::from_secs(61);
         assert!(cache.get("a.test", RecordType::A, after).is_none());
         assert_eq!(cache.len(), 0, "an expired entry is dropped when seen");
+    }
+
+    #[test]
+    fn a_sorted_answer_lasts_until_its_time_and_no_longer_than_the_cache() {
+        let cache = DnsCache::new(2);
+        let t0 = Instant::now();
+        let ips: Vec<IpAddr> = vec![Ipv6Addr::LOCALHOST.into(), Ipv4Addr::LOCALHOST.into()];
+        let until = t0 + Duration::from_secs(5);
+        cache.keep_sorted(0, "Dual.test", &ips, until);
+        assert_eq!(cache.sorted("dual.TEST", t0), Some(ips.clone()));
+        assert_eq!(cache.sorted("dual.test.", t0), None, "the name as written");
+        assert_eq!(cache.sorted("dual.test", until), None, "kept until `until`");
+        assert_eq!(
+            cache.sorted("dual.test", t0),
+            None,
+            "dropped when seen expired"
+        );
+        // A flush (the files changed) forgets it; an answer sorted under
+        // the configuration before is not kept.
+        cache.keep_sorted(0, "dual.test", &ips, until);
+        let generation = cache.clear();
+        assert_eq!(cache.sorted("dual.test", t0), None);
+        cache.keep_sorted(generation - 1, "dual.test", &ips, until);
+        assert_eq!(cache.sorted("dual.test", t0), None);
+        // Full: the expired ones go, else all of them.
+        let now = Instant::now();
+        let later = now + Duration::from_secs(60);
+        cache.keep_sorted(generation, "a.test", &ips, now);
+        cache.keep_sorted(generation, "b.test", &ips, later);
+        cache.keep_sorted(generation, "c.test", &ips, later);
+        assert_eq!(cache.sorted("b.test", now), Some(ips.clone()));
+        assert_eq!(cache.sorted("c.test", now), Some(ips.clone()));
+        cache.keep_sorted(generation, "d.test", &ips, later);
+        assert_eq!(cache.sorted("d.test", now), Some(ips.clone()));
+        assert_eq!(cache.sorted("b.test", now), None);
     }
 
     #[test]

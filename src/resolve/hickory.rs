@@ -34,7 +34,11 @@
 //! Within each answer the addresses are sorted after RFC 6724 (see
 //! `order::sort_destinations`). Rule 1, "avoid unusable destinations", asks
 //! the kernel for a route to each address by `connect(2)`ing a UDP socket
-//! to it: that sends no packet.
+//! to it: that sends no packet. A name whose two answers are both cached is
+//! sorted once and kept so (`DnsCache::sorted`) until the first answer
+//! expires, and for at most `ROUTE_RECHECK` (5 s), after which routes are
+//! asked again: a cached name costs a lookup, not a sort and a socket per
+//! address per connect.
 //!
 //! Dropping the stream drops both lookups. hickory keeps its connections to
 //! the name servers in tasks of its own, on the Tokio runtime its resolver
@@ -65,7 +69,7 @@ use hickory_resolver::{Hosts, TokioResolver};
 use tokio::time::{sleep_until, Instant};
 
 use super::api::{Addrs, Resolve};
-use super::cached::{Cached, Conf, RECHECK};
+use super::cached::{Cached, Conf, RECHECK, ROUTE_RECHECK};
 use super::error::{ResolveError, ResolveErrorKind};
 use super::https_lookup::https_lookups;
 use super::servers::{dns_error, Servers};
@@ -489,6 +493,13 @@ fn malformed(host: &str) -> Option<ResolveError> {
 
 impl Resolve for HickoryResolver {
     fn resolve(&self, host: &str, family: Family) -> Addrs {
+        // Sorted a moment ago from two cached answers: as it was (a name
+        // kept there passed every check below).
+        if let (Inner::Cached(cached), Family::Any) = (&*self.inner, family) {
+            if let Some(ips) = cached.sorted(host, std::time::Instant::now()) {
+                return stream::iter([Ok(ips)]).boxed();
+            }
+        }
         if let Some(e) = malformed(host) {
             return stream::iter([Err(e)]).boxed();
         }
@@ -504,8 +515,12 @@ impl Resolve for HickoryResolver {
             return streamed(v6, v4, self.resolution_delay, has_route);
         }
         let servers = Arc::new(lookups.servers());
+        let candidates = lookups.candidates(host);
+        if let Some(ips) = both_cached(&lookups, host, &candidates, family, &servers) {
+            return stream::iter([Ok(ips)]).boxed();
+        }
         let delay = self.resolution_delay;
-        search(lookups.candidates(host), has_addrs, move |name| {
+        search(candidates, has_addrs, move |name| {
             let v6 = (family != Family::V4).then(|| lookups.query(&servers, name, true));
             let v4 = (family != Family::V6).then(|| lookups.query(&servers, name, false));
             streamed(v6, v4, delay, has_route)
@@ -553,6 +568,36 @@ impl Resolve for HickoryResolver {
             svcb::streamed(Some(https), v6, v4, delay, has_route)
         })
     }
+}
+
+/// What the search would give at its first poll when the first name it
+/// asks has both answers cached and both have addresses: the two answers
+/// as one batch, sorted after RFC 6724 (as [`Dual`] makes it), kept sorted
+/// for the next resolution of `host` (see `DnsCache::sorted`). `None`
+/// when the search must run.
+fn both_cached(
+    lookups: &Lookups,
+    host: &str,
+    candidates: &[String],
+    family: Family,
+    servers: &Servers,
+) -> Option<Vec<IpAddr>> {
+    let (Lookups::Cached { cached, conf, .. }, Family::Any) = (lookups, family) else {
+        return None;
+    };
+    let name = candidates.first()?;
+    let now = std::time::Instant::now();
+    let (aaaa, a, until) = cached.both_cached(name, now)?;
+    let asked = name.trim_end_matches('.');
+    let mut ips = answer(asked, RecordType::AAAA, servers, aaaa).ok()?;
+    ips.extend(answer(asked, RecordType::A, servers, a).ok()?);
+    sort_destinations(&mut ips, has_route);
+    tracing::debug!(n = ips.len(), "both answers at once");
+    let until = now
+        .checked_add(ROUTE_RECHECK)
+        .map_or(until, |t| t.min(until));
+    cached.keep_sorted(conf, host, &ips, until);
+    Some(ips)
 }
 
 /// Pinned addresses as the answers of an AAAA and an A query that have
