@@ -327,6 +327,7 @@ pub use server::{
 pub use server::{
     ProxyHeader, ProxyProtocol, DEFAULT_MAX_PENDING_HEADERS, DEFAULT_PROXY_HEADER_TIMEOUT,
 };
+pub use shared::nat64::Nat64Prefix;
 pub use shared::policy::{AddressPolicy, DeniedAddress};
 pub use shared::stream::{StreamReader, StreamWriter};
 #[cfg(target_os = "linux")]
