@@ -155,7 +155,7 @@ pub(crate) fn synthesize(ips: Vec<IpAddr>, prefixes: &[Nat64Prefix]) -> Vec<IpAd
 
 /// A resolution's batches with their IPv4 addresses synthesized for the
 /// NAT64 of an IPv6-only network `network`: the prefix is discovered (or
-/// taken from what was) when the first IPv4 address comes.
+/// taken from what was) when the first batch comes.
 ///
 /// An address handed out once is not handed out again: DNS64's AAAA answer
 /// and the synthesis of the A answer are the same addresses.
@@ -167,11 +167,14 @@ pub(crate) fn synthesized(resolver: Resolver, network: u64, addrs: Addrs) -> Add
             let seen = seen.clone();
             async move {
                 let mut ips = batch?;
+                // Known before any address is handed out, IPv6 ones too:
+                // a DNS64 answer under the network's prefix is judged and
+                // sorted as the IPv4 address it carries.
+                let prefixes = prefixes(&resolver, network).await;
                 if ips
                     .iter()
                     .any(|ip| matches!(ip, IpAddr::V4(v4) if may_synthesize(*v4)))
                 {
-                    let prefixes = prefixes(&resolver, network).await;
                     ips = synthesize(ips, &prefixes);
                     tracing::debug!(?ips, "IPv4 addresses synthesized for NAT64");
                 }
