@@ -60,6 +60,7 @@ mod linux {
             dns64_private,
         ),
         ("dual_stack_does_not_synthesize", dual_stack),
+        ("queries_fit_the_network", queries_fit),
     ];
 
     pub(super) fn main() {
@@ -373,6 +374,67 @@ mod linux {
                 0,
             )?;
             Ok(())
+        })
+    }
+
+    fn queries_fit() -> Result<(), String> {
+        network("2001:db8:1", None)?;
+        runtime().block_on(async {
+            // No DNS64 here: ipv4only.arpa has no AAAA record.
+            let dns = dns64(
+                &[],
+                &[
+                    ("first.test", "2001:db8:1::2"),
+                    ("first.test", "192.0.2.9"),
+                    ("later.test", "2001:db8:1::2"),
+                    ("later.test", "192.0.2.9"),
+                    ("v4.test", "2001:db8:1::2"),
+                    ("v4.test", "127.0.0.1"),
+                ],
+            )
+            .await;
+            let (_listener, local) = listen("2001:db8:1::2").await?;
+            let resolver = Resolver::new(dns.resolver());
+            for name in ["first.test", "later.test"] {
+                ConnectionBuilder::new((name, local.port()))
+                    .resolver(resolver.clone())
+                    .connect()
+                    .await
+                    .map_err(|e| format!("{name}: {e}"))?;
+            }
+            check(
+                "ipv4only.arpa asked",
+                dns.count("ipv4only.arpa", RecordType::AAAA),
+                1,
+            )?;
+            // Once the network is known to have no NAT64, A is not asked.
+            check("later.test A", dns.count("later.test", RecordType::A), 0)?;
+            check(
+                "later.test AAAA",
+                dns.count("later.test", RecordType::AAAA),
+                1,
+            )?;
+            // The network becomes IPv4-only: AAAA is no longer asked (once
+            // the routes are looked at again, within a second).
+            ip("-6 route del default")?;
+            ip("addr add 198.51.100.2/24 dev v0")?;
+            ip("route add default via 198.51.100.1 dev v0")?;
+            tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+            let v4 = TcpListener::bind("127.0.0.1:0")
+                .await
+                .map_err(|e| e.to_string())?;
+            let port = v4.local_addr().map_err(|e| e.to_string())?.port();
+            let stream = ConnectionBuilder::new(("v4.test", port))
+                .resolver(resolver.clone())
+                .connect()
+                .await
+                .map_err(|e| format!("v4.test: {e}"))?;
+            check("v4.test AAAA", dns.count("v4.test", RecordType::AAAA), 0)?;
+            check(
+                "v4.test peer",
+                stream.peer_addr().ok(),
+                Some(SocketAddr::from((Ipv4Addr::LOCALHOST, port))),
+            )
         })
     }
 }

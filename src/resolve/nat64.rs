@@ -127,6 +127,15 @@ pub(crate) async fn prefixes(resolver: &Resolver, network: u64) -> Arc<[Nat64Pre
     prefixes.unwrap_or_else(|| Arc::from([]))
 }
 
+/// Whether a discovery on the network `network` found that it has no
+/// NAT64 (no DNS64 answer for `ipv4only.arpa`).
+pub(crate) fn none_found(network: u64) -> bool {
+    let found = DISCOVERED.lock().unwrap_or_else(|e| e.into_inner());
+    found
+        .as_ref()
+        .is_some_and(|d| d.network == network && d.prefixes.as_deref().is_some_and(<[_]>::is_empty))
+}
+
 /// `ips` with each IPv4 address replaced by its synthesis under each of
 /// `prefixes` (an address [`may_synthesize`] refuses is kept as it is),
 /// and no address twice.

@@ -68,7 +68,7 @@ mod imp;
 mod unix;
 
 mod network;
-pub(crate) use network::network;
+pub(crate) use network::{network, Network};
 
 #[cfg(feature = "batch")]
 mod udp_batch;
