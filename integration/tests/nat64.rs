@@ -41,7 +41,9 @@ mod linux {
     use tokio_endpoints::hickory_resolver::proto::op::ResponseCode;
     use tokio_endpoints::hickory_resolver::proto::rr::rdata::{A, AAAA};
     use tokio_endpoints::hickory_resolver::proto::rr::{RData, RecordType};
-    use tokio_endpoints::{AddressPolicy, ConnectErrorKind, ConnectionBuilder, Resolver};
+    use tokio_endpoints::{
+        AddressPolicy, ConnectErrorKind, ConnectionBuilder, Connector, Resolver,
+    };
 
     use super::dns_server::{DnsServer, Reply};
 
@@ -61,6 +63,7 @@ mod linux {
         ),
         ("dual_stack_does_not_synthesize", dual_stack),
         ("queries_fit_the_network", queries_fit),
+        ("moving_to_another_network_flushes_the_history", moving),
     ];
 
     pub(super) fn main() {
@@ -435,6 +438,40 @@ mod linux {
                 stream.peer_addr().ok(),
                 Some(SocketAddr::from((Ipv4Addr::LOCALHOST, port))),
             )
+        })
+    }
+
+    fn moving() -> Result<(), String> {
+        network("2001:db8:1", None)?;
+        runtime().block_on(async {
+            // [::1] refuses, 127.0.0.1 wins: the history remembers it.
+            let v4 = TcpListener::bind("127.0.0.1:0")
+                .await
+                .map_err(|e| e.to_string())?;
+            let port = v4.local_addr().map_err(|e| e.to_string())?.port();
+            let target = [
+                SocketAddr::from((Ipv6Addr::LOCALHOST, port)),
+                SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+            ];
+            let connector = Connector::new();
+            let preferred = || async {
+                let (_, report) = connector
+                    .builder(target)
+                    .connect_reported()
+                    .await
+                    .map_err(|e| format!("connect: {e}"))?;
+                Ok::<_, String>(report.preferred())
+            };
+            check("first connect, preferred", preferred().await?, None)?;
+            let winner = Some(IpAddr::V4(Ipv4Addr::LOCALHOST));
+            check("same network, preferred", preferred().await?, winner)?;
+            // Another network: another address and default route.
+            ip("-6 addr del 2001:db8:1::2/64 dev v0")?;
+            ip("-6 addr add 2001:db8:2::2/64 dev v0 nodad")?;
+            ip("-6 route replace default via 2001:db8:2::1 dev v0")?;
+            tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+            check("another network, preferred", preferred().await?, None)?;
+            check("and then", preferred().await?, winner)
         })
     }
 }
