@@ -503,6 +503,7 @@ pub use server::{
 pub use server::{
     ServerTlsStream, TlsListener, DEFAULT_MAX_TLS_HANDSHAKES, RECENT_HANDSHAKE_FAILURES,
 };
+pub use shared::nat64::Nat64Prefix;
 pub use shared::policy::AddressPolicy;
 #[doc(no_inline)]
 pub use shared::policy::DeniedAddress;

@@ -25,8 +25,9 @@ use crate::client::race::{
 };
 use crate::client::sockopts::SocketOptions;
 use crate::resolve::svcb::{Batch, Merger, ServiceOptions};
-use crate::resolve::{Addrs, Resolve, Resolver};
+use crate::resolve::{nat64, Addrs, Resolve, Resolver};
 use crate::shared::clock::positive;
+use crate::shared::nat64::may_synthesize;
 use crate::shared::policy::{AddressPolicy, DeniedAddress};
 use crate::shared::target::{Family, IntoTarget, Target, TargetError};
 use crate::SocketHook;
@@ -1363,6 +1364,11 @@ impl ConnectionBuilder {
             begun.advise(advice.clone());
             begun
         };
+        // IPv4 literals on an IPv6-only network: their NAT64 synthesis,
+        // once the prefix is known, as a resolution.
+        if let Some(synthesized) = self.nat64_literals(target) {
+            return Started::race(start, begun(), Some(synthesized));
+        }
         // Timeouts need the race's timer from the start; HTTPS records its
         // merger; a delay from the history, the race's stagger.
         if services
@@ -1403,7 +1409,7 @@ impl ConnectionBuilder {
             Some(host) => {
                 // An absolute name keeps its dot: it is not searched.
                 let host = target.host_name().unwrap_or(host);
-                let mut resolving = self.name_resolver().resolve(host, self.opts.family);
+                let mut resolving = self.resolving(host);
                 // A resolver that answers at once (a literal list pinned
                 // with `Resolver::fixed`, a cached answer) gives the first
                 // address now; any other answer goes to the race.
@@ -1543,9 +1549,14 @@ impl ConnectionBuilder {
             Ok(checked) => checked,
             Err(e) => return Either::Left(std::future::ready(Err(e))),
         };
+        let synthesized = self.nat64_literals(target);
         // One literal address and no deadline: nothing to race (unless it
-        // is recorded: the race records).
-        if target.host().is_none() && self.opts.connect_timeout.is_none() && recorder.is_none() {
+        // is recorded: the race records, or synthesized for NAT64).
+        if target.host().is_none()
+            && self.opts.connect_timeout.is_none()
+            && recorder.is_none()
+            && synthesized.is_none()
+        {
             let mut usable = target.addrs().iter().filter(|a| self.permitted(&a.ip()));
             if let (Some(&addr), None) = (usable.next(), usable.next()) {
                 let fut = single(
@@ -1570,7 +1581,7 @@ impl ConnectionBuilder {
             rec.restart(start);
             rec
         });
-        let race = self.race(start, target, locals, services, begun, None, finish);
+        let race = self.race(start, target, locals, services, begun, synthesized, finish);
         Either::Right(Either::Right(Box::pin(race)))
     }
 
@@ -1611,7 +1622,8 @@ impl ConnectionBuilder {
             }
         }
         let addrs = match target.host() {
-            None => {
+            // Literals, unless a resolution stands for them (NAT64).
+            None if resolving.is_none() => {
                 if begun.addrs.is_empty() {
                     let ips = target.addrs().iter().map(|a| a.ip());
                     let mut denied = Vec::new();
@@ -1635,13 +1647,13 @@ impl ConnectionBuilder {
                 }
                 None
             }
-            Some(host) => {
+            host => {
                 let family = self.opts.family;
                 // An absolute name keeps its dot: it is not searched.
-                let host = target.host_name().unwrap_or(host);
-                Some(match services {
+                let host = target.host_name().or(host).unwrap_or_default();
+                Some(match services.filter(|_| resolving.is_none()) {
                     None => resolving
-                        .unwrap_or_else(|| self.name_resolver().resolve(host, family))
+                        .unwrap_or_else(|| self.resolving(host))
                         .map(move |batch| {
                             batch.map(|ips| {
                                 let seen = ips.len();
@@ -1897,6 +1909,49 @@ impl ConnectionBuilder {
         match (&self.source, self.opts.local.as_deref()) {
             (Source::Target(Ok(target)), Ok(locals)) => (target, locals),
             _ => unreachable!("`start` checks the builder before the race"),
+        }
+    }
+
+    /// The identity of the network, when it is IPv6-only (a global IPv6
+    /// route, no IPv4 route) and this call may use IPv6: IPv4 addresses
+    /// are then reached through their NAT64 synthesis.
+    fn nat64_network(&self) -> Option<u64> {
+        if !self.usable(&IpAddr::V6(Ipv6Addr::UNSPECIFIED)) {
+            return None;
+        }
+        let network = crate::sys::network();
+        network.ipv6_only().then(|| network.id())
+    }
+
+    /// The NAT64 synthesis of the target's IPv4 literals on an IPv6-only
+    /// network, as a resolution; `None` elsewhere, for names, and for
+    /// literals that need none (loopback, IPv6), which pay nothing here.
+    fn nat64_literals(&self, target: &Target) -> Option<Addrs> {
+        let port = target.port();
+        let needs = |a: &SocketAddr| matches!(a.ip(), IpAddr::V4(v4) if may_synthesize(v4));
+        if target.host().is_some() || !target.addrs().iter().any(needs) {
+            return None;
+        }
+        // A resolution has one port: a list of several keeps its literals.
+        if target.addrs().iter().any(|a| a.port() != port) {
+            return None;
+        }
+        let network = self.nat64_network()?;
+        let ips = target.addrs().iter().map(|a| a.ip()).collect();
+        let resolver = self.name_resolver().into_owned();
+        Some(nat64::literals(resolver, network, ips))
+    }
+
+    /// The resolution of `host` for this call: on an IPv6-only network,
+    /// its IPv4 answers are synthesized for NAT64.
+    pub(crate) fn resolving(&self, host: &str) -> Addrs {
+        let resolving = self.name_resolver().resolve(host, self.opts.family);
+        match self.nat64_network() {
+            Some(network) => {
+                let resolver = self.name_resolver().into_owned();
+                nat64::synthesized(resolver, network, resolving)
+            }
+            None => resolving,
         }
     }
 

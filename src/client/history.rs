@@ -21,6 +21,12 @@
 //! ([`Failure::Local`]: out of descriptors or buffers, a fixed local port
 //! in use, a socket hook's error) says nothing about the address, and
 //! never demotes a winner.
+//!
+//! Outcomes hold for the network they were seen on: the table keeps that
+//! network's identity (`sys::network`: the default routes and their source
+//! addresses, looked at at most once a second) and is emptied when the
+//! next lookup finds another (HEv3 §4.3: a change of network flushes what
+//! no longer applies).
 
 use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
@@ -137,6 +143,8 @@ const NIL: u32 = u32::MAX;
 /// the back one's place, each in a few instructions: nothing scans the
 /// table (which is up to [`CAPACITY`] entries long, and is locked).
 struct Table {
+    /// The identity of the network the outcomes were seen on.
+    network: u64,
     map: HashMap<u64, u32, std::hash::BuildHasherDefault<Prehashed>>,
     slots: Vec<Slot>,
     /// The most and the least recently used slots.
@@ -154,6 +162,7 @@ struct Slot {
 impl Default for Table {
     fn default() -> Table {
         Table {
+            network: 0,
             map: HashMap::default(),
             slots: Vec::new(),
             head: NIL,
@@ -491,7 +500,7 @@ impl History {
         now: Instant,
     ) -> Advice {
         let hash = key.hash(self.inner.seed);
-        let mut table = lock(&self.inner.table);
+        let mut table = self.table();
         let Some(entry) = table.get_mut(hash) else {
             return Advice::default();
         };
@@ -626,7 +635,7 @@ impl History {
 
     fn update(&self, key: Key<'_>, f: impl FnOnce(&mut Entry)) {
         let hash = key.hash(self.inner.seed);
-        let mut table = lock(&self.inner.table);
+        let mut table = self.table();
         let new = || Entry {
             id: key.to_id(),
             winner: None,
@@ -649,7 +658,7 @@ impl History {
 
     /// What the history holds for a target, in words, for an error report.
     pub(crate) fn describe(&self, key: Key<'_>, now: Instant) -> Option<String> {
-        let table = lock(&self.inner.table);
+        let table = self.table();
         let entry = table
             .get(key.hash(self.inner.seed))
             .filter(|e| key.matches(&e.id))?;
@@ -663,6 +672,26 @@ impl History {
             w.addr,
             crate::shared::report::Dur(now.saturating_duration_since(w.at)),
         ))
+    }
+}
+
+impl History {
+    /// The table, emptied first when the network is another than the one
+    /// its outcomes were seen on.
+    fn table(&self) -> std::sync::MutexGuard<'_, Table> {
+        let network = crate::sys::network().id();
+        let mut table = lock(&self.inner.table);
+        if table.network != network {
+            if table.len() > 0 {
+                tracing::debug!(
+                    flushed = table.len(),
+                    "the network changed: history flushed"
+                );
+            }
+            table.clear();
+            table.network = network;
+        }
+        table
     }
 }
 

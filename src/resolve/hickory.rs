@@ -27,6 +27,10 @@
 //! * two answers there at the first poll (both cached, or a name the hosts
 //!   file pins) are handed over as one batch, so that the caller sees both
 //!   families at once (the history's advice picks among them all);
+//! * only the queries that fit the host's network are sent (HEv3 §4.1,
+//!   like `AI_ADDRCONFIG`): no AAAA query without an IPv6 default route,
+//!   no A query without an IPv4 one unless the network may have a NAT64
+//!   (see `fits`);
 //! * a failed query is handed over at once as an error batch, with its
 //!   reason (no such name, no records, server failure, timeout), and
 //!   releases an answer held for it.
@@ -97,6 +101,12 @@ pub const DEFAULT_RESOLUTION_DELAY: Duration = Duration::from_millis(50);
 ///   [`TimedOut`](ResolveErrorKind::TimedOut)); the other family still
 ///   counts.
 /// * With [`Family::V4`] or [`Family::V6`] only that record type is asked.
+///   With [`Family::Any`], only what fits the host's network (as
+///   `AI_ADDRCONFIG`): no AAAA query where the host has an IPv4 default
+///   route and no IPv6 one, no A query where it has an IPv6 route, no
+///   IPv4 one and no NAT64 (`ipv4only.arpa` has no AAAA record); a host
+///   with neither route (loopback only) asks both. The routes are looked
+///   at (without sending anything) at most once a second.
 /// * Each answer is ordered after RFC 6724 as far as it goes without a
 ///   source address: destinations without a route last, then by precedence
 ///   (IPv6 `::1` 50, native IPv6 40, IPv4 35, 6to4 30, Teredo 5,
@@ -520,9 +530,10 @@ impl Resolve for HickoryResolver {
             return stream::iter([Ok(ips)]).boxed();
         }
         let delay = self.resolution_delay;
+        let (ask6, ask4) = fitting(family);
         search(candidates, has_addrs, move |name| {
-            let v6 = (family != Family::V4).then(|| lookups.query(&servers, name, true));
-            let v4 = (family != Family::V6).then(|| lookups.query(&servers, name, false));
+            let v6 = ask6.then(|| lookups.query(&servers, name, true));
+            let v4 = ask4.then(|| lookups.query(&servers, name, false));
             streamed(v6, v4, delay, has_route)
         })
     }
@@ -547,9 +558,10 @@ impl Resolve for HickoryResolver {
         }
         let servers = Arc::new(lookups.servers());
         let delay = self.resolution_delay;
+        let (ask6, ask4) = fitting(family);
         search(lookups.candidates(host), has_service, move |name| {
-            let v6 = (family != Family::V4).then(|| lookups.query(&servers, name, true));
-            let v4 = (family != Family::V6).then(|| lookups.query(&servers, name, false));
+            let v6 = ask6.then(|| lookups.query(&servers, name, true));
+            let v4 = ask4.then(|| lookups.query(&servers, name, false));
             let https = {
                 let lookups = lookups.clone();
                 // Every name the HTTPS lookups ask is absolute: the host
@@ -598,6 +610,30 @@ fn both_cached(
         .map_or(until, |t| t.min(until));
     cached.keep_sorted(conf, host, &ips, until);
     Some(ips)
+}
+
+/// Which of the AAAA and A queries to send for `family` on this host's
+/// network (HEv3 §4.1, what `AI_ADDRCONFIG` does for getaddrinfo).
+fn fitting(family: Family) -> (bool, bool) {
+    if family != Family::Any {
+        return (family == Family::V6, family == Family::V4);
+    }
+    let network = crate::sys::network();
+    fits(network, super::nat64::none_found(network.id()))
+}
+
+/// The queries that fit `network`: no AAAA without an IPv6 route, no A
+/// without an IPv4 route unless a NAT64 may reach IPv4 (`no_nat64`: a
+/// discovery on this network found none). A host with neither route (only
+/// loopback: a container, a test namespace) asks both, so that a name
+/// served for loopback still resolves; so does a host with both. Names
+/// the hosts file pins (`localhost` among them) are answered before this.
+fn fits(network: crate::sys::Network, no_nat64: bool) -> (bool, bool) {
+    match (network.v6.is_some(), network.v4.is_some()) {
+        (true, false) => (true, !no_nat64),
+        (false, true) => (false, true),
+        _ => (true, true),
+    }
 }
 
 /// Pinned addresses as the answers of an AAAA and an A query that have
@@ -1031,6 +1067,28 @@ mod tests {
             })
             .collect()
             .await
+    }
+
+    #[test]
+    fn queries_fit_the_network() {
+        use crate::sys::Network;
+        let v4 = Some(Ipv4Addr::new(192, 0, 2, 2));
+        let v6 = Some("2001:db8:1::2".parse().unwrap());
+        let table = [
+            // (v4 route, v6 route, no NAT64 found) -> (AAAA, A)
+            (v4, v6, false, (true, true)),
+            (v4, None, false, (false, true)),
+            (None, v6, false, (true, true)),
+            (None, v6, true, (true, false)),
+            // Loopback only: both, as before.
+            (None, None, false, (true, true)),
+            (None, None, true, (true, true)),
+        ];
+        for (v4, v6, none, want) in table {
+            assert_eq!(fits(Network { v4, v6 }, none), want, "{v4:?} {v6:?} {none}");
+        }
+        assert_eq!(fitting(Family::V4), (false, true));
+        assert_eq!(fitting(Family::V6), (true, false));
     }
 
     #[tokio::test(start_paused = true)]

@@ -24,6 +24,7 @@ mod hickory;
 #[cfg(feature = "hickory")]
 mod https_lookup;
 mod name;
+pub(crate) mod nat64;
 mod resolver;
 #[cfg(feature = "hickory")]
 mod servers;

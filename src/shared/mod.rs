@@ -9,6 +9,7 @@
 //! Nothing here imports a side.
 
 pub(crate) mod clock;
+pub(crate) mod nat64;
 pub(crate) mod order;
 pub(crate) mod policy;
 pub(crate) mod report;

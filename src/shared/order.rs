@@ -16,6 +16,8 @@
 use std::cmp::Reverse;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 
+use crate::shared::nat64::unmapped;
+
 /// Addresses waiting to be tried, in RFC 8305 order.
 ///
 /// One list in arrival order, the family order worked out as addresses are
@@ -239,12 +241,18 @@ pub(crate) fn scope(ip: &IpAddr) -> u8 {
 /// * Rule 10, otherwise keep the order the addresses came in (the sort is
 ///   stable).
 ///
+/// A NAT64 address (DNS64's answer under `64:ff9b::/96` or a prefix
+/// discovered on this network) is sorted as the IPv4 address it carries.
+///
 /// Rules 2, 3, 4, 5, 7 and 9 need the source address (or its state) and are
 /// not applied; rule 7 (prefer native transport) is mostly covered by the
 /// low precedence of 6to4 and Teredo.
 #[cfg_attr(not(feature = "hickory"), allow(dead_code))]
 pub(crate) fn sort_destinations(addrs: &mut [IpAddr], usable: impl Fn(&IpAddr) -> bool) {
-    addrs.sort_by_cached_key(|ip| (!usable(ip), Reverse(precedence(ip)), scope(ip)));
+    addrs.sort_by_cached_key(|ip| {
+        let as_v4 = unmapped(*ip);
+        (!usable(ip), Reverse(precedence(&as_v4)), scope(&as_v4))
+    });
 }
 
 /// Orders a complete list of addresses: see the module docs.
@@ -433,6 +441,19 @@ mod tests {
         let mut v = ips("192.0.2.1 169.254.0.1 127.0.0.1");
         sort_destinations(&mut v, |_| true);
         assert_eq!(v, ips("169.254.0.1 127.0.0.1 192.0.2.1"));
+    }
+
+    #[test]
+    fn dns64_answers_sort_as_their_ipv4_address() {
+        // 64:ff9b::c000:201 is 192.0.2.1: behind native IPv6, beside IPv4,
+        // ahead of ULA.
+        let mut v = ips("fd00::1 64:ff9b::c000:201 2001:db8::1");
+        sort_destinations(&mut v, |_| true);
+        assert_eq!(v, ips("2001:db8::1 64:ff9b::c000:201 fd00::1"));
+        // Its scope is the IPv4 address's: 64:ff9b::a9fe:1 is link-local.
+        let mut v = ips("192.0.2.1 64:ff9b::a9fe:1");
+        sort_destinations(&mut v, |_| true);
+        assert_eq!(v, ips("64:ff9b::a9fe:1 192.0.2.1"));
     }
 
     #[test]

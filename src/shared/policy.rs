@@ -30,7 +30,11 @@
 //! `/96` form (`64:ff9b:1::a.b.c.d`, every bit between the prefix and the
 //! IPv4 address zero) is judged by the IPv4 address, and every other
 //! address of the prefix is refused by [`AddressPolicy::public_only`]
-//! (allow the prefix explicitly on a network that translates with it).
+//! (allow the prefix explicitly on a network that translates with it),
+//! unless it is the prefix discovered on this network: the NAT64 prefixes
+//! found by asking for `ipv4only.arpa` (RFC 7050, see
+//! [`Nat64Prefix`](crate::Nat64Prefix)) carry the IPv4 address where that
+//! prefix puts it, and their addresses are judged by it.
 //!
 //! # The registries
 //!
@@ -581,7 +585,11 @@ fn carried(ip: IpAddr) -> [Option<(&'static str, Ipv4Addr)>; 2] {
             Some(("Teredo server", v4(hi, lo))),
             Some(("Teredo client", v4(!chi, !clo))),
         ],
-        _ => [None, None],
+        // A prefix discovered on this network (RFC 7050) carries one too.
+        _ => match crate::shared::nat64::carried_v4(v6) {
+            Some((_, v4)) => [Some(("NAT64", v4)), None],
+            None => [None, None],
+        },
     }
 }
 

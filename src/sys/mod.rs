@@ -27,6 +27,8 @@
 //! * Unix socket names: abstract names (`HAS_ABSTRACT_NAMES`);
 //! * timers: a kernel timer for the race's sub-millisecond wake-ups
 //!   ([`HAS_PRECISE_TIMER`], [`PreciseTimer`]);
+//! * the network: default routes, their source addresses and the
+//!   network's identity (`network.rs`, the same code on every system);
 //! * batched UDP (feature `batch`, `udp_batch.rs`, one file with quinn-udp's
 //!   lists): `recvmmsg`, `UDP_GRO`, path MTU, `EISCONN`.
 //!
@@ -64,6 +66,9 @@ mod imp;
 
 #[cfg(unix)]
 mod unix;
+
+mod network;
+pub(crate) use network::{network, Network};
 
 #[cfg(feature = "batch")]
 mod udp_batch;

@@ -1,0 +1,244 @@
+//! NAT64 prefix discovery (RFC 7050) through the crate's resolver, and the
+//! synthesis of IPv6 addresses for IPv4 ones on an IPv6-only network
+//! (RFC 8305 §7, draft-ietf-happy-happyeyeballs-v3 §7).
+//!
+//! The prefix is asked once per network: what a discovery found is kept
+//! with the identity of the network it was found on (`sys::network`) and
+//! asked again when that changes. A discovery that failed (no answer in
+//! time) is kept [`RETRY`] so that a burst of connects does not wait on
+//! it each. What it found is also published to `shared::nat64::known`, so
+//! that the address policy and the order judge addresses under a
+//! network-specific prefix as the IPv4 addresses they carry.
+
+use std::net::{IpAddr, Ipv6Addr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures_util::stream::{self, StreamExt};
+
+use super::api::{Addrs, Resolve};
+use super::error::{ResolveError, ResolveErrorKind};
+use super::resolver::Resolver;
+use crate::shared::nat64::{may_synthesize, set_known, Nat64Prefix};
+use crate::Family;
+
+/// The name whose AAAA records show the NAT64 prefix (RFC 7050 §2.2).
+pub(crate) const IPV4ONLY_ARPA: &str = "ipv4only.arpa.";
+
+/// How long a failed discovery is kept before the next connect asks again.
+const RETRY: Duration = Duration::from_secs(30);
+
+impl Resolver {
+    /// Asks this resolver for the AAAA records of `ipv4only.arpa` and
+    /// returns the NAT64 prefixes they show (RFC 7050): on a network with
+    /// DNS64, the prefix its NAT64 gateway uses (the well-known
+    /// `64:ff9b::/96` or a network-specific one); elsewhere none.
+    ///
+    /// Connections do this themselves when they need it (an IPv4 address
+    /// to reach on an IPv6-only network), once per network; this is for
+    /// looking, logging or synthesizing addresses yourself.
+    ///
+    /// # Errors
+    ///
+    /// The query failed without saying the name has no AAAA records (a
+    /// timeout, a server failure). "No records" and "no such name" mean no
+    /// DNS64, and give an empty list.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use tokio_endpoints::Resolver;
+    ///
+    /// # #[tokio::main] async fn main() -> Result<(), tokio_endpoints::ResolveError> {
+    /// for prefix in Resolver::default().nat64_prefixes().await? {
+    ///     println!("NAT64 through {prefix}");
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn nat64_prefixes(&self) -> Result<Vec<Nat64Prefix>, ResolveError> {
+        let mut answers: Vec<Ipv6Addr> = Vec::new();
+        let mut error = None;
+        let mut batches = self.resolve(IPV4ONLY_ARPA, Family::V6);
+        while let Some(batch) = batches.next().await {
+            match batch {
+                Ok(ips) => answers.extend(ips.into_iter().filter_map(|ip| match ip {
+                    IpAddr::V6(v6) => Some(v6),
+                    IpAddr::V4(_) => None,
+                })),
+                Err(e) => error = Some(e),
+            }
+        }
+        match error {
+            Some(e)
+                if answers.is_empty()
+                    && !matches!(
+                        e.kind(),
+                        ResolveErrorKind::NoRecords | ResolveErrorKind::NoSuchName
+                    ) =>
+            {
+                Err(e)
+            }
+            _ => Ok(Nat64Prefix::from_ipv4only(&answers)),
+        }
+    }
+}
+
+/// What was discovered, on which network, and when.
+struct Discovered {
+    network: u64,
+    at: Instant,
+    /// `None`: the discovery failed.
+    prefixes: Option<Arc<[Nat64Prefix]>>,
+}
+
+static DISCOVERED: Mutex<Option<Discovered>> = Mutex::new(None);
+
+/// The NAT64 prefixes of the network `network`, discovered through
+/// `resolver` unless already known for it.
+pub(crate) async fn prefixes(resolver: &Resolver, network: u64) -> Arc<[Nat64Prefix]> {
+    {
+        let now = Instant::now();
+        let found = DISCOVERED.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(d) = found.as_ref().filter(|d| d.network == network) {
+            match &d.prefixes {
+                Some(prefixes) => return prefixes.clone(),
+                None if now.saturating_duration_since(d.at) < RETRY => return Arc::from([]),
+                None => {}
+            }
+        }
+    }
+    let result = resolver.nat64_prefixes().await;
+    let prefixes: Option<Arc<[Nat64Prefix]>> = match result {
+        Ok(prefixes) => {
+            tracing::debug!(?prefixes, "NAT64 prefix discovery (ipv4only.arpa)");
+            Some(prefixes.into())
+        }
+        Err(e) => {
+            tracing::debug!(error = %e, "NAT64 prefix discovery failed");
+            None
+        }
+    };
+    set_known(prefixes.clone());
+    *DISCOVERED.lock().unwrap_or_else(|e| e.into_inner()) = Some(Discovered {
+        network,
+        at: Instant::now(),
+        prefixes: prefixes.clone(),
+    });
+    prefixes.unwrap_or_else(|| Arc::from([]))
+}
+
+/// Whether a discovery on the network `network` found that it has no
+/// NAT64 (no DNS64 answer for `ipv4only.arpa`).
+pub(crate) fn none_found(network: u64) -> bool {
+    let found = DISCOVERED.lock().unwrap_or_else(|e| e.into_inner());
+    found
+        .as_ref()
+        .is_some_and(|d| d.network == network && d.prefixes.as_deref().is_some_and(<[_]>::is_empty))
+}
+
+/// `ips` with each IPv4 address replaced by its synthesis under each of
+/// `prefixes` (an address [`may_synthesize`] refuses is kept as it is),
+/// and no address twice.
+pub(crate) fn synthesize(ips: Vec<IpAddr>, prefixes: &[Nat64Prefix]) -> Vec<IpAddr> {
+    if prefixes.is_empty() || !ips.iter().any(IpAddr::is_ipv4) {
+        return ips;
+    }
+    let mut out = Vec::with_capacity(ips.len() * prefixes.len());
+    for ip in ips {
+        let mut push = |ip: IpAddr| {
+            if !out.contains(&ip) {
+                out.push(ip);
+            }
+        };
+        match ip {
+            IpAddr::V4(v4) if may_synthesize(v4) => {
+                for prefix in prefixes {
+                    push(IpAddr::V6(prefix.synthesize(v4)));
+                }
+            }
+            ip => push(ip),
+        }
+    }
+    out
+}
+
+/// A resolution's batches with their IPv4 addresses synthesized for the
+/// NAT64 of an IPv6-only network `network`: the prefix is discovered (or
+/// taken from what was) when the first batch comes.
+///
+/// An address handed out once is not handed out again: DNS64's AAAA answer
+/// and the synthesis of the A answer are the same addresses.
+pub(crate) fn synthesized(resolver: Resolver, network: u64, addrs: Addrs) -> Addrs {
+    let seen = Arc::new(Mutex::new(Vec::<IpAddr>::new()));
+    addrs
+        .then(move |batch| {
+            let resolver = resolver.clone();
+            let seen = seen.clone();
+            async move {
+                let mut ips = batch?;
+                // Known before any address is handed out, IPv6 ones too:
+                // a DNS64 answer under the network's prefix is judged and
+                // sorted as the IPv4 address it carries.
+                let prefixes = prefixes(&resolver, network).await;
+                if ips
+                    .iter()
+                    .any(|ip| matches!(ip, IpAddr::V4(v4) if may_synthesize(*v4)))
+                {
+                    ips = synthesize(ips, &prefixes);
+                    tracing::debug!(?ips, "IPv4 addresses synthesized for NAT64");
+                }
+                let mut seen = seen.lock().unwrap_or_else(|e| e.into_inner());
+                ips.retain(|ip| !seen.contains(ip));
+                seen.extend_from_slice(&ips);
+                Ok(ips)
+            }
+        })
+        .filter(|batch| std::future::ready(!matches!(batch, Ok(ips) if ips.is_empty())))
+        .boxed()
+}
+
+/// IPv4 literals as a resolution of their synthesized addresses, for an
+/// IPv6-only network `network`.
+pub(crate) fn literals(resolver: Resolver, network: u64, ips: Vec<IpAddr>) -> Addrs {
+    synthesized(resolver, network, stream::iter([Ok(ips)]).boxed())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ips(s: &str) -> Vec<IpAddr> {
+        s.split_whitespace().map(|a| a.parse().unwrap()).collect()
+    }
+
+    #[test]
+    fn ipv4_addresses_become_one_per_prefix_and_host_ranges_stay() {
+        let nsp = Nat64Prefix::new("2001:db8:64::/64".parse().unwrap()).unwrap();
+        let both = [Nat64Prefix::WELL_KNOWN, nsp];
+        assert_eq!(
+            synthesize(ips("192.0.2.1 2001:db8::1 127.0.0.1 169.254.0.1"), &both),
+            ips("64:ff9b::c000:201 2001:db8:64:0:c0:2:100:0 2001:db8::1 127.0.0.1 169.254.0.1")
+        );
+        // No prefix: nothing to do.
+        assert_eq!(synthesize(ips("192.0.2.1"), &[]), ips("192.0.2.1"));
+        // A DNS64 answer beside the A answer is not given twice.
+        assert_eq!(
+            synthesize(ips("64:ff9b::c000:201 192.0.2.1"), &both[..1]),
+            ips("64:ff9b::c000:201")
+        );
+    }
+
+    #[tokio::test]
+    async fn discovery_through_a_fixed_resolver() {
+        let resolver = Resolver::fixed([(
+            "ipv4only.arpa",
+            ips("64:ff9b::c000:aa 2001:db8:64:0:c0:0:ab00:0"),
+        )]);
+        let found = resolver.nat64_prefixes().await.unwrap();
+        let nsp = Nat64Prefix::new("2001:db8:64::/64".parse().unwrap()).unwrap();
+        assert_eq!(found, [Nat64Prefix::WELL_KNOWN, nsp]);
+        // No such name: no DNS64, and no error.
+        let none = Resolver::fixed([("other.test", ips("192.0.2.1"))]);
+        assert_eq!(none.nat64_prefixes().await.unwrap(), []);
+    }
+}

@@ -1,0 +1,150 @@
+//! What the host's network looks like from here: whether it has an IPv4
+//! and an IPv6 default route, and an identity that changes when the
+//! network does (HEv3 §4.1 and §4.3).
+//!
+//! # How, on every system
+//!
+//! A UDP socket `connect(2)`ed to a global address makes the kernel look up
+//! the route and pick the source address it would use, and sends nothing
+//! (Go's `addrselect` does the same). One such probe per family tells
+//! whether a default route exists (the connect fails with `ENETUNREACH`
+//! without one) and which local address it leaves from; the pair of
+//! source addresses is the network's identity: a new network means a new
+//! address or another route to leave by. This runs the same way on Linux,
+//! the BSDs, macOS and Windows, with nothing but `std`.
+//!
+//! # Cost
+//!
+//! A probe is four system calls per family (socket, connect, getsockname,
+//! close). The answer is kept and probed again at most every [`RECHECK`],
+//! so a burst of connects pays one clock read and an uncontended lock
+//! each; a connect to a loopback literal does not ask at all.
+
+use std::hash::{Hash, Hasher};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// How long what the probes found is trusted before they run again.
+pub(crate) const RECHECK: Duration = Duration::from_secs(1);
+
+/// The destinations probed: documentation addresses (RFC 5737, RFC 3849)
+/// that no network routes specially, so the default route answers. No
+/// packet is sent to them.
+const PROBE_V4: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 1);
+const PROBE_V6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1);
+
+/// The host's network as the default routes show it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Network {
+    /// The source address of the IPv4 default route, if there is one.
+    pub(crate) v4: Option<Ipv4Addr>,
+    /// The source address of the IPv6 default route, if there is one.
+    pub(crate) v6: Option<Ipv6Addr>,
+}
+
+impl Network {
+    /// An identity of the network: equal for the same default routes and
+    /// source addresses.
+    pub(crate) fn id(&self) -> u64 {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        self.hash(&mut h);
+        h.finish()
+    }
+
+    /// Whether the host has a global IPv6 route and no IPv4 route: where
+    /// IPv4 addresses are reached through NAT64.
+    pub(crate) fn ipv6_only(&self) -> bool {
+        self.v4.is_none() && self.v6.is_some_and(|v6| !is_link_local(v6))
+    }
+}
+
+impl Hash for Network {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        self.v4.hash(h);
+        self.v6.hash(h);
+    }
+}
+
+fn is_link_local(v6: Ipv6Addr) -> bool {
+    v6.segments()[0] & 0xffc0 == 0xfe80
+}
+
+/// The source address the kernel picks for `dest`, without sending
+/// anything; `None` when it has no route there.
+pub(crate) fn source_for(dest: IpAddr) -> Option<IpAddr> {
+    let any: SocketAddr = match dest {
+        IpAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
+        IpAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
+    };
+    let socket = UdpSocket::bind(any).ok()?;
+    socket.connect((dest, 9)).ok()?;
+    socket.local_addr().ok().map(|a| a.ip())
+}
+
+fn probe() -> Network {
+    let v4 = match source_for(IpAddr::V4(PROBE_V4)) {
+        Some(IpAddr::V4(ip)) => Some(ip),
+        _ => None,
+    };
+    let v6 = match source_for(IpAddr::V6(PROBE_V6)) {
+        Some(IpAddr::V6(ip)) => Some(ip),
+        _ => None,
+    };
+    Network { v4, v6 }
+}
+
+static NETWORK: Mutex<Option<(Network, Instant)>> = Mutex::new(None);
+
+/// The host's network, probed at most every [`RECHECK`].
+pub(crate) fn network() -> Network {
+    let now = Instant::now();
+    let mut cached = NETWORK.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((network, at)) = *cached {
+        if now.saturating_duration_since(at) < RECHECK {
+            return network;
+        }
+    }
+    let network = probe();
+    if cached.is_some_and(|(old, _)| old != network) {
+        tracing::debug!(?network, "the network changed");
+    }
+    *cached = Some((network, now));
+    network
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv6_only_needs_a_global_ipv6_source_and_no_ipv4_route() {
+        let v4 = Some(Ipv4Addr::new(192, 0, 2, 2));
+        let global = Some("2001:db8:1::2".parse().unwrap());
+        let link = Some("fe80::1".parse().unwrap());
+        let table = [
+            (None, global, true),
+            (v4, global, false),
+            (None, link, false),
+            (None, None, false),
+            (v4, None, false),
+        ];
+        for (v4, v6, want) in table {
+            assert_eq!(Network { v4, v6 }.ipv6_only(), want, "{v4:?} {v6:?}");
+        }
+        assert_ne!(
+            Network { v4, v6: None }.id(),
+            Network { v4, v6: global }.id()
+        );
+    }
+
+    #[test]
+    fn loopback_always_has_a_route() {
+        assert_eq!(
+            source_for(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+            Some(Ipv4Addr::LOCALHOST.into())
+        );
+        // Cached: the same answer twice in a row.
+        assert_eq!(network(), network());
+    }
+}
