@@ -347,3 +347,101 @@ async fn bad_input_is_refused_before_any_packet() {
     assert!(!servers.silent_got_a_datagram());
     servers.stop().await;
 }
+
+/// A resolver that names `quic.test` 127.0.0.1, with these HTTPS records.
+fn named(records: Vec<tokio_endpoints::ServiceRecord>) -> tokio_endpoints::Resolver {
+    let ip: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+    tokio_endpoints::Resolver::fixed_with_services(
+        [("quic.test", vec![ip])],
+        [("quic.test", records)],
+    )
+}
+
+fn by_name(
+    ca: &Ca,
+    port: u16,
+    resolver: tokio_endpoints::Resolver,
+) -> tokio_endpoints::ConnectionBuilder {
+    tokio_endpoints::ConnectionBuilder::new(("quic.test", port))
+        .resolver(resolver)
+        .tls_config(ca.client_config())
+        .server_name("localhost")
+        .alpn(["h3", "h2"])
+        .quic(true)
+}
+
+#[tokio::test]
+async fn an_https_record_offering_h3_brings_quic_in() {
+    use tokio_endpoints::ServiceRecord;
+    let ca = Ca::new("quic CA");
+    let leaf = ca.leaf(&["localhost"]);
+    let servers = Servers::start(Udp::Quic(&leaf), Some(&leaf)).await;
+    let port = servers.addr.port();
+    let h3 = named(vec![ServiceRecord::new(1, ".").with_alpn(["h3", "h2"])]);
+    let conn = by_name(&ca, port, h3).connect_secure().await.unwrap();
+    assert!(conn.is_quic());
+    // no-default-alpn with h3 alone: still QUIC.
+    let only_h3 = named(vec![ServiceRecord::new(1, ".")
+        .with_alpn(["h3"])
+        .with_no_default_alpn()]);
+    let conn2 = by_name(&ca, port, only_h3).connect_secure().await.unwrap();
+    assert!(conn2.is_quic());
+    // No record at all: quic(true) is the prior knowledge.
+    let none = named(Vec::new());
+    let conn3 = by_name(&ca, port, none).connect_secure().await.unwrap();
+    assert!(conn3.is_quic());
+    assert_eq!(servers.tcp_accepts(), 0);
+    drop((conn, conn2, conn3));
+    servers.stop().await;
+}
+
+#[tokio::test]
+async fn records_without_h3_mean_tcp_alone_unless_quic_worked_before() {
+    use tokio_endpoints::ServiceRecord;
+    let ca = Ca::new("quic CA");
+    let leaf = ca.leaf(&["localhost"]);
+    let servers = Servers::start(Udp::Quic(&leaf), Some(&leaf)).await;
+    let port = servers.addr.port();
+    let h2 = || named(vec![ServiceRecord::new(1, ".").with_alpn(["h2"])]);
+    let started = Instant::now();
+    let conn = by_name(&ca, port, h2())
+        .history(false)
+        .connect_secure()
+        .await
+        .unwrap();
+    assert!(!conn.is_quic());
+    assert!(
+        started.elapsed() < QUIC_SOFT_WAIT,
+        "TCP waited for a QUIC never tried"
+    );
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(
+        servers.quic_accepts(),
+        0,
+        "QUIC was tried though the record offers no h3"
+    );
+
+    // A connector that saw QUIC work for the target tries it again.
+    let connector = Connector::new()
+        .tls_config(ca.client_config())
+        .alpn(["h3", "h2"])
+        .quic(true);
+    let first = connector
+        .builder(("quic.test", port))
+        .resolver(named(Vec::new()))
+        .server_name("localhost")
+        .connect_secure()
+        .await
+        .unwrap();
+    assert!(first.is_quic());
+    let again = connector
+        .builder(("quic.test", port))
+        .resolver(h2())
+        .server_name("localhost")
+        .connect_secure()
+        .await
+        .unwrap();
+    assert!(again.is_quic(), "the memory of QUIC working was not used");
+    drop((conn, first, again));
+    servers.stop().await;
+}
