@@ -445,3 +445,78 @@ async fn records_without_h3_mean_tcp_alone_unless_quic_worked_before() {
     drop((conn, first, again));
     servers.stop().await;
 }
+
+#[tokio::test]
+async fn the_report_and_qlog_show_the_quic_attempts() {
+    use std::sync::{Arc, Mutex};
+    use tokio_endpoints::{AttemptOutcome, QlogSink};
+    let ca = Ca::new("quic CA");
+    let leaf = ca.leaf(&["localhost"]);
+    // QUIC wins: one QUIC attempt, its handshake in the report.
+    let servers = Servers::start(Udp::Quic(&leaf), Some(&leaf)).await;
+    let (conn, report) = builder(&ca, servers.addr)
+        .quic(true)
+        .connect_secure_reported()
+        .await
+        .unwrap();
+    assert!(conn.is_quic());
+    assert_eq!(report.winner().stage(), AttemptStage::Quic, "{report}");
+    assert_eq!(report.winner().addr(), servers.addr);
+    assert_eq!(report.tls().and_then(|t| t.alpn()), Some(&b"h3"[..]));
+    assert!(report.to_string().contains("(QUIC, after"), "{report}");
+    assert!(report.to_string().contains("over QUIC started"), "{report}");
+    drop(conn);
+    servers.stop().await;
+
+    // TCP wins over silent UDP: the QUIC attempt cancelled, TCP's won,
+    // both in a connector's qlog and on_established.
+    let servers = Servers::start(Udp::Silent, Some(&leaf)).await;
+    #[derive(Clone, Default)]
+    struct Shared(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Shared {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let qlog = Shared::default();
+    let told = Arc::new(Mutex::new(Vec::new()));
+    let t = told.clone();
+    let connector = Connector::new()
+        .tls_config(ca.client_config())
+        .quic(true)
+        .qlog(QlogSink::new(qlog.clone()))
+        .on_established(move |r| t.lock().unwrap().push(r.clone()));
+    let conn = connector
+        .builder(servers.addr)
+        .server_name("localhost")
+        .connect_secure()
+        .await
+        .unwrap();
+    assert!(!conn.is_quic());
+    let reports = told.lock().unwrap().clone();
+    assert_eq!(reports.len(), 1, "told once");
+    let report = &reports[0];
+    let stages: Vec<(AttemptStage, bool)> = report
+        .attempts()
+        .iter()
+        .map(|a| (a.stage(), matches!(a.outcome(), AttemptOutcome::Won)))
+        .collect();
+    assert_eq!(
+        stages,
+        [(AttemptStage::Quic, false), (AttemptStage::Tls, true)],
+        "{report}"
+    );
+    assert!(matches!(
+        report.attempts()[0].outcome(),
+        AttemptOutcome::Cancelled
+    ));
+    assert!(report.winner().started() >= QUIC_SOFT_WAIT, "{report}");
+    let qlog = String::from_utf8(qlog.0.lock().unwrap().clone()).unwrap();
+    assert!(qlog.contains("\"stage\":\"quic\""), "{qlog}");
+    drop(conn);
+    servers.stop().await;
+}

@@ -67,7 +67,9 @@ use tracing::Instrument;
 
 use crate::client::connect::{ConnectionBuilder, Source};
 use crate::client::error::{Attempt, AttemptStage, ConnectError, ConnectErrorKind};
+use crate::client::establishment::{Establishment, Event, Recorder, TlsReport};
 use crate::client::tls::TlsStream;
+use crate::resolve::svcb::Batch;
 use crate::resolve::{Resolution, Resolve, ResolveError, Resolved};
 use crate::shared::report::Dur;
 use crate::shared::target::IntoTarget;
@@ -425,11 +427,65 @@ impl ConnectionBuilder {
     /// # Ok(()) }
     /// ```
     pub fn connect_secure(self) -> impl Future<Output = Result<Secure, ConnectError>> + Send {
+        // A connector's `on_established` or `qlog` is told of every
+        // connection: recorded then, and only then.
+        let record = self.opts.report.is_some();
+        futures_util::FutureExt::map(self.secure(record), |r| r.map(|(secure, _)| secure))
+    }
+
+    /// [`connect_secure`](Self::connect_secure), and what it went through:
+    /// the [`Establishment`] report of the resolution and of every attempt,
+    /// QUIC ([`AttemptStage::Quic`]) and TCP+TLS, and the winner's
+    /// handshake. The TCP+TLS attempts still running when QUIC won are
+    /// closed without a line of their own. A
+    /// [`Connector`](crate::Connector)'s
+    /// [`on_established`](crate::Connector::on_established) and
+    /// [`qlog`](crate::Connector::qlog) are told of the connection too.
+    ///
+    /// # Errors
+    ///
+    /// As [`connect_secure`](Self::connect_secure).
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`connect_secure`](Self::connect_secure).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use tokio_endpoints::ConnectionBuilder;
+    ///
+    /// # #[tokio::main] async fn main() -> std::io::Result<()> {
+    /// let (conn, report) = ConnectionBuilder::new("example.com:443")
+    ///     .quic(true)
+    ///     .connect_secure_reported()
+    ///     .await?;
+    /// println!("{report}"); // each QUIC and TCP+TLS attempt, and who won
+    /// # drop(conn); Ok(()) }
+    /// ```
+    pub fn connect_secure_reported(
+        self,
+    ) -> impl Future<Output = Result<(Secure, Establishment), ConnectError>> + Send {
+        futures_util::FutureExt::map(self.secure(true), |r| {
+            r.map(|(secure, report)| (secure, report.expect("a recorded connect has its report")))
+        })
+    }
+
+    /// `connect_secure`, recorded if `record`.
+    fn secure(
+        self,
+        record: bool,
+    ) -> impl Future<Output = Result<(Secure, Option<Establishment>), ConnectError>> + Send {
         let span = tracing::debug_span!("connect_secure", target = %self.describe());
         async move {
+            let tls_only = |b: ConnectionBuilder| {
+                futures_util::FutureExt::map(b.tls_connect(record), |r| {
+                    r.map(|(tls, report)| (Secure::Tls(tls), report))
+                })
+            };
             let mode = self.opts.quic.mode;
             if mode == Mode::Off {
-                return self.connect_tls().await.map(Secure::Tls);
+                return tls_only(self).await;
             }
             if let Source::Stream(..) = &self.source {
                 if mode == Mode::Only {
@@ -437,7 +493,7 @@ impl ConnectionBuilder {
                         "quic_only needs a target to connect to: an adopted stream is TCP",
                     ));
                 }
-                return self.connect_tls().await.map(Secure::Tls);
+                return tls_only(self).await;
             }
             #[cfg(feature = "proxy")]
             if self
@@ -453,20 +509,26 @@ impl ConnectionBuilder {
                     ));
                 }
                 tracing::debug!("through a proxy: TCP+TLS only");
-                return self.connect_tls().await.map(Secure::Tls);
+                return tls_only(self).await;
             }
             self.checked()?;
-            match self.opts.connect_timeout {
-                Some(t) => match tokio::time::timeout(t, race(&self, mode)).await {
-                    Ok(result) => result,
-                    Err(_) => Err(
-                        ConnectError::new(ConnectErrorKind::TimedOut, self.describe())
-                            .with_message(format!("timed out after {}", Dur(t)))
-                            .with_all_errors(self.opts.all_errors),
-                    ),
+            let (secure, report) = match self.opts.connect_timeout {
+                Some(t) => match tokio::time::timeout(t, race(&self, mode, record)).await {
+                    Ok(result) => result?,
+                    Err(_) => {
+                        return Err(
+                            ConnectError::new(ConnectErrorKind::TimedOut, self.describe())
+                                .with_message(format!("timed out after {}", Dur(t)))
+                                .with_all_errors(self.opts.all_errors),
+                        )
+                    }
                 },
-                None => race(&self, mode).await,
+                None => race(&self, mode, record).await?,
+            };
+            if let (Some(report), Some(to)) = (&report, &self.opts.report) {
+                to.tell(report);
             }
+            Ok((secure, report))
         }
         .instrument(span)
     }
@@ -709,14 +771,14 @@ impl Queue {
     }
 }
 
+/// The TCP+TLS race: its stream, and its report when recorded.
+type TcpRace = dyn Future<Output = Result<(TlsStream, Option<Establishment>), ConnectError>> + Send;
+
 /// Where the TCP+TLS side of the race is.
 enum Tcp {
     /// Not started (the builder it will run).
     Waiting(Box<ConnectionBuilder>),
-    Running(
-        Instant,
-        std::pin::Pin<Box<dyn Future<Output = Result<TlsStream, ConnectError>> + Send>>,
-    ),
+    Running(Instant, std::pin::Pin<Box<TcpRace>>),
     Failed(Instant, ConnectError),
     /// `quic_only`, or taken.
     Never,
@@ -744,8 +806,17 @@ fn supports_tls13(config: &Arc<rustls::ClientConfig>) -> bool {
 }
 
 /// The race of `builder`'s target (checked already).
-async fn race(builder: &ConnectionBuilder, mode: Mode) -> Result<Secure, ConnectError> {
+async fn race(
+    builder: &ConnectionBuilder,
+    mode: Mode,
+    record: bool,
+) -> Result<(Secure, Option<Establishment>), ConnectError> {
     let start = Instant::now();
+    let mut rec = record.then(|| {
+        let mut rec = Recorder::new(start);
+        rec.tls = true;
+        rec
+    });
     let (target, locals) = builder.checked()?;
     let tls = builder.quic_tls().await?;
     let alpn = match &builder.opts.tls.alpn {
@@ -791,6 +862,10 @@ async fn race(builder: &ConnectionBuilder, mode: Mode) -> Result<Secure, Connect
     let port = target.port();
     match target.host() {
         None => {
+            if let Some(rec) = rec.as_deref_mut() {
+                let at = rec.now();
+                rec.push(at, Event::Literal);
+            }
             // Each with its own port (a list may name several).
             for a in target.addrs() {
                 for addr in builder.admit([a.ip()], a.port(), &mut denied).flatten() {
@@ -802,7 +877,12 @@ async fn race(builder: &ConnectionBuilder, mode: Mode) -> Result<Secure, Connect
         Some(host) => {
             let host = target.host_name().unwrap_or(host);
             let resolver = builder.name_resolver();
-            if builder.opts.svcb.unwrap_or(true) {
+            let services = builder.opts.svcb.unwrap_or(true);
+            if let Some(rec) = rec.as_deref_mut() {
+                rec.opened = true;
+                rec.resolving(host, resolver.clone().into_owned(), services);
+            }
+            if services {
                 resolving = Some(resolver.resolve_service(host, port, builder.opts.family));
             } else {
                 let addrs = resolver.resolve(host, builder.opts.family);
@@ -819,8 +899,9 @@ async fn race(builder: &ConnectionBuilder, mode: Mode) -> Result<Secure, Connect
                 Source::Target(Ok(target.clone())),
                 builder.opts.clone(),
             );
-            // The whole call is bounded here.
+            // The whole call is bounded, and reported, here.
             tcp.opts.connect_timeout = None;
+            tcp.opts.report = None;
             tcp.opts.quic.mode = Mode::Off;
             if let Some(list) = tcp_alpn {
                 tcp.opts.tls.set_alpn(list);
@@ -845,6 +926,8 @@ async fn race(builder: &ConnectionBuilder, mode: Mode) -> Result<Secure, Connect
     let mut next_quic: Option<Instant> = None;
     let mut tcp_at: Option<Instant> = None;
     let mut answered = false;
+    // The QUIC attempts running: address, start (from the call's).
+    let mut live: Vec<(SocketAddr, Duration)> = Vec::new();
 
     loop {
         let now = Instant::now();
@@ -871,6 +954,11 @@ async fn race(builder: &ConnectionBuilder, mode: Mode) -> Result<Secure, Connect
                     }
                 });
                 tracing::debug!(%addr, "QUIC attempt started");
+                let at = now - start;
+                if let Some(rec) = rec.as_deref_mut() {
+                    rec.started(addr, at, !running.is_empty());
+                }
+                live.push((addr, at));
                 running.push(attempt(connecting, addr, answers.clone(), bound));
                 next_quic = delay.map(|d| now + d);
                 if first_quic.is_none() {
@@ -898,7 +986,7 @@ async fn race(builder: &ConnectionBuilder, mode: Mode) -> Result<Secure, Connect
                     quic_answered = answered,
                     "TCP+TLS started"
                 );
-                tcp = Tcp::Running(now, Box::pin(b.connect_tls()));
+                tcp = Tcp::Running(now, Box::pin(b.tls_connect(record)));
             }
         }
         if quic_done && matches!(tcp, Tcp::Failed(..) | Tcp::Never) {
@@ -928,7 +1016,20 @@ async fn race(builder: &ConnectionBuilder, mode: Mode) -> Result<Secure, Connect
                         eligible.get_or_insert(true);
                     }
                     Some(Ok(Resolved::Addrs(ips))) => {
-                        for addr in builder.admit(ips, port, &mut denied).flatten() {
+                        let seen = ips.len();
+                        let mut refused = Vec::new();
+                        let add: Vec<SocketAddr> =
+                            builder.admit(ips, port, &mut refused).flatten().collect();
+                        if let Some(rec) = rec.as_deref_mut() {
+                            rec.answer(&Batch {
+                                seen,
+                                add: add.clone(),
+                                withdraw: Vec::new(),
+                                denied: refused.clone(),
+                            });
+                        }
+                        denied.extend(refused);
+                        for addr in add {
                             queue.push(addr);
                         }
                     }
@@ -945,24 +1046,49 @@ async fn race(builder: &ConnectionBuilder, mode: Mode) -> Result<Secure, Connect
                         }
                     }
                     Some(Ok(_)) => {}
-                    Some(Err(e)) => resolve_errors.push(e),
+                    Some(Err(e)) => {
+                        if let Some(rec) = rec.as_deref_mut() {
+                            rec.resolve_failed(&e);
+                        }
+                        resolve_errors.push(e);
+                    }
                 }
             }
             Some((addr, started, result)) = running.next(), if !running.is_empty() => {
+                let began = started - start;
+                live.retain(|l| *l != (addr, began));
                 match result {
                     Ok(conn) => {
                         tracing::debug!(%addr, after = %Dur(start.elapsed()), "QUIC won");
                         if let Some(memory) = memory {
                             memory.worked(&key);
                         }
+                        let report = rec.map(|mut rec| {
+                            let at = rec.now();
+                            for (other, from) in live.drain(..) {
+                                rec.cancelled(other, from, AttemptStage::Quic, at);
+                            }
+                            rec.failed = failed;
+                            rec.won(addr, began, AttemptStage::Quic, at);
+                            let alpn = Secure::Quic(conn.clone()).alpn_protocol();
+                            rec.finish(target.clone(), at, Some(TlsReport {
+                                handshake: at.saturating_sub(began),
+                                version: Some("TLSv1_3".to_string()),
+                                alpn,
+                                resumed: false,
+                            }))
+                        });
                         // The TCP+TLS race and the other QUIC attempts
                         // are dropped (closed) on return.
-                        return Ok(Secure::Quic(conn));
+                        return Ok((Secure::Quic(conn), report));
                     }
                     Err((error, peer_answered)) => {
                         answered |= peer_answered;
                         tracing::debug!(%addr, %error, "QUIC attempt failed");
                         let now = Instant::now();
+                        if let Some(rec) = rec.as_deref_mut() {
+                            rec.failed(addr, AttemptStage::Quic, now - start, !queue.is_empty());
+                        }
                         failed.push(Attempt {
                             addr,
                             started: started - start,
@@ -994,14 +1120,25 @@ async fn race(builder: &ConnectionBuilder, mode: Mode) -> Result<Secure, Connect
                 }
             }, if tcp_running => {
                 match result {
-                    Ok(tls) => {
+                    Ok((tls, tcp_report)) => {
                         tracing::debug!(after = %Dur(start.elapsed()), "TCP+TLS won");
                         if first_quic.is_some() && !answered {
                             if let Some(memory) = memory {
                                 memory.udp_broken(&key, Instant::now());
                             }
                         }
-                        return Ok(Secure::Tls(tls));
+                        let report = match (rec, tcp_report, &tcp) {
+                            (Some(mut rec), Some(report), Tcp::Running(at, _)) => {
+                                let now = rec.now();
+                                for (other, from) in live.drain(..) {
+                                    rec.cancelled(other, from, AttemptStage::Quic, now);
+                                }
+                                rec.failed = failed;
+                                Some(report.beside_quic(*at - start, now, rec.into_beside()))
+                            }
+                            (_, report, _) => report,
+                        };
+                        return Ok((Secure::Tls(tls), report));
                     }
                     Err(e) => {
                         tracing::debug!(error = %e, "TCP+TLS failed");

@@ -393,7 +393,7 @@ impl ConnectionBuilder {
     }
 
     /// `connect_tls`, recorded if `record`.
-    fn tls_connect(
+    pub(crate) fn tls_connect(
         mut self,
         record: bool,
     ) -> impl Future<Output = Result<(TlsStream, Option<Establishment>), ConnectError>> + Send {
