@@ -293,6 +293,9 @@ pub(crate) struct Rare {
     /// The TLS options, used by `connect_tls` (see `tls.rs`).
     #[cfg(feature = "tls")]
     pub(crate) tls: super::tls_options::TlsSlot,
+    /// QUIC in the race (`quic`, `quic_only`) and a connector's endpoints.
+    #[cfg(feature = "quic")]
+    pub(crate) quic: super::quic::QuicSlot,
 }
 
 /// What an [`Options`] without a [`Rare`] of its own reads.
@@ -308,6 +311,8 @@ static DEFAULT_RARE: Rare = Rare {
     policy: None,
     #[cfg(feature = "tls")]
     tls: super::tls_options::TlsSlot::EMPTY,
+    #[cfg(feature = "quic")]
+    quic: super::quic::QuicSlot::OFF,
 };
 
 impl std::ops::Deref for Options {
@@ -450,6 +455,8 @@ impl Options {
         d.field("proxy", &self.via);
         #[cfg(feature = "tls")]
         self.tls.debug_fields(d);
+        #[cfg(feature = "quic")]
+        d.field("quic", &self.quic);
     }
 }
 

@@ -195,6 +195,8 @@ impl Connector {
         if let Some(history) = &self.opts.history {
             history.clear();
         }
+        #[cfg(feature = "quic")]
+        self.opts.quic.forget();
     }
 
     pub(crate) fn set(mut self, f: impl FnOnce(&mut Options)) -> Self {

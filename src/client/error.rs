@@ -81,6 +81,12 @@ pub enum AttemptStage {
     #[cfg(feature = "proxy")]
     #[cfg_attr(docsrs, doc(cfg(feature = "proxy")))]
     Proxy,
+    /// A QUIC attempt (its UDP path and its handshake, TLS inside), with
+    /// [`quic`](crate::ConnectionBuilder::quic) or
+    /// [`quic_only`](crate::ConnectionBuilder::quic_only).
+    #[cfg(feature = "quic")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "quic")))]
+    Quic,
 }
 
 impl fmt::Display for AttemptStage {
@@ -90,6 +96,8 @@ impl fmt::Display for AttemptStage {
             AttemptStage::Tls => "TLS",
             #[cfg(feature = "proxy")]
             AttemptStage::Proxy => "proxy",
+            #[cfg(feature = "quic")]
+            AttemptStage::Quic => "QUIC",
         })
     }
 }
@@ -323,6 +331,18 @@ impl ConnectError {
     pub(crate) fn with_attempts(mut self, attempts: Vec<Attempt>) -> Self {
         self.inner.attempts = attempts;
         self
+    }
+
+    /// The attempts, taken out (the QUIC race merges them with its own).
+    #[cfg(feature = "quic")]
+    pub(crate) fn take_attempts(&mut self) -> Vec<Attempt> {
+        std::mem::take(&mut self.inner.attempts)
+    }
+
+    /// The resolver's errors, taken out.
+    #[cfg(feature = "quic")]
+    pub(crate) fn take_resolve_errors(&mut self) -> Vec<ResolveError> {
+        std::mem::take(&mut self.inner.resolve_errors)
     }
 
     pub(crate) fn with_resolve_errors(mut self, errors: Vec<ResolveError>) -> Self {

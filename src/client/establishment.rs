@@ -242,12 +242,32 @@ impl Establishment {
     /// The attempt to `addr` started last before `at`: its number (from
     /// 1) and its record.
     pub(crate) fn attempt_at(&self, addr: SocketAddr, at: Duration) -> (usize, &AttemptReport) {
-        self.inner
-            .attempts
+        self.attempt_in(addr, at, None)
+    }
+
+    /// [`attempt_at`](Self::attempt_at), of `stage`'s protocol only when
+    /// given (a QUIC and a TCP attempt may go to one address).
+    pub(crate) fn attempt_in(
+        &self,
+        addr: SocketAddr,
+        at: Duration,
+        stage: Option<AttemptStage>,
+    ) -> (usize, &AttemptReport) {
+        let attempts = &self.inner.attempts;
+        // An attempt that started at `at` exactly, first.
+        let exact = attempts
+            .iter()
+            .position(|a| a.addr == addr && a.started == at);
+        if let (Some(n), None) = (exact, stage) {
+            return (n + 1, &attempts[n]);
+        }
+        attempts
             .iter()
             .enumerate()
             .rev()
-            .find(|(_, a)| a.addr == addr && a.started <= at)
+            .find(|(_, a)| {
+                a.addr == addr && a.started <= at && stage.is_none_or(|s| same_protocol(s, a.stage))
+            })
             .map(|(n, a)| (n + 1, a))
             .unwrap_or((0, self.winner()))
     }
@@ -320,8 +340,8 @@ impl Establishment {
                 write!(f, "{addr} refused by the address policy: {reason}")
             }
             Event::Started { addr, why } => {
-                let (n, _) = self.attempt_at(*addr, e.at);
-                write!(f, "attempt {n} to {addr} started")?;
+                let (n, a) = self.attempt_at(*addr, e.at);
+                write!(f, "attempt {n} to {addr}{} started", over(a.stage))?;
                 match why {
                     Why::First => Ok(()),
                     Why::Delay => match i.delay {
@@ -347,13 +367,13 @@ impl Establishment {
             Event::Failed { addr, .. }
             | Event::Won { addr, .. }
             | Event::Cancelled { addr, .. } => {
-                let (n, a) = self.attempt_at(*addr, e.at);
                 let (what, stage) = match &e.event {
                     Event::Failed { stage, .. } => ("failed", stage),
                     Event::Won { stage, .. } => ("won", stage),
                     Event::Cancelled { stage, .. } => ("cancelled", stage),
                     _ => unreachable!("matched above"),
                 };
+                let (n, a) = self.attempt_in(*addr, e.at, Some(*stage));
                 write!(
                     f,
                     "attempt {n} to {addr} {what} ({stage}, after {})",
@@ -369,6 +389,29 @@ impl Establishment {
                 Ok(())
             }
         }
+    }
+}
+
+/// What a start line says of the protocol: nothing for TCP.
+fn over(stage: AttemptStage) -> &'static str {
+    #[cfg(feature = "quic")]
+    if stage == AttemptStage::Quic {
+        return " over QUIC";
+    }
+    let _ = stage;
+    ""
+}
+
+/// Whether two stages are of one protocol (QUIC, or TCP and TLS on it).
+fn same_protocol(a: AttemptStage, b: AttemptStage) -> bool {
+    #[cfg(feature = "quic")]
+    {
+        (a == AttemptStage::Quic) == (b == AttemptStage::Quic)
+    }
+    #[cfg(not(feature = "quic"))]
+    {
+        let _ = (a, b);
+        true
     }
 }
 
@@ -1311,5 +1354,86 @@ mod tests {
         assert_eq!(name("Fixed { map: {} }"), "Fixed");
         assert_eq!(name("{}"), "resolver");
         assert_eq!(name("Resolver { inner: Fixed(Table { .. }) }"), "Fixed");
+    }
+}
+
+/// QUIC beside the TCP+TLS race (`client::quic`).
+#[cfg(feature = "quic")]
+impl Recorder {
+    /// The QUIC attempts recorded beside a TCP+TLS race that won: each
+    /// failed or cancelled, and their events.
+    pub(crate) fn into_beside(mut self) -> (Vec<AttemptReport>, Vec<Stamped>) {
+        let mut attempts: Vec<AttemptReport> = std::mem::take(&mut self.failed)
+            .into_iter()
+            .map(|a| AttemptReport {
+                addr: a.addr,
+                started: a.started,
+                elapsed: a.elapsed,
+                connected: None,
+                stage: a.stage,
+                outcome: AttemptOutcome::Failed(a.error),
+            })
+            .collect();
+        for (addr, started, stage, at) in std::mem::take(&mut self.cancelled) {
+            attempts.push(AttemptReport {
+                addr,
+                started,
+                elapsed: at.saturating_sub(started),
+                connected: None,
+                stage,
+                outcome: AttemptOutcome::Cancelled,
+            });
+        }
+        let events = self
+            .events
+            .into_iter()
+            .filter(|e| {
+                matches!(
+                    e.event,
+                    Event::Started { .. } | Event::Failed { .. } | Event::Cancelled { .. }
+                )
+            })
+            .collect();
+        (attempts, events)
+    }
+}
+
+#[cfg(feature = "quic")]
+impl Establishment {
+    /// The report of a TCP+TLS race that started `offset` into a call of
+    /// `duration`, with the QUIC attempts that ran beside it.
+    pub(crate) fn beside_quic(
+        self,
+        offset: Duration,
+        duration: Duration,
+        (attempts, events): (Vec<AttemptReport>, Vec<Stamped>),
+    ) -> Establishment {
+        let mut inner = match Arc::try_unwrap(self.inner) {
+            Ok(inner) => inner,
+            // Shared already (never: it was just made): as it is.
+            Err(inner) => return Establishment { inner },
+        };
+        for e in &mut inner.events {
+            e.at += offset;
+        }
+        for a in &mut inner.attempts {
+            a.started += offset;
+        }
+        for step in &mut inner.resolution {
+            step.at += offset;
+        }
+        inner.events.extend(events);
+        inner.events.sort_by_key(|e| e.at);
+        inner.attempts.extend(attempts);
+        inner.attempts.sort_by_key(|a| a.started);
+        inner.winner = inner
+            .attempts
+            .iter()
+            .position(|a| matches!(a.outcome, AttemptOutcome::Won))
+            .unwrap_or(0);
+        inner.duration = duration;
+        Establishment {
+            inner: Arc::new(inner),
+        }
     }
 }

@@ -19,6 +19,8 @@ mod http_service;
 #[cfg(feature = "proxy")]
 mod proxy;
 mod qlog;
+#[cfg(feature = "quic")]
+mod quic;
 mod race;
 mod sockopts;
 mod streams;
@@ -41,6 +43,8 @@ pub use http_service::{HttpConnecting, HttpInfo, HttpStream};
 #[cfg(feature = "proxy")]
 pub use proxy::{Proxy, ProxyTunnel, DEFAULT_PROXY_HANDSHAKE_TIMEOUT};
 pub use qlog::QlogSink;
+#[cfg(feature = "quic")]
+pub use quic::{Secure, QUIC_HARD_WAIT, QUIC_SOFT_WAIT};
 #[cfg(feature = "tls")]
 pub use tls::TlsStream;
 #[cfg(unix)]

@@ -379,6 +379,8 @@ pub(crate) fn trace(report: &Establishment, now: SystemTime) -> String {
                     addr(a),
                     match stage {
                         crate::AttemptStage::Tls => "tls",
+                        #[cfg(feature = "quic")]
+                        crate::AttemptStage::Quic => "quic",
                         _ => "tcp",
                     },
                     millis(e.at.saturating_sub(attempt.started()))
