@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio_endpoints::rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
-use tokio_endpoints::rustls::{self, ClientConfig, RootCertStore, ServerConfig};
+use tokio_endpoints::rustls::{ClientConfig, RootCertStore, ServerConfig};
 use tokio_endpoints::{ConnectionBuilder, Server, ServerBuilder};
 
 #[tokio::main]
@@ -112,7 +112,7 @@ fn generated_configs() -> (Arc<ClientConfig>, Arc<ServerConfig>) {
         .expect("params")
         .self_signed(&key)
         .expect("certificate");
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = tokio_endpoints::crypto_provider();
     let server = ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .expect("versions")

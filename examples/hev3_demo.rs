@@ -18,7 +18,7 @@ use rcgen::{CertificateParams, KeyPair};
 use socket2::SockRef;
 use tokio::net::TcpListener;
 use tokio_endpoints::rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
-use tokio_endpoints::rustls::{self, ClientConfig, RootCertStore, ServerConfig};
+use tokio_endpoints::rustls::{ClientConfig, RootCertStore, ServerConfig};
 use tokio_endpoints::{ConnectionBuilder, Resolver, ServiceRecord};
 use tokio_rustls::TlsAcceptor;
 
@@ -27,7 +27,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
     // A self-signed certificate for "demo.test", trusted by the client.
     let key = KeyPair::generate()?;
     let cert = CertificateParams::new(vec!["demo.test".to_string()])?.self_signed(&key)?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = tokio_endpoints::crypto_provider();
     let server = ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()?
         .with_no_client_auth()

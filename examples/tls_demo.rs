@@ -14,7 +14,7 @@ use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsage
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio_endpoints::rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
-use tokio_endpoints::rustls::{self, ClientConfig, RootCertStore, ServerConfig};
+use tokio_endpoints::rustls::{ClientConfig, RootCertStore, ServerConfig};
 use tokio_endpoints::ConnectionBuilder;
 use tokio_rustls::TlsAcceptor;
 
@@ -40,7 +40,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
     let leaf = leaf_params.signed_by(&leaf_key, &ca, &ca_key)?;
 
     // The server: rustls with ALPN h2 and http/1.1, echoing one message.
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = tokio_endpoints::crypto_provider();
     let mut server_config = ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()?
         .with_no_client_auth()

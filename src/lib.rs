@@ -362,7 +362,12 @@
 //!   `tls_pem_files` use rustls-webpki, which rustls builds anyway: no
 //!   crate is added for them. A configuration
 //!   passed to [`tls_config`](ConnectionBuilder::tls_config) may use any
-//!   provider (aws-lc-rs, ...).
+//!   provider (aws-lc-rs, ...); [`crypto_provider`] is the one the crate's
+//!   own configurations use.
+//! * `aws-lc-rs`: the crate's own configurations use aws-lc-rs, rustls's
+//!   default provider, with post-quantum key exchange (`X25519MLKEM768`)
+//!   preferred, instead of *ring* (which stays built). It compiles aws-lc's
+//!   C code, so it is off by default.
 //! * `hickory` (default): the default [`Resolver`] is [`HickoryResolver`]
 //!   on the system's configuration: AAAA and A asked at once, answers raced
 //!   as they arrive (RFC 8305 §3), with a TTL-honouring cache; the default
@@ -590,7 +595,9 @@ pub use client::{Secure, QUIC_HARD_WAIT, QUIC_SOFT_WAIT};
 pub use quinn;
 #[cfg(feature = "tls")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
-pub use shared::tls::{DEFAULT_TLS_HANDSHAKE_TIMEOUT, DEFAULT_TLS_SHUTDOWN_TIMEOUT};
+pub use shared::tls::{
+    crypto_provider, DEFAULT_TLS_HANDSHAKE_TIMEOUT, DEFAULT_TLS_SHUTDOWN_TIMEOUT,
+};
 
 /// The rustls version [`ConnectionBuilder::tls_config`] takes configurations
 /// of and [`TlsStream`] exposes, so a program builds its `ClientConfig` with

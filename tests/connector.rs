@@ -175,9 +175,9 @@ async fn tls_options_serve_connect_tls_and_are_ignored_by_connect() {
 #[cfg(feature = "tls")]
 #[test]
 fn debug_shows_the_tls_options() {
-    let config = tokio_endpoints::rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
-        tokio_endpoints::rustls::crypto::ring::default_provider(),
-    ))
+    let config = tokio_endpoints::rustls::ClientConfig::builder_with_provider(
+        tokio_endpoints::crypto_provider(),
+    )
     .with_safe_default_protocol_versions()
     .unwrap()
     .with_root_certificates(tokio_endpoints::rustls::RootCertStore::empty())

@@ -184,7 +184,8 @@ async fn the_path_is_part_of_the_key() {
     let target = format!("path.test:{port}");
     assert!(timed(&connector, &target).await.0 >= DELAY);
     assert!(timed(&connector, &target).await.0 < DELAY / 2);
-    let builders: Vec<(&str, Box<dyn Fn() -> ConnectionBuilder>)> = vec![
+    type Make<'a> = Box<dyn Fn() -> ConnectionBuilder + 'a>;
+    let builders: Vec<(&str, Make<'_>)> = vec![
         (
             "a socket hook",
             Box::new(|| connector.builder(target.as_str()).socket_hook(|_| Ok(()))),

@@ -137,15 +137,14 @@ fn named_sockets_serve_with_proxy_protocol_and_tls() {
         .unwrap();
     rt.block_on(async {
         use tokio::io::AsyncReadExt;
-        use tokio_endpoints::rustls::{self, ClientConfig, RootCertStore};
+        use tokio_endpoints::rustls::{ClientConfig, RootCertStore};
         let mut roots = RootCertStore::empty();
         roots.add(cert.der().clone()).unwrap();
-        let config =
-            ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-                .with_safe_default_protocol_versions()
-                .unwrap()
-                .with_root_certificates(roots)
-                .with_no_client_auth();
+        let config = ClientConfig::builder_with_provider(tokio_endpoints::crypto_provider())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
         let mut tls = tokio_endpoints::ConnectionBuilder::new(admin_addr)
             .server_name("localhost")
             .tls_config(Arc::new(config))

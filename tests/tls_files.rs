@@ -133,8 +133,8 @@ async fn serve_files(dir: &Dir, made: &Made, extra: &[&Made]) -> tokio_endpoints
 /// Serves `made` as is (no checks: `tls_config`), so clients meet it.
 async fn serve_unchecked(made: &Made) -> tokio_endpoints::Server {
     use tokio_endpoints::rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
-    use tokio_endpoints::rustls::{self, ServerConfig};
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    use tokio_endpoints::rustls::ServerConfig;
+    let provider = tokio_endpoints::crypto_provider();
     let config = ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .unwrap()
@@ -474,9 +474,9 @@ async fn two_certificate_sources_are_refused() {
         .bind_tls()
         .await;
     assert!(err.is_ok(), "the same option twice: the last one");
-    let config = tokio_endpoints::rustls::ServerConfig::builder_with_provider(Arc::new(
-        tokio_endpoints::rustls::crypto::ring::default_provider(),
-    ))
+    let config = tokio_endpoints::rustls::ServerConfig::builder_with_provider(
+        tokio_endpoints::crypto_provider(),
+    )
     .with_safe_default_protocol_versions()
     .unwrap()
     .with_no_client_auth()
@@ -537,17 +537,16 @@ async fn served_leaf(
     alpn: &[&str],
 ) -> (Vec<u8>, Option<Vec<u8>>) {
     use tokio_endpoints::rustls::pki_types::{pem::PemObject, CertificateDer};
-    use tokio_endpoints::rustls::{self, ClientConfig, RootCertStore};
+    use tokio_endpoints::rustls::{ClientConfig, RootCertStore};
     let mut roots = RootCertStore::empty();
     roots
         .add(CertificateDer::from_pem_file(ca_file).unwrap())
         .unwrap();
-    let mut config =
-        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+    let mut config = ClientConfig::builder_with_provider(tokio_endpoints::crypto_provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
     config.alpn_protocols = alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
     let stream = ConnectionBuilder::new(addr)
         .server_name("localhost")
@@ -569,7 +568,7 @@ async fn served_leaf(
 #[tokio::test]
 async fn reload_tls_pem_files_swaps_the_certificate_with_the_same_checks() {
     use tokio_endpoints::rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
-    use tokio_endpoints::rustls::{self, ServerConfig};
+    use tokio_endpoints::rustls::ServerConfig;
     let dir = Dir::new("reload");
     let ca = ca("test CA");
     let ca_file = dir.write("ca.pem", &ca.cert_pem());
@@ -578,16 +577,15 @@ async fn reload_tls_pem_files_swaps_the_certificate_with_the_same_checks() {
         leaf(&ca, leaf_params(&["localhost"])),
     );
     // A server from tls_config with ALPN: the reload keeps the ALPN.
-    let mut config =
-        ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(
-                vec![first.cert.der().clone()],
-                PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(first.key.serialize_der())),
-            )
-            .unwrap();
+    let mut config = ServerConfig::builder_with_provider(tokio_endpoints::crypto_provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![first.cert.der().clone()],
+            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(first.key.serialize_der())),
+        )
+        .unwrap();
     config.alpn_protocols = vec![b"h2".to_vec()];
     let server = ServerBuilder::new("127.0.0.1:0")
         .tls_config(Arc::new(config))
@@ -777,8 +775,8 @@ async fn a_refused_client_certificate_is_explained_in_the_servers_words() {
     use rcgen::ExtendedKeyUsagePurpose;
     use tokio_endpoints::rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
     use tokio_endpoints::rustls::server::WebPkiClientVerifier;
-    use tokio_endpoints::rustls::{self, ClientConfig, RootCertStore, ServerConfig};
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    use tokio_endpoints::rustls::{ClientConfig, RootCertStore, ServerConfig};
+    let provider = tokio_endpoints::crypto_provider();
     let key_der = |m: &Made| PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(m.key.serialize_der()));
     let server_ca = ca("test CA");
     let client_ca = ca("client CA");
@@ -916,9 +914,9 @@ async fn tls_ca_file_mistakes_are_refused_before_connecting() {
         "{err}"
     );
     let ca_file = dir.write("ca.pem", &ca("test CA").cert_pem());
-    let config = tokio_endpoints::rustls::ClientConfig::builder_with_provider(Arc::new(
-        tokio_endpoints::rustls::crypto::ring::default_provider(),
-    ))
+    let config = tokio_endpoints::rustls::ClientConfig::builder_with_provider(
+        tokio_endpoints::crypto_provider(),
+    )
     .with_safe_default_protocol_versions()
     .unwrap()
     .with_root_certificates(tokio_endpoints::rustls::RootCertStore::empty())

@@ -16,7 +16,7 @@ pub fn configs() -> (Arc<ClientConfig>, Arc<ServerConfig>) {
         .unwrap()
         .self_signed(&key)
         .unwrap();
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = tokio_endpoints::crypto_provider();
     let server = ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&[&rustls::version::TLS13])
         .unwrap()

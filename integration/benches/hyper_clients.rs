@@ -48,7 +48,7 @@ fn configs() -> (Arc<ClientConfig>, Arc<ServerConfig>) {
         .unwrap()
         .self_signed(&key)
         .unwrap();
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = tokio_endpoints::crypto_provider();
     let mut server = ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&[&rustls::version::TLS13])
         .unwrap()

@@ -25,7 +25,7 @@ use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsage
 use socket2::{Domain, Socket, Type};
 use tokio::net::TcpListener;
 use tokio_endpoints::rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
-use tokio_endpoints::rustls::{self, ClientConfig, RootCertStore, ServerConfig};
+use tokio_endpoints::rustls::{ClientConfig, RootCertStore, ServerConfig};
 use tokio_endpoints::{Connector, HttpInfo, Resolver};
 use tokio_rustls::TlsAcceptor;
 
@@ -132,7 +132,7 @@ fn dual_stack_blackholed_v6() -> Result<(TcpListener, Blackhole, u16), Box<dyn E
 }
 
 fn certificates() -> Result<(Arc<ServerConfig>, Arc<ClientConfig>), Box<dyn Error>> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = tokio_endpoints::crypto_provider();
     let ca_key = KeyPair::generate()?;
     let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
     ca_params

@@ -12,11 +12,13 @@ mod common;
 // Shared with the root package's tests.
 #[path = "../../tests/support/mod.rs"]
 mod support;
+// The scripted proxy, shared with proxy_fds.rs.
+mod scripted_proxy;
 
 use std::net::{IpAddr, SocketAddr};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -27,6 +29,7 @@ use tokio_endpoints::{
 };
 
 use common::{V4, V6};
+use scripted_proxy::{scripted, through};
 use support::{echo_server, Ca, MARGIN, SHORT};
 
 /// A proxy process, killed when dropped.
@@ -564,50 +567,6 @@ async fn a_refused_origin_is_the_proxys_answer() {
     }
 }
 
-/// A scripted CONNECT proxy for one connection: it reads the request head,
-/// keeps it, and sends `answer` in pieces of `piece` bytes with `pause`
-/// between them (nothing at all for `None`), then echoes.
-async fn scripted(
-    answer: Option<&'static [u8]>,
-    piece: usize,
-    pause: Duration,
-) -> (SocketAddr, Arc<Mutex<String>>, tokio::task::JoinHandle<()>) {
-    let listener = TcpListener::bind((V4, 0)).await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let request = Arc::new(Mutex::new(String::new()));
-    let seen = request.clone();
-    let task = tokio::spawn(async move {
-        let (mut tcp, _) = listener.accept().await.unwrap();
-        drop(listener);
-        let mut head = Vec::new();
-        while !head.ends_with(b"\r\n\r\n") {
-            match tcp.read_u8().await {
-                Ok(b) => head.push(b),
-                Err(_) => return,
-            }
-        }
-        *seen.lock().unwrap() = String::from_utf8(head).unwrap();
-        let Some(answer) = answer else {
-            // Silent: until the client gives up.
-            let _ = tcp.read_to_end(&mut Vec::new()).await;
-            return;
-        };
-        for chunk in answer.chunks(piece) {
-            if tcp.write_all(chunk).await.is_err() {
-                return;
-            }
-            tokio::time::sleep(pause).await;
-        }
-        let (mut r, mut w) = tcp.split();
-        let _ = tokio::io::copy(&mut r, &mut w).await;
-    });
-    (addr, request, task)
-}
-
-fn through(addr: SocketAddr) -> Proxy {
-    Proxy::http(format!("http://{addr}")).unwrap()
-}
-
 #[tokio::test]
 async fn a_status_line_one_byte_at_a_time_opens_the_tunnel() {
     let (addr, request, task) = scripted(
@@ -948,39 +907,6 @@ async fn hyper_clients_go_through_the_environments_proxy_unless_no_proxy_says() 
             "NO_PROXY={no_proxy:?}"
         );
     }
-}
-
-#[tokio::test]
-async fn no_socket_is_left_open() {
-    let before = common::fd_count();
-    // A tunnel dropped, a refusal, a silent proxy given up on, and a
-    // socks5 race over two addresses of which one is refused.
-    let (addr, _, task) = scripted(Some(b"HTTP/1.1 200 OK\r\n\r\n"), 64, Duration::ZERO).await;
-    drop(
-        ConnectionBuilder::new("origin.test:443")
-            .proxy(through(addr))
-            .connect()
-            .await
-            .unwrap(),
-    );
-    task.await.unwrap();
-    let (addr, _, task) = scripted(Some(b"HTTP/1.1 403 No\r\n\r\n"), 64, Duration::ZERO).await;
-    ConnectionBuilder::new("origin.test:443")
-        .proxy(through(addr))
-        .connect()
-        .await
-        .unwrap_err();
-    task.await.unwrap();
-    let (addr, _, task) = scripted(None, 1, Duration::ZERO).await;
-    ConnectionBuilder::new("origin.test:443")
-        .proxy(through(addr).handshake_timeout(Duration::from_millis(50)))
-        .connect()
-        .await
-        .unwrap_err();
-    task.await.unwrap();
-    // Give the runtime a moment to close what the tasks dropped.
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    assert_eq!(common::fd_count(), before);
 }
 
 #[tokio::test]

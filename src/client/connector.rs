@@ -629,7 +629,7 @@ impl Connector {
     /// # let my_ca_der = rustls::pki_types::CertificateDer::from(Vec::new());
     /// let mut roots = RootCertStore::empty();
     /// roots.add(my_ca_der)?;
-    /// let provider = Arc::new(rustls::crypto::ring::default_provider());
+    /// let provider = tokio_endpoints::crypto_provider();
     /// let config = ClientConfig::builder_with_provider(provider)
     ///     .with_safe_default_protocol_versions()?
     ///     .with_root_certificates(roots)

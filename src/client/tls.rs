@@ -35,7 +35,6 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use rustls::client::ClientConnection;
-use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{ClientConfig, ProtocolVersion, RootCertStore};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -72,9 +71,11 @@ impl ConnectionBuilder {
     /// Windows), or, with the `webpki-roots` feature, Mozilla's roots
     /// compiled in by [webpki-roots](https://docs.rs/webpki-roots) instead;
     /// rustls' safe default protocol versions (TLS 1.2 and 1.3); and the
-    /// process-default [`CryptoProvider`] if the application installed
-    /// one, else *ring*. No process default is ever needed: nothing here
-    /// calls `ClientConfig::builder()`, which panics without one.
+    /// provider [`crypto_provider`](crate::crypto_provider) names (the
+    /// process default if the application installed one, else aws-lc-rs
+    /// with the `aws-lc-rs` feature, else *ring*). No process default is
+    /// ever needed: nothing here calls `ClientConfig::builder()`, which
+    /// panics without one.
     ///
     /// There is no option that turns certificate verification off. A
     /// program that must talk to a server it cannot verify builds a
@@ -91,7 +92,7 @@ impl ConnectionBuilder {
     /// # let my_ca_der = rustls::pki_types::CertificateDer::from(Vec::new());
     /// let mut roots = RootCertStore::empty();
     /// roots.add(my_ca_der)?; // the CA of a private deployment
-    /// let provider = Arc::new(rustls::crypto::ring::default_provider());
+    /// let provider = tokio_endpoints::crypto_provider();
     /// let config = ClientConfig::builder_with_provider(provider)
     ///     .with_safe_default_protocol_versions()?
     ///     .with_root_certificates(roots)
@@ -806,10 +807,7 @@ fn ca_file_config(path: &std::path::Path) -> Result<Arc<ClientConfig>, String> {
 }
 
 fn config_with_roots(roots: RootCertStore) -> Result<Arc<ClientConfig>, String> {
-    let provider = CryptoProvider::get_default()
-        .cloned()
-        .unwrap_or_else(|| Arc::new(rustls::crypto::ring::default_provider()));
-    let config = ClientConfig::builder_with_provider(provider)
+    let config = ClientConfig::builder_with_provider(crate::shared::tls::crypto_provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("the crypto provider cannot make a TLS configuration: {e}"))?
         .with_root_certificates(roots)

@@ -230,7 +230,7 @@ mod tests {
     use super::*;
 
     fn config() -> Arc<ClientConfig> {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let provider = crate::crypto_provider();
         Arc::new(
             ClientConfig::builder_with_provider(provider)
                 .with_safe_default_protocol_versions()

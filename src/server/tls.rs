@@ -80,13 +80,13 @@ impl ServerBuilder {
     /// ```no_run
     /// use std::sync::Arc;
     /// use tokio_endpoints::rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    /// use tokio_endpoints::rustls::{self, ServerConfig};
+    /// use tokio_endpoints::rustls::ServerConfig;
     /// use tokio_endpoints::ServerBuilder;
     ///
     /// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// # let chain: Vec<CertificateDer<'static>> = Vec::new();
     /// # let key: PrivateKeyDer<'static> = PrivateKeyDer::Pkcs8(Vec::new().into());
-    /// let provider = Arc::new(rustls::crypto::ring::default_provider());
+    /// let provider = tokio_endpoints::crypto_provider();
     /// let mut config = ServerConfig::builder_with_provider(provider)
     ///     .with_safe_default_protocol_versions()?
     ///     .with_no_client_auth()

@@ -44,11 +44,10 @@ pub(crate) const OPENSSL_LEAF: &str = "openssl req -x509 -newkey ec -pkeyopt \
      -addext subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1 \
      -keyout key.pem -out cert.pem";
 
-/// The crypto provider of the process, else *ring*.
+/// The crypto provider of the process, else the crate's
+/// ([`crypto_provider`](crate::crypto_provider)).
 pub(crate) fn provider() -> Arc<CryptoProvider> {
-    CryptoProvider::get_default()
-        .cloned()
-        .unwrap_or_else(|| Arc::new(rustls::crypto::ring::default_provider()))
+    crate::shared::tls::crypto_provider()
 }
 
 /// The configuration of `tls_pem_files`, or why not. `reached_by`: the

@@ -24,7 +24,7 @@ pub const SHORT: Duration = Duration::from_millis(300);
 pub const MARGIN: Duration = Duration::from_millis(700);
 
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
+    tokio_endpoints::crypto_provider()
 }
 
 /// A certificate authority.
