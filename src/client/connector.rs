@@ -257,7 +257,7 @@ impl Connector {
     /// # drop(connector);
     /// ```
     pub fn interleave(self, count: usize) -> Self {
-        self.set(|o| o.interleave = count)
+        self.set(|o| o.set_interleave(count))
     }
 
     /// As [`ConnectionBuilder::family`]: which address family to use.

@@ -355,7 +355,7 @@ where
         }),
         running: Vec::new(),
         failed: begun.failed,
-        resolve_errors: begun.resolve_errors,
+        losses: Losses::boxed(begun.resolve_errors, begun.denied),
         last_started,
         next_start,
         timer: None,
@@ -363,7 +363,6 @@ where
         config,
         start,
         seen: begun.seen,
-        denied: begun.denied,
         recorder: begun.recorder,
     }
 }
@@ -391,7 +390,10 @@ pin_project! {
         running: Vec<Pin<Box<Running<F, G>>>>,
         // The attempts that failed.
         failed: Vec<Attempt>,
-        resolve_errors: Vec<ResolveError>,
+        // The resolver's errors and the refused addresses, when there are
+        // any (boxed: most races have neither, and two lists inline would
+        // be 40 bytes more in every pending race).
+        losses: Option<Box<Losses>>,
         // The attempt started last, which the stagger timer runs for.
         last_started: Option<(SocketAddr, Duration)>,
         // The earliest instant the next attempt may start while others run.
@@ -406,10 +408,28 @@ pin_project! {
         start: Instant,
         // How many addresses the resolution gave, usable or not.
         seen: usize,
-        // The addresses the address policy refused.
-        denied: Vec<DeniedAddress>,
         // What happens, when recorded: one test of this per event.
         recorder: Option<Box<Recorder>>,
+    }
+}
+
+/// What a race lost without an attempt: the resolver's errors, and the
+/// addresses the address policy refused.
+#[derive(Default)]
+struct Losses {
+    resolve_errors: Vec<ResolveError>,
+    denied: Vec<DeniedAddress>,
+}
+
+impl Losses {
+    /// `None` when both are empty.
+    fn boxed(resolve_errors: Vec<ResolveError>, denied: Vec<DeniedAddress>) -> Option<Box<Losses>> {
+        (!resolve_errors.is_empty() || !denied.is_empty()).then(|| {
+            Box::new(Losses {
+                resolve_errors,
+                denied,
+            })
+        })
     }
 }
 
@@ -549,12 +569,16 @@ where
             if this.first.is_none() && this.running.is_empty() && this.addrs.is_none() {
                 let mut attempts = std::mem::take(this.failed);
                 attempts.sort_by_key(|a: &Attempt| a.started);
+                let Losses {
+                    resolve_errors,
+                    denied,
+                } = this.losses.take().map(|l| *l).unwrap_or_default();
                 return Poll::Ready(Err(RaceFailure {
                     attempts,
-                    resolve_errors: std::mem::take(this.resolve_errors),
+                    resolve_errors,
                     timed_out: false,
                     seen: *this.seen,
-                    denied: std::mem::take(this.denied),
+                    denied,
                 }));
             }
 
@@ -656,9 +680,11 @@ where
                             for r in first.into_iter().chain(this.running.iter().map(|r| &**r)) {
                                 rec.cancelled(r.addr, r.started, r.stage(), at);
                             }
-                            rec.resolve_errors = std::mem::take(this.resolve_errors);
-                            for d in this.denied.iter() {
-                                d.clone().push_to(&mut rec.denied);
+                            if let Some(losses) = this.losses.take() {
+                                rec.resolve_errors = losses.resolve_errors;
+                                for d in losses.denied {
+                                    d.push_to(&mut rec.denied);
+                                }
                             }
                         }
                         // The losers are closed before the caller sees the
@@ -703,8 +729,11 @@ where
                                 rec.answer(&batch);
                             }
                             *this.seen += batch.seen;
-                            for refused in batch.denied {
-                                refused.push_to(this.denied);
+                            if !batch.denied.is_empty() {
+                                let losses = this.losses.get_or_insert_with(Box::default);
+                                for refused in batch.denied {
+                                    refused.push_to(&mut losses.denied);
+                                }
                             }
                             this.queue.withdraw(&batch.withdraw);
                             this.queue.extend_vec(batch.add);
@@ -714,7 +743,8 @@ where
                             if let Some(rec) = this.recorder.as_deref_mut() {
                                 rec.resolve_failed(&e);
                             }
-                            this.resolve_errors.push(e);
+                            let losses = this.losses.get_or_insert_with(Box::default);
+                            losses.resolve_errors.push(e);
                         }
                         // Ended: the stream and what it holds are freed.
                         None => this.addrs.set(None),
@@ -797,12 +827,16 @@ where
             this.first.set(None);
             this.running.clear();
             attempts.sort_by_key(|a: &Attempt| a.started);
+            let Losses {
+                resolve_errors,
+                denied,
+            } = this.losses.take().map(|l| *l).unwrap_or_default();
             return Poll::Ready(Err(RaceFailure {
                 attempts,
-                resolve_errors: std::mem::take(this.resolve_errors),
+                resolve_errors,
                 timed_out: true,
                 seen: *this.seen,
-                denied: std::mem::take(this.denied),
+                denied,
             }));
         }
     }

@@ -1296,7 +1296,7 @@ async fn destinations(
             let admitted: Vec<SocketAddr> =
                 builder.admit(ips, port, &mut denied).flatten().collect();
             // In the order a race takes them: families interleaved.
-            let mut queue = crate::shared::order::Queue::new(builder.opts.interleave);
+            let mut queue = crate::shared::order::Queue::new(builder.opts.interleave());
             queue.extend(admitted);
             let addrs: Vec<SocketAddr> = std::iter::from_fn(|| queue.pop()).collect();
             if addrs.is_empty() && denied.is_empty() && seen > 0 {
