@@ -53,7 +53,7 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::net::IpAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -75,7 +75,7 @@ use super::https_lookup::https_lookups;
 use super::servers::{dns_error, Servers};
 use super::svcb::{self, Resolution, Resolved};
 use crate::shared::clock::later;
-use crate::shared::order::{precedence, sort_destinations};
+use crate::shared::order::{ranks_above_ipv4, sort_destinations};
 use crate::Family;
 
 /// How long an A answer waits for the AAAA answer (RFC 8305 §3
@@ -574,7 +574,7 @@ fn fitting(family: Family) -> (bool, bool) {
         return (family == Family::V6, family == Family::V4);
     }
     let network = crate::sys::network();
-    fits(network, super::nat64::none_found(network.id()))
+    fits(network, crate::shared::nat64::none_found(network.id()))
 }
 
 /// The queries that fit `network`: no AAAA without an IPv6 route, no A
@@ -757,24 +757,21 @@ fn answer(
     Ok(ips)
 }
 
-/// RFC 6724 rule 1: whether the kernel has a route to `ip`. Connecting a
-/// UDP socket picks a route and a source address without sending anything.
-fn has_route(ip: &IpAddr) -> bool {
-    let local: SocketAddr = match ip {
-        IpAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
-        IpAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
-    };
-    UdpSocket::bind(local)
-        .and_then(|s| s.connect((*ip, 9)))
-        .is_ok()
+/// The source address the kernel would use for `ip` (`None`: no route;
+/// RFC 6724 rule 1), kept per destination prefix until the network
+/// changes: `connect(2)`ing a UDP socket picks a route and a source
+/// address without sending anything.
+fn has_route(ip: &IpAddr) -> Option<IpAddr> {
+    crate::sys::cached_source_for(*ip)
 }
 
-/// Whether an AAAA answer, sorted, should lead IPv4: its best address has a
-/// route and ranks above IPv4 (RFC 6724 rules 1 and 6).
-fn v6_leads(sorted: &[IpAddr], usable: &impl Fn(&IpAddr) -> bool) -> bool {
-    sorted.first().is_some_and(|ip| {
-        usable(ip) && precedence(ip) > precedence(&IpAddr::V4(Ipv4Addr::UNSPECIFIED))
-    })
+/// Whether an AAAA answer, sorted, should lead IPv4: its best address
+/// ranks above IPv4 by RFC 6724 (a route, a source of its scope and
+/// label, a higher precedence).
+fn v6_leads(sorted: &[IpAddr], usable: &impl Fn(&IpAddr) -> Option<IpAddr>) -> bool {
+    sorted
+        .first()
+        .is_some_and(|ip| ranks_above_ipv4(ip, usable(ip)))
 }
 
 /// Runs the AAAA and A lookups side by side and streams their answers as
@@ -787,7 +784,7 @@ fn streamed<U>(
     usable: U,
 ) -> Addrs
 where
-    U: Fn(&IpAddr) -> bool + Send + Sync + 'static,
+    U: Fn(&IpAddr) -> Option<IpAddr> + Send + Sync + 'static,
 {
     let state = Dual {
         first: v6.is_some() && v4.is_some(),
@@ -821,7 +818,7 @@ struct Dual<U> {
     usable: U,
 }
 
-impl<U: Fn(&IpAddr) -> bool> Dual<U> {
+impl<U: Fn(&IpAddr) -> Option<IpAddr>> Dual<U> {
     async fn next(&mut self) -> Option<Answer> {
         if std::mem::take(&mut self.first) {
             self.both_at_once().await;
@@ -1013,7 +1010,8 @@ mod tests {
         usable: impl Fn(&IpAddr) -> bool + Send + Sync + 'static,
     ) -> Vec<(u64, Result<Vec<IpAddr>, ResolveErrorKind>)> {
         let t0 = Instant::now();
-        streamed(v6, v4, Duration::from_millis(delay), usable)
+        let source = move |ip: &IpAddr| usable(ip).then_some(*ip);
+        streamed(v6, v4, Duration::from_millis(delay), source)
             .map(|b| {
                 (
                     (Instant::now() - t0).as_millis() as u64,
@@ -1027,7 +1025,7 @@ mod tests {
     #[test]
     fn queries_fit_the_network() {
         use crate::sys::Network;
-        let v4 = Some(Ipv4Addr::new(192, 0, 2, 2));
+        let v4 = Some(std::net::Ipv4Addr::new(192, 0, 2, 2));
         let v6 = Some("2001:db8:1::2".parse().unwrap());
         let table = [
             // (v4 route, v6 route, no NAT64 found) -> (AAAA, A)

@@ -3,23 +3,24 @@
 //! (RFC 8305 §7, draft-ietf-happy-happyeyeballs-v3 §7).
 //!
 //! The prefix is asked once per network: what a discovery found is kept
-//! with the identity of the network it was found on (`sys::network`) and
-//! asked again when that changes. A discovery that failed (no answer in
-//! time) is kept [`RETRY`] so that a burst of connects does not wait on
-//! it each. What it found is also published to `shared::nat64::known`, so
-//! that the address policy and the order judge addresses under a
-//! network-specific prefix as the IPv4 addresses they carry.
+//! (`shared::nat64::record`) with the identity of the network it was found
+//! on (`sys::network`) and asked again when that changes. A discovery that
+//! failed (no answer in time) is kept [`RETRY`] so that a burst of
+//! connects does not wait on it each. What it found is what the address
+//! policy and the order read (`shared::nat64::known`), so that they judge
+//! addresses under a network-specific prefix as the IPv4 addresses they
+//! carry.
 
 use std::net::{IpAddr, Ipv6Addr};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures_util::stream::{self, StreamExt};
 
 use super::api::{Addrs, Resolve};
 use super::error::{ResolveError, ResolveErrorKind};
 use super::resolver::Resolver;
-use crate::shared::nat64::{may_synthesize, set_known, Nat64Prefix};
+use crate::shared::nat64::{discovered, may_synthesize, record, Nat64Prefix};
 use crate::Family;
 
 /// The name whose AAAA records show the NAT64 prefix (RFC 7050 §2.2).
@@ -83,32 +84,13 @@ impl Resolver {
     }
 }
 
-/// What was discovered, on which network, and when.
-struct Discovered {
-    network: u64,
-    at: Instant,
-    /// `None`: the discovery failed.
-    prefixes: Option<Arc<[Nat64Prefix]>>,
-}
-
-static DISCOVERED: Mutex<Option<Discovered>> = Mutex::new(None);
-
 /// The NAT64 prefixes of the network `network`, discovered through
 /// `resolver` unless already known for it.
 pub(crate) async fn prefixes(resolver: &Resolver, network: u64) -> Arc<[Nat64Prefix]> {
-    {
-        let now = Instant::now();
-        let found = DISCOVERED.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(d) = found.as_ref().filter(|d| d.network == network) {
-            match &d.prefixes {
-                Some(prefixes) => return prefixes.clone(),
-                None if now.saturating_duration_since(d.at) < RETRY => return Arc::from([]),
-                None => {}
-            }
-        }
+    if let Some(prefixes) = discovered(network, RETRY) {
+        return prefixes;
     }
-    let result = resolver.nat64_prefixes().await;
-    let prefixes: Option<Arc<[Nat64Prefix]>> = match result {
+    let prefixes: Option<Arc<[Nat64Prefix]>> = match resolver.nat64_prefixes().await {
         Ok(prefixes) => {
             tracing::debug!(?prefixes, "NAT64 prefix discovery (ipv4only.arpa)");
             Some(prefixes.into())
@@ -118,22 +100,8 @@ pub(crate) async fn prefixes(resolver: &Resolver, network: u64) -> Arc<[Nat64Pre
             None
         }
     };
-    set_known(prefixes.clone());
-    *DISCOVERED.lock().unwrap_or_else(|e| e.into_inner()) = Some(Discovered {
-        network,
-        at: Instant::now(),
-        prefixes: prefixes.clone(),
-    });
+    record(network, prefixes.clone());
     prefixes.unwrap_or_else(|| Arc::from([]))
-}
-
-/// Whether a discovery on the network `network` found that it has no
-/// NAT64 (no DNS64 answer for `ipv4only.arpa`).
-pub(crate) fn none_found(network: u64) -> bool {
-    let found = DISCOVERED.lock().unwrap_or_else(|e| e.into_inner());
-    found
-        .as_ref()
-        .is_some_and(|d| d.network == network && d.prefixes.as_deref().is_some_and(<[_]>::is_empty))
 }
 
 /// `ips` with each IPv4 address replaced by its synthesis under each of

@@ -624,7 +624,7 @@ pub(crate) fn streamed<U>(
     usable: U,
 ) -> Resolution
 where
-    U: Fn(&IpAddr) -> bool + Send + Sync + 'static,
+    U: Fn(&IpAddr) -> Option<IpAddr> + Send + Sync + 'static,
 {
     let state = Triple {
         https_done: https.is_none(),
@@ -684,7 +684,7 @@ struct Triple<U> {
     usable: U,
 }
 
-impl<U: Fn(&IpAddr) -> bool> Triple<U> {
+impl<U: Fn(&IpAddr) -> Option<IpAddr>> Triple<U> {
     async fn next(&mut self) -> Option<Result<Resolved, ResolveError>> {
         loop {
             if let Some(item) = self.ready.pop_front() {
@@ -785,11 +785,7 @@ impl<U: Fn(&IpAddr) -> bool> Triple<U> {
                 sort_destinations(&mut ips, &self.usable);
                 if is_v6 {
                     self.v6_leads = ips.first().is_some_and(|ip| {
-                        (self.usable)(ip)
-                            && crate::shared::order::precedence(ip)
-                                > crate::shared::order::precedence(&IpAddr::V4(
-                                    Ipv4Addr::UNSPECIFIED,
-                                ))
+                        crate::shared::order::ranks_above_ipv4(ip, (self.usable)(ip))
                     });
                 }
                 let rank = match (is_v6, self.v6_leads) {
@@ -1117,15 +1113,17 @@ mod tests {
         v4: Option<BoxFuture<'static, Answer>>,
     ) -> Vec<Item> {
         let t0 = Instant::now();
-        streamed(https, v6, v4, Duration::from_millis(50), |_: &IpAddr| true)
-            .map(|item| {
-                (
-                    (Instant::now() - t0).as_millis() as u64,
-                    item.map_err(|e| e.kind()),
-                )
-            })
-            .collect()
-            .await
+        streamed(https, v6, v4, Duration::from_millis(50), |ip: &IpAddr| {
+            Some(*ip)
+        })
+        .map(|item| {
+            (
+                (Instant::now() - t0).as_millis() as u64,
+                item.map_err(|e| e.kind()),
+            )
+        })
+        .collect()
+        .await
     }
 
     fn hinted() -> ServiceRecord {

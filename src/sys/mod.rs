@@ -68,7 +68,7 @@ mod imp;
 mod unix;
 
 mod network;
-pub(crate) use network::{network, Network};
+pub(crate) use network::{cached_source_for, network, Network};
 
 #[cfg(feature = "batch")]
 mod udp_batch;
