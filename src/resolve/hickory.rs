@@ -36,9 +36,10 @@
 //!   releases an answer held for it.
 //!
 //! Within each answer the addresses are sorted after RFC 6724 (see
-//! `order::sort_destinations`). Rule 1, "avoid unusable destinations", asks
-//! the kernel for a route to each address by `connect(2)`ing a UDP socket
-//! to it: that sends no packet.
+//! `order::sort_destinations`), with the source address the kernel would
+//! use for each, found by `connect(2)`ing a UDP socket to it: that sends
+//! no packet (`sys::cached_source_for`, one lookup per destination prefix
+//! and network).
 //!
 //! Dropping the stream drops both lookups. hickory keeps its connections to
 //! the name servers in tasks of its own, on the Tokio runtime its resolver
@@ -103,11 +104,19 @@ pub const DEFAULT_RESOLUTION_DELAY: Duration = Duration::from_millis(50);
 ///   IPv4 one and no NAT64 (`ipv4only.arpa` has no AAAA record); a host
 ///   with neither route (loopback only) asks both. The routes are looked
 ///   at (without sending anything) at most once a second.
-/// * Each answer is ordered after RFC 6724 as far as it goes without a
-///   source address: destinations without a route last, then by precedence
-///   (IPv6 `::1` 50, native IPv6 40, IPv4 35, 6to4 30, Teredo 5,
-///   unique-local 3, site-local and IPv4-compatible 1), then smaller scope
-///   (loopback, link-local) first, otherwise in the server's order.
+/// * Each answer is ordered after RFC 6724, with the source address the
+///   kernel would use for each destination (a connected UDP socket, which
+///   sends nothing; kept per /64 or /24 until the network changes):
+///   destinations without a route last; then those whose source has
+///   their scope and their label first (a global IPv6 destination with
+///   only a link-local or unique-local IPv6 source goes behind IPv4); then
+///   by precedence (IPv6 `::1` 50, a unique-local address in the source's
+///   own /48 45, native IPv6 40, IPv4 35, 6to4 and Teredo 5, other
+///   unique-local 3, site-local and IPv4-compatible 1); native before
+///   tunnels; smaller scope (loopback, link-local) first; the longest
+///   prefix shared with the source (up to 64 bits) first; otherwise in the
+///   server's order. A DNS64 answer is ranked as the IPv4 address it
+///   carries.
 ///
 /// Clones share one cache, which keeps answers for their TTL (within
 /// [`ResolverOpts`]' `positive_min_ttl` / `positive_max_ttl`), and negative
