@@ -553,6 +553,15 @@ impl Resolve for HickoryResolver {
         let servers = Arc::new(lookups.servers());
         let delay = self.resolution_delay;
         let (ask6, ask4) = fitting(family);
+        // On an IPv6-only network, `ipv4hint`s become IPv6 hints (their
+        // NAT64 synthesis) before the merge, so that they may lead the
+        // race as IPv6 hints do.
+        let nat64 = match crate::sys::network() {
+            network if family != Family::V4 && network.ipv6_only() => {
+                Some((self.clone(), network.id()))
+            }
+            _ => None,
+        };
         search(lookups.candidates(host), has_service, move |name| {
             let v6 = ask6.then(|| lookups.query(&servers, name, true));
             let v4 = ask4.then(|| lookups.query(&servers, name, false));
@@ -570,6 +579,12 @@ impl Resolve for HickoryResolver {
                     port,
                     family,
                 )
+            };
+            let https = match &nat64 {
+                Some((resolver, network)) => {
+                    super::nat64::synthesized_service(resolver.clone(), *network, https)
+                }
+                None => https,
             };
             svcb::streamed(Some(https), v6, v4, delay, has_route)
         })

@@ -260,6 +260,24 @@ impl ServiceRecord {
         self.no_default_alpn
     }
 
+    /// Replaces each IPv4 hint by the IPv6 addresses `synthesize` gives
+    /// for it (NAT64 on an IPv6-only network); one it gives none for stays.
+    pub(crate) fn synthesize_hints(&mut self, synthesize: impl Fn(Ipv4Addr) -> Vec<Ipv6Addr>) {
+        let mut kept = Vec::new();
+        for v4 in std::mem::take(&mut self.ipv4_hints) {
+            let v6 = synthesize(v4);
+            if v6.is_empty() {
+                kept.push(v4);
+            }
+            for ip in v6 {
+                if !self.ipv6_hints.contains(&ip) {
+                    self.ipv6_hints.push(ip);
+                }
+            }
+        }
+        self.ipv4_hints = kept;
+    }
+
     /// The `ipv4hint` addresses.
     pub fn ipv4_hints(&self) -> &[Ipv4Addr] {
         &self.ipv4_hints
