@@ -296,6 +296,7 @@ pub(crate) fn discovered(network: u64, retry: Duration) -> Option<Arc<[Nat64Pref
 
 /// Whether a discovery on the network `network` found that it has no
 /// NAT64 (no DNS64 answer for `ipv4only.arpa`).
+#[cfg_attr(not(feature = "hickory"), allow(dead_code))]
 pub(crate) fn none_found(network: u64) -> bool {
     let found = DISCOVERED.lock().unwrap_or_else(|e| e.into_inner());
     found

@@ -115,6 +115,7 @@ pub(crate) fn network() -> Network {
 
 /// The source addresses looked up, by destination prefix, for the network
 /// of that identity.
+#[cfg_attr(not(feature = "hickory"), allow(dead_code))]
 struct Sources {
     network: u64,
     /// (destination prefix, source): a /64 for IPv6, a /24 for IPv4.
@@ -122,8 +123,10 @@ struct Sources {
 }
 
 /// At most this many destination prefixes are kept; then the list starts over.
+#[cfg_attr(not(feature = "hickory"), allow(dead_code))]
 const SOURCES: usize = 256;
 
+#[cfg_attr(not(feature = "hickory"), allow(dead_code))]
 static SOURCE_CACHE: Mutex<Sources> = Mutex::new(Sources {
     network: 0,
     by_prefix: Vec::new(),
@@ -132,6 +135,7 @@ static SOURCE_CACHE: Mutex<Sources> = Mutex::new(Sources {
 /// [`source_for`], kept per destination prefix (a /64 for IPv6, a /24 for
 /// IPv4: one route and one source for the whole prefix, as good as
 /// always) until the network changes. Loopback needs no lookup.
+#[cfg_attr(not(feature = "hickory"), allow(dead_code))]
 pub(crate) fn cached_source_for(dest: IpAddr) -> Option<IpAddr> {
     match dest {
         IpAddr::V4(v4) if v4.is_loopback() => return Some(IpAddr::V4(Ipv4Addr::LOCALHOST)),
