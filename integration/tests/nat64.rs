@@ -36,13 +36,14 @@ mod linux {
     use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
     use std::process::{Command, Stdio};
 
+    use futures::StreamExt;
     use libtest_mimic::{Arguments, Failed, Trial};
     use tokio::net::TcpListener;
     use tokio_endpoints::hickory_resolver::proto::op::ResponseCode;
     use tokio_endpoints::hickory_resolver::proto::rr::rdata::{A, AAAA};
     use tokio_endpoints::hickory_resolver::proto::rr::{RData, RecordType};
     use tokio_endpoints::{
-        AddressPolicy, ConnectErrorKind, ConnectionBuilder, Connector, Resolver,
+        AddressPolicy, ConnectErrorKind, ConnectionBuilder, Connector, Family, Resolve, Resolver,
     };
 
     use super::dns_server::{DnsServer, Reply};
@@ -64,6 +65,8 @@ mod linux {
         ("dual_stack_does_not_synthesize", dual_stack),
         ("queries_fit_the_network", queries_fit),
         ("moving_to_another_network_flushes_the_history", moving),
+        ("link_local_only_ipv6_prefers_ipv4", link_local_only),
+        ("the_matching_source_prefix_decides", two_prefixes),
     ];
 
     pub(super) fn main() {
@@ -472,6 +475,85 @@ mod linux {
             tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
             check("another network, preferred", preferred().await?, None)?;
             check("and then", preferred().await?, winner)
+        })
+    }
+
+    /// The addresses of `name` as the resolver orders them when both
+    /// answers are at hand (the second resolution, from the cache).
+    async fn order(resolver: &Resolver, name: &str) -> Result<Vec<IpAddr>, String> {
+        let _: Vec<_> = resolver.resolve(name, Family::Any).collect().await;
+        match resolver.resolve(name, Family::Any).next().await {
+            Some(Ok(ips)) => Ok(ips),
+            other => Err(format!("{name}: {other:?}")),
+        }
+    }
+
+    fn ips(s: &str) -> Vec<IpAddr> {
+        s.split_whitespace().map(|a| a.parse().unwrap()).collect()
+    }
+
+    fn link_local_only() -> Result<(), String> {
+        // IPv4, and IPv6 with a default route but only a link-local address.
+        ip("link set lo up")?;
+        ip("link add v0 type veth peer name v1")?;
+        ip("link set v0 up")?;
+        ip("link set v1 up")?;
+        ip("addr add 198.51.100.2/24 dev v0")?;
+        ip("route add default via 198.51.100.1 dev v0")?;
+        ip("-6 addr add fe80::2/64 dev v0 nodad")?;
+        ip("-6 route add default via fe80::1 dev v0")?;
+        runtime().block_on(async {
+            let dns = dns64(
+                &[],
+                &[
+                    ("both.test", "2001:db8:5::1"),
+                    ("both.test", "198.51.100.7"),
+                ],
+            )
+            .await;
+            let resolver = Resolver::new(dns.resolver());
+            // Rule 2: the global IPv6 destination's source would be
+            // link-local; IPv4's scopes match.
+            check(
+                "order",
+                order(&resolver, "both.test").await?,
+                ips("198.51.100.7 2001:db8:5::1"),
+            )
+        })
+    }
+
+    fn two_prefixes() -> Result<(), String> {
+        // IPv6 only, with a unique-local and a global prefix: the default
+        // route leaves from the global one.
+        network("2001:db8:a", None)?;
+        ip("-6 addr add fd00:1:2::2/64 dev v0 nodad")?;
+        runtime().block_on(async {
+            let dns = dns64(
+                &[],
+                &[
+                    // Rule 9: one destination in the source's subnet.
+                    ("subnet.test", "2001:db8:c::99"),
+                    ("subnet.test", "2001:db8:a::99"),
+                    // Rule 5 and the update's known-local row: a
+                    // destination in the unique-local source's /48 before
+                    // global IPv6; one in another ULA /48 after it.
+                    ("ula.test", "fd77::9"),
+                    ("ula.test", "2001:db8:c::99"),
+                    ("ula.test", "fd00:1:2:3::9"),
+                ],
+            )
+            .await;
+            let resolver = Resolver::new(dns.resolver());
+            check(
+                "subnet.test",
+                order(&resolver, "subnet.test").await?,
+                ips("2001:db8:a::99 2001:db8:c::99"),
+            )?;
+            check(
+                "ula.test",
+                order(&resolver, "ula.test").await?,
+                ips("fd00:1:2:3::9 2001:db8:c::99 fd77::9"),
+            )
         })
     }
 }

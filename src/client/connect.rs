@@ -1673,7 +1673,6 @@ impl ConnectionBuilder {
             }
             // An absolute name keeps its dot: it is not searched.
             host => {
-                let family = self.opts.family;
                 let host = host.unwrap_or_default();
                 Some(match services.filter(|_| resolving.is_none()) {
                     None => resolving
@@ -1696,8 +1695,7 @@ impl ConnectionBuilder {
                         // Boxed: the merger is larger than the rest of the
                         // stream, and only this path needs it.
                         let mut merger = Box::new(Merger::new(port, &services));
-                        self.name_resolver()
-                            .resolve_service(host, port, family)
+                        self.resolving_service(host, port)
                             .map(move |item| {
                                 item.map(|item| {
                                     let mut batch = merger.take(item);
@@ -1983,6 +1981,21 @@ impl ConnectionBuilder {
                 nat64::synthesized(resolver, network, resolving)
             }
             None => resolving,
+        }
+    }
+
+    /// The service resolution (HTTPS records) of `host` for this call: on
+    /// an IPv6-only network, its IPv4 answers and hints are synthesized.
+    fn resolving_service(&self, host: &str, port: u16) -> crate::resolve::Resolution {
+        let resolution = self
+            .name_resolver()
+            .resolve_service(host, port, self.opts.family);
+        match self.nat64_network() {
+            Some(network) => {
+                let resolver = self.name_resolver().into_owned();
+                nat64::synthesized_service(resolver, network, resolution)
+            }
+            None => resolution,
         }
     }
 

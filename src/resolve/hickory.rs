@@ -36,13 +36,13 @@
 //!   releases an answer held for it.
 //!
 //! Within each answer the addresses are sorted after RFC 6724 (see
-//! `order::sort_destinations`). Rule 1, "avoid unusable destinations", asks
-//! the kernel for a route to each address by `connect(2)`ing a UDP socket
-//! to it: that sends no packet. A name whose two answers are both cached is
-//! sorted once and kept so (`DnsCache::sorted`) until the first answer
-//! expires, and for at most `ROUTE_RECHECK` (5 s), after which routes are
-//! asked again: a cached name costs a lookup, not a sort and a socket per
-//! address per connect.
+//! `order::sort_destinations`), with the source address the kernel would
+//! use for each, found by `connect(2)`ing a UDP socket to it: that sends
+//! no packet (`sys::cached_source_for`, one lookup per destination prefix
+//! and network). A name whose two answers are both cached is sorted once
+//! and kept so (`DnsCache::sorted`) until the first answer expires, and for
+//! at most `ROUTE_RECHECK` (5 s): a cached name costs a lookup, not a sort
+//! per connect.
 //!
 //! Dropping the stream drops both lookups. hickory keeps its connections to
 //! the name servers in tasks of its own, on the Tokio runtime its resolver
@@ -57,7 +57,7 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::net::IpAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -79,7 +79,7 @@ use super::https_lookup::https_lookups;
 use super::servers::{dns_error, Servers};
 use super::svcb::{self, Resolution, Resolved};
 use crate::shared::clock::later;
-use crate::shared::order::{precedence, sort_destinations};
+use crate::shared::order::{ranks_above_ipv4, sort_destinations};
 use crate::Family;
 
 /// How long an A answer waits for the AAAA answer (RFC 8305 §3
@@ -107,11 +107,19 @@ pub const DEFAULT_RESOLUTION_DELAY: Duration = Duration::from_millis(50);
 ///   IPv4 one and no NAT64 (`ipv4only.arpa` has no AAAA record); a host
 ///   with neither route (loopback only) asks both. The routes are looked
 ///   at (without sending anything) at most once a second.
-/// * Each answer is ordered after RFC 6724 as far as it goes without a
-///   source address: destinations without a route last, then by precedence
-///   (IPv6 `::1` 50, native IPv6 40, IPv4 35, 6to4 30, Teredo 5,
-///   unique-local 3, site-local and IPv4-compatible 1), then smaller scope
-///   (loopback, link-local) first, otherwise in the server's order.
+/// * Each answer is ordered after RFC 6724, with the source address the
+///   kernel would use for each destination (a connected UDP socket, which
+///   sends nothing; kept per /64 or /24 until the network changes):
+///   destinations without a route last; then those whose source has
+///   their scope and their label first (a global IPv6 destination with
+///   only a link-local or unique-local IPv6 source goes behind IPv4); then
+///   by precedence (IPv6 `::1` 50, a unique-local address in the source's
+///   own /48 45, native IPv6 40, IPv4 35, 6to4 and Teredo 5, other
+///   unique-local 3, site-local and IPv4-compatible 1); native before
+///   tunnels; smaller scope (loopback, link-local) first; the longest
+///   prefix shared with the source (up to 64 bits) first; otherwise in the
+///   server's order. A DNS64 answer is ranked as the IPv4 address it
+///   carries.
 ///
 /// Clones share one cache, which keeps answers for their TTL (within
 /// [`ResolverOpts`]' `positive_min_ttl` / `positive_max_ttl`), and negative
@@ -559,6 +567,15 @@ impl Resolve for HickoryResolver {
         let servers = Arc::new(lookups.servers());
         let delay = self.resolution_delay;
         let (ask6, ask4) = fitting(family);
+        // On an IPv6-only network, `ipv4hint`s become IPv6 hints (their
+        // NAT64 synthesis) before the merge, so that they may lead the
+        // race as IPv6 hints do.
+        let nat64 = match crate::sys::network() {
+            network if family != Family::V4 && network.ipv6_only() => {
+                Some((self.clone(), network.id()))
+            }
+            _ => None,
+        };
         search(lookups.candidates(host), has_service, move |name| {
             let v6 = ask6.then(|| lookups.query(&servers, name, true));
             let v4 = ask4.then(|| lookups.query(&servers, name, false));
@@ -576,6 +593,12 @@ impl Resolve for HickoryResolver {
                     port,
                     family,
                 )
+            };
+            let https = match &nat64 {
+                Some((resolver, network)) => {
+                    super::nat64::synthesized_service(resolver.clone(), *network, https)
+                }
+                None => https,
             };
             svcb::streamed(Some(https), v6, v4, delay, has_route)
         })
@@ -619,7 +642,7 @@ fn fitting(family: Family) -> (bool, bool) {
         return (family == Family::V6, family == Family::V4);
     }
     let network = crate::sys::network();
-    fits(network, super::nat64::none_found(network.id()))
+    fits(network, crate::shared::nat64::none_found(network.id()))
 }
 
 /// The queries that fit `network`: no AAAA without an IPv6 route, no A
@@ -802,24 +825,21 @@ fn answer(
     Ok(ips)
 }
 
-/// RFC 6724 rule 1: whether the kernel has a route to `ip`. Connecting a
-/// UDP socket picks a route and a source address without sending anything.
-fn has_route(ip: &IpAddr) -> bool {
-    let local: SocketAddr = match ip {
-        IpAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
-        IpAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
-    };
-    UdpSocket::bind(local)
-        .and_then(|s| s.connect((*ip, 9)))
-        .is_ok()
+/// The source address the kernel would use for `ip` (`None`: no route;
+/// RFC 6724 rule 1), kept per destination prefix until the network
+/// changes: `connect(2)`ing a UDP socket picks a route and a source
+/// address without sending anything.
+fn has_route(ip: &IpAddr) -> Option<IpAddr> {
+    crate::sys::cached_source_for(*ip)
 }
 
-/// Whether an AAAA answer, sorted, should lead IPv4: its best address has a
-/// route and ranks above IPv4 (RFC 6724 rules 1 and 6).
-fn v6_leads(sorted: &[IpAddr], usable: &impl Fn(&IpAddr) -> bool) -> bool {
-    sorted.first().is_some_and(|ip| {
-        usable(ip) && precedence(ip) > precedence(&IpAddr::V4(Ipv4Addr::UNSPECIFIED))
-    })
+/// Whether an AAAA answer, sorted, should lead IPv4: its best address
+/// ranks above IPv4 by RFC 6724 (a route, a source of its scope and
+/// label, a higher precedence).
+fn v6_leads(sorted: &[IpAddr], usable: &impl Fn(&IpAddr) -> Option<IpAddr>) -> bool {
+    sorted
+        .first()
+        .is_some_and(|ip| ranks_above_ipv4(ip, usable(ip)))
 }
 
 /// Runs the AAAA and A lookups side by side and streams their answers as
@@ -832,7 +852,7 @@ fn streamed<U>(
     usable: U,
 ) -> Addrs
 where
-    U: Fn(&IpAddr) -> bool + Send + Sync + 'static,
+    U: Fn(&IpAddr) -> Option<IpAddr> + Send + Sync + 'static,
 {
     let state = Dual {
         first: v6.is_some() && v4.is_some(),
@@ -866,7 +886,7 @@ struct Dual<U> {
     usable: U,
 }
 
-impl<U: Fn(&IpAddr) -> bool> Dual<U> {
+impl<U: Fn(&IpAddr) -> Option<IpAddr>> Dual<U> {
     async fn next(&mut self) -> Option<Answer> {
         if std::mem::take(&mut self.first) {
             self.both_at_once().await;
@@ -1058,7 +1078,8 @@ mod tests {
         usable: impl Fn(&IpAddr) -> bool + Send + Sync + 'static,
     ) -> Vec<(u64, Result<Vec<IpAddr>, ResolveErrorKind>)> {
         let t0 = Instant::now();
-        streamed(v6, v4, Duration::from_millis(delay), usable)
+        let source = move |ip: &IpAddr| usable(ip).then_some(*ip);
+        streamed(v6, v4, Duration::from_millis(delay), source)
             .map(|b| {
                 (
                     (Instant::now() - t0).as_millis() as u64,
@@ -1072,7 +1093,7 @@ mod tests {
     #[test]
     fn queries_fit_the_network() {
         use crate::sys::Network;
-        let v4 = Some(Ipv4Addr::new(192, 0, 2, 2));
+        let v4 = Some(std::net::Ipv4Addr::new(192, 0, 2, 2));
         let v6 = Some("2001:db8:1::2".parse().unwrap());
         let table = [
             // (v4 route, v6 route, no NAT64 found) -> (AAAA, A)

@@ -3,23 +3,24 @@
 //! (RFC 8305 §7, draft-ietf-happy-happyeyeballs-v3 §7).
 //!
 //! The prefix is asked once per network: what a discovery found is kept
-//! with the identity of the network it was found on (`sys::network`) and
-//! asked again when that changes. A discovery that failed (no answer in
-//! time) is kept [`RETRY`] so that a burst of connects does not wait on
-//! it each. What it found is also published to `shared::nat64::known`, so
-//! that the address policy and the order judge addresses under a
-//! network-specific prefix as the IPv4 addresses they carry.
+//! (`shared::nat64::record`) with the identity of the network it was found
+//! on (`sys::network`) and asked again when that changes. A discovery that
+//! failed (no answer in time) is kept [`RETRY`] so that a burst of
+//! connects does not wait on it each. What it found is what the address
+//! policy and the order read (`shared::nat64::known`), so that they judge
+//! addresses under a network-specific prefix as the IPv4 addresses they
+//! carry.
 
 use std::net::{IpAddr, Ipv6Addr};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures_util::stream::{self, StreamExt};
 
 use super::api::{Addrs, Resolve};
 use super::error::{ResolveError, ResolveErrorKind};
-use super::resolver::Resolver;
-use crate::shared::nat64::{may_synthesize, set_known, Nat64Prefix};
+use super::svcb::{Resolution, Resolved};
+use crate::shared::nat64::{discovered, may_synthesize, record, Nat64Prefix};
 use crate::Family;
 
 /// The name whose AAAA records show the NAT64 prefix (RFC 7050 §2.2).
@@ -28,87 +29,42 @@ pub(crate) const IPV4ONLY_ARPA: &str = "ipv4only.arpa.";
 /// How long a failed discovery is kept before the next connect asks again.
 const RETRY: Duration = Duration::from_secs(30);
 
-impl Resolver {
-    /// Asks this resolver for the AAAA records of `ipv4only.arpa` and
-    /// returns the NAT64 prefixes they show (RFC 7050): on a network with
-    /// DNS64, the prefix its NAT64 gateway uses (the well-known
-    /// `64:ff9b::/96` or a network-specific one); elsewhere none.
-    ///
-    /// Connections do this themselves when they need it (an IPv4 address
-    /// to reach on an IPv6-only network), once per network; this is for
-    /// looking, logging or synthesizing addresses yourself.
-    ///
-    /// # Errors
-    ///
-    /// The query failed without saying the name has no AAAA records (a
-    /// timeout, a server failure). "No records" and "no such name" mean no
-    /// DNS64, and give an empty list.
-    ///
-    /// # Examples
-    ///
-    /// ```no_run
-    /// use tokio_endpoints::Resolver;
-    ///
-    /// # #[tokio::main] async fn main() -> Result<(), tokio_endpoints::ResolveError> {
-    /// for prefix in Resolver::default().nat64_prefixes().await? {
-    ///     println!("NAT64 through {prefix}");
-    /// }
-    /// # Ok(()) }
-    /// ```
-    pub async fn nat64_prefixes(&self) -> Result<Vec<Nat64Prefix>, ResolveError> {
-        let mut answers: Vec<Ipv6Addr> = Vec::new();
-        let mut error = None;
-        let mut batches = self.resolve(IPV4ONLY_ARPA, Family::V6);
-        while let Some(batch) = batches.next().await {
-            match batch {
-                Ok(ips) => answers.extend(ips.into_iter().filter_map(|ip| match ip {
-                    IpAddr::V6(v6) => Some(v6),
-                    IpAddr::V4(_) => None,
-                })),
-                Err(e) => error = Some(e),
-            }
-        }
-        match error {
-            Some(e)
-                if answers.is_empty()
-                    && !matches!(
-                        e.kind(),
-                        ResolveErrorKind::NoRecords | ResolveErrorKind::NoSuchName
-                    ) =>
-            {
-                Err(e)
-            }
-            _ => Ok(Nat64Prefix::from_ipv4only(&answers)),
+/// The NAT64 prefixes the AAAA records of `ipv4only.arpa` show (RFC 7050),
+/// asked of `resolver`: see [`Resolver::nat64_prefixes`](crate::Resolver::nat64_prefixes).
+pub(crate) async fn discover<R: Resolve>(resolver: &R) -> Result<Vec<Nat64Prefix>, ResolveError> {
+    let mut answers: Vec<Ipv6Addr> = Vec::new();
+    let mut error = None;
+    let mut batches = resolver.resolve(IPV4ONLY_ARPA, Family::V6);
+    while let Some(batch) = batches.next().await {
+        match batch {
+            Ok(ips) => answers.extend(ips.into_iter().filter_map(|ip| match ip {
+                IpAddr::V6(v6) => Some(v6),
+                IpAddr::V4(_) => None,
+            })),
+            Err(e) => error = Some(e),
         }
     }
+    match error {
+        Some(e)
+            if answers.is_empty()
+                && !matches!(
+                    e.kind(),
+                    ResolveErrorKind::NoRecords | ResolveErrorKind::NoSuchName
+                ) =>
+        {
+            Err(e)
+        }
+        _ => Ok(Nat64Prefix::from_ipv4only(&answers)),
+    }
 }
-
-/// What was discovered, on which network, and when.
-struct Discovered {
-    network: u64,
-    at: Instant,
-    /// `None`: the discovery failed.
-    prefixes: Option<Arc<[Nat64Prefix]>>,
-}
-
-static DISCOVERED: Mutex<Option<Discovered>> = Mutex::new(None);
 
 /// The NAT64 prefixes of the network `network`, discovered through
 /// `resolver` unless already known for it.
-pub(crate) async fn prefixes(resolver: &Resolver, network: u64) -> Arc<[Nat64Prefix]> {
-    {
-        let now = Instant::now();
-        let found = DISCOVERED.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(d) = found.as_ref().filter(|d| d.network == network) {
-            match &d.prefixes {
-                Some(prefixes) => return prefixes.clone(),
-                None if now.saturating_duration_since(d.at) < RETRY => return Arc::from([]),
-                None => {}
-            }
-        }
+pub(crate) async fn prefixes<R: Resolve>(resolver: &R, network: u64) -> Arc<[Nat64Prefix]> {
+    if let Some(prefixes) = discovered(network, RETRY) {
+        return prefixes;
     }
-    let result = resolver.nat64_prefixes().await;
-    let prefixes: Option<Arc<[Nat64Prefix]>> = match result {
+    let prefixes: Option<Arc<[Nat64Prefix]>> = match discover(resolver).await {
         Ok(prefixes) => {
             tracing::debug!(?prefixes, "NAT64 prefix discovery (ipv4only.arpa)");
             Some(prefixes.into())
@@ -118,22 +74,8 @@ pub(crate) async fn prefixes(resolver: &Resolver, network: u64) -> Arc<[Nat64Pre
             None
         }
     };
-    set_known(prefixes.clone());
-    *DISCOVERED.lock().unwrap_or_else(|e| e.into_inner()) = Some(Discovered {
-        network,
-        at: Instant::now(),
-        prefixes: prefixes.clone(),
-    });
+    record(network, prefixes.clone());
     prefixes.unwrap_or_else(|| Arc::from([]))
-}
-
-/// Whether a discovery on the network `network` found that it has no
-/// NAT64 (no DNS64 answer for `ipv4only.arpa`).
-pub(crate) fn none_found(network: u64) -> bool {
-    let found = DISCOVERED.lock().unwrap_or_else(|e| e.into_inner());
-    found
-        .as_ref()
-        .is_some_and(|d| d.network == network && d.prefixes.as_deref().is_some_and(<[_]>::is_empty))
 }
 
 /// `ips` with each IPv4 address replaced by its synthesis under each of
@@ -168,7 +110,7 @@ pub(crate) fn synthesize(ips: Vec<IpAddr>, prefixes: &[Nat64Prefix]) -> Vec<IpAd
 ///
 /// An address handed out once is not handed out again: DNS64's AAAA answer
 /// and the synthesis of the A answer are the same addresses.
-pub(crate) fn synthesized(resolver: Resolver, network: u64, addrs: Addrs) -> Addrs {
+pub(crate) fn synthesized<R: Resolve + Clone>(resolver: R, network: u64, addrs: Addrs) -> Addrs {
     let seen = Arc::new(Mutex::new(Vec::<IpAddr>::new()));
     addrs
         .then(move |batch| {
@@ -197,15 +139,50 @@ pub(crate) fn synthesized(resolver: Resolver, network: u64, addrs: Addrs) -> Add
         .boxed()
 }
 
+/// A service resolution (HTTPS records) with its IPv4 answers and
+/// `ipv4hint`s synthesized for the NAT64 of an IPv6-only network `network`.
+pub(crate) fn synthesized_service<R: Resolve + Clone>(
+    resolver: R,
+    network: u64,
+    resolution: Resolution,
+) -> Resolution {
+    resolution
+        .then(move |item| {
+            let resolver = resolver.clone();
+            async move {
+                let item = item?;
+                let prefixes = prefixes(&resolver, network).await;
+                Ok(match item {
+                    Resolved::Addrs(ips) => Resolved::Addrs(synthesize(ips, &prefixes)),
+                    Resolved::TargetAddrs { target, addrs } => Resolved::TargetAddrs {
+                        target,
+                        addrs: synthesize(addrs, &prefixes),
+                    },
+                    Resolved::Services(mut records) => {
+                        for record in &mut records {
+                            record.synthesize_hints(|v4| match may_synthesize(v4) {
+                                true => prefixes.iter().map(|p| p.synthesize(v4)).collect(),
+                                false => Vec::new(),
+                            });
+                        }
+                        Resolved::Services(records)
+                    }
+                })
+            }
+        })
+        .boxed()
+}
+
 /// IPv4 literals as a resolution of their synthesized addresses, for an
 /// IPv6-only network `network`.
-pub(crate) fn literals(resolver: Resolver, network: u64, ips: Vec<IpAddr>) -> Addrs {
+pub(crate) fn literals<R: Resolve + Clone>(resolver: R, network: u64, ips: Vec<IpAddr>) -> Addrs {
     synthesized(resolver, network, stream::iter([Ok(ips)]).boxed())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::resolve::Resolver;
 
     fn ips(s: &str) -> Vec<IpAddr> {
         s.split_whitespace().map(|a| a.parse().unwrap()).collect()
@@ -225,6 +202,26 @@ mod tests {
         assert_eq!(
             synthesize(ips("64:ff9b::c000:201 192.0.2.1"), &both[..1]),
             ips("64:ff9b::c000:201")
+        );
+    }
+
+    #[test]
+    fn ipv4_hints_become_ipv6_hints() {
+        use super::super::svcb::ServiceRecord;
+        let mut record = ServiceRecord::new(1, ".")
+            .with_ipv4_hints(["192.0.2.1".parse().unwrap(), "127.0.0.1".parse().unwrap()]);
+        let wkp = Nat64Prefix::WELL_KNOWN;
+        record.synthesize_hints(|v4| match may_synthesize(v4) {
+            true => vec![wkp.synthesize(v4)],
+            false => Vec::new(),
+        });
+        assert_eq!(
+            record.ipv6_hints(),
+            ["64:ff9b::c000:201".parse::<Ipv6Addr>().unwrap()]
+        );
+        assert_eq!(
+            record.ipv4_hints(),
+            ["127.0.0.1".parse::<std::net::Ipv4Addr>().unwrap()]
         );
     }
 

@@ -166,6 +166,38 @@ impl Resolver {
     }
 }
 
+impl Resolver {
+    /// Asks this resolver for the AAAA records of `ipv4only.arpa` and
+    /// returns the NAT64 prefixes they show (RFC 7050): on a network with
+    /// DNS64, the prefix its NAT64 gateway uses (the well-known
+    /// `64:ff9b::/96` or a network-specific one); elsewhere none.
+    ///
+    /// Connections do this themselves when they need it (an IPv4 address
+    /// to reach on an IPv6-only network), once per network; this is for
+    /// looking, logging or synthesizing addresses yourself.
+    ///
+    /// # Errors
+    ///
+    /// The query failed without saying the name has no AAAA records (a
+    /// timeout, a server failure). "No records" and "no such name" mean no
+    /// DNS64, and give an empty list.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use tokio_endpoints::Resolver;
+    ///
+    /// # #[tokio::main] async fn main() -> Result<(), tokio_endpoints::ResolveError> {
+    /// for prefix in Resolver::default().nat64_prefixes().await? {
+    ///     println!("NAT64 through {prefix}");
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn nat64_prefixes(&self) -> Result<Vec<crate::Nat64Prefix>, ResolveError> {
+        super::nat64::discover(self).await
+    }
+}
+
 impl Default for Resolver {
     /// The crate's default resolver, one per process: every call returns a
     /// clone of the same resolver, so every [`ConnectionBuilder`](crate::ConnectionBuilder)

@@ -260,6 +260,24 @@ impl ServiceRecord {
         self.no_default_alpn
     }
 
+    /// Replaces each IPv4 hint by the IPv6 addresses `synthesize` gives
+    /// for it (NAT64 on an IPv6-only network); one it gives none for stays.
+    pub(crate) fn synthesize_hints(&mut self, synthesize: impl Fn(Ipv4Addr) -> Vec<Ipv6Addr>) {
+        let mut kept = Vec::new();
+        for v4 in std::mem::take(&mut self.ipv4_hints) {
+            let v6 = synthesize(v4);
+            if v6.is_empty() {
+                kept.push(v4);
+            }
+            for ip in v6 {
+                if !self.ipv6_hints.contains(&ip) {
+                    self.ipv6_hints.push(ip);
+                }
+            }
+        }
+        self.ipv4_hints = kept;
+    }
+
     /// The `ipv4hint` addresses.
     pub fn ipv4_hints(&self) -> &[Ipv4Addr] {
         &self.ipv4_hints
@@ -624,7 +642,7 @@ pub(crate) fn streamed<U>(
     usable: U,
 ) -> Resolution
 where
-    U: Fn(&IpAddr) -> bool + Send + Sync + 'static,
+    U: Fn(&IpAddr) -> Option<IpAddr> + Send + Sync + 'static,
 {
     let state = Triple {
         https_done: https.is_none(),
@@ -684,7 +702,7 @@ struct Triple<U> {
     usable: U,
 }
 
-impl<U: Fn(&IpAddr) -> bool> Triple<U> {
+impl<U: Fn(&IpAddr) -> Option<IpAddr>> Triple<U> {
     async fn next(&mut self) -> Option<Result<Resolved, ResolveError>> {
         loop {
             if let Some(item) = self.ready.pop_front() {
@@ -785,11 +803,7 @@ impl<U: Fn(&IpAddr) -> bool> Triple<U> {
                 sort_destinations(&mut ips, &self.usable);
                 if is_v6 {
                     self.v6_leads = ips.first().is_some_and(|ip| {
-                        (self.usable)(ip)
-                            && crate::shared::order::precedence(ip)
-                                > crate::shared::order::precedence(&IpAddr::V4(
-                                    Ipv4Addr::UNSPECIFIED,
-                                ))
+                        crate::shared::order::ranks_above_ipv4(ip, (self.usable)(ip))
                     });
                 }
                 let rank = match (is_v6, self.v6_leads) {
@@ -1117,15 +1131,17 @@ mod tests {
         v4: Option<BoxFuture<'static, Answer>>,
     ) -> Vec<Item> {
         let t0 = Instant::now();
-        streamed(https, v6, v4, Duration::from_millis(50), |_: &IpAddr| true)
-            .map(|item| {
-                (
-                    (Instant::now() - t0).as_millis() as u64,
-                    item.map_err(|e| e.kind()),
-                )
-            })
-            .collect()
-            .await
+        streamed(https, v6, v4, Duration::from_millis(50), |ip: &IpAddr| {
+            Some(*ip)
+        })
+        .map(|item| {
+            (
+                (Instant::now() - t0).as_millis() as u64,
+                item.map_err(|e| e.kind()),
+            )
+        })
+        .collect()
+        .await
     }
 
     fn hinted() -> ServiceRecord {

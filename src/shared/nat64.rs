@@ -37,7 +37,8 @@
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use ipnet::Ipv6Net;
 
@@ -250,15 +251,57 @@ pub(crate) fn may_synthesize(v4: Ipv4Addr) -> bool {
 
 static KNOWN: RwLock<Option<Arc<[Nat64Prefix]>>> = RwLock::new(None);
 
-/// The NAT64 prefixes discovered on the current network (empty before a
-/// discovery, and after a change of network until the next one).
+/// The NAT64 prefixes discovered last (`None` before a discovery, when it
+/// failed, or when it found none).
 pub(crate) fn known() -> Option<Arc<[Nat64Prefix]>> {
     KNOWN.read().unwrap_or_else(|e| e.into_inner()).clone()
 }
 
-/// Records what the last discovery found (`None`: forget, the network changed).
-pub(crate) fn set_known(prefixes: Option<Arc<[Nat64Prefix]>>) {
+fn set_known(prefixes: Option<Arc<[Nat64Prefix]>>) {
     *KNOWN.write().unwrap_or_else(|e| e.into_inner()) = prefixes.filter(|p| !p.is_empty());
+}
+
+/// What was discovered, on which network, and when.
+struct Discovered {
+    network: u64,
+    at: Instant,
+    /// `None`: the discovery failed.
+    prefixes: Option<Arc<[Nat64Prefix]>>,
+}
+
+static DISCOVERED: Mutex<Option<Discovered>> = Mutex::new(None);
+
+/// Records what a discovery on the network `network` found (`None`: it
+/// failed), for [`discovered`], [`none_found`] and [`known`].
+pub(crate) fn record(network: u64, prefixes: Option<Arc<[Nat64Prefix]>>) {
+    set_known(prefixes.clone());
+    *DISCOVERED.lock().unwrap_or_else(|e| e.into_inner()) = Some(Discovered {
+        network,
+        at: Instant::now(),
+        prefixes,
+    });
+}
+
+/// What a discovery on the network `network` found, if one did (a failed
+/// one counts as "none" for `retry` after it).
+pub(crate) fn discovered(network: u64, retry: Duration) -> Option<Arc<[Nat64Prefix]>> {
+    let found = DISCOVERED.lock().unwrap_or_else(|e| e.into_inner());
+    let d = found.as_ref().filter(|d| d.network == network)?;
+    match &d.prefixes {
+        Some(prefixes) => Some(prefixes.clone()),
+        None if d.at.elapsed() < retry => Some(Arc::from([])),
+        None => None,
+    }
+}
+
+/// Whether a discovery on the network `network` found that it has no
+/// NAT64 (no DNS64 answer for `ipv4only.arpa`).
+#[cfg_attr(not(feature = "hickory"), allow(dead_code))]
+pub(crate) fn none_found(network: u64) -> bool {
+    let found = DISCOVERED.lock().unwrap_or_else(|e| e.into_inner());
+    found
+        .as_ref()
+        .is_some_and(|d| d.network == network && d.prefixes.as_deref().is_some_and(<[_]>::is_empty))
 }
 
 /// The IPv4 address a NAT64 address carries: under the well-known prefix,
@@ -418,9 +461,15 @@ mod tests {
         let v6 = nsp.synthesize(Ipv4Addr::new(10, 0, 0, 5));
         let wk: Ipv6Addr = "64:ff9b::a00:5".parse().unwrap();
         assert_eq!(unmapped(wk.into()), IpAddr::from([10, 0, 0, 5]));
-        set_known(Some(Arc::from([nsp])));
+        record(1, Some(Arc::from([nsp])));
         assert_eq!(unmapped(v6.into()), IpAddr::from([10, 0, 0, 5]));
-        set_known(None);
+        assert_eq!(discovered(1, Duration::ZERO).as_deref(), Some(&[nsp][..]));
+        assert_eq!(discovered(2, Duration::ZERO), None);
+        assert!(!none_found(1));
+        record(1, Some(Arc::from([])));
+        assert!(none_found(1));
+        record(1, None);
+        assert!(!none_found(1));
         assert_eq!(unmapped(v6.into()), IpAddr::V6(v6));
     }
 }

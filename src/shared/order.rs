@@ -11,7 +11,8 @@
 //! addresses that arrive later (a slow AAAA answer) join in their place.
 //!
 //! Within one resolver answer, destinations are sorted after RFC 6724 by
-//! [`sort_destinations`] (precedence and scope; see there for which rules).
+//! [`sort_destinations`] (rules 1, 2, 5 to 10 with each destination's source
+//! address; see there).
 
 use std::cmp::Reverse;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
@@ -156,43 +157,58 @@ impl Queue {
     }
 }
 
-/// RFC 6724 §2.1 default policy table: the precedence of a destination
-/// address. IPv4 addresses count as their IPv4-mapped form (`::ffff:0:0/96`).
+/// The RFC 6724 §2.1 default policy table, as draft-ietf-6man-rfc6724-update
+/// settles it (6to4 demoted from precedence 30 to 5): the precedence and
+/// the label of an address. IPv4 addresses count as their IPv4-mapped form
+/// (`::ffff:0:0/96`).
 ///
-/// | prefix | precedence |
-/// |---|---|
-/// | `::1/128` | 50 |
-/// | `::/0` (everything else) | 40 |
-/// | `::ffff:0:0/96` (IPv4) | 35 |
-/// | `2002::/16` (6to4) | 30 |
-/// | `2001::/32` (Teredo) | 5 |
-/// | `fc00::/7` (unique local) | 3 |
-/// | `::/96` (IPv4-compatible, deprecated) | 1 |
-/// | `fec0::/10` (site-local, deprecated) | 1 |
-/// | `3ffe::/16` (6bone, returned) | 1 |
-#[cfg_attr(not(feature = "hickory"), allow(dead_code))]
-pub(crate) fn precedence(ip: &IpAddr) -> u8 {
+/// | prefix | precedence | label |
+/// |---|---|---|
+/// | `::1/128` | 50 | 0 |
+/// | `::/0` (everything else) | 40 | 1 |
+/// | `::ffff:0:0/96` (IPv4) | 35 | 4 |
+/// | `2002::/16` (6to4) | 5 | 2 |
+/// | `2001::/32` (Teredo) | 5 | 5 |
+/// | `fc00::/7` (unique local) | 3 | 13 |
+/// | `::/96` (IPv4-compatible, deprecated) | 1 | 3 |
+/// | `fec0::/10` (site-local, deprecated) | 1 | 11 |
+/// | `3ffe::/16` (6bone, returned) | 1 | 12 |
+///
+/// A unique-local destination in the /48 of the unique-local source used
+/// for it is "known-local" (the update's automatic row): precedence 45,
+/// label 14 (see [`sort_destinations`]).
+fn policy(ip: &IpAddr) -> (u8, u8) {
     let v6 = match ip {
-        IpAddr::V4(_) => return 35,
+        IpAddr::V4(_) => return (35, 4),
         IpAddr::V6(v6) => v6,
     };
     let s = v6.segments();
     let bits = u128::from(*v6);
     if *v6 == Ipv6Addr::LOCALHOST {
-        50
+        (50, 0)
     } else if v6.to_ipv4_mapped().is_some() {
-        35
+        (35, 4)
     } else if s[0] == 0x2002 {
-        30
+        (5, 2)
     } else if s[0] == 0x2001 && s[1] == 0 {
-        5
+        (5, 5)
     } else if s[0] & 0xfe00 == 0xfc00 {
-        3
-    } else if bits >> 32 == 0 || s[0] & 0xffc0 == 0xfec0 || s[0] == 0x3ffe {
-        1
+        (3, 13)
+    } else if bits >> 32 == 0 {
+        (1, 3)
+    } else if s[0] & 0xffc0 == 0xfec0 {
+        (1, 11)
+    } else if s[0] == 0x3ffe {
+        (1, 12)
     } else {
-        40
+        (40, 1)
     }
+}
+
+/// The label of an address ([`policy`]'s table): rule 5 prefers a
+/// destination whose label is its source's.
+fn label(ip: &IpAddr) -> u8 {
+    policy(ip).1
 }
 
 /// The scope of a destination address (RFC 6724 §3.1, RFC 4291 §2.7):
@@ -229,30 +245,120 @@ pub(crate) fn scope(ip: &IpAddr) -> u8 {
     }
 }
 
-/// Sorts destination addresses after RFC 6724 §6, as far as it goes without
-/// knowing the source address each would use:
+/// Sorts destination addresses after RFC 6724 §6, every rule that a
+/// client can know the facts of, with the source address `source` gives
+/// for each (`None`: no route; the resolver asks the kernel through a
+/// connected UDP socket, which sends nothing, as Go's `addrselect` does):
 ///
-/// * Rule 1, avoid unusable destinations: `usable(ip) == false` sorts last
-///   (the hickory resolver asks the kernel whether it has a route);
-/// * Rule 6, prefer higher [`precedence`]: native IPv6 before IPv4, and
-///   IPv4 before 6to4, Teredo, unique-local, site-local and IPv4-compatible
-///   addresses;
+/// * Rule 1, avoid unusable destinations: no source sorts last;
+/// * Rule 2, prefer matching scope: the destination's [`scope`] is its
+///   source's (a global destination with only a link-local IPv6 source
+///   goes behind IPv4);
+/// * Rules 3 and 4 (avoid deprecated and prefer home source addresses)
+///   need address flags the socket API does not show, and the kernel
+///   applied them when it picked the source;
+/// * Rule 5, prefer matching label: the destination's [`label`] is its
+///   source's (a global IPv6 destination reached from a unique-local
+///   source goes behind IPv4 from an IPv4 source);
+/// * Rule 6, prefer higher precedence ([`policy`]): native IPv6 before IPv4, and
+///   IPv4 before 6to4, Teredo, unique-local, site-local and
+///   IPv4-compatible addresses; a known-local unique-local destination
+///   (in its unique-local source's /48) at 45, before IPv4;
+/// * Rule 7, prefer native transport: 6to4 and Teredo destinations after
+///   the others;
 /// * Rule 8, prefer smaller [`scope`]: loopback and link-local before global;
+/// * Rule 9, longest matching prefix: between IPv6 destinations, the one
+///   sharing more leading bits with its source (counted up to 64, the
+///   subnet, as Go and the RFC 6724 update do);
 /// * Rule 10, otherwise keep the order the addresses came in (the sort is
 ///   stable).
 ///
+/// The history's round-trip times (HEv3's rule between 8 and 9) are not
+/// the resolver's to know: the race puts the last winner first instead.
 /// A NAT64 address (DNS64's answer under `64:ff9b::/96` or a prefix
 /// discovered on this network) is sorted as the IPv4 address it carries.
-///
-/// Rules 2, 3, 4, 5, 7 and 9 need the source address (or its state) and are
-/// not applied; rule 7 (prefer native transport) is mostly covered by the
-/// low precedence of 6to4 and Teredo.
+/// The reasons are logged at `debug` level (`tracing`).
 #[cfg_attr(not(feature = "hickory"), allow(dead_code))]
-pub(crate) fn sort_destinations(addrs: &mut [IpAddr], usable: impl Fn(&IpAddr) -> bool) {
-    addrs.sort_by_cached_key(|ip| {
-        let as_v4 = unmapped(*ip);
-        (!usable(ip), Reverse(precedence(&as_v4)), scope(&as_v4))
-    });
+pub(crate) fn sort_destinations(addrs: &mut [IpAddr], source: impl Fn(&IpAddr) -> Option<IpAddr>) {
+    if addrs.len() < 2 {
+        return;
+    }
+    let mut keyed: Vec<(Rank, IpAddr)> = addrs
+        .iter()
+        .map(|ip| (rank(*ip, source(ip)), *ip))
+        .collect();
+    keyed.sort_by_key(|(rank, _)| *rank);
+    for (slot, (rank, ip)) in addrs.iter_mut().zip(keyed) {
+        tracing::trace!(%ip, ?rank, "RFC 6724 order");
+        *slot = ip;
+    }
+    tracing::debug!(order = ?addrs, "destinations sorted (RFC 6724)");
+}
+
+/// Whether `ip`, from `source`, sorts before a global IPv4 destination
+/// reached from an IPv4 source ([`sort_destinations`]'s rules): whether an
+/// AAAA answer should lead the race without waiting for A.
+pub(crate) fn ranks_above_ipv4(ip: &IpAddr, source: Option<IpAddr>) -> bool {
+    let v4 = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 1));
+    rank(*ip, source) < rank(v4, Some(v4))
+}
+
+/// What RFC 6724 §6 compares of one destination, in rule order: smaller
+/// sorts first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Rank {
+    /// Rule 1: no source.
+    unusable: bool,
+    /// Rule 2: scopes differ.
+    scope_mismatch: bool,
+    /// Rule 5: labels differ.
+    label_mismatch: bool,
+    /// Rule 6.
+    precedence: Reverse<u8>,
+    /// Rule 7: reached through a tunnel (6to4, Teredo).
+    tunnelled: bool,
+    /// Rule 8.
+    scope: u8,
+    /// Rule 9: leading bits shared with the source (IPv6 only).
+    common: Reverse<u8>,
+}
+
+fn rank(dest: IpAddr, source: Option<IpAddr>) -> Rank {
+    let d = unmapped(dest);
+    let (mut precedence, mut dest_label) = policy(&d);
+    let (scope_mismatch, mut label_mismatch, common) = match source {
+        None => (false, false, 0),
+        Some(s) => {
+            let common = match (dest, s) {
+                (IpAddr::V6(d6), IpAddr::V6(s6)) if d == dest => {
+                    (u128::from(d6) ^ u128::from(s6)).leading_zeros().min(64) as u8
+                }
+                _ => 0,
+            };
+            // Rule 5 compares what goes on the wire: a NAT64 address is an
+            // IPv6 destination from an IPv6 source.
+            (scope(&d) != scope(&s), label(&s) != label(&dest), common)
+        }
+    };
+    // The update's known-local unique-local addresses: the destination in
+    // the /48 of its unique-local source.
+    if let (IpAddr::V6(d6), Some(IpAddr::V6(s6))) = (dest, source) {
+        let ula = |a: Ipv6Addr| a.segments()[0] & 0xfe00 == 0xfc00;
+        if ula(d6) && ula(s6) && u128::from(d6) >> 80 == u128::from(s6) >> 80 {
+            precedence = 45;
+            dest_label = 14;
+            label_mismatch = false;
+        }
+    }
+    Rank {
+        unusable: source.is_none(),
+        scope_mismatch,
+        label_mismatch,
+        precedence: Reverse(precedence),
+        tunnelled: matches!(dest_label, 2 | 5),
+        scope: scope(&d),
+        common: Reverse(common),
+    }
 }
 
 /// Orders a complete list of addresses: see the module docs.
@@ -375,6 +481,98 @@ mod tests {
         s.split_whitespace().map(|a| a.parse().unwrap()).collect()
     }
 
+    /// Every destination its own source, so that rules 2, 5 and 9 all
+    /// agree; a unique-local one from another /48 (not known-local).
+    fn itself(ip: &IpAddr) -> Option<IpAddr> {
+        match ip {
+            IpAddr::V6(v6) if v6.segments()[0] & 0xfe00 == 0xfc00 => {
+                Some("fd99:9999:9999::1".parse().unwrap())
+            }
+            ip => Some(*ip),
+        }
+    }
+
+    /// Sorts `dests`, each with the source `sources` pairs it with.
+    fn sorted(dests: &str, sources: &[(&str, &str)]) -> Vec<IpAddr> {
+        let mut v = ips(dests);
+        let table: Vec<(IpAddr, IpAddr)> = sources
+            .iter()
+            .map(|(d, s)| (d.parse().unwrap(), s.parse().unwrap()))
+            .collect();
+        sort_destinations(&mut v, |ip| {
+            table.iter().find(|(d, _)| d == ip).map(|(_, s)| *s)
+        });
+        v
+    }
+
+    #[test]
+    fn rfc_6724_rules_with_source_addresses() {
+        // Rule 2: a global IPv6 destination with only a link-local source
+        // goes behind IPv4.
+        let got = sorted(
+            "2001:db8:5::1 198.51.100.7",
+            &[
+                ("2001:db8:5::1", "fe80::2"),
+                ("198.51.100.7", "198.51.100.2"),
+            ],
+        );
+        assert_eq!(got, ips("198.51.100.7 2001:db8:5::1"));
+        // Rule 5: from a unique-local source, a global IPv6 destination
+        // goes behind IPv4 (glibc and Go agree).
+        let got = sorted(
+            "2001:db8:5::1 198.51.100.7",
+            &[
+                ("2001:db8:5::1", "fd00:1::2"),
+                ("198.51.100.7", "198.51.100.2"),
+            ],
+        );
+        assert_eq!(got, ips("198.51.100.7 2001:db8:5::1"));
+        // ... and with a global source, IPv6 leads (rule 6).
+        let got = sorted(
+            "198.51.100.7 2001:db8:5::1",
+            &[
+                ("2001:db8:5::1", "2001:db8:1::2"),
+                ("198.51.100.7", "198.51.100.2"),
+            ],
+        );
+        assert_eq!(got, ips("2001:db8:5::1 198.51.100.7"));
+        // Rule 9: the destination sharing the source's subnet first.
+        let got = sorted(
+            "2001:db8:c::99 2001:db8:a::99",
+            &[
+                ("2001:db8:c::99", "2001:db8:a::2"),
+                ("2001:db8:a::99", "2001:db8:a::2"),
+            ],
+        );
+        assert_eq!(got, ips("2001:db8:a::99 2001:db8:c::99"));
+        // Rule 9 counts 64 bits at most: within one subnet, the order stays.
+        let got = sorted(
+            "2001:db8:a::ff 2001:db8:a::3",
+            &[
+                ("2001:db8:a::ff", "2001:db8:a::2"),
+                ("2001:db8:a::3", "2001:db8:a::2"),
+            ],
+        );
+        assert_eq!(got, ips("2001:db8:a::ff 2001:db8:a::3"));
+        // Rule 1 before all: no route, last.
+        let got = sorted("::1 127.0.0.1", &[("127.0.0.1", "127.0.0.1")]);
+        assert_eq!(got, ips("127.0.0.1 ::1"));
+    }
+
+    #[test]
+    fn known_local_unique_local_addresses_go_before_ipv4() {
+        // fd00:1:2::/48 is the source's own: known-local, precedence 45.
+        let got = sorted(
+            "198.51.100.7 fd00:1:2:3::9 fd99::9",
+            &[
+                ("198.51.100.7", "198.51.100.2"),
+                ("fd00:1:2:3::9", "fd00:1:2::2"),
+                ("fd99::9", "fd00:1:2::2"),
+            ],
+        );
+        assert_eq!(got, ips("fd00:1:2:3::9 198.51.100.7 fd99::9"));
+    }
+
     #[test]
     fn precedence_follows_the_rfc_6724_policy_table() {
         let table = [
@@ -384,7 +582,7 @@ mod tests {
             ("fe80::1", 40),
             ("192.0.2.1", 35),
             ("::ffff:192.0.2.1", 35),
-            ("2002:c000:0201::1", 30),
+            ("2002:c000:0201::1", 5),
             ("2001:0:4136:e378::1", 5),
             ("fd00::1", 3),
             ("fc00::1", 3),
@@ -393,7 +591,7 @@ mod tests {
             ("3ffe::1", 1),
         ];
         for (ip, want) in table {
-            assert_eq!(precedence(&ip.parse().unwrap()), want, "{ip}");
+            assert_eq!(policy(&ip.parse().unwrap()).0, want, "{ip}");
         }
     }
 
@@ -422,24 +620,26 @@ mod tests {
     fn native_ipv6_before_ipv4_before_tunnels_and_ula() {
         let mut v =
             ips("2001:0:4136:e378::1 fd00::1 192.0.2.1 2002:c000:201::1 2001:db8::1 fec0::1");
-        sort_destinations(&mut v, |_| true);
+        sort_destinations(&mut v, itself);
+        // 6to4 and Teredo tie on precedence 5 (the RFC 6724 update) and
+        // keep their order.
         assert_eq!(
             v,
-            ips("2001:db8::1 192.0.2.1 2002:c000:201::1 2001:0:4136:e378::1 fd00::1 fec0::1")
+            ips("2001:db8::1 192.0.2.1 2001:0:4136:e378::1 2002:c000:201::1 fd00::1 fec0::1")
         );
     }
 
     #[test]
     fn loopback_first_and_smaller_scope_first() {
         let mut v = ips("2001:db8::1 ::1");
-        sort_destinations(&mut v, |_| true);
+        sort_destinations(&mut v, itself);
         assert_eq!(v, ips("::1 2001:db8::1"));
         // Same precedence: link-local before global (rule 8).
         let mut v = ips("2001:db8::1 fe80::1");
-        sort_destinations(&mut v, |_| true);
+        sort_destinations(&mut v, itself);
         assert_eq!(v, ips("fe80::1 2001:db8::1"));
         let mut v = ips("192.0.2.1 169.254.0.1 127.0.0.1");
-        sort_destinations(&mut v, |_| true);
+        sort_destinations(&mut v, itself);
         assert_eq!(v, ips("169.254.0.1 127.0.0.1 192.0.2.1"));
     }
 
@@ -448,21 +648,19 @@ mod tests {
         // 64:ff9b::c000:201 is 192.0.2.1: behind native IPv6, beside IPv4,
         // ahead of ULA.
         let mut v = ips("fd00::1 64:ff9b::c000:201 2001:db8::1");
-        sort_destinations(&mut v, |_| true);
+        sort_destinations(&mut v, itself);
         assert_eq!(v, ips("2001:db8::1 64:ff9b::c000:201 fd00::1"));
-        // Its scope is the IPv4 address's: 64:ff9b::a9fe:1 is link-local.
-        let mut v = ips("192.0.2.1 64:ff9b::a9fe:1");
-        sort_destinations(&mut v, |_| true);
-        assert_eq!(v, ips("64:ff9b::a9fe:1 192.0.2.1"));
     }
 
     #[test]
     fn unusable_destinations_go_last_and_ties_keep_their_order() {
         let mut v = ips("2001:db8::1 2001:db8::2 192.0.2.1 2001:db8::3");
-        sort_destinations(&mut v, |ip| *ip != "2001:db8::1".parse::<IpAddr>().unwrap());
+        sort_destinations(&mut v, |ip| {
+            (*ip != "2001:db8::1".parse::<IpAddr>().unwrap()).then_some(*ip)
+        });
         assert_eq!(v, ips("2001:db8::2 2001:db8::3 192.0.2.1 2001:db8::1"));
         let mut v = ips("192.0.2.3 192.0.2.1 192.0.2.2");
-        sort_destinations(&mut v, |_| true);
+        sort_destinations(&mut v, itself);
         assert_eq!(v, ips("192.0.2.3 192.0.2.1 192.0.2.2"));
     }
 }

@@ -68,7 +68,9 @@ mod imp;
 mod unix;
 
 mod network;
-pub(crate) use network::{network, Network};
+pub(crate) use network::network;
+#[cfg(feature = "hickory")]
+pub(crate) use network::{cached_source_for, Network};
 
 #[cfg(feature = "batch")]
 mod udp_batch;

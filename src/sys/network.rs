@@ -113,6 +113,61 @@ pub(crate) fn network() -> Network {
     network
 }
 
+/// The source addresses looked up, by destination prefix, for the network
+/// of that identity.
+#[cfg_attr(not(feature = "hickory"), allow(dead_code))]
+struct Sources {
+    network: u64,
+    /// (destination prefix, source): a /64 for IPv6, a /24 for IPv4.
+    by_prefix: Vec<(IpAddr, Option<IpAddr>)>,
+}
+
+/// At most this many destination prefixes are kept; then the list starts over.
+#[cfg_attr(not(feature = "hickory"), allow(dead_code))]
+const SOURCES: usize = 256;
+
+#[cfg_attr(not(feature = "hickory"), allow(dead_code))]
+static SOURCE_CACHE: Mutex<Sources> = Mutex::new(Sources {
+    network: 0,
+    by_prefix: Vec::new(),
+});
+
+/// [`source_for`], kept per destination prefix (a /64 for IPv6, a /24 for
+/// IPv4: one route and one source for the whole prefix, as good as
+/// always) until the network changes. Loopback needs no lookup.
+#[cfg_attr(not(feature = "hickory"), allow(dead_code))]
+pub(crate) fn cached_source_for(dest: IpAddr) -> Option<IpAddr> {
+    match dest {
+        IpAddr::V4(v4) if v4.is_loopback() => return Some(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+        IpAddr::V6(v6) if v6.is_loopback() => return Some(dest),
+        _ => {}
+    }
+    let prefix = match dest {
+        IpAddr::V4(v4) => IpAddr::V4(Ipv4Addr::from(u32::from(v4) & !0xff)),
+        IpAddr::V6(v6) => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !(u128::MAX >> 64))),
+    };
+    let network = network().id();
+    {
+        let mut cache = SOURCE_CACHE.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.network != network {
+            cache.network = network;
+            cache.by_prefix.clear();
+        }
+        if let Some((_, source)) = cache.by_prefix.iter().find(|(p, _)| *p == prefix) {
+            return *source;
+        }
+    }
+    let source = source_for(dest);
+    let mut cache = SOURCE_CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    if cache.network == network {
+        if cache.by_prefix.len() >= SOURCES {
+            cache.by_prefix.clear();
+        }
+        cache.by_prefix.push((prefix, source));
+    }
+    source
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -146,5 +201,7 @@ mod tests {
         );
         // Cached: the same answer twice in a row.
         assert_eq!(network(), network());
+        let v6 = IpAddr::V6(Ipv6Addr::LOCALHOST);
+        assert_eq!(cached_source_for(v6), Some(v6));
     }
 }
