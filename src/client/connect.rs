@@ -2228,7 +2228,7 @@ impl State {
         // locals that make the race are scoped to the block that makes it,
         // so that they are not kept beside it while it runs.
         State::Race(Box::pin(async move {
-            let race = {
+            {
                 let RaceStart {
                     start,
                     begun,
@@ -2245,8 +2245,8 @@ impl State {
                     .then(ServiceOptions::default);
                 let identity = |_, tcp| std::future::ready(Ok(tcp));
                 builder.race(start, target, locals, services, begun, resolving, identity)
-            };
-            race.await
+            }
+            .await
         }))
     }
 }
