@@ -2651,7 +2651,7 @@ mod tests {
     /// A race box holds the builder once (the async block's capture, which
     /// the race borrows), not a second copy beside it, nor the target and
     /// the local addresses again, nor what the race starts from (one
-    /// pointer). 664 B on x86-64 in a debug build when measured (792 before
+    /// pointer). 648 B on x86-64 in a debug build when measured (792 before
     /// issue 32's second round); the bound leaves room for a field.
     #[cfg(target_pointer_width = "64")]
     #[tokio::test]
