@@ -172,9 +172,18 @@ async fn run() {
 }
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    // As `--bench connector` runs it: two workers, the bench on the
+    // thread that blocks on it. `CACHED_NAME_RT=current` for one thread.
+    let rt = match std::env::var("CACHED_NAME_RT").as_deref() {
+        Ok("current") => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap(),
+        _ => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap(),
+    };
     rt.block_on(run());
 }

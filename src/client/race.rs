@@ -359,7 +359,6 @@ where
         last_started,
         next_start,
         timer: None,
-        timer_at: None,
         config,
         start,
         seen: begun.seen,
@@ -398,12 +397,10 @@ pin_project! {
         last_started: Option<(SocketAddr, Duration)>,
         // The earliest instant the next attempt may start while others run.
         next_start: Instant,
-        // One timer for the stagger and the deadline, whichever is first;
-        // boxed when first armed (96 bytes that a race won at once, the
-        // common case, never uses).
-        timer: Option<Box<Stagger>>,
-        // What `timer` is armed for.
-        timer_at: Option<Instant>,
+        // One timer for the stagger and the deadline, whichever is first,
+        // and what it is armed for; boxed when first armed (over 100 bytes
+        // that a race won at once, the common case, never uses).
+        timer: Option<Box<(Stagger, Option<Instant>)>>,
         config: RaceConfig,
         start: Instant,
         // How many addresses the resolution gave, usable or not.
@@ -767,8 +764,8 @@ where
                 (s, d) => s.or(d),
             };
             let Some(wake) = wake else {
-                if this.timer_at.take().is_some() {
-                    if let Some(timer) = this.timer {
+                if let Some((timer, armed_at)) = this.timer.as_deref_mut() {
+                    if armed_at.take().is_some() {
                         timer.disarm();
                     }
                 }
@@ -784,12 +781,12 @@ where
                 this.yield_first.set(None);
                 continue;
             }
-            let timer = this
+            let (timer, armed_at) = &mut **this
                 .timer
-                .get_or_insert_with(|| Box::new(Stagger::new(start)));
-            if *this.timer_at != Some(wake) {
+                .get_or_insert_with(|| Box::new((Stagger::new(start), None)));
+            if *armed_at != Some(wake) {
                 timer.reset(wake);
-                *this.timer_at = Some(wake);
+                *armed_at = Some(wake);
             }
             if timer.poll_expired(cx).is_pending() {
                 return Poll::Pending;
