@@ -49,7 +49,9 @@ fn searching(dns: &DnsServer) -> HickoryResolver {
     config.add_search(Name::from_ascii("corp.test.").unwrap());
     let mut options = dns.options_with_timeout(Duration::from_secs(2));
     options.ndots = 5;
-    HickoryResolver::with_config(config, options).unwrap()
+    HickoryResolver::with_config(config, options)
+        .unwrap()
+        .fit_network(false)
 }
 
 async fn listener() -> (TcpListener, u16) {

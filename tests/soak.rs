@@ -173,7 +173,9 @@ fn hickory(dns: SocketAddr) -> HickoryResolver {
     options.timeout = Duration::from_secs(2);
     options.attempts = 1;
     options.use_hosts_file = ResolveHosts::Never;
-    HickoryResolver::with_config(ResolverConfig::from_name_servers(vec![server]), options).unwrap()
+    HickoryResolver::with_config(ResolverConfig::from_name_servers(vec![server]), options)
+        .unwrap()
+        .fit_network(false)
 }
 
 /// A resolver whose answer ([::1, 127.0.0.1]) comes `delay` late, or

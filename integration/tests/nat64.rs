@@ -255,7 +255,7 @@ mod linux {
             let dns = dns64(&["64:ff9b::c000:aa", "64:ff9b::c000:ab"], &[]).await;
             let (listener, local) = listen("64:ff9b::c000:205").await?;
             let stream = ConnectionBuilder::new(("192.0.2.5", local.port()))
-                .resolver(Resolver::new(dns.resolver()))
+                .resolver(Resolver::new(dns.resolver().fit_network(true)))
                 .connect()
                 .await
                 .map_err(|e| format!("connect: {e}"))?;
@@ -270,7 +270,7 @@ mod linux {
             // The prefix is kept: a second connect does not ask again, and
             // a loopback literal is never synthesized.
             let again = ConnectionBuilder::new(("192.0.2.5", local.port()))
-                .resolver(Resolver::new(dns.resolver()))
+                .resolver(Resolver::new(dns.resolver().fit_network(true)))
                 .connect()
                 .await
                 .map_err(|e| format!("second connect: {e}"))?;
@@ -285,7 +285,7 @@ mod linux {
                 .map_err(|e| e.to_string())?;
             let lo_addr = lo.local_addr().map_err(|e| e.to_string())?;
             let direct = ConnectionBuilder::new(lo_addr)
-                .resolver(Resolver::new(dns.resolver()))
+                .resolver(Resolver::new(dns.resolver().fit_network(true)))
                 .connect()
                 .await
                 .map_err(|e| format!("loopback: {e}"))?;
@@ -306,7 +306,7 @@ mod linux {
             .await;
             let (_listener, local) = listen(synthesized).await?;
             let stream = ConnectionBuilder::new(("v4only.test", local.port()))
-                .resolver(Resolver::new(dns.resolver()))
+                .resolver(Resolver::new(dns.resolver().fit_network(true)))
                 .connect()
                 .await
                 .map_err(|e| format!("connect: {e}"))?;
@@ -330,7 +330,7 @@ mod linux {
             .await;
             for name in ["private.test", "nsp-private.test"] {
                 let err = ConnectionBuilder::new((name, 443))
-                    .resolver(Resolver::new(dns.resolver()))
+                    .resolver(Resolver::new(dns.resolver().fit_network(true)))
                     .address_policy(AddressPolicy::public_only())
                     .connect()
                     .await
@@ -368,7 +368,7 @@ mod linux {
                 .await
                 .map_err(|e| e.to_string())?;
             let stream = ConnectionBuilder::new(("192.0.2.5", port))
-                .resolver(Resolver::new(dns.resolver()))
+                .resolver(Resolver::new(dns.resolver().fit_network(true)))
                 .connect()
                 .await
                 .map_err(|e| format!("connect: {e}"))?;
@@ -400,7 +400,7 @@ mod linux {
             )
             .await;
             let (_listener, local) = listen("2001:db8:1::2").await?;
-            let resolver = Resolver::new(dns.resolver());
+            let resolver = Resolver::new(dns.resolver().fit_network(true));
             for name in ["first.test", "later.test"] {
                 ConnectionBuilder::new((name, local.port()))
                     .resolver(resolver.clone())
@@ -511,7 +511,7 @@ mod linux {
                 ],
             )
             .await;
-            let resolver = Resolver::new(dns.resolver());
+            let resolver = Resolver::new(dns.resolver().fit_network(true));
             // Rule 2: the global IPv6 destination's source would be
             // link-local; IPv4's scopes match.
             check(
@@ -543,7 +543,7 @@ mod linux {
                 ],
             )
             .await;
-            let resolver = Resolver::new(dns.resolver());
+            let resolver = Resolver::new(dns.resolver().fit_network(true));
             check(
                 "subnet.test",
                 order(&resolver, "subnet.test").await?,

@@ -538,6 +538,7 @@ impl FuzzDns {
         options.use_hosts_file = ResolveHosts::Never;
         HickoryResolver::with_config(ResolverConfig::from_name_servers(vec![server]), options)
             .unwrap()
+            .fit_network(false)
     }
 }
 

@@ -161,6 +161,9 @@ pub const DEFAULT_RESOLUTION_DELAY: Duration = Duration::from_millis(50);
 pub struct HickoryResolver {
     inner: Arc<Inner>,
     resolution_delay: Duration,
+    /// Whether only the queries that fit the network are sent
+    /// ([`HickoryResolver::fit_network`]).
+    fit_network: bool,
 }
 
 enum Inner {
@@ -291,6 +294,7 @@ impl HickoryResolver {
         HickoryResolver {
             inner: Arc::new(Inner::Cached(Arc::new(cached))),
             resolution_delay: DEFAULT_RESOLUTION_DELAY,
+            fit_network: true,
         }
     }
 
@@ -450,6 +454,7 @@ impl HickoryResolver {
         HickoryResolver {
             inner: Arc::new(Inner::Given(Arc::new(resolver))),
             resolution_delay: DEFAULT_RESOLUTION_DELAY,
+            fit_network: true,
         }
     }
 
@@ -472,6 +477,37 @@ impl HickoryResolver {
     pub fn resolution_delay(mut self, delay: Duration) -> HickoryResolver {
         self.resolution_delay = delay;
         self
+    }
+
+    /// Whether to send only the queries that fit the host's network, as
+    /// `AI_ADDRCONFIG` does for getaddrinfo (HEv3 §4.1): with
+    /// [`Family::Any`], no AAAA query where the host has an IPv4 default
+    /// route and no IPv6 one, and no A query on an IPv6-only network where
+    /// no NAT64 was found. On by default. `false` asks both record types
+    /// whatever the routes say: for a resolver whose servers answer for
+    /// names reached another way (a VPN that brings its routes later, a
+    /// test server on loopback whose answers are loopback addresses).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use tokio_endpoints::HickoryResolver;
+    ///
+    /// let resolver = HickoryResolver::system().fit_network(false);
+    /// ```
+    #[must_use]
+    pub fn fit_network(mut self, fit: bool) -> HickoryResolver {
+        self.fit_network = fit;
+        self
+    }
+
+    /// Which of the AAAA and A queries to send for `family`.
+    fn asks(&self, family: Family) -> (bool, bool) {
+        if self.fit_network {
+            fitting(family)
+        } else {
+            (family != Family::V4, family != Family::V6)
+        }
     }
 
     fn lookups(&self) -> io::Result<Lookups> {
@@ -497,6 +533,7 @@ impl fmt::Debug for HickoryResolver {
                 },
             )
             .field("resolution_delay", &self.resolution_delay)
+            .field("fit_network", &self.fit_network)
             .finish()
     }
 }
@@ -538,7 +575,7 @@ impl Resolve for HickoryResolver {
             return stream::iter([Ok(ips)]).boxed();
         }
         let delay = self.resolution_delay;
-        let (ask6, ask4) = fitting(family);
+        let (ask6, ask4) = self.asks(family);
         search(candidates, has_addrs, move |name| {
             let v6 = ask6.then(|| lookups.query(&servers, name, true));
             let v4 = ask4.then(|| lookups.query(&servers, name, false));
@@ -566,7 +603,7 @@ impl Resolve for HickoryResolver {
         }
         let servers = Arc::new(lookups.servers());
         let delay = self.resolution_delay;
-        let (ask6, ask4) = fitting(family);
+        let (ask6, ask4) = self.asks(family);
         // On an IPv6-only network, `ipv4hint`s become IPv6 hints (their
         // NAT64 synthesis) before the merge, so that they may lead the
         // race as IPv6 hints do.
@@ -1108,6 +1145,9 @@ mod tests {
         for (v4, v6, none, want) in table {
             assert_eq!(fits(Network { v4, v6 }, none), want, "{v4:?} {v6:?} {none}");
         }
+        let all = HickoryResolver::system().fit_network(false);
+        assert_eq!(all.asks(Family::Any), (true, true));
+        assert_eq!(all.asks(Family::V6), (true, false));
         assert_eq!(fitting(Family::V4), (false, true));
         assert_eq!(fitting(Family::V6), (true, false));
     }

@@ -57,6 +57,7 @@ impl DnsServer {
         options.use_hosts_file = ResolveHosts::Never;
         HickoryResolver::with_config(ResolverConfig::from_name_servers(vec![server]), options)
             .unwrap()
+            .fit_network(false)
     }
 
     pub fn count(&self, name: &str, rtype: RecordType) -> usize {

@@ -214,14 +214,20 @@ impl DnsServer {
         ResolverConfig::from_name_servers(vec![server])
     }
 
-    /// A hickory resolver asking this server only.
+    /// A hickory resolver asking this server only, for both record types
+    /// whatever this host's routes are (its answers are loopback addresses:
+    /// an IPv4-only host must still get the AAAA ones).
     pub fn resolver(&self) -> HickoryResolver {
-        HickoryResolver::with_config(self.config(), self.options()).unwrap()
+        HickoryResolver::with_config(self.config(), self.options())
+            .unwrap()
+            .fit_network(false)
     }
 
     /// [`resolver`](Self::resolver) with this query timeout.
     pub fn resolver_with_timeout(&self, timeout: Duration) -> HickoryResolver {
-        HickoryResolver::with_config(self.config(), self.options_with_timeout(timeout)).unwrap()
+        HickoryResolver::with_config(self.config(), self.options_with_timeout(timeout))
+            .unwrap()
+            .fit_network(false)
     }
 
     /// How many queries came for `name` and `rtype`.
