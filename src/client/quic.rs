@@ -707,10 +707,10 @@ fn connection_error(e: quinn::ConnectionError) -> (io::Error, bool) {
 async fn attempt(
     connecting: Result<quinn::Connecting, io::Error>,
     addr: SocketAddr,
+    started: Instant,
     answered: tokio::sync::mpsc::UnboundedSender<SocketAddr>,
     bound: Option<Duration>,
 ) -> Ended {
-    let started = Instant::now();
     let run = async {
         let mut connecting = connecting.map_err(|e| (e, false))?;
         match connecting.handshake_data().await {
@@ -959,7 +959,7 @@ async fn race(
                     rec.started(addr, at, !running.is_empty());
                 }
                 live.push((addr, at));
-                running.push(attempt(connecting, addr, answers.clone(), bound));
+                running.push(attempt(connecting, addr, now, answers.clone(), bound));
                 next_quic = delay.map(|d| now + d);
                 if first_quic.is_none() {
                     first_quic = Some(now);
