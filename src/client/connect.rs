@@ -297,7 +297,7 @@ pub(crate) struct Rare {
     pub(crate) tls: super::tls_options::TlsSlot,
     /// QUIC in the race (`quic`, `quic_only`) and a connector's endpoints.
     #[cfg(feature = "quic")]
-    pub(crate) quic: super::quic::QuicSlot,
+    pub(crate) quic: super::quic_memory::QuicSlot,
 }
 
 /// What an [`Options`] without a [`Rare`] of its own reads.
@@ -325,7 +325,7 @@ static DEFAULT_RARE: Rare = Rare {
     #[cfg(feature = "tls")]
     tls: super::tls_options::TlsSlot::EMPTY,
     #[cfg(feature = "quic")]
-    quic: super::quic::QuicSlot::OFF,
+    quic: super::quic_memory::QuicSlot::OFF,
 };
 
 impl std::ops::Deref for Options {

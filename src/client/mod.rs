@@ -21,6 +21,8 @@ mod proxy;
 mod qlog;
 #[cfg(feature = "quic")]
 mod quic;
+#[cfg(feature = "quic")]
+mod quic_memory;
 mod race;
 mod sockopts;
 mod streams;

@@ -68,6 +68,7 @@ use tracing::Instrument;
 use crate::client::connect::{ConnectionBuilder, Source};
 use crate::client::error::{Attempt, AttemptStage, ConnectError, ConnectErrorKind};
 use crate::client::establishment::{Establishment, Event, Recorder, TlsReport};
+use crate::client::quic_memory::{Memory, Mode, QuicSlot, Shared, PROCESS_MEMORY};
 use crate::client::tls::TlsStream;
 use crate::resolve::svcb::Batch;
 use crate::resolve::{Resolution, Resolve, ResolveError, Resolved};
@@ -83,13 +84,6 @@ pub const QUIC_SOFT_WAIT: Duration = Duration::from_millis(100);
 /// answer but not finished, counted from the first QUIC attempt (curl's
 /// hard timeout): 200 ms.
 pub const QUIC_HARD_WAIT: Duration = Duration::from_millis(200);
-
-/// How long broken UDP is remembered first; each new failure after the
-/// mark has passed doubles it, up to [`BROKEN_MAX`].
-const BROKEN_FIRST: Duration = Duration::from_secs(5 * 60);
-const BROKEN_MAX: Duration = Duration::from_secs(48 * 3600);
-/// Targets remembered at most (the oldest mark forgotten first).
-const MEMORY_CAP: usize = 1024;
 
 /// A secure connection from [`connect_secure`](ConnectionBuilder::connect_secure):
 /// QUIC (HTTP/3's transport) or TLS over TCP, whichever won the race.
@@ -189,134 +183,6 @@ impl Secure {
         }
     }
 }
-
-/// Whether and how QUIC takes part.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Mode {
-    /// TCP+TLS only; nothing is sent over UDP.
-    Off,
-    /// QUIC first, TCP+TLS after the wait.
-    Race,
-    /// QUIC alone.
-    Only,
-}
-
-/// The QUIC options of a builder or connector (in its rare options).
-#[derive(Clone)]
-pub(crate) struct QuicSlot {
-    pub(crate) mode: Mode,
-    /// A connector's endpoints and memory; `None`: a one-shot builder's
-    /// (endpoints per call, the process-wide memory).
-    shared: Option<Arc<Shared>>,
-}
-
-impl QuicSlot {
-    pub(crate) const OFF: QuicSlot = QuicSlot {
-        mode: Mode::Off,
-        shared: None,
-    };
-
-    /// Forgets what the memory holds (a connector's `clear_history`).
-    pub(crate) fn forget(&self) {
-        if let Some(shared) = &self.shared {
-            shared
-                .memory
-                .0
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .clear();
-        }
-    }
-}
-
-impl fmt::Debug for QuicSlot {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Quic")
-            .field("mode", &self.mode)
-            .field("shared_endpoints", &self.shared.is_some())
-            .finish()
-    }
-}
-
-/// A connector's QUIC state, shared by its clones and builders.
-#[derive(Default)]
-struct Shared {
-    /// IPv4, IPv6.
-    endpoints: Mutex<[Option<quinn::Endpoint>; 2]>,
-    memory: Memory,
-}
-
-/// What earlier calls learnt of QUIC per target.
-#[derive(Default)]
-struct Memory(Mutex<HashMap<String, Remembered>>);
-
-#[derive(Clone, Copy, Debug, Default)]
-struct Remembered {
-    /// A QUIC connection to the target succeeded.
-    worked: bool,
-    /// UDP is broken until then.
-    broken_until: Option<Instant>,
-    /// The next mark's length (zero: [`BROKEN_FIRST`]).
-    backoff: Duration,
-}
-
-impl Remembered {
-    fn broken(&self, now: Instant) -> bool {
-        self.broken_until.is_some_and(|t| t > now)
-    }
-}
-
-impl Memory {
-    fn get(&self, key: &str) -> Remembered {
-        let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        map.get(key).copied().unwrap_or_default()
-    }
-
-    fn update(&self, key: &str, f: impl FnOnce(&mut Remembered)) {
-        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if map.len() >= MEMORY_CAP && !map.contains_key(key) {
-            let oldest = map
-                .iter()
-                .min_by_key(|(_, r)| r.broken_until)
-                .map(|(k, _)| k.clone());
-            if let Some(oldest) = oldest {
-                map.remove(&oldest);
-            }
-        }
-        f(map.entry(key.to_string()).or_default());
-    }
-
-    /// QUIC won: the mark and the backoff go.
-    fn worked(&self, key: &str) {
-        self.update(key, |r| {
-            *r = Remembered {
-                worked: true,
-                ..Remembered::default()
-            }
-        });
-    }
-
-    /// No QUIC attempt had an answer while TCP+TLS connected: marked
-    /// broken, unless it is marked already.
-    fn udp_broken(&self, key: &str, now: Instant) {
-        self.update(key, |r| {
-            if r.broken(now) {
-                return;
-            }
-            let backoff = if r.backoff.is_zero() {
-                BROKEN_FIRST
-            } else {
-                r.backoff
-            };
-            r.broken_until = Some(now + backoff);
-            r.backoff = (backoff * 2).min(BROKEN_MAX);
-            tracing::debug!(target = key, for_ = %Dur(backoff), "UDP remembered as broken");
-        });
-    }
-}
-
-/// The memory of one-shot builders (a connector has its own).
-static PROCESS_MEMORY: LazyLock<Memory> = LazyLock::new(Memory::default);
 
 /// QUIC in the race. These options apply to
 /// [`connect_secure`](Self::connect_secure) only.
