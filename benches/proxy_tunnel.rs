@@ -36,7 +36,7 @@ use std::time::{Duration, Instant};
 use http::Uri;
 use hyper_util::client::legacy::connect::proxy::Tunnel;
 use hyper_util::client::legacy::connect::HttpConnector;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_endpoints::rustls::pki_types::ServerName;
 use tokio_endpoints::{Connector, Proxy};
@@ -142,6 +142,27 @@ async fn https_proxy(listener: TcpListener, acceptor: TlsAcceptor) {
     }
 }
 
+/// `CONNECT` to `origin` written by hand on `stream`, and the answer's
+/// head. Read in one go: the origin sends nothing before the ClientHello,
+/// so nothing past the head can arrive (the floor cuts that corner).
+async fn connect_by_hand<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    origin: SocketAddr,
+) -> Vec<u8> {
+    stream
+        .write_all(format!("CONNECT {origin} HTTP/1.1\r\nHost: {origin}\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut head = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !head.ends_with(b"\r\n\r\n") {
+        let n = stream.read(&mut buf).await.unwrap();
+        assert!(n > 0, "the proxy closed");
+        head.extend_from_slice(&buf[..n]);
+    }
+    head
+}
+
 async fn raw_https(proxy: SocketAddr, origin: SocketAddr, tls: &TlsConnector) {
     let tcp = TcpStream::connect(proxy).await.unwrap();
     tcp.set_nodelay(true).unwrap();
@@ -149,18 +170,7 @@ async fn raw_https(proxy: SocketAddr, origin: SocketAddr, tls: &TlsConnector) {
         .connect(ServerName::try_from("127.0.0.1").unwrap(), tcp)
         .await
         .unwrap();
-    outer
-        .write_all(format!("CONNECT {origin} HTTP/1.1\r\nHost: {origin}\r\n\r\n").as_bytes())
-        .await
-        .unwrap();
-    // As `raw`: nothing can follow the head before the ClientHello.
-    let mut head = Vec::new();
-    let mut buf = [0u8; 1024];
-    while !head.ends_with(b"\r\n\r\n") {
-        let n = outer.read(&mut buf).await.unwrap();
-        assert!(n > 0, "the proxy closed");
-        head.extend_from_slice(&buf[..n]);
-    }
+    let head = connect_by_hand(&mut outer, origin).await;
     assert!(head.starts_with(b"HTTP/1.1 200"));
     let stream = tls
         .connect(ServerName::try_from("localhost").unwrap(), outer)
@@ -192,18 +202,7 @@ async fn hyper_util(tunnel: &mut Tunnel<HttpConnector>, dst: &Uri, tls: &TlsConn
 async fn raw(proxy: SocketAddr, origin: SocketAddr, tls: &TlsConnector) {
     let mut tcp = TcpStream::connect(proxy).await.unwrap();
     tcp.set_nodelay(true).unwrap();
-    tcp.write_all(format!("CONNECT {origin} HTTP/1.1\r\nHost: {origin}\r\n\r\n").as_bytes())
-        .await
-        .unwrap();
-    // Read in one go: the origin sends nothing before the ClientHello, so
-    // nothing past the head can arrive (the floor cuts that corner).
-    let mut head = Vec::new();
-    let mut buf = [0u8; 1024];
-    while !head.ends_with(b"\r\n\r\n") {
-        let n = tcp.read(&mut buf).await.unwrap();
-        assert!(n > 0, "the proxy closed");
-        head.extend_from_slice(&buf[..n]);
-    }
+    let head = connect_by_hand(&mut tcp, origin).await;
     assert!(head.starts_with(b"HTTP/1.1 200") || head.starts_with(b"HTTP/1.0 200"));
     let stream = tls
         .connect(ServerName::try_from("localhost").unwrap(), tcp)

@@ -84,6 +84,23 @@ async fn wait_listening(port: u16, child: &mut Child) {
     panic!("the proxy does not listen on 127.0.0.1:{port}");
 }
 
+/// Starts `command` (quiet), waits until it accepts on 127.0.0.1:`port`,
+/// and keeps `dir` (its configuration) until it is dropped.
+async fn daemon(mut command: Command, port: u16, dir: Option<std::path::PathBuf>) -> Daemon {
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_listening(port, &mut child).await;
+    Daemon {
+        child,
+        port,
+        _dir: dir,
+    }
+}
+
 /// tinyproxy on 127.0.0.1:`port`, in the foreground, with `extra`
 /// configuration lines (`BasicAuth user secret`). Every port may be
 /// tunnelled to (no `ConnectPort` line).
@@ -101,21 +118,9 @@ async fn tinyproxy(port: u16, extra: &str) -> Daemon {
         ),
     )
     .unwrap();
-    let mut child = Command::new("tinyproxy")
-        .arg("-d")
-        .arg("-c")
-        .arg(&conf)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_listening(port, &mut child).await;
-    Daemon {
-        child,
-        port,
-        _dir: Some(dir),
-    }
+    let mut command = Command::new("tinyproxy");
+    command.arg("-d").arg("-c").arg(&conf);
+    daemon(command, port, Some(dir)).await
 }
 
 /// microsocks on 127.0.0.1:`port`, with a user and password if given.
@@ -125,18 +130,7 @@ async fn microsocks(port: u16, auth: Option<(&str, &str)>) -> Daemon {
     if let Some((user, pass)) = auth {
         command.args(["-u", user, "-P", pass]);
     }
-    let mut child = command
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_listening(port, &mut child).await;
-    Daemon {
-        child,
-        port,
-        _dir: None,
-    }
+    daemon(command, port, None).await
 }
 
 /// A TLS echo origin on 127.0.0.1 for `localhost` and `origin.test`, and
@@ -238,19 +232,9 @@ async fn stunnel(port: u16, upstream: u16, leaf: &support::Leaf) -> Daemon {
         ),
     )
     .unwrap();
-    let mut child = Command::new("stunnel")
-        .arg(&conf)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_listening(port, &mut child).await;
-    Daemon {
-        child,
-        port,
-        _dir: Some(dir),
-    }
+    let mut command = Command::new("stunnel");
+    command.arg(&conf);
+    daemon(command, port, Some(dir)).await
 }
 
 #[tokio::test]
