@@ -17,7 +17,7 @@ use rcgen::{CertificateParams, KeyPair};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio_endpoints::quinn;
 use tokio_endpoints::rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
-use tokio_endpoints::rustls::{self, ClientConfig, RootCertStore, ServerConfig};
+use tokio_endpoints::rustls::{ClientConfig, RootCertStore, ServerConfig};
 use tokio_endpoints::{Connector, Secure};
 use tokio_rustls::TlsAcceptor;
 
@@ -26,7 +26,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
     // A self-signed certificate for "localhost", trusted by the client.
     let key = KeyPair::generate()?;
     let cert = CertificateParams::new(vec!["localhost".to_string()])?.self_signed(&key)?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = tokio_endpoints::crypto_provider();
     let server = |alpn: &[&[u8]]| -> Result<Arc<ServerConfig>, Box<dyn Error>> {
         let mut config = ServerConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()?

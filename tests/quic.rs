@@ -329,9 +329,9 @@ async fn bad_input_is_refused_before_any_packet() {
         .unwrap_err();
     assert_eq!(err.kind(), ConnectErrorKind::InvalidInput, "{err}");
     // TLS 1.2 only: no QUIC.
-    let tls12 = tokio_endpoints::rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
-        tokio_endpoints::rustls::crypto::ring::default_provider(),
-    ))
+    let tls12 = tokio_endpoints::rustls::ClientConfig::builder_with_provider(
+        tokio_endpoints::crypto_provider(),
+    )
     .with_protocol_versions(&[&tokio_endpoints::rustls::version::TLS12])
     .unwrap()
     .with_root_certificates(tokio_endpoints::rustls::RootCertStore::empty())

@@ -1174,6 +1174,87 @@ fn resolver_name(resolver: &dyn fmt::Debug) -> String {
     }
 }
 
+/// QUIC beside the TCP+TLS race (`client::quic`).
+#[cfg(feature = "quic")]
+impl Recorder {
+    /// The QUIC attempts recorded beside a TCP+TLS race that won: each
+    /// failed or cancelled, and their events.
+    pub(crate) fn into_beside(mut self) -> (Vec<AttemptReport>, Vec<Stamped>) {
+        let mut attempts: Vec<AttemptReport> = std::mem::take(&mut self.failed)
+            .into_iter()
+            .map(|a| AttemptReport {
+                addr: a.addr,
+                started: a.started,
+                elapsed: a.elapsed,
+                connected: None,
+                stage: a.stage,
+                outcome: AttemptOutcome::Failed(a.error),
+            })
+            .collect();
+        for (addr, started, stage, at) in std::mem::take(&mut self.cancelled) {
+            attempts.push(AttemptReport {
+                addr,
+                started,
+                elapsed: at.saturating_sub(started),
+                connected: None,
+                stage,
+                outcome: AttemptOutcome::Cancelled,
+            });
+        }
+        let events = self
+            .events
+            .into_iter()
+            .filter(|e| {
+                matches!(
+                    e.event,
+                    Event::Started { .. } | Event::Failed { .. } | Event::Cancelled { .. }
+                )
+            })
+            .collect();
+        (attempts, events)
+    }
+}
+
+#[cfg(feature = "quic")]
+impl Establishment {
+    /// The report of a TCP+TLS race that started `offset` into a call of
+    /// `duration`, with the QUIC attempts that ran beside it.
+    pub(crate) fn beside_quic(
+        self,
+        offset: Duration,
+        duration: Duration,
+        (attempts, events): (Vec<AttemptReport>, Vec<Stamped>),
+    ) -> Establishment {
+        let mut inner = match Arc::try_unwrap(self.inner) {
+            Ok(inner) => inner,
+            // Shared already (never: it was just made): as it is.
+            Err(inner) => return Establishment { inner },
+        };
+        for e in &mut inner.events {
+            e.at += offset;
+        }
+        for a in &mut inner.attempts {
+            a.started += offset;
+        }
+        for step in &mut inner.resolution {
+            step.at += offset;
+        }
+        inner.events.extend(events);
+        inner.events.sort_by_key(|e| e.at);
+        inner.attempts.extend(attempts);
+        inner.attempts.sort_by_key(|a| a.started);
+        inner.winner = inner
+            .attempts
+            .iter()
+            .position(|a| matches!(a.outcome, AttemptOutcome::Won))
+            .unwrap_or(0);
+        inner.duration = duration;
+        Establishment {
+            inner: Arc::new(inner),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1354,86 +1435,5 @@ mod tests {
         assert_eq!(name("Fixed { map: {} }"), "Fixed");
         assert_eq!(name("{}"), "resolver");
         assert_eq!(name("Resolver { inner: Fixed(Table { .. }) }"), "Fixed");
-    }
-}
-
-/// QUIC beside the TCP+TLS race (`client::quic`).
-#[cfg(feature = "quic")]
-impl Recorder {
-    /// The QUIC attempts recorded beside a TCP+TLS race that won: each
-    /// failed or cancelled, and their events.
-    pub(crate) fn into_beside(mut self) -> (Vec<AttemptReport>, Vec<Stamped>) {
-        let mut attempts: Vec<AttemptReport> = std::mem::take(&mut self.failed)
-            .into_iter()
-            .map(|a| AttemptReport {
-                addr: a.addr,
-                started: a.started,
-                elapsed: a.elapsed,
-                connected: None,
-                stage: a.stage,
-                outcome: AttemptOutcome::Failed(a.error),
-            })
-            .collect();
-        for (addr, started, stage, at) in std::mem::take(&mut self.cancelled) {
-            attempts.push(AttemptReport {
-                addr,
-                started,
-                elapsed: at.saturating_sub(started),
-                connected: None,
-                stage,
-                outcome: AttemptOutcome::Cancelled,
-            });
-        }
-        let events = self
-            .events
-            .into_iter()
-            .filter(|e| {
-                matches!(
-                    e.event,
-                    Event::Started { .. } | Event::Failed { .. } | Event::Cancelled { .. }
-                )
-            })
-            .collect();
-        (attempts, events)
-    }
-}
-
-#[cfg(feature = "quic")]
-impl Establishment {
-    /// The report of a TCP+TLS race that started `offset` into a call of
-    /// `duration`, with the QUIC attempts that ran beside it.
-    pub(crate) fn beside_quic(
-        self,
-        offset: Duration,
-        duration: Duration,
-        (attempts, events): (Vec<AttemptReport>, Vec<Stamped>),
-    ) -> Establishment {
-        let mut inner = match Arc::try_unwrap(self.inner) {
-            Ok(inner) => inner,
-            // Shared already (never: it was just made): as it is.
-            Err(inner) => return Establishment { inner },
-        };
-        for e in &mut inner.events {
-            e.at += offset;
-        }
-        for a in &mut inner.attempts {
-            a.started += offset;
-        }
-        for step in &mut inner.resolution {
-            step.at += offset;
-        }
-        inner.events.extend(events);
-        inner.events.sort_by_key(|e| e.at);
-        inner.attempts.extend(attempts);
-        inner.attempts.sort_by_key(|a| a.started);
-        inner.winner = inner
-            .attempts
-            .iter()
-            .position(|a| matches!(a.outcome, AttemptOutcome::Won))
-            .unwrap_or(0);
-        inner.duration = duration;
-        Establishment {
-            inner: Arc::new(inner),
-        }
     }
 }

@@ -53,12 +53,11 @@
 //! sits behind the `quic` feature, in this module, and a builder without
 //! `quic(true)` carries one more field in its shared rare options only.
 
-use std::collections::{HashMap, HashSet, VecDeque};
-use std::fmt;
+use std::collections::{HashSet, VecDeque};
 use std::future::Future;
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
@@ -68,7 +67,7 @@ use tracing::Instrument;
 use crate::client::connect::{ConnectionBuilder, Source};
 use crate::client::error::{Attempt, AttemptStage, ConnectError, ConnectErrorKind};
 use crate::client::establishment::{Establishment, Event, Recorder, TlsReport};
-use crate::client::quic_memory::{Memory, Mode, QuicSlot, Shared, PROCESS_MEMORY};
+use crate::client::quic_memory::{Memory, Mode, Shared, PROCESS_MEMORY};
 use crate::client::tls::TlsStream;
 use crate::resolve::svcb::Batch;
 use crate::resolve::{Resolution, Resolve, ResolveError, Resolved};
@@ -105,6 +104,10 @@ pub const QUIC_HARD_WAIT: Duration = Duration::from_millis(200);
 /// }
 /// # Ok(()) }
 /// ```
+// The TLS stream is a few hundred bytes and a QUIC connection one pointer;
+// the variant is not boxed so that `Secure::Tls(tls)` is the TlsStream
+// itself, the shape `connect_tls` returns.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Secure {
     /// A QUIC connection whose handshake completed (ALPN `h3`, or the
@@ -1068,6 +1071,7 @@ fn failure(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::client::quic_memory::{BROKEN_FIRST, BROKEN_MAX};
 
     #[test]
     fn alpn_is_split_between_the_protocols() {

@@ -1346,6 +1346,36 @@ impl fmt::Debug for TlsStream {
     }
 }
 
+/// What a QUIC attempt takes of the TLS options (`client::quic`): the
+/// configuration (trust roots, client certificate, provider) as
+/// `connect_tls` would use it, the name to verify, and the handshake
+/// timeout. Checked as for `connect_tls`, before anything is sent.
+#[cfg(feature = "quic")]
+pub(crate) struct QuicTls {
+    pub(crate) config: Arc<ClientConfig>,
+    /// `None`: the address of each attempt.
+    pub(crate) server_name: Option<ServerName<'static>>,
+    pub(crate) handshake_timeout: Option<Duration>,
+}
+
+#[cfg(feature = "quic")]
+impl ConnectionBuilder {
+    /// The TLS side of a QUIC attempt (the platform's trust roots loaded
+    /// once per process, as for `connect_tls`).
+    pub(crate) async fn quic_tls(&self) -> Result<QuicTls, ConnectError> {
+        let mut default = None;
+        if self.opts.tls.config.is_none() && self.opts.tls.ca_file.is_none() {
+            default = Some(default_config().await.map_err(|e| self.invalid(e))?);
+        }
+        let handshake = Handshake::prepare(&self.opts.tls, default, self)?;
+        Ok(QuicTls {
+            config: handshake.connector.config().clone(),
+            server_name: handshake.server_name,
+            handshake_timeout: handshake.handshake_timeout,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1378,35 +1408,5 @@ mod tests {
         assert_eq!((a, b), (Ok(7), Ok(7)));
         assert!(ticks.is_finished(), "the read held the runtime's thread");
         assert_eq!(BUILDS.load(Ordering::SeqCst), 1);
-    }
-}
-
-/// What a QUIC attempt takes of the TLS options (`client::quic`): the
-/// configuration (trust roots, client certificate, provider) as
-/// `connect_tls` would use it, the name to verify, and the handshake
-/// timeout. Checked as for `connect_tls`, before anything is sent.
-#[cfg(feature = "quic")]
-pub(crate) struct QuicTls {
-    pub(crate) config: Arc<ClientConfig>,
-    /// `None`: the address of each attempt.
-    pub(crate) server_name: Option<ServerName<'static>>,
-    pub(crate) handshake_timeout: Option<Duration>,
-}
-
-#[cfg(feature = "quic")]
-impl ConnectionBuilder {
-    /// The TLS side of a QUIC attempt (the platform's trust roots loaded
-    /// once per process, as for `connect_tls`).
-    pub(crate) async fn quic_tls(&self) -> Result<QuicTls, ConnectError> {
-        let mut default = None;
-        if self.opts.tls.config.is_none() && self.opts.tls.ca_file.is_none() {
-            default = Some(default_config().await.map_err(|e| self.invalid(e))?);
-        }
-        let handshake = Handshake::prepare(&self.opts.tls, default, self)?;
-        Ok(QuicTls {
-            config: handshake.connector.config().clone(),
-            server_name: handshake.server_name,
-            handshake_timeout: handshake.handshake_timeout,
-        })
     }
 }
