@@ -223,7 +223,9 @@ impl ConnectionBuilder {
     ///     .quic(true)
     ///     .connect_secure()
     ///     .await?;
-    /// println!("QUIC won: {}", conn.is_quic());
+    /// if let Secure::Quic(quic) = &conn {
+    ///     println!("HTTP/3 over QUIC to {}", quic.remote_address());
+    /// }
     /// # Ok(()) }
     /// ```
     pub fn quic(mut self, on: bool) -> Self {
