@@ -235,7 +235,7 @@ async fn a_local_failure_does_not_demote_the_winner() {
         .happy_eyeballs(DELAY)
         .socket_hook(move |_| {
             if hook_fails.load(Ordering::SeqCst) {
-                Err(std::io::Error::from_raw_os_error(libc::EMFILE))
+                Err(std::io::Error::other("out of file descriptors"))
             } else {
                 Ok(())
             }
