@@ -3,8 +3,8 @@
 //! * a UDP-silent host (a UDP socket on the port that never answers, a
 //!   TCP+TLS server beside it): the first connect of a fresh `Connector`
 //!   with `quic(true)` (it waits `QUIC_SOFT_WAIT` for QUIC), the second
-//!   connect of a `Connector` that remembers the broken UDP (TCP at once,
-//!   QUIC still sent beside it; target: ≤ 1.10x TCP+TLS alone), and
+//!   connect of a `Connector` that remembers the broken UDP (TCP+TLS at
+//!   once, no QUIC packet; target: ≤ 1.10x TCP+TLS alone), and
 //!   TCP+TLS alone (`connect_tls`, the same connector options without QUIC);
 //! * a healthy host: `connect_secure` won by QUIC, beside raw quinn
 //!   (`Endpoint::connect` on one shared endpoint) and TCP+TLS alone.

@@ -149,7 +149,10 @@ async fn silent_udp_lets_tcp_win_after_the_wait_and_the_second_connect_starts_tc
     assert!(servers.silent_got_a_datagram(), "a QUIC Initial went out");
     assert_eq!(servers.tcp_accepts(), 1);
 
-    // UDP is remembered as broken: TCP at once, through a clone too.
+    // UDP is remembered as broken: TCP at once, through a clone too, and
+    // not one UDP packet (what the first connect sent drained first).
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    while servers.silent_got_a_datagram() {}
     let started = Instant::now();
     let second = connector
         .clone()
@@ -163,6 +166,15 @@ async fn silent_udp_lets_tcp_win_after_the_wait_and_the_second_connect_starts_tc
     assert!(
         took < QUIC_SOFT_WAIT,
         "the second connect waited for QUIC: {took:?}"
+    );
+    let Secure::Tls(tls) = &second else {
+        unreachable!()
+    };
+    assert_eq!(tls.alpn_protocol(), Some(&b"h2"[..]), "h3 offered over TCP");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(
+        !servers.silent_got_a_datagram(),
+        "a QUIC packet went to a target remembered as broken"
     );
     assert_eq!(servers.tcp_accepts(), 2);
 
