@@ -177,6 +177,32 @@ async fn silent_udp_lets_tcp_win_after_the_wait_and_the_second_connect_starts_tc
         "a QUIC packet went to a target remembered as broken"
     );
     assert_eq!(servers.tcp_accepts(), 2);
+    // The report says why QUIC was not tried, and so does an error.
+    let (tls, report) = connector
+        .builder(servers.addr)
+        .server_name("localhost")
+        .connect_secure_reported()
+        .await
+        .unwrap();
+    assert!(!tls.is_quic());
+    let text = report.to_string();
+    assert!(
+        text.contains("QUIC not tried: UDP remembered as broken for another"),
+        "{text}"
+    );
+    let e = connector
+        .builder(servers.addr)
+        .server_name("not-the-name.test")
+        .connect_secure()
+        .await
+        .unwrap_err();
+    assert!(
+        format!("{e:?}").contains("QUIC not tried: UDP remembered as broken"),
+        "{e:?}"
+    );
+    assert!(!servers.silent_got_a_datagram());
+    assert_eq!(servers.tcp_accepts(), 4);
+    drop(tls);
 
     // Forgotten: the wait again.
     connector.clear_history();

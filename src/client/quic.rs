@@ -385,12 +385,26 @@ impl ConnectionBuilder {
             // UDP remembered as broken: TCP+TLS alone, at the cost of
             // `connect_tls` (no endpoint, no QUIC configuration, no UDP
             // packet) until the mark has passed.
-            if mode == Mode::Race && self.udp_remembered_broken() {
+            // The report and the error say so.
+            if let Some(left) = self.udp_remembered_broken(mode) {
                 let mut tcp = self;
                 tcp.opts.quic.mode = Mode::Off;
                 let shared = tcp.opts.quic.shared.clone();
                 tcp_side_alpn(&mut tcp.opts.tls, shared.as_deref());
-                return tls_only(tcp).await;
+                let to = tcp.opts.report.take();
+                return match tcp.tls_connect(record).await {
+                    Ok((tls, report)) => {
+                        let report = report.map(|r| r.quic_skipped(left));
+                        if let (Some(report), Some(to)) = (&report, &to) {
+                            to.tell(report);
+                        }
+                        Ok((Secure::Tls(tls), report))
+                    }
+                    Err(e) => Err(e.with_history_note(&format!(
+                        "QUIC not tried: UDP remembered as broken for another {}",
+                        Dur(left)
+                    ))),
+                };
             }
             self.checked()?;
             let (secure, report) = match self.opts.connect_timeout {
@@ -414,17 +428,23 @@ impl ConnectionBuilder {
         .instrument(span)
     }
 
-    /// Whether the memory marks this target's UDP as broken now.
-    fn udp_remembered_broken(&self) -> bool {
-        let (Source::Target(Ok(target)), Some(memory)) = (&self.source, self.quic_memory()) else {
-            return false;
+    /// How much longer the memory marks this target's UDP as broken, if
+    /// it does and `mode` races QUIC (`quic_only` tries QUIC anyway).
+    fn udp_remembered_broken(&self, mode: Mode) -> Option<Duration> {
+        let (Mode::Race, Source::Target(Ok(target)), Some(memory)) =
+            (mode, &self.source, self.quic_memory())
+        else {
+            return None;
         };
         let key = target.to_string();
-        let broken = memory.get(&key).broken(Instant::now());
-        if broken {
-            tracing::debug!(target = %key, "UDP remembered as broken: TCP+TLS alone");
-        }
-        broken
+        let now = Instant::now();
+        let left = memory
+            .get(&key)
+            .broken_until
+            .filter(|t| *t > now)
+            .map(|t| t - now)?;
+        tracing::debug!(target = %key, for_ = %Dur(left), "UDP remembered as broken: TCP+TLS alone");
+        Some(left)
     }
 
     /// The memory this call reads and writes (none with `history(false)`).
