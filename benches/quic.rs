@@ -151,6 +151,22 @@ fn main() {
         }
         assert!(!secure(&remembered, silent_addr).await.is_quic());
         assert!(secure(&quic, healthy).await.is_quic());
+        // `QUIC_ONLY=CASE[:N]`: N connects (default 500) of one case
+        // alone (0, 2, 3, 4, 5 as below), for counting under callgrind.
+        if let Ok(only) = std::env::var("QUIC_ONLY") {
+            let (case, n) = only.split_once(':').unwrap_or((&only, "500"));
+            let n: usize = n.parse().unwrap();
+            for _ in 0..n {
+                match case {
+                    "0" => close(tls_alone(silent_addr).await),
+                    "2" => close(secure(&remembered, silent_addr).await),
+                    "3" => close(tls_alone(healthy).await),
+                    "4" => close(secure(&quic, healthy).await),
+                    _ => close(raw_quinn().await),
+                }
+            }
+            return;
+        }
 
         let mut cases: Vec<Case> = [
             "TCP+TLS alone (connect_tls), UDP-silent host",
