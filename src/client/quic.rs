@@ -1158,14 +1158,14 @@ mod tests {
 
     #[test]
     fn alpn_is_split_between_the_protocols() {
-        let list = vec![b"h3".to_vec(), b"h2".to_vec(), b"http/1.1".to_vec()];
+        let list = [b"h3".to_vec(), b"h2".to_vec(), b"http/1.1".to_vec()];
         let (quic, tcp) = split_alpn(Some(&list[..]), Mode::Race);
         assert_eq!(quic, vec![b"h3".to_vec()]);
         assert_eq!(tcp, Some(vec![b"h2".to_vec(), b"http/1.1".to_vec()]));
         let (quic, tcp) = split_alpn(None, Mode::Race);
         assert_eq!(quic, vec![b"h3".to_vec()]);
         assert_eq!(tcp, None);
-        let h2 = vec![b"h2".to_vec()];
+        let h2 = [b"h2".to_vec()];
         assert_eq!(
             split_alpn(Some(&h2[..]), Mode::Race),
             (vec![b"h3".to_vec()], None)
