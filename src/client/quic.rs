@@ -20,8 +20,8 @@
 //!   finished its handshake: curl's two timers, which need no RTT sample
 //!   (Chromium waits 1.5 × the smoothed RTT, which a first connection does
 //!   not have). A QUIC attempt that fails (its handshake refused, the
-//!   certificate rejected) lets TCP+TLS go at once; so does a target whose
-//!   UDP is remembered as broken.
+//!   certificate rejected) lets TCP+TLS go at once; a target whose UDP is
+//!   remembered as broken gets TCP+TLS alone.
 //! * "Answered" is quinn's handshake data being ready: the server's first
 //!   flight arrived and decrypted.
 //! * UDP remembered as broken: when TCP+TLS won and no QUIC attempt got any
@@ -199,10 +199,12 @@ impl ConnectionBuilder {
     /// ([`connect_tls`](Self::connect_tls)'s race) from
     /// [`QUIC_SOFT_WAIT`] after the first QUIC attempt when no QUIC attempt
     /// had an answer by then, [`QUIC_HARD_WAIT`] when one had; at once when
-    /// a QUIC attempt fails or when this target's UDP is remembered as
-    /// broken (5 minutes, doubling up to 48 hours, cleared by a QUIC
-    /// success). The first handshake to complete wins, every other
-    /// attempt is closed.
+    /// a QUIC attempt fails. The first handshake to complete wins, every
+    /// other attempt is closed. A target whose UDP stayed silent while
+    /// TCP+TLS won is remembered as broken (5 minutes, doubling up to 48
+    /// hours, cleared by a QUIC success): meanwhile the call is
+    /// `connect_tls` alone, not one UDP packet sent, and its report and
+    /// error say so.
     ///
     /// QUIC is tried when the target's HTTPS record offers `h3`, when QUIC
     /// worked for it before, or when no HTTPS record says otherwise (a
@@ -478,7 +480,7 @@ impl Connector {
     /// # #[tokio::main] async fn main() -> std::io::Result<()> {
     /// let connector = Connector::new().alpn(["h3", "h2"]).quic(true);
     /// let first = connector.connect_secure("example.com:443").await?;
-    /// // The same endpoint; TCP at once if UDP turned out broken.
+    /// // The same endpoint; TCP+TLS alone if UDP turned out broken.
     /// let second = connector.clone().connect_secure("example.com:443").await?;
     /// # drop((first, second)); Ok(()) }
     /// ```
