@@ -149,7 +149,10 @@ async fn silent_udp_lets_tcp_win_after_the_wait_and_the_second_connect_starts_tc
     assert!(servers.silent_got_a_datagram(), "a QUIC Initial went out");
     assert_eq!(servers.tcp_accepts(), 1);
 
-    // UDP is remembered as broken: TCP at once, through a clone too.
+    // UDP is remembered as broken: TCP at once, through a clone too, and
+    // not one UDP packet (what the first connect sent drained first).
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    while servers.silent_got_a_datagram() {}
     let started = Instant::now();
     let second = connector
         .clone()
@@ -164,7 +167,42 @@ async fn silent_udp_lets_tcp_win_after_the_wait_and_the_second_connect_starts_tc
         took < QUIC_SOFT_WAIT,
         "the second connect waited for QUIC: {took:?}"
     );
+    let Secure::Tls(tls) = &second else {
+        unreachable!()
+    };
+    assert_eq!(tls.alpn_protocol(), Some(&b"h2"[..]), "h3 offered over TCP");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(
+        !servers.silent_got_a_datagram(),
+        "a QUIC packet went to a target remembered as broken"
+    );
     assert_eq!(servers.tcp_accepts(), 2);
+    // The report says why QUIC was not tried, and so does an error.
+    let (tls, report) = connector
+        .builder(servers.addr)
+        .server_name("localhost")
+        .connect_secure_reported()
+        .await
+        .unwrap();
+    assert!(!tls.is_quic());
+    let text = report.to_string();
+    assert!(
+        text.contains("QUIC not tried: UDP remembered as broken for another"),
+        "{text}"
+    );
+    let e = connector
+        .builder(servers.addr)
+        .server_name("not-the-name.test")
+        .connect_secure()
+        .await
+        .unwrap_err();
+    assert!(
+        format!("{e:?}").contains("QUIC not tried: UDP remembered as broken"),
+        "{e:?}"
+    );
+    assert!(!servers.silent_got_a_datagram());
+    assert_eq!(servers.tcp_accepts(), 4);
+    drop(tls);
 
     // Forgotten: the wait again.
     connector.clear_history();

@@ -300,6 +300,16 @@ impl ConnectError {
         self
     }
 
+    /// Adds `note` to what the history made of the call.
+    #[cfg(feature = "quic")]
+    pub(crate) fn with_history_note(mut self, note: &str) -> Self {
+        self.inner.history = Some(match self.inner.history.take() {
+            Some(history) => format!("{history}; {note}"),
+            None => note.to_string(),
+        });
+        self
+    }
+
     pub(crate) fn new(kind: ConnectErrorKind, target: impl Into<String>) -> Self {
         ConnectError {
             inner: Box::new(Inner {

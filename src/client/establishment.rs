@@ -166,6 +166,27 @@ impl Establishment {
         &self.inner.events
     }
 
+    /// This report, with a first line saying that QUIC was not tried (UDP
+    /// remembered as broken for `left` more).
+    #[cfg(feature = "quic")]
+    pub(crate) fn quic_skipped(self, left: Duration) -> Establishment {
+        let mut inner = match Arc::try_unwrap(self.inner) {
+            Ok(inner) => inner,
+            // Shared already (never: it was just made): as it is.
+            Err(inner) => return Establishment { inner },
+        };
+        inner.events.insert(
+            0,
+            Stamped {
+                at: Duration::ZERO,
+                event: Event::QuicSkipped { left },
+            },
+        );
+        Establishment {
+            inner: Arc::new(inner),
+        }
+    }
+
     /// The report of an adopted stream: no resolution, one attempt, won at
     /// once.
     pub(crate) fn adopted(peer: SocketAddr) -> Establishment {
@@ -311,6 +332,12 @@ impl Establishment {
                     None => write!(f, "{} failed", s.query),
                 }
             }
+            #[cfg(feature = "quic")]
+            Event::QuicSkipped { left } => write!(
+                f,
+                "QUIC not tried: UDP remembered as broken for another {}",
+                crate::shared::report::Dur(*left)
+            ),
             Event::Advice => {
                 f.write_str("history: ")?;
                 let mut said = false;
@@ -702,6 +729,12 @@ pub(crate) enum Event {
     },
     /// The history's advice (in the report's fields).
     Advice,
+    /// QUIC was not tried: the target's UDP is remembered as broken for
+    /// this much longer.
+    #[cfg(feature = "quic")]
+    QuicSkipped {
+        left: Duration,
+    },
     /// The address policy refused an address.
     Denied {
         addr: IpAddr,

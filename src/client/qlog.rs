@@ -294,6 +294,16 @@ pub(crate) fn trace(report: &Establishment, now: SystemTime) -> String {
                     );
                 }
             }
+            #[cfg(feature = "quic")]
+            Event::QuicSkipped { left } => event(
+                &mut out,
+                e.at,
+                "quic_skipped",
+                format!(
+                    "\"reason\":\"udp_remembered_broken\",\"remaining_ms\":{}",
+                    left.as_millis()
+                ),
+            ),
             Event::Advice => {
                 let mut data = String::from("\"reason\":\"history\"");
                 if let Some(p) = report.preferred() {

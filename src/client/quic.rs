@@ -20,15 +20,16 @@
 //!   finished its handshake: curl's two timers, which need no RTT sample
 //!   (Chromium waits 1.5 × the smoothed RTT, which a first connection does
 //!   not have). A QUIC attempt that fails (its handshake refused, the
-//!   certificate rejected) lets TCP+TLS go at once; so does a target whose
-//!   UDP is remembered as broken.
+//!   certificate rejected) lets TCP+TLS go at once; a target whose UDP is
+//!   remembered as broken gets TCP+TLS alone.
 //! * "Answered" is quinn's handshake data being ready: the server's first
 //!   flight arrived and decrypted.
 //! * UDP remembered as broken: when TCP+TLS won and no QUIC attempt got any
 //!   answer, the target is marked for 5 minutes, then 10, 20, ... up to
 //!   48 hours (Chromium's backoff); a QUIC success clears the mark and the
-//!   backoff. While marked, QUIC still runs beside TCP (so a network whose
-//!   UDP came back is noticed), but TCP does not wait for it.
+//!   backoff. While marked, the call is `connect_tls` and nothing more: no
+//!   quinn endpoint, no QUIC configuration, not one UDP packet (a
+//!   network whose UDP came back is noticed when the mark has passed).
 //! * When QUIC is tried at all (`quic(true)`): the target's HTTPS record
 //!   offers `h3` (its ALPN set, RFC 9460 §7.1.2: the `alpn` values plus
 //!   `http/1.1` unless `no-default-alpn`), or the memory says QUIC worked
@@ -67,8 +68,9 @@ use tracing::Instrument;
 use crate::client::connect::{ConnectionBuilder, Source};
 use crate::client::error::{Attempt, AttemptStage, ConnectError, ConnectErrorKind};
 use crate::client::establishment::{Establishment, Event, Recorder, TlsReport};
-use crate::client::quic_memory::{Memory, Mode, Shared, PROCESS_MEMORY};
+use crate::client::quic_memory::{Memory, Mode, QuicClient, Shared, PROCESS_MEMORY};
 use crate::client::tls::TlsStream;
+use crate::client::tls_options::TlsSlot;
 use crate::resolve::svcb::Batch;
 use crate::resolve::{Resolution, Resolve, ResolveError, Resolved};
 use crate::shared::report::Dur;
@@ -197,10 +199,12 @@ impl ConnectionBuilder {
     /// ([`connect_tls`](Self::connect_tls)'s race) from
     /// [`QUIC_SOFT_WAIT`] after the first QUIC attempt when no QUIC attempt
     /// had an answer by then, [`QUIC_HARD_WAIT`] when one had; at once when
-    /// a QUIC attempt fails or when this target's UDP is remembered as
-    /// broken (5 minutes, doubling up to 48 hours, cleared by a QUIC
-    /// success). The first handshake to complete wins, every other
-    /// attempt is closed.
+    /// a QUIC attempt fails. The first handshake to complete wins, every
+    /// other attempt is closed. A target whose UDP stayed silent while
+    /// TCP+TLS won is remembered as broken (5 minutes, doubling up to 48
+    /// hours, cleared by a QUIC success): meanwhile the call is
+    /// `connect_tls` alone, not one UDP packet sent, and its report and
+    /// error say so.
     ///
     /// QUIC is tried when the target's HTTPS record offers `h3`, when QUIC
     /// worked for it before, or when no HTTPS record says otherwise (a
@@ -382,6 +386,30 @@ impl ConnectionBuilder {
                 tracing::debug!("through a proxy: TCP+TLS only");
                 return tls_only(self).await;
             }
+            // UDP remembered as broken: TCP+TLS alone, at the cost of
+            // `connect_tls` (no endpoint, no QUIC configuration, no UDP
+            // packet) until the mark has passed.
+            // The report and the error say so.
+            if let Some(left) = self.udp_remembered_broken(mode) {
+                let mut tcp = self;
+                tcp.opts.quic.mode = Mode::Off;
+                let shared = tcp.opts.quic.shared.clone();
+                tcp_side_alpn(&mut tcp.opts.tls, shared.as_deref());
+                let to = tcp.opts.report.take();
+                return match tcp.tls_connect(record).await {
+                    Ok((tls, report)) => {
+                        let report = report.map(|r| r.quic_skipped(left));
+                        if let (Some(report), Some(to)) = (&report, &to) {
+                            to.tell(report);
+                        }
+                        Ok((Secure::Tls(tls), report))
+                    }
+                    Err(e) => Err(e.with_history_note(&format!(
+                        "QUIC not tried: UDP remembered as broken for another {}",
+                        Dur(left)
+                    ))),
+                };
+            }
             self.checked()?;
             let (secure, report) = match self.opts.connect_timeout {
                 Some(t) => match tokio::time::timeout(t, race(&self, mode, record)).await {
@@ -402,6 +430,25 @@ impl ConnectionBuilder {
             Ok((secure, report))
         }
         .instrument(span)
+    }
+
+    /// How much longer the memory marks this target's UDP as broken, if
+    /// it does and `mode` races QUIC (`quic_only` tries QUIC anyway).
+    fn udp_remembered_broken(&self, mode: Mode) -> Option<Duration> {
+        let (Mode::Race, Source::Target(Ok(target)), Some(memory)) =
+            (mode, &self.source, self.quic_memory())
+        else {
+            return None;
+        };
+        let key = target.to_string();
+        let now = Instant::now();
+        let left = memory
+            .get(&key)
+            .broken_until
+            .filter(|t| *t > now)
+            .map(|t| t - now)?;
+        tracing::debug!(target = %key, for_ = %Dur(left), "UDP remembered as broken: TCP+TLS alone");
+        Some(left)
     }
 
     /// The memory this call reads and writes (none with `history(false)`).
@@ -435,7 +482,7 @@ impl Connector {
     /// # #[tokio::main] async fn main() -> std::io::Result<()> {
     /// let connector = Connector::new().alpn(["h3", "h2"]).quic(true);
     /// let first = connector.connect_secure("example.com:443").await?;
-    /// // The same endpoint; TCP at once if UDP turned out broken.
+    /// // The same endpoint; TCP+TLS alone if UDP turned out broken.
     /// let second = connector.clone().connect_secure("example.com:443").await?;
     /// # drop((first, second)); Ok(()) }
     /// ```
@@ -488,19 +535,80 @@ fn is_h3(protocol: &[u8]) -> bool {
 
 /// The ALPN lists of the QUIC attempts and (`Some`: changed from the
 /// builder's) of the TCP+TLS attempts.
-fn split_alpn(alpn: Option<&Vec<Vec<u8>>>, mode: Mode) -> (Vec<Vec<u8>>, Option<Vec<Vec<u8>>>) {
+fn split_alpn(alpn: Option<&[Vec<u8>]>, mode: Mode) -> (Vec<Vec<u8>>, Option<Vec<Vec<u8>>>) {
     let h3 = || vec![b"h3".to_vec()];
     let Some(list) = alpn else {
         return (h3(), None);
     };
     if mode == Mode::Only {
-        return (if list.is_empty() { h3() } else { list.clone() }, None);
+        return (if list.is_empty() { h3() } else { list.to_vec() }, None);
     }
     let (quic, tcp): (Vec<_>, Vec<_>) = list.iter().cloned().partition(|p| is_h3(p));
     match quic.is_empty() {
         true => (h3(), None),
         false => (quic, Some(tcp)),
     }
+}
+
+/// The TCP+TLS side's ALPN: the builder's list without `h3` (through the
+/// connector's cache: derived once, not per call).
+fn tcp_side_alpn(tls: &mut TlsSlot, shared: Option<&Shared>) {
+    // Nothing to take out: the options stay shared, not copied.
+    if !matches!(&tls.alpn, Some(Ok(list)) if list.iter().any(|p| is_h3(p))) {
+        return;
+    }
+    let derive = |list: &[Vec<u8>]| split_alpn(Some(list), Mode::Race).1;
+    match shared {
+        Some(shared) => tls.derive_alpn(derive, &shared.tcp_alpn),
+        None => tls.derive_alpn(derive, &Mutex::new(None)),
+    }
+}
+
+/// The quinn client configuration of the QUIC attempts: `tls` with the
+/// QUIC attempts' ALPN. A connector's is made once per TLS configuration
+/// and mode and shared by its calls; a one-shot builder's per call.
+fn client_config(
+    builder: &ConnectionBuilder,
+    tls: &Arc<rustls::ClientConfig>,
+    mode: Mode,
+) -> Result<quinn::ClientConfig, ConnectError> {
+    let alpn = match &builder.opts.tls.alpn {
+        Some(Ok(list)) => Some(list),
+        _ => None,
+    };
+    let shared = builder.opts.quic.shared.as_deref();
+    let mut cached = shared.map(|s| s.client.lock().unwrap_or_else(|e| e.into_inner()));
+    if let Some(Some(c)) = cached.as_deref() {
+        if Arc::ptr_eq(&c.tls, tls) && c.mode == mode && c.alpn.as_ref() == alpn {
+            return Ok(c.client.clone());
+        }
+    }
+    // (quinn would panic on a configuration without TLS 1.3.)
+    if !supports_tls13(tls) {
+        return Err(builder.invalid(
+            "the TLS configuration cannot be used for QUIC: QUIC needs TLS 1.3, \
+             and the configuration allows TLS 1.2 only",
+        ));
+    }
+    let mut crypto = (**tls).clone();
+    crypto.alpn_protocols = split_alpn(alpn.map(Vec::as_slice), mode).0;
+    let crypto =
+        quinn::crypto::rustls::QuicClientConfig::try_from(Arc::new(crypto)).map_err(|e| {
+            builder.invalid(format!(
+                "the TLS configuration cannot be used for QUIC ({e}): QUIC needs TLS 1.3 \
+                 with TLS_AES_128_GCM_SHA256"
+            ))
+        })?;
+    let client = quinn::ClientConfig::new(Arc::new(crypto));
+    if let Some(cached) = cached.as_deref_mut() {
+        *cached = Some(QuicClient {
+            tls: tls.clone(),
+            mode,
+            alpn: alpn.cloned(),
+            client: client.clone(),
+        });
+    }
+    Ok(client)
 }
 
 /// Whether a record set offers HTTP/3 (RFC 9460 §7.1.2: the record's
@@ -690,28 +798,7 @@ async fn race(
     });
     let (target, locals) = builder.checked()?;
     let tls = builder.quic_tls().await?;
-    let alpn = match &builder.opts.tls.alpn {
-        Some(Ok(list)) => Some(list),
-        _ => None,
-    };
-    let (quic_alpn, tcp_alpn) = split_alpn(alpn, mode);
-    // (quinn would panic on a configuration without TLS 1.3.)
-    if !supports_tls13(&tls.config) {
-        return Err(builder.invalid(
-            "the TLS configuration cannot be used for QUIC: QUIC needs TLS 1.3, \
-             and the configuration allows TLS 1.2 only",
-        ));
-    }
-    let mut crypto = (*tls.config).clone();
-    crypto.alpn_protocols = quic_alpn;
-    let crypto =
-        quinn::crypto::rustls::QuicClientConfig::try_from(Arc::new(crypto)).map_err(|e| {
-            builder.invalid(format!(
-                "the TLS configuration cannot be used for QUIC ({e}): QUIC needs TLS 1.3 \
-                 with TLS_AES_128_GCM_SHA256"
-            ))
-        })?;
-    let client = quinn::ClientConfig::new(Arc::new(crypto));
+    let client = client_config(builder, &tls.config, mode)?;
     let bound = match (builder.opts.attempt_timeout, tls.handshake_timeout) {
         (Some(a), Some(h)) => Some(a.min(h)),
         (a, h) => a.or(h),
@@ -774,9 +861,7 @@ async fn race(
             tcp.opts.connect_timeout = None;
             tcp.opts.report = None;
             tcp.opts.quic.mode = Mode::Off;
-            if let Some(list) = tcp_alpn {
-                tcp.opts.tls.set_alpn(list);
-            }
+            tcp_side_alpn(&mut tcp.opts.tls, builder.opts.quic.shared.as_deref());
             Tcp::Waiting(Box::new(tcp))
         }
     };
@@ -1077,20 +1162,20 @@ mod tests {
 
     #[test]
     fn alpn_is_split_between_the_protocols() {
-        let list = vec![b"h3".to_vec(), b"h2".to_vec(), b"http/1.1".to_vec()];
-        let (quic, tcp) = split_alpn(Some(&list), Mode::Race);
+        let list = [b"h3".to_vec(), b"h2".to_vec(), b"http/1.1".to_vec()];
+        let (quic, tcp) = split_alpn(Some(&list[..]), Mode::Race);
         assert_eq!(quic, vec![b"h3".to_vec()]);
         assert_eq!(tcp, Some(vec![b"h2".to_vec(), b"http/1.1".to_vec()]));
         let (quic, tcp) = split_alpn(None, Mode::Race);
         assert_eq!(quic, vec![b"h3".to_vec()]);
         assert_eq!(tcp, None);
-        let h2 = vec![b"h2".to_vec()];
+        let h2 = [b"h2".to_vec()];
         assert_eq!(
-            split_alpn(Some(&h2), Mode::Race),
+            split_alpn(Some(&h2[..]), Mode::Race),
             (vec![b"h3".to_vec()], None)
         );
         let hq = vec![b"hq-interop".to_vec()];
-        assert_eq!(split_alpn(Some(&hq), Mode::Only).0, hq);
+        assert_eq!(split_alpn(Some(&hq[..]), Mode::Only).0, hq);
     }
 
     #[test]

@@ -55,6 +55,29 @@ static DEFAULT_TLS_OPTIONS: TlsOptions = TlsOptions {
     alpn_config: None,
 };
 
+/// An ALPN list derived from the options' own (see
+/// [`TlsOptions::derive_alpn`]), with the options it was derived from.
+#[cfg(feature = "quic")]
+#[derive(Clone, Debug)]
+pub(crate) struct DerivedAlpn {
+    config: Option<Arc<ClientConfig>>,
+    ca_file: Option<Arc<CaFile>>,
+    from: Vec<Vec<u8>>,
+    /// `None`: the list as it is.
+    list: Option<Vec<Vec<u8>>>,
+    slot: Arc<OnceLock<AlpnConfig>>,
+}
+
+/// The same `Arc`, or both absent.
+#[cfg(feature = "quic")]
+fn same<T>(a: &Option<Arc<T>>, b: &Option<Arc<T>>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+        (None, None) => true,
+        _ => false,
+    }
+}
+
 /// A `tls_ca_file`: its path, and the configuration made from it, loaded
 /// at the first `connect_tls` and shared by the clones of a
 /// [`Connector`](crate::Connector).
@@ -220,6 +243,42 @@ impl TlsOptions {
         }
     }
 
+    /// Sets the ALPN list `derive` makes of this one (the TCP+TLS side of a
+    /// QUIC race: the list without `h3`), through `cache`: a connector's
+    /// calls share the derived list and its configuration slot, so that
+    /// the list is derived, and the configuration with it applied is made,
+    /// once per set of options rather than per call. Leaves the options
+    /// as they are when there is no list or `derive` keeps it whole.
+    #[cfg(feature = "quic")]
+    pub(crate) fn derive_alpn(
+        &mut self,
+        derive: impl FnOnce(&[Vec<u8>]) -> Option<Vec<Vec<u8>>>,
+        cache: &std::sync::Mutex<Option<DerivedAlpn>>,
+    ) {
+        let Some(Ok(from)) = &self.alpn else {
+            return;
+        };
+        let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());
+        let hit = cache.as_ref().is_some_and(|c| {
+            c.from == *from && same(&c.config, &self.config) && same(&c.ca_file, &self.ca_file)
+        });
+        if !hit {
+            *cache = Some(DerivedAlpn {
+                config: self.config.clone(),
+                ca_file: self.ca_file.clone(),
+                from: from.clone(),
+                list: derive(from),
+                slot: Arc::default(),
+            });
+        }
+        let derived = cache.as_ref().expect("just made");
+        if let Some(list) = &derived.list {
+            let slot = derived.slot.clone();
+            self.alpn = Some(Ok(list.clone()));
+            self.alpn_config = Some(slot);
+        }
+    }
+
     pub(crate) fn given(&self) -> Option<String> {
         (!self.given.is_empty()).then(|| self.given.join(", "))
     }
@@ -238,6 +297,57 @@ mod tests {
                 .with_root_certificates(rustls::RootCertStore::empty())
                 .with_no_client_auth(),
         )
+    }
+
+    /// The TCP+TLS side of a QUIC race: its ALPN list is derived once per
+    /// set of options, and every call shares the one configuration slot,
+    /// so the configuration with that list is made once too; other options
+    /// derive afresh.
+    #[cfg(feature = "quic")]
+    #[test]
+    fn a_derived_alpn_list_is_made_once_per_options() {
+        let cache = std::sync::Mutex::new(None);
+        let derive = |list: &[Vec<u8>]| Some(list[1..].to_vec());
+        let base = config();
+        let mut options = TlsOptions::default();
+        options.set_config(base.clone());
+        options.set_alpn(["h3", "h2"]);
+        let (mut a, mut b) = (options.clone(), options.clone());
+        let mut derived = 0;
+        a.derive_alpn(
+            |l| {
+                derived += 1;
+                derive(l)
+            },
+            &cache,
+        );
+        b.derive_alpn(
+            |l| {
+                derived += 1;
+                derive(l)
+            },
+            &cache,
+        );
+        assert_eq!(derived, 1);
+        assert!(matches!(&a.alpn, Some(Ok(l)) if *l == [b"h2".to_vec()]));
+        let alpn = vec![b"h2".to_vec()];
+        assert!(Arc::ptr_eq(
+            &a.with_alpn(base.clone(), &alpn),
+            &b.with_alpn(base.clone(), &alpn)
+        ));
+        // The original options keep their list.
+        assert!(matches!(&options.alpn, Some(Ok(l)) if l.len() == 2));
+        let mut other = options.clone();
+        other.set_alpn(["h3", "http/1.1"]);
+        other.derive_alpn(
+            |l| {
+                derived += 1;
+                derive(l)
+            },
+            &cache,
+        );
+        assert_eq!(derived, 2);
+        assert!(matches!(&other.alpn, Some(Ok(l)) if *l == [b"http/1.1".to_vec()]));
     }
 
     /// The configuration with the ALPN list applied is made once per set
