@@ -1758,29 +1758,32 @@ impl ConnectionBuilder {
         // three words of each for as long as the race runs.
         let attempt = move |addr| self.attempt(self.checked_already().1, addr);
         let race = race_staged(addrs, begun, config, start, attempt, finish);
-        Either::Right(race.map(move |result| {
-            let (target, locals) = self.checked_already();
-            match result {
-                Ok(won) => {
-                    let known =
-                        settled && preferred == Some(won.addr.ip()) && won.failed.is_empty();
-                    if !known && !alone {
-                        self.remember_won(target, locals, &won, preferred, start);
+        // The call's start comes back from the race, which keeps it.
+        Either::Right(
+            race.with_start(move |result: Result<Won<T>, RaceFailure>, start| {
+                let (target, locals) = self.checked_already();
+                match result {
+                    Ok(won) => {
+                        let known =
+                            settled && preferred == Some(won.addr.ip()) && won.failed.is_empty();
+                        if !known && !alone {
+                            self.remember_won(target, locals, &won, preferred, start);
+                        }
+                        let recorder = won.recorder.map(|mut rec| {
+                            rec.failed = won.failed;
+                            rec
+                        });
+                        Ok((won.value, recorder))
                     }
-                    let recorder = won.recorder.map(|mut rec| {
-                        rec.failed = won.failed;
-                        rec
-                    });
-                    Ok((won.value, recorder))
+                    Err(failure) => {
+                        // What the history said, before this failure changes it.
+                        let history = preferred.and_then(|_| self.history_note(target, locals));
+                        self.remember_failed(target, locals, &failure.attempts, start);
+                        Err(self.failed(failure).with_history(history))
+                    }
                 }
-                Err(failure) => {
-                    // What the history said, before this failure changes it.
-                    let history = preferred.and_then(|_| self.history_note(target, locals));
-                    self.remember_failed(target, locals, &failure.attempts, start);
-                    Err(self.failed(failure).with_history(history))
-                }
-            }
-        }))
+            }),
+        )
     }
 
     /// The history this call reads and writes, if any.
