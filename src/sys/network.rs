@@ -17,8 +17,10 @@
 //!
 //! A probe is four system calls per family (socket, connect, getsockname,
 //! close). The answer is kept and probed again at most every [`RECHECK`],
-//! so a burst of connects pays one clock read and an uncontended lock
-//! each; a connect to a loopback literal does not ask at all.
+//! with its identity hashed once per probe, so a burst of connects pays an
+//! uncontended lock each (and a clock read, unless the caller passes its
+//! own: [`network_at`]); a connect to a loopback literal does not ask at
+//! all.
 
 use std::hash::{Hash, Hasher};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
@@ -94,23 +96,34 @@ fn probe() -> Network {
     Network { v4, v6 }
 }
 
-static NETWORK: Mutex<Option<(Network, Instant)>> = Mutex::new(None);
+/// The network probed last, its identity (hashed once per probe, not per
+/// call) and when it was probed.
+static NETWORK: Mutex<Option<(Network, u64, Instant)>> = Mutex::new(None);
 
 /// The host's network, probed at most every [`RECHECK`].
 pub(crate) fn network() -> Network {
-    let now = Instant::now();
+    network_at(Instant::now()).0
+}
+
+/// The host's network and its [`id`](Network::id), probed at most every
+/// [`RECHECK`] before `now` (an instant the caller read already: a call
+/// that has one pays no clock read here).
+pub(crate) fn network_at(now: Instant) -> (Network, u64) {
     let mut cached = NETWORK.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some((network, at)) = *cached {
+    if let Some((network, id, at)) = *cached {
         if now.saturating_duration_since(at) < RECHECK {
-            return network;
+            return (network, id);
         }
     }
     let network = probe();
-    if cached.is_some_and(|(old, _)| old != network) {
+    if cached.is_some_and(|(old, _, _)| old != network) {
         tracing::debug!(?network, "the network changed");
     }
-    *cached = Some((network, now));
-    network
+    let id = network.id();
+    // Stamped no later than the real clock: a caller's instant from a
+    // paused Tokio clock that ran ahead must not keep the answer longer.
+    *cached = Some((network, id, now.min(Instant::now())));
+    (network, id)
 }
 
 /// The source addresses looked up, by destination prefix, for the network
@@ -146,7 +159,7 @@ pub(crate) fn cached_source_for(dest: IpAddr) -> Option<IpAddr> {
         IpAddr::V4(v4) => IpAddr::V4(Ipv4Addr::from(u32::from(v4) & !0xff)),
         IpAddr::V6(v6) => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !(u128::MAX >> 64))),
     };
-    let network = network().id();
+    let (_, network) = network_at(Instant::now());
     {
         let mut cache = SOURCE_CACHE.lock().unwrap_or_else(|e| e.into_inner());
         if cache.network != network {
