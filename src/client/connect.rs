@@ -1961,7 +1961,8 @@ impl ConnectionBuilder {
     fn nat64_literals(&self, target: &Target) -> Option<Addrs> {
         let port = target.port();
         let needs = |a: &SocketAddr| matches!(a.ip(), IpAddr::V4(v4) if may_synthesize(v4));
-        if target.host().is_some() || !target.addrs().iter().any(needs) {
+        // `host_bytes`, not `host`: no UTF-8 check of a name on every call.
+        if target.host_bytes().is_some() || !target.addrs().iter().any(needs) {
             return None;
         }
         // A resolution has one port: a list of several keeps its literals.
