@@ -1951,8 +1951,8 @@ impl ConnectionBuilder {
         if !self.usable(&IpAddr::V6(Ipv6Addr::UNSPECIFIED)) {
             return None;
         }
-        let network = crate::sys::network();
-        network.ipv6_only().then(|| network.id())
+        let (id, ipv6_only) = crate::sys::network_id_at(std::time::Instant::now());
+        ipv6_only.then_some(id)
     }
 
     /// The NAT64 synthesis of the target's IPv4 literals on an IPv6-only

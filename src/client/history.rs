@@ -681,7 +681,7 @@ impl History {
     /// `now` is the caller's clock reading (the network is probed again
     /// at most every second of it).
     fn table(&self, now: Instant) -> std::sync::MutexGuard<'_, Table> {
-        let (_, network) = crate::sys::network_at(now.into_std());
+        let (network, _) = crate::sys::network_id_at(now.into_std());
         let mut table = lock(&self.inner.table);
         if table.network != network {
             if table.len() > 0 {

@@ -70,7 +70,7 @@ mod unix;
 mod network;
 #[cfg(feature = "hickory")]
 pub(crate) use network::{cached_source_for, Network};
-pub(crate) use network::{network, network_at};
+pub(crate) use network::{network, network_id_at};
 
 #[cfg(feature = "batch")]
 mod udp_batch;
