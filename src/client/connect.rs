@@ -1758,29 +1758,32 @@ impl ConnectionBuilder {
         // three words of each for as long as the race runs.
         let attempt = move |addr| self.attempt(self.checked_already().1, addr);
         let race = race_staged(addrs, begun, config, start, attempt, finish);
-        Either::Right(race.map(move |result| {
-            let (target, locals) = self.checked_already();
-            match result {
-                Ok(won) => {
-                    let known =
-                        settled && preferred == Some(won.addr.ip()) && won.failed.is_empty();
-                    if !known && !alone {
-                        self.remember_won(target, locals, &won, preferred, start);
+        // The call's start comes back from the race, which keeps it.
+        Either::Right(
+            race.with_start(move |result: Result<Won<T>, RaceFailure>, start| {
+                let (target, locals) = self.checked_already();
+                match result {
+                    Ok(won) => {
+                        let known =
+                            settled && preferred == Some(won.addr.ip()) && won.failed.is_empty();
+                        if !known && !alone {
+                            self.remember_won(target, locals, &won, preferred, start);
+                        }
+                        let recorder = won.recorder.map(|mut rec| {
+                            rec.failed = won.failed;
+                            rec
+                        });
+                        Ok((won.value, recorder))
                     }
-                    let recorder = won.recorder.map(|mut rec| {
-                        rec.failed = won.failed;
-                        rec
-                    });
-                    Ok((won.value, recorder))
+                    Err(failure) => {
+                        // What the history said, before this failure changes it.
+                        let history = preferred.and_then(|_| self.history_note(target, locals));
+                        self.remember_failed(target, locals, &failure.attempts, start);
+                        Err(self.failed(failure).with_history(history))
+                    }
                 }
-                Err(failure) => {
-                    // What the history said, before this failure changes it.
-                    let history = preferred.and_then(|_| self.history_note(target, locals));
-                    self.remember_failed(target, locals, &failure.attempts, start);
-                    Err(self.failed(failure).with_history(history))
-                }
-            }
-        }))
+            }),
+        )
     }
 
     /// The history this call reads and writes, if any.
@@ -1948,8 +1951,8 @@ impl ConnectionBuilder {
         if !self.usable(&IpAddr::V6(Ipv6Addr::UNSPECIFIED)) {
             return None;
         }
-        let network = crate::sys::network();
-        network.ipv6_only().then(|| network.id())
+        let (id, ipv6_only) = crate::sys::network_id_at(std::time::Instant::now());
+        ipv6_only.then_some(id)
     }
 
     /// The NAT64 synthesis of the target's IPv4 literals on an IPv6-only
@@ -1958,7 +1961,8 @@ impl ConnectionBuilder {
     fn nat64_literals(&self, target: &Target) -> Option<Addrs> {
         let port = target.port();
         let needs = |a: &SocketAddr| matches!(a.ip(), IpAddr::V4(v4) if may_synthesize(v4));
-        if target.host().is_some() || !target.addrs().iter().any(needs) {
+        // `host_bytes`, not `host`: no UTF-8 check of a name on every call.
+        if target.host_bytes().is_some() || !target.addrs().iter().any(needs) {
             return None;
         }
         // A resolution has one port: a list of several keeps its literals.

@@ -500,7 +500,7 @@ impl History {
         now: Instant,
     ) -> Advice {
         let hash = key.hash(self.inner.seed);
-        let mut table = self.table();
+        let mut table = self.table(now);
         let Some(entry) = table.get_mut(hash) else {
             return Advice::default();
         };
@@ -568,7 +568,7 @@ impl History {
         slow: &[IpAddr],
         now: Instant,
     ) {
-        self.update(key, |entry| {
+        self.update(key, now, |entry| {
             entry.failures.retain(|&(ip, _, _)| ip != addr);
             let keep_old = match &mut entry.winner {
                 // An IPv6 (or IPv4) winner that was only slow this time,
@@ -615,7 +615,7 @@ impl History {
         if failures.iter().all(|&(_, kind)| kind == Failure::Local) {
             return;
         }
-        self.update(key, |entry| {
+        self.update(key, now, |entry| {
             for &(ip, kind) in failures {
                 if kind == Failure::Local {
                     continue;
@@ -633,9 +633,9 @@ impl History {
         });
     }
 
-    fn update(&self, key: Key<'_>, f: impl FnOnce(&mut Entry)) {
+    fn update(&self, key: Key<'_>, now: Instant, f: impl FnOnce(&mut Entry)) {
         let hash = key.hash(self.inner.seed);
-        let mut table = self.table();
+        let mut table = self.table(now);
         let new = || Entry {
             id: key.to_id(),
             winner: None,
@@ -658,7 +658,7 @@ impl History {
 
     /// What the history holds for a target, in words, for an error report.
     pub(crate) fn describe(&self, key: Key<'_>, now: Instant) -> Option<String> {
-        let table = self.table();
+        let table = self.table(now);
         let entry = table
             .get(key.hash(self.inner.seed))
             .filter(|e| key.matches(&e.id))?;
@@ -678,8 +678,10 @@ impl History {
 impl History {
     /// The table, emptied first when the network is another than the one
     /// its outcomes were seen on.
-    fn table(&self) -> std::sync::MutexGuard<'_, Table> {
-        let network = crate::sys::network().id();
+    /// `now` is the caller's clock reading (the network is probed again
+    /// at most every second of it).
+    fn table(&self, now: Instant) -> std::sync::MutexGuard<'_, Table> {
+        let (network, _) = crate::sys::network_id_at(now.into_std());
         let mut table = lock(&self.inner.table);
         if table.network != network {
             if table.len() > 0 {

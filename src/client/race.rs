@@ -130,6 +130,15 @@ pub(crate) struct RaceConfig {
     pub(crate) deadline: Option<Instant>,
 }
 
+/// What the race keeps of its [`RaceConfig`] once its queue is made (the
+/// queue keeps `interleave`): 8 bytes less in every pending race.
+#[derive(Clone, Copy, Debug)]
+struct Timing {
+    delay: Option<Duration>,
+    attempt_timeout: Option<Duration>,
+    deadline: Option<Instant>,
+}
+
 /// A race's winner: the value its attempt finished with, where and when
 /// it started, how long it took, and the attempts that failed before it
 /// (for the history of what worked).
@@ -359,7 +368,11 @@ where
         last_started,
         next_start,
         timer: None,
-        config,
+        config: Timing {
+            delay: config.delay,
+            attempt_timeout: config.attempt_timeout,
+            deadline: config.deadline,
+        },
         start,
         seen: begun.seen,
         recorder: begun.recorder,
@@ -401,12 +414,59 @@ pin_project! {
         // and what it is armed for; boxed when first armed (over 100 bytes
         // that a race won at once, the common case, never uses).
         timer: Option<Box<(Stagger, Option<Instant>)>>,
-        config: RaceConfig,
+        config: Timing,
         start: Instant,
         // How many addresses the resolution gave, usable or not.
         seen: usize,
         // What happens, when recorded: one test of this per event.
         recorder: Option<Box<Recorder>>,
+    }
+}
+
+impl<S, A, F, H, G, Y> Race<S, A, F, H, G, Y> {
+    /// The race, its result handed to `then` with the instant the call
+    /// started: the race keeps that instant already, so the caller's
+    /// closure need not keep a second copy for as long as the race runs.
+    pub(crate) fn with_start<R>(self, then: R) -> WithStart<S, A, F, H, G, Y, R> {
+        WithStart {
+            race: self,
+            then: Some(then),
+        }
+    }
+}
+
+pin_project! {
+    /// [`Race::with_start`]'s future.
+    pub(crate) struct WithStart<S, A, F, H, G, Y, R> {
+        #[pin]
+        race: Race<S, A, F, H, G, Y>,
+        // `None` once called.
+        then: Option<R>,
+    }
+}
+
+impl<S, A, F, H, G, Y, B, C, T, R, O> Future for WithStart<S, A, F, H, G, Y, R>
+where
+    S: Stream<Item = Result<B, ResolveError>>,
+    B: Into<Batch>,
+    A: FnMut(SocketAddr) -> F,
+    F: Future<Output = io::Result<C>>,
+    H: FnMut(SocketAddr, C) -> G,
+    G: Future<Output = io::Result<T>>,
+    Y: Future<Output = ()>,
+    R: FnOnce(Result<Won<T>, RaceFailure>, Instant) -> O,
+{
+    type Output = O;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<O> {
+        let this = self.project();
+        let mut race = this.race;
+        let Poll::Ready(result) = race.as_mut().poll(cx) else {
+            return Poll::Pending;
+        };
+        let start = *race.project().start;
+        let then = this.then.take().expect("a race polled after it completed");
+        Poll::Ready(then(result, start))
     }
 }
 

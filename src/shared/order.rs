@@ -26,13 +26,15 @@ use crate::shared::nat64::unmapped;
 /// batch's own buffer become the queue (no allocation on the common path).
 #[derive(Debug)]
 pub(crate) struct Queue {
-    interleave: usize,
+    /// In 32 bits, as `taken`: a count past four billion addresses is
+    /// never reached, and the two share one word of every pending race.
+    interleave: u32,
     /// The addresses not yet taken, in the order they came.
     addrs: Vec<SocketAddr>,
     /// The family tried first: that of the first address that came.
     first_is_v6: Option<bool>,
     /// How many addresses have been taken from the queue so far.
-    taken: usize,
+    taken: u32,
     /// Whether the last address taken, past the first-family run, was of the first family.
     last_was_first: bool,
     /// An address to take first whenever it is there (the last winner).
@@ -44,7 +46,7 @@ pub(crate) struct Queue {
 impl Queue {
     pub(crate) fn new(interleave: usize) -> Queue {
         Queue {
-            interleave,
+            interleave: u32::try_from(interleave).unwrap_or(u32::MAX),
             addrs: Vec::new(),
             first_is_v6: None,
             taken: 0,
@@ -70,7 +72,7 @@ impl Queue {
     pub(crate) fn take(&mut self, addr: SocketAddr) {
         if let Some(i) = self.addrs.iter().position(|a| *a == addr) {
             self.addrs.remove(i);
-            self.taken += 1;
+            self.taken = self.taken.saturating_add(1);
             self.last_was_first = self.is_first(&addr);
             if self.prefer == Some(addr.ip()) {
                 self.prefer = None;
@@ -146,7 +148,7 @@ impl Queue {
             .iter()
             .position(|a| eligible(a) && self.is_first(a) == from_first)?;
         let addr = self.addrs.remove(i);
-        self.taken += 1;
+        self.taken = self.taken.saturating_add(1);
         self.last_was_first = from_first;
         if self.addrs.is_empty() {
             // Free the buffer: a race whose every address has started

@@ -17,12 +17,15 @@
 //!
 //! A probe is four system calls per family (socket, connect, getsockname,
 //! close). The answer is kept and probed again at most every [`RECHECK`],
-//! so a burst of connects pays one clock read and an uncontended lock
-//! each; a connect to a loopback literal does not ask at all.
+//! with its identity hashed once per probe. What the history and the NAT64
+//! check need (the identity, whether IPv6-only) is also kept in two atomics
+//! ([`network_id_at`]): a burst of connects pays two loads each and no
+//! lock; a connect to a loopback literal does not ask at all.
 
 use std::hash::{Hash, Hasher};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// How long what the probes found is trusted before they run again.
@@ -94,23 +97,72 @@ fn probe() -> Network {
     Network { v4, v6 }
 }
 
-static NETWORK: Mutex<Option<(Network, Instant)>> = Mutex::new(None);
+/// The network probed last, its identity (hashed once per probe, not per
+/// call) and when it was probed.
+static NETWORK: Mutex<Option<(Network, u64, Instant)>> = Mutex::new(None);
 
 /// The host's network, probed at most every [`RECHECK`].
 pub(crate) fn network() -> Network {
-    let now = Instant::now();
+    network_at(Instant::now()).0
+}
+
+/// The host's network and its [`id`](Network::id), probed at most every
+/// [`RECHECK`] before `now` (an instant the caller read already: a call
+/// that has one pays no clock read here).
+pub(crate) fn network_at(now: Instant) -> (Network, u64) {
     let mut cached = NETWORK.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some((network, at)) = *cached {
-        if now.saturating_duration_since(at) < RECHECK {
-            return network;
+    if let Some((network, id, at)) = *cached {
+        // A caller's instant from a paused Tokio clock may run ahead of
+        // the real one: the real clock decides before a probe.
+        if now.saturating_duration_since(at) < RECHECK
+            || Instant::now().saturating_duration_since(at) < RECHECK
+        {
+            return (network, id);
         }
     }
     let network = probe();
-    if cached.is_some_and(|(old, _)| old != network) {
+    if cached.is_some_and(|(old, _, _)| old != network) {
         tracing::debug!(?network, "the network changed");
     }
-    *cached = Some((network, now));
-    network
+    let id = network.id();
+    let at = now.min(Instant::now());
+    *cached = Some((network, id, at));
+    // The lock-free copy for `network_id_at`: the identity first, then
+    // until when it holds (a reader that sees the new deadline sees this
+    // identity or a later one).
+    FAST_ID.store(id, Ordering::Release);
+    let until = nanos(at + RECHECK);
+    FAST_UNTIL.store(
+        until << 1 | u64::from(network.ipv6_only()),
+        Ordering::Release,
+    );
+    (network, id)
+}
+
+/// What the history and the NAT64 check need of the network: its
+/// [`id`](Network::id) and whether it is [IPv6-only](Network::ipv6_only).
+/// As [`network_at`], without its lock while the last probe holds.
+pub(crate) fn network_id_at(now: Instant) -> (u64, bool) {
+    let until = FAST_UNTIL.load(Ordering::Acquire);
+    if nanos(now) < until >> 1 {
+        return (FAST_ID.load(Ordering::Acquire), until & 1 == 1);
+    }
+    let (network, id) = network_at(now);
+    (id, network.ipv6_only())
+}
+
+/// The last probe's identity, and until when it holds (nanoseconds after
+/// [`epoch`], shifted left by one) with whether the network is IPv6-only
+/// in bit 0; 0 before the first probe.
+static FAST_ID: AtomicU64 = AtomicU64::new(0);
+static FAST_UNTIL: AtomicU64 = AtomicU64::new(0);
+
+/// `t` in nanoseconds after the first instant this module read (0 for
+/// earlier ones; 63 bits last 292 years).
+fn nanos(t: Instant) -> u64 {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    let epoch = *EPOCH.get_or_init(Instant::now);
+    u64::try_from(t.saturating_duration_since(epoch).as_nanos()).unwrap_or(u64::MAX >> 1)
 }
 
 /// The source addresses looked up, by destination prefix, for the network
@@ -146,7 +198,7 @@ pub(crate) fn cached_source_for(dest: IpAddr) -> Option<IpAddr> {
         IpAddr::V4(v4) => IpAddr::V4(Ipv4Addr::from(u32::from(v4) & !0xff)),
         IpAddr::V6(v6) => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !(u128::MAX >> 64))),
     };
-    let network = network().id();
+    let (network, _) = network_id_at(Instant::now());
     {
         let mut cache = SOURCE_CACHE.lock().unwrap_or_else(|e| e.into_inner());
         if cache.network != network {
