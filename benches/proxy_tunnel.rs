@@ -19,6 +19,11 @@
 //! reported are each one's median rate and the median of per-round ratios
 //! (target: ours / hyper-util >= 1.0x).
 //!
+//! `PROXY_TUNNEL_ONLY=ours` (or `peer`, `raw`) runs that variant alone,
+//! `PROXY_TUNNEL_N` connects (default 1000) after the warm-up, for `strace`
+//! and `valgrind --tool=callgrind` (per connect: the difference of two runs
+//! of different `N`, divided by the difference of the connects).
+//!
 //! Needs `tinyproxy` (`apt-get install tinyproxy`); without it, says so
 //! and exits.
 //!
@@ -246,6 +251,24 @@ async fn main() {
         ours(&direct, origin).await;
         ours(&through_https, origin).await;
         raw_https(tls_proxy, origin, &tls).await;
+    }
+
+    if let Ok(only) = std::env::var("PROXY_TUNNEL_ONLY") {
+        let n: usize = std::env::var("PROXY_TUNNEL_N")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(1000);
+        let t0 = Instant::now();
+        for _ in 0..n {
+            match only.as_str() {
+                "ours" => ours(&connector, origin).await,
+                "peer" => hyper_util(&mut tunnel, &dst, &tls).await,
+                "raw" => raw(proxy, origin, &tls).await,
+                other => panic!("PROXY_TUNNEL_ONLY={other}: ours, peer or raw"),
+            }
+        }
+        println!("{only}: {n} connects in {:?}", t0.elapsed());
+        return;
     }
 
     let mut rates: [Vec<f64>; 6] = Default::default();

@@ -1043,10 +1043,12 @@ impl Via for Shared {
             let endpoint = hop.checked(builder, purpose)?;
             builder.checked()?;
             let stage = AtomicU8::new(AT_CONNECT);
-            let work = tunnel(builder, &hop, endpoint, &stage);
+            let work = tunnel(builder, &hop, endpoint, &stage, tls);
             let opened = bounded(builder, &hop, endpoint, &stage, work).await?;
             Ok(Tunnel {
                 stream: opened.stream,
+                early: opened.early,
+                proxy_addr: opened.proxy_addr,
                 origin_ip: match opened.dest {
                     Dest::Addr(addr) => Some(addr.ip()),
                     Dest::Name(..) => None,
@@ -1078,6 +1080,11 @@ impl fmt::Display for Dest {
 struct Opened {
     stream: TunnelStream,
     dest: Dest,
+    /// The origin's bytes that came with the `CONNECT` answer (only when
+    /// the tunnel is for TLS with the origin, which takes them).
+    early: Vec<u8>,
+    /// The proxy's address, the connection's peer.
+    proxy_addr: Option<SocketAddr>,
 }
 
 /// Why a proxy did not open a tunnel: the payload of the failed
@@ -1230,19 +1237,22 @@ async fn bounded<T>(
 
 /// The tunnel to the builder's target: its destinations (the name, or the
 /// addresses this side resolved or was given), raced as the builder races
-/// addresses, each through a connection to the proxy of its own.
+/// addresses, each through a connection to the proxy of its own. `tls`:
+/// TLS with the origin follows, and takes bytes that came with the
+/// `CONNECT` answer.
 async fn tunnel(
     builder: &ConnectionBuilder,
     hop: &Hop,
     endpoint: &Endpoint,
     stage: &AtomicU8,
+    tls: bool,
 ) -> Result<Opened, ConnectError> {
     let start = Instant::now();
     let (target, _) = builder.checked()?;
     let dests = destinations(builder, target, endpoint).await?;
     let delay = builder.opts.delay;
     let raced = race(dests, delay, |dest| {
-        one_tunnel(builder, hop, endpoint, dest, start, stage)
+        one_tunnel(builder, hop, endpoint, dest, start, stage, tls)
     });
     // With every destination failed, the first one's error: with one
     // destination, the only one.
@@ -1331,6 +1341,7 @@ async fn one_tunnel(
     dest: Dest,
     start: Instant,
     stage: &AtomicU8,
+    tls: bool,
 ) -> Result<Opened, ConnectError> {
     let origin = builder.describe();
     let mut opts = builder.opts.clone();
@@ -1344,23 +1355,24 @@ async fn one_tunnel(
         ConnectionBuilder::with_options(Source::Target(to_proxy.map_err(Box::new)), opts);
     let mut stream = hop_to(to_proxy, hop, endpoint, &origin).await?;
     stage.fetch_max(AT_TUNNEL, Ordering::Relaxed);
-    let peer = stream
-        .tcp()
-        .peer_addr()
-        .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+    // Asked once: the failed attempt's report and the origin's TLS errors
+    // name it.
+    let proxy_addr = stream.tcp().peer_addr().ok();
     let started = start.elapsed();
     let exchange = async {
         match endpoint.scheme {
             Scheme::Http | Scheme::Https => {
                 let auth = endpoint.auth.as_ref().map(Auth::header);
-                http_connect::open(&mut stream, &dest.to_string(), auth.as_deref()).await
+                http_connect::open(&mut stream, &dest.to_string(), auth.as_deref(), tls).await
             }
             Scheme::Socks5 | Scheme::Socks5h => {
                 let auth = match &endpoint.auth {
                     Some(Auth::UserPass(user, pass)) => Some((user.as_str(), pass.as_str())),
                     _ => None,
                 };
-                socks5::open(&mut stream, &dest, auth).await
+                socks5::open(&mut stream, &dest, auth)
+                    .await
+                    .map(|()| Vec::new())
             }
         }
     };
@@ -1379,16 +1391,21 @@ async fn one_tunnel(
         None => exchange.await,
     };
     match result {
-        Ok(()) => {
+        Ok(early) => {
             tracing::debug!(proxy = %endpoint, %dest, "tunnel open");
-            Ok(Opened { stream, dest })
+            Ok(Opened {
+                stream,
+                dest,
+                early,
+                proxy_addr,
+            })
         }
         Err(refusal) => {
             tracing::debug!(proxy = %endpoint, %dest, error = %refusal, "tunnel refused");
             let status = refusal.status;
             let message = refusal.message.clone();
             let attempt = Attempt {
-                addr: peer,
+                addr: proxy_addr.unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0))),
                 started,
                 elapsed: start.elapsed().saturating_sub(started),
                 error: io::Error::new(refusal.kind, refusal),
