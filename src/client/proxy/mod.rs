@@ -28,9 +28,14 @@
 //!
 //! The answer is read up to its blank line however it arrives (one byte at
 //! a time, or with the origin's first bytes in the same segment), and
-//! never past it: the stream is a plain `TcpStream`, so the answer is
-//! peeked, and only the bytes of the head are taken off the socket. An
-//! origin that speaks first (SSH, SMTP) keeps its greeting for the caller.
+//! never past it: for `connect` and `connect_tunnel` the stream is a plain
+//! `TcpStream`, so the answer is peeked, and only the bytes of the head are
+//! taken off the socket. An origin that speaks first (SSH, SMTP) keeps its
+//! greeting for the caller. For `connect_tls` over an http proxy the
+//! answer is read in one go, as hyper-util's `Tunnel` reads it (a system
+//! call fewer), and whatever came with it is handed to rustls before the
+//! socket's bytes (a TLS origin sends nothing before the ClientHello, so
+//! these are a non-TLS origin's, and the handshake fails on them at once).
 //! Any 2xx opens the tunnel (RFC 9110 §9.3.6); `407`, in HTTP/1.0 or 1.1,
 //! says the proxy wants credentials; any other status is named.
 
