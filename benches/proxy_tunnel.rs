@@ -15,9 +15,17 @@
 //!
 //! Each connect is a full TLS 1.3 handshake (resumption off) with the
 //! origin, inside the tunnel, verified for `localhost`; then the
-//! connection is dropped. Rounds run the three in a fresh order each time;
+//! connection is dropped. Rounds run the variants in a fresh order each time;
 //! reported are each one's median rate and the median of per-round ratios
-//! (target: ours / hyper-util >= 1.0x).
+//! (target: ours / hyper-util >= 1.0x). Beside hyper-util as it ships, it
+//! again with the two bounds ours has by default (the `CONNECT` exchange
+//! and the TLS handshake each in a 60 s `tokio::time::timeout`): the same
+//! work, timers included.
+//!
+//! `PROXY_TUNNEL_ONLY=ours` (or `peer`, `raw`) runs that variant alone,
+//! `PROXY_TUNNEL_N` connects (default 1000) after the warm-up, for `strace`
+//! and `valgrind --tool=callgrind` (per connect: the difference of two runs
+//! of different `N`, divided by the difference of the connects).
 //!
 //! Needs `tinyproxy` (`apt-get install tinyproxy`); without it, says so
 //! and exits.
@@ -45,13 +53,14 @@ use tower_service::Service;
 
 const ROUNDS: usize = 31;
 const CONNECTS_PER_ROUND: usize = 100;
-const NAMES: [&str; 6] = [
+const NAMES: [&str; 7] = [
     "tokio-endpoints",
     "hyper-util Tunnel+rustls",
     "raw tokio",
     "ours, direct (no proxy)",
     "ours, https proxy",
     "raw tokio, https proxy",
+    "hyper-util, our 2 bounds",
 ];
 
 struct Tinyproxy(Child, std::path::PathBuf);
@@ -199,6 +208,30 @@ async fn hyper_util(tunnel: &mut Tunnel<HttpConnector>, dst: &Uri, tls: &TlsConn
     drop(stream);
 }
 
+/// hyper-util with the two bounds ours has by default: the `CONNECT`
+/// exchange and the TLS handshake each within 60 s (ours:
+/// `DEFAULT_PROXY_HANDSHAKE_TIMEOUT`, `DEFAULT_TLS_HANDSHAKE_TIMEOUT`),
+/// what a user of hyper-util adds so that a silent proxy or origin cannot
+/// hang the call. Each is a Tokio timer, and a timer registered when the
+/// time driver has none wakes the driver's thread (an eventfd write and an
+/// `epoll_wait` per connect, seen with `strace -f -c`).
+async fn hyper_util_bounded(tunnel: &mut Tunnel<HttpConnector>, dst: &Uri, tls: &TlsConnector) {
+    let bound = Duration::from_secs(60);
+    let io = tokio::time::timeout(bound, tunnel.call(dst.clone()))
+        .await
+        .unwrap()
+        .unwrap();
+    let tcp = io.into_inner();
+    let stream = tokio::time::timeout(
+        bound,
+        tls.connect(ServerName::try_from("localhost").unwrap(), tcp),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    drop(stream);
+}
+
 async fn raw(proxy: SocketAddr, origin: SocketAddr, tls: &TlsConnector) {
     let mut tcp = TcpStream::connect(proxy).await.unwrap();
     tcp.set_nodelay(true).unwrap();
@@ -225,8 +258,18 @@ async fn main() {
     let tls_proxy = listener.local_addr().unwrap();
     tokio::spawn(https_proxy(listener, TlsAcceptor::from(server)));
 
-    let connector = Connector::new()
-        .proxy(Proxy::http(format!("http://{proxy}")).unwrap())
+    // `PROXY_TUNNEL_TIMEOUTS=off`: ours without its default bounds (the
+    // proxy's handshake timeout, the TLS handshake timeout), as the peer
+    // runs, to measure what the two timers cost (a diagnosis, not a figure).
+    let bounded = std::env::var("PROXY_TUNNEL_TIMEOUTS").as_deref() != Ok("off");
+    let mut through_tinyproxy = Proxy::http(format!("http://{proxy}")).unwrap();
+    let mut connector = Connector::new();
+    if !bounded {
+        through_tinyproxy = through_tinyproxy.handshake_timeout(None);
+        connector = connector.tls_handshake_timeout(None);
+    }
+    let connector = connector
+        .proxy(through_tinyproxy)
         .tls_config(client.clone());
     let mut http = HttpConnector::new();
     http.set_nodelay(true);
@@ -246,17 +289,38 @@ async fn main() {
         ours(&direct, origin).await;
         ours(&through_https, origin).await;
         raw_https(tls_proxy, origin, &tls).await;
+        hyper_util_bounded(&mut tunnel, &dst, &tls).await;
     }
 
-    let mut rates: [Vec<f64>; 6] = Default::default();
+    if let Ok(only) = std::env::var("PROXY_TUNNEL_ONLY") {
+        let n: usize = std::env::var("PROXY_TUNNEL_N")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(1000);
+        let t0 = Instant::now();
+        for _ in 0..n {
+            match only.as_str() {
+                "ours" => ours(&connector, origin).await,
+                "peer" => hyper_util(&mut tunnel, &dst, &tls).await,
+                "peer-bounded" => hyper_util_bounded(&mut tunnel, &dst, &tls).await,
+                "raw" => raw(proxy, origin, &tls).await,
+                other => panic!("PROXY_TUNNEL_ONLY={other}: ours, peer, peer-bounded or raw"),
+            }
+        }
+        println!("{only}: {n} connects in {:?}", t0.elapsed());
+        return;
+    }
+
+    let mut rates: [Vec<f64>; 7] = Default::default();
     let mut ratio_hyper = Vec::new();
+    let mut ratio_bounded = Vec::new();
     let mut ratio_raw = Vec::new();
     let mut ratio_https_raw = Vec::new();
     let mut ratio_https_http = Vec::new();
     let mut ratio_http_direct = Vec::new();
-    let mut order = Shuffled::new(6);
+    let mut order = Shuffled::new(7);
     for _ in 0..ROUNDS {
-        let mut round = [0.0; 6];
+        let mut round = [0.0; 7];
         for &variant in order.next_round() {
             let started = Instant::now();
             for _ in 0..CONNECTS_PER_ROUND {
@@ -266,7 +330,8 @@ async fn main() {
                     2 => raw(proxy, origin, &tls).await,
                     3 => ours(&direct, origin).await,
                     4 => ours(&through_https, origin).await,
-                    _ => raw_https(tls_proxy, origin, &tls).await,
+                    5 => raw_https(tls_proxy, origin, &tls).await,
+                    _ => hyper_util_bounded(&mut tunnel, &dst, &tls).await,
                 }
             }
             round[variant] = CONNECTS_PER_ROUND as f64 / started.elapsed().as_secs_f64();
@@ -275,6 +340,7 @@ async fn main() {
             rates[i].push(*rate);
         }
         ratio_hyper.push(round[0] / round[1]);
+        ratio_bounded.push(round[0] / round[6]);
         ratio_raw.push(round[0] / round[2]);
         ratio_https_raw.push(round[4] / round[5]);
         ratio_https_http.push(round[4] / round[0]);
@@ -290,6 +356,10 @@ async fn main() {
     println!(
         "  ours / hyper-util: {:.3}x (median of per-round ratios)",
         median(&mut ratio_hyper)
+    );
+    println!(
+        "  ours / hyper-util with our 2 bounds: {:.3}x (median of per-round ratios)",
+        median(&mut ratio_bounded)
     );
     println!(
         "  ours / raw tokio:  {:.3}x (median of per-round ratios)",

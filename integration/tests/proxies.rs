@@ -4,7 +4,8 @@
 //! each test that needs one says so and returns when it is missing),
 //! started on loopback with a generated configuration; and through a
 //! scripted proxy for what real ones rarely do (a status line one byte at
-//! a time, `201`, `HTTP/1.0 407`, bytes after the head, silence).
+//! a time, `201`, `HTTP/1.0 407`, bytes after the head (kept for `connect`,
+//! handed to the origin's TLS for `connect_tls`), silence).
 
 // Shared with the root package's tests.
 #[path = "../../tests/common/mod.rs"]
@@ -637,6 +638,36 @@ async fn bytes_after_the_head_stay_for_the_stream() {
     stream.read_exact(&mut banner).await.unwrap();
     assert_eq!(&banner, b"SSH-2.0-OpenSSH_9.2\r\n");
     drop(stream);
+    task.await.unwrap();
+}
+
+#[tokio::test]
+async fn bytes_after_the_head_reach_the_origins_tls() {
+    // With `connect_tls` the answer is read whole, not peeked: what came
+    // with it is the origin's, and rustls judges it at once (an SSH
+    // server is not a TLS server), not after the handshake timeout.
+    let (addr, _, task) = scripted(
+        Some(b"HTTP/1.1 200 OK\r\n\r\nSSH-2.0-OpenSSH_9.2\r\n"),
+        1024,
+        Duration::ZERO,
+    )
+    .await;
+    let started = Instant::now();
+    let err = ConnectionBuilder::new("origin.test:22")
+        .proxy(through(addr))
+        .connect_tls()
+        .await
+        .unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(err.kind(), ConnectErrorKind::Tls, "{err}");
+    assert_eq!(err.proxy_stage(), Some(ProxyStage::OriginTls), "{err}");
+    // The SSH banner's, not what the echo would have sent back later.
+    assert!(err.to_string().contains("did not answer with TLS"), "{err}");
+    drop(err);
     task.await.unwrap();
 }
 

@@ -178,6 +178,13 @@ pub(crate) enum Purpose {
 #[cfg(feature = "proxy")]
 pub(crate) struct Tunnel {
     pub(crate) stream: TunnelStream,
+    /// The origin's bytes that came with the proxy's answer, for TLS with
+    /// the origin to take first (empty but for a `Purpose::Tls` tunnel).
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
+    pub(crate) early: Vec<u8>,
+    /// The proxy's address (the connection's peer), when known.
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
+    pub(crate) proxy_addr: Option<SocketAddr>,
     /// The target's address, when the tunnel went to an address (not a
     /// name the proxy resolved): what TLS verifies without a server name.
     #[cfg_attr(not(feature = "tls"), allow(dead_code))]

@@ -432,9 +432,12 @@ impl ConnectionBuilder {
                 let all_errors = self.opts.all_errors;
                 let report_to = self.opts.report.clone();
                 let tcp = self.connect_inner().await?;
-                let tls = handshake.run(tcp, name.clone(), all_errors).await?;
-                let report = match (record, tls.peer_addr()) {
-                    (true, Ok(peer)) => Some(Establishment::adopted(peer)),
+                let tls = handshake
+                    .run(tcp, name.clone(), all_errors, None, Vec::new())
+                    .await?;
+                // (The peer asked for only when recorded: a system call.)
+                let report = match record.then(|| tls.peer_addr()) {
+                    Some(Ok(peer)) => Some(Establishment::adopted(peer)),
                     _ => None,
                 };
                 if let (Some(report), Some(to)) = (&report, report_to) {
@@ -452,8 +455,8 @@ impl ConnectionBuilder {
                 let tls = handshake.run_in_tunnel(tunnel, &self, started).await?;
                 // The report of a proxied connection: the hop to the proxy,
                 // one attempt (the race to the proxy is not recorded).
-                let report = match (record, tls.peer_addr()) {
-                    (true, Ok(peer)) => Some(Establishment::adopted(peer)),
+                let report = match record.then(|| tls.peer_addr()) {
+                    Some(Ok(peer)) => Some(Establishment::adopted(peer)),
                     _ => None,
                 };
                 if let (Some(report), Some(to)) = (&report, &self.opts.report) {
@@ -661,14 +664,18 @@ impl Handshake {
         let target = builder.describe();
         let all_errors = builder.opts.all_errors;
         let note = tunnel.note.at(crate::client::error::ProxyStage::OriginTls);
+        let (peer, early) = (tunnel.proxy_addr, tunnel.early);
         let run = async {
             match tunnel.stream {
                 // An http or SOCKS5 proxy: TLS on its TCP connection.
                 crate::client::connect::TunnelStream::Tcp(tcp) => {
-                    self.run(tcp, target.clone(), all_errors).await
+                    self.run(tcp, target.clone(), all_errors, peer, early).await
                 }
                 // An https proxy: TLS inside its TLS.
-                carried => self.run(carried, target.clone(), all_errors).await,
+                carried => {
+                    self.run(carried, target.clone(), all_errors, peer, early)
+                        .await
+                }
             }
         };
         let result = match builder.opts.connect_timeout {
@@ -685,13 +692,19 @@ impl Handshake {
         result.map_err(|e| e.through_proxy(target, note))
     }
 
+    /// The handshake on `tcp`. `peer`: its peer's address if the caller
+    /// knows it (else asked of the socket); `early`: the server's bytes
+    /// already taken off it (with a proxy's answer), handed to rustls
+    /// first.
     async fn run<S: Transport>(
         self,
         tcp: S,
         target: String,
         all_errors: bool,
+        peer: Option<SocketAddr>,
+        early: Vec<u8>,
     ) -> Result<TlsStream, ConnectError> {
-        let peer = tcp.bottom().peer_addr().ok();
+        let peer = peer.or_else(|| tcp.bottom().peer_addr().ok());
         let error = |kind| {
             ConnectError::new(kind, target.clone())
                 .with_peer(peer)
@@ -705,10 +718,18 @@ impl Handshake {
                     .with_message("failed: the connection has no peer address to verify"))
             }
         };
-        let connecting = self.connector.connect(server_name.clone(), tcp);
-        let result = match self.handshake_timeout {
-            Some(timeout) => tokio::time::timeout(timeout, connecting).await,
-            None => Ok(connecting.await),
+        let mut refused = None;
+        let connecting = self
+            .connector
+            .connect_with(server_name.clone(), tcp, |conn| {
+                if !early.is_empty() {
+                    refused = feed(conn, &early).err();
+                }
+            });
+        let result = match (refused, self.handshake_timeout) {
+            (Some(e), _) => Ok(Err(e)),
+            (None, Some(timeout)) => tokio::time::timeout(timeout, connecting).await,
+            (None, None) => Ok(connecting.await),
         };
         match result {
             Ok(Ok(stream)) => {
@@ -746,7 +767,20 @@ impl Handshake {
     }
 }
 
-/// The default configuration, built once per process.
+/// Hands `bytes`, the server's first bytes already read off the
+/// connection, to rustls, as if read from the socket, and processes them
+/// (an error is what the handshake would have failed with).
+fn feed(conn: &mut ClientConnection, mut bytes: &[u8]) -> io::Result<()> {
+    while !bytes.is_empty() {
+        if conn.read_tls(&mut bytes)? == 0 {
+            break;
+        }
+    }
+    conn.process_new_packets()
+        .map(drop)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+}
+
 /// The default configuration, built once per process. Reading the
 /// platform's trust store takes tens of milliseconds (hundreds on a cold
 /// disk): it runs on the blocking pool, and the first calls wait for it

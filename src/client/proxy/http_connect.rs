@@ -16,12 +16,16 @@ const MAX_HEAD: usize = 16 * 1024;
 
 /// Asks the proxy on `stream` for a tunnel to `authority` (`host:port`,
 /// `[v6]:port`), with a `Proxy-Authorization` value if given. On success
-/// the stream is at the first byte after the answer's head.
+/// the stream is at the first byte after the answer's head, or, with
+/// `early` (the caller takes bytes that came with the head: TLS with the
+/// origin, which hands them to rustls), past what the reads took, and the
+/// bytes after the head are returned.
 pub(super) async fn open(
     stream: &mut TunnelStream,
     authority: &str,
     authorization: Option<&str>,
-) -> Result<(), Refusal> {
+    early: bool,
+) -> Result<Vec<u8>, Refusal> {
     let mut request = format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n");
     if let Some(value) = authorization {
         request.push_str("Proxy-Authorization: ");
@@ -33,14 +37,44 @@ pub(super) async fn open(
         .write_all(request.as_bytes())
         .await
         .map_err(Refusal::io("sending CONNECT to the proxy"))?;
-    let head = match stream {
-        TunnelStream::Tcp(tcp) => read_head(tcp).await?,
+    let (head, after) = match stream {
+        // One read per segment, as hyper-util's `Tunnel` reads: no peek
+        // (a system call per segment saved), and a short read leaves the
+        // socket's readiness cleared, so the ClientHello's first read waits
+        // for the ServerHello instead of trying the socket first.
+        TunnelStream::Tcp(tcp) if early => read_head_with_rest(tcp).await?,
+        TunnelStream::Tcp(tcp) => (read_head(tcp).await?, Vec::new()),
         // TLS with an https proxy: nothing to peek at, and reading one
         // byte at a time copies out of rustls's buffer (no system call).
-        TunnelStream::Carried(carried) => read_head_bytewise(carried).await?,
+        TunnelStream::Carried(carried) => (read_head_bytewise(carried).await?, Vec::new()),
     };
     let answer = parse(&head)?;
-    judge(&answer, authority, authorization.is_some())
+    judge(&answer, authority, authorization.is_some())?;
+    Ok(after)
+}
+
+/// The answer's head up to its blank line, and the bytes the same reads
+/// took past it (a TLS origin speaks only after the ClientHello, which is
+/// sent after the head: these are none unless the origin is not TLS, and
+/// then rustls, which is handed them, says so).
+async fn read_head_with_rest(stream: &mut TcpStream) -> Result<(Vec<u8>, Vec<u8>), Refusal> {
+    let mut head = Vec::with_capacity(256);
+    let mut buf = [0u8; 2048];
+    loop {
+        let n = stream.read(&mut buf).await.map_err(Refusal::io(READING))?;
+        if n == 0 {
+            return Err(closed_in(&head));
+        }
+        let before = head.len();
+        head.extend_from_slice(&buf[..n]);
+        if let Some(end) = head_end(&head, before.saturating_sub(3)) {
+            let after = head.split_off(end);
+            return Ok((head, after));
+        }
+        if head.len() > MAX_HEAD {
+            return Err(head_too_long());
+        }
+    }
 }
 
 /// The answer's head, taken off the socket up to its blank line and not

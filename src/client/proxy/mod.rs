@@ -28,9 +28,14 @@
 //!
 //! The answer is read up to its blank line however it arrives (one byte at
 //! a time, or with the origin's first bytes in the same segment), and
-//! never past it: the stream is a plain `TcpStream`, so the answer is
-//! peeked, and only the bytes of the head are taken off the socket. An
-//! origin that speaks first (SSH, SMTP) keeps its greeting for the caller.
+//! never past it: for `connect` and `connect_tunnel` the stream is a plain
+//! `TcpStream`, so the answer is peeked, and only the bytes of the head are
+//! taken off the socket. An origin that speaks first (SSH, SMTP) keeps its
+//! greeting for the caller. For `connect_tls` over an http proxy the
+//! answer is read in one go, as hyper-util's `Tunnel` reads it (a system
+//! call fewer), and whatever came with it is handed to rustls before the
+//! socket's bytes (a TLS origin sends nothing before the ClientHello, so
+//! these are a non-TLS origin's, and the handshake fails on them at once).
 //! Any 2xx opens the tunnel (RFC 9110 §9.3.6); `407`, in HTTP/1.0 or 1.1,
 //! says the proxy wants credentials; any other status is named.
 
@@ -1043,10 +1048,12 @@ impl Via for Shared {
             let endpoint = hop.checked(builder, purpose)?;
             builder.checked()?;
             let stage = AtomicU8::new(AT_CONNECT);
-            let work = tunnel(builder, &hop, endpoint, &stage);
+            let work = tunnel(builder, &hop, endpoint, &stage, tls);
             let opened = bounded(builder, &hop, endpoint, &stage, work).await?;
             Ok(Tunnel {
                 stream: opened.stream,
+                early: opened.early,
+                proxy_addr: opened.proxy_addr,
                 origin_ip: match opened.dest {
                     Dest::Addr(addr) => Some(addr.ip()),
                     Dest::Name(..) => None,
@@ -1078,6 +1085,11 @@ impl fmt::Display for Dest {
 struct Opened {
     stream: TunnelStream,
     dest: Dest,
+    /// The origin's bytes that came with the `CONNECT` answer (only when
+    /// the tunnel is for TLS with the origin, which takes them).
+    early: Vec<u8>,
+    /// The proxy's address, the connection's peer.
+    proxy_addr: Option<SocketAddr>,
 }
 
 /// Why a proxy did not open a tunnel: the payload of the failed
@@ -1230,19 +1242,22 @@ async fn bounded<T>(
 
 /// The tunnel to the builder's target: its destinations (the name, or the
 /// addresses this side resolved or was given), raced as the builder races
-/// addresses, each through a connection to the proxy of its own.
+/// addresses, each through a connection to the proxy of its own. `tls`:
+/// TLS with the origin follows, and takes bytes that came with the
+/// `CONNECT` answer.
 async fn tunnel(
     builder: &ConnectionBuilder,
     hop: &Hop,
     endpoint: &Endpoint,
     stage: &AtomicU8,
+    tls: bool,
 ) -> Result<Opened, ConnectError> {
     let start = Instant::now();
     let (target, _) = builder.checked()?;
     let dests = destinations(builder, target, endpoint).await?;
     let delay = builder.opts.delay;
     let raced = race(dests, delay, |dest| {
-        one_tunnel(builder, hop, endpoint, dest, start, stage)
+        one_tunnel(builder, hop, endpoint, dest, start, stage, tls)
     });
     // With every destination failed, the first one's error: with one
     // destination, the only one.
@@ -1331,6 +1346,7 @@ async fn one_tunnel(
     dest: Dest,
     start: Instant,
     stage: &AtomicU8,
+    tls: bool,
 ) -> Result<Opened, ConnectError> {
     let origin = builder.describe();
     let mut opts = builder.opts.clone();
@@ -1344,23 +1360,24 @@ async fn one_tunnel(
         ConnectionBuilder::with_options(Source::Target(to_proxy.map_err(Box::new)), opts);
     let mut stream = hop_to(to_proxy, hop, endpoint, &origin).await?;
     stage.fetch_max(AT_TUNNEL, Ordering::Relaxed);
-    let peer = stream
-        .tcp()
-        .peer_addr()
-        .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+    // Asked once: the failed attempt's report and the origin's TLS errors
+    // name it.
+    let proxy_addr = stream.tcp().peer_addr().ok();
     let started = start.elapsed();
     let exchange = async {
         match endpoint.scheme {
             Scheme::Http | Scheme::Https => {
                 let auth = endpoint.auth.as_ref().map(Auth::header);
-                http_connect::open(&mut stream, &dest.to_string(), auth.as_deref()).await
+                http_connect::open(&mut stream, &dest.to_string(), auth.as_deref(), tls).await
             }
             Scheme::Socks5 | Scheme::Socks5h => {
                 let auth = match &endpoint.auth {
                     Some(Auth::UserPass(user, pass)) => Some((user.as_str(), pass.as_str())),
                     _ => None,
                 };
-                socks5::open(&mut stream, &dest, auth).await
+                socks5::open(&mut stream, &dest, auth)
+                    .await
+                    .map(|()| Vec::new())
             }
         }
     };
@@ -1379,16 +1396,21 @@ async fn one_tunnel(
         None => exchange.await,
     };
     match result {
-        Ok(()) => {
+        Ok(early) => {
             tracing::debug!(proxy = %endpoint, %dest, "tunnel open");
-            Ok(Opened { stream, dest })
+            Ok(Opened {
+                stream,
+                dest,
+                early,
+                proxy_addr,
+            })
         }
         Err(refusal) => {
             tracing::debug!(proxy = %endpoint, %dest, error = %refusal, "tunnel refused");
             let status = refusal.status;
             let message = refusal.message.clone();
             let attempt = Attempt {
-                addr: peer,
+                addr: proxy_addr.unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0))),
                 started,
                 elapsed: start.elapsed().saturating_sub(started),
                 error: io::Error::new(refusal.kind, refusal),
