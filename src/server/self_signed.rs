@@ -177,31 +177,12 @@ impl fmt::Debug for SelfSigned {
     }
 }
 
-/// DER as PEM (RFC 7468): base64 in lines of 64 characters between the
-/// label's lines. Writing only; reading PEM is rustls-pki-types' job.
+/// DER as PEM (RFC 7468, by the `pem` crate that rcgen uses): base64 in
+/// lines of 64 characters between the label's lines, `\n` line ends.
+/// Writing only; reading PEM is rustls-pki-types' job.
 fn pem(label: &str, der: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut b64 = String::with_capacity(der.len().div_ceil(3) * 4);
-    for chunk in der.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                b64.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                b64.push('=');
-            }
-        }
-    }
-    let mut out = format!("-----BEGIN {label}-----\n");
-    for line in b64.as_bytes().chunks(64) {
-        out.push_str(std::str::from_utf8(line).unwrap_or_default());
-        out.push('\n');
-    }
-    out.push_str(&format!("-----END {label}-----\n"));
-    out
+    let config = ::pem::EncodeConfig::new().set_line_ending(::pem::LineEnding::LF);
+    ::pem::encode_config(&::pem::Pem::new(label, der), config)
 }
 
 #[cfg(test)]
@@ -216,6 +197,8 @@ mod tests {
             let text = pem("CERTIFICATE", &der);
             let back = CertificateDer::from_pem_slice(text.as_bytes()).unwrap();
             assert_eq!(back.as_ref(), &der[..], "{len}");
+            assert!(text.lines().all(|line| line.len() <= 64), "{text}");
+            assert!(!text.contains('\r'), "{text:?}");
         }
     }
 
