@@ -22,6 +22,7 @@
 
 mod support;
 use support::median;
+use support::tls::serve_handshakes;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -48,18 +49,6 @@ const ROUNDS: usize = 21;
 const CONNECTS_PER_ROUND: usize = 100;
 const ADDRESS_LAG: u64 = 200;
 const DNS_RUNS: usize = 9;
-
-async fn serve(listener: TcpListener, acceptor: TlsAcceptor) {
-    loop {
-        let Ok((tcp, _)) = listener.accept().await else {
-            continue;
-        };
-        let acceptor = acceptor.clone();
-        tokio::spawn(async move {
-            let _ = acceptor.accept(tcp).await;
-        });
-    }
-}
 
 #[derive(Clone, Copy)]
 enum Way {
@@ -237,7 +226,7 @@ fn main() {
         let (client, server) = support::tls::configs();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        tokio::spawn(serve(listener, TlsAcceptor::from(server)));
+        tokio::spawn(serve_handshakes(listener, TlsAcceptor::from(server)));
 
         let ways = [Way::InRace, Way::RaceThenHandshake, Way::Raw];
         for _ in 0..warmup {

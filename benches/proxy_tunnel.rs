@@ -35,6 +35,7 @@
 //! ```
 
 mod support;
+use support::tls::serve_handshakes;
 use support::{median, Shuffled};
 
 use std::net::SocketAddr;
@@ -103,18 +104,6 @@ async fn tinyproxy() -> Option<(Tinyproxy, SocketAddr)> {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     None
-}
-
-async fn serve(listener: TcpListener, acceptor: TlsAcceptor) {
-    loop {
-        let Ok((tcp, _)) = listener.accept().await else {
-            continue;
-        };
-        let acceptor = acceptor.clone();
-        tokio::spawn(async move {
-            let _ = acceptor.accept(tcp).await;
-        });
-    }
 }
 
 /// A scripted https proxy: TLS, then `CONNECT host:port` read byte by
@@ -253,7 +242,10 @@ async fn main() {
     let (client, server) = support::tls::configs();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let origin = listener.local_addr().unwrap();
-    tokio::spawn(serve(listener, TlsAcceptor::from(server.clone())));
+    tokio::spawn(serve_handshakes(
+        listener,
+        TlsAcceptor::from(server.clone()),
+    ));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let tls_proxy = listener.local_addr().unwrap();
     tokio::spawn(https_proxy(listener, TlsAcceptor::from(server)));

@@ -19,6 +19,7 @@
 
 mod support;
 use support::median;
+use support::tls::serve_handshakes;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -36,18 +37,6 @@ fn with_alpn(config: &Arc<ServerConfig>, alpn: &[&[u8]]) -> Arc<ServerConfig> {
     let mut config = (**config).clone();
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     Arc::new(config)
-}
-
-async fn serve_tls(listener: TcpListener, acceptor: TlsAcceptor) {
-    loop {
-        let Ok((tcp, _)) = listener.accept().await else {
-            continue;
-        };
-        let acceptor = acceptor.clone();
-        tokio::spawn(async move {
-            let _ = acceptor.accept(tcp).await;
-        });
-    }
 }
 
 fn serve_quic(config: Arc<ServerConfig>, addr: SocketAddr) -> quinn::Endpoint {
@@ -105,12 +94,12 @@ fn main() {
         // The UDP-silent host.
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let silent_addr = listener.local_addr().unwrap();
-        tokio::spawn(serve_tls(listener, TlsAcceptor::from(tcp_server.clone())));
+        tokio::spawn(serve_handshakes(listener, TlsAcceptor::from(tcp_server.clone())));
         let _silent = UdpSocket::bind(silent_addr).await.unwrap();
         // The healthy host: QUIC and TCP+TLS on one port.
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let healthy = listener.local_addr().unwrap();
-        tokio::spawn(serve_tls(listener, TlsAcceptor::from(tcp_server)));
+        tokio::spawn(serve_handshakes(listener, TlsAcceptor::from(tcp_server)));
         let _quic_server = serve_quic(with_alpn(&server, &[b"h3"]), healthy);
 
         let base = || {

@@ -15,6 +15,7 @@
 
 mod support;
 use support::median;
+use support::tls::serve_handshakes;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -28,20 +29,6 @@ use tokio_rustls::{TlsAcceptor, TlsConnector};
 
 const ROUNDS: usize = 31;
 const CONNECTS_PER_ROUND: usize = 150;
-
-async fn serve(listener: TcpListener, acceptor: TlsAcceptor) {
-    loop {
-        let Ok((tcp, _)) = listener.accept().await else {
-            continue;
-        };
-        let acceptor = acceptor.clone();
-        tokio::spawn(async move {
-            // The handshake completes when the client's Finished arrives;
-            // then the connection is dropped.
-            let _ = acceptor.accept(tcp).await;
-        });
-    }
-}
 
 async fn via_builder(addr: SocketAddr, config: &Arc<ClientConfig>) {
     let stream = ConnectionBuilder::new(addr)
@@ -92,7 +79,7 @@ fn main() {
         let (client, server) = support::tls::configs();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        tokio::spawn(serve(listener, TlsAcceptor::from(server)));
+        tokio::spawn(serve_handshakes(listener, TlsAcceptor::from(server)));
 
         for _ in 0..warmup {
             via_builder(addr, &client).await;

@@ -36,3 +36,22 @@ pub fn configs() -> (Arc<ClientConfig>, Arc<ServerConfig>) {
     client.resumption = Resumption::disabled();
     (Arc::new(client), Arc::new(server))
 }
+
+/// A TLS server that completes each handshake and drops the connection:
+/// what a benchmark of connects needs on the other side.
+pub async fn serve_handshakes(
+    listener: tokio::net::TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+) {
+    loop {
+        let Ok((tcp, _)) = listener.accept().await else {
+            continue;
+        };
+        let acceptor = acceptor.clone();
+        tokio::spawn(async move {
+            // The handshake completes when the client's Finished arrives;
+            // then the connection is dropped.
+            let _ = acceptor.accept(tcp).await;
+        });
+    }
+}
