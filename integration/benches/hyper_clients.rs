@@ -14,7 +14,7 @@
 //! goes first; the medians of requests per second and the median of the
 //! per-round ratios (ours / theirs, above 1 is ours faster).
 //!
-//! Run: `cargo bench -p tokio-endpoints-heavy --bench hyper_clients`.
+//! Run: `cargo bench -p tokio-endpoints-integration --bench hyper_clients`.
 
 #[path = "../../benches/support/mod.rs"]
 mod support;

@@ -433,7 +433,7 @@ impl ConnectionBuilder {
                 let report_to = self.opts.report.clone();
                 let tcp = self.connect_inner().await?;
                 let tls = handshake
-                    .run(tcp, name.clone(), all_errors, None, Vec::new())
+                    .run(tcp, || name.clone(), all_errors, None, Vec::new())
                     .await?;
                 // (The peer asked for only when recorded: a system call.)
                 let report = match record.then(|| tls.peer_addr()) {
@@ -661,7 +661,8 @@ impl Handshake {
         if let (None, Some(ip)) = (&self.server_name, tunnel.origin_ip) {
             self.server_name = Some(ServerName::IpAddress(ip.into()));
         }
-        let target = builder.describe();
+        // The origin's description, formatted only on failure.
+        let target = || builder.describe();
         let all_errors = builder.opts.all_errors;
         let note = tunnel.note.at(crate::client::error::ProxyStage::OriginTls);
         let (peer, early) = (tunnel.proxy_addr, tunnel.early);
@@ -669,44 +670,39 @@ impl Handshake {
             match tunnel.stream {
                 // An http or SOCKS5 proxy: TLS on its TCP connection.
                 crate::client::connect::TunnelStream::Tcp(tcp) => {
-                    self.run(tcp, target.clone(), all_errors, peer, early).await
+                    self.run(tcp, target, all_errors, peer, early).await
                 }
                 // An https proxy: TLS inside its TLS.
-                carried => {
-                    self.run(carried, target.clone(), all_errors, peer, early)
-                        .await
-                }
+                carried => self.run(carried, target, all_errors, peer, early).await,
             }
         };
         let result = match builder.opts.connect_timeout {
             None => run.await,
             Some(t) => match tokio::time::timeout(t.saturating_sub(started.elapsed()), run).await {
                 Ok(result) => result,
-                Err(_) => Err(
-                    ConnectError::new(ConnectErrorKind::TimedOut, target.clone())
-                        .with_message(format!("timed out after {}", crate::shared::report::Dur(t)))
-                        .with_all_errors(all_errors),
-                ),
+                Err(_) => Err(ConnectError::new(ConnectErrorKind::TimedOut, target())
+                    .with_message(format!("timed out after {}", crate::shared::report::Dur(t)))
+                    .with_all_errors(all_errors)),
             },
         };
-        result.map_err(|e| e.through_proxy(target, note))
+        result.map_err(|e| e.through_proxy(target(), note))
     }
 
-    /// The handshake on `tcp`. `peer`: its peer's address if the caller
-    /// knows it (else asked of the socket); `early`: the server's bytes
-    /// already taken off it (with a proxy's answer), handed to rustls
-    /// first.
+    /// The handshake on `tcp`. `target`: the call's description, for its
+    /// errors; `peer`: its peer's address if the caller knows it (else
+    /// asked of the socket); `early`: the server's bytes already taken off
+    /// it (with a proxy's answer), handed to rustls first.
     async fn run<S: Transport>(
         self,
         tcp: S,
-        target: String,
+        target: impl Fn() -> String,
         all_errors: bool,
         peer: Option<SocketAddr>,
         early: Vec<u8>,
     ) -> Result<TlsStream, ConnectError> {
         let peer = peer.or_else(|| tcp.bottom().peer_addr().ok());
         let error = |kind| {
-            ConnectError::new(kind, target.clone())
+            ConnectError::new(kind, target())
                 .with_peer(peer)
                 .with_all_errors(all_errors)
         };

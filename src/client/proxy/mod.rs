@@ -1348,7 +1348,6 @@ async fn one_tunnel(
     stage: &AtomicU8,
     tls: bool,
 ) -> Result<Opened, ConnectError> {
-    let origin = builder.describe();
     let mut opts = builder.opts.clone();
     opts.via = None;
     // The proxy's name has no HTTPS records of the origin's service.
@@ -1358,7 +1357,7 @@ async fn one_tunnel(
     let to_proxy = (endpoint.host.as_str(), endpoint.port).into_target();
     let to_proxy =
         ConnectionBuilder::with_options(Source::Target(to_proxy.map_err(Box::new)), opts);
-    let mut stream = hop_to(to_proxy, hop, endpoint, &origin).await?;
+    let mut stream = hop_to(to_proxy, hop, endpoint, builder).await?;
     stage.fetch_max(AT_TUNNEL, Ordering::Relaxed);
     // Asked once: the failed attempt's report and the origin's TLS errors
     // name it.
@@ -1416,6 +1415,8 @@ async fn one_tunnel(
                 error: io::Error::new(refusal.kind, refusal),
                 stage: AttemptStage::Proxy,
             };
+            // Only now: the origin's description is formatted on failure.
+            let origin = builder.describe();
             Err(ConnectError::new(ConnectErrorKind::Proxy, origin.clone())
                 .with_message(message)
                 .with_attempts(vec![attempt])
@@ -1434,10 +1435,10 @@ async fn hop_to(
     to_proxy: ConnectionBuilder,
     hop: &Hop,
     endpoint: &Endpoint,
-    origin: &str,
+    origin: &ConnectionBuilder,
 ) -> Result<TunnelStream, ConnectError> {
     let failed = |e: ConnectError, stage| {
-        e.through_proxy(origin.to_string(), hop.note(endpoint, stage, None))
+        e.through_proxy(origin.describe(), hop.note(endpoint, stage, None))
     };
     #[cfg(feature = "tls")]
     if endpoint.scheme == Scheme::Https {
@@ -1478,6 +1479,12 @@ where
     F: FnMut(Dest) -> Fut,
     Fut: Future<Output = Result<T, E>>,
 {
+    // One destination (an http proxy, or a name the proxy resolves): no
+    // race to run.
+    if let [_] = dests.as_slice() {
+        let only = dests.into_iter().next().expect("one destination");
+        return start(only).await.map_err(|e| vec![e]);
+    }
     let mut waiting = dests.into_iter();
     let mut running = FuturesUnordered::new();
     let mut errors = Vec::new();

@@ -1,11 +1,12 @@
 //! TLS connections through a real HTTP proxy (tinyproxy on loopback),
 //! side by side in one run: a `Connector` with `Proxy::http` and
-//! `connect_tls`, against hyper-util's `Tunnel` over its `HttpConnector`
-//! followed by the TLS handshake with tokio-rustls (what hyper-rustls's
-//! `HttpsConnector` does over the `Tunnel`: hyper-rustls is not in this
-//! build, and its handshake is the tokio-rustls call made here), and
-//! against raw tokio (`TcpStream::connect`, `CONNECT` written and read by
-//! hand, tokio-rustls), the floor.
+//! `connect_tls`, against hyper-rustls' `HttpsConnector` over hyper-util's
+//! `Tunnel<HttpConnector>` (the composition a hyper user has today: the
+//! issue's peer), against the same `Tunnel` followed by a bare
+//! tokio-rustls handshake (hyper-rustls without its boxed future and
+//! wrappers: the stricter peer), and against raw tokio
+//! (`TcpStream::connect`, `CONNECT` written and read by hand,
+//! tokio-rustls), the floor.
 //!
 //! Beside them: ours with no proxy (direct), and through an https proxy
 //! (`Proxy::https`: TLS with the proxy, `CONNECT` inside it, TLS with the
@@ -13,36 +14,45 @@
 //! tokio-rustls. The https proxy is scripted here (tokio-rustls in front
 //! of a `CONNECT` handler that splices to the origin, in this process).
 //!
-//! Each connect is a full TLS 1.3 handshake (resumption off) with the
-//! origin, inside the tunnel, verified for `localhost`; then the
-//! connection is dropped. Rounds run the variants in a fresh order each time;
-//! reported are each one's median rate and the median of per-round ratios
-//! (target: ours / hyper-util >= 1.0x). Beside hyper-util as it ships, it
-//! again with the two bounds ours has by default (the `CONNECT` exchange
-//! and the TLS handshake each in a 60 s `tokio::time::timeout`): the same
-//! work, timers included.
+//! Each connect is a full TLS 1.3 handshake (resumption off, no ALPN on
+//! any side: hyper-rustls with HTTP/1 only offers none) with the origin,
+//! inside the tunnel, verified for `localhost`; then the connection is
+//! dropped. Rounds run the variants in a fresh order each time; reported
+//! are each one's median rate and the median of per-round ratios (target:
+//! ours / hyper-rustls >= 1.0x). Ours keeps its two default bounds (the
+//! proxy's handshake timeout and the TLS handshake timeout, 60 s each);
+//! the peers have none.
 //!
-//! `PROXY_TUNNEL_ONLY=ours` (or `peer`, `raw`) runs that variant alone,
-//! `PROXY_TUNNEL_N` connects (default 1000) after the warm-up, for `strace`
-//! and `valgrind --tool=callgrind` (per connect: the difference of two runs
-//! of different `N`, divided by the difference of the connects).
+//! `PROXY_TUNNEL_ONLY=ours` (or `hyper-rustls`, `peer`, `raw`) runs that
+//! variant alone, `PROXY_TUNNEL_N` connects (default 1000) after the
+//! warm-up, for `strace` and `valgrind --tool=callgrind` (per connect: the
+//! difference of two runs of different `N`, divided by the difference of
+//! the connects). `PROXY_TUNNEL_TIMEOUTS=off` runs ours without its two
+//! bounds (a diagnosis of what its timers cost, not a figure).
 //!
 //! Needs `tinyproxy` (`apt-get install tinyproxy`); without it, says so
 //! and exits.
 //!
 //! ```text
-//! cargo bench --features proxy,tls,hyper --bench proxy_tunnel
+//! cargo bench -p tokio-endpoints-integration --bench proxy_tunnel
 //! ```
 
+#[path = "../../benches/support/mod.rs"]
 mod support;
-use support::tls::serve_handshakes;
+#[path = "../../benches/support/tls.rs"]
+#[allow(dead_code)]
+mod tls_support;
 use support::{median, Shuffled};
+use tls_support::serve_handshakes;
 
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use http::Uri;
+use hyper_rustls::{
+    FixedServerNameResolver, HttpsConnector, HttpsConnectorBuilder, MaybeHttpsStream,
+};
 use hyper_util::client::legacy::connect::proxy::Tunnel;
 use hyper_util::client::legacy::connect::HttpConnector;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -54,15 +64,19 @@ use tower_service::Service;
 
 const ROUNDS: usize = 31;
 const CONNECTS_PER_ROUND: usize = 100;
-const NAMES: [&str; 7] = [
+const NAMES: [&str; 8] = [
     "tokio-endpoints",
-    "hyper-util Tunnel+rustls",
+    "hyper-rustls over Tunnel",
+    "Tunnel + bare tokio-rustls",
     "raw tokio",
     "ours, direct (no proxy)",
     "ours, https proxy",
     "raw tokio, https proxy",
-    "hyper-util, our 2 bounds",
+    "ours without its 2 bounds",
 ];
+
+/// hyper-rustls' connector over hyper-util's tunnel.
+type HyperRustls = HttpsConnector<Tunnel<HttpConnector>>;
 
 struct Tinyproxy(Child, std::path::PathBuf);
 
@@ -197,27 +211,12 @@ async fn hyper_util(tunnel: &mut Tunnel<HttpConnector>, dst: &Uri, tls: &TlsConn
     drop(stream);
 }
 
-/// hyper-util with the two bounds ours has by default: the `CONNECT`
-/// exchange and the TLS handshake each within 60 s (ours:
-/// `DEFAULT_PROXY_HANDSHAKE_TIMEOUT`, `DEFAULT_TLS_HANDSHAKE_TIMEOUT`),
-/// what a user of hyper-util adds so that a silent proxy or origin cannot
-/// hang the call. Each is a Tokio timer, and a timer registered when the
-/// time driver has none wakes the driver's thread (an eventfd write and an
-/// `epoll_wait` per connect, seen with `strace -f -c`).
-async fn hyper_util_bounded(tunnel: &mut Tunnel<HttpConnector>, dst: &Uri, tls: &TlsConnector) {
-    let bound = Duration::from_secs(60);
-    let io = tokio::time::timeout(bound, tunnel.call(dst.clone()))
-        .await
-        .unwrap()
-        .unwrap();
-    let tcp = io.into_inner();
-    let stream = tokio::time::timeout(
-        bound,
-        tls.connect(ServerName::try_from("localhost").unwrap(), tcp),
-    )
-    .await
-    .unwrap()
-    .unwrap();
+/// hyper-rustls' `HttpsConnector` over the tunnel: what a hyper user
+/// composes today (its `call` boxes the tunnel's future and the
+/// handshake's).
+async fn hyper_rustls(https: &mut HyperRustls, dst: &Uri) {
+    let stream = https.call(dst.clone()).await.unwrap();
+    assert!(matches!(stream, MaybeHttpsStream::Https(_)));
     drop(stream);
 }
 
@@ -233,13 +232,50 @@ async fn raw(proxy: SocketAddr, origin: SocketAddr, tls: &TlsConnector) {
     drop(stream);
 }
 
+/// User and system CPU of process `pid` ("self" for this one), in clock
+/// ticks (10 ms), from `/proc/<pid>/stat`; 0 where there is none.
+fn cpu_ticks(pid: &str) -> u64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0;
+    };
+    // After the command's closing parenthesis: fields 3 on; utime and
+    // stime are fields 14 and 15.
+    let rest = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let field = |i: usize| {
+        fields
+            .get(i - 3)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    field(14) + field(15)
+}
+
+/// Context switches of this process's threads so far (voluntary and not).
+fn switches() -> u64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return 0;
+    };
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("status")).ok())
+        .flat_map(|status| {
+            status
+                .lines()
+                .filter(|l| l.contains("ctxt_switches"))
+                .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+                .collect::<Vec<_>>()
+        })
+        .sum()
+}
+
 #[tokio::main]
 async fn main() {
     let Some((_daemon, proxy)) = tinyproxy().await else {
         println!("SKIPPED: tinyproxy is not installed (apt-get install tinyproxy)");
         return;
     };
-    let (client, server) = support::tls::configs();
+    let (client, server) = tls_support::configs();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let origin = listener.local_addr().unwrap();
     tokio::spawn(serve_handshakes(
@@ -251,8 +287,8 @@ async fn main() {
     tokio::spawn(https_proxy(listener, TlsAcceptor::from(server)));
 
     // `PROXY_TUNNEL_TIMEOUTS=off`: ours without its default bounds (the
-    // proxy's handshake timeout, the TLS handshake timeout), as the peer
-    // runs, to measure what the two timers cost (a diagnosis, not a figure).
+    // proxy's handshake timeout, the TLS handshake timeout), as the peers
+    // run, to measure what the two timers cost (a diagnosis, not a figure).
     let bounded = std::env::var("PROXY_TUNNEL_TIMEOUTS").as_deref() != Ok("off");
     let mut through_tinyproxy = Proxy::http(format!("http://{proxy}")).unwrap();
     let mut connector = Connector::new();
@@ -266,7 +302,23 @@ async fn main() {
     let mut http = HttpConnector::new();
     http.set_nodelay(true);
     let mut tunnel = Tunnel::new(format!("http://{proxy}").parse().unwrap(), http);
+    let mut https: HyperRustls = HttpsConnectorBuilder::new()
+        .with_tls_config((*client).clone())
+        .https_only()
+        .with_server_name_resolver(FixedServerNameResolver::new(
+            ServerName::try_from("localhost").unwrap(),
+        ))
+        .enable_http1()
+        .wrap_connector(tunnel.clone());
     let dst: Uri = format!("https://{origin}").parse().unwrap();
+    let unbounded = Connector::new()
+        .tls_handshake_timeout(None)
+        .proxy(
+            Proxy::http(format!("http://{proxy}"))
+                .unwrap()
+                .handshake_timeout(None),
+        )
+        .tls_config(client.clone());
     let direct = Connector::new().tls_config(client.clone());
     let through_https = Connector::new()
         .proxy(Proxy::https(format!("https://{tls_proxy}")).unwrap())
@@ -276,12 +328,13 @@ async fn main() {
     // Warm up: tinyproxy's threads, the history, the allocator.
     for _ in 0..50 {
         ours(&connector, origin).await;
+        hyper_rustls(&mut https, &dst).await;
         hyper_util(&mut tunnel, &dst, &tls).await;
         raw(proxy, origin, &tls).await;
         ours(&direct, origin).await;
         ours(&through_https, origin).await;
         raw_https(tls_proxy, origin, &tls).await;
-        hyper_util_bounded(&mut tunnel, &dst, &tls).await;
+        ours(&unbounded, origin).await;
     }
 
     if let Ok(only) = std::env::var("PROXY_TUNNEL_ONLY") {
@@ -289,41 +342,54 @@ async fn main() {
             .ok()
             .and_then(|n| n.parse().ok())
             .unwrap_or(1000);
+        let pid = _daemon.0.id();
+        let (ours0, proxy0) = (cpu_ticks("self"), cpu_ticks(&pid.to_string()));
+        let switches0 = switches();
         let t0 = Instant::now();
         for _ in 0..n {
             match only.as_str() {
                 "ours" => ours(&connector, origin).await,
+                "hyper-rustls" => hyper_rustls(&mut https, &dst).await,
                 "peer" => hyper_util(&mut tunnel, &dst, &tls).await,
-                "peer-bounded" => hyper_util_bounded(&mut tunnel, &dst, &tls).await,
                 "raw" => raw(proxy, origin, &tls).await,
-                other => panic!("PROXY_TUNNEL_ONLY={other}: ours, peer, peer-bounded or raw"),
+                other => panic!("PROXY_TUNNEL_ONLY={other}: ours, hyper-rustls, peer or raw"),
             }
         }
-        println!("{only}: {n} connects in {:?}", t0.elapsed());
+        let elapsed = t0.elapsed();
+        let per = |ticks: u64| ticks as f64 * 10_000.0 / n as f64;
+        println!(
+            "{only}: {n} connects in {elapsed:?}; per connect: CPU of this process {:.0} us, \
+             of tinyproxy {:.0} us; {:.2} context switches here",
+            per(cpu_ticks("self") - ours0),
+            per(cpu_ticks(&pid.to_string()) - proxy0),
+            (switches() - switches0) as f64 / n as f64,
+        );
         return;
     }
 
-    let mut rates: [Vec<f64>; 7] = Default::default();
-    let mut ratio_hyper = Vec::new();
-    let mut ratio_bounded = Vec::new();
+    let mut rates: [Vec<f64>; 8] = Default::default();
+    let mut ratio_hyper_rustls = Vec::new();
+    let mut ratio_bare = Vec::new();
     let mut ratio_raw = Vec::new();
     let mut ratio_https_raw = Vec::new();
     let mut ratio_https_http = Vec::new();
     let mut ratio_http_direct = Vec::new();
-    let mut order = Shuffled::new(7);
+    let mut ratio_bounds = Vec::new();
+    let mut order = Shuffled::new(8);
     for _ in 0..ROUNDS {
-        let mut round = [0.0; 7];
+        let mut round = [0.0; 8];
         for &variant in order.next_round() {
             let started = Instant::now();
             for _ in 0..CONNECTS_PER_ROUND {
                 match variant {
                     0 => ours(&connector, origin).await,
-                    1 => hyper_util(&mut tunnel, &dst, &tls).await,
-                    2 => raw(proxy, origin, &tls).await,
-                    3 => ours(&direct, origin).await,
-                    4 => ours(&through_https, origin).await,
-                    5 => raw_https(tls_proxy, origin, &tls).await,
-                    _ => hyper_util_bounded(&mut tunnel, &dst, &tls).await,
+                    1 => hyper_rustls(&mut https, &dst).await,
+                    2 => hyper_util(&mut tunnel, &dst, &tls).await,
+                    3 => raw(proxy, origin, &tls).await,
+                    4 => ours(&direct, origin).await,
+                    5 => ours(&through_https, origin).await,
+                    6 => raw_https(tls_proxy, origin, &tls).await,
+                    _ => ours(&unbounded, origin).await,
                 }
             }
             round[variant] = CONNECTS_PER_ROUND as f64 / started.elapsed().as_secs_f64();
@@ -331,12 +397,13 @@ async fn main() {
         for (i, rate) in round.iter().enumerate() {
             rates[i].push(*rate);
         }
-        ratio_hyper.push(round[0] / round[1]);
-        ratio_bounded.push(round[0] / round[6]);
-        ratio_raw.push(round[0] / round[2]);
-        ratio_https_raw.push(round[4] / round[5]);
-        ratio_https_http.push(round[4] / round[0]);
-        ratio_http_direct.push(round[0] / round[3]);
+        ratio_hyper_rustls.push(round[0] / round[1]);
+        ratio_bare.push(round[0] / round[2]);
+        ratio_raw.push(round[0] / round[3]);
+        ratio_https_raw.push(round[5] / round[6]);
+        ratio_https_http.push(round[5] / round[0]);
+        ratio_http_direct.push(round[0] / round[4]);
+        ratio_bounds.push(round[0] / round[7]);
     }
     println!(
         "TLS connects through tinyproxy, direct, and through a scripted https proxy \
@@ -346,12 +413,16 @@ async fn main() {
         println!("  {name:<26} {:>8.0} /s", median(rates));
     }
     println!(
-        "  ours / hyper-util: {:.3}x (median of per-round ratios)",
-        median(&mut ratio_hyper)
+        "  ours / hyper-rustls over Tunnel: {:.3}x (median of per-round ratios)",
+        median(&mut ratio_hyper_rustls)
     );
     println!(
-        "  ours / hyper-util with our 2 bounds: {:.3}x (median of per-round ratios)",
-        median(&mut ratio_bounded)
+        "  ours / Tunnel + bare tokio-rustls: {:.3}x (median of per-round ratios)",
+        median(&mut ratio_bare)
+    );
+    println!(
+        "  ours / ours without its 2 bounds: {:.3}x (what the two timers cost)",
+        median(&mut ratio_bounds)
     );
     println!(
         "  ours / raw tokio:  {:.3}x (median of per-round ratios)",
