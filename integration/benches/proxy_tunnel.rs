@@ -251,6 +251,21 @@ fn cpu_ticks(pid: &str) -> u64 {
     field(14) + field(15)
 }
 
+/// A future and the count of its polls (each but the last found it
+/// pending: the calling thread went to sleep, or ran something else).
+struct Polls<'a, F>(std::pin::Pin<Box<F>>, &'a mut u64);
+
+impl<F: std::future::Future> std::future::Future for Polls<'_, F> {
+    type Output = F::Output;
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<F::Output> {
+        *self.1 += 1;
+        self.0.as_mut().poll(cx)
+    }
+}
+
 /// Context switches of this process's threads so far (voluntary and not).
 fn switches() -> u64 {
     let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
@@ -346,12 +361,13 @@ async fn main() {
         let (ours0, proxy0) = (cpu_ticks("self"), cpu_ticks(&pid.to_string()));
         let switches0 = switches();
         let t0 = Instant::now();
+        let mut polls = 0u64;
         for _ in 0..n {
             match only.as_str() {
-                "ours" => ours(&connector, origin).await,
-                "hyper-rustls" => hyper_rustls(&mut https, &dst).await,
-                "peer" => hyper_util(&mut tunnel, &dst, &tls).await,
-                "raw" => raw(proxy, origin, &tls).await,
+                "ours" => Polls(Box::pin(ours(&connector, origin)), &mut polls).await,
+                "hyper-rustls" => Polls(Box::pin(hyper_rustls(&mut https, &dst)), &mut polls).await,
+                "peer" => Polls(Box::pin(hyper_util(&mut tunnel, &dst, &tls)), &mut polls).await,
+                "raw" => Polls(Box::pin(raw(proxy, origin, &tls)), &mut polls).await,
                 other => panic!("PROXY_TUNNEL_ONLY={other}: ours, hyper-rustls, peer or raw"),
             }
         }
@@ -359,10 +375,11 @@ async fn main() {
         let per = |ticks: u64| ticks as f64 * 10_000.0 / n as f64;
         println!(
             "{only}: {n} connects in {elapsed:?}; per connect: CPU of this process {:.0} us, \
-             of tinyproxy {:.0} us; {:.2} context switches here",
+             of tinyproxy {:.0} us; {:.2} context switches here; {:.2} polls",
             per(cpu_ticks("self") - ours0),
             per(cpu_ticks(&pid.to_string()) - proxy0),
             (switches() - switches0) as f64 / n as f64,
+            polls as f64 / n as f64,
         );
         return;
     }
