@@ -28,7 +28,8 @@
 //! warm-up, for `strace` and `valgrind --tool=callgrind` (per connect: the
 //! difference of two runs of different `N`, divided by the difference of
 //! the connects). `PROXY_TUNNEL_TIMEOUTS=off` runs ours without its two
-//! bounds (a diagnosis of what its timers cost, not a figure).
+//! bounds (a diagnosis of what its timers cost, not a figure);
+//! `PROXY_TUNNEL_RT=current` runs it all on a current-thread runtime.
 //!
 //! Needs `tinyproxy` (`apt-get install tinyproxy`); without it, says so
 //! and exits.
@@ -284,8 +285,18 @@ fn switches() -> u64 {
         .sum()
 }
 
-#[tokio::main]
-async fn main() {
+fn main() {
+    // `PROXY_TUNNEL_RT=current`: everything in this process on one thread
+    // (a current-thread runtime), without the cross-thread wake-ups of the
+    // default multi-thread one.
+    let mut runtime = match std::env::var("PROXY_TUNNEL_RT").as_deref() {
+        Ok("current") => tokio::runtime::Builder::new_current_thread(),
+        _ => tokio::runtime::Builder::new_multi_thread(),
+    };
+    runtime.enable_all().build().unwrap().block_on(run());
+}
+
+async fn run() {
     let Some((_daemon, proxy)) = tinyproxy().await else {
         println!("SKIPPED: tinyproxy is not installed (apt-get install tinyproxy)");
         return;
