@@ -1481,11 +1481,13 @@ impl ConnectionBuilder {
                 // The answer is kept as it came: the race, if there is one,
                 // makes the socket addresses.
                 let port = target.port();
-                let usable = ips
-                    .iter()
-                    .filter(|ip| self.permitted(ip))
-                    .map(|&ip| SocketAddr::new(ip, port));
-                match advice.pick(usable) {
+                let at = |&ip: &IpAddr| SocketAddr::new(ip, port);
+                let picked = if all_usable {
+                    advice.pick(ips.iter().map(at))
+                } else {
+                    advice.pick(ips.iter().filter(|ip| self.permitted(ip)).map(at))
+                };
+                match picked {
                     Some(addr) => (
                         addr,
                         Rest::Name {
@@ -2419,7 +2421,7 @@ impl Future for Connect {
     type Output = Result<TcpStream, ConnectError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut this = self.project();
+        let this = self.project();
         let _entered = this.span.as_ref().map(|span| span.enter());
         // The state is matched in place, and the builder stays where it is
         // until the race takes it: moving either on every poll would copy
