@@ -1436,7 +1436,7 @@ impl ConnectionBuilder {
             // The name as written: an absolute name keeps its dot (it is
             // not searched).
             Some(host) => {
-                let mut resolving = self.resolving(host);
+                let mut resolving = self.resolving_at(host, Some(start));
                 // A resolver that answers at once (a literal list pinned
                 // with `Resolver::fixed`, a cached answer) gives the first
                 // address now; any other answer goes to the race.
@@ -1956,11 +1956,13 @@ impl ConnectionBuilder {
     /// The identity of the network, when it is IPv6-only (a global IPv6
     /// route, no IPv4 route) and this call may use IPv6: IPv4 addresses
     /// are then reached through their NAT64 synthesis.
-    fn nat64_network(&self) -> Option<u64> {
+    /// `now`: the caller's clock reading, if it has one.
+    fn nat64_network(&self, now: Option<Instant>) -> Option<u64> {
         if !self.usable(&IpAddr::V6(Ipv6Addr::UNSPECIFIED)) {
             return None;
         }
-        let (id, ipv6_only) = crate::sys::network_id_at(std::time::Instant::now());
+        let now = now.map_or_else(std::time::Instant::now, Instant::into_std);
+        let (id, ipv6_only) = crate::sys::network_id_at(now);
         ipv6_only.then_some(id)
     }
 
@@ -1978,7 +1980,7 @@ impl ConnectionBuilder {
         if target.addrs().iter().any(|a| a.port() != port) {
             return None;
         }
-        let network = self.nat64_network()?;
+        let network = self.nat64_network(None)?;
         let ips = target.addrs().iter().map(|a| a.ip()).collect();
         let resolver = self.name_resolver().into_owned();
         Some(nat64::literals(resolver, network, ips))
@@ -1987,8 +1989,14 @@ impl ConnectionBuilder {
     /// The resolution of `host` for this call: on an IPv6-only network,
     /// its IPv4 answers are synthesized for NAT64.
     pub(crate) fn resolving(&self, host: &str) -> Addrs {
+        self.resolving_at(host, None)
+    }
+
+    /// [`resolving`](Self::resolving), with the call's clock reading
+    /// (`start`'s: the NAT64 check reads no clock of its own).
+    fn resolving_at(&self, host: &str, now: Option<Instant>) -> Addrs {
         let resolving = self.name_resolver().resolve(host, self.opts.family);
-        match self.nat64_network() {
+        match self.nat64_network(now) {
             Some(network) => {
                 let resolver = self.name_resolver().into_owned();
                 nat64::synthesized(resolver, network, resolving)
@@ -2003,7 +2011,7 @@ impl ConnectionBuilder {
         let resolution = self
             .name_resolver()
             .resolve_service(host, port, self.opts.family);
-        match self.nat64_network() {
+        match self.nat64_network(None) {
             Some(network) => {
                 let resolver = self.name_resolver().into_owned();
                 nat64::synthesized_service(resolver, network, resolution)
