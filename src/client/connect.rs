@@ -1436,11 +1436,11 @@ impl ConnectionBuilder {
             // The name as written: an absolute name keeps its dot (it is
             // not searched).
             Some(host) => {
-                let mut resolving = self.resolving_at(host, Some(start));
                 // A resolver that answers at once (a literal list pinned
                 // with `Resolver::fixed`, a cached answer) gives the first
                 // address now; any other answer goes to the race.
-                let ips = match resolving.poll_next_unpin(cx) {
+                let (first, resolving) = self.resolving_first(host, start, cx);
+                let ips = match first {
                     Poll::Ready(Some(Ok(ips))) => ips,
                     Poll::Ready(Some(Err(e))) => {
                         if let Some(rec) = rec.as_deref_mut() {
@@ -1986,17 +1986,42 @@ impl ConnectionBuilder {
         Some(nat64::literals(resolver, network, ips))
     }
 
+    /// The resolution of `host` for `start`, and its first batch if it is
+    /// there at once. A fixed table's answer is taken as it is, with an
+    /// ended stream for the rest (boxing a zero-sized stream allocates
+    /// nothing): not its one-batch stream boxed and polled.
+    fn resolving_first(
+        &self,
+        host: &str,
+        now: Instant,
+        cx: &mut Context<'_>,
+    ) -> (
+        Poll<Option<Result<Vec<IpAddr>, crate::ResolveError>>>,
+        Addrs,
+    ) {
+        let mut resolving = match self.nat64_network(Some(now)) {
+            None => {
+                let resolver = self.name_resolver();
+                if let Some(answer) = resolver.answer_now(host) {
+                    let ended = futures_util::stream::empty().boxed();
+                    return (Poll::Ready(Some(answer)), ended);
+                }
+                resolver.resolve(host, self.opts.family)
+            }
+            Some(network) => {
+                let resolving = self.name_resolver().resolve(host, self.opts.family);
+                let resolver = self.name_resolver().into_owned();
+                nat64::synthesized(resolver, network, resolving)
+            }
+        };
+        (resolving.poll_next_unpin(cx), resolving)
+    }
+
     /// The resolution of `host` for this call: on an IPv6-only network,
     /// its IPv4 answers are synthesized for NAT64.
     pub(crate) fn resolving(&self, host: &str) -> Addrs {
-        self.resolving_at(host, None)
-    }
-
-    /// [`resolving`](Self::resolving), with the call's clock reading
-    /// (`start`'s: the NAT64 check reads no clock of its own).
-    fn resolving_at(&self, host: &str, now: Option<Instant>) -> Addrs {
         let resolving = self.name_resolver().resolve(host, self.opts.family);
-        match self.nat64_network(now) {
+        match self.nat64_network(None) {
             Some(network) => {
                 let resolver = self.name_resolver().into_owned();
                 nat64::synthesized(resolver, network, resolving)
