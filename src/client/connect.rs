@@ -1986,7 +1986,7 @@ impl ConnectionBuilder {
         Some(nat64::literals(resolver, network, ips))
     }
 
-    /// The resolution of `host` for `start`, and its first batch if it is
+    /// The resolution of `host` for `now` (the call's start), and its first batch if it is
     /// there at once. A fixed table's answer is taken as it is, with an
     /// ended stream for the rest (boxing a zero-sized stream allocates
     /// nothing): not its one-batch stream boxed and polled.
@@ -1995,10 +1995,7 @@ impl ConnectionBuilder {
         host: &str,
         now: Instant,
         cx: &mut Context<'_>,
-    ) -> (
-        Poll<Option<Result<Vec<IpAddr>, crate::ResolveError>>>,
-        Addrs,
-    ) {
+    ) -> (Poll<Option<Answer>>, Addrs) {
         let mut resolving = match self.nat64_network(Some(now)) {
             None => {
                 let resolver = self.name_resolver();
@@ -2273,6 +2270,9 @@ pub(crate) struct First {
     /// most calls have none, and every connect future would carry it).
     advice: Option<Box<Advice>>,
 }
+
+/// A batch of a resolver's answers, or its error.
+type Answer = Result<Vec<IpAddr>, crate::ResolveError>;
 
 /// When [`Connect`]'s own first attempt starts, counted from the call:
 /// nothing was waited for since the call began (the checks and an answer
