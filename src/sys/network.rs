@@ -110,6 +110,7 @@ pub(crate) fn network() -> Network {
 /// The host's network and its [`id`](Network::id), probed at most every
 /// [`RECHECK`] before `now` (an instant the caller read already: a call
 /// that has one pays no clock read here).
+#[cfg_attr(not(feature = "hickory"), allow(dead_code))]
 pub(crate) fn network_at(now: Instant) -> (Network, u64) {
     let (network, id, _) = probed_at(now);
     (network, id)
