@@ -1323,10 +1323,10 @@ impl ConnectionBuilder {
         refuse_tls: bool,
         recorder: Option<Box<Recorder>>,
         span: Option<Box<tracing::Span>>,
-    ) -> Connect<impl Future<Output = ()> + Send> {
+    ) -> Connect {
         Connect {
             span,
-            yield_first: Some(tokio::task::yield_now()),
+            yielded: false,
             builder: Some(self),
             refuse_tls,
             state: State::Start,
@@ -1436,11 +1436,11 @@ impl ConnectionBuilder {
             // The name as written: an absolute name keeps its dot (it is
             // not searched).
             Some(host) => {
-                let mut resolving = self.resolving(host);
                 // A resolver that answers at once (a literal list pinned
                 // with `Resolver::fixed`, a cached answer) gives the first
                 // address now; any other answer goes to the race.
-                let ips = match resolving.poll_next_unpin(cx) {
+                let (first, resolving) = self.resolving_first(host, start, cx);
+                let ips = match first {
                     Poll::Ready(Some(Ok(ips))) => ips,
                     Poll::Ready(Some(Err(e))) => {
                         if let Some(rec) = rec.as_deref_mut() {
@@ -1481,11 +1481,13 @@ impl ConnectionBuilder {
                 // The answer is kept as it came: the race, if there is one,
                 // makes the socket addresses.
                 let port = target.port();
-                let usable = ips
-                    .iter()
-                    .filter(|ip| self.permitted(ip))
-                    .map(|&ip| SocketAddr::new(ip, port));
-                match advice.pick(usable) {
+                let at = |&ip: &IpAddr| SocketAddr::new(ip, port);
+                let picked = if all_usable {
+                    advice.pick(ips.iter().map(at))
+                } else {
+                    advice.pick(ips.iter().filter(|ip| self.permitted(ip)).map(at))
+                };
+                match picked {
                     Some(addr) => (
                         addr,
                         Rest::Name {
@@ -1954,11 +1956,13 @@ impl ConnectionBuilder {
     /// The identity of the network, when it is IPv6-only (a global IPv6
     /// route, no IPv4 route) and this call may use IPv6: IPv4 addresses
     /// are then reached through their NAT64 synthesis.
-    fn nat64_network(&self) -> Option<u64> {
+    /// `now`: the caller's clock reading, if it has one.
+    fn nat64_network(&self, now: Option<Instant>) -> Option<u64> {
         if !self.usable(&IpAddr::V6(Ipv6Addr::UNSPECIFIED)) {
             return None;
         }
-        let (id, ipv6_only) = crate::sys::network_id_at(std::time::Instant::now());
+        let now = now.map_or_else(std::time::Instant::now, Instant::into_std);
+        let (id, ipv6_only) = crate::sys::network_id_at(now);
         ipv6_only.then_some(id)
     }
 
@@ -1976,17 +1980,45 @@ impl ConnectionBuilder {
         if target.addrs().iter().any(|a| a.port() != port) {
             return None;
         }
-        let network = self.nat64_network()?;
+        let network = self.nat64_network(None)?;
         let ips = target.addrs().iter().map(|a| a.ip()).collect();
         let resolver = self.name_resolver().into_owned();
         Some(nat64::literals(resolver, network, ips))
+    }
+
+    /// The resolution of `host` for `now` (the call's start), and its first batch if it is
+    /// there at once. A fixed table's answer is taken as it is, with an
+    /// ended stream for the rest (boxing a zero-sized stream allocates
+    /// nothing): not its one-batch stream boxed and polled.
+    fn resolving_first(
+        &self,
+        host: &str,
+        now: Instant,
+        cx: &mut Context<'_>,
+    ) -> (Poll<Option<Answer>>, Addrs) {
+        let mut resolving = match self.nat64_network(Some(now)) {
+            None => {
+                let resolver = self.name_resolver();
+                if let Some(answer) = resolver.answer_now(host) {
+                    let ended = futures_util::stream::empty().boxed();
+                    return (Poll::Ready(Some(answer)), ended);
+                }
+                resolver.resolve(host, self.opts.family)
+            }
+            Some(network) => {
+                let resolving = self.name_resolver().resolve(host, self.opts.family);
+                let resolver = self.name_resolver().into_owned();
+                nat64::synthesized(resolver, network, resolving)
+            }
+        };
+        (resolving.poll_next_unpin(cx), resolving)
     }
 
     /// The resolution of `host` for this call: on an IPv6-only network,
     /// its IPv4 answers are synthesized for NAT64.
     pub(crate) fn resolving(&self, host: &str) -> Addrs {
         let resolving = self.name_resolver().resolve(host, self.opts.family);
-        match self.nat64_network() {
+        match self.nat64_network(None) {
             Some(network) => {
                 let resolver = self.name_resolver().into_owned();
                 nat64::synthesized(resolver, network, resolving)
@@ -2001,7 +2033,7 @@ impl ConnectionBuilder {
         let resolution = self
             .name_resolver()
             .resolve_service(host, port, self.opts.family);
-        match self.nat64_network() {
+        match self.nat64_network(None) {
             Some(network) => {
                 let resolver = self.name_resolver().into_owned();
                 nat64::synthesized_service(resolver, network, resolution)
@@ -2181,11 +2213,14 @@ pin_project! {
     /// (`TcpConnect` is `Unpin`), boxed, which goes on from there with the
     /// same instants. Everything else (timeouts, HTTPS records, a resolver
     /// still waiting) is the race from the start.
-    pub(crate) struct Connect<Y> {
+    pub(crate) struct Connect {
         // The `connect` span, entered on every poll, if enabled.
         span: Option<Box<tracing::Span>>,
-        #[pin]
-        yield_first: Option<Y>,
+        // Whether the first attempt has yielded once (see `yield_once`).
+        // A flag, not Tokio's `yield_now` future kept across polls: that
+        // is 16 bytes of every connect future, which Tokio copies several
+        // times per task (each byte past 256 costs a slower `memcpy`).
+        yielded: bool,
         // `None` once it has moved into the race, or the stream it adopted
         // is returned. Kept out of `state` so that it never moves before.
         builder: Option<ConnectionBuilder>,
@@ -2235,6 +2270,9 @@ pub(crate) struct First {
     /// most calls have none, and every connect future would carry it).
     advice: Option<Box<Advice>>,
 }
+
+/// A batch of a resolver's answers, or its error.
+type Answer = Result<Vec<IpAddr>, crate::ResolveError>;
 
 /// When [`Connect`]'s own first attempt starts, counted from the call:
 /// nothing was waited for since the call began (the checks and an answer
@@ -2326,7 +2364,16 @@ impl State {
         // first (`let builder = builder;`) would keep a second copy. The
         // locals that make the race are scoped to the block that makes it,
         // so that they are not kept beside it while it runs.
+        //
+        // The box is kept at 608 bytes on x86-64 Linux, 8 of them unused
+        // (`reserve`): at 600 (the builder 8 bytes smaller in issue 32's
+        // fourth round), glibc packed the blocks of a pending race worse,
+        // 2,071 bytes resident per race against 1,909, though every block
+        // but this one kept its size (`benches/race_memory.rs`,
+        // `RACE_MEMORY_ALLOCS=1`).
+        let reserve = [0u8; 8];
         State::Race(Box::pin(async move {
+            let _reserve = &reserve;
             {
                 let RaceStart {
                     start,
@@ -2402,11 +2449,21 @@ impl First {
     }
 }
 
-impl<Y: Future<Output = ()>> Future for Connect<Y> {
+/// Tokio's `yield_now`, polled once: the task is woken again after the
+/// runtime has polled its I/O driver (Tokio defers the wake-up), so the
+/// next poll sees whether the attempt's handshake ended meanwhile. Its
+/// second poll would only return `Ready`, which `Connect::yielded` stands
+/// for.
+fn yield_once(cx: &mut Context<'_>) {
+    let yielding = std::pin::pin!(tokio::task::yield_now());
+    let _pending = yielding.poll(cx);
+}
+
+impl Future for Connect {
     type Output = Result<TcpStream, ConnectError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut this = self.project();
+        let this = self.project();
         let _entered = this.span.as_ref().map(|span| span.enter());
         // The state is matched in place, and the builder stays where it is
         // until the race takes it: moving either on every poll would copy
@@ -2474,15 +2531,14 @@ impl<Y: Future<Output = ()>> Future for Connect<Y> {
                 Poll::Pending => {
                     // Alone: nothing to race, nothing to wait for but this
                     // attempt.
-                    let waited = !first.alone
-                        && match this.yield_first.as_mut().as_pin_mut() {
-                            Some(y) => y.poll(cx).is_ready(),
-                            None => true,
-                        };
-                    if !waited {
+                    if first.alone {
                         return Poll::Pending;
                     }
-                    this.yield_first.set(None);
+                    if !*this.yielded {
+                        *this.yielded = true;
+                        yield_once(cx);
+                        return Poll::Pending;
+                    }
                     // Neither won nor failed by now: the others may be
                     // needed, and the race takes over.
                     let first = this.state.take_first();
@@ -2785,6 +2841,14 @@ mod tests {
                 fut_size <= builder + attempt + span + 160,
                 "connect future {fut_size} B, builder {builder} B, attempt {attempt} B"
             );
+            // Tokio copies a task's future several times (spawn, the
+            // output written over it, read out): glibc's `memcpy` takes
+            // its short path up to 256 bytes, and a longer one beyond
+            // (about 300 instructions per connect in the burst of
+            // `benches/race_memory.rs` at 280 B). 280 B before issue 32's
+            // fourth round.
+            #[cfg(target_pointer_width = "64")]
+            assert!(fut_size <= 256, "connect future {fut_size} B");
         }
     }
 
@@ -2799,8 +2863,9 @@ mod tests {
         // 232 before the rarely set options moved behind one pointer
         // (issue 32), 200 before the socket options, the address policy
         // and the history; 120 before the adopted stream was boxed and
-        // `interleave` stored in 32 bits.
-        assert!(builder <= 104, "builder {builder} B");
+        // `interleave` stored in 32 bits; 104 before the resolver's
+        // handle became one pointer.
+        assert!(builder <= 96, "builder {builder} B");
         let rare = std::mem::size_of::<Option<Arc<Rare>>>();
         assert_eq!(rare, std::mem::size_of::<usize>());
         let sockopts = std::mem::size_of::<Option<Arc<SocketOptions>>>();

@@ -515,12 +515,18 @@ impl History {
             let cutoff = now.checked_sub(age);
             move |at: Instant| cutoff.is_none_or(|c| at > c)
         };
-        let fresh = younger_than(ttl);
-        if entry.winner.as_ref().is_some_and(|w| !fresh(w.at)) {
+        // The winner's age, worked out once for both of its checks (its
+        // freshness, and whether it is settled).
+        let winner_age = entry
+            .winner
+            .as_ref()
+            .map(|w| now.saturating_duration_since(w.at));
+        if winner_age.is_some_and(|age| age >= ttl) {
             entry.winner = None;
             entry.srtt = None;
         }
         if !entry.failures.is_empty() {
+            let fresh = younger_than(ttl);
             entry.failures.retain(|&(_, _, at)| fresh(at));
         }
         let first = entry.winner.as_ref().map(|w| w.addr);
@@ -544,10 +550,9 @@ impl History {
         };
         let settled = !adaptive
             && entry.failures.is_empty()
-            && entry
-                .winner
-                .as_ref()
-                .is_some_and(|w| w.lost_to_other_family == 0 && younger_than(ttl / 8)(w.at));
+            && entry.winner.as_ref().is_some_and(|w| {
+                w.lost_to_other_family == 0 && winner_age.is_some_and(|age| age < ttl / 8)
+            });
         Advice {
             first,
             last,

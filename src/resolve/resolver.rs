@@ -39,7 +39,35 @@ use hickory_resolver::config::{ResolverConfig, ResolverOpts};
 /// ```
 #[derive(Clone, Debug)]
 pub struct Resolver {
-    inner: Arc<dyn Resolve>,
+    /// One pointer, not an `Arc<dyn Resolve>` (two): every builder, and
+    /// so every connect future, holds a `Resolver`, and Tokio copies a
+    /// task's future several times (a connect future over 256 bytes is
+    /// copied by a slower `memcpy`). A resolver other than a fixed table
+    /// is boxed inside: one more load per resolution.
+    inner: Arc<Inner>,
+}
+
+/// What a [`Resolver`] shares: a fixed table as it is (so that a connect
+/// can take its answer without the stream, see
+/// [`Resolver::answer_now`]), any other resolver boxed.
+enum Inner {
+    Fixed(FixedResolver),
+    Other(Box<dyn Resolve>),
+}
+
+impl Inner {
+    fn get(&self) -> &dyn Resolve {
+        match self {
+            Inner::Fixed(fixed) => fixed,
+            Inner::Other(other) => &**other,
+        }
+    }
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.get().fmt(f)
+    }
 }
 
 impl Resolver {
@@ -66,14 +94,27 @@ impl Resolver {
             return resolver;
         }
         Resolver {
-            inner: Arc::new(slot.expect("taken only when it is a Resolver")),
+            inner: Arc::new(Inner::Other(Box::new(
+                slot.expect("taken only when it is a Resolver"),
+            ))),
         }
     }
 
     /// Who this resolver is, for the connection history's key: its shared
     /// allocation (clones are one resolver). Even, never 0.
     pub(crate) fn identity(&self) -> usize {
-        Arc::as_ptr(&self.inner) as *const () as usize
+        Arc::as_ptr(&self.inner) as usize
+    }
+
+    /// The answer for `host` when this resolver has it without a stream (a
+    /// fixed table: its one batch); `None` for any other resolver, which
+    /// [`resolve`](Resolve::resolve) asks. A connect takes the answer this
+    /// way, without boxing a stream and polling it.
+    pub(crate) fn answer_now(&self, host: &str) -> Option<Result<Vec<IpAddr>, ResolveError>> {
+        match &*self.inner {
+            Inner::Fixed(fixed) => Some(fixed.answer(host)),
+            Inner::Other(_) => None,
+        }
     }
 
     /// The operating system's resolver: `getaddrinfo(3)` on Tokio's blocking
@@ -115,7 +156,7 @@ impl Resolver {
             .into_iter()
             .map(|(name, addrs)| (normalize(name.as_ref()), addrs.into_iter().collect()))
             .collect();
-        Resolver::new(FixedResolver {
+        Resolver::fixed_table(FixedResolver {
             table,
             services: HashMap::new(),
         })
@@ -162,7 +203,7 @@ impl Resolver {
             .into_iter()
             .map(|(name, records)| (normalize(name.as_ref()), records.into_iter().collect()))
             .collect();
-        Resolver::new(FixedResolver { table, services })
+        Resolver::fixed_table(FixedResolver { table, services })
     }
 }
 
@@ -195,6 +236,14 @@ impl Resolver {
     /// ```
     pub async fn nat64_prefixes(&self) -> Result<Vec<crate::Nat64Prefix>, ResolveError> {
         super::nat64::discover(self).await
+    }
+}
+
+impl Resolver {
+    fn fixed_table(fixed: FixedResolver) -> Resolver {
+        Resolver {
+            inner: Arc::new(Inner::Fixed(fixed)),
+        }
     }
 }
 
@@ -246,11 +295,11 @@ impl Default for Resolver {
 
 impl Resolve for Resolver {
     fn resolve(&self, host: &str, family: Family) -> Addrs {
-        self.inner.resolve(host, family)
+        self.inner.get().resolve(host, family)
     }
 
     fn resolve_service(&self, host: &str, port: u16, family: Family) -> Resolution {
-        self.inner.resolve_service(host, port, family)
+        self.inner.get().resolve_service(host, port, family)
     }
 }
 
@@ -406,6 +455,48 @@ impl Resolver {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What a connect takes from a fixed table without its stream is what
+    /// the stream would give; other resolvers are asked as they are.
+    #[tokio::test]
+    async fn a_fixed_answer_taken_at_once_is_the_streams() {
+        let ip = IpAddr::from([127, 0, 0, 1]);
+        let fixed = Resolver::fixed([("Db.Internal.", vec![ip]), ("empty", vec![])]);
+        for host in ["db.internal", "DB.internal.", "empty", "missing"] {
+            let now = fixed
+                .answer_now(host)
+                .expect("a fixed table answers at once");
+            let mut streamed: Vec<_> = fixed.resolve(host, Family::Any).collect().await;
+            assert_eq!(streamed.len(), 1, "{host}");
+            match (now, streamed.remove(0)) {
+                (Ok(a), Ok(b)) => assert_eq!(a, b, "{host}"),
+                (Err(a), Err(b)) => assert_eq!(a.kind(), b.kind(), "{host}"),
+                (a, b) => panic!("{host}: {a:?} against {b:?}"),
+            }
+        }
+        assert!(Resolver::system().answer_now("db.internal").is_none());
+    }
+
+    /// Two resolvers of a type without fields are two resolvers to the
+    /// history (the box of a zero-sized value has no address of its own:
+    /// the identity is the shared `Arc`'s).
+    #[test]
+    fn zero_sized_resolvers_have_identities_of_their_own() {
+        #[derive(Debug)]
+        struct Nothing;
+        impl Resolve for Nothing {
+            fn resolve(&self, _host: &str, _family: Family) -> Addrs {
+                stream::empty().boxed()
+            }
+        }
+        let a = Resolver::new(Nothing);
+        let b = Resolver::new(Nothing);
+        assert_ne!(a.identity(), b.identity());
+        assert_eq!(a.identity(), a.clone().identity());
+        let c = Resolver::fixed([("a.test", [IpAddr::from([127, 0, 0, 1])])]);
+        assert_eq!(c.identity(), c.clone().identity());
+        assert_eq!(a.identity() % 2, 0);
+    }
 
     #[test]
     fn a_resolver_given_to_new_is_not_wrapped_again() {

@@ -55,6 +55,8 @@ enum Kind {
 /// made per call); on the heap otherwise.
 #[derive(Clone, PartialEq, Eq)]
 enum HostName {
+    /// Made only by [`HostName::lowercase`], from a `str`: `bytes[..len]`
+    /// is always UTF-8 (see `as_str`).
     Inline {
         len: u8,
         // Zero past `len`, so that equal names compare equal.
@@ -92,9 +94,16 @@ impl HostName {
     fn as_str(&self) -> &str {
         match self {
             // The bytes of a `str` up to its end, with ASCII letters
-            // lower-cased: still UTF-8, so this never fails.
+            // lower-cased: still UTF-8. Not checked again: the check (150
+            // instructions for a short name) ran on every connect by name.
             HostName::Inline { len, bytes } => {
-                std::str::from_utf8(&bytes[..usize::from(*len)]).unwrap_or_default()
+                let kept = &bytes[..usize::from(*len)];
+                debug_assert!(std::str::from_utf8(kept).is_ok());
+                // SAFETY: `Inline` is made only by `lowercase`, which
+                // copies a whole `str` (`len` of its bytes) and changes
+                // only ASCII letters, whose bytes stay ASCII; nothing
+                // writes to `bytes` after.
+                unsafe { std::str::from_utf8_unchecked(kept) }
             }
             HostName::Heap(name) => name,
         }
@@ -524,58 +533,48 @@ fn plain_host_name(host: &str) -> Option<bool> {
     }
     // What the bytes are, all at once (a loop without branches): any byte
     // not allowed, any upper-case letter, anything but digits and dots (an
-    // all-numeric name is a malformed IPv4 address).
+    // all-numeric name is a malformed IPv4 address); and in the same pass,
+    // each byte against the one before it (the name starts as after a
+    // dot): an empty label (a dot after a dot, or first), a label starting
+    // with '-' (after a dot, or first) or ending with it (a dot after '-').
     let mut all = 0u8;
-    let mut allowed = true;
+    let mut misplaced = 0u8;
+    let mut prev = DOT;
     for &b in name {
         let class = BYTE_CLASS[b as usize];
         all |= class;
-        allowed &= class != 0;
+        misplaced |= NOT_AFTER[usize::from(prev & 63)] & class;
+        prev = class;
     }
-    if !allowed || all & (LOWER | UPPER | HYPHEN) == 0 {
+    // The last label: not empty (a name that ended in two dots), not
+    // ending with '-'.
+    misplaced |= prev & (DOT | HYPHEN);
+    if all & NOT_ALLOWED != 0 || misplaced != 0 || all & (LOWER | UPPER | HYPHEN) == 0 {
         return None;
     }
-    // The labels: 1 to 63 bytes, no '-' at either end.
-    if all & HYPHEN == 0 {
-        // No hyphen: only the lengths to check.
-        let mut len = 0usize;
-        for &b in name {
-            if b == b'.' {
-                if len == 0 {
-                    return None;
-                }
-                len = 0;
-            } else {
-                len += 1;
-                if len > 63 {
-                    return None;
-                }
-            }
-        }
-        if len == 0 {
-            return None;
-        }
-    } else {
-        for label in name.split(|&b| b == b'.') {
-            if label.is_empty()
-                || label.len() > 63
-                || label[0] == b'-'
-                || label[label.len() - 1] == b'-'
-            {
-                return None;
-            }
-        }
+    // Labels of at most 63 bytes: only a longer name can have a longer one.
+    if name.len() > 63 && name.split(|&b| b == b'.').any(|label| label.len() > 63) {
+        return None;
     }
     Some(all & UPPER == 0)
 }
 
-/// Classes of the bytes of a host name, for [`plain_host_name`]; 0 for a
-/// byte not allowed.
+/// Classes of the bytes of a host name, for [`plain_host_name`]: one bit
+/// each, below 64 (see [`NOT_AFTER`]).
 const LOWER: u8 = 1;
 const UPPER: u8 = 2;
 const DIGIT: u8 = 4;
 const DOT: u8 = 8;
 const HYPHEN: u8 = 16;
+const NOT_ALLOWED: u8 = 32;
+/// The classes a byte may not have after one of the class of the index:
+/// a dot or a '-' after a dot, a dot after a '-'.
+static NOT_AFTER: [u8; 64] = {
+    let mut table = [0u8; 64];
+    table[DOT as usize] = DOT | HYPHEN;
+    table[HYPHEN as usize] = DOT;
+    table
+};
 static BYTE_CLASS: [u8; 256] = {
     let mut table = [0u8; 256];
     let mut i = 0;
@@ -586,7 +585,7 @@ static BYTE_CLASS: [u8; 256] = {
             b'0'..=b'9' => DIGIT,
             b'.' => DOT,
             b'-' => HYPHEN,
-            _ => 0,
+            _ => NOT_ALLOWED,
         };
         i += 1;
     }

@@ -18,14 +18,15 @@
 //! A probe is four system calls per family (socket, connect, getsockname,
 //! close). The answer is kept and probed again at most every [`RECHECK`],
 //! with its identity hashed once per probe. What the history and the NAT64
-//! check need (the identity, whether IPv6-only) is also kept in two atomics
-//! ([`network_id_at`]): a burst of connects pays two loads each and no
-//! lock; a connect to a loopback literal does not ask at all.
+//! check need (the identity, whether IPv6-only) is also kept per thread
+//! with the instant until which it holds ([`network_id_at`]): a burst of
+//! connects pays a comparison of instants each and no lock; a connect to a
+//! loopback literal does not ask at all.
 
+use std::cell::Cell;
 use std::hash::{Hash, Hasher};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// How long what the probes found is trusted before they run again.
@@ -109,7 +110,14 @@ pub(crate) fn network() -> Network {
 /// The host's network and its [`id`](Network::id), probed at most every
 /// [`RECHECK`] before `now` (an instant the caller read already: a call
 /// that has one pays no clock read here).
+#[cfg_attr(not(feature = "hickory"), allow(dead_code))]
 pub(crate) fn network_at(now: Instant) -> (Network, u64) {
+    let (network, id, _) = probed_at(now);
+    (network, id)
+}
+
+/// [`network_at`], and when that network was probed.
+fn probed_at(now: Instant) -> (Network, u64, Instant) {
     let mut cached = NETWORK.lock().unwrap_or_else(|e| e.into_inner());
     if let Some((network, id, at)) = *cached {
         // A caller's instant from a paused Tokio clock may run ahead of
@@ -117,7 +125,7 @@ pub(crate) fn network_at(now: Instant) -> (Network, u64) {
         if now.saturating_duration_since(at) < RECHECK
             || Instant::now().saturating_duration_since(at) < RECHECK
         {
-            return (network, id);
+            return (network, id, at);
         }
     }
     let network = probe();
@@ -127,42 +135,32 @@ pub(crate) fn network_at(now: Instant) -> (Network, u64) {
     let id = network.id();
     let at = now.min(Instant::now());
     *cached = Some((network, id, at));
-    // The lock-free copy for `network_id_at`: the identity first, then
-    // until when it holds (a reader that sees the new deadline sees this
-    // identity or a later one).
-    FAST_ID.store(id, Ordering::Release);
-    let until = nanos(at + RECHECK);
-    FAST_UNTIL.store(
-        until << 1 | u64::from(network.ipv6_only()),
-        Ordering::Release,
-    );
-    (network, id)
+    (network, id, at)
 }
 
 /// What the history and the NAT64 check need of the network: its
 /// [`id`](Network::id) and whether it is [IPv6-only](Network::ipv6_only).
-/// As [`network_at`], without its lock while the last probe holds.
+/// As [`network_at`], without its lock while the last probe holds (a
+/// copy per thread: the same answer as the lock's until that probe's
+/// [`RECHECK`] is up, when the next one may run).
 pub(crate) fn network_id_at(now: Instant) -> (u64, bool) {
-    let until = FAST_UNTIL.load(Ordering::Acquire);
-    if nanos(now) < until >> 1 {
-        return (FAST_ID.load(Ordering::Acquire), until & 1 == 1);
+    if let Some((until, id, ipv6_only)) = LAST.with(Cell::get) {
+        if now < until {
+            return (id, ipv6_only);
+        }
     }
-    let (network, id) = network_at(now);
-    (id, network.ipv6_only())
+    let (network, id, at) = probed_at(now);
+    let ipv6_only = network.ipv6_only();
+    LAST.with(|last| last.set(Some((at + RECHECK, id, ipv6_only))));
+    (id, ipv6_only)
 }
 
-/// The last probe's identity, and until when it holds (nanoseconds after
-/// [`epoch`], shifted left by one) with whether the network is IPv6-only
-/// in bit 0; 0 before the first probe.
-static FAST_ID: AtomicU64 = AtomicU64::new(0);
-static FAST_UNTIL: AtomicU64 = AtomicU64::new(0);
-
-/// `t` in nanoseconds after the first instant this module read (0 for
-/// earlier ones; 63 bits last 292 years).
-fn nanos(t: Instant) -> u64 {
-    static EPOCH: OnceLock<Instant> = OnceLock::new();
-    let epoch = *EPOCH.get_or_init(Instant::now);
-    u64::try_from(t.saturating_duration_since(epoch).as_nanos()).unwrap_or(u64::MAX >> 1)
+thread_local! {
+    /// This thread's copy of the last probe's identity and whether the
+    /// network is IPv6-only, with until when they hold: an instant
+    /// compared (a few instructions), where a deadline kept in an atomic
+    /// cost a conversion of the caller's instant (about 100).
+    static LAST: Cell<Option<(Instant, u64, bool)>> = const { Cell::new(None) };
 }
 
 /// The source addresses looked up, by destination prefix, for the network
