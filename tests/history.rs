@@ -97,15 +97,22 @@ async fn after_the_ttl_ipv6_is_tried_first_again() {
 async fn one_shot_builders_share_a_process_wide_history() {
     let (v4, _hole, port) = dual_stack_blackholed_v6();
     serve(v4);
-    let connect = |target: String| async move {
-        let t0 = Instant::now();
-        ConnectionBuilder::new(target)
-            .resolver(fixed("oneshot.test"))
-            .happy_eyeballs(DELAY)
-            .connect()
-            .await
-            .unwrap();
-        t0.elapsed()
+    // One resolver for both calls: the history keys a name by the
+    // resolver that answered it (a fresh one per call would be a fresh key,
+    // and would pass only where the allocator reuses its address).
+    let resolver = fixed("oneshot.test");
+    let connect = |target: String| {
+        let resolver = resolver.clone();
+        async move {
+            let t0 = Instant::now();
+            ConnectionBuilder::new(target)
+                .resolver(resolver)
+                .happy_eyeballs(DELAY)
+                .connect()
+                .await
+                .unwrap();
+            t0.elapsed()
+        }
     };
     let target = format!("oneshot.test:{port}");
     assert!(connect(target.clone()).await >= DELAY);
