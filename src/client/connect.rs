@@ -1996,29 +1996,28 @@ impl ConnectionBuilder {
         now: Instant,
         cx: &mut Context<'_>,
     ) -> (Poll<Option<Answer>>, Addrs) {
-        let mut resolving = match self.nat64_network(Some(now)) {
-            None => {
-                let resolver = self.name_resolver();
-                if let Some(answer) = resolver.answer_now(host) {
-                    let ended = futures_util::stream::empty().boxed();
-                    return (Poll::Ready(Some(answer)), ended);
-                }
-                resolver.resolve(host, self.opts.family)
+        let network = self.nat64_network(Some(now));
+        if network.is_none() {
+            if let Some(answer) = self.name_resolver().answer_now(host) {
+                let ended = futures_util::stream::empty().boxed();
+                return (Poll::Ready(Some(answer)), ended);
             }
-            Some(network) => {
-                let resolving = self.name_resolver().resolve(host, self.opts.family);
-                let resolver = self.name_resolver().into_owned();
-                nat64::synthesized(resolver, network, resolving)
-            }
-        };
+        }
+        let mut resolving = self.resolving_on(host, network);
         (resolving.poll_next_unpin(cx), resolving)
     }
 
     /// The resolution of `host` for this call: on an IPv6-only network,
     /// its IPv4 answers are synthesized for NAT64.
     pub(crate) fn resolving(&self, host: &str) -> Addrs {
+        self.resolving_on(host, self.nat64_network(None))
+    }
+
+    /// The resolution of `host`, its IPv4 answers synthesized for NAT64
+    /// when `network` (an IPv6-only network's identity) is given.
+    fn resolving_on(&self, host: &str, network: Option<u64>) -> Addrs {
         let resolving = self.name_resolver().resolve(host, self.opts.family);
-        match self.nat64_network(None) {
+        match network {
             Some(network) => {
                 let resolver = self.name_resolver().into_owned();
                 nat64::synthesized(resolver, network, resolving)

@@ -106,19 +106,12 @@ static NETWORK: Mutex<Option<(Network, u64, Instant)>> = Mutex::new(None);
 /// default resolver fits its queries and sorting to).
 #[cfg(any(feature = "hickory", test))]
 pub(crate) fn network() -> Network {
-    network_at(Instant::now()).0
+    probed_at(Instant::now()).0
 }
 
-/// The host's network and its [`id`](Network::id), probed at most every
-/// [`RECHECK`] before `now` (an instant the caller read already: a call
-/// that has one pays no clock read here).
-#[cfg_attr(not(feature = "hickory"), allow(dead_code))]
-pub(crate) fn network_at(now: Instant) -> (Network, u64) {
-    let (network, id, _) = probed_at(now);
-    (network, id)
-}
-
-/// [`network_at`], and when that network was probed.
+/// The host's network, its [`id`](Network::id) and when it was probed,
+/// probed at most every [`RECHECK`] before `now` (an instant the caller
+/// read already: a call that has one pays no clock read here).
 fn probed_at(now: Instant) -> (Network, u64, Instant) {
     let mut cached = NETWORK.lock().unwrap_or_else(|e| e.into_inner());
     if let Some((network, id, at)) = *cached {
@@ -142,7 +135,7 @@ fn probed_at(now: Instant) -> (Network, u64, Instant) {
 
 /// What the history and the NAT64 check need of the network: its
 /// [`id`](Network::id) and whether it is [IPv6-only](Network::ipv6_only).
-/// As [`network_at`], without its lock while the last probe holds (a
+/// As [`probed_at`], without its lock while the last probe holds (a
 /// copy per thread: the same answer as the lock's until that probe's
 /// [`RECHECK`] is up, when the next one may run).
 pub(crate) fn network_id_at(now: Instant) -> (u64, bool) {
