@@ -960,3 +960,50 @@ async fn framed_and_stream_halves_run_tls_inside_the_tunnel() {
     drop((reader, writer));
     assert!(server.await.unwrap().handshake_ok);
 }
+
+#[tokio::test]
+async fn connect_tls_sends_nothing_until_the_tunnel_is_open() {
+    // The origin's ClientHello is built while the proxy opens the tunnel,
+    // and sent only once the answer says it is open: a proxy that holds
+    // its answer sees no byte past the request, then the handshake
+    // completes through it, verified for the origin.
+    let ca = Ca::new("origin CA");
+    let (origin, server, config) = tls_origin(&ca).await;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxy = listener.local_addr().unwrap();
+    let relay = tokio::spawn(async move {
+        let (mut client, _) = listener.accept().await.unwrap();
+        let mut head = Vec::new();
+        while !head.ends_with(b"\r\n\r\n") {
+            head.push(client.read_u8().await.unwrap());
+        }
+        assert!(
+            head.starts_with(
+                format!("CONNECT localhost:{} HTTP/1.1\r\n", origin.port()).as_bytes()
+            ),
+            "{}",
+            String::from_utf8_lossy(&head)
+        );
+        // Held: nothing may arrive before the answer.
+        let mut byte = [0u8; 1];
+        let early = tokio::time::timeout(SHORT, client.read(&mut byte)).await;
+        assert!(
+            early.is_err(),
+            "the client sent {early:?} before the answer"
+        );
+        let mut upstream = TcpStream::connect(origin).await.unwrap();
+        client.write_all(b"HTTP/1.1 200 OK\r\n\r\n").await.unwrap();
+        let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+    });
+    let stream = ConnectionBuilder::new(("localhost", origin.port()))
+        .proxy(through(proxy))
+        .tls_config(config)
+        .connect_tls()
+        .await
+        .unwrap();
+    round_trip(stream).await;
+    let seen = server.await.unwrap();
+    assert!(seen.handshake_ok);
+    assert_eq!(seen.sni.as_deref(), Some("localhost"));
+    relay.await.unwrap();
+}

@@ -49,6 +49,88 @@ pub(crate) trait Via: fmt::Debug + Send + Sync + 'static {
         builder: &'a ConnectionBuilder,
         purpose: Purpose,
     ) -> Pin<Box<dyn Future<Output = Result<Tunnel, ConnectError>> + Send + 'a>>;
+
+    /// The tunnel for `connect_tls`, within `builder`'s `connect_timeout`:
+    /// with the origin's handshake begun by `tls` on its connection as
+    /// soon as the last request to the proxy is out.
+    #[cfg(feature = "tls")]
+    fn tunnel_tls<'a>(
+        &'a self,
+        builder: &'a ConnectionBuilder,
+        tls: &'a dyn BeginTls,
+    ) -> Pin<Box<dyn Future<Output = Result<Tunnel<TlsBegun>, ConnectError>> + Send + 'a>>;
+}
+
+/// Begins the origin's TLS handshake on a tunnel's connection
+/// (`client::tls` implements it): called when the last request to the
+/// proxy is out, before its answer is read, so that building the
+/// ClientHello (its key share's key generation, the costliest step of a
+/// client's handshake) overlaps the proxy's work of opening the tunnel
+/// instead of following it. Nothing is sent until the answer says the
+/// tunnel is open: the handshake is driven only then.
+#[cfg(all(feature = "proxy", feature = "tls"))]
+pub(crate) trait BeginTls: Send + Sync {
+    /// The handshake on `stream`, verified as the builder's server name
+    /// or, without one, as `origin_ip` (the tunnel's destination, when it
+    /// is an address); `Err(stream)` when there is neither.
+    fn begin(
+        &self,
+        stream: TunnelStream,
+        origin_ip: Option<IpAddr>,
+    ) -> Result<TlsBegun, TunnelStream>;
+}
+
+/// A TLS handshake begun (not yet driven: nothing sent) on a tunnel's
+/// connection, and the name it verifies.
+#[cfg(all(feature = "proxy", feature = "tls"))]
+pub(crate) struct TlsBegun {
+    pub(crate) connecting: TlsConnecting,
+    pub(crate) server_name: rustls::pki_types::ServerName<'static>,
+}
+
+/// The handshake of a [`TlsBegun`]: on the TCP connection to an http or
+/// SOCKS5 proxy, or inside TLS with an https proxy.
+#[cfg(all(feature = "proxy", feature = "tls"))]
+pub(crate) enum TlsConnecting {
+    Tcp(tokio_rustls::client::Connect<TcpStream>),
+    Carried(tokio_rustls::client::Connect<TunnelStream>),
+}
+
+#[cfg(all(feature = "proxy", feature = "tls"))]
+impl TlsConnecting {
+    /// The connection under the handshake, to read the proxy's answer
+    /// from before the handshake is driven.
+    pub(crate) fn stream_mut(&mut self) -> TunnelIo<'_> {
+        // tokio-rustls hands the stream out in every state but the one
+        // after the handshake's end: before it is polled, always.
+        const UNPOLLED: &str = "a handshake not yet polled has its stream";
+        match self {
+            TlsConnecting::Tcp(c) => TunnelIo::Tcp(c.get_mut().expect(UNPOLLED)),
+            TlsConnecting::Carried(c) => c.get_mut().expect(UNPOLLED).io(),
+        }
+    }
+}
+
+/// A borrowed tunnel connection, as the proxy's answers are read from it:
+/// the TCP connection to the proxy, or TLS with an https proxy.
+#[cfg(feature = "proxy")]
+pub(crate) enum TunnelIo<'a> {
+    Tcp(&'a mut TcpStream),
+    Carried(&'a mut dyn Carrier),
+}
+
+#[cfg(feature = "proxy")]
+impl tokio::io::AsyncRead for TunnelIo<'_> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            TunnelIo::Tcp(s) => Pin::new(&mut **s).poll_read(cx, buf),
+            TunnelIo::Carried(c) => Pin::new(&mut **c).poll_read(cx, buf),
+        }
+    }
 }
 
 /// A connection a tunnel runs on that is not a bare `TcpStream`: TLS to
@@ -61,6 +143,7 @@ pub(crate) trait Carrier:
     /// The TCP connection at the bottom.
     fn tcp(&self) -> &TcpStream;
     /// The same, mutably (socket options only: its bytes are the carrier's).
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
     fn tcp_mut(&mut self) -> &mut TcpStream;
     /// The TCP connection at the bottom, the carrier's session dropped.
     fn into_tcp(self: Box<Self>) -> TcpStream;
@@ -72,6 +155,8 @@ pub(crate) trait Carrier:
 #[derive(Debug)]
 pub(crate) enum TunnelStream {
     Tcp(TcpStream),
+    /// Made only by `client::tls` (an https proxy).
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
     Carried(Box<dyn Carrier>),
 }
 
@@ -86,6 +171,7 @@ impl TunnelStream {
     }
 
     /// The TCP connection at the bottom, mutably.
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
     pub(crate) fn tcp_mut(&mut self) -> &mut TcpStream {
         match self {
             TunnelStream::Tcp(s) => s,
@@ -98,6 +184,14 @@ impl TunnelStream {
         match self {
             TunnelStream::Tcp(s) => s,
             TunnelStream::Carried(c) => c.into_tcp(),
+        }
+    }
+
+    /// The connection, borrowed to read a proxy's answer from.
+    pub(crate) fn io(&mut self) -> TunnelIo<'_> {
+        match self {
+            TunnelStream::Tcp(s) => TunnelIo::Tcp(s),
+            TunnelStream::Carried(c) => TunnelIo::Carried(&mut **c),
         }
     }
 }
@@ -174,10 +268,11 @@ pub(crate) enum Purpose {
     Any,
 }
 
-/// A tunnel a [`Via`] opened to the target.
+/// A tunnel a [`Via`] opened to the target: its stream, or for
+/// `connect_tls` the origin's handshake begun on it.
 #[cfg(feature = "proxy")]
-pub(crate) struct Tunnel {
-    pub(crate) stream: TunnelStream,
+pub(crate) struct Tunnel<S = TunnelStream> {
+    pub(crate) stream: S,
     /// The origin's bytes that came with the proxy's answer, for TLS with
     /// the origin to take first (empty but for a `Purpose::Tls` tunnel).
     #[cfg_attr(not(feature = "tls"), allow(dead_code))]

@@ -432,9 +432,7 @@ impl ConnectionBuilder {
                 let all_errors = self.opts.all_errors;
                 let report_to = self.opts.report.clone();
                 let tcp = self.connect_inner().await?;
-                let tls = handshake
-                    .run(tcp, || name.clone(), all_errors, None, Vec::new())
-                    .await?;
+                let tls = handshake.run(tcp, || name.clone(), all_errors).await?;
                 // (The peer asked for only when recorded: a system call.)
                 let report = match record.then(|| tls.peer_addr()) {
                     Some(Ok(peer)) => Some(Establishment::adopted(peer)),
@@ -449,9 +447,7 @@ impl ConnectionBuilder {
             #[cfg(feature = "proxy")]
             if let Some(via) = self.opts.via.clone().filter(|via| via.applies(&self, true)) {
                 let started = tokio::time::Instant::now();
-                let tunnel = via
-                    .tunnel(&self, crate::client::connect::Purpose::Tls)
-                    .await?;
+                let tunnel = via.tunnel_tls(&self, &handshake).await?;
                 let tls = handshake.run_in_tunnel(tunnel, &self, started).await?;
                 // The report of a proxied connection: the hop to the proxy,
                 // one attempt (the race to the proxy is not recorded).
@@ -648,32 +644,41 @@ impl Handshake {
         }
     }
 
-    /// The handshake with the origin inside a proxy's tunnel, within what
-    /// is left of the `connect_timeout` since `started`; a literal target
-    /// is verified as the address it named, not the proxy's.
+    /// The handshake with the origin inside a proxy's tunnel (begun while
+    /// the proxy opened it), within what is left of the `connect_timeout`
+    /// since `started`; a literal target is verified as the address it
+    /// named, not the proxy's.
     #[cfg(feature = "proxy")]
     async fn run_in_tunnel(
-        mut self,
-        tunnel: crate::client::connect::Tunnel,
+        self,
+        tunnel: crate::client::connect::Tunnel<crate::client::connect::TlsBegun>,
         builder: &ConnectionBuilder,
         started: tokio::time::Instant,
     ) -> Result<TlsStream, ConnectError> {
-        if let (None, Some(ip)) = (&self.server_name, tunnel.origin_ip) {
-            self.server_name = Some(ServerName::IpAddress(ip.into()));
-        }
+        use crate::client::connect::TlsConnecting;
         // The origin's description, formatted only on failure.
         let target = || builder.describe();
         let all_errors = builder.opts.all_errors;
         let note = tunnel.note.at(crate::client::error::ProxyStage::OriginTls);
         let (peer, early) = (tunnel.proxy_addr, tunnel.early);
+        let server_name = tunnel.stream.server_name;
+        // Bytes that came with the proxy's answer came before the
+        // ClientHello was sent, which a TLS server never does: judged as
+        // rustls judges them, at once.
+        let refused =
+            (!early.is_empty()).then(|| spoke_first(&self.connector, &server_name, &early));
         let run = async {
-            match tunnel.stream {
+            match tunnel.stream.connecting {
                 // An http or SOCKS5 proxy: TLS on its TCP connection.
-                crate::client::connect::TunnelStream::Tcp(tcp) => {
-                    self.run(tcp, target, all_errors, peer, early).await
+                TlsConnecting::Tcp(connecting) => {
+                    self.drive(connecting, server_name, refused, target, all_errors, peer)
+                        .await
                 }
                 // An https proxy: TLS inside its TLS.
-                carried => self.run(carried, target, all_errors, peer, early).await,
+                TlsConnecting::Carried(connecting) => {
+                    self.drive(connecting, server_name, refused, target, all_errors, peer)
+                        .await
+                }
             }
         };
         let result = match builder.opts.connect_timeout {
@@ -689,39 +694,46 @@ impl Handshake {
     }
 
     /// The handshake on `tcp`. `target`: the call's description, for its
-    /// errors; `peer`: its peer's address if the caller knows it (else
-    /// asked of the socket); `early`: the server's bytes already taken off
-    /// it (with a proxy's answer), handed to rustls first.
+    /// errors.
     async fn run<S: Transport>(
         self,
         tcp: S,
         target: impl Fn() -> String,
         all_errors: bool,
-        peer: Option<SocketAddr>,
-        early: Vec<u8>,
     ) -> Result<TlsStream, ConnectError> {
-        let peer = peer.or_else(|| tcp.bottom().peer_addr().ok());
+        let peer = tcp.bottom().peer_addr().ok();
+        let server_name = match (&self.server_name, peer) {
+            (Some(name), _) => name.clone(),
+            (None, Some(peer)) => ServerName::IpAddress(peer.ip().into()),
+            (None, None) => {
+                return Err(ConnectError::new(ConnectErrorKind::Tls, target())
+                    .with_all_errors(all_errors)
+                    .with_message("failed: the connection has no peer address to verify"))
+            }
+        };
+        let connecting = self.connector.connect(server_name.clone(), tcp);
+        self.drive(connecting, server_name, None, target, all_errors, peer)
+            .await
+    }
+
+    /// `connecting`, verified as `server_name`, driven to its end within
+    /// the handshake timeout (`refused`: its error, known already).
+    /// `target`: the call's description, for its errors; `peer`: the
+    /// connection's peer, for them.
+    async fn drive<S: Transport>(
+        self,
+        connecting: tokio_rustls::Connect<S>,
+        server_name: ServerName<'static>,
+        refused: Option<io::Error>,
+        target: impl Fn() -> String,
+        all_errors: bool,
+        peer: Option<SocketAddr>,
+    ) -> Result<TlsStream, ConnectError> {
         let error = |kind| {
             ConnectError::new(kind, target())
                 .with_peer(peer)
                 .with_all_errors(all_errors)
         };
-        let server_name = match (self.server_name, peer) {
-            (Some(name), _) => name,
-            (None, Some(peer)) => ServerName::IpAddress(peer.ip().into()),
-            (None, None) => {
-                return Err(error(ConnectErrorKind::Tls)
-                    .with_message("failed: the connection has no peer address to verify"))
-            }
-        };
-        let mut refused = None;
-        let connecting = self
-            .connector
-            .connect_with(server_name.clone(), tcp, |conn| {
-                if !early.is_empty() {
-                    refused = feed(conn, &early).err();
-                }
-            });
         let result = match (refused, self.handshake_timeout) {
             (Some(e), _) => Ok(Err(e)),
             (None, Some(timeout)) => tokio::time::timeout(timeout, connecting).await,
@@ -763,9 +775,64 @@ impl Handshake {
     }
 }
 
+/// `connect_tls` through a proxy begins the origin's handshake as soon as
+/// the last request to the proxy is out: the ClientHello (its key share's
+/// key generation above all) is built while the proxy opens the tunnel,
+/// and sent once its answer says the tunnel is open.
+#[cfg(feature = "proxy")]
+impl crate::client::connect::BeginTls for Handshake {
+    fn begin(
+        &self,
+        stream: crate::client::connect::TunnelStream,
+        origin_ip: Option<std::net::IpAddr>,
+    ) -> Result<crate::client::connect::TlsBegun, crate::client::connect::TunnelStream> {
+        use crate::client::connect::{TlsBegun, TlsConnecting, TunnelStream};
+        let server_name = match (&self.server_name, origin_ip) {
+            (Some(name), _) => name.clone(),
+            (None, Some(ip)) => ServerName::IpAddress(ip.into()),
+            (None, None) => return Err(stream),
+        };
+        let connecting = match stream {
+            TunnelStream::Tcp(tcp) => {
+                TlsConnecting::Tcp(self.connector.connect(server_name.clone(), tcp))
+            }
+            carried => TlsConnecting::Carried(self.connector.connect(server_name.clone(), carried)),
+        };
+        Ok(TlsBegun {
+            connecting,
+            server_name,
+        })
+    }
+}
+
+/// What rustls makes of `bytes` from a server that spoke before the
+/// ClientHello (with a proxy, bytes that came with its answer): the error
+/// the handshake fails with.
+#[cfg(feature = "proxy")]
+fn spoke_first(
+    connector: &TlsConnector,
+    server_name: &ServerName<'static>,
+    bytes: &[u8],
+) -> io::Error {
+    let judged = ClientConnection::new(connector.config().clone(), server_name.clone())
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+        .and_then(|mut conn| feed(&mut conn, bytes));
+    judged.err().unwrap_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "the origin sent {} bytes before the ClientHello: a TLS server speaks only \
+                 after it",
+                bytes.len()
+            ),
+        )
+    })
+}
+
 /// Hands `bytes`, the server's first bytes already read off the
 /// connection, to rustls, as if read from the socket, and processes them
 /// (an error is what the handshake would have failed with).
+#[cfg(feature = "proxy")]
 fn feed(conn: &mut ClientConnection, mut bytes: &[u8]) -> io::Result<()> {
     while !bytes.is_empty() {
         if conn.read_tls(&mut bytes)? == 0 {

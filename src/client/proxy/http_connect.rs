@@ -6,7 +6,7 @@ use std::io;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::client::connect::TunnelStream;
+use crate::client::connect::{TunnelIo, TunnelStream};
 
 use super::Refusal;
 
@@ -15,17 +15,13 @@ use super::Refusal;
 const MAX_HEAD: usize = 16 * 1024;
 
 /// Asks the proxy on `stream` for a tunnel to `authority` (`host:port`,
-/// `[v6]:port`), with a `Proxy-Authorization` value if given. On success
-/// the stream is at the first byte after the answer's head, or, with
-/// `early` (the caller takes bytes that came with the head: TLS with the
-/// origin, which hands them to rustls), past what the reads took, and the
-/// bytes after the head are returned.
-pub(super) async fn open(
+/// `[v6]:port`), with a `Proxy-Authorization` value if given; the answer
+/// is [`answer`]'s to read.
+pub(super) async fn request(
     stream: &mut TunnelStream,
     authority: &str,
     authorization: Option<&str>,
-    early: bool,
-) -> Result<Vec<u8>, Refusal> {
+) -> Result<(), Refusal> {
     let mut request = format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n");
     if let Some(value) = authorization {
         request.push_str("Proxy-Authorization: ");
@@ -36,20 +32,34 @@ pub(super) async fn open(
     stream
         .write_all(request.as_bytes())
         .await
-        .map_err(Refusal::io("sending CONNECT to the proxy"))?;
+        .map_err(Refusal::io("sending CONNECT to the proxy"))
+}
+
+/// The proxy's answer to the [`request`] for a tunnel to `authority`
+/// (`authorized`: it carried credentials), read from `stream`. On success
+/// the stream is at the first byte after the answer's head, or, with
+/// `early` (the caller takes bytes that came with the head: TLS with the
+/// origin), past what the reads took, and the bytes after the head are
+/// returned.
+pub(super) async fn answer(
+    stream: TunnelIo<'_>,
+    authority: &str,
+    authorized: bool,
+    early: bool,
+) -> Result<Vec<u8>, Refusal> {
     let (head, after) = match stream {
         // One read per segment, as hyper-util's `Tunnel` reads: no peek
         // (a system call per segment saved), and a short read leaves the
         // socket's readiness cleared, so the ClientHello's first read waits
         // for the ServerHello instead of trying the socket first.
-        TunnelStream::Tcp(tcp) if early => read_head_with_rest(tcp).await?,
-        TunnelStream::Tcp(tcp) => (read_head(tcp).await?, Vec::new()),
+        TunnelIo::Tcp(tcp) if early => read_head_with_rest(tcp).await?,
+        TunnelIo::Tcp(tcp) => (read_head(tcp).await?, Vec::new()),
         // TLS with an https proxy: nothing to peek at, and reading one
         // byte at a time copies out of rustls's buffer (no system call).
-        TunnelStream::Carried(carried) => (read_head_bytewise(carried).await?, Vec::new()),
+        TunnelIo::Carried(carried) => (read_head_bytewise(carried).await?, Vec::new()),
     };
     let answer = parse(&head)?;
-    judge(&answer, authority, authorization.is_some())?;
+    judge(&answer, authority, authorized)?;
     Ok(after)
 }
 

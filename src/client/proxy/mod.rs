@@ -18,7 +18,14 @@
 //! 2. the tunnel: `CONNECT host:port` or the SOCKS5 exchange on the
 //!    winner, bounded by the proxy's handshake timeout;
 //! 3. for `connect_tls`, the TLS handshake with the origin on the tunnel,
-//!    with the builder's configuration, server name and timeouts.
+//!    with the builder's configuration, server name and timeouts. It is
+//!    begun as soon as the last request to the proxy (`CONNECT`, or the
+//!    SOCKS5 request) is out: its ClientHello, with the key generation of
+//!    its key share (the costliest step of a client's handshake), is built
+//!    while the proxy opens the tunnel rather than after, and nothing of it
+//!    is sent until the proxy's answer says the tunnel is open. (With
+//!    [`Proxy::socks5`] and several addresses raced, each attempt that
+//!    reaches its request builds one.)
 //!
 //! With [`Proxy::socks5`] this side resolves the origin's name, the
 //! address policy judges its addresses, and they are raced, each over a
@@ -33,9 +40,9 @@
 //! taken off the socket. An origin that speaks first (SSH, SMTP) keeps its
 //! greeting for the caller. For `connect_tls` over an http proxy the
 //! answer is read in one go, as hyper-util's `Tunnel` reads it (a system
-//! call fewer), and whatever came with it is handed to rustls before the
-//! socket's bytes (a TLS origin sends nothing before the ClientHello, so
-//! these are a non-TLS origin's, and the handshake fails on them at once).
+//! call fewer), and whatever came with it is judged by rustls (a TLS
+//! origin sends nothing before the ClientHello, so these are a non-TLS
+//! origin's, and the handshake fails on them at once).
 //! Any 2xx opens the tunnel (RFC 9110 §9.3.6); `407`, in HTTP/1.0 or 1.1,
 //! says the proxy wants credentials; any other status is named.
 
@@ -56,7 +63,11 @@ use hyper_util::client::proxy::matcher::Matcher;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-use crate::client::connect::{ConnectionBuilder, Purpose, Source, Tunnel, TunnelStream, Via};
+#[cfg(feature = "tls")]
+use crate::client::connect::{BeginTls, TlsBegun};
+use crate::client::connect::{
+    ConnectionBuilder, Purpose, Source, Tunnel, TunnelIo, TunnelStream, Via,
+};
 use crate::client::connector::Connector;
 use crate::client::error::{
     Attempt, AttemptStage, ConnectError, ConnectErrorKind, ProxyNote, ProxyStage,
@@ -1040,27 +1051,108 @@ impl Via for Shared {
         builder: &'a ConnectionBuilder,
         purpose: Purpose,
     ) -> Pin<Box<dyn Future<Output = Result<Tunnel, ConnectError>> + Send + 'a>> {
+        Box::pin(self.open(builder, purpose, &Plain))
+    }
+
+    #[cfg(feature = "tls")]
+    fn tunnel_tls<'a>(
+        &'a self,
+        builder: &'a ConnectionBuilder,
+        tls: &'a dyn BeginTls,
+    ) -> Pin<Box<dyn Future<Output = Result<Tunnel<TlsBegun>, ConnectError>> + Send + 'a>> {
         Box::pin(async move {
-            let tls = purpose == Purpose::Tls;
-            let Some(hop) = self.hop(builder, tls) else {
-                return Err(builder.invalid("no proxy for this target"));
-            };
-            let endpoint = hop.checked(builder, purpose)?;
-            builder.checked()?;
-            let stage = AtomicU8::new(AT_CONNECT);
-            let work = tunnel(builder, &hop, endpoint, &stage, tls);
-            let opened = bounded(builder, &hop, endpoint, &stage, work).await?;
-            Ok(Tunnel {
-                stream: opened.stream,
-                early: opened.early,
-                proxy_addr: opened.proxy_addr,
-                origin_ip: match opened.dest {
-                    Dest::Addr(addr) => Some(addr.ip()),
-                    Dest::Name(..) => None,
-                },
-                note: hop.note(endpoint, ProxyStage::Tunnel, None),
-            })
+            let tunnel = self.open(builder, Purpose::Tls, &StartTls(tls)).await?;
+            match tunnel.stream {
+                Ok(begun) => Ok(Tunnel {
+                    stream: begun,
+                    early: tunnel.early,
+                    proxy_addr: tunnel.proxy_addr,
+                    origin_ip: tunnel.origin_ip,
+                    note: tunnel.note,
+                }),
+                // A tunnel goes to an address unless the target is a name,
+                // and a name is the handshake's server name: not reached.
+                Err(_) => Err(ConnectError::new(ConnectErrorKind::Tls, builder.describe())
+                    .with_message(
+                        "the tunnel's origin has neither a server name nor an address to \
+                         verify its certificate against",
+                    )
+                    .with_all_errors(builder.opts.all_errors)),
+            }
         })
+    }
+}
+
+impl Shared {
+    /// The tunnel for `purpose`, its stream left as `ending` makes it.
+    async fn open<E: Ending>(
+        &self,
+        builder: &ConnectionBuilder,
+        purpose: Purpose,
+        ending: &E,
+    ) -> Result<Tunnel<E::Stream>, ConnectError> {
+        let Some(hop) = self.hop(builder, purpose == Purpose::Tls) else {
+            return Err(builder.invalid("no proxy for this target"));
+        };
+        let endpoint = hop.checked(builder, purpose)?;
+        builder.checked()?;
+        let stage = AtomicU8::new(AT_CONNECT);
+        let work = tunnel(builder, &hop, endpoint, &stage, ending);
+        let opened = bounded(builder, &hop, endpoint, &stage, work).await?;
+        Ok(Tunnel {
+            stream: opened.stream,
+            early: opened.early,
+            proxy_addr: opened.proxy_addr,
+            origin_ip: opened.dest.ip(),
+            note: hop.note(endpoint, ProxyStage::Tunnel, None),
+        })
+    }
+}
+
+/// What a tunnel's stream becomes once the last request to the proxy is
+/// out, before its answer is read: itself ([`Plain`]), or the origin's TLS
+/// handshake begun on it ([`StartTls`]).
+trait Ending: Sync {
+    type Stream: Send;
+    /// TLS with the origin follows, and takes the bytes that come with
+    /// the proxy's answer.
+    const TLS: bool;
+    fn end(&self, stream: TunnelStream, dest: &Dest) -> Self::Stream;
+    /// The connection to read the proxy's answer from.
+    fn io(stream: &mut Self::Stream) -> TunnelIo<'_>;
+}
+
+/// `connect` and `connect_tunnel`: the stream as it is.
+struct Plain;
+
+impl Ending for Plain {
+    type Stream = TunnelStream;
+    const TLS: bool = false;
+    fn end(&self, stream: TunnelStream, _: &Dest) -> TunnelStream {
+        stream
+    }
+    fn io(stream: &mut TunnelStream) -> TunnelIo<'_> {
+        stream.io()
+    }
+}
+
+/// `connect_tls`: the origin's handshake begun while the proxy opens the
+/// tunnel (`Err`: the stream, when there is no name to verify).
+#[cfg(feature = "tls")]
+struct StartTls<'a>(&'a dyn BeginTls);
+
+#[cfg(feature = "tls")]
+impl Ending for StartTls<'_> {
+    type Stream = Result<TlsBegun, TunnelStream>;
+    const TLS: bool = true;
+    fn end(&self, stream: TunnelStream, dest: &Dest) -> Self::Stream {
+        self.0.begin(stream, dest.ip())
+    }
+    fn io(stream: &mut Self::Stream) -> TunnelIo<'_> {
+        match stream {
+            Ok(begun) => begun.connecting.stream_mut(),
+            Err(stream) => stream.io(),
+        }
     }
 }
 
@@ -1069,6 +1161,17 @@ impl Via for Shared {
 enum Dest {
     Name(String, u16),
     Addr(SocketAddr),
+}
+
+impl Dest {
+    /// The address, when the tunnel goes to one: what TLS with the origin
+    /// verifies without a server name.
+    fn ip(&self) -> Option<IpAddr> {
+        match self {
+            Dest::Addr(addr) => Some(addr.ip()),
+            Dest::Name(..) => None,
+        }
+    }
 }
 
 impl fmt::Display for Dest {
@@ -1082,8 +1185,8 @@ impl fmt::Display for Dest {
 }
 
 /// A tunnel that the proxy opened, and where it goes.
-struct Opened {
-    stream: TunnelStream,
+struct Opened<S> {
+    stream: S,
     dest: Dest,
     /// The origin's bytes that came with the `CONNECT` answer (only when
     /// the tunnel is for TLS with the origin, which takes them).
@@ -1242,22 +1345,21 @@ async fn bounded<T>(
 
 /// The tunnel to the builder's target: its destinations (the name, or the
 /// addresses this side resolved or was given), raced as the builder races
-/// addresses, each through a connection to the proxy of its own. `tls`:
-/// TLS with the origin follows, and takes bytes that came with the
-/// `CONNECT` answer.
-async fn tunnel(
+/// addresses, each through a connection to the proxy of its own, each
+/// stream left as `ending` makes it.
+async fn tunnel<E: Ending>(
     builder: &ConnectionBuilder,
     hop: &Hop,
     endpoint: &Endpoint,
     stage: &AtomicU8,
-    tls: bool,
-) -> Result<Opened, ConnectError> {
+    ending: &E,
+) -> Result<Opened<E::Stream>, ConnectError> {
     let start = Instant::now();
     let (target, _) = builder.checked()?;
     let dests = destinations(builder, target, endpoint).await?;
     let delay = builder.opts.delay;
     let raced = race(dests, delay, |dest| {
-        one_tunnel(builder, hop, endpoint, dest, start, stage, tls)
+        one_tunnel(builder, hop, endpoint, dest, start, stage, ending)
     });
     // With every destination failed, the first one's error: with one
     // destination, the only one.
@@ -1338,16 +1440,19 @@ async fn destinations(
     Ok(addrs.into_iter().map(Dest::Addr).collect())
 }
 
-/// One tunnel: the hop to the proxy (its own race), then the exchange.
-async fn one_tunnel(
+/// One tunnel: the hop to the proxy (its own race), then the exchange;
+/// once its last request is out, `ending` makes the stream what the call
+/// wants (for `connect_tls`, the origin's handshake begun: its ClientHello
+/// built while the proxy opens the tunnel), and the answer is read.
+async fn one_tunnel<E: Ending>(
     builder: &ConnectionBuilder,
     hop: &Hop,
     endpoint: &Endpoint,
     dest: Dest,
     start: Instant,
     stage: &AtomicU8,
-    tls: bool,
-) -> Result<Opened, ConnectError> {
+    ending: &E,
+) -> Result<Opened<E::Stream>, ConnectError> {
     let mut opts = builder.opts.clone();
     opts.via = None;
     // The proxy's name has no HTTPS records of the origin's service.
@@ -1357,28 +1462,39 @@ async fn one_tunnel(
     let to_proxy = (endpoint.host.as_str(), endpoint.port).into_target();
     let to_proxy =
         ConnectionBuilder::with_options(Source::Target(to_proxy.map_err(Box::new)), opts);
-    let mut stream = hop_to(to_proxy, hop, endpoint, builder).await?;
+    let stream = hop_to(to_proxy, hop, endpoint, builder).await?;
     stage.fetch_max(AT_TUNNEL, Ordering::Relaxed);
     // Asked once: the failed attempt's report and the origin's TLS errors
     // name it.
     let proxy_addr = stream.tcp().peer_addr().ok();
     let started = start.elapsed();
     let exchange = async {
-        match endpoint.scheme {
-            Scheme::Http | Scheme::Https => {
-                let auth = endpoint.auth.as_ref().map(Auth::header);
-                http_connect::open(&mut stream, &dest.to_string(), auth.as_deref(), tls).await
-            }
-            Scheme::Socks5 | Scheme::Socks5h => {
-                let auth = match &endpoint.auth {
-                    Some(Auth::UserPass(user, pass)) => Some((user.as_str(), pass.as_str())),
-                    _ => None,
-                };
-                socks5::open(&mut stream, &dest, auth)
-                    .await
-                    .map(|()| Vec::new())
-            }
+        let mut stream = stream;
+        let connect = matches!(endpoint.scheme, Scheme::Http | Scheme::Https);
+        let authority = if connect {
+            dest.to_string()
+        } else {
+            String::new()
+        };
+        let header = endpoint.auth.as_ref().filter(|_| connect).map(Auth::header);
+        if connect {
+            http_connect::request(&mut stream, &authority, header.as_deref()).await?;
+        } else {
+            let auth = match &endpoint.auth {
+                Some(Auth::UserPass(user, pass)) => Some((user.as_str(), pass.as_str())),
+                _ => None,
+            };
+            socks5::request(&mut stream, &dest, auth).await?;
         }
+        // The last request is out: while the proxy opens the tunnel.
+        let mut stream = ending.end(stream, &dest);
+        let early = if connect {
+            http_connect::answer(E::io(&mut stream), &authority, header.is_some(), E::TLS).await?
+        } else {
+            socks5::reply(&mut E::io(&mut stream), &dest).await?;
+            Vec::new()
+        };
+        Ok((stream, early))
     };
     let result = match hop.handshake_timeout {
         Some(timeout) => tokio::time::timeout(timeout, exchange)
@@ -1395,7 +1511,7 @@ async fn one_tunnel(
         None => exchange.await,
     };
     match result {
-        Ok(early) => {
+        Ok((stream, early)) => {
             tracing::debug!(proxy = %endpoint, %dest, "tunnel open");
             Ok(Opened {
                 stream,

@@ -16,10 +16,10 @@ const NO_ACCEPTABLE: u8 = 0xff;
 
 /// Asks the SOCKS5 proxy on `stream` for a tunnel to `dest`,
 /// authenticating with `auth` if given (checked already: each at most 255
-/// bytes). On success the stream is at the tunnel's first byte. `stream`
-/// is the connection to the proxy (a `TcpStream` in practice: SOCKS5 has
-/// no TLS variant).
-pub(super) async fn open<S: AsyncRead + AsyncWrite + Unpin>(
+/// bytes); the reply to the `CONNECT` request is [`reply`]'s to read.
+/// `stream` is the connection to the proxy (a `TcpStream` in practice:
+/// SOCKS5 has no TLS variant).
+pub(super) async fn request<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut S,
     dest: &Dest,
     auth: Option<(&str, &str)>,
@@ -106,7 +106,16 @@ pub(super) async fn open<S: AsyncRead + AsyncWrite + Unpin>(
             request.extend_from_slice(&addr.port().to_be_bytes());
         }
     }
-    write(stream, &request).await?;
+    write(stream, &request).await
+}
+
+/// The proxy's reply to the `CONNECT` [`request`] for `dest`, read from
+/// `stream` to its exact length: on success the stream is at the tunnel's
+/// first byte.
+pub(super) async fn reply<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    dest: &Dest,
+) -> Result<(), Refusal> {
     let mut reply = [0u8; 4];
     read(stream, &mut reply, "the CONNECT request").await?;
     if reply[0] != VERSION {
