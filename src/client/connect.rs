@@ -203,10 +203,8 @@ impl tokio::io::AsyncRead for TunnelStream {
         cx: &mut Context<'_>,
         buf: &mut tokio::io::ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            TunnelStream::Tcp(s) => Pin::new(s).poll_read(cx, buf),
-            TunnelStream::Carried(c) => Pin::new(&mut **c).poll_read(cx, buf),
-        }
+        // The borrowed form reads for both.
+        Pin::new(&mut self.get_mut().io()).poll_read(cx, buf)
     }
 }
 
