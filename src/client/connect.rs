@@ -272,7 +272,8 @@ pub(crate) enum Purpose {
 pub(crate) struct Tunnel<S = TunnelStream> {
     pub(crate) stream: S,
     /// The origin's bytes that came with the proxy's answer, for TLS with
-    /// the origin to take first (empty but for a `Purpose::Tls` tunnel).
+    /// the origin to judge (they came before its ClientHello; empty but for
+    /// a `connect_tls` tunnel).
     #[cfg_attr(not(feature = "tls"), allow(dead_code))]
     pub(crate) early: Vec<u8>,
     /// The proxy's address (the connection's peer), when known.

@@ -695,13 +695,13 @@ impl Handshake {
 
     /// The handshake on `tcp`. `target`: the call's description, for its
     /// errors.
-    async fn run<S: Transport>(
+    async fn run(
         self,
-        tcp: S,
+        tcp: TcpStream,
         target: impl Fn() -> String,
         all_errors: bool,
     ) -> Result<TlsStream, ConnectError> {
-        let peer = tcp.bottom().peer_addr().ok();
+        let peer = tcp.peer_addr().ok();
         let server_name = match (&self.server_name, peer) {
             (Some(name), _) => name.clone(),
             (None, Some(peer)) => ServerName::IpAddress(peer.ip().into()),
@@ -1112,17 +1112,12 @@ impl crate::shared::tls::OverTcp for Inner {
 
 /// What a handshake runs on, and the [`Inner`] it makes.
 trait Transport: AsyncRead + AsyncWrite + Unpin {
-    fn bottom(&self) -> &TcpStream;
     fn wrap(stream: tokio_rustls::client::TlsStream<Self>) -> Inner
     where
         Self: Sized;
 }
 
 impl Transport for TcpStream {
-    fn bottom(&self) -> &TcpStream {
-        self
-    }
-
     fn wrap(stream: tokio_rustls::client::TlsStream<TcpStream>) -> Inner {
         Inner::Direct(stream)
     }
@@ -1130,10 +1125,6 @@ impl Transport for TcpStream {
 
 #[cfg(feature = "proxy")]
 impl Transport for crate::client::connect::TunnelStream {
-    fn bottom(&self) -> &TcpStream {
-        self.tcp()
-    }
-
     fn wrap(stream: tokio_rustls::client::TlsStream<Self>) -> Inner {
         Inner::Tunnelled(Box::new(stream))
     }

@@ -1189,7 +1189,7 @@ struct Opened<S> {
     stream: S,
     dest: Dest,
     /// The origin's bytes that came with the `CONNECT` answer (only when
-    /// the tunnel is for TLS with the origin, which takes them).
+    /// the tunnel is for TLS with the origin, which judges them).
     early: Vec<u8>,
     /// The proxy's address, the connection's peer.
     proxy_addr: Option<SocketAddr>,
