@@ -262,3 +262,42 @@ async fn a_local_failure_does_not_demote_the_winner() {
     );
     assert_eq!(peer, V4);
 }
+
+/// A burst of connects to a healthy target is answered by the winner the
+/// history settled on without asking its table again; the first change
+/// (here the winner refusing) is seen by the very next connect.
+#[tokio::test]
+async fn a_settled_winner_is_dropped_as_soon_as_it_fails() {
+    let v6 = TcpListener::bind((V6, 0)).await.unwrap();
+    let port = v6.local_addr().unwrap().port();
+    let v4 = TcpListener::bind((V4, port)).await.unwrap();
+    let v6 = tokio::spawn(async move {
+        for _ in 0..20 {
+            drop(v6.accept().await.unwrap());
+        }
+        v6 // closed after twenty connects
+    });
+    serve(v4);
+    let connector = Connector::new()
+        .resolver(fixed("settled.test"))
+        .happy_eyeballs(DELAY);
+    let target = format!("settled.test:{port}");
+    for _ in 0..20 {
+        let (_, peer) = timed(&connector, &target).await;
+        assert_eq!(peer, V6);
+    }
+    drop(v6.await.unwrap());
+    // IPv6 refuses now: this connect falls back at once, and the next one
+    // starts with IPv4.
+    let (took, peer) = timed(&connector, &target).await;
+    assert_eq!(peer, V4);
+    assert!(took < DELAY, "{took:?}");
+    let (_, report) = connector
+        .builder(target.as_str())
+        .connect_reported()
+        .await
+        .unwrap();
+    assert_eq!(report.preferred(), Some(V4), "{report:?}");
+    assert_eq!(report.attempts()[0].addr().ip(), V4, "{report:?}");
+    assert_eq!(report.attempts().len(), 1, "{report:?}");
+}

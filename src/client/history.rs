@@ -28,11 +28,13 @@
 //! next lookup finds another (HEv3 §4.3: a change of network flushes what
 //! no longer applies).
 
+use std::cell::RefCell;
 use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
 use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -68,15 +70,141 @@ struct Inner {
     /// made to connect to chosen names could still make them collide: the
     /// table's bound, 1024 targets, bounds what that costs.)
     seed: u64,
+    /// This history's number, unique in the process: what a thread's
+    /// [`Memo`] was taken from.
+    number: u64,
+    /// Counts the table's changes: an entry written, expired or moved in
+    /// the order of use, a target added or forgotten, the table flushed.
+    /// Bumped under the table's lock; a [`Memo`] holds while it is the
+    /// count the memo was taken at.
+    changes: AtomicU64,
 }
 
 impl Default for Inner {
     fn default() -> Inner {
+        static NUMBERS: AtomicU64 = AtomicU64::new(1);
         Inner {
             table: Mutex::default(),
             seed: RandomState::new().hash_one(0u64) | 1,
+            number: NUMBERS.fetch_add(1, Ordering::Relaxed),
+            changes: AtomicU64::new(0),
         }
     }
+}
+
+impl Inner {
+    /// The table changed (called with its lock held).
+    fn changed(&self) {
+        self.changes.fetch_add(1, Ordering::Release);
+    }
+}
+
+/// A thread's copy of the last settled advice it was given: the advice a
+/// burst of connects to one healthy target asks for again and again
+/// (its winner, won again within an eighth of the TTL, nothing else
+/// remembered). It is the table's answer as long as the table has not
+/// changed since (its change count is the same), the network is the same
+/// and the winner is still settled at the caller's instant; the lookup
+/// then takes no lock and hashes nothing. While it holds, its target is
+/// the table's most recently used (taking it moved the target there, and
+/// any other use would have changed the count), so skipping the table
+/// leaves its order of use exact.
+///
+/// A target is copied in only when it settles twice in a row on the
+/// thread: calls alternating between targets copy nothing.
+struct Memo {
+    /// The hash of the last settled lookup made on the table.
+    last: u64,
+    kept: Option<Kept>,
+    // The target's key, in buffers reused from target to target.
+    host: Option<Vec<u8>>,
+    addrs: Vec<SocketAddr>,
+    port: u16,
+    locals: Vec<SocketAddr>,
+    family: Family,
+    path: u64,
+}
+
+/// What a [`Memo`] says, and while what it holds.
+#[derive(Clone, Copy)]
+struct Kept {
+    /// [`Inner::number`].
+    history: u64,
+    /// [`Inner::changes`] when the memo was taken.
+    changes: u64,
+    /// The network the table's outcomes were seen on.
+    network: u64,
+    /// The TTL it was settled under.
+    ttl: Duration,
+    /// The winner is settled until then (its win plus an eighth of the TTL).
+    until: Instant,
+    first: IpAddr,
+}
+
+impl Memo {
+    const EMPTY: Memo = Memo {
+        last: 0,
+        kept: None,
+        host: None,
+        addrs: Vec::new(),
+        port: 0,
+        locals: Vec::new(),
+        family: Family::Any,
+        path: 0,
+    };
+
+    /// Whether this memo's key is `key`.
+    fn holds(&self, key: &Key<'_>) -> bool {
+        if self.port != key.port
+            || self.family != key.family
+            || self.path != key.path
+            || self.locals.len() != key.locals.len()
+        {
+            return false;
+        }
+        let target = match (key.host, &self.host) {
+            (Some(a), Some(b)) => a == &b[..],
+            (None, None) => key.addrs == &self.addrs[..],
+            _ => false,
+        };
+        target && key.locals == &self.locals[..]
+    }
+
+    /// Keeps `kept` for `key`, whose hash is `hash`, if the last settled
+    /// lookup was of the same hash.
+    fn keep(&mut self, key: &Key<'_>, hash: u64, kept: Kept) {
+        if self.last != hash {
+            self.last = hash;
+            self.kept = None;
+            return;
+        }
+        match (key.host, &mut self.host) {
+            (Some(host), Some(mine)) => {
+                mine.clear();
+                mine.extend_from_slice(host);
+            }
+            (Some(host), mine) => *mine = Some(host.to_vec()),
+            (None, mine) => *mine = None,
+        }
+        self.addrs.clear();
+        self.addrs.extend_from_slice(key.addrs);
+        self.locals.clear();
+        self.locals.extend_from_slice(key.locals);
+        self.port = key.port;
+        self.family = key.family;
+        self.path = key.path;
+        self.kept = Some(kept);
+    }
+}
+
+thread_local! {
+    static MEMO: RefCell<Memo> = const { RefCell::new(Memo::EMPTY) };
+}
+
+/// Lookups answered by this thread's [`Memo`] (for the tests).
+#[cfg(test)]
+thread_local! {
+    static MEMO_HITS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
 /// FxHash's mixing (rustc's), eight bytes at a time: a few instructions
@@ -215,12 +343,19 @@ impl Table {
 
     /// The entry of `hash`, marked as the most recently used.
     fn get_mut(&mut self, hash: u64) -> Option<&mut Entry> {
+        self.touch(hash).map(|(entry, _)| entry)
+    }
+
+    /// The same, and whether that moved it (it was not the most recently
+    /// used already).
+    fn touch(&mut self, hash: u64) -> Option<(&mut Entry, bool)> {
         let i = *self.map.get(&hash)?;
-        if self.head != i {
+        let moved = self.head != i;
+        if moved {
             self.unlink(i);
             self.push_front(i);
         }
-        Some(&mut self.slots[i as usize].entry)
+        Some((&mut self.slots[i as usize].entry, moved))
     }
 
     /// The entry of `hash`, made by `new` if there is none; at capacity,
@@ -488,7 +623,9 @@ impl History {
     }
 
     pub(crate) fn clear(&self) {
-        lock(&self.inner.table).clear();
+        let mut table = lock(&self.inner.table);
+        table.clear();
+        self.inner.changed();
     }
 
     /// The advice for `key`, from outcomes younger than `ttl`.
@@ -499,12 +636,27 @@ impl History {
         adaptive: bool,
         now: Instant,
     ) -> Advice {
+        if !adaptive {
+            if let Some(first) = self.remembered(&key, ttl, now) {
+                return Advice {
+                    first: Some(first),
+                    last: Vec::new(),
+                    delay: None,
+                    settled: true,
+                };
+            }
+        }
         let hash = key.hash(self.inner.seed);
         let mut table = self.table(now);
-        let Some(entry) = table.get_mut(hash) else {
+        let Some((entry, moved)) = table.touch(hash) else {
             return Advice::default();
         };
+        // Moved to the front of the order of use: a change.
+        let mut changed = moved;
         if !key.matches(&entry.id) {
+            if changed {
+                self.inner.changed();
+            }
             return Advice::default();
         }
         // Freshness as a comparison with one instant worked out once (an
@@ -524,10 +676,13 @@ impl History {
         if winner_age.is_some_and(|age| age >= ttl) {
             entry.winner = None;
             entry.srtt = None;
+            changed = true;
         }
         if !entry.failures.is_empty() {
             let fresh = younger_than(ttl);
+            let before = entry.failures.len();
             entry.failures.retain(|&(_, _, at)| fresh(at));
+            changed |= entry.failures.len() != before;
         }
         let first = entry.winner.as_ref().map(|w| w.addr);
         let mut last: Vec<IpAddr> = Vec::new();
@@ -553,12 +708,54 @@ impl History {
             && entry.winner.as_ref().is_some_and(|w| {
                 w.lost_to_other_family == 0 && winner_age.is_some_and(|age| age < ttl / 8)
             });
+        let until = entry
+            .winner
+            .as_ref()
+            .and_then(|w| w.at.checked_add(ttl / 8));
+        if changed {
+            self.inner.changed();
+        }
+        if let (true, Some(first), Some(until)) = (settled, first, until) {
+            let kept = Kept {
+                history: self.inner.number,
+                // Read under the lock, which every change holds.
+                changes: self.inner.changes.load(Ordering::Relaxed),
+                network: table.network,
+                ttl,
+                until,
+                first,
+            };
+            drop(table);
+            let _ = MEMO.try_with(|memo| memo.borrow_mut().keep(&key, hash, kept));
+        }
         Advice {
             first,
             last,
             delay,
             settled,
         }
+    }
+
+    /// The winner this thread's [`Memo`] holds for `key`, if it still is
+    /// the table's settled advice at `now` under `ttl`.
+    fn remembered(&self, key: &Key<'_>, ttl: Duration, now: Instant) -> Option<IpAddr> {
+        MEMO.try_with(|memo| {
+            let memo = memo.borrow();
+            let kept = memo.kept?;
+            let holds = kept.history == self.inner.number
+                && kept.changes == self.inner.changes.load(Ordering::Acquire)
+                && kept.ttl == ttl
+                && now < kept.until
+                && memo.holds(key)
+                && kept.network == crate::sys::network_id_at(now.into_std()).0;
+            #[cfg(test)]
+            if holds {
+                MEMO_HITS.with(|hits| hits.set(hits.get() + 1));
+            }
+            holds.then_some(kept.first)
+        })
+        .ok()
+        .flatten()
     }
 
     /// A race to `key` was won by `addr`, whose attempt took `connect`
@@ -653,6 +850,7 @@ impl History {
             *entry = new();
         }
         f(entry);
+        self.inner.changed();
     }
 
     /// The number of targets remembered.
@@ -697,6 +895,7 @@ impl History {
             }
             table.clear();
             table.network = network;
+            self.inner.changed();
         }
         table
     }
@@ -958,5 +1157,109 @@ mod tests {
         assert_eq!(h.len(), 0);
         win(7);
         assert_eq!(h.advice(key(7), TTL, false, t0).first, Some(ip("::1")));
+    }
+
+    fn memo_hits() -> usize {
+        MEMO_HITS.with(std::cell::Cell::get)
+    }
+
+    /// A settled winner asked for again and again is answered from the
+    /// thread's memo, with the table's own answer, until anything changes
+    /// it: a failure, another history, the winner's settled time running
+    /// out, another target used.
+    #[tokio::test(start_paused = true)]
+    async fn a_settled_winner_is_remembered_until_the_table_changes() {
+        let h = History::default();
+        let t0 = Instant::now();
+        let list = vec![
+            "[::1]:443".parse().unwrap(),
+            "127.0.0.1:443".parse().unwrap(),
+        ];
+        let target = list.into_target().unwrap();
+        let key = Key::new(&target, &[], Family::Any, 0);
+        let settled = Advice {
+            first: Some(ip("::1")),
+            last: Vec::new(),
+            delay: None,
+            settled: true,
+        };
+        h.won(key, ip("::1"), None, &[], t0);
+        // Settled twice from the table, then remembered.
+        let hits = memo_hits();
+        assert_eq!(h.advice(key, TTL, false, t0), settled);
+        assert_eq!(h.advice(key, TTL, false, t0), settled);
+        assert_eq!(memo_hits(), hits);
+        for _ in 0..3 {
+            assert_eq!(h.advice(key, TTL, false, t0), settled);
+        }
+        assert_eq!(memo_hits(), hits + 3);
+        // Another history, another TTL or the adaptive delay: not this memo.
+        let other = History::default();
+        assert!(other.advice(key, TTL, false, t0).is_empty());
+        assert!(h.advice(key, TTL / 2, false, t0).settled);
+        assert_eq!(h.advice(key, TTL, true, t0).first, Some(ip("::1")));
+        assert_eq!(memo_hits(), hits + 3);
+        // Another target looked up (it moves to the front): the table
+        // answers again, the same.
+        let name = "host.test:443".into_target().unwrap();
+        let other_key = Key::new(&name, &[], Family::Any, 0);
+        h.won(other_key, ip("::1"), None, &[], t0);
+        assert_eq!(h.advice(other_key, TTL, false, t0).first, Some(ip("::1")));
+        assert_eq!(h.advice(key, TTL, false, t0), settled);
+        assert_eq!(h.advice(key, TTL, false, t0), settled);
+        assert_eq!(memo_hits(), hits + 3);
+        assert_eq!(h.advice(key, TTL, false, t0), settled);
+        assert_eq!(memo_hits(), hits + 4);
+        // Past an eighth of the TTL the winner is no longer settled (a new
+        // win is recorded), though it still leads.
+        let later = t0 + TTL / 8;
+        let advice = h.advice(key, TTL, false, later);
+        assert_eq!(advice.first, Some(ip("::1")));
+        assert!(!advice.settled);
+        // The winner refused: never the memo's word again.
+        h.won(key, ip("::1"), None, &[], later);
+        for _ in 0..3 {
+            assert!(h.advice(key, TTL, false, later).settled);
+        }
+        let hits = memo_hits();
+        h.failed(key, &[(ip("::1"), Failure::Refused)], later);
+        let advice = h.advice(key, TTL, false, later);
+        assert_eq!(advice.first, None);
+        assert!(!advice.settled);
+        h.clear();
+        assert!(h.advice(key, TTL, false, later).is_empty());
+        assert_eq!(memo_hits(), hits);
+    }
+
+    /// Answers from the memo leave the order of use as the table's own
+    /// would: a remembered target stays the most recently used, and is not
+    /// the one forgotten when the table is full.
+    #[tokio::test(start_paused = true)]
+    async fn a_remembered_target_is_not_forgotten_first() {
+        let h = History::default();
+        let t0 = Instant::now();
+        let targets: Vec<Target> = (0..=CAPACITY)
+            .map(|i| format!("h{i}.test:443").into_target().unwrap())
+            .collect();
+        let key = |i: usize| Key::new(&targets[i], &[], Family::Any, 0);
+        h.won(key(0), ip("::1"), None, &[], t0);
+        for i in 1..CAPACITY {
+            h.won(key(i), ip("::1"), None, &[], t0);
+            // h0 is used between each write, from the memo when it can.
+            for _ in 0..3 {
+                assert!(h.advice(key(0), TTL, false, t0).settled);
+            }
+        }
+        let hits = memo_hits();
+        for _ in 0..3 {
+            assert!(h.advice(key(0), TTL, false, t0).settled);
+        }
+        assert_eq!(memo_hits(), hits + 3);
+        // Full: the next target takes the place of the least recently
+        // used, h1, not h0.
+        h.won(key(CAPACITY), ip("::1"), None, &[], t0);
+        assert_eq!(h.len(), CAPACITY);
+        assert!(h.advice(key(1), TTL, false, t0).is_empty());
+        assert_eq!(h.advice(key(0), TTL, false, t0).first, Some(ip("::1")));
     }
 }
