@@ -201,9 +201,9 @@ thread_local! {
     static MEMO: RefCell<Memo> = const { RefCell::new(Memo::EMPTY) };
 }
 
-/// Lookups answered by this thread's [`Memo`] (for the tests).
 #[cfg(test)]
 thread_local! {
+    /// Lookups answered by this thread's [`Memo`] (for the tests).
     static MEMO_HITS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
