@@ -132,11 +132,13 @@ struct Kept {
     history: u64,
     /// [`Inner::changes`] when the memo was taken.
     changes: u64,
-    /// The network the table's outcomes were seen on.
-    network: u64,
     /// The TTL it was settled under.
     ttl: Duration,
-    /// The winner is settled until then (its win plus an eighth of the TTL).
+    /// The memo holds until then: the winner's win plus an eighth of the
+    /// TTL, or before that the instant until which this thread is told the
+    /// network is the one the table's outcomes were seen on
+    /// (`sys::network_until`: a network found changed after that flushes
+    /// the table, which changes its count).
     until: Instant,
     first: IpAddr,
 }
@@ -647,7 +649,7 @@ impl History {
             }
         }
         let hash = key.hash(self.inner.seed);
-        let mut table = self.table(now);
+        let (mut table, network_until) = self.table_until(now);
         let Some((entry, moved)) = table.touch(hash) else {
             return Advice::default();
         };
@@ -711,7 +713,8 @@ impl History {
         let until = entry
             .winner
             .as_ref()
-            .and_then(|w| w.at.checked_add(ttl / 8));
+            .and_then(|w| w.at.checked_add(ttl / 8))
+            .map(|settled| settled.min(network_until));
         if changed {
             self.inner.changed();
         }
@@ -720,7 +723,6 @@ impl History {
                 history: self.inner.number,
                 // Read under the lock, which every change holds.
                 changes: self.inner.changes.load(Ordering::Relaxed),
-                network: table.network,
                 ttl,
                 until,
                 first,
@@ -746,8 +748,7 @@ impl History {
                 && kept.changes == self.inner.changes.load(Ordering::Acquire)
                 && kept.ttl == ttl
                 && now < kept.until
-                && memo.holds(key)
-                && kept.network == crate::sys::network_id_at(now.into_std()).0;
+                && memo.holds(key);
             #[cfg(test)]
             if holds {
                 MEMO_HITS.with(|hits| hits.set(hits.get() + 1));
@@ -884,7 +885,13 @@ impl History {
     /// `now` is the caller's clock reading (the network is probed again
     /// at most every second of it).
     fn table(&self, now: Instant) -> std::sync::MutexGuard<'_, Table> {
-        let (network, _) = crate::sys::network_id_at(now.into_std());
+        self.table_until(now).0
+    }
+
+    /// [`table`](Self::table), and the instant until which this thread is
+    /// told the network is the same (`sys::network_until`).
+    fn table_until(&self, now: Instant) -> (std::sync::MutexGuard<'_, Table>, Instant) {
+        let (network, _, until) = crate::sys::network_until(now.into_std());
         let mut table = lock(&self.inner.table);
         if table.network != network {
             if table.len() > 0 {
@@ -897,7 +904,7 @@ impl History {
             table.network = network;
             self.inner.changed();
         }
-        table
+        (table, Instant::from_std(until))
     }
 }
 
@@ -1262,4 +1269,5 @@ mod tests {
         assert!(h.advice(key(1), TTL, false, t0).is_empty());
         assert_eq!(h.advice(key(0), TTL, false, t0).first, Some(ip("::1")));
     }
+
 }

@@ -68,7 +68,7 @@ mod imp;
 mod unix;
 
 mod network;
-pub(crate) use network::network_id_at;
+pub(crate) use network::{network_id_at, network_until};
 #[cfg(feature = "hickory")]
 pub(crate) use network::{cached_source_for, network, Network};
 

@@ -139,15 +139,23 @@ fn probed_at(now: Instant) -> (Network, u64, Instant) {
 /// copy per thread: the same answer as the lock's until that probe's
 /// [`RECHECK`] is up, when the next one may run).
 pub(crate) fn network_id_at(now: Instant) -> (u64, bool) {
+    let (id, ipv6_only, _) = network_until(now);
+    (id, ipv6_only)
+}
+
+/// [`network_id_at`], and the instant until which this thread is given
+/// the same answer (for any `now` before it) without another probe.
+pub(crate) fn network_until(now: Instant) -> (u64, bool, Instant) {
     if let Some((until, id, ipv6_only)) = LAST.with(Cell::get) {
         if now < until {
-            return (id, ipv6_only);
+            return (id, ipv6_only, until);
         }
     }
     let (network, id, at) = probed_at(now);
     let ipv6_only = network.ipv6_only();
-    LAST.with(|last| last.set(Some((at + RECHECK, id, ipv6_only))));
-    (id, ipv6_only)
+    let until = at + RECHECK;
+    LAST.with(|last| last.set(Some((until, id, ipv6_only))));
+    (id, ipv6_only, until)
 }
 
 thread_local! {
