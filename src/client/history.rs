@@ -27,6 +27,12 @@
 //! addresses, looked at at most once a second) and is emptied when the
 //! next lookup finds another (HEv3 §4.3: a change of network flushes what
 //! no longer applies).
+//!
+//! The table is behind a lock. A burst of connects to one healthy target
+//! asks it for the same settled advice again and again, so each thread
+//! keeps a copy of the last settled advice it was given ([`Memo`]), valid
+//! while the table's change count is the one it was taken at: such a
+//! lookup takes no lock and hashes nothing, and gives the table's answer.
 
 use std::cell::RefCell;
 use std::collections::hash_map::RandomState;
@@ -1269,5 +1275,4 @@ mod tests {
         assert!(h.advice(key(1), TTL, false, t0).is_empty());
         assert_eq!(h.advice(key(0), TTL, false, t0).first, Some(ip("::1")));
     }
-
 }

@@ -68,9 +68,9 @@ mod imp;
 mod unix;
 
 mod network;
-pub(crate) use network::{network_id_at, network_until};
 #[cfg(feature = "hickory")]
 pub(crate) use network::{cached_source_for, network, Network};
+pub(crate) use network::{network_id_at, network_until};
 
 #[cfg(feature = "batch")]
 mod udp_batch;
