@@ -121,14 +121,8 @@ impl Inner {
 struct Memo {
     /// The hash of the last settled lookup made on the table.
     last: u64,
-    kept: Option<Kept>,
-    // The target's key, in buffers reused from target to target.
-    host: Option<Vec<u8>>,
-    addrs: Vec<SocketAddr>,
-    port: u16,
-    locals: Vec<SocketAddr>,
-    family: Family,
-    path: u64,
+    /// The advice, and the key of the target it is for.
+    kept: Option<(Kept, Id)>,
 }
 
 /// What a [`Memo`] says, and while what it holds.
@@ -150,34 +144,6 @@ struct Kept {
 }
 
 impl Memo {
-    const EMPTY: Memo = Memo {
-        last: 0,
-        kept: None,
-        host: None,
-        addrs: Vec::new(),
-        port: 0,
-        locals: Vec::new(),
-        family: Family::Any,
-        path: 0,
-    };
-
-    /// Whether this memo's key is `key`.
-    fn holds(&self, key: &Key<'_>) -> bool {
-        if self.port != key.port
-            || self.family != key.family
-            || self.path != key.path
-            || self.locals.len() != key.locals.len()
-        {
-            return false;
-        }
-        let target = match (key.host, &self.host) {
-            (Some(a), Some(b)) => a == &b[..],
-            (None, None) => key.addrs == &self.addrs[..],
-            _ => false,
-        };
-        target && key.locals == &self.locals[..]
-    }
-
     /// Keeps `kept` for `key`, whose hash is `hash`, if the last settled
     /// lookup was of the same hash.
     fn keep(&mut self, key: &Key<'_>, hash: u64, kept: Kept) {
@@ -186,27 +152,15 @@ impl Memo {
             self.kept = None;
             return;
         }
-        match (key.host, &mut self.host) {
-            (Some(host), Some(mine)) => {
-                mine.clear();
-                mine.extend_from_slice(host);
-            }
-            (Some(host), mine) => *mine = Some(host.to_vec()),
-            (None, mine) => *mine = None,
+        match &mut self.kept {
+            Some((old, id)) if key.matches(id) => *old = kept,
+            other => *other = Some((kept, key.to_id())),
         }
-        self.addrs.clear();
-        self.addrs.extend_from_slice(key.addrs);
-        self.locals.clear();
-        self.locals.extend_from_slice(key.locals);
-        self.port = key.port;
-        self.family = key.family;
-        self.path = key.path;
-        self.kept = Some(kept);
     }
 }
 
 thread_local! {
-    static MEMO: RefCell<Memo> = const { RefCell::new(Memo::EMPTY) };
+    static MEMO: RefCell<Memo> = const { RefCell::new(Memo { last: 0, kept: None }) };
 }
 
 #[cfg(test)]
@@ -749,12 +703,12 @@ impl History {
     fn remembered(&self, key: &Key<'_>, ttl: Duration, now: Instant) -> Option<IpAddr> {
         MEMO.try_with(|memo| {
             let memo = memo.borrow();
-            let kept = memo.kept?;
+            let (kept, id) = memo.kept.as_ref()?;
             let holds = kept.history == self.inner.number
                 && kept.changes == self.inner.changes.load(Ordering::Acquire)
                 && kept.ttl == ttl
                 && now < kept.until
-                && memo.holds(key);
+                && key.matches(id);
             #[cfg(test)]
             if holds {
                 MEMO_HITS.with(|hits| hits.set(hits.get() + 1));
