@@ -268,9 +268,7 @@ async fn a_local_failure_does_not_demote_the_winner() {
 /// (here the winner refusing) is seen by the very next connect.
 #[tokio::test]
 async fn a_settled_winner_is_dropped_as_soon_as_it_fails() {
-    let v6 = TcpListener::bind((V6, 0)).await.unwrap();
-    let port = v6.local_addr().unwrap().port();
-    let v4 = TcpListener::bind((V4, port)).await.unwrap();
+    let (v6, v4, port) = common::dual_stack();
     let v6 = tokio::spawn(async move {
         for _ in 0..20 {
             drop(v6.accept().await.unwrap());

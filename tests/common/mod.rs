@@ -46,9 +46,9 @@ pub fn refused(ip: IpAddr) -> SocketAddr {
 pub const V6: IpAddr = IpAddr::V6(Ipv6Addr::LOCALHOST);
 pub const V4: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
-/// A port free on both [::1] and 127.0.0.1, with a tokio listener on
-/// 127.0.0.1 and the IPv6 side blackholed.
-pub fn dual_stack_blackholed_v6() -> (tokio::net::TcpListener, Blackhole, u16) {
+/// A port free on both [::1] and 127.0.0.1: a listener bound (and
+/// listening) on 127.0.0.1 and an IPv6-only socket bound on [::1].
+fn bound_on_both() -> (std::net::TcpListener, Socket, u16) {
     for _ in 0..100 {
         let v4 = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
         let port = v4.local_addr().unwrap().port();
@@ -57,12 +57,28 @@ pub fn dual_stack_blackholed_v6() -> (tokio::net::TcpListener, Blackhole, u16) {
         if v6.bind(&SocketAddr::new(V6, port).into()).is_err() {
             continue;
         }
-        drop(v6);
-        let bh = Blackhole::on(SocketAddr::new(V6, port));
         v4.set_nonblocking(true).unwrap();
-        return (tokio::net::TcpListener::from_std(v4).unwrap(), bh, port);
+        return (v4, v6, port);
     }
     panic!("no port free on both families");
+}
+
+/// A port free on both [::1] and 127.0.0.1, with a tokio listener on
+/// 127.0.0.1 and the IPv6 side blackholed.
+pub fn dual_stack_blackholed_v6() -> (tokio::net::TcpListener, Blackhole, u16) {
+    let (v4, v6, port) = bound_on_both();
+    drop(v6);
+    let bh = Blackhole::on(SocketAddr::new(V6, port));
+    (tokio::net::TcpListener::from_std(v4).unwrap(), bh, port)
+}
+
+/// Tokio listeners on [::1] and on 127.0.0.1, on one port.
+pub fn dual_stack() -> (tokio::net::TcpListener, tokio::net::TcpListener, u16) {
+    let (v4, v6, port) = bound_on_both();
+    v6.listen(128).unwrap();
+    v6.set_nonblocking(true).unwrap();
+    let v6 = tokio::net::TcpListener::from_std(v6.into()).unwrap();
+    (v6, tokio::net::TcpListener::from_std(v4).unwrap(), port)
 }
 
 /// The number of open file descriptors of this process, or `None` where
