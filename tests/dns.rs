@@ -445,19 +445,23 @@ async fn cname_chains_are_followed() {
             stream.peer_addr().unwrap().ip(),
             IpAddr::V6(Ipv6Addr::LOCALHOST)
         );
-        let batches: Vec<_> = resolver
+        let batches: Vec<Vec<IpAddr>> = resolver
             .resolve(host, Family::Any)
             .map(|b| b.unwrap())
             .collect()
             .await;
+        // Both families, through the chain. One batch when both answers
+        // are cached by now; the connect returns once [::1] answers, so on
+        // a loaded machine the A query (two hops for "hop.test") may still
+        // be under way, and its answer comes as a second batch.
+        assert!(batches.len() <= 2, "{host}: {batches:?}");
         assert_eq!(
-            batches,
-            // Both cached (or pinned): one batch, both families.
-            vec![vec![
+            batches.concat(),
+            vec![
                 IpAddr::V6(Ipv6Addr::LOCALHOST),
                 IpAddr::V4(Ipv4Addr::LOCALHOST)
-            ]],
-            "{host}"
+            ],
+            "{host}: {batches:?}"
         );
     }
 }

@@ -556,21 +556,22 @@ impl Advice {
         self.first.is_none() && self.last.is_empty() && self.delay.is_none()
     }
 
-    /// The address to start with among `usable` (in the order they came):
+    /// The address to start with among `usable` (in the order they came,
+    /// each with what the caller tells it by, its place in a list say):
     /// the last winner if it is there, else the first that did not time
     /// out recently, else the first.
-    pub(crate) fn pick(
+    pub(crate) fn pick<T>(
         &self,
-        mut usable: impl Iterator<Item = SocketAddr> + Clone,
-    ) -> Option<SocketAddr> {
+        mut usable: impl Iterator<Item = (T, SocketAddr)> + Clone,
+    ) -> Option<(T, SocketAddr)> {
         if let Some(first) = self.first {
-            if let Some(addr) = usable.clone().find(|a| a.ip() == first) {
-                return Some(addr);
+            if let Some(found) = usable.clone().find(|(_, a)| a.ip() == first) {
+                return Some(found);
             }
         }
         if !self.last.is_empty() {
-            if let Some(addr) = usable.clone().find(|a| !self.last.contains(&a.ip())) {
-                return Some(addr);
+            if let Some(found) = usable.clone().find(|(_, a)| !self.last.contains(&a.ip())) {
+                return Some(found);
             }
         }
         usable.next()
