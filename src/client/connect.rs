@@ -1986,7 +1986,26 @@ impl ConnectionBuilder {
 
     /// The target and the local addresses, or the error that refuses them
     /// before anything is sent.
+    ///
+    /// Inline, for the plain call (a target, no rare option set, which
+    /// leaves nothing else to check); the rest out of line.
+    #[inline]
     pub(crate) fn checked(&self) -> Result<(&Target, &[SocketAddr]), ConnectError> {
+        match &self.source {
+            Source::Target(Ok(target))
+                if self.opts.rare.is_none()
+                    && self.opts.history_ttl_ms != 0
+                    && !target.has_zero_port() =>
+            {
+                Ok((target, &[]))
+            }
+            _ => self.checked_fully(),
+        }
+    }
+
+    /// [`checked`](Self::checked), every check.
+    #[inline(never)]
+    fn checked_fully(&self) -> Result<(&Target, &[SocketAddr]), ConnectError> {
         let target = match &self.source {
             Source::Stream(..) => {
                 return Err(self.invalid("an adopted stream is already connected"))
@@ -2053,6 +2072,16 @@ impl ConnectionBuilder {
         }
     }
 
+    /// The target of a builder that [`checked`](Self::checked) passed
+    /// already.
+    #[inline]
+    fn target_already(&self) -> &Target {
+        match &self.source {
+            Source::Target(Ok(target)) => target,
+            _ => unreachable!("`start` checks the builder before its attempts"),
+        }
+    }
+
     /// The identity of the network, when it is IPv6-only (a global IPv6
     /// route, no IPv4 route) and this call may use IPv6: IPv4 addresses
     /// are then reached through their NAT64 synthesis.
@@ -2069,13 +2098,21 @@ impl ConnectionBuilder {
     /// The NAT64 synthesis of the target's IPv4 literals on an IPv6-only
     /// network, as a resolution; `None` elsewhere, for names, and for
     /// literals that need none (loopback, IPv6), which pay nothing here.
+    #[inline]
     fn nat64_literals(&self, target: &Target) -> Option<Addrs> {
-        let port = target.port();
-        let needs = |a: &SocketAddr| matches!(a.ip(), IpAddr::V4(v4) if may_synthesize(v4));
-        // `host_bytes`, not `host`: no UTF-8 check of a name on every call.
-        if target.host_bytes().is_some() || !target.addrs().iter().any(needs) {
+        // A name has no literal addresses (`addrs` is empty).
+        let needs = |a: &SocketAddr| matches!(a, SocketAddr::V4(v4) if may_synthesize(*v4.ip()));
+        if !target.addrs().iter().any(needs) {
             return None;
         }
+        self.nat64_synthesized(target)
+    }
+
+    /// [`nat64_literals`](Self::nat64_literals) of a target with IPv4
+    /// literals that may need it.
+    #[inline(never)]
+    fn nat64_synthesized(&self, target: &Target) -> Option<Addrs> {
+        let port = target.port();
         // A resolution has one port: a list of several keeps its literals.
         if target.addrs().iter().any(|a| a.port() != port) {
             return None;
@@ -2196,6 +2233,10 @@ impl ConnectionBuilder {
     /// The attempt to `addr`: bound to the first local address of its
     /// family, if any were given.
     fn attempt(&self, locals: &[SocketAddr], addr: SocketAddr) -> TcpConnect {
+        // No rare option set: no local address, socket options or hook.
+        if self.opts.rare.is_none() {
+            return connect_one(addr, None, self.opts.nodelay, None, None);
+        }
         let local = locals
             .iter()
             .find(|l| l.is_ipv4() == addr.is_ipv4())
@@ -2504,8 +2545,9 @@ impl State {
 impl First {
     /// The attempt's address, from `builder`'s target (the one this
     /// attempt was started from).
+    #[inline]
     fn addr(&self, builder: &ConnectionBuilder) -> SocketAddr {
-        let (target, _) = builder.checked_already();
+        let target = builder.target_already();
         let at = self.at;
         match &self.rest {
             Some(named) => SocketAddr::new(named.ips[at], target.port()),

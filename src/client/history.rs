@@ -463,11 +463,11 @@ impl<'a> Key<'a> {
         family: Family,
         path: u64,
     ) -> Key<'a> {
-        let host = target.host_bytes();
+        let (host, addrs, port) = target.key_parts();
         Key {
             host,
-            addrs: if host.is_some() { &[] } else { target.addrs() },
-            port: target.port(),
+            addrs,
+            port,
             locals,
             family,
             path,

@@ -195,6 +195,19 @@ impl Target {
         }
     }
 
+    /// [`host_bytes`](Self::host_bytes), [`addrs`](Self::addrs) and
+    /// [`port`](Self::port) from one look at the target (the history's key
+    /// is made of them on every connect).
+    #[inline]
+    pub(crate) fn key_parts(&self) -> (Option<&[u8]>, &[SocketAddr], u16) {
+        match &self.kind {
+            Kind::Host { port, .. } => (self.host_bytes(), &[], *port),
+            Kind::Addr { addr } => (None, std::slice::from_ref(addr), addr.port()),
+            Kind::Pair { addrs } => (None, addrs, addrs[0].port()),
+            Kind::Addrs { addrs } => (None, addrs, addrs[0].port()),
+        }
+    }
+
     /// The port: the one given with the host, or the first address's.
     pub fn port(&self) -> u16 {
         match &self.kind {
@@ -208,7 +221,30 @@ impl Target {
     /// Why this target is no destination, if it is not: port 0 (which
     /// `connect(2)` cannot reach), on a host's port or on any address of a
     /// list, the address named. A server binds to port 0 and never asks.
+    #[inline]
     pub(crate) fn zero_port(&self) -> Option<String> {
+        if self.has_zero_port() {
+            self.zero_port_why()
+        } else {
+            None
+        }
+    }
+
+    /// Whether [`zero_port`](Self::zero_port) has a reason to give.
+    #[inline]
+    pub(crate) fn has_zero_port(&self) -> bool {
+        match &self.kind {
+            Kind::Host { port, .. } => *port == 0,
+            Kind::Addr { addr } => addr.port() == 0,
+            Kind::Pair { addrs } => addrs[0].port() == 0 || addrs[1].port() == 0,
+            Kind::Addrs { addrs } => addrs.iter().any(|a| a.port() == 0),
+        }
+    }
+
+    /// [`zero_port`](Self::zero_port)'s message.
+    #[cold]
+    #[inline(never)]
+    fn zero_port_why(&self) -> Option<String> {
         const WHY: &str = "port 0 is not a destination port";
         match &self.kind {
             Kind::Host { port: 0, .. } => Some(WHY.to_string()),
