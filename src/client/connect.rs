@@ -2066,9 +2066,9 @@ impl ConnectionBuilder {
     /// [`checked`](Self::checked) passed already: the race that `start`
     /// hands over to does not check them twice.
     fn checked_already(&self) -> (&Target, &[SocketAddr]) {
-        match (&self.source, self.opts.local.as_deref()) {
-            (Source::Target(Ok(target)), Ok(locals)) => (target, locals),
-            _ => unreachable!("`start` checks the builder before the race"),
+        match self.opts.local.as_deref() {
+            Ok(locals) => (self.target_already(), locals),
+            Err(_) => unreachable!("`start` checks the builder before the race"),
         }
     }
 
